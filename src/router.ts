@@ -1,0 +1,285 @@
+import type { RouterConfig } from './config/load.js';
+import { Op, type TransportInfo } from './ipc/protocol.js';
+import type { Logger } from './log.js';
+import { type Conn, ConnState } from './transport/connection.js';
+import { type ConnHandler, Listener } from './transport/ws-server.js';
+import { loadUws } from './uws.js';
+import { KNOWN_TYPES, MsgType } from './wamp/codes.js';
+import { isDict } from './wamp/messages.js';
+import { Uri } from './wamp/uris.js';
+import { spawnRealmWorkers, type WorkerHandle } from './workers.js';
+
+/** WebSocket close codes sent by the main thread. */
+const Close = { GOING_AWAY: 1001, PROTOCOL_ERROR: 1002, POLICY: 1008, INTERNAL: 1011 } as const;
+
+/**
+ * The main thread: terminates WebSockets (uWS), decodes each frame once, hands frames to the
+ * realm worker of the session in one batch per event-loop turn, and sends what the workers
+ * route back, encoding a fanned-out EVENT once per serializer.
+ */
+export class Router implements ConnHandler {
+  readonly listeners: Listener[] = [];
+  readonly workers: WorkerHandle[];
+  readonly nativeUws: boolean;
+  #conns = new Map<number, Conn>();
+  #nextConnId = 1;
+  #realmWorker = new Map<string, WorkerHandle>();
+  #shuttingDown = false;
+  #allClosed: (() => void) | null = null;
+  /** Connections that got output during the worker batch being processed. */
+  #touched: Conn[] = [];
+  /** Slow consumers closed because their send buffer passed the limit. */
+  slowConsumerCloses = 0;
+
+  private constructor(
+    readonly config: RouterConfig,
+    readonly log: Logger,
+  ) {
+    const { uws, native } = loadUws(config.allowUwsFallback);
+    this.nativeUws = native;
+    if (!native) log.warn('uWebSockets.js runs on its pure-JS fallback (allowed by config): expect poor performance');
+    this.workers = spawnRealmWorkers(config, (w, ops) => this.#onWorkerBatch(w, ops));
+    for (const w of this.workers) {
+      for (const r of w.realms) this.#realmWorker.set(r, w);
+      w.worker.on('error', (err) => this.#workerFailed(w, err));
+    }
+    for (const t of config.transports) this.listeners.push(new Listener(uws, t, this, log.child({ transport: t.id })));
+  }
+
+  /** Starts workers and listeners; resolves when every transport listens. */
+  static async start(config: RouterConfig, log: Logger): Promise<Router> {
+    const r = new Router(config, log);
+    try {
+      await Promise.all(r.listeners.map((l) => l.listen()));
+    } catch (e) {
+      for (const l of r.listeners) l.stopListening();
+      await Promise.all(r.workers.map((w) => w.worker.terminate()));
+      throw e;
+    }
+    for (const l of r.listeners) log.info({ transport: l.config.id, host: l.config.host, port: l.port, url: l.config.url }, 'listening');
+    return r;
+  }
+
+  get connectionCount(): number {
+    return this.#conns.size;
+  }
+
+  // ---- ConnHandler (called by uWS) ----------------------------------------------------------
+
+  accepting(): boolean {
+    return !this.#shuttingDown;
+  }
+
+  opened(c: Conn): void {
+    c.id = this.#nextConnId++;
+    this.#conns.set(c.id, c);
+  }
+
+  closed(c: Conn, _code: number): void {
+    this.#conns.delete(c.id);
+    if (c.worker !== null) c.worker.outbox.push2(Op.CLOSED, c.id);
+    c.worker = null;
+    if (this.#conns.size === 0) this.#allClosed?.();
+  }
+
+  frame(c: Conn, data: ArrayBuffer, isBinary: boolean): void {
+    if (isBinary !== c.ser.binary) {
+      return this.#violation(c, `${c.ser.subprotocol} messages must be sent as ${c.ser.binary ? 'binary' : 'text'} WebSocket frames`);
+    }
+    let msg: unknown;
+    try {
+      // Decoded synchronously: uWS neuters `data` when this callback returns.
+      msg = c.ser.decode(new Uint8Array(data));
+    } catch (e) {
+      return this.#violation(c, `malformed ${c.ser.name} message: ${(e as Error).message}`);
+    }
+    if (!Array.isArray(msg) || msg.length === 0 || !KNOWN_TYPES.has(msg[0] as number)) {
+      return this.#violation(c, 'a WAMP message must be a non-empty list starting with a known message type code');
+    }
+    if (c.listener.config.debug) this.log.info({ conn: c.id, dir: 'in', msg }, 'wamp message');
+    this.#route(c, msg);
+  }
+
+  #route(c: Conn, msg: unknown[]): void {
+    switch (c.state) {
+      case ConnState.ATTACHED:
+        // Frames of one connection go through one port in order: the session sees them in order.
+        if (msg[0] === MsgType.GOODBYE) c.state = ConnState.DETACHING;
+        c.worker!.outbox.push3(Op.FRAME, c.id, msg);
+        return;
+      case ConnState.DETACHING:
+        (c.held ??= []).push(msg);
+        return;
+      default:
+        return this.#hello(c, msg);
+    }
+  }
+
+  /** The first message of a session: HELLO picks the realm, hence the worker. */
+  #hello(c: Conn, msg: unknown[]): void {
+    if (msg[0] !== MsgType.HELLO) {
+      return this.#violation(c, `the first message of a session must be HELLO, got message type ${String(msg[0])}`);
+    }
+    if (msg.length !== 3 || typeof msg[1] !== 'string' || !isDict(msg[2])) {
+      return this.#violation(c, 'HELLO must be [1, Realm|uri, Details|dict]');
+    }
+    const realm = msg[1];
+    const w = this.#realmWorker.get(realm);
+    if (w === undefined) {
+      this.log.info({ conn: c.id, peer: c.peer, realm }, 'HELLO for a realm that does not exist');
+      this.#sendNow(c, [MsgType.ABORT, { message: `no realm '${realm}' exists on this router` }, Uri.NO_SUCH_REALM]);
+      c.ws?.end(1000, Uri.NO_SUCH_REALM);
+      return;
+    }
+    c.state = ConnState.ATTACHED;
+    c.worker = w;
+    const transport: TransportInfo = { ...c.listener.info, serializer: c.ser.name, peer: c.peer };
+    w.outbox.push5(Op.OPEN, c.id, realm, msg[2], transport);
+  }
+
+  /** A protocol violation found on the main thread: ABORT, then close; only this connection. */
+  #violation(c: Conn, message: string): void {
+    this.log.info({ conn: c.id, peer: c.peer, reason: message }, 'protocol violation');
+    this.#sendNow(c, [MsgType.ABORT, { message }, Uri.PROTOCOL_VIOLATION]);
+    c.ws?.end(Close.PROTOCOL_ERROR, 'protocol violation');
+  }
+
+  #sendNow(c: Conn, msg: unknown[]): void {
+    c.ws?.send(c.ser.encode(msg), c.ser.binary);
+  }
+
+  // ---- output from realm workers ----------------------------------------------------------
+
+  #onWorkerBatch(_w: WorkerHandle, ops: unknown[]): void {
+    const n = ops.length;
+    let i = 0;
+    while (i < n) {
+      switch (ops[i] as number) {
+        case Op.SEND: {
+          const c = this.#conns.get(ops[i + 1] as number);
+          if (c !== undefined) this.#queue(c, c.ser.encode(ops[i + 2] as unknown[]), ops[i + 2]);
+          i += 3;
+          break;
+        }
+        case Op.FANOUT: {
+          const ids = ops[i + 1] as number[];
+          const msg = ops[i + 2] as unknown[];
+          i += 3;
+          // One encode per serializer for all recipients; every socket gets the same bytes.
+          let enc0: string | Uint8Array | undefined;
+          let enc1: string | Uint8Array | undefined;
+          for (let j = 0; j < ids.length; j++) {
+            const c = this.#conns.get(ids[j]!);
+            if (c === undefined) continue;
+            const data = c.serIndex === 0 ? (enc0 ??= c.ser.encode(msg)) : (enc1 ??= c.ser.encode(msg));
+            this.#queue(c, data, msg);
+          }
+          break;
+        }
+        case Op.DETACH: {
+          const c = this.#conns.get(ops[i + 1] as number);
+          i += 2;
+          if (c !== undefined) this.#detached(c);
+          break;
+        }
+        case Op.CLOSE: {
+          const c = this.#conns.get(ops[i + 1] as number);
+          const code = ops[i + 2] as number;
+          const reason = ops[i + 3] as string;
+          i += 4;
+          if (c !== undefined) {
+            this.#flush(c);
+            c.worker = null; // the worker already dropped the session
+            c.ws?.end(code, reason);
+          }
+          break;
+        }
+        default:
+          throw new Error(`corrupt IPC batch from a realm worker: opcode ${String(ops[i])}`);
+      }
+    }
+    const touched = this.#touched;
+    for (let j = 0; j < touched.length; j++) this.#flush(touched[j]!);
+    touched.length = 0;
+  }
+
+  #queue(c: Conn, data: string | Uint8Array, msg: unknown): void {
+    if (c.listener.config.debug) this.log.info({ conn: c.id, dir: 'out', msg }, 'wamp message');
+    if (c.out === null) {
+      c.out = [data];
+      this.#touched.push(c);
+    } else c.out.push(data);
+  }
+
+  /** Sends what is queued for `c` in one corked write. */
+  #flush(c: Conn): void {
+    const out = c.out;
+    if (out === null) return;
+    c.out = null;
+    const ws = c.ws;
+    if (ws === null) return;
+    let dropped = false;
+    ws.cork(() => {
+      for (let k = 0; k < out.length && !dropped; k++) dropped = ws.send(out[k]!, c.ser.binary) === 2;
+    });
+    if (dropped) {
+      // Never drop silently: a consumer that cannot keep up is told and closed.
+      this.slowConsumerCloses++;
+      this.log.warn({ conn: c.id, peer: c.peer }, 'slow consumer: send buffer limit exceeded, closing');
+      ws.end(Close.POLICY, 'slow consumer: send buffer limit exceeded');
+    }
+  }
+
+  #detached(c: Conn): void {
+    this.#flush(c);
+    c.worker = null;
+    c.state = ConnState.IDLE;
+    if (this.#shuttingDown) {
+      c.ws?.end(Close.GOING_AWAY, 'router shutting down');
+      return;
+    }
+    // WAMP spec, "GOODBYE": the transport may carry a new session; replay what came meanwhile.
+    const held = c.held;
+    c.held = null;
+    if (held !== null) for (const m of held) if (c.ws !== null) this.#route(c, m);
+  }
+
+  #workerFailed(w: WorkerHandle, err: unknown): void {
+    this.log.fatal({ err, worker: w.index, realms: w.realms }, 'realm worker failed');
+    for (const c of this.#conns.values()) {
+      if (c.worker === w) {
+        c.worker = null;
+        c.ws?.end(Close.INTERNAL, 'realm worker failed');
+      }
+    }
+    for (const r of w.realms) this.#realmWorker.delete(r);
+  }
+
+  // ---- lifecycle -------------------------------------------------------------------------
+
+  /**
+   * Stops accepting, says GOODBYE (wamp.close.system_shutdown) to every session, waits up to
+   * `timeoutMs` for the answers, closes what is left and stops the workers.
+   */
+  async shutdown(timeoutMs = this.config.shutdownTimeout): Promise<void> {
+    if (this.#shuttingDown) return;
+    this.#shuttingDown = true;
+    for (const l of this.listeners) l.stopListening();
+    for (const w of this.workers) w.outbox.push1(Op.SHUTDOWN);
+    for (const c of [...this.#conns.values()]) {
+      if (c.state === ConnState.IDLE) c.ws?.end(Close.GOING_AWAY, 'router shutting down');
+    }
+    if (this.#conns.size > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, timeoutMs);
+        this.#allClosed = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+    for (const c of [...this.#conns.values()]) c.ws?.end(Close.GOING_AWAY, 'router shutting down');
+    await Promise.all(this.workers.map((w) => w.worker.terminate()));
+    this.log.info('router stopped');
+  }
+}

@@ -1,0 +1,47 @@
+import { containsBinary, type Serializer } from './serializer.js';
+
+// WAMP spec, "Binary support in JSON": a byte string travels as a JSON string whose first
+// character is U+0000, followed by the standard base64 (with padding) of the bytes.
+
+// JSON.stringify calls Buffer#toJSON before the replacer sees the value, so the replacer looks
+// at the holder's raw property (`this[key]`) rather than at `v`.
+function binaryReplacer(this: Record<string, unknown>, key: string, v: unknown): unknown {
+  const raw = this[key];
+  if (raw instanceof Uint8Array) {
+    return `\u0000${Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('base64')}`;
+  }
+  return v;
+}
+
+/** Replace every "\0<base64>" string in a decoded JSON value by its bytes (in place). */
+function reviveBinary(v: unknown): unknown {
+  if (typeof v === 'string') {
+    return v.charCodeAt(0) === 0 ? new Uint8Array(Buffer.from(v.slice(1), 'base64')) : v;
+  }
+  if (typeof v !== 'object' || v === null) return v;
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) v[i] = reviveBinary(v[i]);
+  } else {
+    const o = v as Record<string, unknown>;
+    for (const k in o) o[k] = reviveBinary(o[k]);
+  }
+  return v;
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+export const jsonSerializer: Serializer = {
+  name: 'json',
+  subprotocol: 'wamp.2.json',
+  binary: false,
+  decode(data: Uint8Array): unknown {
+    const text = utf8.decode(data);
+    const msg: unknown = JSON.parse(text);
+    // A NUL character can only appear in JSON text as the escape \u0000, so this substring test
+    // finds every candidate binary string; the walk runs only for the rare messages that have one.
+    return text.includes('\\u0000') ? reviveBinary(msg) : msg;
+  },
+  encode(msg: readonly unknown[]): string {
+    return containsBinary(msg) ? JSON.stringify(msg, binaryReplacer) : JSON.stringify(msg);
+  },
+};

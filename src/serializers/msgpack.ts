@@ -1,0 +1,86 @@
+import { Packr, Unpackr, addExtension } from 'msgpackr';
+import type { Serializer } from './serializer.js';
+
+// msgpackr's defaults are not WAMP's (see the design notes):
+// - records (msgpackr's own structure extension) must be off: other peers cannot read them;
+// - 64-bit integers must decode as plain numbers, never BigInt (ids are compared with ===);
+// - integers beyond 32 bits must be *written* as msgpack integers: msgpackr writes any number
+//   that does not fit 32 bits as float64, and WAMP ids go up to 2^53. Those numbers are wrapped
+//   in WideInt before packing, and the extension below writes them as uint64 (0xcf) or
+//   int64 (0xd3) without any extension header.
+
+/** A number outside the 32-bit range that must be written as a msgpack 64-bit integer. */
+class WideInt {
+  constructor(readonly value: number) {}
+}
+
+addExtension({
+  Class: WideInt,
+  type: 0x7f, // never written: pack() below returns nothing, so no extension header is emitted
+  pack(v: WideInt, allocateForWrite: (size: number) => { target: Uint8Array; targetView: DataView; position: number }) {
+    const { target, targetView, position } = allocateForWrite(9);
+    if (v.value >= 0) {
+      target[position] = 0xcf;
+      targetView.setBigUint64(position + 1, BigInt(v.value));
+    } else {
+      target[position] = 0xd3;
+      targetView.setBigInt64(position + 1, BigInt(v.value));
+    }
+    return undefined;
+  },
+  unpack() {
+    throw new Error('unexpected msgpack extension type 0x7f');
+  },
+} as never);
+
+/** Integral, outside 32 bits, and inside what a 64-bit integer holds (beyond that: float64). */
+function isWide(n: number): boolean {
+  return (n > 0xffffffff || n < -0x80000000) && n < 2 ** 64 && n >= -(2 ** 63) && Number.isInteger(n);
+}
+
+/**
+ * Copy-on-write walk that wraps every wide integer in WideInt. Returns `v` itself when
+ * nothing needed wrapping, so the common message costs a walk and no allocation.
+ */
+function widen(v: unknown): unknown {
+  if (typeof v === 'number') return isWide(v) ? new WideInt(v) : v;
+  if (typeof v !== 'object' || v === null || v instanceof Uint8Array) return v;
+  if (Array.isArray(v)) {
+    let out: unknown[] | undefined;
+    for (let i = 0; i < v.length; i++) {
+      const e = v[i];
+      const w = widen(e);
+      if (w !== e) {
+        out ??= v.slice();
+        out[i] = w;
+      }
+    }
+    return out ?? v;
+  }
+  let out: Record<string, unknown> | undefined;
+  const o = v as Record<string, unknown>;
+  for (const k in o) {
+    const e = o[k];
+    const w = widen(e);
+    if (w !== e) {
+      out ??= { ...o };
+      out[k] = w;
+    }
+  }
+  return out ?? v;
+}
+
+const packr = new Packr({ useRecords: false, variableMapSize: true, useBigIntExtension: false });
+const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number', copyBuffers: true });
+
+export const msgpackSerializer: Serializer = {
+  name: 'msgpack',
+  subprotocol: 'wamp.2.msgpack',
+  binary: true,
+  decode(data: Uint8Array): unknown {
+    return unpackr.unpack(data);
+  },
+  encode(msg: readonly unknown[]): Uint8Array {
+    return packr.pack(widen(msg));
+  },
+};

@@ -1,0 +1,30 @@
+import type { Serializer } from '../serializers/index.js';
+import type { WebSocket } from '../uws.js';
+import type { WorkerHandle } from '../workers.js';
+import type { Listener } from './ws-server.js';
+
+export const ConnState = {
+  /** No session: the next message must be HELLO. */
+  IDLE: 0,
+  /** A session (or its opening) lives in a realm worker; frames go there. */
+  ATTACHED: 1,
+  /** The peer sent GOODBYE; frames wait here until the worker confirms the session ended. */
+  DETACHING: 2,
+} as const;
+export type ConnState = (typeof ConnState)[keyof typeof ConnState];
+
+/** Per-connection state, kept in uWS user data so the hot path does no lookup per frame. */
+export interface Conn {
+  id: number;
+  ws: WebSocket<Conn> | null;
+  ser: Serializer;
+  serIndex: number;
+  state: ConnState;
+  worker: WorkerHandle | null;
+  /** Frames that arrived while DETACHING, replayed once the connection is IDLE again. */
+  held: unknown[][] | null;
+  /** Encoded messages to send at the end of the current worker batch (one cork per batch). */
+  out: (string | Uint8Array)[] | null;
+  peer: string;
+  listener: Listener;
+}

@@ -1,0 +1,43 @@
+/** The catalogue of error and close-reason URIs Crosswire sends (WAMP spec, "Predefined URIs"). */
+export const Uri = {
+  // basic profile errors
+  INVALID_URI: 'wamp.error.invalid_uri',
+  NO_SUCH_PROCEDURE: 'wamp.error.no_such_procedure',
+  PROCEDURE_ALREADY_EXISTS: 'wamp.error.procedure_already_exists',
+  NO_SUCH_REGISTRATION: 'wamp.error.no_such_registration',
+  NO_SUCH_SUBSCRIPTION: 'wamp.error.no_such_subscription',
+  INVALID_ARGUMENT: 'wamp.error.invalid_argument',
+  CANCELED: 'wamp.error.canceled',
+  PROTOCOL_VIOLATION: 'wamp.error.protocol_violation',
+  NOT_AUTHORIZED: 'wamp.error.not_authorized',
+  AUTHORIZATION_FAILED: 'wamp.error.authorization_failed',
+  NO_SUCH_REALM: 'wamp.error.no_such_realm',
+  NO_SUCH_ROLE: 'wamp.error.no_such_role',
+  NO_MATCHING_AUTH_METHOD: 'wamp.error.no_matching_auth_method',
+  OPTION_DISALLOWED_DISCLOSE_ME: 'wamp.error.option_disallowed.disclose_me',
+  // close reasons
+  SYSTEM_SHUTDOWN: 'wamp.close.system_shutdown',
+  CLOSE_REALM: 'wamp.close.close_realm',
+  GOODBYE_AND_OUT: 'wamp.close.goodbye_and_out',
+  /** Crosswire-specific: a bug escaped a handler; the session is ended rather than left inconsistent. */
+  INTERNAL_ERROR: 'crosswire.error.internal',
+} as const;
+
+// WAMP spec "URIs": strict components are [0-9a-z_]; loose components are anything but
+// whitespace, '.' and '#'. Empty components are allowed only in patterns (wildcards).
+const STRICT = /^([0-9a-z_]+\.)*([0-9a-z_]+)$/;
+const LOOSE = /^([^\s.#]+\.)*([^\s.#]+)$/;
+
+export type UriCheck = 'strict' | 'loose';
+
+export function isValidUri(uri: unknown, policy: UriCheck): uri is string {
+  return typeof uri === 'string' && (policy === 'strict' ? STRICT : LOOSE).test(uri);
+}
+
+/** `wamp.*` is reserved for the protocol (errors, close reasons, meta API). */
+export function isReservedUri(uri: string): boolean {
+  return uri.startsWith('wamp.');
+}
+
+/** Realm names as Crossbar accepts them. */
+export const REALM_NAME = /^[A-Za-z][A-Za-z0-9_\-@.]{2,254}$/;

@@ -1,0 +1,46 @@
+import { buildConfig } from '../../src/config/load.js';
+import { createLogger } from '../../src/log.js';
+import { Router } from '../../src/router.js';
+
+export interface TestRouter {
+  router: Router;
+  port: number;
+  url: string;
+  stop(): Promise<void>;
+}
+
+type Json = Record<string, unknown>;
+
+/** The embedded default's realm1 role: anonymous may do everything. */
+export const ANONYMOUS_ALL = {
+  name: 'anonymous',
+  permissions: [{ uri: '', match: 'prefix', allow: { call: true, register: true, publish: true, subscribe: true } }],
+};
+
+/**
+ * Starts the real router in this process (main thread + real realm worker threads + uWS) on an
+ * ephemeral port on 127.0.0.1. `realms`/`transport` replace the defaults' pieces.
+ */
+export async function startRouter(
+  opts: { realms?: Json[]; transport?: Json; crosswire?: Json } = {},
+): Promise<TestRouter> {
+  const config = buildConfig(
+    {
+      version: 2,
+      workers: [
+        {
+          type: 'router',
+          realms: opts.realms ?? [{ name: 'realm1', roles: [ANONYMOUS_ALL] }],
+          transports: [
+            { type: 'websocket', endpoint: { type: 'tcp', port: 0, interface: '127.0.0.1' }, ...(opts.transport ?? {}) },
+          ],
+        },
+      ],
+      crosswire: { log_level: process.env.TEST_LOG_LEVEL ?? 'silent', shutdown_timeout: 1000, ...(opts.crosswire ?? {}) },
+    },
+    {},
+  );
+  const router = await Router.start(config, createLogger(config.logLevel));
+  const port = router.listeners[0]!.port;
+  return { router, port, url: `ws://127.0.0.1:${port}/ws`, stop: () => router.shutdown(500) };
+}
