@@ -1,3 +1,4 @@
+import './quiet.js';
 import autobahn, { type Connection, type Session } from 'autobahn';
 import { within } from './wait.js';
 

@@ -1,0 +1,82 @@
+import WebSocket from 'ws';
+import { SERIALIZERS } from '../../src/serializers/index.js';
+import { within } from './wait.js';
+
+export type RawSer = 'json' | 'msgpack';
+
+/** A bare WebSocket WAMP peer for frames a client library will not send. */
+export class RawPeer {
+  readonly ws: WebSocket;
+  readonly received: unknown[][] = [];
+  #waiters: { pred: (m: unknown[]) => boolean; resolve: (m: unknown[]) => void }[] = [];
+  readonly closed: Promise<{ code: number; reason: string }>;
+  readonly opened: Promise<void>;
+
+  constructor(
+    url: string,
+    readonly ser: RawSer,
+  ) {
+    this.ws = new WebSocket(url, [`wamp.2.${ser}`]);
+    this.opened = new Promise((resolve, reject) => {
+      this.ws.once('open', () => resolve());
+      this.ws.once('error', reject);
+    });
+    this.closed = new Promise((resolve) => {
+      this.ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() }));
+    });
+    this.ws.on('message', (data: Buffer, isBinary: boolean) => {
+      const msg = (isBinary ? SERIALIZERS.msgpack.decode(data) : JSON.parse(data.toString())) as unknown[];
+      this.received.push(msg);
+      this.#waiters = this.#waiters.filter((w) => {
+        if (w.pred(msg)) {
+          w.resolve(msg);
+          return false;
+        }
+        return true;
+      });
+    });
+  }
+
+  static async open(url: string, ser: RawSer): Promise<RawPeer> {
+    const p = new RawPeer(url, ser);
+    await within(p.opened, 5000, 'the WebSocket to open');
+    return p;
+  }
+
+  send(msg: unknown[]): void {
+    const data = SERIALIZERS[this.ser].encode(msg);
+    this.ws.send(data, { binary: this.ser === 'msgpack' });
+  }
+
+  /** The first message (already received or future) of the given WAMP type. */
+  next(type: number, ms = 5000): Promise<unknown[]> {
+    const seen = this.received.find((m) => m[0] === type);
+    if (seen) {
+      this.received.splice(this.received.indexOf(seen), 1);
+      return Promise.resolve(seen);
+    }
+    return within(
+      new Promise<unknown[]>((resolve) =>
+        this.#waiters.push({
+          pred: (m) => m[0] === type,
+          resolve: (m) => {
+            this.received.splice(this.received.indexOf(m), 1);
+            resolve(m);
+          },
+        }),
+      ),
+      ms,
+      `a message of type ${type}`,
+    );
+  }
+
+  /** HELLO and wait for WELCOME; returns the WELCOME. */
+  async join(realm = 'realm1', details: Record<string, unknown> = { roles: { publisher: {}, subscriber: {}, caller: {}, callee: {} } }): Promise<unknown[]> {
+    this.send([1, realm, details]);
+    return this.next(2);
+  }
+
+  close(): void {
+    this.ws.close();
+  }
+}
