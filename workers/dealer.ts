@@ -121,6 +121,15 @@ export class Dealer {
     reg.callee.registrations.delete(reg);
   }
 
+  /** Fails a session's calls that are still waiting (the router is going away). */
+  failPendingCalls(s: Session, message: string): void {
+    for (const inv of s.pendingCalls) {
+      inv.caller = null; // a late YIELD is dropped
+      this.out.send(s.connId, [MsgType.ERROR, MsgType.CALL, inv.callRequestId, { message }, Uri.CANCELED]);
+    }
+    s.pendingCalls.clear();
+  }
+
   /** A session left: drop its registrations, fail calls it was serving, forget calls it made. */
   leave(s: Session): void {
     for (const reg of s.registrations) this.#remove(reg);

@@ -58,7 +58,7 @@ function onBatch(ops: unknown[]): void {
       }
       case Op.SHUTDOWN: {
         i += 1;
-        for (const s of sessionsByConn.values()) s.realm.goodbye(s, Uri.SYSTEM_SHUTDOWN, 'the router is shutting down');
+        for (const realm of realms.values()) realm.shutdown();
         break;
       }
       default:

@@ -178,6 +178,12 @@ export class Realm {
     this.out.close(s.connId, code, reason);
   }
 
+  /** Shutdown: every waiting caller gets an ERROR, then every session a GOODBYE. */
+  shutdown(): void {
+    for (const s of this.sessions.values()) this.dealer.failPendingCalls(s, 'the router is shutting down');
+    for (const s of this.sessions.values()) this.goodbye(s, Uri.SYSTEM_SHUTDOWN, 'the router is shutting down');
+  }
+
   /** Router-initiated GOODBYE (shutdown); the session ends when the peer answers. */
   goodbye(s: Session, reason: string, message: string): void {
     if (s.state !== SessionState.ESTABLISHED) return;

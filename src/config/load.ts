@@ -123,21 +123,6 @@ convict.addFormats({
       }
     },
   },
-  auth: {
-    validate(v: unknown) {
-      if (v === null) return;
-      if (!isObject(v)) throw new Error('must be an object of authentication methods');
-      for (const [m, c] of Object.entries(v)) {
-        if (KNOWN_AUTH.has(m)) throw new Error(`method '${m}' is not implemented yet (only anonymous is)`);
-        if (!SUPPORTED_AUTH.has(m)) throw new Error(`unknown authentication method '${m}'`);
-        if (!isObject(c) || c.type !== 'static' || typeof c.role !== 'string' || c.role === '') {
-          throw new Error(`${m}: must be {"type": "static", "role": "<role>"} (dynamic is not implemented yet)`);
-        }
-        const extra = Object.keys(c).filter((k) => k !== 'type' && k !== 'role' && k !== 'authid');
-        if (extra.length > 0) throw new Error(`${m}: unknown key(s) ${extra.join(', ')}`);
-      }
-    },
-  },
 });
 
 /** Validate `value` against a sub-schema; every message is prefixed with `path`. */
@@ -187,8 +172,23 @@ function realm(value: unknown, path: string): RealmConfig {
   return { name: r.name, roles, options: { uri_check: r.options.uri_check } };
 }
 
+/** A transport's `auth`: only static anonymous is implemented; every other method is named. */
+function checkAuth(v: Record<string, unknown> | null, path: string): void {
+  if (v === null) return;
+  for (const [m, c] of Object.entries(v)) {
+    if (KNOWN_AUTH.has(m)) throw new ConfigError(`${path}.${m}: method '${m}' is not implemented yet (only anonymous is)`);
+    if (!SUPPORTED_AUTH.has(m)) throw new ConfigError(`${path}.${m}: unknown authentication method '${m}'`);
+    if (!isObject(c) || c.type !== 'static' || typeof c.role !== 'string' || c.role === '') {
+      throw new ConfigError(`${path}.${m}: must be {"type": "static", "role": "<role>"} (dynamic is not implemented yet)`);
+    }
+    const extra = Object.keys(c).filter((k) => k !== 'type' && k !== 'role');
+    if (extra.length > 0) throw new ConfigError(`${path}.${m}.${extra[0]}: unknown key`);
+  }
+}
+
 function transport(value: unknown, path: string, index: number, env: NodeJS.ProcessEnv): TransportConfig {
   const t = section<WebSocketTransportConfig>(websocketTransportSchema, value, path);
+  checkAuth(t.auth, `${path}.auth`);
   let port = t.endpoint.port;
   if (typeof port === 'string') {
     const raw = env[port.slice(1)];

@@ -176,6 +176,7 @@ export const websocketTransportSchema: Schema<WebSocketTransportConfig> = {
       default: 16 * 1024 * 1024,
     },
   },
-  auth: { doc: 'Authentication methods; only anonymous is implemented.', format: 'auth', default: null },
+  // Object-valued: convict does not descend into it; its content is checked by checkAuth (load.ts).
+  auth: { doc: 'Authentication methods; only anonymous is implemented.', format: Object, default: null, nullable: true },
   debug: { doc: 'Log every WAMP message of this transport at info level.', format: Boolean, default: false },
 };

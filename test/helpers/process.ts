@@ -1,0 +1,55 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { within } from './wait.js';
+
+export const CLI = new URL('../../src/cli.js', import.meta.url).pathname;
+
+export interface RouterProcess {
+  child: ChildProcess;
+  port: number;
+  stdout: string[];
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** Runs `crosswire <args>` to completion; resolves with exit code and output. */
+export function runCli(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  return within(
+    new Promise((resolve) => child.on('exit', (code) => resolve({ code, stdout, stderr }))),
+    15000,
+    `crosswire ${args.join(' ')} to exit`,
+  );
+}
+
+/** Starts `crosswire start` as a child process on an ephemeral port; resolves once it is ready. */
+export async function spawnRouter(args: string[] = [], env: Record<string, string> = {}): Promise<RouterProcess> {
+  const child = spawn(process.execPath, [CLI, 'start', ...args], {
+    env: { ...process.env, CROSSWIRE_PORT: '0', CROSSWIRE_INTERFACE: '127.0.0.1', CROSSWIRE_LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const stdout: string[] = [];
+  let stderr = '';
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code, signal })),
+  );
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const ready = new Promise<number>((resolve, reject) => {
+    let buf = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      buf += d.toString();
+      let nl: number;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        stdout.push(line);
+        if (line.includes('"crosswire ready"')) resolve((JSON.parse(line) as { ports: number[] }).ports[0]!);
+      }
+    });
+    void exited.then(({ code }) => reject(new Error(`router exited early with ${code}: ${stderr}`)));
+  });
+  const port = await within(ready, 15000, 'the router process to be ready');
+  return { child, port, stdout, exited };
+}
