@@ -42,6 +42,11 @@ export class Router implements ConnHandler {
     for (const w of this.workers) {
       for (const r of w.realms) this.#realmWorker.set(r, w);
       w.worker.on('error', (err) => this.#workerFailed(w, err));
+      w.outbox.onReject = (entry) => {
+        // A frame that cannot cross to the worker (nested too deep to clone): only its sender pays.
+        const c = this.#conns.get(entry[1] as number);
+        if (c !== undefined) this.#violation(c, 'message nested too deeply');
+      };
     }
     for (const t of config.transports) this.listeners.push(new Listener(uws, t, this, log.child({ transport: t.id })));
   }
@@ -157,7 +162,10 @@ export class Router implements ConnHandler {
       switch (ops[i] as number) {
         case Op.SEND: {
           const c = this.#conns.get(ops[i + 1] as number);
-          if (c !== undefined) this.#queue(c, c.ser.encode(ops[i + 2] as unknown[]), ops[i + 2]);
+          if (c !== undefined) {
+            const data = this.#encode(c, ops[i + 2] as unknown[]);
+            if (data !== undefined) this.#queue(c, data, ops[i + 2]);
+          }
           i += 3;
           break;
         }
@@ -171,8 +179,8 @@ export class Router implements ConnHandler {
           for (let j = 0; j < ids.length; j++) {
             const c = this.#conns.get(ids[j]!);
             if (c === undefined) continue;
-            const data = c.serIndex === 0 ? (enc0 ??= c.ser.encode(msg)) : (enc1 ??= c.ser.encode(msg));
-            this.#queue(c, data, msg);
+            const data = c.serIndex === 0 ? (enc0 ??= this.#encode(c, msg)) : (enc1 ??= this.#encode(c, msg));
+            if (data !== undefined) this.#queue(c, data, msg);
           }
           break;
         }
@@ -201,6 +209,18 @@ export class Router implements ConnHandler {
     const touched = this.#touched;
     for (let j = 0; j < touched.length; j++) this.#flush(touched[j]!);
     touched.length = 0;
+  }
+
+  /** Encodes for `c`'s serializer; a message that cannot be encoded closes `c` (1011), nothing else. */
+  #encode(c: Conn, msg: unknown[]): string | Uint8Array | undefined {
+    try {
+      return c.ser.encode(msg);
+    } catch (err) {
+      this.log.error({ err, conn: c.id, msgType: msg[0] }, 'cannot encode an outgoing message');
+      this.#flush(c);
+      c.ws?.end(Close.INTERNAL, 'an outgoing message could not be encoded');
+      return undefined;
+    }
   }
 
   #queue(c: Conn, data: string | Uint8Array, msg: unknown): void {

@@ -15,6 +15,16 @@ const { startup, port } = workerData as { startup: WorkerStartup; port: MessageP
 const log = createLogger(startup.logLevel, { worker: startup.workerIndex });
 const outbox = new Outbox(port);
 const out = new Output(outbox);
+outbox.onReject = (entry, err) => {
+  // Output that cannot be cloned back to the main thread (a payload nested too deep): the
+  // recipients are told by a close rather than left waiting; the rest of the batch went through.
+  log.error({ err: String(err), op: entry[0] }, 'cannot pass a message to the main thread');
+  const targets = entry[0] === Op.FANOUT ? (entry[1] as number[]) : [entry[1] as number];
+  for (const connId of targets) {
+    const s = sessionsByConn.get(connId);
+    if (s !== undefined) s.realm.abort(s, Uri.INTERNAL_ERROR, 'a message for this session could not be routed', CloseCode.INTERNAL);
+  }
+};
 const sessionsByConn = new Map<number, Session>();
 const realms = new Map<string, Realm>();
 for (const cfg of startup.realms) realms.set(cfg.name, new Realm(cfg, out, log, sessionsByConn));

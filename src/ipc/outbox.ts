@@ -4,13 +4,21 @@ import type { MessagePort } from 'node:worker_threads';
  * Collects operations for one MessagePort and posts them as one batch per event-loop turn
  * (on setImmediate, i.e. after every I/O callback of the current poll phase has run), or at once
  * when the batch grows past `maxOps` so a burst cannot build an unbounded array.
+ *
+ * If a batch cannot be cloned (structured clone gives up on values nested some thousands deep,
+ * which a hostile peer can send within the size limit), the batch is posted again entry by entry
+ * and only the entries that fail are handed to `onReject`: one bad message never takes the
+ * rest of the batch, or the thread, with it.
  */
 export class Outbox {
   #ops: unknown[] = [];
+  /** Index in #ops where each entry starts (for the entry-by-entry retry). */
+  #starts: number[] = [];
   #scheduled = false;
   #port: MessagePort;
   #maxOps: number;
-  /** Batches posted and operations carried, for metrics. */
+  onReject: (entry: unknown[], err: unknown) => void = () => {};
+  /** Batches posted and entries carried, for metrics. */
   batches = 0;
   entries = 0;
 
@@ -20,22 +28,27 @@ export class Outbox {
   }
 
   push1(a: unknown): void {
+    this.#starts.push(this.#ops.length);
     this.#ops.push(a);
     this.#after();
   }
   push2(a: unknown, b: unknown): void {
+    this.#starts.push(this.#ops.length);
     this.#ops.push(a, b);
     this.#after();
   }
   push3(a: unknown, b: unknown, c: unknown): void {
+    this.#starts.push(this.#ops.length);
     this.#ops.push(a, b, c);
     this.#after();
   }
   push4(a: unknown, b: unknown, c: unknown, d: unknown): void {
+    this.#starts.push(this.#ops.length);
     this.#ops.push(a, b, c, d);
     this.#after();
   }
   push5(a: unknown, b: unknown, c: unknown, d: unknown, e: unknown): void {
+    this.#starts.push(this.#ops.length);
     this.#ops.push(a, b, c, d, e);
     this.#after();
   }
@@ -56,9 +69,26 @@ export class Outbox {
   flush(): void {
     if (this.#ops.length === 0) return;
     const ops = this.#ops;
+    const starts = this.#starts;
     this.#ops = [];
+    this.#starts = [];
     this.batches++;
-    this.entries += ops.length;
-    this.#port.postMessage(ops);
+    this.entries += starts.length;
+    try {
+      this.#port.postMessage(ops);
+    } catch {
+      this.#oneByOne(ops, starts);
+    }
+  }
+
+  #oneByOne(ops: unknown[], starts: number[]): void {
+    for (let i = 0; i < starts.length; i++) {
+      const entry = ops.slice(starts[i], starts[i + 1] ?? ops.length);
+      try {
+        this.#port.postMessage(entry);
+      } catch (err) {
+        this.onReject(entry, err);
+      }
+    }
   }
 }
