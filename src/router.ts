@@ -61,7 +61,7 @@ export class Router implements ConnHandler {
       await Promise.all(r.workers.map((w) => w.worker.terminate()));
       throw e;
     }
-    for (const l of r.listeners) log.info({ transport: l.config.id, host: l.config.host, port: l.port, url: l.config.url }, 'listening');
+    for (const l of r.listeners) log.info({ transport: l.config.id, host: l.config.host, port: l.port, configured_url: l.config.url }, 'listening');
     return r;
   }
 
