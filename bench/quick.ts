@@ -20,6 +20,8 @@ const { values } = parseArgs({
     callers: { type: 'string', default: '16' },
     window: { type: 'string', default: '32' },
     subscribers: { type: 'string', default: '100' },
+    url: { type: 'string' },
+    scenario: { type: 'string', default: 'all' },
   },
 });
 const serName = values.serializer as SerializerName;
@@ -158,11 +160,12 @@ async function fanout(url: string): Promise<Record<string, number>> {
   return { publications_per_s: Math.round(acked / dt), deliveries_per_s: Math.round(d / dt), subscribers: n, out_of_order: outOfOrder };
 }
 
-const router = await startRouter();
-const url = `ws://127.0.0.1:${router.port}/ws`;
+// --url: drive a router started elsewhere (e.g. under --cpu-prof) instead of a child process.
+const router = values.url === undefined ? await startRouter() : { port: 0, stop: () => {} };
+const url = values.url ?? `ws://127.0.0.1:${router.port}/ws`;
 try {
-  console.log(JSON.stringify({ scenario: 'rpc', serializer: serName, ...(await rpc(url)) }));
-  console.log(JSON.stringify({ scenario: 'fanout', serializer: serName, ...(await fanout(url)) }));
+  if (values.scenario !== 'fanout') console.log(JSON.stringify({ scenario: 'rpc', serializer: serName, ...(await rpc(url)) }));
+  if (values.scenario !== 'rpc') console.log(JSON.stringify({ scenario: 'fanout', serializer: serName, ...(await fanout(url)) }));
 } finally {
   router.stop();
 }

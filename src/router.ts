@@ -10,7 +10,7 @@ import { Uri } from './wamp/uris.js';
 import { spawnRealmWorkers, type WorkerHandle } from './workers.js';
 
 /** WebSocket close codes sent by the main thread. */
-const Close = { GOING_AWAY: 1001, PROTOCOL_ERROR: 1002, POLICY: 1008, INTERNAL: 1011 } as const;
+const Close = { GOING_AWAY: 1001, PROTOCOL_ERROR: 1002, POLICY: 1008, TOO_BIG: 1009, INTERNAL: 1011 } as const;
 
 /**
  * The main thread: terminates WebSockets (uWS), decodes each frame once, hands frames to the
@@ -88,6 +88,11 @@ export class Router implements ConnHandler {
   }
 
   frame(c: Conn, data: ArrayBuffer, isBinary: boolean): void {
+    if (data.byteLength > c.listener.config.maxMessageSize) {
+      this.log.info({ conn: c.id, peer: c.peer, size: data.byteLength }, 'message over max_message_size');
+      c.ws?.end(Close.TOO_BIG, `message too big (limit ${c.listener.config.maxMessageSize} bytes)`);
+      return;
+    }
     if (isBinary !== c.ser.binary) {
       return this.#violation(c, `${c.ser.subprotocol} messages must be sent as ${c.ser.binary ? 'binary' : 'text'} WebSocket frames`);
     }
@@ -146,7 +151,7 @@ export class Router implements ConnHandler {
   #violation(c: Conn, message: string): void {
     this.log.info({ conn: c.id, peer: c.peer, reason: message }, 'protocol violation');
     this.#sendNow(c, [MsgType.ABORT, { message }, Uri.PROTOCOL_VIOLATION]);
-    c.ws?.end(Close.PROTOCOL_ERROR, 'protocol violation');
+    c.ws?.end(Close.PROTOCOL_ERROR, Uri.PROTOCOL_VIOLATION);
   }
 
   #sendNow(c: Conn, msg: unknown[]): void {

@@ -70,6 +70,38 @@ function widen(v: unknown): unknown {
   return out ?? v;
 }
 
+/** Deeper than this is refused on input (and some thousands of levels could not cross threads). */
+export const MAX_DEPTH = 1000;
+
+/**
+ * msgpackr decodes its own extensions (BigInt, Date, Map, Set, object references, records) and
+ * the never-used byte 0xc1 into JS objects that are not WAMP values, and references can even
+ * build cycles. A message must hold only nil, bool, number, str, bin, array and map, so
+ * everything else is refused here, on the way in: one walk of the decoded value.
+ */
+function checkWampValue(v: unknown, depth: number): void {
+  switch (typeof v) {
+    case 'string':
+    case 'number':
+    case 'boolean':
+      return;
+    case 'object': {
+      if (v === null || v instanceof Uint8Array) return;
+      if (depth >= MAX_DEPTH) throw new Error(`nested deeper than ${MAX_DEPTH} levels`);
+      if (Array.isArray(v)) {
+        for (let i = 0; i < v.length; i++) checkWampValue(v[i], depth + 1);
+        return;
+      }
+      const proto = Object.getPrototypeOf(v);
+      if (proto !== Object.prototype && proto !== null) throw new Error('a msgpack extension type is not a WAMP value');
+      for (const k in v) checkWampValue((v as Record<string, unknown>)[k], depth + 1);
+      return;
+    }
+    default:
+      throw new Error(`a ${typeof v} (from a msgpack extension type) is not a WAMP value`);
+  }
+}
+
 const packr = new Packr({ useRecords: false, variableMapSize: true, useBigIntExtension: false });
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number', copyBuffers: true });
 
@@ -78,7 +110,9 @@ export const msgpackSerializer: Serializer = {
   subprotocol: 'wamp.2.msgpack',
   binary: true,
   decode(data: Uint8Array): unknown {
-    return unpackr.unpack(data);
+    const v: unknown = unpackr.unpack(data);
+    checkWampValue(v, 0);
+    return v;
   },
   encode(msg: readonly unknown[]): Uint8Array {
     return packr.pack(widen(msg));

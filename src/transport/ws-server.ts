@@ -1,4 +1,5 @@
 import type { TransportConfig } from '../config/load.js';
+import { MAX_MESSAGE_CEILING } from '../config/schema.js';
 import type { TransportInfo } from '../ipc/protocol.js';
 import type { Logger } from '../log.js';
 import { SERIALIZERS, SERIALIZER_LIST, type Serializer } from '../serializers/index.js';
@@ -35,7 +36,10 @@ export class Listener {
     this.#offered = new Map(config.serializers.map((n) => [SERIALIZERS[n].subprotocol, SERIALIZERS[n]]));
     this.app = uws.App();
     this.app.ws<Conn>('/*', {
-      maxPayloadLength: config.maxMessageSize,
+      // uWS drops a connection whose message passes maxPayloadLength without any close frame.
+      // So uWS gets twice the configured limit as a hard ceiling, and the router closes
+      // messages between the two with 1009 "message too big" (Router.frame).
+      maxPayloadLength: Math.min(2 * config.maxMessageSize, 2 * MAX_MESSAGE_CEILING),
       idleTimeout: 0,
       maxBackpressure: MAX_BACKPRESSURE,
       closeOnBackpressureLimit: 0,

@@ -308,3 +308,28 @@ describe('malformed input throws', () => {
   ];
   for (const [name, ser, bytes] of cases) test(name, () => assert.throws(() => ser.decode(bytes)));
 });
+
+describe('msgpack: only WAMP values are accepted', () => {
+  const msgpack = SERIALIZERS.msgpack;
+  // [16, 1, {}, "t", [X]]: a PUBLISH whose single argument is X.
+  const publishWith = (x: string) => fromHex(`951001a0a17491${x}`.replace('a0', '80'));
+  test('a plain PUBLISH decodes (the fixture is right)', () => {
+    assert.deepStrictEqual(msgpack.decode(publishWith('2a')), [16, 1, {}, 't', [42]]);
+  });
+  for (const [name, x] of [
+    ['the never-used byte 0xc1', 'c1'],
+    ['msgpackr BigInt extension 0x42', 'd44205'],
+    ['a timestamp extension (Date)', 'd6ff00000001'],
+    ['msgpackr undefined (fixext1 type 0)', 'd40000'],
+    ['a self-referencing list (msgpackr references)', 'd6690000000191d67000000001'],
+  ] as const) {
+    test(`refuses ${name}`, () => {
+      assert.throws(() => msgpack.decode(publishWith(x)), /not a WAMP value|extension|nested deeper/);
+    });
+  }
+  test('refuses nesting deeper than 1000 levels, accepts 999', () => {
+    const nest = (n: number) => fromHex(`${'91'.repeat(n)}90`);
+    assert.doesNotThrow(() => msgpack.decode(nest(999)));
+    assert.throws(() => msgpack.decode(nest(1001)), /nested deeper than 1000/);
+  });
+});
