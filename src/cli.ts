@@ -67,11 +67,12 @@ async function main(): Promise<void> {
     throw e;
   }
   if (command === 'check') {
-    process.stdout.write(`configuration OK\n${summary(config)}\n`);
+    process.stdout.write(`configuration OK\n${summary(config)}\n${config.warnings.map((w) => `warning: ${w}\n`).join('')}`);
     return;
   }
 
   const log = createLogger(config.logLevel, { pid: process.pid });
+  for (const w of config.warnings) log.warn(w);
   if (config.title !== null) process.title = config.title;
   let router: Router;
   try {

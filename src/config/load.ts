@@ -3,7 +3,7 @@ import { availableParallelism } from 'node:os';
 import convict, { type Schema } from 'convict';
 import type { RealmConfig, RoleConfig, TransportAuth } from '../ipc/protocol.js';
 import { SERIALIZERS, type SerializerName } from '../serializers/index.js';
-import { REALM_NAME } from '../wamp/uris.js';
+import { isValidPattern, REALM_NAME } from '../wamp/uris.js';
 import { DEFAULT_CONFIG } from './default.js';
 import {
   ID_PATTERN,
@@ -48,6 +48,8 @@ export interface RouterConfig {
   logLevel: string;
   allowUwsFallback: boolean;
   shutdownTimeout: number;
+  /** Keys that are accepted for compatibility but change nothing: logged at startup. */
+  warnings: string[];
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -152,8 +154,11 @@ function rewrite(message: string, path: string): string {
     .join('\n');
 }
 
-function realm(value: unknown, path: string): RealmConfig {
+function realm(value: unknown, path: string, warnings: string[]): RealmConfig {
   const r = section<RealmFileConfig>(realmSchema, value, path);
+  if (isObject(value) && isObject(value.options) && 'event_dispatching_chunk_size' in value.options) {
+    warnings.push(`${path}.options.event_dispatching_chunk_size has no effect in Crosswire (fan-out is batched per event-loop turn)`);
+  }
   const roles: RoleConfig[] = r.roles.map((role, i) => {
     const rp = `${path}.roles[${i}]`;
     if (isObject(role) && 'authorizer' in role) throw new ConfigError(`${rp}.authorizer: dynamic authorizers are not implemented yet`);
@@ -169,7 +174,37 @@ function realm(value: unknown, path: string): RealmConfig {
   });
   const dup = roles.find((x, i) => roles.findIndex((y) => y.name === x.name) !== i);
   if (dup) throw new ConfigError(`${path}.roles: role '${dup.name}' is defined twice`);
-  return { name: r.name, roles, options: { uri_check: r.options.uri_check } };
+  return {
+    name: r.name,
+    roles,
+    options: { uri_check: r.options.uri_check, enable_meta_api: r.options.enable_meta_api },
+    history: checkStore(r.store, `${path}.store`),
+  };
+}
+
+/** Crossbar's realm `store` (memory only): the event history it configures. */
+function checkStore(v: Record<string, unknown> | null, path: string): RealmConfig['history'] {
+  if (v === null) return [];
+  for (const k of Object.keys(v)) {
+    if (k === 'call-queue') throw new ConfigError(`${path}.call-queue: call queues are not implemented yet`);
+    if (!['type', 'limit', 'event-history'].includes(k)) throw new ConfigError(`${path}.${k}: unknown key`);
+  }
+  if (v.type !== 'memory') throw new ConfigError(`${path}.type: must be "memory" (the only store Crosswire has)`);
+  const limit = v.limit ?? 100;
+  if (!Number.isInteger(limit) || (limit as number) < 1) throw new ConfigError(`${path}.limit: must be a positive integer`);
+  const entries = v['event-history'] ?? [];
+  if (!Array.isArray(entries)) throw new ConfigError(`${path}.event-history: must be a list`);
+  return entries.map((e: unknown, i) => {
+    const p = `${path}.event-history[${i}]`;
+    if (!isObject(e)) throw new ConfigError(`${p}: must be an object`);
+    for (const k of Object.keys(e)) if (!['uri', 'match', 'limit'].includes(k)) throw new ConfigError(`${p}.${k}: unknown key`);
+    const match = e.match ?? 'exact';
+    if (match !== 'exact' && match !== 'prefix' && match !== 'wildcard') throw new ConfigError(`${p}.match: must be exact, prefix or wildcard`);
+    if (typeof e.uri !== 'string' || !isValidPattern(e.uri, match, 'loose')) throw new ConfigError(`${p}.uri: must be a URI (pattern)`);
+    const l = e.limit ?? limit;
+    if (!Number.isInteger(l) || (l as number) < 1) throw new ConfigError(`${p}.limit: must be a positive integer`);
+    return { uri: e.uri, match, limit: l as number };
+  });
 }
 
 /** A transport's `auth`: only static anonymous is implemented; every other method is named. */
@@ -253,7 +288,8 @@ export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env):
   });
   if (routers.length !== 1) throw new ConfigError(`workers: exactly one worker of type "router" is required, found ${routers.length}`);
   const w = routers[0]!;
-  const realms = w.realms.map((r, i) => realm(r, `workers[0].realms[${i}]`));
+  const warnings: string[] = [];
+  const realms = w.realms.map((r, i) => realm(r, `workers[0].realms[${i}]`, warnings));
   if (realms.length === 0) throw new ConfigError('workers[0].realms: at least one realm is required');
   const dupRealm = realms.find((x, i) => realms.findIndex((y) => y.name === x.name) !== i);
   if (dupRealm) throw new ConfigError(`workers[0].realms: realm '${dupRealm.name}' is defined twice`);
@@ -287,6 +323,7 @@ export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env):
     logLevel: c.crosswire.log_level,
     allowUwsFallback: c.crosswire.allow_uws_fallback,
     shutdownTimeout: c.crosswire.shutdown_timeout,
+    warnings,
   });
 }
 

@@ -93,7 +93,8 @@ export const routerWorkerSchema: Schema<RouterWorkerConfig> = {
 export interface RealmFileConfig {
   name: string;
   roles: unknown[];
-  options: { uri_check: 'strict' | 'loose' };
+  options: { uri_check: 'strict' | 'loose'; enable_meta_api: boolean; event_dispatching_chunk_size: number };
+  store: Record<string, unknown> | null;
 }
 
 export const realmSchema: Schema<RealmFileConfig> = {
@@ -105,7 +106,19 @@ export const realmSchema: Schema<RealmFileConfig> = {
       format: ['strict', 'loose'],
       default: 'strict',
     },
+    enable_meta_api: {
+      doc: 'Provide the wamp.session.*, wamp.registration.*, wamp.subscription.* meta API and events.',
+      format: Boolean,
+      default: true,
+    },
+    event_dispatching_chunk_size: {
+      doc: 'Accepted for Crossbar compatibility; Crosswire hands each fan-out to the I/O thread in one batch, so it has no effect (a warning is logged).',
+      format: 'nat',
+      default: 100,
+    },
   },
+  // Object-valued: checked by checkStore (load.ts).
+  store: { doc: 'Realm store: {"type": "memory", "limit": N, "event-history": [{uri, match, limit}]}.', format: Object, default: null, nullable: true },
 };
 
 export interface RoleFileConfig {

@@ -49,7 +49,9 @@ export interface WorkerStartup {
 export interface RealmConfig {
   name: string;
   roles: RoleConfig[];
-  options: { uri_check: 'strict' | 'loose' };
+  options: { uri_check: 'strict' | 'loose'; enable_meta_api: boolean };
+  /** Event history (Crossbar's realm `store`, memory only). */
+  history: { uri: string; match: 'exact' | 'prefix' | 'wildcard'; limit: number }[];
 }
 
 export interface RoleConfig {

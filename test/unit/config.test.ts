@@ -77,7 +77,13 @@ describe('Crossbar-style files', () => {
     refused({ ...router(), extra: 1 }, /^extra: unknown key/m);
     refused(router({}, { options: { max_mesage_size: 1 } }), /workers\[0\]\.transports\[0\]\.options\.max_mesage_size: unknown key/);
     refused(router({}, { endpoint: { type: 'tcp', port: 1, backlog: 10 } }), /workers\[0\]\.transports\[0\]\.endpoint\.backlog: unknown key/);
-    refused(router({ realms: [{ name: 'realm1', roles: [], store: {} }] }), /workers\[0\]\.realms\[0\]\.store: unknown key/);
+    refused(router({ realms: [{ name: 'realm1', roles: [], inventory: {} }] }), /workers\[0\]\.realms\[0\]\.inventory: unknown key/);
+    refused(router({ realms: [{ name: 'realm1', store: { type: 'memory', 'call-queue': [] } }] }), /store\.call-queue: call queues are not implemented yet/);
+    refused(router({ realms: [{ name: 'realm1', store: { type: 'lmdb' } }] }), /store\.type: must be "memory"/);
+    refused(
+      router({ realms: [{ name: 'realm1', store: { type: 'memory', 'event-history': [{ uri: 'a.b', match: 'fuzzy' }] } }] }),
+      /store\.event-history\[0\]\.match: must be exact, prefix or wildcard/,
+    );
     refused(
       router({ realms: [{ name: 'realm1', roles: [{ name: 'r', permissions: [{ uri: 'a', allow: { cal: true } }] }] }] }),
       /workers\[0\]\.realms\[0\]\.roles\[0\]\.permissions\[0\]\.allow\.cal: unknown key/,
