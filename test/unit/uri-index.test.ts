@@ -52,3 +52,57 @@ describe('UriIndex', () => {
     assert.equal(d.size, 1);
   });
 });
+
+describe('UriIndex against a brute-force oracle (deterministic random patterns)', () => {
+  let seed = 7;
+  const rnd = (n: number) => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return seed % n;
+  };
+  const w = () => ['a', 'b', 'c', 'd'][rnd(4)]! + rnd(3);
+  const topic = () => ['x', w(), w(), w()].slice(0, 2 + rnd(3)).join('.');
+  const pats = new Map<string, { uri: string; match: 'exact' | 'prefix' | 'wildcard' }>();
+  for (let i = 0; i < 3000; i++) {
+    const match = (['exact', 'prefix', 'wildcard'] as const)[rnd(3)]!;
+    let parts = ['x', w(), w(), w()].slice(0, 2 + rnd(3));
+    if (match === 'wildcard') parts = parts.map((p) => (rnd(3) === 0 ? '' : p));
+    let uri = parts.join('.');
+    if (match === 'prefix' && rnd(2)) uri = uri.slice(0, Math.max(0, uri.length - rnd(3)));
+    pats.set(`${match} ${uri}`, { uri, match });
+  }
+  const idx = new UriIndex<string>();
+  for (const [k, p] of pats) idx.set(p.uri, p.match, k);
+  const matches = (p: { uri: string; match: string }, t: string) =>
+    p.match === 'exact'
+      ? p.uri === t
+      : p.match === 'prefix'
+        ? t.startsWith(p.uri)
+        : p.uri.split('.').length === t.split('.').length && p.uri.split('.').every((c, i) => c === '' || c === t.split('.')[i]);
+  /** Most specific wildcard: at the first position where they differ, a literal beats a wildcard. */
+  const moreSpecific = (a: string, b: string) => {
+    const A = a.split('.');
+    const B = b.split('.');
+    for (let j = 0; j < A.length; j++) if ((A[j] === '') !== (B[j] === '')) return A[j] === '' ? 1 : -1;
+    return 0;
+  };
+  const check = (n: number) => {
+    for (let i = 0; i < n; i++) {
+      const t = topic();
+      const want = [...pats].filter(([, p]) => matches(p, t)).map(([k]) => k).sort();
+      assert.deepEqual(idx.matchAll(t, []).sort(), want, t);
+      const prefix = [...pats.values()].filter((p) => p.match === 'prefix' && t.startsWith(p.uri)).sort((a, b) => b.uri.length - a.uri.length)[0];
+      const wild = [...pats.values()].filter((p) => p.match === 'wildcard' && matches(p, t)).sort((a, b) => moreSpecific(a.uri, b.uri))[0];
+      const best = pats.has(`exact ${t}`) ? `exact ${t}` : prefix ? `prefix ${prefix.uri}` : wild ? `wildcard ${wild.uri}` : undefined;
+      assert.equal(idx.matchBest(t), best, t);
+    }
+  };
+  test('matchAll and matchBest agree with the oracle', () => check(2000));
+  test('... and still after deleting half of the patterns', () => {
+    for (const [k, p] of [...pats].filter((_, i) => i % 2 === 0)) {
+      idx.delete(p.uri, p.match);
+      pats.delete(k);
+    }
+    assert.equal(idx.size, pats.size);
+    check(2000);
+  });
+});
