@@ -107,6 +107,13 @@ interface Retained {
 }
 
 /**
+ * Retained events are kept per topic, newest last, so that every subscriber can be sent "the most
+ * recent retained event it would have received" (WAMP spec, "Event Retention") even when the
+ * latest ones carried black/whitelists or excluded their publisher. Bounded per topic.
+ */
+const MAX_RETAINED_PER_TOPIC = 16;
+
+/**
  * The broker of one realm: exact and pattern subscriptions, EVENT fan-out, retained events and
  * event history. Which subscriptions a topic reaches is decided by `#index` alone, so a
  * backplane can hand a remote publication to `dispatch` without touching SUBSCRIBE handling.
@@ -114,7 +121,7 @@ interface Retained {
 export class Broker {
   #index = new UriIndex<Subscription>();
   #byId = new Map<number, Subscription>();
-  #retained = new Map<string, Retained>();
+  #retained = new Map<string, Retained[]>();
   #scratch: Subscription[] = [];
 
   constructor(
@@ -209,11 +216,23 @@ export class Broker {
     } finally {
       subs.length = 0;
     }
-    if (pub.options.retain === true) this.#retained.set(pub.topic, { pub, eligibility });
+    if (pub.options.retain === true) this.#retain(pub, eligibility);
     if (this.store !== null && (eligibility === null || !eligibility.bySessionId)) {
       // WAMP spec, "Event History": events with session-id black/whitelists are not stored.
       this.store.record(this, pub, eligibility);
     }
+  }
+
+  #retain(pub: Publication, eligibility: Eligibility | null): void {
+    const r: Retained = { pub, eligibility };
+    const list = this.#retained.get(pub.topic);
+    // An event everybody would receive (no lists, publisher not excluded) supersedes all before it.
+    if (list === undefined || (eligibility === null && (pub.publisher === null || pub.options.exclude_me === false))) {
+      this.#retained.set(pub.topic, [r]);
+      return;
+    }
+    list.push(r);
+    if (list.length > MAX_RETAINED_PER_TOPIC) list.splice(0, list.length - MAX_RETAINED_PER_TOPIC);
   }
 
   #deliver(sub: Subscription, pub: Publication, eligibility: Eligibility | null, retained: boolean, only?: Session): void {
@@ -222,7 +241,10 @@ export class Broker {
     const excludeMe = publisher !== null && pub.options.exclude_me !== false && sub.subscribers.has(publisher);
     const ppt = pub.options.ppt_scheme !== undefined;
     let ids: number[];
-    if (only !== undefined) ids = [only.connId];
+    if (only !== undefined) {
+      if (ppt && !only.has('subscriber', 'payload_passthru_mode')) return;
+      ids = [only.connId];
+    }
     else if (eligibility === null && !excludeMe && !ppt) ids = sub.connIds(); // the fast path
     else {
       ids = [];
@@ -249,12 +271,23 @@ export class Broker {
   }
 
   #sendRetained(s: Session, sub: Subscription): void {
-    for (const [topic, r] of this.#retained) {
-      if (!patternMatches(sub.topic, sub.match, topic)) continue;
-      if (r.eligibility !== null && !r.eligibility.admits(s)) continue;
-      if (r.pub.publisher === s && r.pub.options.exclude_me !== false) continue;
-      this.#deliver(sub, r.pub, null, true, s);
+    const send = (list: Retained[]) => {
+      // The most recent retained event this subscriber would have received.
+      for (let i = list.length - 1; i >= 0; i--) {
+        const r = list[i]!;
+        if (r.eligibility !== null && !r.eligibility.admits(s)) continue;
+        if (r.pub.publisher === s && r.pub.options.exclude_me !== false) continue;
+        if (r.pub.options.ppt_scheme !== undefined && !s.has('subscriber', 'payload_passthru_mode')) continue;
+        this.#deliver(sub, r.pub, null, true, s);
+        return;
+      }
+    };
+    if (sub.match === 'exact') {
+      const list = this.#retained.get(sub.topic);
+      if (list !== undefined) send(list);
+      return;
     }
+    for (const [topic, list] of this.#retained) if (patternMatches(sub.topic, sub.match, topic)) send(list);
   }
 
   #remove(s: Session, sub: Subscription): void {

@@ -1,6 +1,6 @@
 import { type Dict, isDict, WampError } from '../src/wamp/messages.js';
 import { isId } from '../src/wamp/ids.js';
-import { isValidUri, Uri } from '../src/wamp/uris.js';
+import { isReservedUri, isValidUri, Uri } from '../src/wamp/uris.js';
 import type { Match } from './match/uri-index.js';
 import type { Realm } from './realm.js';
 import type { Session } from './session.js';
@@ -41,9 +41,21 @@ function others(realm: Realm, caller: Session, pred: (s: Session) => boolean): S
   return [...realm.sessions.values()].filter((s) => s !== caller && pred(s));
 }
 
-function killAll(realm: Realm, targets: Session[], details: Dict): void {
+function killAll(realm: Realm, targets: Session[], details: Dict, silent = false): void {
   const { reason, message } = closeReason(details);
-  for (const t of targets) realm.goodbye(t, reason, message);
+  for (const t of targets) realm.goodbye(t, reason, message, silent);
+}
+
+/**
+ * `{reason, message}` given as a dict at `args[i]`, as Crossbar's positional `reason, message`
+ * at `args[i]`, `args[i + 1]`, or as keyword arguments.
+ */
+function reasonArgs(args: unknown[], i: number, kwargs: Dict): Dict {
+  if (isDict(args[i])) return { ...(args[i] as Dict), ...kwargs };
+  const positional: Dict = {};
+  if (args[i] !== undefined && args[i] !== null) positional.reason = args[i];
+  if (args[i + 1] !== undefined && args[i + 1] !== null) positional.message = args[i + 1];
+  return { ...positional, ...kwargs };
 }
 
 function subscription(realm: Realm, id: unknown) {
@@ -71,28 +83,31 @@ const PROCEDURES: Readonly<Record<string, Handler>> = {
   'wamp.session.kill': (realm, caller, args, kwargs) => {
     const target = session(realm, args[0]);
     if (target === caller) throw new WampError(Uri.NO_SUCH_SESSION, 'a session cannot kill itself (use GOODBYE)');
-    killAll(realm, [target], { ...optionalDict(args, 1), ...kwargs });
+    killAll(realm, [target], reasonArgs(args, 1, kwargs));
     return [[]];
   },
   'wamp.session.kill_by_authid': (realm, caller, args, kwargs) => {
     const authid = arg<string>(args, 0, isStr, 'an authid');
     const targets = others(realm, caller, (s) => s.authid === authid);
-    killAll(realm, targets, { ...optionalDict(args, 1), ...kwargs });
+    killAll(realm, targets, reasonArgs(args, 1, kwargs));
     return [[targets.map((s) => s.id)]];
   },
   'wamp.session.kill_by_authrole': (realm, caller, args, kwargs) => {
     const authrole = arg<string>(args, 0, isStr, 'an authrole');
     const targets = others(realm, caller, (s) => s.authrole === authrole);
-    killAll(realm, targets, { ...optionalDict(args, 1), ...kwargs });
+    killAll(realm, targets, reasonArgs(args, 1, kwargs));
     return [[targets.length]];
   },
   'wamp.session.kill_all': (realm, caller, args, kwargs) => {
     const targets = others(realm, caller, () => true);
-    killAll(realm, targets, { ...optionalDict(args, 0), ...kwargs });
+    // WAMP spec, "Session Meta API": kill_all generates no session meta events and no testaments.
+    killAll(realm, targets, reasonArgs(args, 0, kwargs), true);
     return [[targets.length]];
   },
   'wamp.session.add_testament': (realm, caller, args, kwargs) => {
     const topic = arg<string>(args, 0, (v) => isValidUri(v, realm.uriCheck), 'a topic URI');
+    // A testament is a publication by the session: the wamp.* namespace is the router's alone.
+    if (isReservedUri(topic)) throw new WampError(Uri.INVALID_URI, `'${topic}': the wamp.* namespace is reserved`);
     const tArgs = arg<unknown[]>(args, 1, Array.isArray, 'a list (args)');
     const tKwargs = arg<Dict>(args, 2, isDict, 'a dict (kwargs)');
     const options = { ...optionalDict(args, 3), ...kwargs };
@@ -125,7 +140,7 @@ const PROCEDURES: Readonly<Record<string, Handler>> = {
     const reg = registration(realm, args[0]);
     const callee = reg.callees.find((c) => c.session.id === args[1])?.session;
     if (callee === undefined) throw new WampError(Uri.NO_SUCH_SESSION, `session ${String(args[1])} is not a callee of registration ${reg.id}`);
-    const reason = { ...optionalDict(args, 2), ...kwargs }.reason;
+    const reason = reasonArgs(args, 2, kwargs).reason;
     realm.dealer.revoke(reg, callee, typeof reason === 'string' ? reason : undefined);
     return [[]];
   },
@@ -148,7 +163,7 @@ const PROCEDURES: Readonly<Record<string, Handler>> = {
     const sub = subscription(realm, args[0]);
     const subscriber = [...sub.subscribers].find((s) => s.id === args[1]);
     if (subscriber === undefined) throw new WampError(Uri.NO_SUCH_SESSION, `session ${String(args[1])} is not subscribed to ${sub.id}`);
-    const reason = { ...optionalDict(args, 2), ...kwargs }.reason;
+    const reason = reasonArgs(args, 2, kwargs).reason;
     realm.broker.revoke(sub, subscriber, typeof reason === 'string' ? reason : undefined);
     return [[]];
   },

@@ -233,11 +233,11 @@ export class Realm implements BrokerEvents, DealerEvents {
    * Router-initiated GOODBYE (shutdown, meta kill). Nothing more is routed to the session; it
    * ends when the peer answers, or its connection is closed after GOODBYE_TIMEOUT_MS.
    */
-  goodbye(s: Session, reason: string, message: string): void {
+  goodbye(s: Session, reason: string, message: string, silent = false): void {
     if (s.state !== SessionState.ESTABLISHED) return;
     this.out.send(s.connId, [MsgType.GOODBYE, message === '' ? {} : { message }, reason]);
     s.state = SessionState.SHUTTING_DOWN;
-    this.#release(s);
+    this.#release(s, silent);
     const timer = setTimeout(() => {
       if (s.state !== SessionState.SHUTTING_DOWN) return;
       this.end(s, false);
@@ -262,12 +262,12 @@ export class Realm implements BrokerEvents, DealerEvents {
     this.log.debug({ session: s.id, realm: this.name }, 'session left');
   }
 
-  /** Drops the session's routing state once; publishes on_leave and its testaments. */
-  #release(s: Session): void {
+  /** Drops the session's routing state once; publishes on_leave and its testaments unless `silent`. */
+  #release(s: Session, silent = false): void {
     if (!this.sessions.delete(s.id)) return;
     this.broker.leave(s);
     this.dealer.leave(s);
-    if (this.metaApi) {
+    if (this.metaApi && !silent) {
       this.broker.publishInternal('wamp.session.on_leave', [s.id, s.authid, s.authrole]);
       // WAMP spec, "Session Testament": detached-scope first, then destroyed (no resumption here).
       for (const scope of ['detached', 'destroyed'] as const) {
