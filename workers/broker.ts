@@ -202,6 +202,13 @@ export class Broker {
     return pub.id;
   }
 
+  /** Whether a publication to `topic` would reach anybody (lets meta events skip building payloads). */
+  hasSubscribers(topic: string): boolean {
+    if (this.#index.exact.has(topic)) return true;
+    if (this.#index.prefix.size === 0 && this.#index.wildcard.size === 0) return false;
+    return this.#index.matchAll(topic, []).length > 0;
+  }
+
   /** A publication by the router itself (meta events, testaments). */
   publishInternal(topic: string, args: unknown[], kwargs?: Dict, options: Dict = {}): void {
     this.dispatch({ id: randomId(), topic, publisher: null, options, disclosed: null, payload: kwargs === undefined ? [args] : [args, kwargs] });

@@ -105,6 +105,11 @@ export class Dealer {
     const invoke = (options.invoke as InvokePolicy | undefined) ?? 'single';
     let reg = this.#index.get(procedure, match);
     let created = false;
+    if (reg !== undefined && options.force_reregister === true && !reg.callees.some((c) => c.session === s)) {
+      // Crossbar's force_reregister: the new callee takes the procedure over; the old ones lose it.
+      for (const c of [...reg.callees]) this.revoke(reg, c.session, 'wamp.error.force_reregister');
+      reg = undefined;
+    }
     if (reg !== undefined) {
       if (reg.callees.some((c) => c.session === s) || reg.invoke === 'single' || invoke === 'single') {
         throw new WampError(Uri.PROCEDURE_ALREADY_EXISTS, `procedure '${procedure}' (match ${match}) is already registered`);

@@ -137,7 +137,7 @@ export class Realm implements BrokerEvents, DealerEvents {
       },
     ]);
     this.log.debug({ session: id, conn: connId, realm: this.name, authid }, 'session joined');
-    if (this.metaApi) this.broker.publishInternal('wamp.session.on_join', [s.details()]);
+    if (this.metaApi && this.broker.hasSubscribers('wamp.session.on_join')) this.broker.publishInternal('wamp.session.on_join', [s.details()]);
   }
 
   #abortNew(connId: number, reason: string, message: string): void {
@@ -268,7 +268,7 @@ export class Realm implements BrokerEvents, DealerEvents {
     this.broker.leave(s);
     this.dealer.leave(s);
     if (this.metaApi && !silent) {
-      this.broker.publishInternal('wamp.session.on_leave', [s.id, s.authid, s.authrole]);
+      if (this.broker.hasSubscribers('wamp.session.on_leave')) this.broker.publishInternal('wamp.session.on_leave', [s.id, s.authid, s.authrole]);
       // WAMP spec, "Session Testament": detached-scope first, then destroyed (no resumption here).
       for (const scope of ['detached', 'destroyed'] as const) {
         for (const t of s.testaments) if (t.scope === scope) this.broker.publishInternal(t.topic, t.args, t.kwargs, t.options);
@@ -279,7 +279,7 @@ export class Realm implements BrokerEvents, DealerEvents {
   // ---- meta events (WAMP spec, "Subscription/Registration Meta API"); none for wamp.* URIs ----
 
   #metaEvent(topic: string, s: Session, uri: string, arg: unknown): void {
-    if (this.metaApi && !isReservedUri(uri)) this.broker.publishInternal(topic, [s.id, arg]);
+    if (this.metaApi && !isReservedUri(uri) && this.broker.hasSubscribers(topic)) this.broker.publishInternal(topic, [s.id, arg]);
   }
   created(s: Session, x: { topic?: string; procedure?: string; info(): Dict }): void {
     if ('topic' in x) this.#metaEvent('wamp.subscription.on_create', s, x.topic!, x.info());

@@ -417,3 +417,25 @@ test('deferred: a callee answering out of order keeps each result with its call'
     await caller.close();
   }
 });
+
+test("Crossbar's force_reregister: the new callee takes the procedure over, the old one is told", async () => {
+  const old = await rawPeer('json', ['registration_revocation']);
+  const fresh = await rawPeer('msgpack', []);
+  const caller = await connect(r.url, 'json');
+  try {
+    const p = uri('force');
+    old.send([64, 1, {}, p]);
+    const reg = await old.next(65);
+    fresh.send([64, 1, { force_reregister: true }, p]);
+    assert.equal((await fresh.next(65))[0], 65);
+    assert.deepEqual(await old.next(67), [67, 0, { registration: reg[2], reason: 'wamp.error.force_reregister' }]);
+    const call = caller.session.call(p, ['x']);
+    const inv = await fresh.next(68);
+    fresh.send([70, inv[1], {}, ['fresh']]);
+    assert.equal(await call, 'fresh');
+  } finally {
+    old.close();
+    fresh.close();
+    await caller.close();
+  }
+});
