@@ -1,9 +1,22 @@
 import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { availableParallelism } from 'node:os';
 import convict, { type Schema } from 'convict';
 import type { RealmConfig, RoleConfig, TransportAuth } from '../ipc/protocol.js';
 import { SERIALIZERS, type SerializerName } from '../serializers/index.js';
 import { isValidPattern, REALM_NAME } from '../wamp/uris.js';
+import {
+  type ClientTls,
+  type ComponentAuth,
+  type ComponentConfig,
+  type ConnectingTransport,
+  type ContainerConfig,
+  componentSchema,
+  connectingTransportSchema,
+  containerSchema,
+  type GuestConfig,
+  guestSchema,
+} from './components.js';
 import { DEFAULT_CONFIG } from './default.js';
 import {
   ID_PATTERN,
@@ -50,6 +63,8 @@ export interface RouterConfig {
   shutdownTimeout: number;
   /** Keys that are accepted for compatibility but change nothing: logged at startup. */
   warnings: string[];
+  containers: ContainerConfig[];
+  guests: GuestConfig[];
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -266,11 +281,11 @@ export function loadConfig(file?: string, env: NodeJS.ProcessEnv = process.env):
       throw new ConfigError(`${file}: not valid JSON: ${(e as Error).message}`);
     }
   }
-  return buildConfig(raw, env);
+  return buildConfig(raw, env, file === undefined ? process.cwd() : dirname(resolve(file)));
 }
 
 /** Validates a config object (the parsed file) and applies environment overrides. */
-export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env): RouterConfig {
+export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env, baseDir: string = process.cwd()): RouterConfig {
   if (!isObject(raw)) throw new ConfigError('the top level of the config must be an object');
   const top = convict(topSchema, { env });
   try {
@@ -280,33 +295,55 @@ export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env):
     throw new ConfigError(rewrite((e as Error).message, ''));
   }
   const c = top.getProperties() as TopConfig;
-  const routers = c.workers.map((w, i) => {
-    if (isObject(w) && w.type !== 'router') {
-      throw new ConfigError(`workers[${i}].type: '${String(w.type)}' workers are not implemented yet (only "router")`);
-    }
-    return section<RouterWorkerConfig>(routerWorkerSchema, w, `workers[${i}]`);
+  const routers: { w: RouterWorkerConfig; at: string }[] = [];
+  const containers: ContainerConfig[] = [];
+  const guests: GuestConfig[] = [];
+  c.workers.forEach((w, i) => {
+    const type = isObject(w) ? w.type : undefined;
+    if (type === 'container') containers.push(container(w, `workers[${i}]`, containers.length, baseDir, env));
+    else if (type === 'guest') guests.push(guest(w, `workers[${i}]`, guests.length, baseDir));
+    else if (type === 'router' || type === undefined) routers.push({ w: section<RouterWorkerConfig>(routerWorkerSchema, w, `workers[${i}]`), at: `workers[${i}]` });
+    else throw new ConfigError(`workers[${i}].type: '${String(type)}' workers are not implemented yet (router, container and guest are)`);
   });
-  if (routers.length !== 1) throw new ConfigError(`workers: exactly one worker of type "router" is required, found ${routers.length}`);
-  const w = routers[0]!;
+  if (routers.length > 1) throw new ConfigError(`workers: at most one worker of type "router" is supported, found ${routers.length}`);
+  const workerIds = [...containers.map((x) => x.id), ...guests.map((x) => x.id)];
+  const dupWorker = workerIds.find((x, i) => workerIds.indexOf(x) !== i);
+  if (dupWorker) throw new ConfigError(`workers: worker id '${dupWorker}' is used twice`);
+  if (routers.length === 0) {
+    if (containers.length === 0 && guests.length === 0) throw new ConfigError('workers: nothing to run (no router, container or guest worker)');
+    return deepFreeze({
+      title: null,
+      realms: [],
+      transports: [],
+      realmThreads: 0,
+      logLevel: c.crosswire.log_level,
+      allowUwsFallback: c.crosswire.allow_uws_fallback,
+      shutdownTimeout: c.crosswire.shutdown_timeout,
+      warnings: [],
+      containers,
+      guests,
+    });
+  }
+  const { w, at } = routers[0]!;
   const warnings: string[] = [];
-  const realms = w.realms.map((r, i) => realm(r, `workers[0].realms[${i}]`, warnings));
-  if (realms.length === 0) throw new ConfigError('workers[0].realms: at least one realm is required');
+  const realms = w.realms.map((r, i) => realm(r, `${at}.realms[${i}]`, warnings));
+  if (realms.length === 0) throw new ConfigError(`${at}.realms: at least one realm is required`);
   const dupRealm = realms.find((x, i) => realms.findIndex((y) => y.name === x.name) !== i);
-  if (dupRealm) throw new ConfigError(`workers[0].realms: realm '${dupRealm.name}' is defined twice`);
+  if (dupRealm) throw new ConfigError(`${at}.realms: realm '${dupRealm.name}' is defined twice`);
   const transports = w.transports.map((t, i) => {
     if (isObject(t) && t.type !== 'websocket') {
-      throw new ConfigError(`workers[0].transports[${i}].type: '${String(t.type)}' transports are not implemented yet (only "websocket")`);
+      throw new ConfigError(`${at}.transports[${i}].type: '${String(t.type)}' transports are not implemented yet (only "websocket")`);
     }
-    return transport(t, `workers[0].transports[${i}]`, i, env);
+    return transport(t, `${at}.transports[${i}]`, i, env);
   });
-  if (transports.length === 0) throw new ConfigError('workers[0].transports: at least one transport is required');
+  if (transports.length === 0) throw new ConfigError(`${at}.transports: at least one transport is required`);
   const ids = transports.map((t) => t.id);
   const dupId = ids.find((x, i) => ids.indexOf(x) !== i);
-  if (dupId) throw new ConfigError(`workers[0].transports: transport id '${dupId}' is used twice`);
+  if (dupId) throw new ConfigError(`${at}.transports: transport id '${dupId}' is used twice`);
   for (const [i, t] of transports.entries()) {
     const role = t.auth.anonymous?.role;
     if (role !== undefined && !realms.some((r) => r.roles.some((x) => x.name === role))) {
-      throw new ConfigError(`workers[0].transports[${i}].auth.anonymous.role: no realm has a role '${role}'`);
+      throw new ConfigError(`${at}.transports[${i}].auth.anonymous.role: no realm has a role '${role}'`);
     }
   }
   const first = transports[0]!;
@@ -324,7 +361,142 @@ export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env):
     allowUwsFallback: c.crosswire.allow_uws_fallback,
     shutdownTimeout: c.crosswire.shutdown_timeout,
     warnings,
+    containers,
+    guests,
   });
+}
+
+// ---- container and guest workers -------------------------------------------------------------
+
+function container(value: unknown, path: string, index: number, baseDir: string, env: NodeJS.ProcessEnv): ContainerConfig {
+  const c = section<{ id: string | null; options: { restart: ContainerConfig['restart']; shutdown: ContainerConfig['shutdown'] }; components: unknown[] }>(
+    containerSchema as Schema<unknown> as never,
+    value,
+    path,
+  );
+  const components = c.components.map((x, i) => component(x, `${path}.components[${i}]`, i, baseDir, env));
+  if (components.length === 0) throw new ConfigError(`${path}.components: at least one component is required`);
+  const ids = components.map((x) => x.id);
+  const dup = ids.find((x, i) => ids.indexOf(x) !== i);
+  if (dup) throw new ConfigError(`${path}.components: component id '${dup}' is used twice`);
+  return { id: c.id ?? `container${index + 1}`, restart: c.options.restart, shutdown: c.options.shutdown, components };
+}
+
+function component(value: unknown, path: string, index: number, baseDir: string, env: NodeJS.ProcessEnv): ComponentConfig {
+  if (isObject(value) && value.type !== undefined && value.type !== 'module') {
+    throw new ConfigError(`${path}.type: '${String(value.type)}' components are not implemented (only "module": a JavaScript module)`);
+  }
+  const c = section<{ id: string | null; module: string; realm: string; transport: Record<string, unknown> | null; extra: unknown; auth: Record<string, unknown> | null }>(
+    componentSchema as Schema<unknown> as never,
+    value,
+    path,
+  );
+  if (!/\.(m?js|cjs)$/.test(c.module)) throw new ConfigError(`${path}.module: must be a .js, .mjs or .cjs file`);
+  if (c.transport === null) throw new ConfigError(`${path}.transport: is required (a connecting transport)`);
+  return {
+    id: c.id ?? `component${index + 1}`,
+    module: resolve(baseDir, c.module),
+    realm: c.realm,
+    transport: connecting(c.transport, `${path}.transport`, baseDir, env),
+    extra: c.extra,
+    auth: componentAuth(c.auth, `${path}.auth`, env),
+  };
+}
+
+function connecting(value: unknown, path: string, baseDir: string, env: NodeJS.ProcessEnv): ConnectingTransport {
+  const t = section<{ url: string | null; endpoint: Record<string, unknown> | null; serializers: ('json' | 'msgpack')[]; options: Record<string, unknown>; reconnect: ConnectingTransport['reconnect'] }>(
+    connectingTransportSchema as Schema<unknown> as never,
+    value,
+    path,
+  );
+  if (t.url === null) throw new ConfigError(`${path}.url: is required for a connecting transport`);
+  if (Object.keys(t.options).length > 0) throw new ConfigError(`${path}.options.${Object.keys(t.options)[0]}: client-side WebSocket options are not implemented yet`);
+  const e = t.endpoint;
+  if (e === null) throw new ConfigError(`${path}.endpoint: is required`);
+  const allow = (keys: string[]) => {
+    for (const k of Object.keys(e)) if (!keys.includes(k)) throw new ConfigError(`${path}.endpoint.${k}: unknown key`);
+  };
+  const timeout = e.timeout ?? 10;
+  if (typeof timeout !== 'number' || timeout <= 0 || timeout > 600) throw new ConfigError(`${path}.endpoint.timeout: must be 0 < seconds <= 600`);
+  let endpoint: ConnectingTransport['endpoint'];
+  if (e.type === 'unix') {
+    allow(['type', 'path', 'timeout']);
+    if (typeof e.path !== 'string' || e.path === '') throw new ConfigError(`${path}.endpoint.path: is required`);
+    endpoint = { type: 'unix', path: resolve(baseDir, e.path), timeout };
+  } else if (e.type === 'tcp') {
+    allow(['type', 'host', 'port', 'version', 'timeout', 'tls']);
+    if (typeof e.host !== 'string' || e.host === '') throw new ConfigError(`${path}.endpoint.host: is required`);
+    const port = typeof e.port === 'string' && e.port.startsWith('$') ? Number(env[e.port.slice(1)]) : e.port;
+    if (!isPort(port) || port === 0) throw new ConfigError(`${path}.endpoint.port: must be a TCP port 1..65535 (or "$VAR")`);
+    const version = e.version ?? 4;
+    if (version !== 4 && version !== 6) throw new ConfigError(`${path}.endpoint.version: must be 4 or 6`);
+    let tls: ClientTls | null = null;
+    if (e.tls !== undefined) {
+      if (!isObject(e.tls)) throw new ConfigError(`${path}.endpoint.tls: must be an object`);
+      for (const k of Object.keys(e.tls)) {
+        if (!['hostname', 'ca_certificates', 'certificate', 'key'].includes(k)) throw new ConfigError(`${path}.endpoint.tls.${k}: unknown key`);
+      }
+      if (typeof e.tls.hostname !== 'string' || e.tls.hostname === '') throw new ConfigError(`${path}.endpoint.tls.hostname: is required`);
+      const ca = e.tls.ca_certificates ?? [];
+      if (!Array.isArray(ca) || !ca.every((x) => typeof x === 'string')) throw new ConfigError(`${path}.endpoint.tls.ca_certificates: must be a list of file paths`);
+      const file = (k: 'certificate' | 'key') => {
+        const v = (e.tls as Record<string, unknown>)[k];
+        if (v === undefined) return null;
+        if (typeof v !== 'string') throw new ConfigError(`${path}.endpoint.tls.${k}: must be a file path`);
+        return resolve(baseDir, v);
+      };
+      const certificate = file('certificate');
+      const key = file('key');
+      if ((certificate === null) !== (key === null)) throw new ConfigError(`${path}.endpoint.tls: certificate and key go together`);
+      tls = { hostname: e.tls.hostname, ca_certificates: (ca as string[]).map((x) => resolve(baseDir, x)), certificate, key };
+    }
+    endpoint = { type: 'tcp', host: e.host, port, version, timeout, tls };
+  } else throw new ConfigError(`${path}.endpoint.type: must be "tcp" or "unix"`);
+  if (endpoint.type === 'tcp' && endpoint.tls !== null && !t.url.startsWith('wss://')) {
+    throw new ConfigError(`${path}.url: a TLS endpoint needs a wss:// URL`);
+  }
+  return { url: t.url, endpoint, serializers: t.serializers, reconnect: t.reconnect };
+}
+
+function componentAuth(v: Record<string, unknown> | null, path: string, env: NodeJS.ProcessEnv): ComponentAuth | null {
+  if (v === null) return null;
+  const methods = Object.keys(v);
+  if (methods.length !== 1) throw new ConfigError(`${path}: exactly one of ticket, wampcra, cryptosign`);
+  const method = methods[0]!;
+  const c = v[method];
+  const secretKey = { ticket: 'ticket', wampcra: 'secret', cryptosign: 'privkey' }[method];
+  if (secretKey === undefined) throw new ConfigError(`${path}.${method}: not a client authentication method Crosswire implements (ticket, wampcra, cryptosign)`);
+  if (!isObject(c)) throw new ConfigError(`${path}.${method}: must be an object`);
+  for (const k of Object.keys(c)) if (!['authid', 'authrole', secretKey].includes(k)) throw new ConfigError(`${path}.${method}.${k}: unknown key`);
+  if (typeof c.authid !== 'string' || c.authid === '') throw new ConfigError(`${path}.${method}.authid: is required`);
+  let secret = c[secretKey];
+  // Crossbar's "${VAR}" form for secrets.
+  if (typeof secret === 'string' && /^\$\{[A-Za-z_][A-Za-z0-9_]*\}$/.test(secret)) secret = env[secret.slice(2, -1)];
+  if (typeof secret !== 'string' || secret === '') throw new ConfigError(`${path}.${method}.${secretKey}: is required (a string, or "\${VAR}")`);
+  if (c.authrole !== undefined && typeof c.authrole !== 'string') throw new ConfigError(`${path}.${method}.authrole: must be a string`);
+  return { method: method as ComponentAuth['method'], authid: c.authid, secret, authrole: (c.authrole as string | undefined) ?? null };
+}
+
+function guest(value: unknown, path: string, index: number, baseDir: string): GuestConfig {
+  const g = section<{
+    id: string | null;
+    executable: string;
+    arguments: unknown[];
+    options: { env: { inherit: boolean; vars: Record<string, unknown> }; workdir: string; watch: { directories: unknown[] } };
+  }>(guestSchema as Schema<unknown> as never, value, path);
+  if (!g.arguments.every((a) => typeof a === 'string')) throw new ConfigError(`${path}.arguments: must be a list of strings`);
+  const vars = g.options.env.vars;
+  for (const [k, v] of Object.entries(vars)) if (typeof v !== 'string') throw new ConfigError(`${path}.options.env.vars.${k}: must be a string`);
+  if (!g.options.watch.directories.every((d) => typeof d === 'string')) throw new ConfigError(`${path}.options.watch.directories: must be a list of paths`);
+  return {
+    id: g.id ?? `guest${index + 1}`,
+    executable: g.executable,
+    arguments: g.arguments as string[],
+    env: vars as Record<string, string>,
+    inheritEnv: g.options.env.inherit,
+    workdir: resolve(baseDir, g.options.workdir),
+    watch: (g.options.watch.directories as string[]).map((d) => resolve(baseDir, d)),
+  };
 }
 
 function deepFreeze<T>(o: T): T {
