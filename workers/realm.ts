@@ -1,11 +1,12 @@
-import { randomBytes } from 'node:crypto';
 import type { RealmConfig, TransportInfo } from '../src/ipc/protocol.js';
 import type { Logger } from '../src/log.js';
 import { MsgType } from '../src/wamp/codes.js';
-import { randomId } from '../src/wamp/ids.js';
 import { checkClientMessage, type Dict, isDict, ProtocolViolation, WampError } from '../src/wamp/messages.js';
 import { isReservedUri, isValidUri, Uri, type UriCheck } from '../src/wamp/uris.js';
-import { RolePermissions } from './authorizer.js';
+import { type Action, type Grant, type Permissions, RolePermissions } from './authorizer.js';
+import { authorizerFailure, DynamicRole, parseDecision, sessionDetails } from './auth/dynamic-role.js';
+import type { AuthService } from './auth/service.js';
+import type { Identity } from './auth/types.js';
 import { Broker } from './broker.js';
 import { Dealer } from './dealer.js';
 import type { Output } from './output.js';
@@ -31,7 +32,7 @@ export class Realm {
   readonly sessions = new Map<number, Session>();
   readonly broker: Broker;
   readonly dealer: Dealer;
-  readonly roles = new Map<string, RolePermissions>();
+  readonly roles = new Map<string, Permissions>();
 
   constructor(
     cfg: RealmConfig,
@@ -39,23 +40,25 @@ export class Realm {
     readonly log: Logger,
     /** Unique session ids across every realm of the worker: connection → session table. */
     readonly sessionsByConn: Map<number, Session>,
+    /** The worker's authentication service (sessions being established, dynamic authorizers). */
+    readonly auth: AuthService,
   ) {
     this.name = cfg.name;
     this.uriCheck = cfg.options.uri_check;
     this.broker = new Broker(out);
     this.dealer = new Dealer(out);
-    for (const r of cfg.roles) this.roles.set(r.name, new RolePermissions(r));
+    for (const r of cfg.roles) this.roles.set(r.name, r.authorizer !== undefined ? new DynamicRole(r) : new RolePermissions(r));
   }
 
   /** HELLO [1, Realm, Details] for this realm (WAMP spec, "Session Establishment"). */
   hello(connId: number, details: unknown, transport: TransportInfo): void {
     if (!isDict(details) || !isDict(details.roles)) {
-      return this.#abortNew(connId, Uri.PROTOCOL_VIOLATION, 'HELLO.Details.roles must be a dict');
+      return this.abortNew(connId, Uri.PROTOCOL_VIOLATION, 'HELLO.Details.roles must be a dict');
     }
     const roles = details.roles;
     const names = Object.keys(roles);
     if (names.length === 0 || !names.every((n) => CLIENT_ROLES.has(n) && isDict(roles[n]))) {
-      return this.#abortNew(
+      return this.abortNew(
         connId,
         Uri.PROTOCOL_VIOLATION,
         'HELLO.Details.roles must name at least one of publisher, subscriber, caller, callee, each with a dict',
@@ -63,24 +66,18 @@ export class Realm {
     }
     const methods = details.authmethods ?? ['anonymous'];
     if (!Array.isArray(methods) || !methods.every((m) => typeof m === 'string')) {
-      return this.#abortNew(connId, Uri.PROTOCOL_VIOLATION, 'HELLO.Details.authmethods must be a list of strings');
+      return this.abortNew(connId, Uri.PROTOCOL_VIOLATION, 'HELLO.Details.authmethods must be a list of strings');
     }
-    const anonymous = transport.auth.anonymous;
-    if (anonymous === undefined || !methods.includes('anonymous')) {
-      return this.#abortNew(
-        connId,
-        Uri.NO_MATCHING_AUTH_METHOD,
-        `none of the offered authmethods [${methods.join(', ')}] is enabled on this transport (enabled: anonymous)`,
-      );
-    }
-    const permissions = this.roles.get(anonymous.role);
-    if (permissions === undefined) {
-      return this.#abortNew(connId, Uri.NO_SUCH_ROLE, `role '${anonymous.role}' does not exist on realm '${this.name}'`);
-    }
-    const authid = typeof details.authid === 'string' && details.authid !== '' ? details.authid : anonymousAuthid();
-    let id = randomId();
-    while (this.sessions.has(id)) id = randomId();
-    const s = new Session(id, connId, this, authid, anonymous.role, 'anonymous', 'static', permissions, roles, transport);
+    // Authentication (workers/auth/service.ts) ends in join() or abortNew().
+    this.auth.hello(this, connId, details, transport, methods);
+  }
+
+  /** An authenticated session joins: WELCOME (WAMP spec, "WELCOME"). */
+  join(connId: number, id: number, details: Dict, transport: TransportInfo, who: Identity): void {
+    const permissions = this.roles.get(who.role)!;
+    const roles = details.roles as Record<string, unknown>;
+    const s = new Session(id, connId, this, who.authid, who.role, who.method, who.provider, permissions, roles, transport);
+    s.authextra = who.extra;
     this.sessions.set(id, s);
     this.sessionsByConn.set(connId, s);
     this.out.send(connId, [
@@ -88,25 +85,30 @@ export class Realm {
       id,
       {
         realm: this.name,
-        authid,
+        authid: s.authid,
         authrole: s.authrole,
         authmethod: s.authmethod,
         authprovider: s.authprovider,
-        authextra: {},
+        authextra: s.authextra,
         roles: ROUTER_ROLES,
         agent: AGENT,
       },
     ]);
-    this.log.debug({ session: id, conn: connId, realm: this.name, authid }, 'session joined');
+    this.log.debug({ session: id, conn: connId, realm: this.name, authid: s.authid, authmethod: s.authmethod }, 'session joined');
   }
 
-  #abortNew(connId: number, reason: string, message: string): void {
+  /** ABORT a session that is not established yet, and close its connection. */
+  abortNew(connId: number, reason: string, message: string): void {
     this.out.send(connId, [MsgType.ABORT, { message }, reason]);
     this.out.close(connId, reason === Uri.PROTOCOL_VIOLATION ? CloseCode.PROTOCOL_ERROR : CloseCode.NORMAL, reason);
   }
 
   /** One message from an established session. Errors become ERROR or ABORT for that session only. */
   dispatch(s: Session, msg: unknown[]): void {
+    if (s.held !== null) {
+      s.held.push(msg); // a dynamic authorizer is deciding an earlier message: keep the order
+      return;
+    }
     const type = msg[0] as number;
     if (s.state === SessionState.SHUTTING_DOWN) {
       // WAMP spec, "GOODBYE": after sending GOODBYE, only the peer's GOODBYE (or ABORT) matters.
@@ -208,10 +210,53 @@ export class Realm {
     if (!reservedOk && isReservedUri(uri)) throw new WampError(Uri.INVALID_URI, `'${uri}': the wamp.* namespace is reserved`);
   }
 
+  /**
+   * The role's decision for this request, or null after handing it to the role's dynamic
+   * authorizer: the message is dispatched again (in order) once the answer is in.
+   */
+  #grant(s: Session, msg: unknown[], uri: string, action: Action): Grant | null {
+    const options = msg[2] as Dict;
+    const g = s.permissions.check(uri, action, s, options);
+    if (g !== null) return g;
+    const role = s.permissions as DynamicRole;
+    const key = DynamicRole.key(s, uri, action, options);
+    s.held = [];
+    role.calls++;
+    this.auth
+      .caller(this)
+      .call(role.authorizer, [sessionDetails(s), uri, action, options])
+      .then((args) => parseDecision(args[0], action))
+      .then(
+        (d) => {
+          if (d.cache) role.remember(key, d.grant);
+          s.authzDecision = { key, grant: d.grant };
+          this.#resume(s, msg);
+        },
+        (e: unknown) => {
+          const err = authorizerFailure(e, role.authorizer);
+          this.log.warn({ session: s.id, uri, action, err: err.message }, 'dynamic authorizer failed');
+          this.#resume(s, msg, err);
+        },
+      );
+    return null;
+  }
+
+  /** Replays a session's messages after its authorizer answered (or failed: `err`). */
+  #resume(s: Session, msg: unknown[], err?: WampError): void {
+    if (s.state === SessionState.CLOSED) return;
+    const held = s.held ?? [];
+    s.held = null;
+    if (err === undefined) this.dispatch(s, msg);
+    else this.#fail(s, msg, err);
+    s.authzDecision = null;
+    for (const m of held) this.dispatch(s, m);
+  }
+
   #publish(s: Session, msg: unknown[]): void {
     const topic = msg[3] as string;
     this.#checkUri(topic, false);
-    const g = s.permissions.check(topic, 'publish');
+    const g = this.#grant(s, msg, topic, 'publish');
+    if (g === null) return;
     if (!g.allow) throw new WampError(Uri.NOT_AUTHORIZED, `not authorized to publish to '${topic}'`);
     this.broker.publish(s, msg, g.disclosePublisher || (msg[2] as Dict).disclose_me === true);
   }
@@ -219,7 +264,9 @@ export class Realm {
   #subscribe(s: Session, msg: unknown[]): void {
     const topic = msg[3] as string;
     this.#checkUri(topic, true);
-    if (!s.permissions.check(topic, 'subscribe').allow) {
+    const g = this.#grant(s, msg, topic, 'subscribe');
+    if (g === null) return;
+    if (!g.allow) {
       throw new WampError(Uri.NOT_AUTHORIZED, `not authorized to subscribe to '${topic}'`);
     }
     this.broker.subscribe(s, msg[1] as number, msg[2] as Dict, topic);
@@ -228,7 +275,8 @@ export class Realm {
   #call(s: Session, msg: unknown[]): void {
     const procedure = msg[3] as string;
     this.#checkUri(procedure, true);
-    const g = s.permissions.check(procedure, 'call');
+    const g = this.#grant(s, msg, procedure, 'call');
+    if (g === null) return;
     if (!g.allow) throw new WampError(Uri.NOT_AUTHORIZED, `not authorized to call '${procedure}'`);
     this.dealer.call(s, msg, g.discloseCaller);
   }
@@ -236,21 +284,11 @@ export class Realm {
   #register(s: Session, msg: unknown[]): void {
     const procedure = msg[3] as string;
     this.#checkUri(procedure, false);
-    if (!s.permissions.check(procedure, 'register').allow) {
+    const g = this.#grant(s, msg, procedure, 'register');
+    if (g === null) return;
+    if (!g.allow) {
       throw new WampError(Uri.NOT_AUTHORIZED, `not authorized to register '${procedure}'`);
     }
     this.dealer.register(s, msg[1] as number, msg[2] as Dict, procedure);
   }
-}
-
-const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
-/** An anonymous authid in Crossbar's style: six groups of four base32 characters. */
-function anonymousAuthid(): string {
-  const b = randomBytes(24);
-  let s = '';
-  for (let i = 0; i < 24; i++) {
-    if (i > 0 && i % 4 === 0) s += '-';
-    s += CROCKFORD[b[i]! & 31];
-  }
-  return s;
 }

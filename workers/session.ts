@@ -1,5 +1,6 @@
 import type { TransportInfo } from '../src/ipc/protocol.js';
-import type { RolePermissions } from './authorizer.js';
+import type { Dict } from '../src/wamp/messages.js';
+import type { Grant, Permissions } from './authorizer.js';
 import type { Subscription } from './broker.js';
 import type { Invocation, Registration } from './dealer.js';
 import type { Realm } from './realm.js';
@@ -19,6 +20,12 @@ export class Session {
   readonly pendingCalls = new Set<Invocation>();
   /** Session-scope request ids of INVOCATIONs sent to this callee (WAMP spec, "IDs"). */
   #nextInvocation = 1;
+  /** WELCOME.Details.authextra (handed to dynamic authorizers). */
+  authextra: Dict = {};
+  /** While a dynamic authorizer decides, the session's later messages wait here in order. */
+  held: unknown[][] | null = null;
+  /** The decision just fetched for the request being re-dispatched (workers/auth/dynamic-role.ts). */
+  authzDecision: { key: string; grant: Grant } | null = null;
 
   constructor(
     readonly id: number,
@@ -28,7 +35,7 @@ export class Session {
     readonly authrole: string,
     readonly authmethod: string,
     readonly authprovider: string,
-    readonly permissions: RolePermissions,
+    readonly permissions: Permissions,
     readonly roles: Record<string, unknown>,
     readonly transport: TransportInfo,
   ) {}

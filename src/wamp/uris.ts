@@ -15,6 +15,11 @@ export const Uri = {
   NO_SUCH_ROLE: 'wamp.error.no_such_role',
   NO_MATCHING_AUTH_METHOD: 'wamp.error.no_matching_auth_method',
   OPTION_DISALLOWED_DISCLOSE_ME: 'wamp.error.option_disallowed.disclose_me',
+  TIMEOUT: 'wamp.error.timeout',
+  // authentication (WAMP advanced profile, "Authentication")
+  NO_SUCH_PRINCIPAL: 'wamp.error.no_such_principal',
+  AUTHENTICATION_FAILED: 'wamp.error.authentication_failed',
+  AUTHENTICATION_DENIED: 'wamp.error.authentication_denied',
   // close reasons
   SYSTEM_SHUTDOWN: 'wamp.close.system_shutdown',
   CLOSE_REALM: 'wamp.close.close_realm',

@@ -61,6 +61,8 @@ declare module 'autobahn' {
     retry_if_unreachable?: boolean;
     authid?: string;
     authmethods?: string[];
+    authextra?: Record<string, unknown>;
+    onchallenge?: (session: Session, method: string, extra: Record<string, unknown>) => string | [string, Record<string, unknown>] | Promise<string>;
     use_es6_promises?: boolean;
   }
   export class Connection {
@@ -76,7 +78,16 @@ declare module 'autobahn' {
     JSONSerializer: new () => unknown;
     MsgpackSerializer: new () => unknown;
   };
+  export const auth_cra: {
+    sign(key: string, challenge: string): string;
+    derive_key(secret: string, salt: string, iterations?: number, keylen?: number): string;
+  };
+  export const auth_cryptosign: {
+    sign_challenge(pkey: { publicKey: Uint8Array; secretKey: Uint8Array }, extra: Record<string, unknown>): string;
+  };
   const autobahn: {
+    auth_cra: typeof auth_cra;
+    auth_cryptosign: typeof auth_cryptosign;
     Connection: typeof Connection;
     Error: typeof Error;
     Result: typeof Result;
