@@ -51,7 +51,8 @@ before(async () => {
       },
     },
   });
-  backend = await connect(r.url, 'msgpack', 'authrealm');
+  // Authenticators and authorizers throw on purpose here: AutobahnJS need not log each one.
+  backend = await connect(r.url, 'msgpack', 'authrealm', { on_user_error: () => {} });
   await backend.session.register('com.example.authenticate', (args) => {
     authenticatorCalls.push(args);
     const [realm, authid, details] = args as [string, string, Dict];
@@ -92,7 +93,7 @@ after(async () => {
 });
 
 function ticket(authid: string, secret = `${authid}-ticket`): Promise<Client> {
-  return connect(r.url, 'json', 'realm1', { authmethods: ['ticket'], authid, onchallenge: () => secret });
+  return connect(r.url, 'json', 'realm1', { authmethods: ['ticket'], authid, onchallenge: () => secret, on_user_error: () => {} });
 }
 
 describe('dynamic authenticators (called on authenticator-realm)', () => {
@@ -288,3 +289,61 @@ describe('dynamic authorizer', () => {
   });
 });
 
+
+describe('dynamic anonymous and scram (authenticator on the realm the client asked for)', () => {
+  let t: TestRouter;
+  let svc: Client;
+  before(async () => {
+    const { scramCredential } = await import('../helpers/auth.js');
+    const cred = await scramCredential('sue-password', 'pbkdf2', 'c2FsdHNhbHQ=', 500);
+    t = await startRouter({
+      crosswire: { auth_fail_delay: 0, auth_max_failures: 0 },
+      realms: [{ name: 'realm1', roles: [{ name: 'svc', 'allow-by-default': true }, { name: 'guest', 'allow-by-default': true }] }],
+      transport: {
+        auth: {
+          ticket: { type: 'static', principals: { svc: { ticket: 'svc-ticket', role: 'svc' } } },
+          anonymous: { type: 'dynamic', authenticator: 'com.example.anon' },
+          scram: { type: 'dynamic', authenticator: 'com.example.scram' },
+        },
+      },
+    });
+    svc = await connect(t.url, 'json', 'realm1', { authmethods: ['ticket'], authid: 'svc', onchallenge: () => 'svc-ticket', on_user_error: () => {} });
+    await svc.session.register('com.example.anon', (args) => {
+      const [, authid] = args as [string, string];
+      return { role: 'guest', authid: `guest-${authid}` };
+    });
+    await svc.session.register('com.example.scram', (args) => {
+      const [, authid] = args as [string, string];
+      if (authid !== 'sue') throw new autobahn.Error('wamp.error.no_such_principal', ['no such user']);
+      return { ...cred, role: 'guest' };
+    });
+  });
+  after(async () => {
+    await svc?.close();
+    await t?.stop();
+  });
+
+  test('anonymous: the authenticator assigns role and authid', async () => {
+    const c = await connect(t.url, 'msgpack', 'realm1', { authid: 'visitor' });
+    assert.deepEqual([c.details.authid, c.details.authrole, c.details.authmethod, c.details.authprovider], ['guest-visitor', 'guest', 'anonymous', 'dynamic']);
+    await c.close();
+  });
+
+  test('scram: the authenticator returns the stored credential; wrong password and unknown user fail', async () => {
+    const { scramProof } = await import('../helpers/auth.js');
+    const login = async (authid: string, password: string) => {
+      const p = await RawPeer.open(t.url, 'json');
+      p.send([1, 'realm1', { roles: { caller: {} }, authmethods: ['scram'], authid, authextra: { nonce: 'Y2xpZW50bm9uY2U=' } }]);
+      const ch = await p.nextOf([4, 3]);
+      if (ch[0] === 3) return ch;
+      const { proof } = await scramProof(password, authid, 'Y2xpZW50bm9uY2U=', ch[2] as { nonce: string; salt: string; kdf: string; iterations: number });
+      p.send([5, proof, {}]);
+      return p.nextOf([2, 3]);
+    };
+    const ok = await login('sue', 'sue-password');
+    assert.equal(ok[0], 2);
+    assert.deepEqual([(ok[2] as Dict).authid, (ok[2] as Dict).authprovider], ['sue', 'dynamic']);
+    assert.equal((await login('sue', 'nope'))[2], 'wamp.error.authentication_failed');
+    assert.equal((await login('sam', 'x'))[2], 'wamp.error.no_such_principal');
+  });
+});

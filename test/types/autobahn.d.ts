@@ -64,6 +64,8 @@ declare module 'autobahn' {
     authextra?: Record<string, unknown>;
     onchallenge?: (session: Session, method: string, extra: Record<string, unknown>) => string | [string, Record<string, unknown>] | Promise<string>;
     use_es6_promises?: boolean;
+    /** Called for errors thrown by the application's handlers (default: console.error). */
+    on_user_error?: (error: unknown, message: string) => void;
   }
   export class Connection {
     constructor(options: ConnectionOptions);
