@@ -60,6 +60,7 @@ before(async () => {
     if (details.ticket !== `${authid}-ticket`) throw new autobahn.Error('wamp.error.not_authorized', ['wrong ticket']);
     if (authid === 'ghost') return { role: 'no_such_role' };
     if (authid === 'legacy') return 'user'; // a bare role string (Crossbar's legacy answer)
+    if (authid === 'moved') return { role: 'backend', realm: 'authrealm' }; // admitted to another realm
     const role = authid === 'svc' ? 'service' : authid === 'dyn' || authid === 'dyn2' ? 'dyn' : authid === 'lost' ? 'unserved' : 'user';
     return { role, realm, extra: { greeting: `hello ${authid}` } };
   });
@@ -114,6 +115,12 @@ describe('dynamic authenticators (called on authenticator-realm)', () => {
   test('a bare role string is accepted', async () => {
     const c = await ticket('legacy');
     assert.deepEqual([c.details.authid, c.details.authrole], ['legacy', 'user']);
+    await c.close();
+  });
+
+  test('the authenticator may admit the client to another realm (of the same worker thread)', async () => {
+    const c = await ticket('moved');
+    assert.deepEqual([c.details.realm, c.details.authrole], ['authrealm', 'backend']);
     await c.close();
   });
 
