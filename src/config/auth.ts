@@ -208,7 +208,6 @@ export function scramKdf(v: unknown): ScramKdf | null {
   return v === 'pbkdf2' ? 'pbkdf2' : null;
 }
 
-const HEX32B = /^[0-9a-fA-F]{64}$/;
 
 /** A SCRAM principal (static config, or what a dynamic authenticator returns). */
 export function scramPrincipal(p: Record<string, unknown>, path: string): ScramPrincipal {
@@ -219,7 +218,7 @@ export function scramPrincipal(p: Record<string, unknown>, path: string): ScramP
   if (kdf === 'pbkdf2' && p.memory !== undefined) throw new AuthConfigError(`${path}.memory: only for argon2id-13`);
   const key = (k: 'stored-key' | 'server-key'): string => {
     const v = p[k];
-    if (typeof v !== 'string' || !HEX32B.test(v)) throw new AuthConfigError(`${path}.${k}: must be 32 bytes in hex (64 characters)`);
+    if (typeof v !== 'string' || !HEX64.test(v)) throw new AuthConfigError(`${path}.${k}: must be 32 bytes in hex (64 characters)`);
     return v.toLowerCase();
   };
   return {

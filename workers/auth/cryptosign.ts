@@ -1,7 +1,6 @@
 /** WAMP-Cryptosign (WAMP advanced profile, "WAMP-Cryptosign"): Ed25519 challenge–response. */
 import { randomBytes } from 'node:crypto';
 import type { CryptosignPrincipal, TransportAuth } from '../../src/config/auth.js';
-
 import { Uri } from '../../src/wamp/uris.js';
 import type { VerifyPool } from './pool.js';
 import { askAuthenticator, dynamicIdentity, lookup } from './principal.js';

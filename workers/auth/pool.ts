@@ -6,7 +6,8 @@ const TASK = new URL('../../src/auth/verify-task.js', import.meta.url).href;
 /**
  * The verification pool of one realm worker: Ed25519 checks and PBKDF2 run in Piscina threads so
  * a flood of logins never stalls routing; the worker awaits the answer and routes meanwhile.
- * Started on first use (a router without cryptosign or password-mode WAMP-CRA never starts it).
+ * Started on first use (a router without cryptosign or password-mode WAMP-CRA never starts it);
+ * its threads end with the realm worker that owns them.
  */
 export class VerifyPool {
   #pool: Piscina | null = null;
@@ -27,10 +28,5 @@ export class VerifyPool {
     this.tasks++;
     this.#pool ??= new Piscina({ filename: TASK, minThreads: 1, maxThreads: this.threads, idleTimeout: 60_000 });
     return this.#pool.run(task);
-  }
-
-  async close(): Promise<void> {
-    await this.#pool?.destroy();
-    this.#pool = null;
   }
 }

@@ -87,7 +87,8 @@ export class AuthService {
     const auth = this.transports[transport.transportId] ?? {};
     if (this.throttle.blocked(transport.peer)) {
       this.counters.throttled++;
-      this.log.warn({ conn: connId, peer: transport.peer, realm: realm.name }, 'authentication refused: too many failed attempts from this address');
+      // debug, not info: a blocked peer that keeps trying must not flood the log (its failures were logged).
+      this.log.debug({ conn: connId, peer: transport.peer, realm: realm.name }, 'authentication refused: too many failed attempts from this address');
       return realm.abortNew(connId, Uri.AUTHENTICATION_FAILED, 'too many failed authentication attempts from this address; try again later');
     }
     // WAMP spec, "Authentication": the router uses the first method in the client's list it supports.
@@ -191,8 +192,12 @@ export class AuthService {
 
   #fail(p: Pending, e: unknown): void {
     this.#finish(p);
-    const f =
-      e instanceof AuthFailure ? e : (this.log.error({ err: e, conn: p.connId }, 'internal error during authentication'), new AuthFailure(Uri.INTERNAL_ERROR, 'internal router error', false));
+    let f: AuthFailure;
+    if (e instanceof AuthFailure) f = e;
+    else {
+      this.log.error({ err: e, conn: p.connId }, 'internal error during authentication');
+      f = new AuthFailure(Uri.INTERNAL_ERROR, 'internal router error', false);
+    }
     const peer = p.transport.peer;
     this.counters.failed++;
     this.log.info({ conn: p.connId, peer, realm: p.realm.name, authmethod: p.method, authid: p.authid, reason: f.uri, message: f.message }, 'authentication failed');
