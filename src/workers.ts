@@ -23,7 +23,13 @@ export function spawnRealmWorkers(config: RouterConfig, onBatch: (w: WorkerHandl
   for (let i = 0; i < config.realmThreads; i++) {
     const realms = config.realms.filter((_, j) => j % config.realmThreads === i);
     const { port1, port2 } = new MessageChannel();
-    const startup: WorkerStartup = { workerIndex: i, realms: realms as WorkerStartup['realms'], logLevel: config.logLevel };
+    const startup: WorkerStartup = {
+      workerIndex: i,
+      realms: realms as WorkerStartup['realms'],
+      logLevel: config.logLevel,
+      auth: Object.fromEntries(config.transports.map((t) => [t.id, t.auth])),
+      authOptions: config.auth,
+    };
     const worker = new Worker(WORKER_URL, { workerData: { startup, port: port2 }, transferList: [port2], name: `realm-worker-${i}` });
     const h: WorkerHandle = { index: i, worker, port: port1, outbox: new Outbox(port1), realms: realms.map((r) => r.name) };
     port1.on('message', (ops: unknown[]) => onBatch(h, ops));

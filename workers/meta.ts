@@ -20,6 +20,14 @@ const isStr = (v: unknown) => typeof v === 'string';
 const isStrList = (v: unknown) => Array.isArray(v) && v.every(isStr);
 const isMatch = (v: unknown) => v === 'exact' || v === 'prefix' || v === 'wildcard';
 
+/**
+ * A static role's decision; a role with a dynamic authorizer answers from its cache only (a meta
+ * procedure runs synchronously, it cannot wait for the authorizer), so an uncached check denies.
+ */
+function allowed(s: Session, uri: string, action: 'publish' | 'subscribe'): boolean {
+  return s.permissions.check(uri, action, s, {})?.allow === true;
+}
+
 function session(realm: Realm, id: unknown): Session {
   const s = isId(id) ? realm.sessions.get(id) : undefined;
   if (s === undefined) throw new WampError(Uri.NO_SUCH_SESSION, `no session ${String(id)} on realm '${realm.name}'`);
@@ -113,7 +121,7 @@ const PROCEDURES: Readonly<Record<string, Handler>> = {
     const options = { ...optionalDict(args, 3), ...kwargs };
     const scope = options.scope ?? 'destroyed';
     if (scope !== 'destroyed' && scope !== 'detached') throw new WampError(Uri.INVALID_ARGUMENT, "scope must be 'destroyed' or 'detached'");
-    if (!caller.permissions.check(topic, 'publish').allow) throw new WampError(Uri.NOT_AUTHORIZED, `not authorized to publish to '${topic}'`);
+    if (!allowed(caller, topic, 'publish')) throw new WampError(Uri.NOT_AUTHORIZED, `not authorized to publish to '${topic}'`);
     caller.testaments.push({ topic, args: tArgs, kwargs: tKwargs, options: isDict(options.publish_options) ? options.publish_options : {}, scope });
     return [[]];
   },
@@ -173,7 +181,7 @@ const PROCEDURES: Readonly<Record<string, Handler>> = {
     if (!(typeof limitArg === 'number' && Number.isInteger(limitArg) && limitArg > 0)) {
       throw new WampError(Uri.INVALID_ARGUMENT, 'limit must be a positive integer');
     }
-    if (!caller.permissions.check(sub.topic, 'subscribe').allow) {
+    if (!allowed(caller, sub.topic, 'subscribe')) {
       throw new WampError(Uri.NOT_AUTHORIZED, `not authorized to subscribe to '${sub.topic}'`);
     }
     const events = realm.broker.store?.events(sub.topic, sub.match, sub.id, caller, limitArg);

@@ -7,14 +7,15 @@ import { Outbox } from '../src/ipc/outbox.js';
 import { Op, type TransportInfo, type WorkerStartup } from '../src/ipc/protocol.js';
 import { createLogger } from '../src/log.js';
 import { Uri } from '../src/wamp/uris.js';
-import { Output } from './output.js';
+import { InternalOutput } from './auth/internal-caller.js';
+import { AuthService } from './auth/service.js';
 import { CloseCode, Realm } from './realm.js';
 import type { Session } from './session.js';
 
 const { startup, port } = workerData as { startup: WorkerStartup; port: MessagePort };
 const log = createLogger(startup.logLevel, { worker: startup.workerIndex });
 const outbox = new Outbox(port);
-const out = new Output(outbox);
+const out = new InternalOutput(outbox);
 outbox.onReject = (entry, err) => {
   // Output that cannot be cloned back to the main thread (a payload nested too deep): the
   // recipients are told by a close rather than left waiting; the rest of the batch went through.
@@ -27,7 +28,8 @@ outbox.onReject = (entry, err) => {
 };
 const sessionsByConn = new Map<number, Session>();
 const realms = new Map<string, Realm>();
-for (const cfg of startup.realms) realms.set(cfg.name, new Realm(cfg, out, log, sessionsByConn));
+const auth = new AuthService(startup.auth, startup.authOptions, realms, out, log);
+for (const cfg of startup.realms) realms.set(cfg.name, new Realm(cfg, out, log, sessionsByConn, auth));
 
 function onBatch(ops: unknown[]): void {
   const n = ops.length;
@@ -41,6 +43,7 @@ function onBatch(ops: unknown[]): void {
         i += 3;
         const s = sessionsByConn.get(connId);
         if (s !== undefined) s.realm.dispatch(s, msg);
+        else safely(() => auth.frame(connId, msg), connId);
         // else: the session ended in this batch (ABORT); its remaining frames are dropped.
         break;
       }
@@ -64,10 +67,12 @@ function onBatch(ops: unknown[]): void {
         i += 2;
         const s = sessionsByConn.get(connId);
         if (s !== undefined) safely(() => s.realm.end(s, false), connId);
+        else auth.closed(connId);
         break;
       }
       case Op.SHUTDOWN: {
         i += 1;
+        auth.shutdown();
         for (const realm of realms.values()) realm.shutdown();
         break;
       }

@@ -1,12 +1,13 @@
-import { randomBytes } from 'node:crypto';
 import type { RealmConfig, TransportInfo } from '../src/ipc/protocol.js';
 import type { Logger } from '../src/log.js';
 import { MsgType } from '../src/wamp/codes.js';
-import { randomId } from '../src/wamp/ids.js';
 import { checkClientMessage, type Dict, isDict, ProtocolViolation, WampError } from '../src/wamp/messages.js';
 import { checkOptions } from '../src/wamp/options.js';
 import { isReservedUri, isValidPattern, isValidUri, Uri, type UriCheck } from '../src/wamp/uris.js';
-import { RolePermissions } from './authorizer.js';
+import { type Action, type Grant, type Permissions, RolePermissions } from './authorizer.js';
+import { authorizerFailure, DynamicRole, parseDecision, sessionDetails } from './auth/dynamic-role.js';
+import type { AuthService } from './auth/service.js';
+import type { Identity } from './auth/types.js';
 import { Broker, type BrokerEvents } from './broker.js';
 import { Dealer, type DealerEvents } from './dealer.js';
 import { EventStore } from './event-store.js';
@@ -66,7 +67,7 @@ export class Realm implements BrokerEvents, DealerEvents {
   readonly sessions = new Map<number, Session>();
   readonly broker: Broker;
   readonly dealer: Dealer;
-  readonly roles = new Map<string, RolePermissions>();
+  readonly roles = new Map<string, Permissions>();
   readonly #welcomeRoles: Dict;
   #goodbyeTimers = new Map<Session, NodeJS.Timeout>();
 
@@ -76,25 +77,27 @@ export class Realm implements BrokerEvents, DealerEvents {
     readonly log: Logger,
     /** Every session of the worker by connection (a connection has at most one session). */
     readonly sessionsByConn: Map<number, Session>,
+    /** The worker's authentication service (sessions being established, dynamic authorizers). */
+    readonly auth: AuthService,
   ) {
     this.name = cfg.name;
     this.uriCheck = cfg.options.uri_check;
     this.metaApi = cfg.options.enable_meta_api;
     this.broker = new Broker(out, this, cfg.history.length > 0 ? new EventStore(cfg.history) : null);
     this.dealer = new Dealer(out, this);
-    for (const r of cfg.roles) this.roles.set(r.name, new RolePermissions(r));
+    for (const r of cfg.roles) this.roles.set(r.name, r.authorizer !== undefined ? new DynamicRole(r) : new RolePermissions(r));
     this.#welcomeRoles = routerRoles(this.metaApi, cfg.history.length > 0);
   }
 
   /** HELLO [1, Realm, Details] for this realm (WAMP spec, "Session Establishment"). */
   hello(connId: number, details: unknown, transport: TransportInfo): void {
     if (!isDict(details) || !isDict(details.roles)) {
-      return this.#abortNew(connId, Uri.PROTOCOL_VIOLATION, 'HELLO.Details.roles must be a dict');
+      return this.abortNew(connId, Uri.PROTOCOL_VIOLATION, 'HELLO.Details.roles must be a dict');
     }
     const roles = details.roles;
     const names = Object.keys(roles);
     if (names.length === 0 || !names.every((n) => CLIENT_ROLES.has(n) && isDict(roles[n]))) {
-      return this.#abortNew(
+      return this.abortNew(
         connId,
         Uri.PROTOCOL_VIOLATION,
         'HELLO.Details.roles must name at least one of publisher, subscriber, caller, callee, each with a dict',
@@ -102,24 +105,18 @@ export class Realm implements BrokerEvents, DealerEvents {
     }
     const methods = details.authmethods ?? ['anonymous'];
     if (!Array.isArray(methods) || !methods.every((m) => typeof m === 'string')) {
-      return this.#abortNew(connId, Uri.PROTOCOL_VIOLATION, 'HELLO.Details.authmethods must be a list of strings');
+      return this.abortNew(connId, Uri.PROTOCOL_VIOLATION, 'HELLO.Details.authmethods must be a list of strings');
     }
-    const anonymous = transport.auth.anonymous;
-    if (anonymous === undefined || !methods.includes('anonymous')) {
-      return this.#abortNew(
-        connId,
-        Uri.NO_MATCHING_AUTH_METHOD,
-        `none of the offered authmethods [${methods.join(', ')}] is enabled on this transport (enabled: anonymous)`,
-      );
-    }
-    const permissions = this.roles.get(anonymous.role);
-    if (permissions === undefined) {
-      return this.#abortNew(connId, Uri.NO_SUCH_ROLE, `role '${anonymous.role}' does not exist on realm '${this.name}'`);
-    }
-    const authid = typeof details.authid === 'string' && details.authid !== '' ? details.authid : anonymousAuthid();
-    let id = randomId();
-    while (this.sessions.has(id)) id = randomId();
-    const s = new Session(id, connId, this, authid, anonymous.role, 'anonymous', 'static', permissions, roles, transport);
+    // Authentication (workers/auth/service.ts) ends in join() or abortNew().
+    this.auth.hello(this, connId, details, transport, methods);
+  }
+
+  /** An authenticated session joins: WELCOME (WAMP spec, "WELCOME"). */
+  join(connId: number, id: number, details: Dict, transport: TransportInfo, who: Identity): void {
+    const permissions = this.roles.get(who.role)!;
+    const roles = details.roles as Record<string, unknown>;
+    const s = new Session(id, connId, this, who.authid, who.role, who.method, who.provider, permissions, roles, transport);
+    s.authextra = who.extra;
     this.sessions.set(id, s);
     this.sessionsByConn.set(connId, s);
     this.out.send(connId, [
@@ -127,20 +124,21 @@ export class Realm implements BrokerEvents, DealerEvents {
       id,
       {
         realm: this.name,
-        authid,
+        authid: s.authid,
         authrole: s.authrole,
         authmethod: s.authmethod,
         authprovider: s.authprovider,
-        authextra: {},
+        authextra: s.authextra,
         roles: this.#welcomeRoles,
         agent: AGENT,
       },
     ]);
-    this.log.debug({ session: id, conn: connId, realm: this.name, authid }, 'session joined');
+    this.log.debug({ session: id, conn: connId, realm: this.name, authid: s.authid, authmethod: s.authmethod }, 'session joined');
     if (this.metaApi && this.broker.hasSubscribers('wamp.session.on_join')) this.broker.publishInternal('wamp.session.on_join', [s.details()]);
   }
 
-  #abortNew(connId: number, reason: string, message: string): void {
+  /** ABORT a session that is not established yet, and close its connection. */
+  abortNew(connId: number, reason: string, message: string): void {
     this.out.send(connId, [MsgType.ABORT, { message }, reason]);
     this.out.close(connId, reason === Uri.PROTOCOL_VIOLATION ? CloseCode.PROTOCOL_ERROR : CloseCode.NORMAL, reason);
   }
@@ -155,6 +153,10 @@ export class Realm implements BrokerEvents, DealerEvents {
         this.end(s, false);
         this.out.close(s.connId, CloseCode.NORMAL, 'session aborted by peer');
       }
+      return;
+    }
+    if (s.held !== null) {
+      s.held.push(msg); // a dynamic authorizer is deciding an earlier message: keep the order
       return;
     }
     try {
@@ -313,12 +315,55 @@ export class Realm implements BrokerEvents, DealerEvents {
     }
   }
 
+  /**
+   * The role's decision for this request, or null after handing it to the role's dynamic
+   * authorizer: the message is dispatched again (in order) once the answer is in.
+   */
+  #grant(s: Session, msg: unknown[], uri: string, action: Action): Grant | null {
+    const options = msg[2] as Dict;
+    const g = s.permissions.check(uri, action, s, options);
+    if (g !== null) return g;
+    const role = s.permissions as DynamicRole;
+    const key = DynamicRole.key(s, uri, action, options);
+    s.held = [];
+    role.calls++;
+    this.auth
+      .caller(this)
+      .call(role.authorizer, [sessionDetails(s), uri, action, options])
+      .then((args) => parseDecision(args[0], action))
+      .then(
+        (d) => {
+          if (d.cache) role.remember(key, d.grant);
+          s.authzDecision = { key, grant: d.grant };
+          this.#resume(s, msg);
+        },
+        (e: unknown) => {
+          const err = authorizerFailure(e, role.authorizer);
+          this.log.warn({ session: s.id, uri, action, err: err.message }, 'dynamic authorizer failed');
+          this.#resume(s, msg, err);
+        },
+      );
+    return null;
+  }
+
+  /** Replays a session's messages after its authorizer answered (or failed: `err`). */
+  #resume(s: Session, msg: unknown[], err?: WampError): void {
+    if (s.state === SessionState.CLOSED) return;
+    const held = s.held ?? [];
+    s.held = null;
+    if (err === undefined) this.dispatch(s, msg);
+    else this.#fail(s, msg, err);
+    s.authzDecision = null;
+    for (const m of held) this.dispatch(s, m);
+  }
+
   #publish(s: Session, msg: unknown[]): void {
     const topic = msg[3] as string;
     const options = msg[2] as Dict;
     if (!isValidUri(topic, this.uriCheck)) throw new WampError(Uri.INVALID_URI, `invalid URI '${topic}' (uri_check ${this.uriCheck})`);
     if (isReservedUri(topic)) throw new WampError(Uri.INVALID_URI, `'${topic}': the wamp.* namespace is reserved`);
-    const g = s.permissions.check(topic, 'publish');
+    const g = this.#grant(s, msg, topic, 'publish');
+    if (g === null) return;
     if (!g.allow) throw new WampError(Uri.NOT_AUTHORIZED, `not authorized to publish to '${topic}'`);
     if (options.ppt_scheme !== undefined && !s.has('publisher', 'payload_passthru_mode')) {
       throw new ProtocolViolation('ppt_scheme used without announcing payload_passthru_mode');
@@ -331,7 +376,9 @@ export class Realm implements BrokerEvents, DealerEvents {
     const topic = msg[3] as string;
     const options = msg[2] as Dict;
     this.#checkUri(topic, (options.match as Match | undefined) ?? 'exact', true);
-    if (!s.permissions.check(topic, 'subscribe').allow) {
+    const g = this.#grant(s, msg, topic, 'subscribe');
+    if (g === null) return;
+    if (!g.allow) {
       throw new WampError(Uri.NOT_AUTHORIZED, `not authorized to subscribe to '${topic}'`);
     }
     this.broker.subscribe(s, msg[1] as number, options, topic);
@@ -342,7 +389,8 @@ export class Realm implements BrokerEvents, DealerEvents {
     if (!isValidUri(procedure, this.uriCheck)) {
       throw new WampError(Uri.INVALID_URI, `invalid URI '${procedure}' (uri_check ${this.uriCheck})`);
     }
-    const g = s.permissions.check(procedure, 'call');
+    const g = this.#grant(s, msg, procedure, 'call');
+    if (g === null) return;
     if (!g.allow) throw new WampError(Uri.NOT_AUTHORIZED, `not authorized to call '${procedure}'`);
     if (this.metaApi && isMetaProcedure(procedure)) {
       const args = Array.isArray(msg[4]) ? (msg[4] as unknown[]) : [];
@@ -359,21 +407,11 @@ export class Realm implements BrokerEvents, DealerEvents {
   #register(s: Session, msg: unknown[]): void {
     const procedure = msg[3] as string;
     this.#checkUri(procedure, ((msg[2] as Dict).match as Match | undefined) ?? 'exact', false);
-    if (!s.permissions.check(procedure, 'register').allow) {
+    const g = this.#grant(s, msg, procedure, 'register');
+    if (g === null) return;
+    if (!g.allow) {
       throw new WampError(Uri.NOT_AUTHORIZED, `not authorized to register '${procedure}'`);
     }
     this.dealer.register(s, msg[1] as number, msg[2] as Dict, procedure);
   }
-}
-
-const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
-/** An anonymous authid in Crossbar's style: six groups of four base32 characters. */
-function anonymousAuthid(): string {
-  const b = randomBytes(24);
-  let s = '';
-  for (let i = 0; i < 24; i++) {
-    if (i > 0 && i % 4 === 0) s += '-';
-    s += CROCKFORD[b[i]! & 31];
-  }
-  return s;
 }

@@ -1,6 +1,6 @@
 import type { TransportInfo } from '../src/ipc/protocol.js';
 import type { Dict } from '../src/wamp/messages.js';
-import type { RolePermissions } from './authorizer.js';
+import type { Grant, Permissions } from './authorizer.js';
 import type { Subscription } from './broker.js';
 import type { Invocation, Registration } from './dealer.js';
 import type { Realm } from './realm.js';
@@ -30,6 +30,12 @@ export class Session {
   /** Session-scope request ids of INVOCATIONs sent to this callee (WAMP spec, "IDs"). */
   #nextInvocation = 1;
   readonly joined = new Date().toISOString();
+  /** WELCOME.Details.authextra (handed to dynamic authorizers). */
+  authextra: Dict = {};
+  /** While a dynamic authorizer decides, the session's later messages wait here in order. */
+  held: unknown[][] | null = null;
+  /** The decision just fetched for the request being re-dispatched (workers/auth/dynamic-role.ts). */
+  authzDecision: { key: string; grant: Grant } | null = null;
 
   constructor(
     readonly id: number,
@@ -39,7 +45,7 @@ export class Session {
     readonly authrole: string,
     readonly authmethod: string,
     readonly authprovider: string,
-    readonly permissions: RolePermissions,
+    readonly permissions: Permissions,
     readonly roles: Record<string, unknown>,
     readonly transport: TransportInfo,
   ) {}

@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { availableParallelism } from 'node:os';
 import convict, { type Schema } from 'convict';
-import type { RealmConfig, RoleConfig, TransportAuth } from '../ipc/protocol.js';
+import type { AuthOptions, RealmConfig, RoleConfig } from '../ipc/protocol.js';
+import { AuthConfigError, checkAuth, staticRoles, type TransportAuth } from './auth.js';
 import { SERIALIZERS, type SerializerName } from '../serializers/index.js';
 import { isValidPattern, REALM_NAME } from '../wamp/uris.js';
 import {
@@ -19,6 +20,8 @@ import {
 } from './components.js';
 import { DEFAULT_CONFIG } from './default.js';
 import {
+  type DynamicRoleFileConfig,
+  dynamicRoleSchema,
   ID_PATTERN,
   MAX_MESSAGE_CEILING,
   type PermissionFileConfig,
@@ -65,13 +68,12 @@ export interface RouterConfig {
   warnings: string[];
   containers: ContainerConfig[];
   guests: GuestConfig[];
+  auth: AuthOptions;
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const isPort = (v: unknown): v is number => Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 65535;
 
-const SUPPORTED_AUTH = new Set(['anonymous']);
-const KNOWN_AUTH = new Set(['ticket', 'wampcra', 'cryptosign', 'scram', 'tls', 'cookie']);
 
 convict.addFormats({
   controller: {
@@ -96,6 +98,12 @@ convict.addFormats({
       if (typeof v === 'string' && /^\$[A-Za-z_][A-Za-z0-9_]*$/.test(v)) return;
       throw new Error('is required: a TCP port 0..65535 or "$VARNAME"');
     },
+  },
+  'positive-int': {
+    validate(v: unknown) {
+      if (!Number.isInteger(v) || (v as number) < 1) throw new Error('must be a positive integer');
+    },
+    coerce: (v: string) => Number(v),
   },
   'nullable-string': {
     validate(v: unknown) {
@@ -176,7 +184,16 @@ function realm(value: unknown, path: string, warnings: string[]): RealmConfig {
   }
   const roles: RoleConfig[] = r.roles.map((role, i) => {
     const rp = `${path}.roles[${i}]`;
-    if (isObject(role) && 'authorizer' in role) throw new ConfigError(`${rp}.authorizer: dynamic authorizers are not implemented yet`);
+    if (isObject(role) && 'authorizer' in role) {
+      const d = section<DynamicRoleFileConfig>(dynamicRoleSchema, role, rp);
+      if (!/^([^\s.#]+\.)*([^\s.#]+)$/.test(d.authorizer)) throw new ConfigError(`${rp}.authorizer: '${d.authorizer}' is not a valid URI`);
+      return {
+        name: d.name,
+        authorizer: d.authorizer,
+        'authorizer-cache-size': d['authorizer-cache-size'],
+        'authorizer-cache-ttl': d['authorizer-cache-ttl'],
+      };
+    }
     const rc = section<RoleFileConfig>(roleSchema, role, rp);
     return {
       name: rc.name,
@@ -222,23 +239,15 @@ function checkStore(v: Record<string, unknown> | null, path: string): RealmConfi
   });
 }
 
-/** A transport's `auth`: only static anonymous is implemented; every other method is named. */
-function checkAuth(v: Record<string, unknown> | null, path: string): void {
-  if (v === null) return;
-  for (const [m, c] of Object.entries(v)) {
-    if (KNOWN_AUTH.has(m)) throw new ConfigError(`${path}.${m}: method '${m}' is not implemented yet (only anonymous is)`);
-    if (!SUPPORTED_AUTH.has(m)) throw new ConfigError(`${path}.${m}: unknown authentication method '${m}'`);
-    if (!isObject(c) || c.type !== 'static' || typeof c.role !== 'string' || c.role === '') {
-      throw new ConfigError(`${path}.${m}: must be {"type": "static", "role": "<role>"} (dynamic is not implemented yet)`);
-    }
-    const extra = Object.keys(c).filter((k) => k !== 'type' && k !== 'role');
-    if (extra.length > 0) throw new ConfigError(`${path}.${m}.${extra[0]}: unknown key`);
-  }
-}
-
 function transport(value: unknown, path: string, index: number, env: NodeJS.ProcessEnv): TransportConfig {
   const t = section<WebSocketTransportConfig>(websocketTransportSchema, value, path);
-  checkAuth(t.auth, `${path}.auth`);
+  let auth: TransportAuth;
+  try {
+    auth = checkAuth(t.auth, `${path}.auth`, env);
+  } catch (e) {
+    if (e instanceof AuthConfigError) throw new ConfigError(e.message);
+    throw e;
+  }
   let port = t.endpoint.port;
   if (typeof port === 'string') {
     const raw = env[port.slice(1)];
@@ -247,8 +256,6 @@ function transport(value: unknown, path: string, index: number, env: NodeJS.Proc
     port = n;
   }
   const host = t.endpoint.interface !== '' ? t.endpoint.interface : t.endpoint.version === 6 ? '::' : '0.0.0.0';
-  const auth: TransportAuth =
-    t.auth === null ? { anonymous: { type: 'static', role: 'anonymous' } } : (t.auth as TransportAuth);
   return {
     id: t.id ?? `transport${index + 1}`,
     host,
@@ -322,6 +329,7 @@ export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env, 
       warnings: [],
       containers,
       guests,
+      auth: { timeout: c.crosswire.auth_timeout, threads: 1, failDelay: c.crosswire.auth_fail_delay, maxFailures: c.crosswire.auth_max_failures, failureWindow: c.crosswire.auth_failure_window },
     });
   }
   const { w, at } = routers[0]!;
@@ -340,18 +348,14 @@ export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env, 
   const ids = transports.map((t) => t.id);
   const dupId = ids.find((x, i) => ids.indexOf(x) !== i);
   if (dupId) throw new ConfigError(`${at}.transports: transport id '${dupId}' is used twice`);
-  for (const [i, t] of transports.entries()) {
-    const role = t.auth.anonymous?.role;
-    if (role !== undefined && !realms.some((r) => r.roles.some((x) => x.name === role))) {
-      throw new ConfigError(`${at}.transports[${i}].auth.anonymous.role: no realm has a role '${role}'`);
-    }
-  }
   const first = transports[0]!;
   if (c.crosswire.port !== null) first.port = c.crosswire.port;
   if (c.crosswire.interface !== null) first.host = c.crosswire.interface;
   const cores = availableParallelism();
   const realmThreads =
     c.crosswire.realm_threads > 0 ? Math.min(c.crosswire.realm_threads, realms.length) : Math.max(1, Math.min(realms.length, cores - 1));
+  for (const [i, t] of transports.entries()) crossCheckAuth(t.auth, `${at}.transports[${i}].auth`, realms, realmThreads);
+  const x = c.crosswire;
   return deepFreeze({
     title: w.options.title,
     realms,
@@ -363,7 +367,43 @@ export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env, 
     warnings,
     containers,
     guests,
+    auth: {
+      timeout: x.auth_timeout,
+      threads: x.auth_threads > 0 ? x.auth_threads : Math.max(1, Math.floor(cores / 2 / realmThreads)),
+      failDelay: x.auth_fail_delay,
+      maxFailures: x.auth_max_failures,
+      failureWindow: x.auth_failure_window,
+    },
   });
+}
+
+/**
+ * Roles and realms a transport's auth names must exist; an authenticator realm must run in the
+ * same worker thread as every realm a client may ask for (cross-thread calls are not implemented).
+ */
+function crossCheckAuth(auth: TransportAuth, path: string, realms: RealmConfig[], realmThreads: number): void {
+  for (const ref of staticRoles(auth, path)) {
+    const where = ref.realm === null ? realms : realms.filter((r) => r.name === ref.realm);
+    if (ref.realm !== null && where.length === 0) throw new ConfigError(`${ref.path}.realm: no realm '${ref.realm}'`);
+    if (!where.some((r) => r.roles.some((x) => x.name === ref.role))) {
+      const at = ref.path.endsWith('.role') ? ref.path : `${ref.path}.role`;
+      const owner = ref.realm === null ? 'no realm has a role' : `realm '${ref.realm}' has no role`;
+      throw new ConfigError(`${at}: ${owner} '${ref.role}'`);
+    }
+  }
+  for (const [m, c] of Object.entries(auth)) {
+    if (c.type !== 'dynamic') continue;
+    const ar = c['authenticator-realm'];
+    if (ar === null) continue;
+    const at = `${path}.${m}.authenticator-realm`;
+    if (!realms.some((r) => r.name === ar)) throw new ConfigError(`${at}: no realm '${ar}'`);
+    if (realmThreads > 1) {
+      throw new ConfigError(
+        `${at}: realm '${ar}' would run in one of ${realmThreads} realm worker threads while clients may join realms in the others; ` +
+          'cross-thread authenticator calls are not implemented: set crosswire.realm_threads to 1, or drop authenticator-realm',
+      );
+    }
+  }
 }
 
 // ---- container and guest workers -------------------------------------------------------------

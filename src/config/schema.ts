@@ -24,6 +24,11 @@ export interface TopConfig {
     log_level: string;
     allow_uws_fallback: boolean;
     shutdown_timeout: number;
+    auth_timeout: number;
+    auth_threads: number;
+    auth_fail_delay: number;
+    auth_max_failures: number;
+    auth_failure_window: number;
   };
 }
 
@@ -68,6 +73,36 @@ export const topSchema: Schema<TopConfig> = {
       format: 'nat',
       default: 3000,
       env: 'CROSSWIRE_SHUTDOWN_TIMEOUT',
+    },
+    auth_timeout: {
+      doc: 'Milliseconds from HELLO to WELCOME for an authenticating session (AUTHENTICATE and dynamic authenticators), and for a dynamic authorizer to answer.',
+      format: 'positive-int',
+      default: 10000,
+      env: 'CROSSWIRE_AUTH_TIMEOUT',
+    },
+    auth_threads: {
+      doc: 'Threads of the verification pool (Ed25519, PBKDF2) in each realm worker (0 = auto: half the cores divided by realm threads, at least 1).',
+      format: 'nat',
+      default: 0,
+      env: 'CROSSWIRE_AUTH_THREADS',
+    },
+    auth_fail_delay: {
+      doc: 'Milliseconds a failed authentication waits before its ABORT is sent (brute-force hygiene).',
+      format: 'nat',
+      default: 500,
+      env: 'CROSSWIRE_AUTH_FAIL_DELAY',
+    },
+    auth_max_failures: {
+      doc: 'Failed authentications one peer address may have within auth_failure_window before its HELLOs are refused (0 = no limit).',
+      format: 'nat',
+      default: 10,
+      env: 'CROSSWIRE_AUTH_MAX_FAILURES',
+    },
+    auth_failure_window: {
+      doc: 'Milliseconds over which auth_max_failures counts (a peer is refused until its oldest counted failure is this old).',
+      format: 'positive-int',
+      default: 60000,
+      env: 'CROSSWIRE_AUTH_FAILURE_WINDOW',
     },
   },
 };
@@ -133,6 +168,25 @@ export const roleSchema: Schema<RoleFileConfig> = {
   permissions: { doc: 'Static permissions.', format: Array, default: [] },
 };
 
+export interface DynamicRoleFileConfig {
+  name: string;
+  authorizer: string;
+  'authorizer-cache-size': number;
+  'authorizer-cache-ttl': number;
+}
+
+/** A role decided by a dynamic authorizer procedure (Crossbar's `authorizer`), plus Crosswire's cache. */
+export const dynamicRoleSchema: Schema<DynamicRoleFileConfig> = {
+  name: { doc: 'Role name.', format: 'non-empty-string', default: '' },
+  authorizer: { doc: 'Procedure called as authorize(session, uri, action, options) on the same realm.', format: 'non-empty-string', default: '' },
+  'authorizer-cache-size': {
+    doc: 'Crosswire: most decisions cached per role (answers with cache: true; 0 = no cache).',
+    format: 'nat',
+    default: 10000,
+  },
+  'authorizer-cache-ttl': { doc: 'Crosswire: milliseconds a cached decision is used.', format: 'positive-int', default: 60000 },
+};
+
 export interface PermissionFileConfig {
   uri: string;
   match: 'exact' | 'prefix' | 'wildcard' | null;
@@ -190,6 +244,6 @@ export const websocketTransportSchema: Schema<WebSocketTransportConfig> = {
     },
   },
   // Object-valued: convict does not descend into it; its content is checked by checkAuth (load.ts).
-  auth: { doc: 'Authentication methods; only anonymous is implemented.', format: Object, default: null, nullable: true },
+  auth: { doc: 'Authentication methods (anonymous, ticket, wampcra, cryptosign, scram).', format: Object, default: null, nullable: true },
   debug: { doc: 'Log every WAMP message of this transport at info level.', format: Boolean, default: false },
 };

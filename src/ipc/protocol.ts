@@ -1,3 +1,4 @@
+import type { TransportAuth } from '../config/auth.js';
 /**
  * The wire between the main thread and a realm worker: one MessageChannel per worker, one
  * postMessage per direction per event-loop turn. A batch is a flat array of operations, each an
@@ -29,21 +30,30 @@ export const Op = {
 /** What a realm worker learns about the transport a session arrived on. */
 export interface TransportInfo {
   type: 'websocket';
+  /** Key into WorkerStartup.auth: the transport's authentication config is sent once, at startup. */
   transportId: string;
   serializer: string;
   peer: string;
-  /** Authentication methods this transport admits, with their config (only anonymous so far). */
-  auth: TransportAuth;
 }
 
-export interface TransportAuth {
-  anonymous?: { type: 'static'; role: string };
+export type { TransportAuth } from '../config/auth.js';
+
+/** Crosswire's authentication knobs (crosswire.auth_* in the config). */
+export interface AuthOptions {
+  timeout: number;
+  threads: number;
+  failDelay: number;
+  maxFailures: number;
+  failureWindow: number;
 }
 
 export interface WorkerStartup {
   workerIndex: number;
   realms: RealmConfig[];
   logLevel: string;
+  /** Authentication config per transport id. */
+  auth: Record<string, TransportAuth>;
+  authOptions: AuthOptions;
 }
 
 export interface RealmConfig {
@@ -58,6 +68,10 @@ export interface RoleConfig {
   name: string;
   'allow-by-default'?: boolean;
   permissions?: PermissionConfig[];
+  /** Dynamic role: the authorizer procedure on the same realm, and Crosswire's decision cache. */
+  authorizer?: string;
+  'authorizer-cache-size'?: number;
+  'authorizer-cache-ttl'?: number;
 }
 
 export interface PermissionConfig {

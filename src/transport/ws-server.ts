@@ -32,7 +32,7 @@ export class Listener {
     readonly handler: ConnHandler,
     readonly log: Logger,
   ) {
-    this.info = { type: 'websocket', transportId: config.id, auth: config.auth };
+    this.info = { type: 'websocket', transportId: config.id };
     this.#offered = new Map(config.serializers.map((n) => [SERIALIZERS[n].subprotocol, SERIALIZERS[n]]));
     this.app = uws.App();
     this.app.ws<Conn>('/*', {

@@ -21,6 +21,10 @@ export const Uri = {
   NO_SUCH_SESSION: 'wamp.error.no_such_session',
   HISTORY_UNAVAILABLE: 'wamp.error.history_unavailable',
   KILLED: 'wamp.close.killed',
+  // authentication (WAMP advanced profile, "Authentication")
+  NO_SUCH_PRINCIPAL: 'wamp.error.no_such_principal',
+  AUTHENTICATION_FAILED: 'wamp.error.authentication_failed',
+  AUTHENTICATION_DENIED: 'wamp.error.authentication_denied',
   // close reasons
   SYSTEM_SHUTDOWN: 'wamp.close.system_shutdown',
   CLOSE_REALM: 'wamp.close.close_realm',

@@ -50,7 +50,13 @@ export class RawPeer {
 
   /** The first message (already received or future) of the given WAMP type. */
   next(type: number, ms = 5000): Promise<unknown[]> {
-    const seen = this.received.find((m) => m[0] === type);
+    return this.nextOf([type], ms);
+  }
+
+  /** The first message (already received or future) of any of the given WAMP types. */
+  nextOf(types: number[], ms = 5000): Promise<unknown[]> {
+    const type = types.join(' or ');
+    const seen = this.received.find((m) => types.includes(m[0] as number));
     if (seen) {
       this.received.splice(this.received.indexOf(seen), 1);
       return Promise.resolve(seen);
@@ -58,7 +64,7 @@ export class RawPeer {
     return within(
       new Promise<unknown[]>((resolve) =>
         this.#waiters.push({
-          pred: (m) => m[0] === type,
+          pred: (m) => types.includes(m[0] as number),
           resolve: (m) => {
             this.received.splice(this.received.indexOf(m), 1);
             resolve(m);

@@ -22,7 +22,7 @@ export const ANONYMOUS_ALL = {
  * ephemeral port on 127.0.0.1. `realms`/`transport` replace the defaults' pieces.
  */
 export async function startRouter(
-  opts: { realms?: Json[]; transport?: Json; crosswire?: Json } = {},
+  opts: { realms?: Json[]; transport?: Json; crosswire?: Json; env?: NodeJS.ProcessEnv } = {},
 ): Promise<TestRouter> {
   const config = buildConfig(
     {
@@ -38,7 +38,7 @@ export async function startRouter(
       ],
       crosswire: { log_level: process.env.TEST_LOG_LEVEL ?? 'silent', shutdown_timeout: 1000, ...(opts.crosswire ?? {}) },
     },
-    {},
+    opts.env ?? {},
   );
   const router = await Router.start(config, createLogger(config.logLevel));
   const port = router.listeners[0]!.port;

@@ -33,7 +33,7 @@ describe('embedded default', () => {
     assert.equal(c.transports.length, 1);
     const t = c.transports[0]!;
     assert.deepEqual([t.host, t.port, t.url, t.serializers], ['127.0.0.1', 8080, 'ws://127.0.0.1:8080/ws', ['json', 'msgpack']]);
-    assert.deepEqual(t.auth, { anonymous: { type: 'static', role: 'anonymous' } });
+    assert.deepEqual(t.auth, { anonymous: { type: 'static', role: 'anonymous', authid: null } });
     assert.equal(t.maxMessageSize, 16 * 1024 * 1024);
     assert.deepEqual(c.realms.map((r) => [r.name, r.options.uri_check, r.roles[0]!.name]), [['realm1', 'strict', 'anonymous']]);
     assert.equal(c.realmThreads, 1);
@@ -68,7 +68,7 @@ describe('Crossbar-style files', () => {
       ['devices', '0.0.0.0', 9001],
     ]);
     assert.equal(c.transports[0]!.maxMessageSize, 1048576);
-    assert.deepEqual(c.transports[1]!.auth, { anonymous: { type: 'static', role: 'device' } });
+    assert.deepEqual(c.transports[1]!.auth, { anonymous: { type: 'static', role: 'device', authid: null } });
     assert.equal(c.realms[1]!.options.uri_check, 'loose');
     assert.throws(() => loadConfig(EXAMPLE, {}), /transports\[1\]\.endpoint\.port: environment variable DEVICE_PORT must hold a TCP port/);
   });
@@ -91,15 +91,19 @@ describe('Crossbar-style files', () => {
   });
 
   test('features not implemented yet are refused by name, never ignored', () => {
-    refused(router({}, { auth: { ticket: { type: 'static', principals: {} } } }), /auth\.ticket: method 'ticket' is not implemented yet/);
+    refused(router({}, { auth: { tls: { type: 'static', principals: {} } } }), /auth\.tls: method 'tls' needs TLS listening endpoints/);
+    refused(router({}, { auth: { cookie: {} } }), /auth\.cookie: method 'cookie' needs cookie tracking/);
     refused(router({}, { cookie: {} }), /transports\[0\]\.cookie: unknown key/);
     refused(router({}, { type: 'rawsocket' }), /transports\[0\]\.type: 'rawsocket' transports are not implemented yet/);
     refused(router({}, { endpoint: { type: 'unix', path: '/tmp/x' } }), /endpoint\.type: must be one of the possible values: \["tcp"\]/);
     refused(
-      { version: 2, workers: [router().workers[0], { type: 'container', components: [] }] },
-      /workers\[1\]\.type: 'container' workers are not implemented yet/,
+      { version: 2, workers: [router().workers[0], { type: 'proxy' }] },
+      /workers\[1\]\.type: 'proxy' workers are not implemented yet/,
     );
-    refused(router({ realms: [{ name: 'realm1', roles: [{ name: 'r', authorizer: 'com.x.authorize' }] }] }), /dynamic authorizers are not implemented yet/);
+    refused(
+      router({ realms: [{ name: 'realm1', roles: [{ name: 'r', authorizer: 'com.x.authorize', permissions: [] }] }] }),
+      /roles\[0\]\.permissions: unknown key/,
+    );
   });
 
   test('values are checked', () => {
