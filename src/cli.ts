@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type RouterConfig } from './config/load.js';
 import { createLogger } from './log.js';
-import { Router } from './router.js';
+import { CrosswireNode } from './node.js';
 import { UwsFallbackError } from './uws.js';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -74,15 +74,15 @@ async function main(): Promise<void> {
   const log = createLogger(config.logLevel, { pid: process.pid });
   for (const w of config.warnings) log.warn(w);
   if (config.title !== null) process.title = config.title;
-  let router: Router;
+  let node: CrosswireNode;
   try {
-    router = await Router.start(config, log);
+    node = await CrosswireNode.start(config, log);
   } catch (e) {
     if (e instanceof UwsFallbackError) fail(e.message);
     fail((e as Error).message);
   }
   // Machine-readable line for scripts and tests that start the router on port 0.
-  log.info({ ports: router.listeners.map((l) => l.port) }, 'crosswire ready');
+  log.info({ ports: node.ports }, 'crosswire ready');
 
   let stopping = false;
   const stop = (signal: string) => {
@@ -93,7 +93,7 @@ async function main(): Promise<void> {
     stopping = true;
     log.info({ signal }, 'shutting down');
     const timeout = signal === 'SIGINT' ? Math.min(1000, config.shutdownTimeout) : config.shutdownTimeout;
-    router.shutdown(timeout).then(
+    node.shutdown(timeout).then(
       () => process.exit(0),
       (err: unknown) => {
         log.error({ err }, 'error during shutdown');

@@ -123,3 +123,38 @@ describe('Crossbar-style files', () => {
     assert.throws(() => loadConfig(new URL('../../../package.json', import.meta.url).pathname.replace('package.json', 'tsconfig.json'), {}), ConfigError);
   });
 });
+
+describe('container and guest workers', () => {
+  const EXAMPLE_CONTAINER = new URL('../../../config/example-container.json', import.meta.url).pathname;
+  test('the example config loads: router, container with one component, guest', () => {
+    const c = loadConfig(EXAMPLE_CONTAINER, {});
+    assert.equal(c.containers.length, 1);
+    const k = c.containers[0]!;
+    assert.deepEqual([k.id, k.restart, k.shutdown], ['backend', 'restart-on-failed', 'shutdown-manual']);
+    const comp = k.components[0]!;
+    assert.equal(comp.module, new URL('../../../config/components/add2.mjs', import.meta.url).pathname);
+    assert.deepEqual(comp.transport.endpoint, { type: 'tcp', host: '127.0.0.1', port: 8080, version: 4, timeout: 10, tls: null });
+    assert.deepEqual(comp.transport.serializers, ['msgpack', 'json']);
+    assert.equal(c.guests[0]!.id, 'pinger');
+  });
+  const containerWith = (component: Record<string, unknown>, options: Record<string, unknown> = {}) => ({
+    version: 2,
+    workers: [{ type: 'container', options, components: [{ module: 'c.mjs', realm: 'realm1', ...component }] }],
+  });
+  const t = { type: 'websocket', url: 'ws://h:1/ws', endpoint: { type: 'tcp', host: 'h', port: 1 } };
+  test('a container alone (pointing at a remote router) is a valid node', () => {
+    const c = buildConfig(containerWith({ transport: t }), {});
+    assert.deepEqual([c.transports.length, c.containers.length], [0, 1]);
+  });
+  test('mistakes are refused by key', () => {
+    refused(containerWith({ transport: t }, { restart: 'sometimes' }), /workers\[0\]\.options\.restart: must be one of/);
+    refused(containerWith({ transport: { type: 'websocket', endpoint: t.endpoint } }), /components\[0\]\.transport\.url: is required/);
+    refused(containerWith({ transport: { ...t, endpoint: { type: 'tcp', host: 'h', port: 1, tls: { ca_certificates: [] } } } }), /tls\.hostname: is required/);
+    refused(containerWith({ transport: { ...t, endpoint: { type: 'tcp', host: 'h', port: 1, tls: { hostname: 'h' } } } }), /a TLS endpoint needs a wss:\/\/ URL/);
+    refused(containerWith({ transport: t, module: 'c.py' }), /module: must be a \.js, \.mjs or \.cjs file/);
+    refused(containerWith({ transport: t, type: 'class', classname: 'x.Y' }), /'class' components are not implemented/);
+    refused(containerWith({ transport: t, auth: { ticket: { authid: 'a' } } }), /auth\.ticket\.ticket: is required/);
+    refused(containerWith({ transport: t, auth: { scram: { authid: 'a' } } }), /not a client authentication method/);
+    refused({ version: 2, workers: [{ type: 'guest', executable: 'x', options: { bogus: 1 } }] }, /workers\[0\]\.options\.bogus: unknown key/);
+  });
+});
