@@ -2,8 +2,8 @@
  * Exact, prefix and wildcard URI patterns (WAMP spec, "Pattern-based Subscription" and
  * "Pattern-based Registration") with lookups that do not scan every pattern:
  * - exact: one Map lookup;
- * - prefix (a string prefix, so `a.b` matches `a.b`, `a.b.c` and `a.bx`): one Map lookup per
- *   *distinct* prefix length that is not longer than the URI;
+ * - prefix (a string prefix, so `a.b` matches `a.b`, `a.b.c` and `a.bx`): a character trie,
+ *   walked once along the URI;
  * - wildcard (empty components match exactly one component, same component count): a trie
  *   over components per component count, walked literal-child-first, so the first complete match
  *   is the most specific one (longest literal run before the first wildcard, ties broken by the
@@ -19,11 +19,15 @@ interface TrieNode<T> {
 
 const node = <T>(): TrieNode<T> => ({ literal: null, wild: null, value: undefined });
 
+interface CharNode<T> {
+  next: Map<number, CharNode<T>> | null;
+  value: T | undefined;
+}
+
 export class UriIndex<T> {
   readonly exact = new Map<string, T>();
   readonly prefix = new Map<string, T>();
-  /** Distinct prefix lengths, longest first. */
-  #prefixLengths: number[] = [];
+  #prefixTrie: CharNode<T> = { next: null, value: undefined };
   /** Wildcard tries by component count. */
   #wild = new Map<number, TrieNode<T>>();
   readonly wildcard = new Map<string, T>();
@@ -35,11 +39,16 @@ export class UriIndex<T> {
   set(uri: string, match: Match, value: T): void {
     if (match === 'exact') this.exact.set(uri, value);
     else if (match === 'prefix') {
-      if (!this.prefix.has(uri) && !this.#prefixLengths.includes(uri.length)) {
-        this.#prefixLengths.push(uri.length);
-        this.#prefixLengths.sort((a, b) => b - a);
-      }
       this.prefix.set(uri, value);
+      let n = this.#prefixTrie;
+      for (let i = 0; i < uri.length; i++) {
+        const c = uri.charCodeAt(i);
+        n.next ??= new Map();
+        let m = n.next.get(c);
+        if (m === undefined) n.next.set(c, (m = { next: null, value: undefined }));
+        n = m;
+      }
+      n.value = value;
     } else {
       this.wildcard.set(uri, value);
       const parts = uri.split('.');
@@ -61,9 +70,7 @@ export class UriIndex<T> {
   delete(uri: string, match: Match): void {
     if (match === 'exact') this.exact.delete(uri);
     else if (match === 'prefix') {
-      if (this.prefix.delete(uri) && ![...this.prefix.keys()].some((k) => k.length === uri.length)) {
-        this.#prefixLengths = this.#prefixLengths.filter((l) => l !== uri.length);
-      }
+      if (this.prefix.delete(uri)) pruneChars(this.#prefixTrie, uri, 0);
     } else if (this.wildcard.delete(uri)) {
       const parts = uri.split('.');
       const root = this.#wild.get(parts.length);
@@ -80,10 +87,11 @@ export class UriIndex<T> {
     const e = this.exact.get(uri);
     if (e !== undefined) out.push(e);
     if (this.prefix.size > 0) {
-      for (const len of this.#prefixLengths) {
-        if (len > uri.length) continue;
-        const p = this.prefix.get(len === uri.length ? uri : uri.slice(0, len));
-        if (p !== undefined) out.push(p);
+      let n: CharNode<T> | undefined = this.#prefixTrie;
+      for (let i = 0; n !== undefined; i++) {
+        if (n.value !== undefined) out.push(n.value);
+        if (i === uri.length || n.next === null) break;
+        n = n.next.get(uri.charCodeAt(i));
       }
     }
     if (this.wildcard.size > 0) {
@@ -102,11 +110,15 @@ export class UriIndex<T> {
     const e = this.exact.get(uri);
     if (e !== undefined) return e;
     if (this.prefix.size > 0) {
-      for (const len of this.#prefixLengths) {
-        if (len > uri.length) continue;
-        const p = this.prefix.get(len === uri.length ? uri : uri.slice(0, len));
-        if (p !== undefined) return p;
+      // The deepest value on the path is the longest matching prefix.
+      let best: T | undefined;
+      let n: CharNode<T> | undefined = this.#prefixTrie;
+      for (let i = 0; n !== undefined; i++) {
+        if (n.value !== undefined) best = n.value;
+        if (i === uri.length || n.next === null) break;
+        n = n.next.get(uri.charCodeAt(i));
       }
+      if (best !== undefined) return best;
     }
     if (this.wildcard.size > 0) {
       const parts = uri.split('.');
@@ -119,6 +131,17 @@ export class UriIndex<T> {
     }
     return undefined;
   }
+}
+
+/** Removes the prefix value at `uri` from the character trie, dropping emptied nodes; true when `n` is empty. */
+function pruneChars<T>(n: CharNode<T>, uri: string, i: number): boolean {
+  if (i === uri.length) n.value = undefined;
+  else {
+    const c = uri.charCodeAt(i);
+    const child = n.next?.get(c);
+    if (child !== undefined && pruneChars(child, uri, i + 1)) n.next!.delete(c);
+  }
+  return n.value === undefined && (n.next === null || n.next.size === 0);
 }
 
 /** Removes the value at `parts` below `n`, dropping emptied branches; true when `n` is empty. */
