@@ -10,6 +10,7 @@ import { Broker } from './broker.js';
 import { Dealer } from './dealer.js';
 import type { Output } from './output.js';
 import { Session, SessionState } from './session.js';
+import { countAuth } from './stats.js';
 
 export const AGENT = 'Crosswire-0.1.0';
 
@@ -32,6 +33,8 @@ export class Realm {
   readonly broker: Broker;
   readonly dealer: Dealer;
   readonly roles = new Map<string, RolePermissions>();
+  /** Set by a graceful drain (drain.ts): no new calls are accepted. */
+  draining = false;
 
   constructor(
     cfg: RealmConfig,
@@ -67,6 +70,7 @@ export class Realm {
     }
     const anonymous = transport.auth.anonymous;
     if (anonymous === undefined || !methods.includes('anonymous')) {
+      countAuth('none', false);
       return this.#abortNew(
         connId,
         Uri.NO_MATCHING_AUTH_METHOD,
@@ -75,6 +79,7 @@ export class Realm {
     }
     const permissions = this.roles.get(anonymous.role);
     if (permissions === undefined) {
+      countAuth('anonymous', false);
       return this.#abortNew(connId, Uri.NO_SUCH_ROLE, `role '${anonymous.role}' does not exist on realm '${this.name}'`);
     }
     const authid = typeof details.authid === 'string' && details.authid !== '' ? details.authid : anonymousAuthid();
@@ -83,6 +88,7 @@ export class Realm {
     const s = new Session(id, connId, this, authid, anonymous.role, 'anonymous', 'static', permissions, roles, transport);
     this.sessions.set(id, s);
     this.sessionsByConn.set(connId, s);
+    countAuth(s.authmethod, true);
     this.out.send(connId, [
       MsgType.WELCOME,
       id,
@@ -178,12 +184,6 @@ export class Realm {
     this.out.close(s.connId, code, reason);
   }
 
-  /** Shutdown: every waiting caller gets an ERROR, then every session a GOODBYE. */
-  shutdown(): void {
-    for (const s of this.sessions.values()) this.dealer.failPendingCalls(s, 'the router is shutting down');
-    for (const s of this.sessions.values()) this.goodbye(s, Uri.SYSTEM_SHUTDOWN, 'the router is shutting down');
-  }
-
   /** Router-initiated GOODBYE (shutdown); the session ends when the peer answers. */
   goodbye(s: Session, reason: string, message: string): void {
     if (s.state !== SessionState.ESTABLISHED) return;
@@ -230,6 +230,7 @@ export class Realm {
     this.#checkUri(procedure, true);
     const g = s.permissions.check(procedure, 'call');
     if (!g.allow) throw new WampError(Uri.NOT_AUTHORIZED, `not authorized to call '${procedure}'`);
+    if (this.draining) throw new WampError(Uri.CANCELED, 'the router is shutting down: no new calls are accepted');
     this.dealer.call(s, msg, g.discloseCaller);
   }
 

@@ -48,6 +48,19 @@ export interface RouterConfig {
   logLevel: string;
   allowUwsFallback: boolean;
   shutdownTimeout: number;
+  logFormat: 'auto' | 'json' | 'pretty';
+  workerMaxHeapMb: number;
+  ops: OpsConfig;
+}
+
+export type OpsService = 'metrics' | 'health';
+
+/** Where GET /metrics, /health and /ready are served. */
+export interface OpsConfig {
+  onTransports: OpsService[];
+  /** A separate listener (null: none). */
+  port: number | null;
+  host: string;
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -116,6 +129,13 @@ convict.addFormats({
       }
     },
   },
+  'ops-services': {
+    validate(v: unknown) {
+      if (!Array.isArray(v)) throw new Error('must be a list');
+      for (const x of v) if (x !== 'metrics' && x !== 'health') throw new Error(`'${String(x)}' is not an operations endpoint (metrics, health)`);
+    },
+    coerce: (v: string) => v.split(',').map((x) => x.trim()).filter((x) => x !== ''),
+  },
   'message-size': {
     validate(v: unknown) {
       if (!Number.isInteger(v) || (v as number) < 0 || (v as number) > MAX_MESSAGE_CEILING) {
@@ -126,7 +146,7 @@ convict.addFormats({
 });
 
 /** Validate `value` against a sub-schema; every message is prefixed with `path`. */
-function section<T>(schema: Schema<T>, value: unknown, path: string): T {
+export function section<T>(schema: Schema<T>, value: unknown, path: string): T {
   if (!isObject(value)) throw new ConfigError(`${path}: must be an object`);
   const c = convict(schema);
   try {
@@ -216,6 +236,11 @@ function transport(value: unknown, path: string, index: number, env: NodeJS.Proc
  * Throws ConfigError naming every key that is wrong.
  */
 export function loadConfig(file?: string, env: NodeJS.ProcessEnv = process.env): RouterConfig {
+  return buildConfig(readConfigFile(file), env);
+}
+
+/** The parsed config file, or the embedded default without one. */
+export function readConfigFile(file?: string): unknown {
   let raw: unknown = DEFAULT_CONFIG;
   if (file !== undefined) {
     let text: string;
@@ -231,7 +256,7 @@ export function loadConfig(file?: string, env: NodeJS.ProcessEnv = process.env):
       throw new ConfigError(`${file}: not valid JSON: ${(e as Error).message}`);
     }
   }
-  return buildConfig(raw, env);
+  return raw;
 }
 
 /** Validates a config object (the parsed file) and applies environment overrides. */
@@ -287,6 +312,9 @@ export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env):
     logLevel: c.crosswire.log_level,
     allowUwsFallback: c.crosswire.allow_uws_fallback,
     shutdownTimeout: c.crosswire.shutdown_timeout,
+    logFormat: c.crosswire.log_format,
+    workerMaxHeapMb: c.crosswire.worker_max_heap_mb,
+    ops: { onTransports: [...new Set(c.crosswire.ops.on_transports)], port: c.crosswire.ops.port, host: c.crosswire.ops.interface },
   });
 }
 
