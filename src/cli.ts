@@ -92,11 +92,12 @@ async function main(): Promise<void> {
     return;
   }
 
-  const log = createLogger(config.logLevel, { pid: process.pid }, resolveLogFormat(config.logFormat));
+  const rootLog = createLogger(config.logLevel, { pid: process.pid }, resolveLogFormat(config.logFormat));
+  const log = rootLog.child({ component: 'cli' });
   if (config.title !== null) process.title = config.title;
   let router: Router;
   try {
-    router = await Router.start(config, log);
+    router = await Router.start(config, rootLog);
   } catch (e) {
     if (e instanceof UwsFallbackError) fail(e.message);
     fail((e as Error).message);

@@ -139,7 +139,7 @@ export class Delivery {
     try {
       return c.ser.encode(msg);
     } catch (err) {
-      this.log.error({ err, conn: c.id, msgType: msg[0] }, 'cannot encode an outgoing message');
+      this.log.error({ err, conn: c.id, peer: c.peer, msgType: msg[0] }, 'cannot encode an outgoing message');
       this.flush(c);
       c.ws?.end(Close.INTERNAL, 'an outgoing message could not be encoded');
       return undefined;
@@ -169,7 +169,7 @@ export class Delivery {
     if (dropped) {
       // Never drop silently: a consumer that cannot keep up is told and closed.
       this.counters.slowConsumerCloses++;
-      this.log.warn({ conn: c.id, peer: c.peer }, 'slow consumer: send buffer limit exceeded, closing');
+      this.log.warn({ conn: c.id, peer: c.peer, reason: 'send buffer limit exceeded' }, 'slow consumer closed');
       ws.end(Close.POLICY, 'slow consumer: send buffer limit exceeded');
     }
   }

@@ -172,7 +172,7 @@ export class Router implements ConnHandler, OpsTarget {
   frame(c: Conn, data: ArrayBuffer, isBinary: boolean): void {
     this.counters.bytesIn[c.serIndex]! += data.byteLength;
     if (data.byteLength > c.listener.config.maxMessageSize) {
-      this.log.info({ conn: c.id, peer: c.peer, size: data.byteLength }, 'message over max_message_size');
+      this.log.info({ conn: c.id, peer: c.peer, reason: 'message over max_message_size', size: data.byteLength }, 'message too big');
       c.ws?.end(Close.TOO_BIG, `message too big (limit ${c.listener.config.maxMessageSize} bytes)`);
       return;
     }
@@ -229,7 +229,7 @@ export class Router implements ConnHandler, OpsTarget {
     const w = this.#realmWorker.get(realm);
     if (w === undefined) {
       this.counters.refuse('no_such_realm');
-      this.log.info({ conn: c.id, peer: c.peer, realm }, 'HELLO for a realm that does not exist');
+      this.log.info({ conn: c.id, peer: c.peer, reason: Uri.NO_SUCH_REALM, realm }, 'session refused');
       this.#out.sendNow(c, [MsgType.ABORT, { message: `no realm '${realm}' exists on this router` }, Uri.NO_SUCH_REALM]);
       c.ws?.end(1000, Uri.NO_SUCH_REALM);
       return;

@@ -64,7 +64,8 @@ export function maskSecrets(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(maskSecrets);
   if (typeof v !== 'object' || v === null) return v;
   const out: Json = {};
-  for (const [k, x] of Object.entries(v)) out[k] = SECRET_KEY.test(k) && x !== null && x !== '' ? MASK : maskSecrets(x);
+  // Only scalar values are secrets: `auth.ticket` is the ticket method's config, not a ticket.
+  for (const [k, x] of Object.entries(v)) out[k] = SECRET_KEY.test(k) && (typeof x === 'string' ? x !== '' : typeof x === 'number') ? MASK : maskSecrets(x);
   return out;
 }
 
