@@ -15,6 +15,7 @@ import type { Match } from './match/uri-index.js';
 import { callMeta, isMetaProcedure } from './meta.js';
 import type { Output } from './output.js';
 import { Session, SessionState } from './session.js';
+import { countAuth } from './stats.js';
 
 export const AGENT = 'Crosswire-0.1.0';
 
@@ -70,6 +71,8 @@ export class Realm implements BrokerEvents, DealerEvents {
   readonly roles = new Map<string, Permissions>();
   readonly #welcomeRoles: Dict;
   #goodbyeTimers = new Map<Session, NodeJS.Timeout>();
+  /** Set by a graceful drain (drain.ts): no new calls are accepted. */
+  draining = false;
 
   constructor(
     cfg: RealmConfig,
@@ -117,6 +120,7 @@ export class Realm implements BrokerEvents, DealerEvents {
     const roles = details.roles as Record<string, unknown>;
     const s = new Session(id, connId, this, who.authid, who.role, who.method, who.provider, permissions, roles, transport);
     s.authextra = who.extra;
+    countAuth(s.authmethod === 'wamp-scram' ? 'scram' : s.authmethod, true);
     this.sessions.set(id, s);
     this.sessionsByConn.set(connId, s);
     this.out.send(connId, [
@@ -392,6 +396,7 @@ export class Realm implements BrokerEvents, DealerEvents {
     const g = this.#grant(s, msg, procedure, 'call');
     if (g === null) return;
     if (!g.allow) throw new WampError(Uri.NOT_AUTHORIZED, `not authorized to call '${procedure}'`);
+    if (this.draining) throw new WampError(Uri.CANCELED, 'the router is shutting down: no new calls are accepted');
     if (this.metaApi && isMetaProcedure(procedure)) {
       const args = Array.isArray(msg[4]) ? (msg[4] as unknown[]) : [];
       const kwargs = isDict(msg[5]) ? msg[5] : {};

@@ -69,6 +69,19 @@ export interface RouterConfig {
   containers: ContainerConfig[];
   guests: GuestConfig[];
   auth: AuthOptions;
+  logFormat: 'auto' | 'json' | 'pretty';
+  workerMaxHeapMb: number;
+  ops: OpsConfig;
+}
+
+export type OpsService = 'metrics' | 'health';
+
+/** Where GET /metrics, /health and /ready are served. */
+export interface OpsConfig {
+  onTransports: OpsService[];
+  /** A separate listener (null: none). */
+  port: number | null;
+  host: string;
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -141,6 +154,13 @@ convict.addFormats({
       }
     },
   },
+  'ops-services': {
+    validate(v: unknown) {
+      if (!Array.isArray(v)) throw new Error('must be a list');
+      for (const x of v) if (x !== 'metrics' && x !== 'health') throw new Error(`'${String(x)}' is not an operations endpoint (metrics, health)`);
+    },
+    coerce: (v: string) => v.split(',').map((x) => x.trim()).filter((x) => x !== ''),
+  },
   'message-size': {
     validate(v: unknown) {
       if (!Number.isInteger(v) || (v as number) < 0 || (v as number) > MAX_MESSAGE_CEILING) {
@@ -151,7 +171,7 @@ convict.addFormats({
 });
 
 /** Validate `value` against a sub-schema; every message is prefixed with `path`. */
-function section<T>(schema: Schema<T>, value: unknown, path: string): T {
+export function section<T>(schema: Schema<T>, value: unknown, path: string): T {
   if (!isObject(value)) throw new ConfigError(`${path}: must be an object`);
   const c = convict(schema);
   try {
@@ -179,7 +199,8 @@ function rewrite(message: string, path: string): string {
 
 function realm(value: unknown, path: string, warnings: string[]): RealmConfig {
   const r = section<RealmFileConfig>(realmSchema, value, path);
-  if (isObject(value) && isObject(value.options) && 'event_dispatching_chunk_size' in value.options) {
+  // Only a value other than the default is worth a warning (print-config writes the default out).
+  if (r.options.event_dispatching_chunk_size !== 100) {
     warnings.push(`${path}.options.event_dispatching_chunk_size has no effect in Crosswire (fan-out is batched per event-loop turn)`);
   }
   const roles: RoleConfig[] = r.roles.map((role, i) => {
@@ -273,6 +294,16 @@ function transport(value: unknown, path: string, index: number, env: NodeJS.Proc
  * Throws ConfigError naming every key that is wrong.
  */
 export function loadConfig(file?: string, env: NodeJS.ProcessEnv = process.env): RouterConfig {
+  return buildConfig(readConfigFile(file), env, configDir(file));
+}
+
+/** Where paths in a config file are relative to: its own folder (the working directory without one). */
+export function configDir(file?: string): string {
+  return file === undefined ? process.cwd() : dirname(resolve(file));
+}
+
+/** The parsed config file, or the embedded default without one. */
+export function readConfigFile(file?: string): unknown {
   let raw: unknown = DEFAULT_CONFIG;
   if (file !== undefined) {
     let text: string;
@@ -288,7 +319,7 @@ export function loadConfig(file?: string, env: NodeJS.ProcessEnv = process.env):
       throw new ConfigError(`${file}: not valid JSON: ${(e as Error).message}`);
     }
   }
-  return buildConfig(raw, env, file === undefined ? process.cwd() : dirname(resolve(file)));
+  return raw;
 }
 
 /** Validates a config object (the parsed file) and applies environment overrides. */
@@ -330,6 +361,9 @@ export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env, 
       containers,
       guests,
       auth: { timeout: c.crosswire.auth_timeout, threads: 1, failDelay: c.crosswire.auth_fail_delay, maxFailures: c.crosswire.auth_max_failures, failureWindow: c.crosswire.auth_failure_window },
+      logFormat: c.crosswire.log_format,
+      workerMaxHeapMb: c.crosswire.worker_max_heap_mb,
+      ops: { onTransports: [], port: c.crosswire.ops.port, host: c.crosswire.ops.interface },
     });
   }
   const { w, at } = routers[0]!;
@@ -374,6 +408,9 @@ export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env, 
       maxFailures: x.auth_max_failures,
       failureWindow: x.auth_failure_window,
     },
+    logFormat: c.crosswire.log_format,
+    workerMaxHeapMb: c.crosswire.worker_max_heap_mb,
+    ops: { onTransports: [...new Set(c.crosswire.ops.on_transports)], port: c.crosswire.ops.port, host: c.crosswire.ops.interface },
   });
 }
 

@@ -29,6 +29,9 @@ export interface TopConfig {
     auth_fail_delay: number;
     auth_max_failures: number;
     auth_failure_window: number;
+    log_format: 'auto' | 'json' | 'pretty';
+    worker_max_heap_mb: number;
+    ops: { on_transports: ('metrics' | 'health')[]; port: number | null; interface: string };
   };
 }
 
@@ -69,7 +72,9 @@ export const topSchema: Schema<TopConfig> = {
       env: 'CROSSWIRE_ALLOW_UWS_FALLBACK',
     },
     shutdown_timeout: {
-      doc: 'Milliseconds to wait for sessions to answer GOODBYE on SIGTERM/SIGINT before closing them.',
+      doc:
+        'Drain time on SIGTERM, in ms: in-flight calls may finish meanwhile; then waiting callers get ' +
+        'wamp.error.canceled and sessions get up to 1 s more to answer GOODBYE (SIGINT: at most 1000).',
       format: 'nat',
       default: 3000,
       env: 'CROSSWIRE_SHUTDOWN_TIMEOUT',
@@ -103,6 +108,38 @@ export const topSchema: Schema<TopConfig> = {
       format: 'positive-int',
       default: 60000,
       env: 'CROSSWIRE_AUTH_FAILURE_WINDOW',
+    },
+    log_format: {
+      doc: 'Log output: auto (pretty when stdout is a TTY, JSON lines otherwise), json or pretty.',
+      format: ['auto', 'json', 'pretty'],
+      default: 'auto',
+      env: 'CROSSWIRE_LOG_FORMAT',
+    },
+    worker_max_heap_mb: {
+      doc: "Old-generation heap limit of each realm worker thread in MB (0 = V8's default); a worker over it is restarted.",
+      format: 'nat',
+      default: 0,
+      env: 'CROSSWIRE_WORKER_MAX_HEAP_MB',
+    },
+    ops: {
+      on_transports: {
+        doc: 'Operations endpoints on every WebSocket transport port: "metrics" (GET /metrics), "health" (GET /health and /ready); [] or "" for none.',
+        format: 'ops-services',
+        default: ['metrics', 'health'],
+        env: 'CROSSWIRE_OPS_ON_TRANSPORTS',
+      },
+      port: {
+        doc: 'Port of a separate plain-HTTP listener serving /metrics, /health and /ready (null = none, 0 = any free port).',
+        format: 'port-or-null',
+        default: null,
+        env: 'CROSSWIRE_OPS_PORT',
+      },
+      interface: {
+        doc: 'Interface of that separate listener.',
+        format: 'non-empty-string',
+        default: '127.0.0.1',
+        env: 'CROSSWIRE_OPS_INTERFACE',
+      },
     },
   },
 };

@@ -25,6 +25,10 @@ export interface Conn {
   held: unknown[][] | null;
   /** Encoded messages to send at the end of the current worker batch (one cork per batch). */
   out: (string | Uint8Array)[] | null;
+  /** The realm sent WELCOME: the session is established (until DETACH or close). */
+  joined: boolean;
+  /** Request ids of this session's CALLs not yet answered, so a realm worker's crash can answer them. */
+  calls: Set<number> | null;
   peer: string;
   listener: Listener;
 }

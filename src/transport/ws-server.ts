@@ -13,6 +13,10 @@ export interface ConnHandler {
   opened(c: Conn): void;
   frame(c: Conn, data: ArrayBuffer, isBinary: boolean): void;
   closed(c: Conn, code: number): void;
+  /** An upgrade was refused (logged and counted there, once). */
+  refused(reason: 'subprotocol' | 'draining', peer: string, detail: Record<string, unknown>): void;
+  /** Registers HTTP routes (operations endpoints) before the catch-all status page. */
+  mountHttp?(app: TemplatedApp): void;
 }
 
 /** Per-connection send buffer above which a subscriber is a slow consumer and is closed. */
@@ -58,6 +62,7 @@ export class Listener {
         handler.closed(c, code);
       },
     });
+    handler.mountHttp?.(this.app);
     this.app.any('/*', (res) => {
       // A plain HTTP request (no WebSocket upgrade): a small status page, like Crossbar's web status.
       res
@@ -69,6 +74,7 @@ export class Listener {
 
   #upgrade(res: HttpResponse, req: HttpRequest, ctx: us_socket_context_t): void {
     if (!this.handler.accepting()) {
+      this.handler.refused('draining', peerOf(res), {});
       res.writeStatus('503 Service Unavailable').end('the router is shutting down\n');
       return;
     }
@@ -81,7 +87,7 @@ export class Listener {
     }
     if (ser === undefined) {
       // Crossbar's require_websocket_subprotocol: true (its default): no WAMP subprotocol → HTTP 400.
-      this.log.info({ transport: this.config.id, offered }, 'upgrade refused: no WAMP subprotocol offered');
+      this.handler.refused('subprotocol', peerOf(res), { transport: this.config.id, offered });
       res
         .writeStatus('400 Bad Request')
         .end(`This is a WAMP router: offer one of the WebSocket subprotocols ${[...this.#offered.keys()].join(', ')}\n`);
@@ -96,7 +102,9 @@ export class Listener {
       worker: null,
       held: null,
       out: null,
-      peer: `tcp:${Buffer.from(res.getRemoteAddressAsText()).toString()}`,
+      joined: false,
+      calls: null,
+      peer: peerOf(res),
       listener: this,
     };
     res.upgrade(conn, req.getHeader('sec-websocket-key'), ser.subprotocol, req.getHeader('sec-websocket-extensions'), ctx);
@@ -123,6 +131,10 @@ export class Listener {
       this.#socket = null;
     }
   }
+}
+
+function peerOf(res: HttpResponse): string {
+  return `tcp:${Buffer.from(res.getRemoteAddressAsText()).toString()}`;
 }
 
 export type { WebSocket };

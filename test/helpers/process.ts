@@ -12,8 +12,8 @@ export interface RouterProcess {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** Runs `crosswire <args>` to completion; resolves with exit code and output. */
-export function runCli(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+/** Runs `crosswire <args>` to completion; resolves with exit code and output. An undefined env value unsets it. */
+export function runCli(args: string[], env: Record<string, string | undefined> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
@@ -27,7 +27,7 @@ export function runCli(args: string[], env: Record<string, string> = {}): Promis
 }
 
 /** Starts `crosswire start` as a child process on an ephemeral port; resolves once it is ready. */
-export async function spawnRouter(args: string[] = [], env: Record<string, string> = {}): Promise<RouterProcess> {
+export async function spawnRouter(args: string[] = [], env: Record<string, string | undefined> = {}): Promise<RouterProcess> {
   const child = spawn(process.execPath, [CLI, 'start', ...args], {
     env: { ...process.env, CROSSWIRE_PORT: '0', CROSSWIRE_INTERFACE: '127.0.0.1', CROSSWIRE_LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -8,6 +8,9 @@ export type RawSer = 'json' | 'msgpack';
 export class RawPeer {
   readonly ws: WebSocket;
   readonly received: unknown[][] = [];
+  /** WebSocket payload bytes received and sent (for byte counters). */
+  bytesIn = 0;
+  bytesOut = 0;
   #waiters: { pred: (m: unknown[]) => boolean; resolve: (m: unknown[]) => void }[] = [];
   readonly closed: Promise<{ code: number; reason: string }>;
   readonly opened: Promise<void>;
@@ -25,6 +28,7 @@ export class RawPeer {
       this.ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() }));
     });
     this.ws.on('message', (data: Buffer, isBinary: boolean) => {
+      this.bytesIn += data.length;
       const msg = (isBinary ? SERIALIZERS.msgpack.decode(data) : JSON.parse(data.toString())) as unknown[];
       this.received.push(msg);
       this.#waiters = this.#waiters.filter((w) => {
@@ -45,6 +49,7 @@ export class RawPeer {
 
   send(msg: unknown[]): void {
     const data = SERIALIZERS[this.ser].encode(msg);
+    this.bytesOut += typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength;
     this.ws.send(data, { binary: this.ser === 'msgpack' });
   }
 

@@ -59,6 +59,9 @@ declare module 'autobahn' {
     protocols?: string[];
     max_retries?: number;
     retry_if_unreachable?: boolean;
+    /** Seconds before the first reconnect attempt. */
+    initial_retry_delay?: number;
+    retry_delay_jitter?: number;
     authid?: string;
     authmethods?: string[];
     authextra?: Record<string, unknown>;

@@ -20,6 +20,7 @@ import { VerifyPool } from './pool.js';
 import { scram } from './scram.js';
 import { Throttle } from './throttle.js';
 import { type Attempt, AuthFailure, type Identity, type Step } from './types.js';
+import { countAuth } from '../stats.js';
 
 /** One authentication in progress. */
 class Pending {
@@ -87,6 +88,7 @@ export class AuthService {
     const auth = this.transports[transport.transportId] ?? {};
     if (this.throttle.blocked(transport.peer)) {
       this.counters.throttled++;
+      countAuth('none', false);
       // debug, not info: a blocked peer that keeps trying must not flood the log (its failures were logged).
       this.log.debug({ conn: connId, peer: transport.peer, realm: realm.name }, 'authentication refused: too many failed attempts from this address');
       return realm.abortNew(connId, Uri.AUTHENTICATION_FAILED, 'too many failed authentication attempts from this address; try again later');
@@ -95,6 +97,7 @@ export class AuthService {
     const method = methods.find((m) => (m === 'wamp-scram' ? 'scram' : m) in auth);
     if (method === undefined) {
       this.counters.noMethod++;
+      countAuth('none', false);
       return realm.abortNew(
         connId,
         Uri.NO_MATCHING_AUTH_METHOD,
@@ -200,6 +203,7 @@ export class AuthService {
     }
     const peer = p.transport.peer;
     this.counters.failed++;
+    countAuth(p.method === 'wamp-scram' ? 'scram' : p.method, false);
     this.log.info({ conn: p.connId, peer, realm: p.realm.name, authmethod: p.method, authid: p.authid, reason: f.uri, message: f.message }, 'authentication failed');
     if (!f.counts) return p.realm.abortNew(p.connId, f.uri, f.message);
     this.throttle.fail(peer);
