@@ -17,6 +17,7 @@ export class CrosswireNode {
   static async start(config: RouterConfig, log: Logger): Promise<CrosswireNode> {
     const router = config.transports.length > 0 ? await Router.start(config, log) : null;
     const containers = new ContainerManager(config.containers, config.logLevel, log);
+    if (router !== null && config.containers.length > 0) router.metrics.addComponents(containers);
     containers.start();
     const guests = config.guests.map((g) => new Guest(g, log.child({ guest: g.id })));
     for (const g of guests) g.start();

@@ -294,6 +294,45 @@ export class RouterMetrics {
     workerGauge('crosswire_worker_eventloop_lag_max_seconds', 'Largest event-loop delay of the realm worker over its last report interval.', (s) => s.loopLagMax);
   }
 
+  /** Container components (issue 5): how many are in each state, and their restarts. */
+  addComponents(src: { status: ReadonlyMap<string, { state: string; restarts: number }>; processRestarts: number }): void {
+    const registers = [this.registry];
+    const STATES = ['starting', 'running', 'failed', 'stopped', 'restarting', 'down'];
+    new Gauge({
+      name: 'crosswire_components',
+      help: 'Container components by state (running, starting, restarting, failed, stopped, down).',
+      labelNames: ['state'],
+      registers,
+      collect() {
+        const n = new Map(STATES.map((x) => [x, 0]));
+        for (const c of src.status.values()) n.set(c.state, (n.get(c.state) ?? 0) + 1);
+        for (const [state, v] of n) this.set({ state }, v);
+      },
+    });
+    let reportedRestarts = 0;
+    new Counter({
+      name: 'crosswire_component_restarts_total',
+      help: 'Component restarts by their container (restart policy) since the router started.',
+      registers,
+      collect() {
+        let total = 0;
+        for (const c of src.status.values()) total += c.restarts;
+        if (total > reportedRestarts) this.inc(total - reportedRestarts);
+        reportedRestarts = Math.max(reportedRestarts, total);
+      },
+    });
+    let reportedProcess = 0;
+    new Counter({
+      name: 'crosswire_container_process_restarts_total',
+      help: 'Container processes restarted after dying (an uncaught exception in a component).',
+      registers,
+      collect() {
+        if (src.processRestarts > reportedProcess) this.inc(src.processRestarts - reportedProcess);
+        reportedProcess = src.processRestarts;
+      },
+    });
+  }
+
   get contentType(): string {
     return this.registry.contentType;
   }

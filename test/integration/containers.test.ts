@@ -117,6 +117,11 @@ describe('a router with a container', () => {
       assert.match(JSON.stringify(failed('broken')[0]!.err), /broken on purpose/);
       assert.ok(!lines.some((l) => l.component === 'broken' && l.msg === 'restarting component'));
       assert.equal(lines.find((l) => l.component === 'broken' && l.msg === 'component failed')!.container, 'fragile');
+      // ... and in the metrics.
+      const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      assert.match(metrics, /^crosswire_components\{state="running"\} 1$/m);
+      assert.match(metrics, /^crosswire_components\{state="failed"\} 1$/m);
+      assert.match(metrics, /^crosswire_component_restarts_total 1$/m);
     } finally {
       await c.close();
       proc.child.kill('SIGTERM');
