@@ -15,6 +15,7 @@ import { type PayloadName, SER_NAMES, type SerName } from './lib/codec.js';
 import { type BuiltRef, buildRef } from './lib/compare.js';
 import { formatSummary, summarizeDir } from './lib/profile.js';
 import { jsonLines, markdown, type Meta, type Row, svg } from './lib/report.js';
+import type { ClientKind } from './lib/wamp-peer.js';
 import { type CellResult, profileSubdir, type RunOptions, runCell, type TargetSpec } from './lib/runner.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
@@ -34,6 +35,10 @@ const USAGE = `npm run bench -- [options]
   --profile           run the router under --cpu-prof (bench/results/profiles/) and print
                       the top self-time functions of the main thread and the worker
   --out DIR           results directory (default: bench/results)
+  --client lean|ws    the generator's WebSocket client (default: lean; ws = the ws package)
+  --window N, --callers N, --call-window N, --join-concurrency N
+                      load shape (defaults: 32 publications ahead, 16 callers × 32 calls, 16 joiners)
+  --self-test-drop N  fanout publisher skips sequence number N: the run must report it lost
 `;
 
 const { values } = parseArgs({
@@ -55,6 +60,7 @@ const { values } = parseArgs({
     'call-window': { type: 'string', default: '32' },
     'join-concurrency': { type: 'string', default: '16' },
     'self-test-drop': { type: 'string', default: '-1' },
+    client: { type: 'string', default: 'lean' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -149,6 +155,7 @@ const opts: RunOptions = {
   joinConcurrency: num(values['join-concurrency'], 'join-concurrency', 1),
   profileDir,
   dropSeq: Number(values['self-test-drop']),
+  client: list<ClientKind>(values.client, ['lean', 'ws'], 'client')[0]!,
   progress,
 };
 
@@ -159,10 +166,24 @@ const withLimit = !values['no-limit'];
 
 const limits = new Map<string, CellResult>();
 const rows: Row[] = [];
-const perCell = rounds * (theirs ? 2 : 1) + (withLimit ? 1 : 0);
+const perCell = rounds * ((theirs ? 2 : 1) + (withLimit ? 1 : 0));
 const total = cells.length * perCell;
 line(`bench: ${cells.length} cells × ${perCell} runs, ~${Math.ceil((total * (seconds + warmup + 2)) / 60)} min; results in ${relative(process.cwd(), outDir) || '.'}`);
 let done = 0;
+
+/** Several limit runs as one: the mean value; failed if any failed. */
+function averaged(rs: CellResult[]): CellResult {
+  if (rs.length === 1) return rs[0]!;
+  const bad = rs.find((r) => r.status !== 'ok');
+  const v = rs.filter((r) => r.value !== null).map((r) => r.value!);
+  const cost = rs.map((r) => r.extra.server_cpu_us_per_op).filter((x): x is number => x !== undefined);
+  return {
+    ...(bad ?? rs[0]!),
+    value: v.length === 0 ? null : Math.round(v.reduce((a, b) => a + b, 0) / v.length),
+    extra: { ...rs[0]!.extra, ...(cost.length > 0 ? { server_cpu_us_per_op: cost.reduce((a, b) => a + b, 0) / cost.length } : {}) },
+    note: `mean of ${rs.length} runs: ${v.join(', ')}`,
+  };
+}
 
 async function measure(cell: Cell, target: TargetSpec): Promise<CellResult> {
   done++;
@@ -178,22 +199,22 @@ async function measure(cell: Cell, target: TargetSpec): Promise<CellResult> {
 
 for (const cell of cells) {
   const row: Row = { cell, router: [], limit: null, ref: [] };
-  if (withLimit) {
-    let l = limits.get(cell.limitKey);
-    if (l === undefined) {
-      l = await measure(cell, limitTarget);
-      limits.set(cell.limitKey, l);
-    } else done++;
-    row.limit = l;
-  }
+  const limitRuns: CellResult[] = [];
+  const needLimit = withLimit && !limits.has(cell.limitKey);
   for (let r = 0; r < rounds; r++) {
-    // ABBA order across rounds, so drift in machine load does not favour one side.
-    const order = theirs === null ? [mine] : r % 2 === 0 ? [mine, theirs] : [theirs, mine];
+    // Limit, router and ref alternate within the cell (ABBA across rounds), so a change in
+    // the machine's other load does not favour one side.
+    const routers: TargetSpec[] = theirs === null ? [mine] : r % 2 === 0 ? [mine, theirs] : [theirs, mine];
+    const order: TargetSpec[] = needLimit ? (r % 2 === 0 ? [limitTarget, ...routers] : [...routers, limitTarget]) : routers;
     for (const t of order) {
       const res = await measure(cell, t);
-      (t === mine ? row.router : row.ref).push(res);
+      if (t === limitTarget) limitRuns.push(res);
+      else (t === mine ? row.router : row.ref).push(res);
     }
   }
+  if (needLimit) limits.set(cell.limitKey, averaged(limitRuns));
+  else if (withLimit) done += rounds;
+  row.limit = withLimit ? limits.get(cell.limitKey)! : null;
   rows.push(row);
 }
 

@@ -8,6 +8,7 @@ import { type Cell, METRICS } from './cells.js';
 import type { Mark, PeerResult, PeerSetup, RoleConfig, Target } from './ipc.js';
 import { cpuTicks, LIMIT_SERVERS, machineTicks, PeerProc, rssKiB, type ServerProc, startServer } from './procs.js';
 import { Histogram } from './stats.js';
+import type { ClientKind } from './wamp-peer.js';
 
 /** What to run a cell against: a built router (this tree or another ref) or the limit. */
 export type TargetSpec = { kind: 'router'; label: string; cli: string } | { kind: 'limit'; label: 'limit' };
@@ -24,6 +25,8 @@ export interface RunOptions {
   profileDir: string | null;
   /** Self-test: this fanout sequence number is never sent; the verification must notice. */
   dropSeq: number;
+  /** The generator's WebSocket client. */
+  client: ClientKind;
   /** Progress lines (stderr). */
   progress: (text: string) => void;
 }
@@ -135,7 +138,7 @@ export async function runCell(cell: Cell, target: TargetSpec, o: RunOptions): Pr
   try {
     const rss0 = rssKiB(server.pid);
     const setup = (cfg: RoleConfig): PeerSetup => ({
-      endpoint: { host: '127.0.0.1', port: server.port },
+      endpoint: { host: '127.0.0.1', port: server.port, client: o.client },
       serializer: cell.serializer,
       target: target.kind,
       cfg,
@@ -194,6 +197,10 @@ async function measure(cell: Cell, target: TargetSpec, server: ServerProc, peers
     extra.p99_us = Math.round(hist.percentile(0.99));
     extra.p999_us = Math.round(hist.percentile(0.999));
   }
+  // CPU the server spent per operation: unlike the rate, this barely moves when other
+  // processes compete for the cores, so it is the figure to watch on a busy machine.
+  const ops = peers.reduce((a, _p, i) => a + (end[i]!.counters[key] ?? 0) - (begin[i]!.counters[key] ?? 0), 0);
+  if (ops > 0) extra.server_cpu_us_per_op = Math.round((((cpu1.total - cpu0.total) / CLK_TCK) * 1e6 * 100) / ops) / 100;
   const lost = results.reduce((a, r) => a + r.verdict.lost, 0);
   const errors = results.reduce((a, r) => a + r.verdict.errors, 0);
   const errorSamples = results.flatMap((r) => r.verdict.errorSamples).slice(0, 5);

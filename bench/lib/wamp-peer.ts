@@ -4,6 +4,11 @@
  */
 import type { Codec } from './codec.js';
 import { WsClient } from './ws-client.js';
+import { WsPackageClient } from './ws-package-client.js';
+
+/** Which WebSocket client the generator uses: the lean one (default) or the `ws` package. */
+export type ClientKind = 'lean' | 'ws';
+type AnyClient = Pick<WsClient, 'onMessage' | 'onClose' | 'closed' | 'send' | 'close' | 'destroy'>;
 
 export const T = {
   HELLO: 1,
@@ -39,6 +44,7 @@ export interface Endpoint {
   host: string;
   port: number;
   path?: string;
+  client?: ClientKind;
 }
 
 export class WampPeer {
@@ -47,7 +53,7 @@ export class WampPeer {
   #waiter: ((m: unknown[]) => void) | null = null;
 
   private constructor(
-    readonly ws: WsClient,
+    readonly ws: AnyClient,
     readonly codec: Codec,
   ) {
     ws.onMessage = (data) => {
@@ -59,7 +65,8 @@ export class WampPeer {
   }
 
   static async open(ep: Endpoint, codec: Codec, localAddress?: string): Promise<WampPeer> {
-    const ws = await WsClient.connect({ host: ep.host, port: ep.port, path: ep.path, protocol: codec.subprotocol, localAddress });
+    const o = { host: ep.host, port: ep.port, path: ep.path, protocol: codec.subprotocol, localAddress };
+    const ws = ep.client === 'ws' ? await WsPackageClient.connect(o) : await WsClient.connect(o);
     return new WampPeer(ws, codec);
   }
 
