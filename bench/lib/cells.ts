@@ -15,8 +15,8 @@ export interface Cell {
   payload: PayloadName;
   /** fanout: subscribers; fanin: publishers; idle: sessions. */
   peers: number;
-  /** Which raw uWS server is the limit for this cell. */
-  limit: 'echo' | 'fanout';
+  /** Which raw uWS server is the limit for this cell (bench/limit/). */
+  limit: 'echo' | 'fanout' | 'forward';
   /** Cells with the same key share one limit measurement (rpc-shared uses rpc's echo). */
   limitKey: string;
 }
@@ -45,7 +45,7 @@ export function matrix(o: MatrixOptions): Cell[] {
   const cells: Cell[] = [];
   for (const scenario of o.scenarios) {
     for (const serializer of o.serializers) {
-      const add = (variant: string, payload: PayloadName, peers: number, limit: 'echo' | 'fanout', limitKey: string): void => {
+      const add = (variant: string, payload: PayloadName, peers: number, limit: Cell['limit'], limitKey: string): void => {
         cells.push({ scenario, variant, serializer, payload, peers, limit, limitKey: `${limitKey} ${serializer}` });
       };
       switch (scenario) {
@@ -57,7 +57,7 @@ export function matrix(o: MatrixOptions): Cell[] {
           for (const n of o.fanout) for (const p of o.payloads) add(`${n} subs ${p}`, p, n, 'fanout', `fanout ${n} ${p}`);
           break;
         case 'fanin':
-          add(`${o.fanin} pubs small`, 'small', o.fanin, 'fanout', `fanin ${o.fanin}`);
+          add(`${o.fanin} pubs small`, 'small', o.fanin, 'forward', `fanin ${o.fanin}`);
           break;
         case 'join':
           add('connect+hello+goodbye', 'small', 0, 'echo', 'join');

@@ -13,7 +13,7 @@ export interface Codec {
   readonly subprotocol: string;
   readonly binary: boolean;
   encode(msg: unknown[]): Uint8Array | string;
-  decode(data: Buffer): unknown[];
+  decode(data: Buffer, start: number, end: number): unknown[];
 }
 
 const packr = new Packr({ useRecords: false, variableMapSize: true, useBigIntExtension: false });
@@ -25,14 +25,14 @@ export const CODECS: Readonly<Record<SerName, Codec>> = {
     subprotocol: 'wamp.2.json',
     binary: false,
     encode: (msg) => JSON.stringify(msg),
-    decode: (data) => JSON.parse(data.toString('utf8')) as unknown[],
+    decode: (data, start, end) => JSON.parse(data.toString('utf8', start, end)) as unknown[],
   },
   msgpack: {
     name: 'msgpack',
     subprotocol: 'wamp.2.msgpack',
     binary: true,
     encode: (msg) => packr.pack(msg),
-    decode: (data) => unpackr.unpack(data) as unknown[],
+    decode: (data, start, end) => unpackr.unpack(data.subarray(start, end)) as unknown[],
   },
 };
 

@@ -7,7 +7,11 @@ import { readFileSync, readdirSync } from 'node:fs';
 import type { FromPeer, Mark, PeerResult, PeerSetup, ToPeer } from './ipc.js';
 
 const HERE = new URL('.', import.meta.url).pathname;
-export const LIMIT_SERVERS = { echo: `${HERE}../limit/echo.js`, fanout: `${HERE}../limit/fanout.js` } as const;
+export const LIMIT_SERVERS = {
+  echo: `${HERE}../limit/echo.js`,
+  fanout: `${HERE}../limit/fanout.js`,
+  forward: `${HERE}../limit/forward.js`,
+} as const;
 export const PEER = `${HERE}../peers/load.js`;
 
 /** The open-files limits of processes started from here (`ulimit -Sn`, `ulimit -Hn`). */
@@ -147,7 +151,7 @@ export class PeerProc {
   constructor(fds = 0) {
     const { cmd, args } = withFds([PEER], fds);
     const stdio: ('ignore' | 'inherit' | 'ipc')[] = ['ignore', 'inherit', 'inherit', 'ipc'];
-    this.child = cmd === process.execPath ? fork(PEER, [], { execArgv: [], stdio }) : spawn(cmd, args, { stdio });
+    this.child = cmd === process.execPath ? fork(PEER, [], { execArgv: process.env.BENCH_PEER_NODE_ARGS?.split(' ') ?? [], stdio }) : spawn(cmd, args, { stdio });
     this.child.on('message', (m: FromPeer) => {
       if (this.#waiting !== null) {
         const w = this.#waiting;

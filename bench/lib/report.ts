@@ -118,7 +118,7 @@ export function markdown(meta: Meta, rows: Row[], refLabel: string | null): stri
   out.push('', ...targets(rows).map((t) => `- ${t}`), '');
   out.push(
     'router/limit: the router\'s figure over the raw uWS server\'s in the same run (for RSS per session: limit/router, so 1 = as lean as the limit). ' +
-      'The limit for rpc and join is the echo server (one round trip per call), for fanout and fanin the uWS publish server, both driven by the same load generator. ' +
+      'Limits: rpc, join and idle — the uWS echo server (one round trip per call); fanout — uWS native publish; fanin — a uWS forwarder that batches per event-loop turn (uWS publish is 3× slower with 100 senders); all driven by the same load generator. ' +
       'Server CPU µs/op: CPU time of the server process (all threads) per call, delivery or session — robust to other load, unlike the rates. ' +
       'Other load: % of one core used by everything else on the machine during the measurement (high = the rates are depressed and noisy).',
   );

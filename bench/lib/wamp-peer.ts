@@ -49,6 +49,8 @@ export interface Endpoint {
 
 export class WampPeer {
   onMsg: (m: unknown[]) => void = () => {};
+  /** When set, gets every message undecoded instead of `onMsg` (the fan-out subscribers' fast path). */
+  onRaw: ((data: Buffer, start: number, end: number) => void) | null = null;
   onClose: (code: number, reason: string) => void = () => {};
   #waiter: ((m: unknown[]) => void) | null = null;
 
@@ -56,8 +58,9 @@ export class WampPeer {
     readonly ws: AnyClient,
     readonly codec: Codec,
   ) {
-    ws.onMessage = (data) => {
-      const m = codec.decode(data);
+    ws.onMessage = (data, start, end) => {
+      if (this.onRaw !== null && this.#waiter === null) return this.onRaw(data, start, end);
+      const m = codec.decode(data, start, end);
       if (this.#waiter !== null) this.#waiter(m);
       else this.onMsg(m);
     };

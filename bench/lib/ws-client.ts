@@ -40,8 +40,8 @@ export interface WsOptions {
 }
 
 export class WsClient {
-  /** Called with each complete message; `data` is valid only during the call. */
-  onMessage: (data: Buffer, binary: boolean) => void = () => {};
+  /** Called with each complete message, `data[start..end)`; valid only during the call. */
+  onMessage: (data: Buffer, start: number, end: number, binary: boolean) => void = () => {};
   /** Called once when the connection is gone: the close code (1006 when there was no close frame). */
   onClose: (code: number, reason: string) => void = () => {};
   closed = false;
@@ -218,23 +218,23 @@ export class WsClient {
       }
       if (b1 & 0x80) h += 4; // a server must not mask (RFC 6455 §5.1); tolerated, key skipped below
       if (p + h + n > len) break;
-      const payload = buf.subarray(p + h, p + h + n);
-      if (b1 & 0x80) {
-        const k = buf.subarray(p + h - 4, p + h);
-        for (let i = 0; i < n; i++) payload[i]! ^= k[i & 3]!;
-      }
-      p += h + n;
-      this.#frame(b0 & 0x80, b0 & 0x0f, payload);
-      if (this.closed) return;
+      const at = p + h;
+      if (b1 & 0x80) for (let i = 0; i < n; i++) buf[at + i]! ^= buf[at - 4 + (i & 3)]!;
+      p = at + n;
+      const op = b0 & 0x0f;
+      // Data frames (the hot path) go out without allocating a view.
+      if (b0 & 0x80 && (op === OpCode.TEXT || op === OpCode.BINARY)) this.onMessage(buf, at, p, op === OpCode.BINARY);
+      else this.#frame(b0 & 0x80, op, buf.subarray(at, p));
+      if (this.#closing) return;
     }
     if (p < len) this.#rest = buf.subarray(p);
   }
 
+  /** Control frames and fragments (unfragmented data frames are handled in #onData). */
   #frame(fin: number, opcode: number, payload: Buffer): void {
     switch (opcode) {
       case OpCode.TEXT:
       case OpCode.BINARY:
-        if (fin) return this.onMessage(payload, opcode === OpCode.BINARY);
         this.#frag = [Buffer.from(payload)];
         this.#fragBinary = opcode === OpCode.BINARY;
         return;
@@ -244,7 +244,7 @@ export class WsClient {
         if (fin) {
           const whole = Buffer.concat(this.#frag);
           this.#frag = null;
-          this.onMessage(whole, this.#fragBinary);
+          this.onMessage(whole, 0, whole.length, this.#fragBinary);
         }
         return;
       case OpCode.PING: {

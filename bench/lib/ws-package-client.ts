@@ -6,12 +6,12 @@ import WebSocket from 'ws';
 import type { WsOptions } from './ws-client.js';
 
 export class WsPackageClient {
-  onMessage: (data: Buffer, binary: boolean) => void = () => {};
+  onMessage: (data: Buffer, start: number, end: number, binary: boolean) => void = () => {};
   onClose: (code: number, reason: string) => void = () => {};
   closed = false;
 
   private constructor(readonly ws: WebSocket) {
-    ws.on('message', (data: Buffer, isBinary: boolean) => this.onMessage(data, isBinary));
+    ws.on('message', (data: Buffer, isBinary: boolean) => this.onMessage(data, 0, data.length, isBinary));
     ws.on('close', (code, reason) => {
       this.closed = true;
       this.onClose(code, reason.toString());
