@@ -34,6 +34,7 @@ const USAGE = `npm run bench -- [options]
   --compare REF       also build git REF in a temporary worktree and run it alternating
   --profile           run the router under --cpu-prof (bench/results/profiles/) and print
                       the top self-time functions of the main thread and the worker
+  --profile-generators  profile the load generator processes too
   --out DIR           results directory (default: bench/results)
   --client lean|ws    the generator's WebSocket client (default: lean; ws = the ws package)
   --window N, --callers N, --call-window N, --join-concurrency N
@@ -54,6 +55,7 @@ const { values } = parseArgs({
     'no-limit': { type: 'boolean', default: false },
     compare: { type: 'string' },
     profile: { type: 'boolean', default: false },
+    'profile-generators': { type: 'boolean', default: false },
     out: { type: 'string' },
     window: { type: 'string', default: '32' },
     callers: { type: 'string', default: '16' },
@@ -145,7 +147,7 @@ process.on('exit', () => ref?.cleanup());
 process.on('SIGINT', () => process.exit(130));
 
 const stamp = meta.date.replace(/[:.]/g, '-').slice(0, 19);
-const profileDir = values.profile ? join(outDir, 'profiles', stamp) : null;
+const profileDir = values.profile || values['profile-generators'] ? join(outDir, 'profiles', stamp) : null;
 const opts: RunOptions = {
   warmup,
   seconds,
@@ -154,6 +156,7 @@ const opts: RunOptions = {
   callWindow: num(values['call-window'], 'call-window', 1),
   joinConcurrency: num(values['join-concurrency'], 'join-concurrency', 1),
   profileDir,
+  profileGenerators: values['profile-generators'],
   dropSeq: Number(values['self-test-drop']),
   client: list<ClientKind>(values.client, ['lean', 'ws'], 'client')[0]!,
   progress,
@@ -236,11 +239,12 @@ process.stdout.write(`\n${md}`);
 if (profileDir !== null) {
   const text: string[] = [];
   for (const row of rows) {
-    for (const r of row.router) {
-      const dir = join(profileDir, profileSubdir(row.cell, r.target));
-      text.push(`== ${cellId(row.cell)} (${r.target}) ==`);
+    const runs = [...row.router, ...row.ref].map((r) => r.target);
+    const labels = opts.profileGenerators ? [...runs, ...[...runs, ...(row.limit ? ['limit'] : [])].map((t) => `generators ${t}`)] : runs;
+    for (const label of new Set(labels)) {
+      text.push(`== ${cellId(row.cell)} (${label}) ==`);
       try {
-        for (const s of summarizeDir(dir, 12)) text.push(formatSummary(s));
+        for (const s of summarizeDir(join(profileDir, profileSubdir(row.cell, label)), 12)) text.push(formatSummary(s));
       } catch (e) {
         text.push(`no profile: ${(e as Error).message}`);
       }

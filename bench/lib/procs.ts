@@ -148,10 +148,11 @@ export class PeerProc {
   #waiting: ((m: FromPeer) => void) | null = null;
   #exitError: string | null = null;
 
-  constructor(fds = 0) {
-    const { cmd, args } = withFds([PEER], fds);
+  constructor(fds = 0, nodeArgs: string[] = []) {
+    const { cmd, args } = withFds([...nodeArgs, PEER], fds);
     const stdio: ('ignore' | 'inherit' | 'ipc')[] = ['ignore', 'inherit', 'inherit', 'ipc'];
-    this.child = cmd === process.execPath ? fork(PEER, [], { execArgv: process.env.BENCH_PEER_NODE_ARGS?.split(' ') ?? [], stdio }) : spawn(cmd, args, { stdio });
+    // execArgv is not inherited: the harness's own flags must not reach the generators.
+    this.child = cmd === process.execPath ? fork(PEER, [], { execArgv: nodeArgs, stdio }) : spawn(cmd, args, { stdio });
     this.child.on('message', (m: FromPeer) => {
       if (this.#waiting !== null) {
         const w = this.#waiting;

@@ -80,11 +80,11 @@ export function markdown(meta: Meta, rows: Row[], refLabel: string | null): stri
     `\`${meta.command}\``,
     '',
   );
-  const refCols = refLabel === null ? '' : ` ${refLabel} | router/${refLabel} |`;
+  const refCols = refLabel === null ? '' : ` ${refLabel} | router/${refLabel} | CPU µs/op ${refLabel}/router |`;
   out.push(
     `| scenario | variant | ser | metric | router | limit | router/limit |${refCols} server CPU µs/op router / limit | latency p50/p99/p999 µs | router CPU % main/all | other load % | status |`,
   );
-  out.push(`|---|---|---|---|---:|---:|---:|${refLabel === null ? '' : '---:|---:|'}---|---|---|---:|---|`);
+  out.push(`|---|---|---|---|---:|---:|---:|${refLabel === null ? '' : '---:|---:|---:|'}---|---|---|---:|---|`);
   for (const row of rows) {
     const c = row.cell;
     const first = row.router[0];
@@ -93,19 +93,23 @@ export function markdown(meta: Meta, rows: Row[], refLabel: string | null): stri
     const rv = mean(row.router);
     const lv = row.limit?.status === 'ok' ? row.limit.value : null;
     const rl = ratio(rv, lv, hib);
+    const costOf = (rs: CellResult[]): number | null => {
+      const v = rs.map((r) => r.extra.server_cpu_us_per_op).filter((x): x is number => x !== undefined);
+      return v.length === 0 ? null : v.reduce((a, b) => a + b, 0) / v.length;
+    };
     let refPart = '';
     if (refLabel !== null) {
       const fv = mean(row.ref);
       const rr = rv !== null && fv !== null && fv > 0 ? (hib ? rv / fv : fv / rv) : null;
-      refPart = ` ${fmt(fv)} | ${rr === null ? '—' : rr.toFixed(3)} |`;
+      // > 1: this tree spends less router CPU per operation than the ref (the steadier figure).
+      const cr = costOf(row.router);
+      const cf = costOf(row.ref);
+      const costRatio = cr !== null && cf !== null && cr > 0 ? (cf / cr).toFixed(3) : '—';
+      refPart = ` ${fmt(fv)} | ${rr === null ? '—' : rr.toFixed(3)} | ${costRatio} |`;
     }
     const lat = first?.extra.p50_us !== undefined ? `${first.extra.p50_us} / ${first.extra.p99_us} / ${first.extra.p999_us}` : '';
     const cpu = first?.cpu ? `${first.cpu.serverMain} / ${first.cpu.serverTotal}` : '';
-    const perOp = (rs: CellResult[]): string => {
-      const v = rs.map((r) => r.extra.server_cpu_us_per_op).filter((x): x is number => x !== undefined);
-      return v.length === 0 ? '—' : fmt(v.reduce((a, b) => a + b, 0) / v.length);
-    };
-    const cost = first?.extra.server_cpu_us_per_op !== undefined ? `${perOp(row.router)} / ${row.limit ? perOp([row.limit]) : '—'}` : '';
+    const cost = first?.extra.server_cpu_us_per_op !== undefined ? `${fmt(costOf(row.router))} / ${row.limit ? fmt(costOf([row.limit])) : '—'}` : '';
     // The most anything else on the machine used while this cell's measurements ran.
     const others = [...row.router, ...row.ref, ...(row.limit ? [row.limit] : [])].map((r) => r.cpu?.others).filter((x): x is number => x !== undefined);
     const load = others.length === 0 ? '' : String(Math.max(...others));

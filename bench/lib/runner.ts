@@ -23,6 +23,8 @@ export interface RunOptions {
   joinConcurrency: number;
   /** A directory for --cpu-prof output of the router, or null. */
   profileDir: string | null;
+  /** Profile the load generator processes too (into the same directory). */
+  profileGenerators: boolean;
   /** Self-test: this fanout sequence number is never sent; the verification must notice. */
   dropSeq: number;
   /** The generator's WebSocket client. */
@@ -144,7 +146,13 @@ export async function runCell(cell: Cell, target: TargetSpec, o: RunOptions): Pr
       cfg,
     });
     for (const r of plan) {
-      const p = new PeerProc(r.fds);
+      let nodeArgs: string[] = [];
+      if (o.profileDir !== null && o.profileGenerators) {
+        const dir = `${o.profileDir}/${profileSubdir(cell, `generators ${target.label}`)}`;
+        mkdirSync(dir, { recursive: true });
+        nodeArgs = ['--cpu-prof', '--cpu-prof-dir', dir];
+      }
+      const p = new PeerProc(r.fds, nodeArgs);
       peers.push(p);
       const answer = await p.setup(setup(r.cfg), cell.scenario === 'idle' ? 120000 : 60000);
       if (answer.k === 'unsupported') return result(cell, target, { status: 'unsupported', note: answer.reason });
