@@ -229,12 +229,6 @@ export class Realm implements BrokerEvents, DealerEvents {
     this.out.close(s.connId, code, reason);
   }
 
-  /** Shutdown: every waiting caller gets an ERROR, then every session a GOODBYE. */
-  shutdown(): void {
-    for (const s of this.sessions.values()) this.dealer.failPendingCalls(s, 'the router is shutting down');
-    for (const s of [...this.sessions.values()]) this.goodbye(s, Uri.SYSTEM_SHUTDOWN, 'the router is shutting down');
-  }
-
   /**
    * Router-initiated GOODBYE (shutdown, meta kill). Nothing more is routed to the session; it
    * ends when the peer answers, or its connection is closed after GOODBYE_TIMEOUT_MS.
