@@ -2,6 +2,7 @@ import type { RouterConfig } from './config/load.js';
 import { Op, type TransportInfo } from './ipc/protocol.js';
 import type { Logger } from './log.js';
 import { type Conn, ConnState } from './transport/connection.js';
+import { sendFragmented } from './transport/fragment.js';
 import { type ConnHandler, Listener } from './transport/ws-server.js';
 import { loadUws } from './uws.js';
 import { KNOWN_TYPES, MsgType } from './wamp/codes.js';
@@ -69,6 +70,11 @@ export class Router implements ConnHandler {
     return this.#conns.size;
   }
 
+  /** The peer (real client address, `tcp4:…`) of every open connection, as sessions get it. */
+  peers(): string[] {
+    return [...this.#conns.values()].map((c) => c.peer);
+  }
+
   // ---- ConnHandler (called by uWS) ----------------------------------------------------------
 
   accepting(): boolean {
@@ -90,7 +96,7 @@ export class Router implements ConnHandler {
   frame(c: Conn, data: ArrayBuffer, isBinary: boolean): void {
     if (data.byteLength > c.listener.config.maxMessageSize) {
       this.log.info({ conn: c.id, peer: c.peer, size: data.byteLength }, 'message over max_message_size');
-      c.ws?.end(Close.TOO_BIG, `message too big (limit ${c.listener.config.maxMessageSize} bytes)`);
+      c.listener.fail(c, Close.TOO_BIG, `message too big (limit ${c.listener.config.maxMessageSize} bytes)`);
       return;
     }
     if (isBinary !== c.ser.binary) {
@@ -243,15 +249,21 @@ export class Router implements ConnHandler {
     c.out = null;
     const ws = c.ws;
     if (ws === null) return;
+    const { compress, config } = c.listener;
+    const binary = c.ser.binary;
+    const frag = config.ws.autoFragmentSize;
     let dropped = false;
     ws.cork(() => {
-      for (let k = 0; k < out.length && !dropped; k++) dropped = ws.send(out[k]!, c.ser.binary) === 2;
+      for (let k = 0; k < out.length && !dropped; k++) {
+        const data = out[k]!;
+        dropped = frag > 0 ? sendFragmented(ws, data, binary, frag, compress) : ws.send(data, binary, compress) === 2;
+      }
     });
     if (dropped) {
-      // Never drop silently: a consumer that cannot keep up is told and closed.
+      // Never drop silently: a consumer that cannot keep up is told (1008 + reason), counted, closed.
       this.slowConsumerCloses++;
-      this.log.warn({ conn: c.id, peer: c.peer }, 'slow consumer: send buffer limit exceeded, closing');
-      ws.end(Close.POLICY, 'slow consumer: send buffer limit exceeded');
+      this.log.warn({ conn: c.id, peer: c.peer, max_backpressure: config.ws.maxBackpressure }, 'slow consumer: send buffer limit exceeded, closing');
+      c.listener.fail(c, Close.POLICY, 'slow consumer: send buffer limit exceeded');
     }
   }
 

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import convict, { type Schema } from 'convict';
+import { dirname } from 'node:path';
+import convict from 'convict';
 import type { RealmConfig, RoleConfig, TransportAuth } from '../ipc/protocol.js';
 import { SERIALIZERS, type SerializerName } from '../serializers/index.js';
 import { REALM_NAME } from '../wamp/uris.js';
@@ -21,23 +22,11 @@ import {
   type WebSocketTransportConfig,
   websocketTransportSchema,
 } from './schema.js';
+import { ConfigError, isObject, rewrite, section } from './section.js';
+import { cookieConfig, endpoint, type TransportConfig, wsOptions } from './transport.js';
 
-/** A config that cannot run. The message names every offending key. */
-export class ConfigError extends Error {
-  override name = 'ConfigError';
-}
-
-/** A listening WebSocket transport, resolved and ready to start. */
-export interface TransportConfig {
-  id: string;
-  host: string;
-  port: number;
-  url: string | null;
-  serializers: SerializerName[];
-  maxMessageSize: number;
-  auth: TransportAuth;
-  debug: boolean;
-}
+export { ConfigError } from './section.js';
+export type { CookieConfig, EndpointConfig, TlsConfig, TransportConfig, WsOptions } from './transport.js';
 
 /** The effective, validated configuration (frozen). */
 export interface RouterConfig {
@@ -50,7 +39,6 @@ export interface RouterConfig {
   shutdownTimeout: number;
 }
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const isPort = (v: unknown): v is number => Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 65535;
 
 const SUPPORTED_AUTH = new Set(['anonymous']);
@@ -75,7 +63,7 @@ convict.addFormats({
   },
   'port-or-env': {
     validate(v: unknown) {
-      if (isPort(v)) return;
+      if (v === null || isPort(v)) return; // null: portrange, or a missing port (transport.ts says which)
       if (typeof v === 'string' && /^\$[A-Za-z_][A-Za-z0-9_]*$/.test(v)) return;
       throw new Error('is required: a TCP port 0..65535 or "$VARNAME"');
     },
@@ -125,33 +113,6 @@ convict.addFormats({
   },
 });
 
-/** Validate `value` against a sub-schema; every message is prefixed with `path`. */
-function section<T>(schema: Schema<T>, value: unknown, path: string): T {
-  if (!isObject(value)) throw new ConfigError(`${path}: must be an object`);
-  const c = convict(schema);
-  try {
-    c.load(value);
-    c.validate({ allowed: 'strict' });
-  } catch (e) {
-    throw new ConfigError(rewrite((e as Error).message, path));
-  }
-  return c.getProperties() as T;
-}
-
-/** convict's messages, with the full path of each key and a plain word for unknown keys. */
-function rewrite(message: string, path: string): string {
-  const p = path === '' ? '' : `${path}.`;
-  return message
-    .split('\n')
-    .filter((l) => l.trim() !== '')
-    .map((l) => {
-      const unknown = /^configuration param '(.+)' not declared in the schema$/.exec(l);
-      if (unknown) return `${p}${unknown[1]}: unknown key, or a feature Crosswire does not implement yet`;
-      return `${p}${l}`;
-    })
-    .join('\n');
-}
-
 function realm(value: unknown, path: string): RealmConfig {
   const r = section<RealmFileConfig>(realmSchema, value, path);
   const roles: RoleConfig[] = r.roles.map((role, i) => {
@@ -186,26 +147,21 @@ function checkAuth(v: Record<string, unknown> | null, path: string): void {
   }
 }
 
-function transport(value: unknown, path: string, index: number, env: NodeJS.ProcessEnv): TransportConfig {
+function transport(value: unknown, path: string, index: number, env: NodeJS.ProcessEnv, baseDir: string): TransportConfig {
   const t = section<WebSocketTransportConfig>(websocketTransportSchema, value, path);
   checkAuth(t.auth, `${path}.auth`);
-  let port = t.endpoint.port;
-  if (typeof port === 'string') {
-    const raw = env[port.slice(1)];
-    const n = raw === undefined ? Number.NaN : Number(raw);
-    if (!isPort(n)) throw new ConfigError(`${path}.endpoint.port: environment variable ${port.slice(1)} must hold a TCP port, got ${raw === undefined ? 'nothing' : `'${raw}'`}`);
-    port = n;
-  }
-  const host = t.endpoint.interface !== '' ? t.endpoint.interface : t.endpoint.version === 6 ? '::' : '0.0.0.0';
+  const ep = endpoint(t.endpoint, `${path}.endpoint`, env, baseDir);
+  const { ws, maxMessageSize } = wsOptions(t.options, `${path}.options`);
   const auth: TransportAuth =
     t.auth === null ? { anonymous: { type: 'static', role: 'anonymous' } } : (t.auth as TransportAuth);
   return {
     id: t.id ?? `transport${index + 1}`,
-    host,
-    port: port as number,
+    ...ep,
     url: t.url,
     serializers: t.serializers as SerializerName[],
-    maxMessageSize: t.options.max_message_size === 0 ? MAX_MESSAGE_CEILING : t.options.max_message_size,
+    maxMessageSize,
+    ws,
+    cookie: cookieConfig(t.cookie, `${path}.cookie`, baseDir),
     auth,
     debug: t.debug,
   };
@@ -231,11 +187,11 @@ export function loadConfig(file?: string, env: NodeJS.ProcessEnv = process.env):
       throw new ConfigError(`${file}: not valid JSON: ${(e as Error).message}`);
     }
   }
-  return buildConfig(raw, env);
+  return buildConfig(raw, env, file === undefined ? process.cwd() : dirname(file));
 }
 
 /** Validates a config object (the parsed file) and applies environment overrides. */
-export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env): RouterConfig {
+export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env, baseDir = process.cwd()): RouterConfig {
   if (!isObject(raw)) throw new ConfigError('the top level of the config must be an object');
   const top = convict(topSchema, { env });
   try {
@@ -261,7 +217,7 @@ export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env):
     if (isObject(t) && t.type !== 'websocket') {
       throw new ConfigError(`workers[0].transports[${i}].type: '${String(t.type)}' transports are not implemented yet (only "websocket")`);
     }
-    return transport(t, `workers[0].transports[${i}]`, i, env);
+    return transport(t, `workers[0].transports[${i}]`, i, env, baseDir);
   });
   if (transports.length === 0) throw new ConfigError('workers[0].transports: at least one transport is required');
   const ids = transports.map((t) => t.id);
@@ -274,8 +230,10 @@ export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env):
     }
   }
   const first = transports[0]!;
-  if (c.crosswire.port !== null) first.port = c.crosswire.port;
-  if (c.crosswire.interface !== null) first.host = c.crosswire.interface;
+  if (first.endpoint.type === 'tcp') {
+    if (c.crosswire.port !== null) first.port = c.crosswire.port;
+    if (c.crosswire.interface !== null) first.host = c.crosswire.interface;
+  }
   const cores = availableParallelism();
   const realmThreads =
     c.crosswire.realm_threads > 0 ? Math.min(c.crosswire.realm_threads, realms.length) : Math.max(1, Math.min(realms.length, cores - 1));

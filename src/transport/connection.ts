@@ -1,6 +1,7 @@
 import type { Serializer } from '../serializers/index.js';
 import type { WebSocket } from '../uws.js';
 import type { WorkerHandle } from '../workers.js';
+import type { PingState } from './keepalive.js';
 import type { Listener } from './ws-server.js';
 
 export const ConnState = {
@@ -25,6 +26,11 @@ export interface Conn {
   held: unknown[][] | null;
   /** Encoded messages to send at the end of the current worker batch (one cork per batch). */
   out: (string | Uint8Array)[] | null;
+  /** Crossbar-style peer (`tcp4:1.2.3.4`): the real client behind trusted proxies. */
   peer: string;
   listener: Listener;
+  /** auto_ping_* state, or null when off. */
+  ping: PingState | null;
+  /** The connection was dropped because a PONG did not come in time. */
+  pingTimedOut: boolean;
 }

@@ -1,3 +1,4 @@
+import { lstatSync, unlinkSync } from 'node:fs';
 import type { TransportConfig } from '../config/load.js';
 import { MAX_MESSAGE_CEILING } from '../config/schema.js';
 import type { TransportInfo } from '../ipc/protocol.js';
@@ -6,6 +7,10 @@ import { SERIALIZERS, SERIALIZER_LIST, type Serializer } from '../serializers/in
 import type * as UWS from 'uWebSockets.js';
 import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket, us_socket_context_t, WebSocket } from '../uws.js';
 import { type Conn, ConnState } from './connection.js';
+import { hostPort, reply, statusPage, VERSION } from './http.js';
+import { KeepAlive } from './keepalive.js';
+import { OriginPolicy, ProxyPolicy } from './origin.js';
+import { sslApp } from './tls.js';
 
 /** What a listener needs from the router. */
 export interface ConnHandler {
@@ -15,16 +20,29 @@ export interface ConnHandler {
   closed(c: Conn, code: number): void;
 }
 
-/** Per-connection send buffer above which a subscriber is a slow consumer and is closed. */
-export const MAX_BACKPRESSURE = 16 * 1024 * 1024;
+/** A Sec-WebSocket-Key: 16 random bytes in base64 (RFC 6455 §4.1). */
+const WS_KEY = /^[A-Za-z0-9+/]{22}==$/;
 
-/** One listening WebSocket transport (Crossbar `type: "websocket"`) on its own uWS app. */
+/**
+ * One listening WebSocket transport (Crossbar `type: "websocket"`) on its own uWS app: the
+ * endpoint (tcp, tls, unix), the HTTP side of the handshake with Crossbar's checks in
+ * autobahn's order, and the WebSocket options uWS applies per socket.
+ */
 export class Listener {
   readonly app: TemplatedApp;
   readonly info: Omit<TransportInfo, 'serializer' | 'peer'>;
   port = -1;
+  /** WebSocket connections open on this transport (for max_connections). */
+  connections = 0;
+  /** Whether permessage-deflate is on for this transport (uWS compresses only when asked per send). */
+  readonly compress: boolean;
+  readonly keepAlive: KeepAlive | null;
+  readonly server: string;
   #socket: us_listen_socket | null = null;
-  #offered: Map<string, Serializer>;
+  readonly #offered: Map<string, Serializer>;
+  readonly #origins: OriginPolicy;
+  readonly #proxies: ProxyPolicy;
+  readonly #versions: string;
 
   constructor(
     readonly uws: typeof UWS,
@@ -32,46 +50,100 @@ export class Listener {
     readonly handler: ConnHandler,
     readonly log: Logger,
   ) {
+    const o = config.ws;
     this.info = { type: 'websocket', transportId: config.id, auth: config.auth };
     this.#offered = new Map(config.serializers.map((n) => [SERIALIZERS[n].subprotocol, SERIALIZERS[n]]));
-    this.app = uws.App();
+    this.#origins = new OriginPolicy(o.allowedOrigins, o.allowNullOrigin);
+    this.#proxies = new ProxyPolicy(o.trustedProxies);
+    this.#versions = [o.enableRfc6455 ? '13' : '', o.enableHybi10 ? '8' : ''].filter((v) => v !== '').join(', ');
+    this.compress = o.compression !== 0;
+    this.keepAlive = o.autoPingInterval > 0 ? new KeepAlive(o) : null;
+    this.server = o.showServerVersion ? `Crosswire/${VERSION}` : 'Crosswire';
+    const ep = config.endpoint;
+    this.app = ep.type === 'tcp' && ep.tls !== null ? sslApp(uws, ep.tls, config.id) : uws.App();
+    const ka = this.keepAlive;
     this.app.ws<Conn>('/*', {
       // uWS drops a connection whose message passes maxPayloadLength without any close frame.
       // So uWS gets twice the configured limit as a hard ceiling, and the router closes
       // messages between the two with 1009 "message too big" (Router.frame).
       maxPayloadLength: Math.min(2 * config.maxMessageSize, 2 * MAX_MESSAGE_CEILING),
-      idleTimeout: 0,
-      maxBackpressure: MAX_BACKPRESSURE,
-      closeOnBackpressureLimit: 0,
-      compression: uws.DISABLED,
+      idleTimeout: 0, // auto_ping_* is KeepAlive's job
+      maxBackpressure: o.maxBackpressure,
+      closeOnBackpressureLimit: 0, // the router closes slow consumers itself, with a reason
+      compression: o.compression,
       sendPingsAutomatically: false,
       upgrade: (res, req, ctx) => this.#upgrade(res, req, ctx),
       open: (ws) => {
         const c = ws.getUserData();
         c.ws = ws;
+        this.connections++;
+        ka?.start(c);
         handler.opened(c);
       },
-      message: (ws, data, isBinary) => handler.frame(ws.getUserData(), data, isBinary),
+      message: (ws, data, isBinary) => {
+        const c = ws.getUserData();
+        if (c.ping !== null && ka!.restartOnTraffic) ka!.traffic(c);
+        handler.frame(c, data, isBinary);
+      },
+      ping: ka === null ? undefined : (ws) => ka.traffic(ws.getUserData()),
+      pong: ka === null ? undefined : (ws, data) => ka.pong(ws.getUserData(), data),
       close: (ws, code) => {
         const c = ws.getUserData();
         c.ws = null;
+        this.connections--;
+        ka?.stop(c);
         handler.closed(c, code);
       },
     });
-    this.app.any('/*', (res) => {
-      // A plain HTTP request (no WebSocket upgrade): a small status page, like Crossbar's web status.
-      res
-        .writeStatus('200 OK')
-        .writeHeader('Content-Type', 'text/html; charset=utf-8')
-        .end(`<!doctype html><title>Crosswire</title><p>This is a Crosswire WAMP router. Connect with a WAMP client over WebSocket${config.url ? ` at ${config.url}` : ''}.</p>\n`);
+    this.app.any('/*', (res, req) => this.#http(res, req));
+  }
+
+  /** A request without a WebSocket upgrade. */
+  #http(res: HttpResponse, req: HttpRequest): void {
+    const o = this.config.ws;
+    if (!this.#hostOk(res, req)) return;
+    if (!o.enableWebstatus) {
+      // autobahn: "HTTP Upgrade header missing" with 426 when the status page is off.
+      reply(res, this.server, '426 Upgrade Required', 'HTTP Upgrade header missing\n', { 'Sec-WebSocket-Version': this.#versions });
+      return;
+    }
+    reply(res, this.server, '200 OK', statusPage(this.config.url, req.getQuery('redirect') ?? '', req.getQuery('after') ?? ''), {
+      'Content-Type': 'text/html; charset=utf-8',
     });
   }
 
+  /** external_port: a Host header with an explicit port must name it (autobahn processHandshake). */
+  #hostOk(res: HttpResponse, req: HttpRequest): boolean {
+    const want = this.config.ws.externalPort;
+    if (want === null) return true;
+    const port = hostPort(req.getHeader('host'));
+    if (port === null || port === want) return true;
+    reply(res, this.server, '400 Bad Request', `port ${port} in HTTP Host header does not match server listening port ${want}\n`);
+    return false;
+  }
+
+  #refuse(res: HttpResponse, status: string, body: string, why: Record<string, unknown>, headers: Record<string, string> = {}): void {
+    this.log.info({ transport: this.config.id, status, ...why }, 'upgrade refused');
+    reply(res, this.server, status, body, headers);
+  }
+
   #upgrade(res: HttpResponse, req: HttpRequest, ctx: us_socket_context_t): void {
-    if (!this.handler.accepting()) {
-      res.writeStatus('503 Service Unavailable').end('the router is shutting down\n');
-      return;
+    const o = this.config.ws;
+    if (!this.handler.accepting()) return this.#refuse(res, '503 Service Unavailable', 'the router is shutting down\n', {});
+    if (o.maxConnections > 0 && this.connections >= o.maxConnections) {
+      return this.#refuse(res, '503 Service Unavailable', 'maximum number of connections reached\n', { max_connections: o.maxConnections });
     }
+    if (!this.#hostOk(res, req)) return;
+    const version = req.getHeader('sec-websocket-version');
+    if (!((version === '13' && o.enableRfc6455) || (version === '8' && o.enableHybi10))) {
+      // RFC 6455 §4.4: name the versions we speak.
+      return this.#refuse(res, '426 Upgrade Required', `WebSocket version ${version || '(none)'} not supported\n`, { version }, { 'Sec-WebSocket-Version': this.#versions });
+    }
+    const key = req.getHeader('sec-websocket-key');
+    if (!WS_KEY.test(key)) return this.#refuse(res, '400 Bad Request', 'missing or malformed Sec-WebSocket-Key\n', {});
+    // Hybi-10 browsers sent the origin as Sec-WebSocket-Origin.
+    const origin = req.getHeader('origin') || (version === '8' ? req.getHeader('sec-websocket-origin') : '');
+    if (!this.#origins.allows(origin)) return this.#refuse(res, '403 Forbidden', `origin '${origin}' is not allowed\n`, { origin });
     const offered = req.getHeader('sec-websocket-protocol');
     // WAMP spec, "WebSocket Transport": take the first subprotocol in the client's order that we speak.
     let ser: Serializer | undefined;
@@ -79,14 +151,21 @@ export class Listener {
       ser = this.#offered.get(p.trim());
       if (ser !== undefined) break;
     }
+    let subprotocol = ser?.subprotocol ?? '';
     if (ser === undefined) {
-      // Crossbar's require_websocket_subprotocol: true (its default): no WAMP subprotocol → HTTP 400.
-      this.log.info({ transport: this.config.id, offered }, 'upgrade refused: no WAMP subprotocol offered');
-      res
-        .writeStatus('400 Bad Request')
-        .end(`This is a WAMP router: offer one of the WebSocket subprotocols ${[...this.#offered.keys()].join(', ')}\n`);
-      return;
+      if (o.requireWebsocketSubprotocol || !this.config.serializers.includes('json')) {
+        return this.#refuse(
+          res,
+          '400 Bad Request',
+          `This is a WAMP router: offer one of the WebSocket subprotocols ${[...this.#offered.keys()].join(', ')}\n`,
+          { offered },
+        );
+      }
+      // require_websocket_subprotocol: false: no WAMP subprotocol means JSON, and none is echoed.
+      ser = SERIALIZERS.json;
+      subprotocol = '';
     }
+    const socketAddr = this.config.endpoint.type === 'unix' ? '' : Buffer.from(res.getRemoteAddressAsText()).toString();
     const conn: Conn = {
       id: 0,
       ws: null,
@@ -96,23 +175,80 @@ export class Listener {
       worker: null,
       held: null,
       out: null,
-      peer: `tcp:${Buffer.from(res.getRemoteAddressAsText()).toString()}`,
+      peer: this.#peer(socketAddr, req.getHeader('x-forwarded-for')),
       listener: this,
+      ping: null,
+      pingTimedOut: false,
     };
-    res.upgrade(conn, req.getHeader('sec-websocket-key'), ser.subprotocol, req.getHeader('sec-websocket-extensions'), ctx);
+    res.cork(() => {
+      res.writeStatus('101 Switching Protocols').writeHeader('Server', this.server);
+      res.upgrade(conn, key, subprotocol, req.getHeader('sec-websocket-extensions'), ctx);
+    });
+  }
+
+  /** Crossbar-style peer string: `tcp4:1.2.3.4`, `tcp6:::1`, `unix`. */
+  #peer(socketAddr: string, xff: string): string {
+    if (this.config.endpoint.type === 'unix') return 'unix';
+    const addr = this.#proxies.clientAddress(socketAddr, xff);
+    return `${addr.includes(':') ? 'tcp6' : 'tcp4'}:${addr}`;
+  }
+
+  /**
+   * Fails a connection Crosswire gives up on (message too big, slow consumer): a close
+   * handshake with code and reason, or with `fail_by_drop` a plain TCP drop.
+   */
+  fail(c: Conn, code: number, reason: string): void {
+    const ws = c.ws;
+    if (ws === null) return;
+    if (this.config.ws.failByDrop) ws.close();
+    else ws.end(code, reason);
   }
 
   listen(): Promise<number> {
+    const ep = this.config.endpoint;
+    if (ep.type === 'unix') return this.#listenUnix(ep.path);
+    const ports: number[] = [];
+    if (ep.portRange !== null) for (let p = ep.portRange[0]; p <= ep.portRange[1]; p++) ports.push(p);
+    else ports.push(this.config.port);
+    return this.#listenTcp(ports);
+  }
+
+  #listenTcp(ports: number[]): Promise<number> {
+    const host = this.config.host;
     return new Promise((resolve, reject) => {
-      this.app.listen(this.config.host, this.config.port, (ls) => {
-        if (ls === false) {
-          reject(new Error(`transport ${this.config.id}: cannot listen on ${this.config.host}:${this.config.port} (address in use or not available)`));
+      const next = (i: number) => {
+        if (i >= ports.length) {
+          const what = ports.length > 1 ? `any port of ${ports[0]}..${ports[ports.length - 1]}` : String(ports[0]);
+          reject(new Error(`transport ${this.config.id}: cannot listen on ${host}:${what} (address in use or not available)`));
+          return;
+        }
+        this.app.listen(host, ports[i]!, (ls) => {
+          if (ls === false) return next(i + 1);
+          this.#socket = ls;
+          this.port = this.uws.us_socket_local_port(ls as unknown as UWS.us_socket);
+          resolve(this.port);
+        });
+      };
+      next(0);
+    });
+  }
+
+  #listenUnix(path: string): Promise<number> {
+    // Crossbar removes a stale socket file first; anything that is not a socket is left alone.
+    try {
+      if (lstatSync(path).isSocket()) unlinkSync(path);
+    } catch {
+      // does not exist
+    }
+    return new Promise((resolve, reject) => {
+      this.app.listen_unix((ls) => {
+        if (!ls) {
+          reject(new Error(`transport ${this.config.id}: cannot listen on unix socket ${path}`));
           return;
         }
         this.#socket = ls;
-        this.port = this.uws.us_socket_local_port(ls as unknown as UWS.us_socket);
-        resolve(this.port);
-      });
+        resolve(-1);
+      }, path);
     });
   }
 
@@ -121,6 +257,13 @@ export class Listener {
     if (this.#socket !== null) {
       this.uws.us_listen_socket_close(this.#socket);
       this.#socket = null;
+      if (this.config.endpoint.type === 'unix') {
+        try {
+          unlinkSync(this.config.endpoint.path);
+        } catch {
+          // already gone
+        }
+      }
     }
   }
 }

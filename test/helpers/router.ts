@@ -22,7 +22,7 @@ export const ANONYMOUS_ALL = {
  * ephemeral port on 127.0.0.1. `realms`/`transport` replace the defaults' pieces.
  */
 export async function startRouter(
-  opts: { realms?: Json[]; transport?: Json; crosswire?: Json } = {},
+  opts: { realms?: Json[]; transport?: Json; transports?: Json[]; crosswire?: Json } = {},
 ): Promise<TestRouter> {
   const config = buildConfig(
     {
@@ -31,7 +31,7 @@ export async function startRouter(
         {
           type: 'router',
           realms: opts.realms ?? [{ name: 'realm1', roles: [ANONYMOUS_ALL] }],
-          transports: [
+          transports: opts.transports ?? [
             { type: 'websocket', endpoint: { type: 'tcp', port: 0, interface: '127.0.0.1' }, ...(opts.transport ?? {}) },
           ],
         },

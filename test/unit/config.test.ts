@@ -76,7 +76,7 @@ describe('Crossbar-style files', () => {
   test('unknown keys anywhere are errors that name the full path', () => {
     refused({ ...router(), extra: 1 }, /^extra: unknown key/m);
     refused(router({}, { options: { max_mesage_size: 1 } }), /workers\[0\]\.transports\[0\]\.options\.max_mesage_size: unknown key/);
-    refused(router({}, { endpoint: { type: 'tcp', port: 1, backlog: 10 } }), /workers\[0\]\.transports\[0\]\.endpoint\.backlog: unknown key/);
+    refused(router({}, { endpoint: { type: 'tcp', port: 1, bakclog: 10 } }), /workers\[0\]\.transports\[0\]\.endpoint\.bakclog: unknown key/);
     refused(router({ realms: [{ name: 'realm1', roles: [], store: {} }] }), /workers\[0\]\.realms\[0\]\.store: unknown key/);
     refused(
       router({ realms: [{ name: 'realm1', roles: [{ name: 'r', permissions: [{ uri: 'a', allow: { cal: true } }] }] }] }),
@@ -86,9 +86,9 @@ describe('Crossbar-style files', () => {
 
   test('features not implemented yet are refused by name, never ignored', () => {
     refused(router({}, { auth: { ticket: { type: 'static', principals: {} } } }), /auth\.ticket: method 'ticket' is not implemented yet/);
-    refused(router({}, { cookie: {} }), /transports\[0\]\.cookie: unknown key/);
+    refused(router({}, { cookie: { store: { type: 'memory', filename: 'x' } } }), /transports\[0\]\.cookie\.store\.filename: not a key of a 'memory' cookie store/);
     refused(router({}, { type: 'rawsocket' }), /transports\[0\]\.type: 'rawsocket' transports are not implemented yet/);
-    refused(router({}, { endpoint: { type: 'unix', path: '/tmp/x' } }), /endpoint\.type: must be one of the possible values: \["tcp"\]/);
+    refused(router({}, { endpoint: { type: 'twisted', server_string: 'tcp:80' } }), /endpoint\.type: 'twisted' endpoints are not implemented/);
     refused(
       { version: 2, workers: [router().workers[0], { type: 'container', components: [] }] },
       /workers\[1\]\.type: 'container' workers are not implemented yet/,
