@@ -29,8 +29,8 @@ export interface Conn {
   /** Crossbar-style peer (`tcp4:1.2.3.4`): the real client behind trusted proxies. */
   peer: string;
   listener: Listener;
-  /** auto_ping_* state, or null when off. */
-  ping: PingState | null;
+  /** auto_ping_* state, or null when off. (uWS copies user data onto the WebSocket object, so no field may be named like a WebSocket method, e.g. `ping`.) */
+  ka: PingState | null;
   /** The connection was dropped because a PONG did not come in time. */
   pingTimedOut: boolean;
 }

@@ -40,21 +40,21 @@ export class KeepAlive {
 
   start(c: Conn): void {
     const now = performance.now();
-    c.ping = { timer: this.#after(c, this.#interval), pending: null, sentAt: now, lastRx: now };
+    c.ka = { timer: this.#after(c, this.#interval), pending: null, sentAt: now, lastRx: now };
   }
 
   stop(c: Conn): void {
-    if (c.ping !== null) clearTimeout(c.ping.timer);
-    c.ping = null;
+    if (c.ka !== null) clearTimeout(c.ka.timer);
+    c.ka = null;
   }
 
   /** Any incoming frame (message, ping or pong). */
   traffic(c: Conn): void {
-    if (c.ping !== null) c.ping.lastRx = performance.now();
+    if (c.ka !== null) c.ka.lastRx = performance.now();
   }
 
   pong(c: Conn, data: ArrayBuffer): void {
-    const p = c.ping;
+    const p = c.ka;
     if (p === null) return;
     p.lastRx = performance.now();
     if (p.pending !== null && p.pending.equals(new Uint8Array(data))) {
@@ -70,12 +70,12 @@ export class KeepAlive {
   }
 
   #reschedule(c: Conn, ms: number): void {
-    clearTimeout(c.ping!.timer);
-    c.ping!.timer = this.#after(c, ms);
+    clearTimeout(c.ka!.timer);
+    c.ka!.timer = this.#after(c, ms);
   }
 
   #due(c: Conn): void {
-    const p = c.ping;
+    const p = c.ka;
     const ws = c.ws;
     if (p === null || ws === null) return;
     const now = performance.now();

@@ -82,7 +82,7 @@ export class Listener {
       },
       message: (ws, data, isBinary) => {
         const c = ws.getUserData();
-        if (c.ping !== null && ka!.restartOnTraffic) ka!.traffic(c);
+        if (c.ka !== null && ka!.restartOnTraffic) ka!.traffic(c);
         handler.frame(c, data, isBinary);
       },
       ping: ka === null ? undefined : (ws) => ka.traffic(ws.getUserData()),
@@ -177,7 +177,7 @@ export class Listener {
       out: null,
       peer: this.#peer(socketAddr, req.getHeader('x-forwarded-for')),
       listener: this,
-      ping: null,
+      ka: null,
       pingTimedOut: false,
     };
     res.cork(() => {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { buildConfig, ConfigError, type TransportConfig } from '../../src/config/load.js';
 import { deflateFlags } from '../../src/config/transport.js';
+import { PRODUCTION_OPTIONS } from '../helpers/crossbar-examples.js';
 
 function config(transport: Record<string, unknown>, env: NodeJS.ProcessEnv = {}) {
   return buildConfig(
@@ -28,21 +29,6 @@ function refused(t: Record<string, unknown>, pattern: RegExp) {
     return true;
   });
 }
-
-// crossbar.md §2: the production example from Crossbar.io's docs, verbatim.
-export const PRODUCTION_OPTIONS = {
-  enable_webstatus: false,
-  max_frame_size: 1048576,
-  max_message_size: 1048576,
-  auto_fragment_size: 65536,
-  fail_by_drop: true,
-  open_handshake_timeout: 2500,
-  close_handshake_timeout: 1000,
-  auto_ping_interval: 10000,
-  auto_ping_timeout: 5000,
-  auto_ping_size: 12,
-  auto_ping_restart_on_any_traffic: true,
-};
 
 describe('WebSocket options', () => {
   test("Crossbar's effective defaults", () => {
