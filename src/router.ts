@@ -2,7 +2,7 @@ import type { RouterConfig } from './config/load.js';
 import { Op, type TransportInfo } from './ipc/protocol.js';
 import type { Logger } from './log.js';
 import { type Conn, ConnState } from './transport/connection.js';
-import { sendFragmented } from './transport/fragment.js';
+import { sendAll } from './transport/send.js';
 import { type ConnHandler, Listener } from './transport/ws-server.js';
 import { loadUws } from './uws.js';
 import { KNOWN_TYPES, MsgType } from './wamp/codes.js';
@@ -249,20 +249,16 @@ export class Router implements ConnHandler {
     c.out = null;
     const ws = c.ws;
     if (ws === null) return;
-    const { compress, config } = c.listener;
-    const binary = c.ser.binary;
-    const frag = config.ws.autoFragmentSize;
-    let dropped = false;
+    let keptUp = true;
     ws.cork(() => {
-      for (let k = 0; k < out.length && !dropped; k++) {
-        const data = out[k]!;
-        dropped = frag > 0 ? sendFragmented(ws, data, binary, frag, compress) : ws.send(data, binary, compress) === 2;
-      }
+      keptUp = sendAll(c, ws, out);
     });
-    if (dropped) {
+    // Corked sends report success; what the socket could not take shows after uncorking.
+    if (keptUp && !c.pressured && ws.getBufferedAmount() > 0) c.pressured = true;
+    if (!keptUp) {
       // Never drop silently: a consumer that cannot keep up is told (1008 + reason), counted, closed.
       this.slowConsumerCloses++;
-      this.log.warn({ conn: c.id, peer: c.peer, max_backpressure: config.ws.maxBackpressure }, 'slow consumer: send buffer limit exceeded, closing');
+      this.log.warn({ conn: c.id, peer: c.peer, max_backpressure: c.listener.config.ws.maxBackpressure }, 'slow consumer: send buffer limit exceeded, closing');
       c.listener.fail(c, Close.POLICY, 'slow consumer: send buffer limit exceeded');
     }
   }

@@ -31,6 +31,6 @@ export interface Conn {
   listener: Listener;
   /** auto_ping_* state, or null when off. (uWS copies user data onto the WebSocket object, so no field may be named like a WebSocket method, e.g. `ping`.) */
   ka: PingState | null;
-  /** The connection was dropped because a PONG did not come in time. */
-  pingTimedOut: boolean;
+  /** Its send buffer was non-empty at the last send: check it against max_backpressure. */
+  pressured: boolean;
 }

@@ -85,7 +85,6 @@ export class KeepAlive {
         p.pending = null;
         return this.#reschedule(c, p.lastRx + this.#interval - now);
       }
-      c.pingTimedOut = true;
       this.stop(c);
       ws.close(); // autobahn: dropConnection(abort=True)
       return;

@@ -10,6 +10,7 @@ import { type Conn, ConnState } from './connection.js';
 import { hostPort, reply, statusPage, VERSION } from './http.js';
 import { KeepAlive } from './keepalive.js';
 import { OriginPolicy, ProxyPolicy } from './origin.js';
+import { UWS_BACKPRESSURE_FACTOR } from './send.js';
 import { sslApp } from './tls.js';
 
 /** What a listener needs from the router. */
@@ -68,7 +69,7 @@ export class Listener {
       // messages between the two with 1009 "message too big" (Router.frame).
       maxPayloadLength: Math.min(2 * config.maxMessageSize, 2 * MAX_MESSAGE_CEILING),
       idleTimeout: 0, // auto_ping_* is KeepAlive's job
-      maxBackpressure: o.maxBackpressure,
+      maxBackpressure: UWS_BACKPRESSURE_FACTOR * o.maxBackpressure, // max_backpressure itself: sendAll()
       closeOnBackpressureLimit: 0, // the router closes slow consumers itself, with a reason
       compression: o.compression,
       sendPingsAutomatically: false,
@@ -178,7 +179,7 @@ export class Listener {
       peer: this.#peer(socketAddr, req.getHeader('x-forwarded-for')),
       listener: this,
       ka: null,
-      pingTimedOut: false,
+      pressured: false,
     };
     res.cork(() => {
       res.writeStatus('101 Switching Protocols').writeHeader('Server', this.server);
