@@ -39,6 +39,8 @@ export class Router implements ConnHandler {
     const { uws, native } = loadUws(config.allowUwsFallback);
     this.nativeUws = native;
     if (!native) log.warn('uWebSockets.js runs on its pure-JS fallback (allowed by config): expect poor performance');
+    // Listeners first: one that cannot be built (a TLS file, say) fails before any thread starts.
+    for (const t of config.transports) this.listeners.push(new Listener(uws, t, this, log.child({ transport: t.id })));
     this.workers = spawnRealmWorkers(config, (w, ops) => this.#onWorkerBatch(w, ops));
     for (const w of this.workers) {
       for (const r of w.realms) this.#realmWorker.set(r, w);
@@ -49,7 +51,6 @@ export class Router implements ConnHandler {
         if (c !== undefined) this.#violation(c, 'message nested too deeply');
       };
     }
-    for (const t of config.transports) this.listeners.push(new Listener(uws, t, this, log.child({ transport: t.id })));
   }
 
   /** Starts workers and listeners; resolves when every transport listens. */

@@ -31,7 +31,6 @@ export interface TlsConfig {
   certificate: string;
   chainCertificates: string[];
   caCertificates: string[];
-  dhparam: string | null;
   ciphers: string;
 }
 
@@ -137,13 +136,17 @@ function checkBacklog(backlog: number | null, path: string): void {
 
 function tlsConfig(value: Record<string, unknown>, path: string, baseDir: string): TlsConfig {
   const t = section<TlsFile>(tlsSchema, value, path);
+  if (t.dhparam !== null) {
+    // uWebSockets.js links BoringSSL, which has no finite-field DHE suites: DH parameters could
+    // only be loaded and never used. ECDHE suites (Crossbar's default list starts with them) are.
+    refuse(`${path}.dhparam`, "uWebSockets.js's TLS library (BoringSSL) has no DHE key exchange, so DH parameters cannot be applied; remove the key (ECDHE suites are used)");
+  }
   const file = (f: string) => resolve(baseDir, f);
   return {
     key: file(t.key),
     certificate: file(t.certificate),
     chainCertificates: (t.chain_certificates ?? []).map(file),
     caCertificates: (t.ca_certificates ?? []).map(file),
-    dhparam: t.dhparam === null ? null : file(t.dhparam),
     ciphers: t.ciphers ?? CROSSBAR_CIPHERS,
   };
 }

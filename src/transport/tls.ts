@@ -33,16 +33,12 @@ export function sslApp(uws: typeof UWS, tls: TlsConfig, transportId: string): Te
       options.ca_file_name = join(dir, 'ca.pem');
       writeFileSync(options.ca_file_name as string, cas.map((p) => (p.endsWith('\n') ? p : `${p}\n`)).join(''), { mode: 0o600 });
     }
-    if (tls.dhparam !== null) {
-      read(tls.dhparam, 'dhparam', transportId);
-      options.dh_params_file_name = tls.dhparam;
-    }
     try {
       return uws.SSLApp(options);
     } catch (e) {
       throw new Error(
         `transport ${transportId}: endpoint.tls: uWebSockets.js could not build a TLS context (${(e as Error).message}): ` +
-          'check that key and certificate are PEM and belong together, and that ciphers names ciphers OpenSSL knows',
+          'check that key and certificate are PEM and belong together, and that ciphers names at least one suite BoringSSL has (no DHE)',
       );
     }
   } finally {

@@ -235,12 +235,18 @@ export class Listener {
   }
 
   #listenUnix(path: string): Promise<number> {
-    // Crossbar removes a stale socket file first; anything that is not a socket is left alone.
+    // Crossbar removes a stale socket file first. uSockets would unlink whatever is there, so a
+    // path that holds anything but a socket is refused instead of deleted.
+    let stat;
     try {
-      if (lstatSync(path).isSocket()) unlinkSync(path);
+      stat = lstatSync(path);
     } catch {
-      // does not exist
+      stat = null; // does not exist
     }
+    if (stat !== null && !stat.isSocket()) {
+      return Promise.reject(new Error(`transport ${this.config.id}: endpoint.path: ${path} exists and is not a socket; not replacing it`));
+    }
+    if (stat !== null) unlinkSync(path);
     return new Promise((resolve, reject) => {
       this.app.listen_unix((ls) => {
         if (!ls) {

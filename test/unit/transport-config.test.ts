@@ -163,6 +163,7 @@ describe('endpoints', () => {
     refused({ endpoint: { type: 'tcp', port: 443, tls: { key: 'k.pem' } } }, /endpoint\.tls\.certificate: is required/);
     refused({ endpoint: { type: 'tcp', port: 443, version: 6, tls: { key: 'k', certificate: 'c' } } }, /endpoint\.version: TLS over IPv6 is not implemented/);
     refused({ endpoint: { type: 'tcp', port: 443, tls: { key: 'k', certificate: 'c', ca_certs: [] } } }, /endpoint\.tls\.ca_certs: unknown key/);
+    refused({ endpoint: { type: 'tcp', port: 443, tls: { key: 'k', certificate: 'c', dhparam: 'dh.pem' } } }, /endpoint\.tls\.dhparam: .*BoringSSL.* no DHE/);
   });
 });
 
