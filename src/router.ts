@@ -2,6 +2,7 @@ import type { RouterConfig } from './config/load.js';
 import { Op, type TransportInfo } from './ipc/protocol.js';
 import type { Logger } from './log.js';
 import { type Conn, ConnState } from './transport/connection.js';
+import { SERIALIZER_LIST } from './serializers/index.js';
 import { sendAll } from './transport/send.js';
 import { type ConnHandler, Listener } from './transport/ws-server.js';
 import { loadUws } from './uws.js';
@@ -29,6 +30,8 @@ export class Router implements ConnHandler {
   #allClosed: (() => void) | null = null;
   /** Connections that got output during the worker batch being processed. */
   #touched: Conn[] = [];
+  /** FANOUT scratch: the message encoded per serializer (SERIALIZER_LIST index). */
+  #encoded: (string | Uint8Array | undefined)[] = new Array(SERIALIZER_LIST.length).fill(undefined);
   /** Slow consumers closed because their send buffer passed the limit. */
   slowConsumerCloses = 0;
 
@@ -110,11 +113,23 @@ export class Router implements ConnHandler {
     } catch (e) {
       return this.#violation(c, `malformed ${c.ser.name} message: ${(e as Error).message}`);
     }
+    if (c.ser.batched) {
+      // A batch (wamp.2.*.batched): its messages in order, until one ends the connection.
+      for (const m of msg as unknown[]) if (!this.#accept(c, m) || c.ws === null) return;
+      return;
+    }
+    this.#accept(c, msg);
+  }
+
+  /** Envelope check of one decoded message, then routing. False after a protocol violation. */
+  #accept(c: Conn, msg: unknown): boolean {
     if (!Array.isArray(msg) || msg.length === 0 || !KNOWN_TYPES.has(msg[0] as number)) {
-      return this.#violation(c, 'a WAMP message must be a non-empty list starting with a known message type code');
+      this.#violation(c, 'a WAMP message must be a non-empty list starting with a known message type code');
+      return false;
     }
     if (c.listener.config.debug) this.log.info({ conn: c.id, dir: 'in', msg }, 'wamp message');
     this.#route(c, msg);
+    return true;
   }
 
   #route(c: Conn, msg: unknown[]): void {
@@ -186,14 +201,14 @@ export class Router implements ConnHandler {
           const msg = ops[i + 2] as unknown[];
           i += 3;
           // One encode per serializer for all recipients; every socket gets the same bytes.
-          let enc0: string | Uint8Array | undefined;
-          let enc1: string | Uint8Array | undefined;
+          const enc = this.#encoded;
           for (let j = 0; j < ids.length; j++) {
             const c = this.#conns.get(ids[j]!);
             if (c === undefined) continue;
-            const data = c.serIndex === 0 ? (enc0 ??= this.#encode(c, msg)) : (enc1 ??= this.#encode(c, msg));
+            const data = (enc[c.serIndex] ??= this.#encode(c, msg));
             if (data !== undefined) this.#queue(c, data, msg);
           }
+          enc.fill(undefined);
           break;
         }
         case Op.DETACH: {

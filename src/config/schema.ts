@@ -164,7 +164,11 @@ export const websocketTransportSchema: Schema<WebSocketTransportConfig> = {
   // Object-valued keys are validated by their own sub-schemas (schema-transport.ts, transport.ts).
   endpoint: { doc: 'Listening endpoint: tcp (optionally with tls) or unix.', format: Object, default: {} },
   url: { doc: 'Public WebSocket URL (informational).', format: 'nullable-ws-url', default: null },
-  serializers: { doc: 'WAMP serializers offered.', format: 'serializers', default: ['json', 'msgpack'] },
+  serializers: {
+    doc: 'WAMP serializers offered, each plain and batched (default: all, as Crossbar.io).',
+    format: 'serializers',
+    default: ['cbor', 'msgpack', 'json'],
+  },
   options: { doc: 'WebSocket options (see README "WebSocket transport").', format: Object, default: null, nullable: true },
   // Object-valued: convict does not descend into it; its content is checked by checkAuth (load.ts).
   auth: { doc: 'Authentication methods; only anonymous is implemented.', format: Object, default: null, nullable: true },

@@ -3,7 +3,7 @@ import type { TransportConfig } from '../config/load.js';
 import { MAX_MESSAGE_CEILING } from '../config/schema.js';
 import type { TransportInfo } from '../ipc/protocol.js';
 import type { Logger } from '../log.js';
-import { SERIALIZERS, SERIALIZER_LIST, type Serializer } from '../serializers/index.js';
+import { BATCHED, SERIALIZERS, SERIALIZER_LIST, type Serializer } from '../serializers/index.js';
 import type * as UWS from 'uWebSockets.js';
 import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket, us_socket_context_t, WebSocket } from '../uws.js';
 import { type Conn, ConnState } from './connection.js';
@@ -53,7 +53,8 @@ export class Listener {
   ) {
     const o = config.ws;
     this.info = { type: 'websocket', transportId: config.id, auth: config.auth };
-    this.#offered = new Map(config.serializers.map((n) => [SERIALIZERS[n].subprotocol, SERIALIZERS[n]]));
+    // Each configured name offers its plain and its batched variant (as Crossbar.io does).
+    this.#offered = new Map(config.serializers.flatMap((n) => [SERIALIZERS[n], BATCHED[n]]).map((s) => [s.subprotocol, s]));
     this.#origins = new OriginPolicy(o.allowedOrigins, o.allowNullOrigin);
     this.#proxies = new ProxyPolicy(o.trustedProxies);
     this.#versions = [o.enableRfc6455 ? '13' : '', o.enableHybi10 ? '8' : ''].filter((v) => v !== '').join(', ');

@@ -100,7 +100,7 @@ describe('Crossbar-style files', () => {
     refused({ ...router(), version: 1 }, /^version: must be one of the possible values: \[2\]/m);
     refused(router({ realms: [{ name: 'ab' }] }), /realms\[0\]\.name: is required and must match/);
     refused(router({}, { endpoint: { type: 'tcp' } }), /endpoint\.port: is required/);
-    refused(router({}, { serializers: ['json', 'cbor'] }), /serializers: 'cbor' is not a supported serializer/);
+    refused(router({}, { serializers: ['json', 'ubjson'] }), /serializers: 'ubjson' is not a supported serializer/);
     refused(router({}, { options: { max_message_size: 128 * 1024 * 1024 } }), /max_message_size: must be an integer from 0 to 67108864/);
     refused(router({}, { auth: { anonymous: { type: 'static', role: 'nobody' } } }), /auth\.anonymous\.role: no realm has a role 'nobody'/);
     refused(router({ realms: [] }), /at least one realm is required/);
