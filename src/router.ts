@@ -63,6 +63,7 @@ export class Router implements ConnHandler {
       await Promise.all(r.listeners.map((l) => l.listen()));
     } catch (e) {
       for (const l of r.listeners) l.stopListening();
+      await Promise.all(r.listeners.map((l) => l.close()));
       await Promise.all(r.workers.map((w) => w.worker.terminate()));
       throw e;
     }
@@ -165,7 +166,7 @@ export class Router implements ConnHandler {
     }
     c.state = ConnState.ATTACHED;
     c.worker = w;
-    const transport: TransportInfo = { ...c.listener.info, serializer: c.ser.name, peer: c.peer };
+    const transport: TransportInfo = { ...c.listener.info, serializer: c.ser.name, peer: c.peer, cbtid: c.cbtid };
     w.outbox.push5(Op.OPEN, c.id, realm, msg[2], transport);
   }
 
@@ -190,8 +191,10 @@ export class Router implements ConnHandler {
         case Op.SEND: {
           const c = this.#conns.get(ops[i + 1] as number);
           if (c !== undefined) {
-            const data = this.#encode(c, ops[i + 2] as unknown[]);
-            if (data !== undefined) this.#queue(c, data, ops[i + 2]);
+            const msg = ops[i + 2] as unknown[];
+            if (c.cbtid !== null && msg[0] === MsgType.WELCOME) c.listener.cookies!.welcomed(c.cbtid, msg[2]);
+            const data = this.#encode(c, msg);
+            if (data !== undefined) this.#queue(c, data, msg);
           }
           i += 3;
           break;
@@ -329,6 +332,7 @@ export class Router implements ConnHandler {
     }
     for (const c of [...this.#conns.values()]) c.ws?.end(Close.GOING_AWAY, 'router shutting down');
     await Promise.all(this.workers.map((w) => w.worker.terminate()));
+    await Promise.all(this.listeners.map((l) => l.close()));
     this.log.info('router stopped');
   }
 }

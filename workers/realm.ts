@@ -77,7 +77,8 @@ export class Realm {
     if (permissions === undefined) {
       return this.#abortNew(connId, Uri.NO_SUCH_ROLE, `role '${anonymous.role}' does not exist on realm '${this.name}'`);
     }
-    const authid = typeof details.authid === 'string' && details.authid !== '' ? details.authid : anonymousAuthid();
+    // Crossbar: with cookie tracking on, an anonymous session's authid is the cookie id.
+    const authid = transport.cbtid ?? (typeof details.authid === 'string' && details.authid !== '' ? details.authid : anonymousAuthid());
     let id = randomId();
     while (this.sessions.has(id)) id = randomId();
     const s = new Session(id, connId, this, authid, anonymous.role, 'anonymous', 'static', permissions, roles, transport);

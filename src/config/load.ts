@@ -26,7 +26,7 @@ import { ConfigError, isObject, rewrite, section } from './section.js';
 import { cookieConfig, endpoint, type TransportConfig, wsOptions } from './transport.js';
 
 export { ConfigError } from './section.js';
-export type { CookieConfig, EndpointConfig, TlsConfig, TransportConfig, WsOptions } from './transport.js';
+export type { CookieConfig, CookieStoreConfig, EndpointConfig, TlsConfig, TransportConfig, WsOptions } from './transport.js';
 
 /** The effective, validated configuration (frozen). */
 export interface RouterConfig {

@@ -32,6 +32,8 @@ export interface TransportInfo {
   transportId: string;
   serializer: string;
   peer: string;
+  /** The tracking cookie id (cookie tracking on), or null. */
+  cbtid: string | null;
   /** Authentication methods this transport admits, with their config (only anonymous so far). */
   auth: TransportAuth;
 }

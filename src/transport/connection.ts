@@ -31,6 +31,8 @@ export interface Conn {
   listener: Listener;
   /** auto_ping_* state, or null when off. (uWS copies user data onto the WebSocket object, so no field may be named like a WebSocket method, e.g. `ping`.) */
   ka: PingState | null;
+  /** Tracking cookie id when the transport tracks cookies, else null. */
+  cbtid: string | null;
   /** Its send buffer was non-empty at the last send: check it against max_backpressure. */
   pressured: boolean;
 }

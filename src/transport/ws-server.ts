@@ -7,6 +7,7 @@ import { BATCHED, SERIALIZERS, SERIALIZER_LIST, type Serializer } from '../seria
 import type * as UWS from 'uWebSockets.js';
 import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket, us_socket_context_t, WebSocket } from '../uws.js';
 import { type Conn, ConnState } from './connection.js';
+import { CookieTracker, openCookieStore } from './cookies.js';
 import { hostPort, reply, statusPage, VERSION } from './http.js';
 import { KeepAlive } from './keepalive.js';
 import { OriginPolicy, ProxyPolicy } from './origin.js';
@@ -31,7 +32,7 @@ const WS_KEY = /^[A-Za-z0-9+/]{22}==$/;
  */
 export class Listener {
   readonly app: TemplatedApp;
-  readonly info: Omit<TransportInfo, 'serializer' | 'peer'>;
+  readonly info: Omit<TransportInfo, 'serializer' | 'peer' | 'cbtid'>;
   port = -1;
   /** WebSocket connections open on this transport (for max_connections). */
   connections = 0;
@@ -39,6 +40,8 @@ export class Listener {
   readonly compress: boolean;
   readonly keepAlive: KeepAlive | null;
   readonly server: string;
+  /** Cookie tracking (`cookie`), opened by listen(). */
+  cookies: CookieTracker | null = null;
   #socket: us_listen_socket | null = null;
   readonly #offered: Map<string, Serializer>;
   readonly #origins: OriginPolicy;
@@ -181,9 +184,13 @@ export class Listener {
       listener: this,
       ka: null,
       pressured: false,
+      cbtid: null,
     };
+    let setCookie: string | null = null;
+    if (this.cookies !== null) ({ id: conn.cbtid, setCookie } = this.cookies.track(req.getHeader('cookie')));
     res.cork(() => {
       res.writeStatus('101 Switching Protocols').writeHeader('Server', this.server);
+      if (setCookie !== null) res.writeHeader('Set-Cookie', setCookie);
       res.upgrade(conn, key, subprotocol, req.getHeader('sec-websocket-extensions'), ctx);
     });
   }
@@ -206,7 +213,10 @@ export class Listener {
     else ws.end(code, reason);
   }
 
-  listen(): Promise<number> {
+  async listen(): Promise<number> {
+    if (this.config.cookie !== null && this.cookies === null) {
+      this.cookies = new CookieTracker(this.config.cookie, await openCookieStore(this.config.cookie.store));
+    }
     const ep = this.config.endpoint;
     if (ep.type === 'unix') return this.#listenUnix(ep.path);
     const ports: number[] = [];
@@ -258,6 +268,13 @@ export class Listener {
         resolve(-1);
       }, path);
     });
+  }
+
+  /** Releases what listen() opened beyond the socket (the cookie store). */
+  async close(): Promise<void> {
+    const c = this.cookies;
+    this.cookies = null;
+    await c?.store.close();
   }
 
   /** Stops accepting connections (open ones are untouched). */
