@@ -32,7 +32,9 @@ function summary(c: RouterConfig): string {
   const lines = [`realm threads: ${c.realmThreads}`];
   for (const r of c.realms) lines.push(`realm ${r.name} (uri_check ${r.options.uri_check}; roles ${r.roles.map((x) => x.name).join(', ') || 'none'})`);
   for (const t of c.transports) {
-    lines.push(`transport ${t.id}: websocket on ${t.host}:${t.port} (${t.serializers.join(', ')}; auth ${Object.keys(t.auth).join(', ')})`);
+    const ep = t.endpoint;
+    const where = ep.type === 'unix' ? `unix:${ep.path}` : `${ep.tls !== null ? 'tls ' : ''}${t.host}:${t.port}`;
+    lines.push(`transport ${t.id}: websocket on ${where} (${t.serializers.join(', ')}; auth ${Object.keys(t.auth).join(', ')}${t.cookie !== null ? `; cookie ${t.cookie.store.type}` : ''})`);
   }
   return lines.join('\n');
 }

@@ -101,6 +101,23 @@ export class Listener {
       },
     });
     this.app.any('/*', (res, req) => this.#http(res, req));
+    this.#explain();
+  }
+
+  /** Options that uWS applies differently from Crossbar: said once at startup, never silently. */
+  #explain(): void {
+    const o = this.config.ws;
+    const say = (key: string, msg: string) => this.log.warn({ transport: this.config.id, option: key }, msg);
+    if (o.openHandshakeTimeout > 0) {
+      say('open_handshake_timeout', `uWebSockets.js gives every connection a fixed ~10 s to send its complete upgrade request (not configurable); ${o.openHandshakeTimeout} ms is not applied exactly`);
+    }
+    if (o.closeHandshakeTimeout > 0) {
+      say('close_handshake_timeout', `uWebSockets.js drops a connection whose close reply has not come within a fixed ~4 s (not configurable); ${o.closeHandshakeTimeout} ms is not applied exactly`);
+    }
+    if (!o.validateUtf8) say('validate_utf8', 'uWebSockets.js always validates UTF-8 of text messages (in C++; the cost Crossbar users avoid with false is negligible here)');
+    if (o.maxFrameSize > 0 && this.config.maxMessageSize === o.maxFrameSize) {
+      say('max_frame_size', `uWebSockets.js reassembles fragments before Crosswire sees them: max_frame_size ${o.maxFrameSize} limits whole messages`);
+    }
   }
 
   /** A request without a WebSocket upgrade. */
