@@ -34,6 +34,10 @@ function summary(c: RouterConfig): string {
   for (const t of c.transports) {
     const ep = t.endpoint;
     const where = ep.type === 'unix' ? `unix:${ep.path}` : `${ep.tls !== null ? 'tls ' : ''}${t.host}:${t.port}`;
+    if (t.paths !== null) {
+      lines.push(`transport ${t.id}: web on ${where} (${t.paths.map((p) => `${p.path} ${p.type}`).join(', ')})`);
+      continue;
+    }
     lines.push(`transport ${t.id}: websocket on ${where} (${t.serializers.join(', ')}; auth ${Object.keys(t.auth).join(', ')}${t.cookie !== null ? `; cookie ${t.cookie.store.type}` : ''})`);
   }
   return lines.join('\n');

@@ -99,9 +99,9 @@ export class Router implements ConnHandler {
   }
 
   frame(c: Conn, data: ArrayBuffer, isBinary: boolean): void {
-    if (data.byteLength > c.listener.config.maxMessageSize) {
+    if (data.byteLength > c.service.config.maxMessageSize) {
       this.log.info({ conn: c.id, peer: c.peer, size: data.byteLength }, 'message over max_message_size');
-      c.listener.fail(c, Close.TOO_BIG, `message too big (limit ${c.listener.config.maxMessageSize} bytes)`);
+      c.service.fail(c, Close.TOO_BIG, `message too big (limit ${c.service.config.maxMessageSize} bytes)`);
       return;
     }
     if (isBinary !== c.ser.binary) {
@@ -128,7 +128,7 @@ export class Router implements ConnHandler {
       this.#violation(c, 'a WAMP message must be a non-empty list starting with a known message type code');
       return false;
     }
-    if (c.listener.config.debug) this.log.info({ conn: c.id, dir: 'in', msg }, 'wamp message');
+    if (c.service.config.debug) this.log.info({ conn: c.id, dir: 'in', msg }, 'wamp message');
     this.#route(c, msg);
     return true;
   }
@@ -166,7 +166,7 @@ export class Router implements ConnHandler {
     }
     c.state = ConnState.ATTACHED;
     c.worker = w;
-    const transport: TransportInfo = { ...c.listener.info, serializer: c.ser.name, peer: c.peer, cbtid: c.cbtid };
+    const transport: TransportInfo = { ...c.service.info, serializer: c.ser.name, peer: c.peer, cbtid: c.cbtid };
     w.outbox.push5(Op.OPEN, c.id, realm, msg[2], transport);
   }
 
@@ -192,7 +192,7 @@ export class Router implements ConnHandler {
           const c = this.#conns.get(ops[i + 1] as number);
           if (c !== undefined) {
             const msg = ops[i + 2] as unknown[];
-            if (c.cbtid !== null && msg[0] === MsgType.WELCOME) c.listener.cookies!.welcomed(c.cbtid, msg[2]);
+            if (c.cbtid !== null && msg[0] === MsgType.WELCOME) c.service.cookies!.welcomed(c.cbtid, msg[2]);
             const data = this.#encode(c, msg);
             if (data !== undefined) this.#queue(c, data, msg);
           }
@@ -254,7 +254,7 @@ export class Router implements ConnHandler {
   }
 
   #queue(c: Conn, data: string | Uint8Array, msg: unknown): void {
-    if (c.listener.config.debug) this.log.info({ conn: c.id, dir: 'out', msg }, 'wamp message');
+    if (c.service.config.debug) this.log.info({ conn: c.id, dir: 'out', msg }, 'wamp message');
     if (c.out === null) {
       c.out = [data];
       this.#touched.push(c);
@@ -277,8 +277,8 @@ export class Router implements ConnHandler {
     if (!keptUp) {
       // Never drop silently: a consumer that cannot keep up is told (1008 + reason), counted, closed.
       this.slowConsumerCloses++;
-      this.log.warn({ conn: c.id, peer: c.peer, max_backpressure: c.listener.config.ws.maxBackpressure }, 'slow consumer: send buffer limit exceeded, closing');
-      c.listener.fail(c, Close.POLICY, 'slow consumer: send buffer limit exceeded');
+      this.log.warn({ conn: c.id, peer: c.peer, max_backpressure: c.service.config.ws.maxBackpressure }, 'slow consumer: send buffer limit exceeded, closing');
+      c.service.fail(c, Close.POLICY, 'slow consumer: send buffer limit exceeded');
     }
   }
 

@@ -23,10 +23,12 @@ import {
   websocketTransportSchema,
 } from './schema.js';
 import { ConfigError, isObject, rewrite, section } from './section.js';
-import { cookieConfig, endpoint, type TransportConfig, wsOptions } from './transport.js';
+import { cookieConfig, endpoint, type TransportConfig, type WsServiceConfig, wsOptions } from './transport.js';
+import { webTransport } from './web.js';
 
 export { ConfigError } from './section.js';
-export type { CookieConfig, CookieStoreConfig, EndpointConfig, TlsConfig, TransportConfig, WsOptions } from './transport.js';
+export type { CookieConfig, CookieStoreConfig, EndpointConfig, TlsConfig, TransportConfig, WsOptions, WsServiceConfig } from './transport.js';
+export type { WebOptions, WebPathConfig } from './web.js';
 
 /** The effective, validated configuration (frozen). */
 export interface RouterConfig {
@@ -148,15 +150,22 @@ function checkAuth(v: Record<string, unknown> | null, path: string): void {
 }
 
 function transport(value: unknown, path: string, index: number, env: NodeJS.ProcessEnv, baseDir: string): TransportConfig {
+  const id = isObject(value) && typeof value.id === 'string' ? value.id : `transport${index + 1}`;
+  if (isObject(value) && value.type === 'web') return webTransport(value, path, index, env, baseDir, (v, p) => wsService(v, p, id, baseDir));
+  const t = section<WebSocketTransportConfig>(websocketTransportSchema, value, path);
+  const ep = endpoint(t.endpoint, `${path}.endpoint`, env, baseDir);
+  return { ...wsService(value, path, id, baseDir), ...ep, paths: null, web: null };
+}
+
+/** The WebSocket service of a websocket transport or of a web transport's websocket path. */
+function wsService(value: unknown, path: string, id: string, baseDir: string): WsServiceConfig {
   const t = section<WebSocketTransportConfig>(websocketTransportSchema, value, path);
   checkAuth(t.auth, `${path}.auth`);
-  const ep = endpoint(t.endpoint, `${path}.endpoint`, env, baseDir);
   const { ws, maxMessageSize } = wsOptions(t.options, `${path}.options`);
   const auth: TransportAuth =
     t.auth === null ? { anonymous: { type: 'static', role: 'anonymous' } } : (t.auth as TransportAuth);
   return {
-    id: t.id ?? `transport${index + 1}`,
-    ...ep,
+    id,
     url: t.url,
     serializers: t.serializers as SerializerName[],
     maxMessageSize,
@@ -214,8 +223,8 @@ export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env, 
   const dupRealm = realms.find((x, i) => realms.findIndex((y) => y.name === x.name) !== i);
   if (dupRealm) throw new ConfigError(`workers[0].realms: realm '${dupRealm.name}' is defined twice`);
   const transports = w.transports.map((t, i) => {
-    if (isObject(t) && t.type !== 'websocket') {
-      throw new ConfigError(`workers[0].transports[${i}].type: '${String(t.type)}' transports are not implemented yet (only "websocket")`);
+    if (isObject(t) && t.type !== 'websocket' && t.type !== 'web') {
+      throw new ConfigError(`workers[0].transports[${i}].type: '${String(t.type)}' transports are not implemented yet (only "websocket" and "web")`);
     }
     return transport(t, `workers[0].transports[${i}]`, i, env, baseDir);
   });
@@ -224,9 +233,12 @@ export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env, 
   const dupId = ids.find((x, i) => ids.indexOf(x) !== i);
   if (dupId) throw new ConfigError(`workers[0].transports: transport id '${dupId}' is used twice`);
   for (const [i, t] of transports.entries()) {
-    const role = t.auth.anonymous?.role;
-    if (role !== undefined && !realms.some((r) => r.roles.some((x) => x.name === role))) {
-      throw new ConfigError(`workers[0].transports[${i}].auth.anonymous.role: no realm has a role '${role}'`);
+    const services = t.paths === null ? [['', t] as const] : t.paths.flatMap((p) => (p.type === 'websocket' ? [[`.paths.${p.path === '/' ? '"/"' : p.path.slice(1)}`, p.service] as const] : []));
+    for (const [where, s] of services) {
+      const role = s.auth.anonymous?.role;
+      if (role !== undefined && !realms.some((r) => r.roles.some((x) => x.name === role))) {
+        throw new ConfigError(`workers[0].transports[${i}]${where}.auth.anonymous.role: no realm has a role '${role}'`);
+      }
     }
   }
   const first = transports[0]!;

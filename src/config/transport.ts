@@ -25,6 +25,7 @@ import {
   websocketOptionsSchema,
 } from './schema-transport.js';
 import { ConfigError, isObject, section } from './section.js';
+import type { WebOptions, WebPathConfig } from './web.js';
 
 export interface TlsConfig {
   key: string;
@@ -81,13 +82,9 @@ export interface CookieConfig {
   store: CookieStoreConfig;
 }
 
-/** A listening transport, resolved and ready to start. */
-export interface TransportConfig {
+/** One WAMP-over-WebSocket service: a websocket transport, or a websocket path of a web transport. */
+export interface WsServiceConfig {
   id: string;
-  endpoint: EndpointConfig;
-  /** tcp: interface and port (CROSSWIRE_INTERFACE/CROSSWIRE_PORT override the first transport's). */
-  host: string;
-  port: number;
   url: string | null;
   serializers: SerializerName[];
   /** Largest incoming message: min(max_message_size, max_frame_size), 0 meaning the 64 MiB ceiling. */
@@ -96,6 +93,20 @@ export interface TransportConfig {
   cookie: CookieConfig | null;
   auth: TransportAuth;
   debug: boolean;
+}
+
+/**
+ * A listening transport, resolved and ready to start. A `websocket` transport is itself the
+ * WebSocket service (paths null); a `web` transport has `paths` and `web`, and its own
+ * WebSocket fields are unused defaults (its websocket paths carry their own).
+ */
+export interface TransportConfig extends WsServiceConfig {
+  endpoint: EndpointConfig;
+  /** tcp: interface and port (CROSSWIRE_INTERFACE/CROSSWIRE_PORT override the first transport's). */
+  host: string;
+  port: number;
+  paths: WebPathConfig[] | null;
+  web: WebOptions | null;
 }
 
 const isPort = (v: unknown): v is number => Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 65535;

@@ -2,7 +2,7 @@ import type { Serializer } from '../serializers/index.js';
 import type { WebSocket } from '../uws.js';
 import type { WorkerHandle } from '../workers.js';
 import type { PingState } from './keepalive.js';
-import type { Listener } from './ws-server.js';
+import type { WsService } from './ws-service.js';
 
 export const ConnState = {
   /** No session: the next message must be HELLO. */
@@ -28,7 +28,8 @@ export interface Conn {
   out: (string | Uint8Array)[] | null;
   /** Crossbar-style peer (`tcp4:1.2.3.4`): the real client behind trusted proxies. */
   peer: string;
-  listener: Listener;
+  /** The WebSocket service (transport, or web path) the connection came through. */
+  service: WsService;
   /** auto_ping_* state, or null when off. (uWS copies user data onto the WebSocket object, so no field may be named like a WebSocket method, e.g. `ping`.) */
   ka: PingState | null;
   /** Tracking cookie id when the transport tracks cookies, else null. */

@@ -17,7 +17,7 @@ export const UWS_BACKPRESSURE_FACTOR = 4;
  * uncorking), so a connection that keeps up costs one send per message.
  */
 export function sendAll(c: Conn, ws: WebSocket<Conn>, out: (string | Uint8Array)[]): boolean {
-  const { compress, config } = c.listener;
+  const { compress, config } = c.service;
   const binary = c.ser.binary;
   const limit = config.ws.maxBackpressure;
   const frag = config.ws.autoFragmentSize;

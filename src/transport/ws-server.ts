@@ -1,52 +1,24 @@
 import { lstatSync, unlinkSync } from 'node:fs';
-import type { TransportConfig } from '../config/load.js';
-import { MAX_MESSAGE_CEILING } from '../config/schema.js';
-import type { TransportInfo } from '../ipc/protocol.js';
+import type { TransportConfig, WsServiceConfig } from '../config/load.js';
 import type { Logger } from '../log.js';
-import { BATCHED, SERIALIZERS, SERIALIZER_LIST, type Serializer } from '../serializers/index.js';
 import type * as UWS from 'uWebSockets.js';
-import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket, us_socket_context_t, WebSocket } from '../uws.js';
-import { type Conn, ConnState } from './connection.js';
-import { CookieTracker, openCookieStore } from './cookies.js';
-import { hostPort, reply, statusPage, VERSION } from './http.js';
-import { KeepAlive } from './keepalive.js';
-import { OriginPolicy, ProxyPolicy } from './origin.js';
-import { UWS_BACKPRESSURE_FACTOR } from './send.js';
+import type { TemplatedApp, us_listen_socket, WebSocket } from '../uws.js';
 import { sslApp } from './tls.js';
+import { mountWebPaths } from './web.js';
+import { type ConnHandler, WsService } from './ws-service.js';
 
-/** What a listener needs from the router. */
-export interface ConnHandler {
-  accepting(): boolean;
-  opened(c: Conn): void;
-  frame(c: Conn, data: ArrayBuffer, isBinary: boolean): void;
-  closed(c: Conn, code: number): void;
-}
-
-/** A Sec-WebSocket-Key: 16 random bytes in base64 (RFC 6455 §4.1). */
-const WS_KEY = /^[A-Za-z0-9+/]{22}==$/;
+export type { ConnHandler } from './ws-service.js';
 
 /**
- * One listening WebSocket transport (Crossbar `type: "websocket"`) on its own uWS app: the
- * endpoint (tcp, tls, unix), the HTTP side of the handshake with Crossbar's checks in
- * autobahn's order, and the WebSocket options uWS applies per socket.
+ * One listening transport on its own uWS app and endpoint (tcp, tls, unix): a `websocket`
+ * transport is one WsService on every path; a `web` transport mounts its `paths`.
  */
 export class Listener {
   readonly app: TemplatedApp;
-  readonly info: Omit<TransportInfo, 'serializer' | 'peer' | 'cbtid'>;
+  /** The WebSocket services of this transport (one for `websocket`; the websocket paths of `web`). */
+  readonly services: WsService[] = [];
   port = -1;
-  /** WebSocket connections open on this transport (for max_connections). */
-  connections = 0;
-  /** Whether permessage-deflate is on for this transport (uWS compresses only when asked per send). */
-  readonly compress: boolean;
-  readonly keepAlive: KeepAlive | null;
-  readonly server: string;
-  /** Cookie tracking (`cookie`), opened by listen(). */
-  cookies: CookieTracker | null = null;
   #socket: us_listen_socket | null = null;
-  readonly #offered: Map<string, Serializer>;
-  readonly #origins: OriginPolicy;
-  readonly #proxies: ProxyPolicy;
-  readonly #versions: string;
 
   constructor(
     readonly uws: typeof UWS,
@@ -54,186 +26,21 @@ export class Listener {
     readonly handler: ConnHandler,
     readonly log: Logger,
   ) {
-    const o = config.ws;
-    this.info = { type: 'websocket', transportId: config.id, auth: config.auth };
-    // Each configured name offers its plain and its batched variant (as Crossbar.io does).
-    this.#offered = new Map(config.serializers.flatMap((n) => [SERIALIZERS[n], BATCHED[n]]).map((s) => [s.subprotocol, s]));
-    this.#origins = new OriginPolicy(o.allowedOrigins, o.allowNullOrigin);
-    this.#proxies = new ProxyPolicy(o.trustedProxies);
-    this.#versions = [o.enableRfc6455 ? '13' : '', o.enableHybi10 ? '8' : ''].filter((v) => v !== '').join(', ');
-    this.compress = o.compression !== 0;
-    this.keepAlive = o.autoPingInterval > 0 ? new KeepAlive(o) : null;
-    this.server = o.showServerVersion ? `Crosswire/${VERSION}` : 'Crosswire';
     const ep = config.endpoint;
     this.app = ep.type === 'tcp' && ep.tls !== null ? sslApp(uws, ep.tls, config.id) : uws.App();
-    const ka = this.keepAlive;
-    this.app.ws<Conn>('/*', {
-      // uWS drops a connection whose message passes maxPayloadLength without any close frame.
-      // So uWS gets twice the configured limit as a hard ceiling, and the router closes
-      // messages between the two with 1009 "message too big" (Router.frame).
-      maxPayloadLength: Math.min(2 * config.maxMessageSize, 2 * MAX_MESSAGE_CEILING),
-      idleTimeout: 0, // auto_ping_* is KeepAlive's job
-      maxBackpressure: UWS_BACKPRESSURE_FACTOR * o.maxBackpressure, // max_backpressure itself: sendAll()
-      closeOnBackpressureLimit: 0, // the router closes slow consumers itself, with a reason
-      compression: o.compression,
-      sendPingsAutomatically: false,
-      upgrade: (res, req, ctx) => this.#upgrade(res, req, ctx),
-      open: (ws) => {
-        const c = ws.getUserData();
-        c.ws = ws;
-        this.connections++;
-        ka?.start(c);
-        handler.opened(c);
-      },
-      message: (ws, data, isBinary) => {
-        const c = ws.getUserData();
-        if (c.ka !== null && ka!.restartOnTraffic) ka!.traffic(c);
-        handler.frame(c, data, isBinary);
-      },
-      ping: ka === null ? undefined : (ws) => ka.traffic(ws.getUserData()),
-      pong: ka === null ? undefined : (ws, data) => ka.pong(ws.getUserData(), data),
-      close: (ws, code) => {
-        const c = ws.getUserData();
-        c.ws = null;
-        this.connections--;
-        ka?.stop(c);
-        handler.closed(c, code);
-      },
-    });
-    this.app.any('/*', (res, req) => this.#http(res, req));
-    this.#explain();
-  }
-
-  /** Options that uWS applies differently from Crossbar: said once at startup, never silently. */
-  #explain(): void {
-    const o = this.config.ws;
-    const say = (key: string, msg: string) => this.log.warn({ transport: this.config.id, option: key }, msg);
-    if (o.openHandshakeTimeout > 0) {
-      say('open_handshake_timeout', `uWebSockets.js gives every connection a fixed ~10 s to send its complete upgrade request (not configurable); ${o.openHandshakeTimeout} ms is not applied exactly`);
+    const unix = ep.type === 'unix';
+    if (config.paths === null) {
+      const s = new WsService(config, config.id, unix, handler, log);
+      s.mount(this.app, '/*');
+      this.services.push(s);
+    } else {
+      const made = mountWebPaths(this.app, config, (svc: WsServiceConfig) => new WsService(svc, config.id, unix, handler, log), log);
+      this.services.push(...made);
     }
-    if (o.closeHandshakeTimeout > 0) {
-      say('close_handshake_timeout', `uWebSockets.js drops a connection whose close reply has not come within a fixed ~4 s (not configurable); ${o.closeHandshakeTimeout} ms is not applied exactly`);
-    }
-    if (!o.validateUtf8) say('validate_utf8', 'uWebSockets.js always validates UTF-8 of text messages (in C++; the cost Crossbar users avoid with false is negligible here)');
-    if (o.maxFrameSize > 0 && this.config.maxMessageSize === o.maxFrameSize) {
-      say('max_frame_size', `uWebSockets.js reassembles fragments before Crosswire sees them: max_frame_size ${o.maxFrameSize} limits whole messages`);
-    }
-  }
-
-  /** A request without a WebSocket upgrade. */
-  #http(res: HttpResponse, req: HttpRequest): void {
-    const o = this.config.ws;
-    if (!this.#hostOk(res, req)) return;
-    if (!o.enableWebstatus) {
-      // autobahn: "HTTP Upgrade header missing" with 426 when the status page is off.
-      reply(res, this.server, '426 Upgrade Required', 'HTTP Upgrade header missing\n', { 'Sec-WebSocket-Version': this.#versions });
-      return;
-    }
-    reply(res, this.server, '200 OK', statusPage(this.config.url, req.getQuery('redirect') ?? '', req.getQuery('after') ?? ''), {
-      'Content-Type': 'text/html; charset=utf-8',
-    });
-  }
-
-  /** external_port: a Host header with an explicit port must name it (autobahn processHandshake). */
-  #hostOk(res: HttpResponse, req: HttpRequest): boolean {
-    const want = this.config.ws.externalPort;
-    if (want === null) return true;
-    const port = hostPort(req.getHeader('host'));
-    if (port === null || port === want) return true;
-    reply(res, this.server, '400 Bad Request', `port ${port} in HTTP Host header does not match server listening port ${want}\n`);
-    return false;
-  }
-
-  #refuse(res: HttpResponse, status: string, body: string, why: Record<string, unknown>, headers: Record<string, string> = {}): void {
-    this.log.info({ transport: this.config.id, status, ...why }, 'upgrade refused');
-    reply(res, this.server, status, body, headers);
-  }
-
-  #upgrade(res: HttpResponse, req: HttpRequest, ctx: us_socket_context_t): void {
-    const o = this.config.ws;
-    if (!this.handler.accepting()) return this.#refuse(res, '503 Service Unavailable', 'the router is shutting down\n', {});
-    if (o.maxConnections > 0 && this.connections >= o.maxConnections) {
-      return this.#refuse(res, '503 Service Unavailable', 'maximum number of connections reached\n', { max_connections: o.maxConnections });
-    }
-    if (!this.#hostOk(res, req)) return;
-    const version = req.getHeader('sec-websocket-version');
-    if (!((version === '13' && o.enableRfc6455) || (version === '8' && o.enableHybi10))) {
-      // RFC 6455 §4.4: name the versions we speak.
-      return this.#refuse(res, '426 Upgrade Required', `WebSocket version ${version || '(none)'} not supported\n`, { version }, { 'Sec-WebSocket-Version': this.#versions });
-    }
-    const key = req.getHeader('sec-websocket-key');
-    if (!WS_KEY.test(key)) return this.#refuse(res, '400 Bad Request', 'missing or malformed Sec-WebSocket-Key\n', {});
-    // Hybi-10 browsers sent the origin as Sec-WebSocket-Origin.
-    const origin = req.getHeader('origin') || (version === '8' ? req.getHeader('sec-websocket-origin') : '');
-    if (!this.#origins.allows(origin)) return this.#refuse(res, '403 Forbidden', `origin '${origin}' is not allowed\n`, { origin });
-    const offered = req.getHeader('sec-websocket-protocol');
-    // WAMP spec, "WebSocket Transport": take the first subprotocol in the client's order that we speak.
-    let ser: Serializer | undefined;
-    for (const p of offered.split(',')) {
-      ser = this.#offered.get(p.trim());
-      if (ser !== undefined) break;
-    }
-    let subprotocol = ser?.subprotocol ?? '';
-    if (ser === undefined) {
-      if (o.requireWebsocketSubprotocol || !this.config.serializers.includes('json')) {
-        return this.#refuse(
-          res,
-          '400 Bad Request',
-          `This is a WAMP router: offer one of the WebSocket subprotocols ${[...this.#offered.keys()].join(', ')}\n`,
-          { offered },
-        );
-      }
-      // require_websocket_subprotocol: false: no WAMP subprotocol means JSON, and none is echoed.
-      ser = SERIALIZERS.json;
-      subprotocol = '';
-    }
-    const socketAddr = this.config.endpoint.type === 'unix' ? '' : Buffer.from(res.getRemoteAddressAsText()).toString();
-    const conn: Conn = {
-      id: 0,
-      ws: null,
-      ser,
-      serIndex: SERIALIZER_LIST.indexOf(ser),
-      state: ConnState.IDLE,
-      worker: null,
-      held: null,
-      out: null,
-      peer: this.#peer(socketAddr, req.getHeader('x-forwarded-for')),
-      listener: this,
-      ka: null,
-      pressured: false,
-      cbtid: null,
-    };
-    let setCookie: string | null = null;
-    if (this.cookies !== null) ({ id: conn.cbtid, setCookie } = this.cookies.track(req.getHeader('cookie')));
-    res.cork(() => {
-      res.writeStatus('101 Switching Protocols').writeHeader('Server', this.server);
-      if (setCookie !== null) res.writeHeader('Set-Cookie', setCookie);
-      res.upgrade(conn, key, subprotocol, req.getHeader('sec-websocket-extensions'), ctx);
-    });
-  }
-
-  /** Crossbar-style peer string: `tcp4:1.2.3.4`, `tcp6:::1`, `unix`. */
-  #peer(socketAddr: string, xff: string): string {
-    if (this.config.endpoint.type === 'unix') return 'unix';
-    const addr = this.#proxies.clientAddress(socketAddr, xff);
-    return `${addr.includes(':') ? 'tcp6' : 'tcp4'}:${addr}`;
-  }
-
-  /**
-   * Fails a connection Crosswire gives up on (message too big, slow consumer): a close
-   * handshake with code and reason, or with `fail_by_drop` a plain TCP drop.
-   */
-  fail(c: Conn, code: number, reason: string): void {
-    const ws = c.ws;
-    if (ws === null) return;
-    if (this.config.ws.failByDrop) ws.close();
-    else ws.end(code, reason);
   }
 
   async listen(): Promise<number> {
-    if (this.config.cookie !== null && this.cookies === null) {
-      this.cookies = new CookieTracker(this.config.cookie, await openCookieStore(this.config.cookie.store));
-    }
+    for (const s of this.services) await s.open();
     const ep = this.config.endpoint;
     if (ep.type === 'unix') return this.#listenUnix(ep.path);
     const ports: number[] = [];
@@ -287,11 +94,9 @@ export class Listener {
     });
   }
 
-  /** Releases what listen() opened beyond the socket (the cookie store). */
+  /** Releases what listen() opened beyond the socket (cookie stores). */
   async close(): Promise<void> {
-    const c = this.cookies;
-    this.cookies = null;
-    await c?.store.close();
+    await Promise.all(this.services.map((s) => s.close()));
   }
 
   /** Stops accepting connections (open ones are untouched). */
