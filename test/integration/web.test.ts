@@ -9,6 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { buildConfig, ConfigError } from '../../src/config/load.js';
 import { connect } from '../helpers/client.js';
 import { startRouter, type TestRouter } from '../helpers/router.js';
+import { get } from '../helpers/http.js';
 import { Inbox } from '../helpers/wait.js';
 import { rawHttp, WireClient } from '../helpers/wire.js';
 
@@ -44,35 +45,35 @@ after(async () => {
 
 describe('static', () => {
   test('the root directory: index.html, Crossbar headers, MIME types (with mime_types overrides)', async () => {
-    const res = await fetch(`${base}/`);
+    const res = await get(`${base}/`);
     assert.equal(res.status, 200);
     assert.equal(await res.text(), '<h1>home</h1>');
     assert.match(res.headers.get('content-type')!, /^text\/html/);
     assert.equal(res.headers.get('cache-control'), 'max-age=43200', 'cache_timeout defaults to 12 h');
     assert.equal(res.headers.get('access-control-allow-origin'), '*');
     assert.equal(res.headers.get('server'), 'Crosswire');
-    const md = await fetch(`${base}/notes.md`);
+    const md = await get(`${base}/notes.md`);
     assert.equal(md.headers.get('content-type'), 'text/markdown; charset=utf-8');
-    assert.equal((await fetch(`${base}/sub/a.txt`)).status, 200);
+    assert.equal((await get(`${base}/sub/a.txt`)).status, 200);
   });
 
   test('no listing unless enabled; no way out of the directory', async () => {
-    assert.equal((await fetch(`${base}/sub/`)).status, 404);
-    assert.equal((await fetch(`${base}/nothing.html`)).status, 404);
+    assert.equal((await get(`${base}/sub/`)).status, 404);
+    assert.equal((await get(`${base}/nothing.html`)).status, 404);
     assert.equal((await rawHttp(r.port, 'GET /../secret.txt HTTP/1.1\r\nHost: x\r\n\r\n')).status, 404);
-    assert.equal((await fetch(`${base}/%2e%2e/secret.txt`)).status, 404);
-    assert.equal((await fetch(`${base}/sub%2f..%2f..%2fsecret.txt`)).status, 404);
+    assert.equal((await get(`${base}/%2e%2e/secret.txt`)).status, 404);
+    assert.equal((await get(`${base}/sub%2f..%2f..%2fsecret.txt`)).status, 404);
   });
 
   test('a static path below the root: directory listing, default_file for unknown paths, no cache header', async () => {
-    const redirect = await fetch(`${base}/files`, { redirect: 'manual' });
+    const redirect = await get(`${base}/files`, { redirect: 'manual' });
     assert.deepEqual([redirect.status, redirect.headers.get('location')], [301, '/files/']);
-    const list = await fetch(`${base}/files/`);
+    const list = await get(`${base}/files/`);
     const html = await list.text();
     assert.match(html, /href="app\.html"/);
     assert.match(html, /href="docs\/"/);
     assert.equal(list.headers.get('cache-control'), null);
-    const spa = await fetch(`${base}/files/some/client/route`);
+    const spa = await get(`${base}/files/some/client/route`);
     assert.deepEqual([spa.status, await spa.text()], [200, '<div id=app></div>']);
   });
 });
@@ -89,7 +90,7 @@ describe('services', () => {
     assert.equal(up.status, 101);
     assert.match(up.headers['set-cookie']!, /^cbtid=/);
     assert.equal((await rawHttp(r.port, WireClient.request('/ws', { Origin: 'https://evil.org' }))).status, 403);
-    const page = await fetch(`${base}/ws`);
+    const page = await get(`${base}/ws`);
     assert.equal(page.status, 200);
     assert.match(await page.text(), /Crosswire WAMP router/);
     // Other paths are no WebSocket endpoints.
@@ -97,16 +98,16 @@ describe('services', () => {
   });
 
   test('nodeinfo, json (prettify, cross-origin, no caching), redirect (302), unknown paths 404', async () => {
-    const info = await fetch(`${base}/info`);
+    const info = await get(`${base}/info`);
     const text = await info.text();
     assert.match(text, /Crosswire \d+\.\d+\.\d+/);
     assert.match(text, new RegExp(`<td>${process.pid}</td>`));
-    const json = await fetch(`${base}/config`);
+    const json = await get(`${base}/config`);
     assert.equal(await json.text(), JSON.stringify({ realm: 'realm1', n: [1, 2] }, null, 2));
     assert.equal(json.headers.get('content-type'), 'application/json; charset=utf-8');
     assert.equal(json.headers.get('access-control-allow-origin'), '*');
     assert.equal(json.headers.get('cache-control'), 'no-store, no-cache, must-revalidate, max-age=0');
-    const home = await fetch(`${base}/home`, { redirect: 'manual' });
+    const home = await get(`${base}/home`, { redirect: 'manual' });
     assert.deepEqual([home.status, home.headers.get('location')], [302, 'https://crossbar.io/']);
   });
 });
