@@ -11,6 +11,8 @@ import { isDict } from './wamp/messages.js';
 import { Uri } from './wamp/uris.js';
 import { spawnRealmWorkers, type WorkerHandle } from './workers.js';
 
+const LOGOUT = 'wamp.close.logout';
+
 /** WebSocket close codes sent by the main thread. */
 const Close = { GOING_AWAY: 1001, PROTOCOL_ERROR: 1002, POLICY: 1008, TOO_BIG: 1009, INTERNAL: 1011 } as const;
 
@@ -137,7 +139,10 @@ export class Router implements ConnHandler {
     switch (c.state) {
       case ConnState.ATTACHED:
         // Frames of one connection go through one port in order: the session sees them in order.
-        if (msg[0] === MsgType.GOODBYE) c.state = ConnState.DETACHING;
+        if (msg[0] === MsgType.GOODBYE) {
+          c.state = ConnState.DETACHING;
+          if (c.cbtid !== null && msg[2] === LOGOUT) this.#logout(c, c.cbtid);
+        }
         c.worker!.outbox.push3(Op.FRAME, c.id, msg);
         return;
       case ConnState.DETACHING:
@@ -145,6 +150,17 @@ export class Router implements ConnHandler {
         return;
       default:
         return this.#hello(c, msg);
+    }
+  }
+
+  /**
+   * Crossbar's cookie logout: GOODBYE with wamp.close.logout forgets the authentication stored
+   * for the cookie and closes every other connection of the same service sharing it.
+   */
+  #logout(c: Conn, cbtid: string): void {
+    c.service.cookies?.setAuth(cbtid, { authid: null, authrole: null, authmethod: null, authrealm: null, authextra: null });
+    for (const o of this.#conns.values()) {
+      if (o !== c && o.cbtid === cbtid && o.service === c.service) o.ws?.end(1000, LOGOUT);
     }
   }
 

@@ -125,3 +125,33 @@ for (const type of ['file', 'database'] as const) {
     }
   });
 }
+
+test('GOODBYE wamp.close.logout forgets the cookie\'s authentication and closes the other connections sharing it', async () => {
+  const filename = join(dir, 'logout.jsonl');
+  const r = await router({ store: { type: 'file', filename } });
+  const first = await visit(r);
+  const cookie = `cbtid=${first.authid}`;
+  const open = async (headers: Record<string, string>) => {
+    const ws = new WebSocket(r.url, ['wamp.2.json'], { headers });
+    const msgs: unknown[][] = [];
+    ws.on('message', (d: Buffer) => msgs.push(JSON.parse(d.toString()) as unknown[]));
+    const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+    await within(new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject)), 5000, 'open');
+    ws.send(JSON.stringify([1, 'realm1', { roles: { subscriber: {} } }]));
+    await within(new Promise<void>((resolve) => ws.once('message', () => resolve())), 5000, 'WELCOME');
+    return { ws, msgs, closed };
+  };
+  const a = await open({ Cookie: cookie });
+  const b = await open({ Cookie: cookie });
+  const other = await open({});
+  a.ws.send(JSON.stringify([6, {}, 'wamp.close.logout']));
+  assert.deepEqual(await within(b.closed, 5000, 'the other tab to close'), { code: 1000, reason: 'wamp.close.logout' });
+  await within(new Promise<void>((resolve) => (a.msgs.some((m) => m[0] === 6) ? resolve() : a.ws.once('message', () => resolve()))), 5000, 'the GOODBYE reply');
+  assert.equal(other.ws.readyState, WebSocket.OPEN, 'a connection with another cookie stays');
+  a.ws.close();
+  other.ws.close();
+  await r.stop();
+  const lines = readFileSync(filename, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  const last = lines.filter((l) => l.id === first.authid).at(-1)!;
+  assert.equal(last.authid, null, 'the stored authentication is gone');
+});
