@@ -1,6 +1,10 @@
 # Crosswire WAMP router. Build: docker build -t crosswire .
 # Run:   docker run -p 8080:8080 crosswire            (embedded default: realm1, anonymous)
 #        docker run -p 8080:8080 -v $PWD/my.json:/app/config/my.json crosswire start --config config/my.json
+# Ops:   GET /metrics, /health, /ready on 8080; or -e CROSSWIRE_OPS_PORT=9100 -p 9100:9100 for a
+#        separate listener (add -e CROSSWIRE_OPS_ON_TRANSPORTS=health to keep /metrics off 8080).
+# Stop:  docker stop sends SIGTERM: the router drains (shutdown_timeout, 3 s, plus up to 1 s for
+#        GOODBYE replies), well within docker's default 10 s grace period, and exits 0.
 # Debian bookworm: the uWebSockets.js binary we ship needs glibc >= 2.36 and Node 20 (ABI 115).
 
 FROM node:20-bookworm-slim AS build
@@ -15,7 +19,8 @@ RUN npx tsc -p tsconfig.json
 FROM node:20-bookworm-slim
 ENV NODE_ENV=production \
     CROSSWIRE_INTERFACE=0.0.0.0 \
-    CROSSWIRE_PORT=8080
+    CROSSWIRE_PORT=8080 \
+    CROSSWIRE_OPS_INTERFACE=0.0.0.0
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
@@ -24,9 +29,11 @@ COPY --from=build /app/dist/workers ./dist/workers
 COPY config ./config
 USER node
 EXPOSE 8080
-# Plain HTTP GET on the WebSocket port answers 200 with a status page.
+STOPSIGNAL SIGTERM
+# Liveness: GET /health on the WebSocket port (200 while the main thread answers; it stays 200
+# during a drain, when /ready turns 503). The image has no curl/wget; node does the request.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 \
-  CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.CROSSWIRE_PORT || 8080) + '/').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+  CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.CROSSWIRE_PORT || 8080) + '/health').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # exec form: node is PID 1's child-free main process and receives SIGTERM directly.
 ENTRYPOINT ["node", "dist/src/cli.js"]
 CMD ["start"]

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the system packages the test suite needs beyond npm's: Autobahn|Python with
-# MessagePack for test/integration/python-interop.test.ts, from Debian 12's own repositories,
+# MessagePack for test/integration/python-interop.test.ts, and argon2-cffi for its SCRAM
+# authenticator (test/integration/python-auth.test.ts), from Debian 12's own repositories,
 # for Debian's interpreter /usr/bin/python3 (not a pyenv/venv python3 that may be on PATH).
 #
 # Idempotent: does nothing when /usr/bin/python3 can already import autobahn and msgpack.
@@ -9,8 +10,8 @@
 set -euo pipefail
 
 PY=/usr/bin/python3
-PACKAGES=(python3-autobahn python3-msgpack)
-CHECK='import autobahn, msgpack; from autobahn.asyncio.wamp import ApplicationSession; from autobahn.wamp.serializer import JsonSerializer, MsgPackSerializer'
+PACKAGES=(python3-autobahn python3-msgpack python3-argon2)
+CHECK='import autobahn, msgpack, argon2, nacl; from autobahn.asyncio.wamp import ApplicationSession; from autobahn.wamp.serializer import JsonSerializer, MsgPackSerializer; from autobahn.wamp.auth import HAS_ARGON; assert HAS_ARGON'
 
 die() {
   echo "install-test-deps.sh: $*" >&2
@@ -22,7 +23,7 @@ deps_ok() {
 }
 
 if deps_ok; then
-  echo "install-test-deps.sh: Autobahn|Python and msgpack already importable by $PY, nothing to do"
+  echo "install-test-deps.sh: Autobahn|Python, msgpack and argon2 already importable by $PY, nothing to do"
   exit 0
 fi
 
@@ -54,7 +55,7 @@ fi
 
 if ! deps_ok; then
   "$PY" -c "$CHECK" >&2 || true
-  die "installed ${PACKAGES[*]}, but $PY still cannot import autobahn and msgpack"
+  die "installed ${PACKAGES[*]}, but $PY still cannot import autobahn, msgpack and argon2"
 fi
 versions=$(dpkg-query -W -f='${Package} ${Version}\n' "${PACKAGES[@]}" | tr '\n' ' ')
 echo "install-test-deps.sh: installed ${versions}in $(($(date +%s) - start)) s"

@@ -1,26 +1,37 @@
 #!/usr/bin/env node
 /**
- * The `crosswire` command: `start [--config FILE]`, `check --config FILE`, `--version`, `--help`.
- * process.exit is called only here.
+ * The `crosswire` command: `start [--config FILE]`, `check --config FILE`, `print-config
+ * [--config FILE]`, `--version`, `--help`. process.exit is called only here.
  */
-import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig, type RouterConfig } from './config/load.js';
-import { createLogger } from './log.js';
-import { Router } from './router.js';
+import { effectiveConfig, envVars } from './config/effective.js';
+import { buildConfig, ConfigError, configDir, readConfigFile, type RouterConfig } from './config/load.js';
+import { createLogger, resolveLogFormat } from './log.js';
+import { CrosswireNode } from './node.js';
 import { UwsFallbackError } from './uws.js';
+import { VERSION } from './version.js';
 
-const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+const COMMANDS = ['start', 'check', 'print-config', 'help'];
+
+/** The environment section is generated from the convict schema, the one place env names are declared. */
+const ENV_HELP = envVars()
+  .map((v) => `  ${v.name.padEnd(30)} ${v.key} (default ${JSON.stringify(v.default)})\n      ${v.doc}`)
+  .join('\n');
 
 const HELP = `crosswire ${VERSION}: a WAMP router
 
 Usage:
-  crosswire start [--config FILE]   run the router (without a file: ws://127.0.0.1:8080/ws, realm1, anonymous)
-  crosswire check --config FILE     validate a config and print what would run
+  crosswire start [--config FILE]          run the router (without a file: ws://127.0.0.1:8080/ws, realm1, anonymous)
+  crosswire check --config FILE            validate a config and print what would run
+  crosswire print-config [--config FILE]   print the effective config: every default filled in,
+                                           environment overrides applied, secrets masked
   crosswire --version | --help
 
-Environment: CROSSWIRE_PORT, CROSSWIRE_INTERFACE (first transport), CROSSWIRE_LOG_LEVEL,
-CROSSWIRE_REALM_THREADS, CROSSWIRE_SHUTDOWN_TIMEOUT, CROSSWIRE_ALLOW_UWS_FALLBACK.
+Signals: SIGTERM drains (see shutdown_timeout) and exits 0; SIGINT the same with at most 1 s of
+drain; a second signal exits at once.
+
+Environment (overrides the config file):
+${ENV_HELP}
 `;
 
 function fail(message: string, code = 1): never {
@@ -40,6 +51,10 @@ function summary(c: RouterConfig): string {
     }
     lines.push(`transport ${t.id}: websocket on ${where} (${t.serializers.join(', ')}; auth ${Object.keys(t.auth).join(', ')}${t.cookie !== null ? `; cookie ${t.cookie.store.type}` : ''})`);
   }
+  const on = c.ops.onTransports.flatMap((x) => (x === 'metrics' ? ['/metrics'] : ['/health', '/ready']));
+  lines.push(`operations endpoints on the transport ports: ${on.length > 0 ? on.join(', ') : 'none'}`);
+  if (c.ops.port !== null) lines.push(`operations endpoint: http://${c.ops.host}:${c.ops.port} (/metrics, /health, /ready)`);
+  lines.push(`drain on SIGTERM: ${c.shutdownTimeout} ms; realm worker heap limit: ${c.workerMaxHeapMb > 0 ? `${c.workerMaxHeapMb} MB` : "V8's default"}`);
   return lines.join('\n');
 }
 
@@ -63,31 +78,39 @@ async function main(): Promise<void> {
     process.stdout.write(HELP);
     return;
   }
-  if (positionals.length > 1 || (command !== 'start' && command !== 'check')) fail(`unknown command '${positionals.join(' ')}'\n\n${HELP}`, 2);
+  if (positionals.length > 1 || !COMMANDS.includes(command)) fail(`unknown command '${positionals.join(' ')}'\n\n${HELP}`, 2);
 
   let config: RouterConfig;
+  let raw: unknown;
   try {
-    config = loadConfig(values.config);
+    raw = readConfigFile(values.config);
+    config = buildConfig(raw, process.env, configDir(values.config));
   } catch (e) {
     if (e instanceof ConfigError) fail(`invalid configuration:\n${e.message}`);
     throw e;
   }
   if (command === 'check') {
-    process.stdout.write(`configuration OK\n${summary(config)}\n`);
+    process.stdout.write(`configuration OK\n${summary(config)}\n${config.warnings.map((w) => `warning: ${w}\n`).join('')}`);
+    return;
+  }
+  if (command === 'print-config') {
+    process.stdout.write(`${JSON.stringify(effectiveConfig(raw), null, 2)}\n`);
     return;
   }
 
-  const log = createLogger(config.logLevel, { pid: process.pid });
+  const rootLog = createLogger(config.logLevel, { pid: process.pid }, resolveLogFormat(config.logFormat));
+  const log = rootLog.child({ component: 'cli' });
+  for (const w of config.warnings) log.warn(w);
   if (config.title !== null) process.title = config.title;
-  let router: Router;
+  let node: CrosswireNode;
   try {
-    router = await Router.start(config, log);
+    node = await CrosswireNode.start(config, rootLog);
   } catch (e) {
     if (e instanceof UwsFallbackError) fail(e.message);
     fail((e as Error).message);
   }
   // Machine-readable line for scripts and tests that start the router on port 0.
-  log.info({ ports: router.listeners.map((l) => l.port) }, 'crosswire ready');
+  log.info({ ports: node.ports, opsPort: node.router?.ops?.port ?? null }, 'crosswire ready');
 
   let stopping = false;
   const stop = (signal: string) => {
@@ -97,8 +120,9 @@ async function main(): Promise<void> {
     }
     stopping = true;
     log.info({ signal }, 'shutting down');
+    // SIGINT (Ctrl-C) drains too, only faster.
     const timeout = signal === 'SIGINT' ? Math.min(1000, config.shutdownTimeout) : config.shutdownTimeout;
-    router.shutdown(timeout).then(
+    node.shutdown(timeout).then(
       () => process.exit(0),
       (err: unknown) => {
         log.error({ err }, 'error during shutdown');

@@ -1,76 +1,117 @@
 import type { RouterConfig } from './config/load.js';
-import { Op, type TransportInfo } from './ipc/protocol.js';
-import type { Logger } from './log.js';
+import { Close, Delivery } from './delivery.js';
+import { mountOps, OpsListener, type OpsTarget } from './http/ops.js';
+import { type DebugFailMode, Op, type TransportInfo } from './ipc/protocol.js';
+import { type Logger, resolveLogFormat } from './log.js';
+import { MainCounters } from './metrics/counters.js';
+import { type RefuseReason, TYPE_SLOTS, type WorkerFailure } from './metrics/labels.js';
+import { RouterMetrics } from './metrics/registry.js';
 import { type Conn, ConnState } from './transport/connection.js';
-import { SERIALIZER_LIST } from './serializers/index.js';
-import { sendAll } from './transport/send.js';
+import { forgetSession, noteCall, orphanedCalls } from './transport/session-track.js';
 import { type ConnHandler, Listener } from './transport/ws-server.js';
-import { loadUws } from './uws.js';
+import { loadUws, type TemplatedApp } from './uws.js';
+import { VERSION } from './version.js';
 import { KNOWN_TYPES, MsgType } from './wamp/codes.js';
 import { isDict } from './wamp/messages.js';
 import { Uri } from './wamp/uris.js';
-import { spawnRealmWorkers, type WorkerHandle } from './workers.js';
+import { RealmWorkers, type WorkerHandle } from './workers.js';
 
 const LOGOUT = 'wamp.close.logout';
 
-/** WebSocket close codes sent by the main thread. */
-const Close = { GOING_AWAY: 1001, PROTOCOL_ERROR: 1002, POLICY: 1008, TOO_BIG: 1009, INTERNAL: 1011 } as const;
+/** Programmatic options (tests); nothing here can be set from a config file or the environment. */
+export interface RouterOptions {
+  /** Allow Router.debugFailWorker (tests that kill a realm worker). */
+  debugHooks?: boolean;
+  /** Milliseconds between the workers' STATS reports (default 1000). */
+  statsIntervalMs?: number;
+}
 
 /**
  * The main thread: terminates WebSockets (uWS), decodes each frame once, hands frames to the
  * realm worker of the session in one batch per event-loop turn, and sends what the workers
  * route back, encoding a fanned-out EVENT once per serializer.
  */
-export class Router implements ConnHandler {
+export class Router implements ConnHandler, OpsTarget {
   readonly listeners: Listener[] = [];
-  readonly workers: WorkerHandle[];
+  readonly ops: OpsListener | null = null;
   readonly nativeUws: boolean;
+  readonly counters = new MainCounters();
+  readonly metrics: RouterMetrics;
+  readonly log: Logger;
+  #workers: RealmWorkers;
   #conns = new Map<number, Conn>();
   #nextConnId = 1;
   #realmWorker = new Map<string, WorkerHandle>();
+  #started = false;
   #shuttingDown = false;
+  #stopped: Promise<void> | null = null;
   #allClosed: (() => void) | null = null;
-  /** Connections that got output during the worker batch being processed. */
-  #touched: Conn[] = [];
-  /** FANOUT scratch: the message encoded per serializer (SERIALIZER_LIST index). */
-  #encoded: (string | Uint8Array | undefined)[] = new Array(SERIALIZER_LIST.length).fill(undefined);
-  /** Slow consumers closed because their send buffer passed the limit. */
-  slowConsumerCloses = 0;
+  #debugHooks: boolean;
+  #out: Delivery;
 
   private constructor(
     readonly config: RouterConfig,
-    readonly log: Logger,
+    readonly rootLog: Logger,
+    opts: RouterOptions,
   ) {
+    this.log = rootLog.child({ component: 'router' });
     const { uws, native } = loadUws(config.allowUwsFallback);
     this.nativeUws = native;
-    if (!native) log.warn('uWebSockets.js runs on its pure-JS fallback (allowed by config): expect poor performance');
+    if (!native) this.log.warn('uWebSockets.js runs on its pure-JS fallback (allowed by config): expect poor performance');
+    this.#debugHooks = opts.debugHooks === true;
     // Listeners first: one that cannot be built (a TLS file, say) fails before any thread starts.
-    for (const t of config.transports) this.listeners.push(new Listener(uws, t, this, log.child({ transport: t.id })));
-    this.workers = spawnRealmWorkers(config, (w, ops) => this.#onWorkerBatch(w, ops));
-    for (const w of this.workers) {
-      for (const r of w.realms) this.#realmWorker.set(r, w);
-      w.worker.on('error', (err) => this.#workerFailed(w, err));
-      w.outbox.onReject = (entry) => {
-        // A frame that cannot cross to the worker (nested too deep to clone): only its sender pays.
-        const c = this.#conns.get(entry[1] as number);
-        if (c !== undefined) this.#violation(c, 'message nested too deeply');
-      };
+    for (const t of config.transports) {
+      this.listeners.push(new Listener(uws, t, this, rootLog.child({ component: 'transport', transport: t.id })));
     }
+    this.#workers = new RealmWorkers(
+      config,
+      { logFormat: resolveLogFormat(config.logFormat), debugHooks: this.#debugHooks, statsIntervalMs: opts.statsIntervalMs ?? 1000 },
+      {
+        batch: (w, ops) => this.#out.batch(w, ops),
+        created: (w) => this.#wire(w),
+        failed: (old, _fresh, cause, detail) => this.#workerFailed(old, cause, detail),
+      },
+      rootLog.child({ component: 'workers' }),
+    );
+    this.metrics = new RouterMetrics({
+      counters: this.counters,
+      workers: this.#workers.handles, // the live list: a restarted worker's handle replaces the old one in place
+      transportIds: config.transports.map((t) => t.id),
+      version: VERSION,
+      isReady: () => this.readiness() === 'ready',
+    });
+    const workers = this.#workers;
+    this.#out = new Delivery(
+      this.#conns,
+      this.counters,
+      this.metrics.routingLatency,
+      { detached: (c) => this.#detached(c), statsArrived: (w, stats) => workers.statsArrived(w, stats) },
+      this.log,
+    );
+    if (config.ops.port !== null) this.ops = new OpsListener(uws, config.ops.host, config.ops.port, this, rootLog.child({ component: 'ops' }));
   }
 
-  /** Starts workers and listeners; resolves when every transport listens. */
-  static async start(config: RouterConfig, log: Logger): Promise<Router> {
-    const r = new Router(config, log);
+  /** Starts workers and listeners; resolves when every worker is online and every transport listens. */
+  static async start(config: RouterConfig, log: Logger, opts: RouterOptions = {}): Promise<Router> {
+    const r = new Router(config, log, opts);
     try {
-      await Promise.all(r.listeners.map((l) => l.listen()));
+      await r.#workers.online();
+      await Promise.all([...r.listeners.map((l) => l.listen()), r.ops?.listen()]);
     } catch (e) {
       for (const l of r.listeners) l.stopListening();
+      r.ops?.stopListening();
       await Promise.all(r.listeners.map((l) => l.close()));
-      await Promise.all(r.workers.map((w) => w.worker.terminate()));
+      await r.#workers.terminate();
       throw e;
     }
-    for (const l of r.listeners) log.info({ transport: l.config.id, host: l.config.host, port: l.port, configured_url: l.config.url }, 'listening');
+    r.#started = true;
+    for (const l of r.listeners) r.log.info({ transport: l.config.id, host: l.config.host, port: l.port, configured_url: l.config.url }, 'listening');
+    if (r.ops !== null) r.log.info({ host: r.ops.host, port: r.ops.port }, 'operations endpoint listening (/metrics, /health, /ready)');
     return r;
+  }
+
+  get workers(): readonly WorkerHandle[] {
+    return this.#workers.handles;
   }
 
   get connectionCount(): number {
@@ -82,6 +123,40 @@ export class Router implements ConnHandler {
     return [...this.#conns.values()].map((c) => c.peer);
   }
 
+  /** Slow consumers closed because their send buffer would pass max_backpressure. */
+  get slowConsumerCloses(): number {
+    return this.counters.slowConsumerCloses;
+  }
+
+  /** Per-handle hooks, for the first start and every restart. */
+  #wire(w: WorkerHandle): void {
+    for (const r of w.realms) this.#realmWorker.set(r, w);
+    w.outbox.onReject = (entry) => {
+      // A frame that cannot cross to the worker (nested too deep to clone): only its sender pays.
+      const c = this.#conns.get(entry[1] as number);
+      if (c !== undefined) this.#violation(c, 'message nested too deeply');
+    };
+  }
+
+  // ---- operations endpoints (http/ops.ts) ----------------------------------------------------
+
+  readiness(): string {
+    if (this.#shuttingDown) return 'draining';
+    if (!this.#started) return 'starting';
+    if (!this.#workers.allOnline) return 'recovering';
+    return 'ready';
+  }
+
+  /** The Prometheus text, after fresh STATS from every worker (at most 1 s wait for a busy one). */
+  async metricsText(): Promise<{ contentType: string; body: string }> {
+    await this.#workers.collectStats(1000);
+    return { contentType: this.metrics.contentType, body: await this.metrics.render() };
+  }
+
+  mountHttp(app: TemplatedApp): void {
+    if (this.config.ops.onTransports.length > 0) mountOps(app, this, this.config.ops.onTransports, this.rootLog.child({ component: 'ops' }));
+  }
+
   // ---- ConnHandler (called by uWS) ----------------------------------------------------------
 
   accepting(): boolean {
@@ -91,18 +166,27 @@ export class Router implements ConnHandler {
   opened(c: Conn): void {
     c.id = this.#nextConnId++;
     this.#conns.set(c.id, c);
+    this.counters.connectionOpened(c.service.config.id);
   }
 
   closed(c: Conn, _code: number): void {
     this.#conns.delete(c.id);
+    this.counters.connectionClosed(c.service.config.id);
     if (c.worker !== null) c.worker.outbox.push2(Op.CLOSED, c.id);
     c.worker = null;
+    forgetSession(c);
     if (this.#conns.size === 0) this.#allClosed?.();
   }
 
+  refused(reason: RefuseReason, peer: string, detail: Record<string, unknown>): void {
+    this.counters.refuse(reason);
+    this.log.info({ peer, reason, ...detail }, 'connection refused');
+  }
+
   frame(c: Conn, data: ArrayBuffer, isBinary: boolean): void {
+    this.counters.bytesIn[c.serIndex]! += data.byteLength;
     if (data.byteLength > c.service.config.maxMessageSize) {
-      this.log.info({ conn: c.id, peer: c.peer, size: data.byteLength }, 'message over max_message_size');
+      this.log.info({ conn: c.id, peer: c.peer, reason: 'message over max_message_size', size: data.byteLength }, 'message too big');
       c.service.fail(c, Close.TOO_BIG, `message too big (limit ${c.service.config.maxMessageSize} bytes)`);
       return;
     }
@@ -130,6 +214,7 @@ export class Router implements ConnHandler {
       this.#violation(c, 'a WAMP message must be a non-empty list starting with a known message type code');
       return false;
     }
+    this.counters.msgIn[c.serIndex * TYPE_SLOTS + (msg[0] as number)]!++;
     if (c.service.config.debug) this.log.info({ conn: c.id, dir: 'in', msg }, 'wamp message');
     this.#route(c, msg);
     return true;
@@ -143,6 +228,8 @@ export class Router implements ConnHandler {
           c.state = ConnState.DETACHING;
           if (c.cbtid !== null && msg[2] === LOGOUT) this.#logout(c, c.cbtid);
         }
+        // Remembered so that a realm worker's crash can still answer the call (see #workerFailed).
+        else if (msg[0] === MsgType.CALL && c.joined) noteCall(c, msg);
         c.worker!.outbox.push3(Op.FRAME, c.id, msg);
         return;
       case ConnState.DETACHING:
@@ -173,10 +260,17 @@ export class Router implements ConnHandler {
       return this.#violation(c, 'HELLO must be [1, Realm|uri, Details|dict]');
     }
     const realm = msg[1];
+    if (this.#shuttingDown) {
+      this.refused('draining', c.peer, { conn: c.id });
+      this.#out.sendNow(c, [MsgType.ABORT, { message: 'the router is shutting down' }, Uri.SYSTEM_SHUTDOWN]);
+      c.ws?.end(Close.GOING_AWAY, 'router shutting down');
+      return;
+    }
     const w = this.#realmWorker.get(realm);
     if (w === undefined) {
-      this.log.info({ conn: c.id, peer: c.peer, realm }, 'HELLO for a realm that does not exist');
-      this.#sendNow(c, [MsgType.ABORT, { message: `no realm '${realm}' exists on this router` }, Uri.NO_SUCH_REALM]);
+      this.counters.refuse('no_such_realm');
+      this.log.info({ conn: c.id, peer: c.peer, reason: Uri.NO_SUCH_REALM, realm }, 'session refused');
+      this.#out.sendNow(c, [MsgType.ABORT, { message: `no realm '${realm}' exists on this router` }, Uri.NO_SUCH_REALM]);
       c.ws?.end(1000, Uri.NO_SUCH_REALM);
       return;
     }
@@ -188,120 +282,17 @@ export class Router implements ConnHandler {
 
   /** A protocol violation found on the main thread: ABORT, then close; only this connection. */
   #violation(c: Conn, message: string): void {
+    this.counters.violations++;
     this.log.info({ conn: c.id, peer: c.peer, reason: message }, 'protocol violation');
-    this.#sendNow(c, [MsgType.ABORT, { message }, Uri.PROTOCOL_VIOLATION]);
+    this.#out.sendNow(c, [MsgType.ABORT, { message }, Uri.PROTOCOL_VIOLATION]);
     c.ws?.end(Close.PROTOCOL_ERROR, Uri.PROTOCOL_VIOLATION);
   }
 
-  #sendNow(c: Conn, msg: unknown[]): void {
-    c.ws?.send(c.ser.encode(msg), c.ser.binary);
-  }
-
-  // ---- output from realm workers ----------------------------------------------------------
-
-  #onWorkerBatch(_w: WorkerHandle, ops: unknown[]): void {
-    const n = ops.length;
-    let i = 0;
-    while (i < n) {
-      switch (ops[i] as number) {
-        case Op.SEND: {
-          const c = this.#conns.get(ops[i + 1] as number);
-          if (c !== undefined) {
-            const msg = ops[i + 2] as unknown[];
-            if (c.cbtid !== null && msg[0] === MsgType.WELCOME) c.service.cookies!.welcomed(c.cbtid, msg[2]);
-            const data = this.#encode(c, msg);
-            if (data !== undefined) this.#queue(c, data, msg);
-          }
-          i += 3;
-          break;
-        }
-        case Op.FANOUT: {
-          const ids = ops[i + 1] as number[];
-          const msg = ops[i + 2] as unknown[];
-          i += 3;
-          // One encode per serializer for all recipients; every socket gets the same bytes.
-          const enc = this.#encoded;
-          for (let j = 0; j < ids.length; j++) {
-            const c = this.#conns.get(ids[j]!);
-            if (c === undefined) continue;
-            const data = (enc[c.serIndex] ??= this.#encode(c, msg));
-            if (data !== undefined) this.#queue(c, data, msg);
-          }
-          enc.fill(undefined);
-          break;
-        }
-        case Op.DETACH: {
-          const c = this.#conns.get(ops[i + 1] as number);
-          i += 2;
-          if (c !== undefined) this.#detached(c);
-          break;
-        }
-        case Op.CLOSE: {
-          const c = this.#conns.get(ops[i + 1] as number);
-          const code = ops[i + 2] as number;
-          const reason = ops[i + 3] as string;
-          i += 4;
-          if (c !== undefined) {
-            this.#flush(c);
-            c.worker = null; // the worker already dropped the session
-            c.ws?.end(code, reason);
-          }
-          break;
-        }
-        default:
-          throw new Error(`corrupt IPC batch from a realm worker: opcode ${String(ops[i])}`);
-      }
-    }
-    const touched = this.#touched;
-    for (let j = 0; j < touched.length; j++) this.#flush(touched[j]!);
-    touched.length = 0;
-  }
-
-  /** Encodes for `c`'s serializer; a message that cannot be encoded closes `c` (1011), nothing else. */
-  #encode(c: Conn, msg: unknown[]): string | Uint8Array | undefined {
-    try {
-      return c.ser.encode(msg);
-    } catch (err) {
-      this.log.error({ err, conn: c.id, msgType: msg[0] }, 'cannot encode an outgoing message');
-      this.#flush(c);
-      c.ws?.end(Close.INTERNAL, 'an outgoing message could not be encoded');
-      return undefined;
-    }
-  }
-
-  #queue(c: Conn, data: string | Uint8Array, msg: unknown): void {
-    if (c.service.config.debug) this.log.info({ conn: c.id, dir: 'out', msg }, 'wamp message');
-    if (c.out === null) {
-      c.out = [data];
-      this.#touched.push(c);
-    } else c.out.push(data);
-  }
-
-  /** Sends what is queued for `c` in one corked write. */
-  #flush(c: Conn): void {
-    const out = c.out;
-    if (out === null) return;
-    c.out = null;
-    const ws = c.ws;
-    if (ws === null) return;
-    let keptUp = true;
-    ws.cork(() => {
-      keptUp = sendAll(c, ws, out);
-    });
-    // Corked sends report success; what the socket could not take shows after uncorking.
-    if (keptUp && !c.pressured && ws.getBufferedAmount() > 0) c.pressured = true;
-    if (!keptUp) {
-      // Never drop silently: a consumer that cannot keep up is told (1008 + reason), counted, closed.
-      this.slowConsumerCloses++;
-      this.log.warn({ conn: c.id, peer: c.peer, max_backpressure: c.service.config.ws.maxBackpressure }, 'slow consumer: send buffer limit exceeded, closing');
-      c.service.fail(c, Close.POLICY, 'slow consumer: send buffer limit exceeded');
-    }
-  }
-
   #detached(c: Conn): void {
-    this.#flush(c);
+    this.#out.flush(c);
     c.worker = null;
     c.state = ConnState.IDLE;
+    forgetSession(c);
     if (this.#shuttingDown) {
       c.ws?.end(Close.GOING_AWAY, 'router shutting down');
       return;
@@ -312,34 +303,69 @@ export class Router implements ConnHandler {
     if (held !== null) for (const m of held) if (c.ws !== null) this.#route(c, m);
   }
 
-  #workerFailed(w: WorkerHandle, err: unknown): void {
-    this.log.fatal({ err, worker: w.index, realms: w.realms }, 'realm worker failed');
-    for (const c of this.#conns.values()) {
-      if (c.worker === w) {
-        c.worker = null;
-        c.ws?.end(Close.INTERNAL, 'realm worker failed');
+  /**
+   * A realm worker died (workers.ts already replaced its handle, so new HELLOs queue for the
+   * restarted thread). Its sessions cannot be saved, and since calls are realm-local every caller
+   * waiting on the dead worker is one of its own sessions: each gets ERROR wamp.error.canceled for
+   * its unanswered calls from the main thread (session-track.ts), then a 1011 close whose reason
+   * names the failure.
+   */
+  #workerFailed(old: WorkerHandle, cause: WorkerFailure, detail: { err?: unknown; exitCode: number; delayMs: number }): void {
+    this.counters.restarted(old.index, cause);
+    const message = `the realm's worker thread failed (${cause}); the router is restarting it`;
+    let sessions = 0;
+    let calls = 0;
+    for (const c of [...this.#conns.values()]) {
+      if (c.worker !== old) continue;
+      c.worker = null;
+      c.held = null;
+      if (c.joined) sessions++;
+      for (const m of orphanedCalls(c, message)) {
+        calls++;
+        this.#out.sendNow(c, m);
       }
+      forgetSession(c);
+      c.ws?.end(Close.INTERNAL, `realm worker failed (${cause}); reconnect`);
     }
-    for (const r of w.realms) this.#realmWorker.delete(r);
+    this.log.error(
+      { err: detail.err, exitCode: detail.exitCode, cause, worker: old.index, realms: old.realms, sessions, canceledCalls: calls, restartInMs: detail.delayMs },
+      'realm worker failed; its sessions were closed and it is being restarted',
+    );
+  }
+
+  /** Tests only: make realm worker `index` fail (DEBUG_FAIL). Throws unless started with debugHooks. */
+  debugFailWorker(index: number, mode: DebugFailMode): void {
+    if (!this.#debugHooks) throw new Error('debug hooks are not enabled (Router.start option debugHooks)');
+    const w = this.workers[index];
+    if (w === undefined) throw new Error(`no realm worker ${index}`);
+    w.outbox.push2(Op.DEBUG_FAIL, mode);
   }
 
   // ---- lifecycle -------------------------------------------------------------------------
 
   /**
-   * Stops accepting, says GOODBYE (wamp.close.system_shutdown) to every session, waits up to
-   * `timeoutMs` for the answers, closes what is left and stops the workers.
+   * Graceful drain. /ready turns 503 and new connections and HELLOs are refused at once; the
+   * workers stop accepting CALLs, let in-flight calls finish for up to `drainMs` and say GOODBYE
+   * (wamp.close.system_shutdown) to each session as soon as it has nothing in flight (drain.ts);
+   * after `drainMs`, callers still waiting get wamp.error.canceled. Sessions then have up to 1 s
+   * to answer GOODBYE; whatever is left is closed, the listeners stop and the workers end.
    */
-  async shutdown(timeoutMs = this.config.shutdownTimeout): Promise<void> {
-    if (this.#shuttingDown) return;
+  shutdown(drainMs = this.config.shutdownTimeout): Promise<void> {
+    this.#stopped ??= this.#shutdown(drainMs);
+    return this.#stopped;
+  }
+
+  async #shutdown(drainMs: number): Promise<void> {
     this.#shuttingDown = true;
-    for (const l of this.listeners) l.stopListening();
-    for (const w of this.workers) w.outbox.push1(Op.SHUTDOWN);
+    this.log.info({ drainMs, connections: this.#conns.size }, 'draining');
+    for (const w of this.workers) w.outbox.push2(Op.SHUTDOWN, drainMs);
     for (const c of [...this.#conns.values()]) {
       if (c.state === ConnState.IDLE) c.ws?.end(Close.GOING_AWAY, 'router shutting down');
     }
     if (this.#conns.size > 0) {
+      const graceMs = Math.min(1000, Math.max(100, drainMs));
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, timeoutMs);
+        const timer = setTimeout(resolve, drainMs + graceMs);
         this.#allClosed = () => {
           clearTimeout(timer);
           resolve();
@@ -347,7 +373,10 @@ export class Router implements ConnHandler {
       });
     }
     for (const c of [...this.#conns.values()]) c.ws?.end(Close.GOING_AWAY, 'router shutting down');
-    await Promise.all(this.workers.map((w) => w.worker.terminate()));
+    // Listening until here: load balancers see /ready 503 and upgrades get 503 during the drain.
+    for (const l of this.listeners) l.stopListening();
+    this.ops?.stopListening();
+    await this.#workers.terminate();
     await Promise.all(this.listeners.map((l) => l.close()));
     this.log.info('router stopped');
   }

@@ -1,4 +1,6 @@
 import type { PermissionConfig, RoleConfig } from '../src/ipc/protocol.js';
+import type { Dict } from '../src/wamp/messages.js';
+import type { Session } from './session.js';
 
 export type Action = 'call' | 'register' | 'publish' | 'subscribe';
 
@@ -6,6 +8,15 @@ export interface Grant {
   allow: boolean;
   discloseCaller: boolean;
   disclosePublisher: boolean;
+}
+
+/**
+ * What a session's role decides: a Grant, or null when the decision must first be fetched from
+ * a dynamic authorizer (workers/auth/dynamic-role.ts).
+ */
+export interface Permissions {
+  readonly name: string;
+  check(uri: string, action: Action, s?: Session, options?: Dict): Grant | null;
 }
 
 const DENY: Grant = Object.freeze({ allow: false, discloseCaller: false, disclosePublisher: false });
@@ -27,7 +38,7 @@ interface Rule {
  * wildcard rule with a longer literal head than that prefix overrides it. No rule: deny (or
  * `allow-by-default`). Rules may use Crossbar's starred syntax when `match` is absent.
  */
-export class RolePermissions {
+export class RolePermissions implements Permissions {
   readonly name: string;
   #exact = new Map<string, Rule>();
   #prefix: Rule[] = [];

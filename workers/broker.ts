@@ -2,17 +2,21 @@ import { MsgType } from '../src/wamp/codes.js';
 import { randomId } from '../src/wamp/ids.js';
 import { type Dict, WampError } from '../src/wamp/messages.js';
 import { Uri } from '../src/wamp/uris.js';
+import type { EventStore } from './event-store.js';
+import { type Match, UriIndex } from './match/uri-index.js';
 import type { Output } from './output.js';
 import type { Session } from './session.js';
 
-/** All subscribers of one topic share one subscription id (WAMP spec, "SUBSCRIBED"). */
+/** All subscribers of one (topic, match) share one subscription id (WAMP spec, "SUBSCRIBED"). */
 export class Subscription {
   readonly subscribers = new Set<Session>();
+  readonly created = new Date().toISOString();
   /** Connection ids of all subscribers; rebuilt lazily after a change. */
   #connIds: number[] | null = null;
   constructor(
     readonly id: number,
     readonly topic: string,
+    readonly match: Match,
   ) {}
 
   connIds(): number[] {
@@ -25,89 +29,283 @@ export class Subscription {
   changed(): void {
     this.#connIds = null;
   }
+  info(): Dict {
+    return { id: this.id, created: this.created, uri: this.topic, match: this.match };
+  }
+}
+
+/** What the broker tells the realm so it can emit meta events (WAMP spec, "Subscription Meta API"). */
+export interface BrokerEvents {
+  created(s: Session, sub: Subscription): void;
+  subscribed(s: Session, sub: Subscription): void;
+  unsubscribed(s: Session, sub: Subscription): void;
+  deleted(s: Session, sub: Subscription): void;
+}
+
+/** One publication on its way to subscribers. */
+export interface Publication {
+  id: number;
+  topic: string;
+  /** null: the router itself (meta events, testaments). */
+  publisher: Session | null;
+  options: Dict;
+  /** The publisher's identity for EVENT.Details, when disclosed. */
+  disclosed: Dict | null;
+  /** Arguments and ArgumentsKw, verbatim. */
+  payload: unknown[];
+}
+
+/** Subscriber black/white lists of one publication (WAMP spec, "Subscriber Black- and Whitelisting"). */
+export class Eligibility {
+  readonly exclude: Set<number> | null;
+  readonly excludeAuthid: Set<string> | null;
+  readonly excludeAuthrole: Set<string> | null;
+  readonly eligible: Set<number> | null;
+  readonly eligibleAuthid: Set<string> | null;
+  readonly eligibleAuthrole: Set<string> | null;
+  readonly bySessionId: boolean;
+
+  private constructor(o: Dict) {
+    const set = <T>(v: unknown): Set<T> | null => (Array.isArray(v) ? new Set(v as T[]) : null);
+    this.exclude = set(o.exclude);
+    this.excludeAuthid = set(o.exclude_authid);
+    this.excludeAuthrole = set(o.exclude_authrole);
+    this.eligible = set(o.eligible);
+    this.eligibleAuthid = set(o.eligible_authid);
+    this.eligibleAuthrole = set(o.eligible_authrole);
+    this.bySessionId = this.exclude !== null || this.eligible !== null;
+  }
+
+  /** null when the options carry no list at all: the common case takes the fast path. */
+  static from(o: Dict): Eligibility | null {
+    return o.exclude === undefined &&
+      o.exclude_authid === undefined &&
+      o.exclude_authrole === undefined &&
+      o.eligible === undefined &&
+      o.eligible_authid === undefined &&
+      o.eligible_authrole === undefined
+      ? null
+      : new Eligibility(o);
+  }
+
+  /** In every eligible list present and in none of the exclude lists present. */
+  admits(s: Session): boolean {
+    return (
+      (this.eligible === null || this.eligible.has(s.id)) &&
+      (this.eligibleAuthid === null || this.eligibleAuthid.has(s.authid)) &&
+      (this.eligibleAuthrole === null || this.eligibleAuthrole.has(s.authrole)) &&
+      (this.exclude === null || !this.exclude.has(s.id)) &&
+      (this.excludeAuthid === null || !this.excludeAuthid.has(s.authid)) &&
+      (this.excludeAuthrole === null || !this.excludeAuthrole.has(s.authrole))
+    );
+  }
+}
+
+interface Retained {
+  pub: Publication;
+  eligibility: Eligibility | null;
 }
 
 /**
- * The broker of one realm: exact-topic subscriptions and EVENT fan-out. Routing decisions
- * (which subscription a topic reaches) live in `#topics` alone, so a backplane can deliver a
- * remote publication through `deliver` without touching SUBSCRIBE handling.
+ * Retained events are kept per topic, newest last, so that every subscriber can be sent "the most
+ * recent retained event it would have received" (WAMP spec, "Event Retention") even when the
+ * latest ones carried black/whitelists or excluded their publisher. Bounded per topic.
+ */
+const MAX_RETAINED_PER_TOPIC = 16;
+
+/**
+ * The broker of one realm: exact and pattern subscriptions, EVENT fan-out, retained events and
+ * event history. Which subscriptions a topic reaches is decided by `#index` alone, so a
+ * backplane can hand a remote publication to `dispatch` without touching SUBSCRIBE handling.
  */
 export class Broker {
-  #topics = new Map<string, Subscription>();
+  #index = new UriIndex<Subscription>();
   #byId = new Map<number, Subscription>();
+  #retained = new Map<string, Retained[]>();
+  #scratch: Subscription[] = [];
 
-  constructor(readonly out: Output) {}
+  constructor(
+    readonly out: Output,
+    readonly events: BrokerEvents,
+    readonly store: EventStore | null,
+  ) {}
+
+  get(id: number): Subscription | undefined {
+    return this.#byId.get(id);
+  }
+  lookup(topic: string, match: Match): Subscription | undefined {
+    return this.#index.get(topic, match);
+  }
+  matching(topic: string): Subscription[] {
+    return this.#index.matchAll(topic, []);
+  }
+  list(): { exact: number[]; prefix: number[]; wildcard: number[] } {
+    const ids = (m: Map<string, Subscription>) => [...m.values()].map((s) => s.id);
+    return { exact: ids(this.#index.exact), prefix: ids(this.#index.prefix), wildcard: ids(this.#index.wildcard) };
+  }
 
   subscribe(s: Session, requestId: number, options: Dict, topic: string): void {
-    if (options.match !== undefined && options.match !== 'exact') {
-      throw new WampError(Uri.INVALID_ARGUMENT, `subscription match '${String(options.match)}' is not supported`);
-    }
-    let sub = this.#topics.get(topic);
+    const match = (options.match as Match | undefined) ?? 'exact';
+    let sub = this.#index.get(topic, match);
+    let created = false;
     if (sub === undefined) {
       let id = randomId();
       while (this.#byId.has(id)) id = randomId();
-      sub = new Subscription(id, topic);
-      this.#topics.set(topic, sub);
+      sub = new Subscription(id, topic, match);
+      this.#index.set(topic, match, sub);
       this.#byId.set(id, sub);
+      created = true;
     }
-    if (!sub.subscribers.has(s)) {
+    const fresh = !sub.subscribers.has(s);
+    if (fresh) {
       sub.subscribers.add(s);
       sub.changed();
       s.subscriptions.add(sub);
     }
     this.out.send(s.connId, [MsgType.SUBSCRIBED, requestId, sub.id]);
+    if (created) this.events.created(s, sub);
+    if (fresh) this.events.subscribed(s, sub);
+    // WAMP spec, "Event Retention": the latest retained event(s) the subscriber is eligible for.
+    if (options.get_retained === true) this.#sendRetained(s, sub);
   }
 
   unsubscribe(s: Session, requestId: number, subscriptionId: number): void {
     const sub = this.#byId.get(subscriptionId);
-    if (sub === undefined || !sub.subscribers.has(s)) {
-      throw new WampError(Uri.NO_SUCH_SUBSCRIPTION);
+    if (sub === undefined || !sub.subscribers.has(s)) throw new WampError(Uri.NO_SUCH_SUBSCRIPTION);
+    this.out.send(s.connId, [MsgType.UNSUBSCRIBED, requestId]);
+    this.#remove(s, sub);
+  }
+
+  /**
+   * Removes a subscriber at the router's initiative (meta API remove_subscriber); a subscriber that
+   * announced subscription_revocation is told with UNSUBSCRIBED [35, 0, {subscription, reason}].
+   */
+  revoke(sub: Subscription, s: Session, reason: string | undefined): void {
+    if (s.has('subscriber', 'subscription_revocation')) {
+      this.out.send(s.connId, [MsgType.UNSUBSCRIBED, 0, reason === undefined ? { subscription: sub.id } : { subscription: sub.id, reason }]);
     }
     this.#remove(s, sub);
-    this.out.send(s.connId, [MsgType.UNSUBSCRIBED, requestId]);
   }
 
-  publish(s: Session, msg: unknown[], disclose: boolean): void {
-    const requestId = msg[1] as number;
+  /** PUBLISH from a session (already authorized and validated). */
+  publish(s: Session, msg: unknown[], disclose: boolean): number {
     const options = msg[2] as Dict;
-    const publication = randomId();
-    const sub = this.#topics.get(msg[3] as string);
-    if (sub !== undefined) {
-      let details: Dict = {};
-      if (disclose) {
-        details = { publisher: s.id, publisher_authid: s.authid, publisher_authrole: s.authrole };
-      }
-      // WAMP spec, "Publisher Exclusion": the publisher does not receive its own event unless
-      // it asks with exclude_me: false.
-      const exclude = options.exclude_me !== false && sub.subscribers.has(s) ? s : undefined;
-      this.deliver(sub, publication, details, msg, exclude);
+    const pub: Publication = {
+      id: randomId(),
+      topic: msg[3] as string,
+      publisher: s,
+      options,
+      disclosed: disclose ? { publisher: s.id, publisher_authid: s.authid, publisher_authrole: s.authrole } : null,
+      payload: msg.length > 4 ? msg.slice(4) : [],
+    };
+    this.dispatch(pub);
+    return pub.id;
+  }
+
+  /** Whether a publication to `topic` would reach anybody (lets meta events skip building payloads). */
+  hasSubscribers(topic: string): boolean {
+    if (this.#index.exact.has(topic)) return true;
+    if (this.#index.prefix.size === 0 && this.#index.wildcard.size === 0) return false;
+    return this.#index.matchAll(topic, []).length > 0;
+  }
+
+  /** A publication by the router itself (meta events, testaments). */
+  publishInternal(topic: string, args: unknown[], kwargs?: Dict, options: Dict = {}): void {
+    this.dispatch({ id: randomId(), topic, publisher: null, options, disclosed: null, payload: kwargs === undefined ? [args] : [args, kwargs] });
+  }
+
+  /** Delivers a publication to every matching subscription, then retains/stores it. */
+  dispatch(pub: Publication): void {
+    const subs = this.#index.matchAll(pub.topic, this.#scratch);
+    const eligibility = Eligibility.from(pub.options);
+    try {
+      for (let i = 0; i < subs.length; i++) this.#deliver(subs[i]!, pub, eligibility, false);
+    } finally {
+      subs.length = 0;
     }
-    if (options.acknowledge === true) {
-      this.out.send(s.connId, [MsgType.PUBLISHED, requestId, publication]);
+    if (pub.options.retain === true) this.#retain(pub, eligibility);
+    if (this.store !== null && (eligibility === null || !eligibility.bySessionId)) {
+      // WAMP spec, "Event History": events with session-id black/whitelists are not stored.
+      this.store.record(this, pub, eligibility);
     }
   }
 
-  /** Sends one EVENT to every subscriber of `sub` (one FANOUT: encoded once per serializer). */
-  deliver(sub: Subscription, publication: number, details: Dict, publish: unknown[], exclude?: Session): void {
-    let ids = sub.connIds();
-    if (exclude !== undefined) {
-      const skip = exclude.connId;
-      ids = ids.filter((c) => c !== skip);
+  #retain(pub: Publication, eligibility: Eligibility | null): void {
+    const r: Retained = { pub, eligibility };
+    const list = this.#retained.get(pub.topic);
+    // An event everybody would receive (no lists, publisher not excluded) supersedes all before it.
+    if (list === undefined || (eligibility === null && (pub.publisher === null || pub.options.exclude_me === false))) {
+      this.#retained.set(pub.topic, [r]);
+      return;
+    }
+    list.push(r);
+    if (list.length > MAX_RETAINED_PER_TOPIC) list.splice(0, list.length - MAX_RETAINED_PER_TOPIC);
+  }
+
+  #deliver(sub: Subscription, pub: Publication, eligibility: Eligibility | null, retained: boolean, only?: Session): void {
+    const publisher = pub.publisher;
+    // WAMP spec, "Publisher Exclusion": not to the publisher unless it asks with exclude_me: false.
+    const excludeMe = publisher !== null && pub.options.exclude_me !== false && sub.subscribers.has(publisher);
+    const ppt = pub.options.ppt_scheme !== undefined;
+    let ids: number[];
+    if (only !== undefined) {
+      if (ppt && !only.has('subscriber', 'payload_passthru_mode')) return;
+      ids = [only.connId];
+    }
+    else if (eligibility === null && !excludeMe && !ppt) ids = sub.connIds(); // the fast path
+    else {
+      ids = [];
+      for (const s of sub.subscribers) {
+        if (excludeMe && s === publisher) continue;
+        if (eligibility !== null && !eligibility.admits(s)) continue;
+        // WAMP spec, "Payload Passthru Mode": only to subscribers that announced it.
+        if (ppt && !s.has('subscriber', 'payload_passthru_mode')) continue;
+        ids.push(s.connId);
+      }
     }
     if (ids.length === 0) return;
+    let details: Dict = pub.disclosed ?? EMPTY;
+    if (sub.match !== 'exact' || retained || ppt) {
+      details = { ...details };
+      if (sub.match !== 'exact') details.topic = pub.topic;
+      if (retained) details.retained = true;
+      if (ppt) copyPpt(pub.options, details);
+    }
     // The payload (Arguments, ArgumentsKw) is copied verbatim from PUBLISH (WAMP spec, "EVENT").
-    const event: unknown[] = [MsgType.EVENT, sub.id, publication, details];
-    for (let i = 4; i < publish.length; i++) event.push(publish[i]);
+    const event: unknown[] = [MsgType.EVENT, sub.id, pub.id, details];
+    for (let i = 0; i < pub.payload.length; i++) event.push(pub.payload[i]);
     this.out.fanout(ids, event);
+  }
+
+  #sendRetained(s: Session, sub: Subscription): void {
+    const send = (list: Retained[]) => {
+      // The most recent retained event this subscriber would have received.
+      for (let i = list.length - 1; i >= 0; i--) {
+        const r = list[i]!;
+        if (r.eligibility !== null && !r.eligibility.admits(s)) continue;
+        if (r.pub.publisher === s && r.pub.options.exclude_me !== false) continue;
+        if (r.pub.options.ppt_scheme !== undefined && !s.has('subscriber', 'payload_passthru_mode')) continue;
+        this.#deliver(sub, r.pub, null, true, s);
+        return;
+      }
+    };
+    if (sub.match === 'exact') {
+      const list = this.#retained.get(sub.topic);
+      if (list !== undefined) send(list);
+      return;
+    }
+    for (const [topic, list] of this.#retained) if (patternMatches(sub.topic, sub.match, topic)) send(list);
   }
 
   #remove(s: Session, sub: Subscription): void {
     sub.subscribers.delete(s);
     sub.changed();
     s.subscriptions.delete(sub);
+    this.events.unsubscribed(s, sub);
     if (sub.subscribers.size === 0) {
-      this.#topics.delete(sub.topic);
+      this.#index.delete(sub.topic, sub.match);
       this.#byId.delete(sub.id);
+      this.events.deleted(s, sub);
     }
   }
 
@@ -115,4 +313,19 @@ export class Broker {
   leave(s: Session): void {
     for (const sub of s.subscriptions) this.#remove(s, sub);
   }
+}
+
+const EMPTY: Dict = Object.freeze({}) as Dict;
+
+export function copyPpt(from: Dict, to: Dict): void {
+  for (const k of ['ppt_scheme', 'ppt_serializer', 'ppt_cipher', 'ppt_keyid']) if (from[k] !== undefined) to[k] = from[k];
+}
+
+/** Whether one pattern matches one concrete URI (for retained events, history). */
+export function patternMatches(pattern: string, match: Match, uri: string): boolean {
+  if (match === 'exact') return pattern === uri;
+  if (match === 'prefix') return uri.startsWith(pattern);
+  const p = pattern.split('.');
+  const u = uri.split('.');
+  return p.length === u.length && p.every((c, i) => c === '' || c === u[i]);
 }

@@ -2,152 +2,323 @@ import { MsgType } from '../src/wamp/codes.js';
 import { randomId } from '../src/wamp/ids.js';
 import { type Dict, ProtocolViolation, WampError } from '../src/wamp/messages.js';
 import { Uri } from '../src/wamp/uris.js';
+import { copyPpt } from './broker.js';
+import { type Match, UriIndex } from './match/uri-index.js';
 import type { Output } from './output.js';
 import type { Session } from './session.js';
 
+export type InvokePolicy = 'single' | 'roundrobin' | 'random' | 'first' | 'last';
+
+interface Callee {
+  session: Session;
+  discloseCaller: boolean;
+  forwardTimeout: boolean;
+}
+
 export class Registration {
+  readonly callees: Callee[] = [];
+  readonly created = new Date().toISOString();
+  #next = 0;
   constructor(
     readonly id: number,
     readonly procedure: string,
-    readonly callee: Session,
-    readonly discloseCaller: boolean,
+    readonly match: Match,
+    readonly invoke: InvokePolicy,
   ) {}
+
+  /** The callee for the next call (WAMP spec, "Shared Registration"). */
+  pick(): Callee {
+    const c = this.callees;
+    switch (this.invoke) {
+      case 'roundrobin': {
+        const i = this.#next % c.length;
+        this.#next = i + 1;
+        return c[i]!;
+      }
+      case 'random':
+        return c[Math.floor(Math.random() * c.length)]!;
+      case 'last':
+        return c[c.length - 1]!;
+      default:
+        return c[0]!;
+    }
+  }
+  info(): Dict {
+    return { id: this.id, created: this.created, uri: this.procedure, match: this.match, invoke: this.invoke };
+  }
 }
 
 /** One CALL in flight: the INVOCATION sent to the callee and the caller waiting for it. */
 export class Invocation {
+  timer: NodeJS.Timeout | null = null;
+  /** Progressive call invocations: the caller is still sending CALLs with progress: true. */
+  streaming = false;
   constructor(
     readonly id: number,
-    /** null once the caller has left: the late YIELD/ERROR is dropped (WAMP spec, "Caller Leaving"). */
-    public caller: Session | null,
+    readonly caller: Session,
     readonly callRequestId: number,
     readonly callee: Session,
+    readonly registration: Registration,
+    readonly receiveProgress: boolean,
   ) {}
 }
 
+/** What the dealer tells the realm so it can emit meta events (WAMP spec, "Registration Meta API"). */
+export interface DealerEvents {
+  created(s: Session, reg: Registration): void;
+  registered(s: Session, reg: Registration): void;
+  unregistered(s: Session, reg: Registration): void;
+  deleted(s: Session, reg: Registration): void;
+}
+
 /**
- * The dealer of one realm: exact-URI registrations, one callee each (the basic profile).
- * Which registration a call reaches is decided in `#procedures` alone, so a backplane can be
- * added behind `route` without rewriting CALL/YIELD handling.
+ * The dealer of one realm: exact and pattern registrations, shared registrations, progressive
+ * results and invocations, timeouts and canceling. Which registration a call reaches is decided
+ * by `route` alone, so a backplane can be added there without rewriting CALL/YIELD handling.
  */
 export class Dealer {
-  #procedures = new Map<string, Registration>();
+  #index = new UriIndex<Registration>();
   #byId = new Map<number, Registration>();
 
-  constructor(readonly out: Output) {}
+  constructor(
+    readonly out: Output,
+    readonly events: DealerEvents,
+  ) {}
+
+  get(id: number): Registration | undefined {
+    return this.#byId.get(id);
+  }
+  lookup(procedure: string, match: Match): Registration | undefined {
+    return this.#index.get(procedure, match);
+  }
+  /** The registration a CALL to `procedure` uses: exact, longest prefix, most specific wildcard. */
+  route(procedure: string): Registration | undefined {
+    return this.#index.matchBest(procedure);
+  }
+  list(): { exact: number[]; prefix: number[]; wildcard: number[] } {
+    const ids = (m: Map<string, Registration>) => [...m.values()].map((r) => r.id);
+    return { exact: ids(this.#index.exact), prefix: ids(this.#index.prefix), wildcard: ids(this.#index.wildcard) };
+  }
 
   register(s: Session, requestId: number, options: Dict, procedure: string): void {
-    if (options.match !== undefined && options.match !== 'exact') {
-      throw new WampError(Uri.INVALID_ARGUMENT, `registration match '${String(options.match)}' is not supported`);
+    const match = (options.match as Match | undefined) ?? 'exact';
+    const invoke = (options.invoke as InvokePolicy | undefined) ?? 'single';
+    let reg = this.#index.get(procedure, match);
+    let created = false;
+    if (reg !== undefined && options.force_reregister === true && !reg.callees.some((c) => c.session === s)) {
+      // Crossbar's force_reregister: the new callee takes the procedure over; the old ones lose it.
+      for (const c of [...reg.callees]) this.revoke(reg, c.session, 'wamp.error.force_reregister');
+      reg = undefined;
     }
-    if (options.invoke !== undefined && options.invoke !== 'single') {
-      throw new WampError(Uri.INVALID_ARGUMENT, `invocation policy '${String(options.invoke)}' is not supported`);
+    if (reg !== undefined) {
+      if (reg.callees.some((c) => c.session === s) || reg.invoke === 'single' || invoke === 'single') {
+        throw new WampError(Uri.PROCEDURE_ALREADY_EXISTS, `procedure '${procedure}' (match ${match}) is already registered`);
+      }
+      if (reg.invoke !== invoke) {
+        throw new WampError(
+          Uri.PROCEDURE_EXISTS_WITH_DIFFERENT_INVOCATION_POLICY,
+          `'${procedure}' is registered with invoke '${reg.invoke}', not '${invoke}'`,
+        );
+      }
+    } else {
+      let id = randomId();
+      while (this.#byId.has(id)) id = randomId();
+      reg = new Registration(id, procedure, match, invoke);
+      this.#index.set(procedure, match, reg);
+      this.#byId.set(id, reg);
+      created = true;
     }
-    if (this.#procedures.has(procedure)) {
-      throw new WampError(Uri.PROCEDURE_ALREADY_EXISTS, `procedure '${procedure}' is already registered`);
-    }
-    let id = randomId();
-    while (this.#byId.has(id)) id = randomId();
-    const reg = new Registration(id, procedure, s, options.disclose_caller === true);
-    this.#procedures.set(procedure, reg);
-    this.#byId.set(id, reg);
+    reg.callees.push({ session: s, discloseCaller: options.disclose_caller === true, forwardTimeout: options.forward_timeout === true });
     s.registrations.add(reg);
-    this.out.send(s.connId, [MsgType.REGISTERED, requestId, id]);
+    this.out.send(s.connId, [MsgType.REGISTERED, requestId, reg.id]);
+    if (created) this.events.created(s, reg);
+    this.events.registered(s, reg);
   }
 
   unregister(s: Session, requestId: number, registrationId: number): void {
     const reg = this.#byId.get(registrationId);
-    if (reg === undefined || reg.callee !== s) throw new WampError(Uri.NO_SUCH_REGISTRATION);
-    this.#remove(reg);
+    if (reg === undefined || !reg.callees.some((c) => c.session === s)) throw new WampError(Uri.NO_SUCH_REGISTRATION);
     this.out.send(s.connId, [MsgType.UNREGISTERED, requestId]);
+    this.#remove(reg, s);
   }
 
-  route(procedure: string): Registration | undefined {
-    return this.#procedures.get(procedure);
+  /**
+   * Removes a callee at the router's initiative (meta API remove_callee); a callee that announced
+   * registration_revocation is told with UNREGISTERED [67, 0, {registration, reason}].
+   */
+  revoke(reg: Registration, s: Session, reason: string | undefined): void {
+    if (s.has('callee', 'registration_revocation')) {
+      this.out.send(s.connId, [MsgType.UNREGISTERED, 0, reason === undefined ? { registration: reg.id } : { registration: reg.id, reason }]);
+    }
+    this.#remove(reg, s);
   }
 
   call(s: Session, msg: unknown[], disclose: boolean): void {
     const requestId = msg[1] as number;
     const options = msg[2] as Dict;
     const procedure = msg[3] as string;
+    const progress = options.progress === true;
+    const ongoing = s.calls.get(requestId);
+    if (ongoing !== undefined) {
+      // WAMP spec, "Progressive Call Invocations": more input for a call already under way.
+      if (!ongoing.streaming) throw new ProtocolViolation(`CALL request id ${requestId} is already in use by a pending call`);
+      ongoing.streaming = progress;
+      const more: unknown[] = [MsgType.INVOCATION, ongoing.id, ongoing.registration.id, progress ? { progress: true } : {}];
+      for (let i = 4; i < msg.length; i++) more.push(msg[i]);
+      this.out.send(ongoing.callee.connId, more);
+      return;
+    }
+    if (progress && !s.has('caller', 'progressive_call_invocations')) {
+      throw new ProtocolViolation('CALL.Options.progress used without announcing progressive_call_invocations');
+    }
+    const ppt = options.ppt_scheme !== undefined;
+    if (ppt && !s.has('caller', 'payload_passthru_mode')) {
+      throw new ProtocolViolation('ppt_scheme used without announcing payload_passthru_mode');
+    }
     const reg = this.route(procedure);
     if (reg === undefined) throw new WampError(Uri.NO_SUCH_PROCEDURE, `no callee registered for '${procedure}'`);
-    const callee = reg.callee;
-    const inv = new Invocation(callee.nextInvocationId(), s, requestId, callee);
-    callee.invocations.set(inv.id, inv);
-    s.pendingCalls.add(inv);
-    let details: Dict = {};
-    // WAMP spec, "Caller Identification".
-    if (disclose || reg.discloseCaller || options.disclose_me === true) {
-      details = { caller: s.id, caller_authid: s.authid, caller_authrole: s.authrole };
+    const callee = reg.pick();
+    const cs = callee.session;
+    if (progress && !cs.has('callee', 'progressive_call_invocations')) {
+      throw new WampError(Uri.FEATURE_NOT_SUPPORTED, 'the callee does not support progressive call invocations');
+    }
+    if (ppt && !cs.has('callee', 'payload_passthru_mode')) {
+      throw new WampError(Uri.FEATURE_NOT_SUPPORTED, 'the callee does not support payload passthru mode');
+    }
+    // WAMP spec, "Progressive Call Results": only if the callee supports it.
+    const receiveProgress = options.receive_progress === true && cs.has('callee', 'progressive_call_results');
+    const inv = new Invocation(cs.nextInvocationId(), s, requestId, cs, reg, receiveProgress);
+    inv.streaming = progress;
+    cs.invocations.set(inv.id, inv);
+    s.calls.set(requestId, inv);
+    const details: Dict = {};
+    if (reg.match !== 'exact') details.procedure = procedure;
+    // WAMP spec, "Caller Identification"; calls to the router's own wamp.* namespace are disclosed too.
+    if (disclose || callee.discloseCaller || options.disclose_me === true) {
+      details.caller = s.id;
+      details.caller_authid = s.authid;
+      details.caller_authrole = s.authrole;
+    }
+    if (receiveProgress) details.receive_progress = true;
+    if (progress) details.progress = true;
+    if (ppt) copyPpt(options, details);
+    const timeout = typeof options.timeout === 'number' ? options.timeout : 0;
+    if (timeout > 0) {
+      // WAMP spec, "Call Timeouts" (milliseconds): forwarded to a callee that asked for it, else the dealer's.
+      if (callee.forwardTimeout && cs.has('callee', 'call_timeout')) details.timeout = timeout;
+      else inv.timer = setTimeout(() => this.#timedOut(inv, timeout), timeout);
     }
     const invocation: unknown[] = [MsgType.INVOCATION, inv.id, reg.id, details];
     for (let i = 4; i < msg.length; i++) invocation.push(msg[i]);
-    this.out.send(callee.connId, invocation);
+    this.out.send(cs.connId, invocation);
   }
 
   /** YIELD [70, INVOCATION.Request, Options, Arguments?, ArgumentsKw?] from a callee. */
   yield(s: Session, msg: unknown[]): void {
-    const inv = this.#take(s, msg[1] as number, 'YIELD');
-    if (inv.caller === null) return;
-    const result: unknown[] = [MsgType.RESULT, inv.callRequestId, {}];
+    const options = msg[2] as Dict;
+    const progress = options.progress === true;
+    const inv = this.#find(s, msg[1] as number, 'YIELD');
+    if (inv === undefined) return;
+    if (progress && !inv.receiveProgress) return; // the caller did not ask for progress: nothing to relay
+    if (!progress) this.#finish(inv);
+    const details: Dict = progress ? { progress: true } : {};
+    if (options.ppt_scheme !== undefined) copyPpt(options, details);
+    const result: unknown[] = [MsgType.RESULT, inv.callRequestId, details];
     for (let i = 3; i < msg.length; i++) result.push(msg[i]);
     this.out.send(inv.caller.connId, result);
   }
 
   /** ERROR [8, 68, INVOCATION.Request, Details, Error, Arguments?, ArgumentsKw?] from a callee. */
   error(s: Session, msg: unknown[]): void {
-    const inv = this.#take(s, msg[2] as number, 'ERROR');
-    if (inv.caller === null) return;
+    const inv = this.#find(s, msg[2] as number, 'ERROR');
+    if (inv === undefined) return;
+    this.#finish(inv);
     const err: unknown[] = [MsgType.ERROR, MsgType.CALL, inv.callRequestId, msg[3], msg[4]];
     for (let i = 5; i < msg.length; i++) err.push(msg[i]);
     this.out.send(inv.caller.connId, err);
   }
 
-  #take(s: Session, invocationId: number, what: string): Invocation {
-    const inv = s.invocations.get(invocationId);
-    if (inv === undefined) {
-      // WAMP spec, "Protocol Errors": a YIELD (or ERROR) for an unknown invocation.
-      throw new ProtocolViolation(`${what} for unknown INVOCATION request id ${invocationId}`);
+  /** CANCEL [49, CALL.Request, Options] (WAMP spec, "Call Canceling"). */
+  cancel(s: Session, requestId: number, options: Dict): void {
+    const inv = s.calls.get(requestId);
+    if (inv === undefined) return; // already answered: nothing to cancel
+    const calleeCancels = inv.callee.has('callee', 'call_canceling');
+    const mode = calleeCancels ? ((options.mode as string | undefined) ?? 'killnowait') : 'skip';
+    if (mode === 'kill') {
+      // The caller gets whatever the callee answers to the INTERRUPT (ERROR, or a RESULT that won the race).
+      this.out.send(inv.callee.connId, [MsgType.INTERRUPT, inv.id, { mode: 'kill', reason: Uri.CANCELED }]);
+      return;
     }
-    s.invocations.delete(invocationId);
-    inv.caller?.pendingCalls.delete(inv);
+    this.#finish(inv);
+    this.out.send(s.connId, [MsgType.ERROR, MsgType.CALL, requestId, { message: `canceled (${mode})` }, Uri.CANCELED]);
+    if (mode === 'killnowait') this.out.send(inv.callee.connId, [MsgType.INTERRUPT, inv.id, { mode: 'killnowait', reason: Uri.CANCELED }]);
+  }
+
+  #timedOut(inv: Invocation, ms: number): void {
+    inv.timer = null;
+    if (inv.caller.calls.get(inv.callRequestId) !== inv) return;
+    this.#finish(inv);
+    this.out.send(inv.caller.connId, [MsgType.ERROR, MsgType.CALL, inv.callRequestId, { message: `the call timed out after ${ms} ms` }, Uri.TIMEOUT]);
+    if (inv.callee.has('callee', 'call_canceling')) {
+      this.out.send(inv.callee.connId, [MsgType.INTERRUPT, inv.id, { mode: 'killnowait', reason: Uri.TIMEOUT }]);
+    }
+  }
+
+  /** The pending invocation `id` of callee `s`; undefined for one already finished (late answer, dropped). */
+  #find(s: Session, id: number, what: string): Invocation | undefined {
+    const inv = s.invocations.get(id);
+    if (inv === undefined && !s.issuedInvocation(id)) {
+      // WAMP spec, "Protocol Errors": a YIELD (or ERROR) for an invocation never sent.
+      throw new ProtocolViolation(`${what} for unknown INVOCATION request id ${id}`);
+    }
     return inv;
   }
 
-  #remove(reg: Registration): void {
-    this.#procedures.delete(reg.procedure);
-    this.#byId.delete(reg.id);
-    reg.callee.registrations.delete(reg);
+  /** The call is over (answered, canceled, timed out or abandoned): forget it on both sides. */
+  #finish(inv: Invocation): void {
+    inv.callee.invocations.delete(inv.id);
+    if (inv.caller.calls.get(inv.callRequestId) === inv) inv.caller.calls.delete(inv.callRequestId);
+    if (inv.timer !== null) {
+      clearTimeout(inv.timer);
+      inv.timer = null;
+    }
+  }
+
+  #remove(reg: Registration, s: Session): void {
+    const i = reg.callees.findIndex((c) => c.session === s);
+    if (i < 0) return;
+    reg.callees.splice(i, 1);
+    s.registrations.delete(reg);
+    this.events.unregistered(s, reg);
+    if (reg.callees.length === 0) {
+      this.#index.delete(reg.procedure, reg.match);
+      this.#byId.delete(reg.id);
+      this.events.deleted(s, reg);
+    }
   }
 
   /** Fails a session's calls that are still waiting (the router is going away). */
   failPendingCalls(s: Session, message: string): void {
-    for (const inv of s.pendingCalls) {
-      inv.caller = null; // a late YIELD is dropped
+    for (const inv of [...s.calls.values()]) {
+      this.#finish(inv);
       this.out.send(s.connId, [MsgType.ERROR, MsgType.CALL, inv.callRequestId, { message }, Uri.CANCELED]);
     }
-    s.pendingCalls.clear();
   }
 
-  /** A session left: drop its registrations, fail calls it was serving, forget calls it made. */
+  /** A session left: drop its registrations, fail calls it was serving, interrupt calls it made. */
   leave(s: Session): void {
-    for (const reg of s.registrations) this.#remove(reg);
-    for (const inv of s.invocations.values()) {
-      const caller = inv.caller;
-      if (caller === null) continue;
-      caller.pendingCalls.delete(inv);
+    for (const reg of [...s.registrations]) this.#remove(reg, s);
+    for (const inv of [...s.invocations.values()]) {
+      this.#finish(inv);
       // WAMP spec, "Callee Leaving": the caller gets an ERROR.
-      this.out.send(caller.connId, [
-        MsgType.ERROR,
-        MsgType.CALL,
-        inv.callRequestId,
-        { message: 'the callee left before answering' },
-        Uri.CANCELED,
-      ]);
+      this.out.send(inv.caller.connId, [MsgType.ERROR, MsgType.CALL, inv.callRequestId, { message: 'the callee left before answering' }, Uri.CANCELED]);
     }
-    s.invocations.clear();
-    for (const inv of s.pendingCalls) inv.caller = null;
-    s.pendingCalls.clear();
+    for (const inv of [...s.calls.values()]) {
+      this.#finish(inv);
+      // WAMP spec, "Caller Leaving": interrupt the callee if it can be interrupted; its late answer is dropped.
+      if (inv.callee.has('callee', 'call_canceling')) {
+        this.out.send(inv.callee.connId, [MsgType.INTERRUPT, inv.id, { mode: 'killnowait', reason: Uri.CANCELED }]);
+      }
+    }
   }
 }

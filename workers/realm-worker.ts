@@ -4,17 +4,20 @@
  */
 import { type MessagePort, workerData } from 'node:worker_threads';
 import { Outbox } from '../src/ipc/outbox.js';
-import { Op, type TransportInfo, type WorkerStartup } from '../src/ipc/protocol.js';
+import { type DebugFailMode, Op, type TransportInfo, type WorkerStartup } from '../src/ipc/protocol.js';
 import { createLogger } from '../src/log.js';
 import { Uri } from '../src/wamp/uris.js';
-import { Output } from './output.js';
+import { InternalOutput } from './auth/internal-caller.js';
+import { AuthService } from './auth/service.js';
+import { Drain } from './drain.js';
 import { CloseCode, Realm } from './realm.js';
 import type { Session } from './session.js';
+import { countBatchIn, StatsReporter } from './stats.js';
 
 const { startup, port } = workerData as { startup: WorkerStartup; port: MessagePort };
-const log = createLogger(startup.logLevel, { worker: startup.workerIndex });
+const log = createLogger(startup.logLevel, { component: 'realm', worker: startup.workerIndex }, startup.logFormat);
 const outbox = new Outbox(port);
-const out = new Output(outbox);
+const out = new InternalOutput(outbox);
 outbox.onReject = (entry, err) => {
   // Output that cannot be cloned back to the main thread (a payload nested too deep): the
   // recipients are told by a close rather than left waiting; the rest of the batch went through.
@@ -27,10 +30,15 @@ outbox.onReject = (entry, err) => {
 };
 const sessionsByConn = new Map<number, Session>();
 const realms = new Map<string, Realm>();
-for (const cfg of startup.realms) realms.set(cfg.name, new Realm(cfg, out, log, sessionsByConn));
+const auth = new AuthService(startup.auth, startup.authOptions, realms, out, log);
+for (const cfg of startup.realms) realms.set(cfg.name, new Realm(cfg, out, log, sessionsByConn, auth));
+const stats = new StatsReporter(outbox, realms, startup.statsIntervalMs);
+let drain: Drain | null = null;
 
 function onBatch(ops: unknown[]): void {
+  countBatchIn();
   const n = ops.length;
+  let stamp = -1;
   let i = 0;
   while (i < n) {
     const op = ops[i] as number;
@@ -41,6 +49,7 @@ function onBatch(ops: unknown[]): void {
         i += 3;
         const s = sessionsByConn.get(connId);
         if (s !== undefined) s.realm.dispatch(s, msg);
+        else safely(() => auth.frame(connId, msg), connId);
         // else: the session ended in this batch (ABORT); its remaining frames are dropped.
         break;
       }
@@ -64,20 +73,64 @@ function onBatch(ops: unknown[]): void {
         i += 2;
         const s = sessionsByConn.get(connId);
         if (s !== undefined) safely(() => s.realm.end(s, false), connId);
+        else auth.closed(connId);
         break;
       }
+      case Op.STAMP:
+        stamp = ops[i + 1] as number;
+        i += 2;
+        break;
       case Op.SHUTDOWN: {
-        i += 1;
-        for (const realm of realms.values()) realm.shutdown();
+        const drainMs = ops[i + 1] as number;
+        i += 2;
+        if (drain === null) {
+          auth.shutdown();
+          drain = new Drain(realms.values(), log);
+          drain.start(drainMs);
+        }
         break;
       }
+      case Op.COLLECT:
+        i += 1;
+        stats.report();
+        break;
+      case Op.DEBUG_FAIL:
+        debugFail(ops[i + 1] as DebugFailMode);
+        i += 2;
+        break;
       default:
         log.fatal({ op }, 'corrupt IPC batch from the main thread');
         throw new Error(`corrupt IPC batch: opcode ${String(op)}`);
     }
   }
-  // Everything this batch caused goes back in one postMessage.
+  if (drain?.pending) drain.check();
+  // Everything this batch caused goes back in one postMessage, with the batch's STAMP so the
+  // main thread can time main receive → routed here → bytes out.
+  if (stamp >= 0 && outbox.size > 0) outbox.push2(Op.ROUTED, stamp);
   outbox.flush();
+}
+
+/**
+ * Tests only (Router.debugFailWorker): die the way a real fault would. The main thread sends
+ * DEBUG_FAIL only when the router was started with the debugHooks option, which neither the
+ * config nor the environment can set; a worker started without it ignores the op as well.
+ */
+function debugFail(mode: DebugFailMode): void {
+  if (!startup.debugHooks) {
+    log.warn({ mode }, 'DEBUG_FAIL ignored: debug hooks are not enabled');
+    return;
+  }
+  log.warn({ mode }, 'DEBUG_FAIL: failing on purpose');
+  if (mode === 'exit') process.exit(70);
+  if (mode === 'oom') {
+    if (startup.maxHeapMb === 0) throw new Error('DEBUG_FAIL oom needs worker_max_heap_mb');
+    const hog: number[][] = [];
+    for (;;) hog.push(new Array<number>(1 << 20).fill(hog.length));
+  }
+  // Thrown outside any try, from a timer: an uncaught exception, as a bug would be.
+  setImmediate(() => {
+    throw new Error('DEBUG_FAIL: deliberate uncaught exception');
+  });
 }
 
 /** Runs a step for one connection; a bug is contained to that connection. */
@@ -93,4 +146,5 @@ function safely(fn: () => void, connId: number): void {
 }
 
 port.on('message', onBatch);
+stats.start();
 log.debug({ realms: [...realms.keys()] }, 'realm worker started');

@@ -1,61 +1,106 @@
-import { randomBytes } from 'node:crypto';
 import type { RealmConfig, TransportInfo } from '../src/ipc/protocol.js';
 import type { Logger } from '../src/log.js';
 import { MsgType } from '../src/wamp/codes.js';
-import { randomId } from '../src/wamp/ids.js';
 import { checkClientMessage, type Dict, isDict, ProtocolViolation, WampError } from '../src/wamp/messages.js';
-import { isReservedUri, isValidUri, Uri, type UriCheck } from '../src/wamp/uris.js';
-import { RolePermissions } from './authorizer.js';
-import { Broker } from './broker.js';
-import { Dealer } from './dealer.js';
+import { checkOptions } from '../src/wamp/options.js';
+import { isReservedUri, isValidPattern, isValidUri, Uri, type UriCheck } from '../src/wamp/uris.js';
+import { type Action, type Grant, type Permissions, RolePermissions } from './authorizer.js';
+import { authorizerFailure, DynamicRole, parseDecision, sessionDetails } from './auth/dynamic-role.js';
+import type { AuthService } from './auth/service.js';
+import type { Identity } from './auth/types.js';
+import { Broker, type BrokerEvents } from './broker.js';
+import { Dealer, type DealerEvents } from './dealer.js';
+import { EventStore } from './event-store.js';
+import type { Match } from './match/uri-index.js';
+import { callMeta, isMetaProcedure } from './meta.js';
 import type { Output } from './output.js';
 import { Session, SessionState } from './session.js';
+import { countAuth } from './stats.js';
 
 export const AGENT = 'Crosswire-0.1.0';
 
 /** Exactly what this router implements; WELCOME announces this and nothing more. */
-const ROUTER_ROLES = Object.freeze({
-  broker: { features: { publisher_exclusion: true, publisher_identification: true } },
-  dealer: { features: { caller_identification: true } },
-});
+function routerRoles(meta: boolean, history: boolean) {
+  const m = meta ? { session_meta_api: true, testament_meta_api: true } : {};
+  return {
+    broker: {
+      features: {
+        pattern_based_subscription: true,
+        publisher_exclusion: true,
+        publisher_identification: true,
+        subscriber_blackwhite_listing: true,
+        event_retention: true,
+        payload_passthru_mode: true,
+        ...(history && meta ? { event_history: true } : {}),
+        ...(meta ? { session_meta_api: true, subscription_meta_api: true, subscription_revocation: true } : {}),
+      },
+    },
+    dealer: {
+      features: {
+        caller_identification: true,
+        pattern_based_registration: true,
+        shared_registration: true,
+        progressive_call_results: true,
+        progressive_call_invocations: true,
+        call_timeout: true,
+        call_canceling: true,
+        payload_passthru_mode: true,
+        ...m,
+        ...(meta ? { registration_meta_api: true, registration_revocation: true } : {}),
+      },
+    },
+  };
+}
 
 const CLIENT_ROLES = new Set(['publisher', 'subscriber', 'caller', 'callee']);
 
 /** WebSocket close codes Crosswire uses after an ABORT. */
 export const CloseCode = { NORMAL: 1000, GOING_AWAY: 1001, PROTOCOL_ERROR: 1002, INTERNAL: 1011 } as const;
 
+/** How long a session may take to answer a router GOODBYE before its connection is closed. */
+const GOODBYE_TIMEOUT_MS = 5000;
+
 /** One realm: its sessions, broker and dealer. Lives in exactly one worker thread. */
-export class Realm {
+export class Realm implements BrokerEvents, DealerEvents {
   readonly name: string;
   readonly uriCheck: UriCheck;
+  readonly metaApi: boolean;
   readonly sessions = new Map<number, Session>();
   readonly broker: Broker;
   readonly dealer: Dealer;
-  readonly roles = new Map<string, RolePermissions>();
+  readonly roles = new Map<string, Permissions>();
+  readonly #welcomeRoles: Dict;
+  #goodbyeTimers = new Map<Session, NodeJS.Timeout>();
+  /** Set by a graceful drain (drain.ts): no new calls are accepted. */
+  draining = false;
 
   constructor(
     cfg: RealmConfig,
     readonly out: Output,
     readonly log: Logger,
-    /** Unique session ids across every realm of the worker: connection → session table. */
+    /** Every session of the worker by connection (a connection has at most one session). */
     readonly sessionsByConn: Map<number, Session>,
+    /** The worker's authentication service (sessions being established, dynamic authorizers). */
+    readonly auth: AuthService,
   ) {
     this.name = cfg.name;
     this.uriCheck = cfg.options.uri_check;
-    this.broker = new Broker(out);
-    this.dealer = new Dealer(out);
-    for (const r of cfg.roles) this.roles.set(r.name, new RolePermissions(r));
+    this.metaApi = cfg.options.enable_meta_api;
+    this.broker = new Broker(out, this, cfg.history.length > 0 ? new EventStore(cfg.history) : null);
+    this.dealer = new Dealer(out, this);
+    for (const r of cfg.roles) this.roles.set(r.name, r.authorizer !== undefined ? new DynamicRole(r) : new RolePermissions(r));
+    this.#welcomeRoles = routerRoles(this.metaApi, cfg.history.length > 0);
   }
 
   /** HELLO [1, Realm, Details] for this realm (WAMP spec, "Session Establishment"). */
   hello(connId: number, details: unknown, transport: TransportInfo): void {
     if (!isDict(details) || !isDict(details.roles)) {
-      return this.#abortNew(connId, Uri.PROTOCOL_VIOLATION, 'HELLO.Details.roles must be a dict');
+      return this.abortNew(connId, Uri.PROTOCOL_VIOLATION, 'HELLO.Details.roles must be a dict');
     }
     const roles = details.roles;
     const names = Object.keys(roles);
     if (names.length === 0 || !names.every((n) => CLIENT_ROLES.has(n) && isDict(roles[n]))) {
-      return this.#abortNew(
+      return this.abortNew(
         connId,
         Uri.PROTOCOL_VIOLATION,
         'HELLO.Details.roles must name at least one of publisher, subscriber, caller, callee, each with a dict',
@@ -63,25 +108,19 @@ export class Realm {
     }
     const methods = details.authmethods ?? ['anonymous'];
     if (!Array.isArray(methods) || !methods.every((m) => typeof m === 'string')) {
-      return this.#abortNew(connId, Uri.PROTOCOL_VIOLATION, 'HELLO.Details.authmethods must be a list of strings');
+      return this.abortNew(connId, Uri.PROTOCOL_VIOLATION, 'HELLO.Details.authmethods must be a list of strings');
     }
-    const anonymous = transport.auth.anonymous;
-    if (anonymous === undefined || !methods.includes('anonymous')) {
-      return this.#abortNew(
-        connId,
-        Uri.NO_MATCHING_AUTH_METHOD,
-        `none of the offered authmethods [${methods.join(', ')}] is enabled on this transport (enabled: anonymous)`,
-      );
-    }
-    const permissions = this.roles.get(anonymous.role);
-    if (permissions === undefined) {
-      return this.#abortNew(connId, Uri.NO_SUCH_ROLE, `role '${anonymous.role}' does not exist on realm '${this.name}'`);
-    }
-    // Crossbar: with cookie tracking on, an anonymous session's authid is the cookie id.
-    const authid = transport.cbtid ?? (typeof details.authid === 'string' && details.authid !== '' ? details.authid : anonymousAuthid());
-    let id = randomId();
-    while (this.sessions.has(id)) id = randomId();
-    const s = new Session(id, connId, this, authid, anonymous.role, 'anonymous', 'static', permissions, roles, transport);
+    // Authentication (workers/auth/service.ts) ends in join() or abortNew().
+    this.auth.hello(this, connId, details, transport, methods);
+  }
+
+  /** An authenticated session joins: WELCOME (WAMP spec, "WELCOME"). */
+  join(connId: number, id: number, details: Dict, transport: TransportInfo, who: Identity): void {
+    const permissions = this.roles.get(who.role)!;
+    const roles = details.roles as Record<string, unknown>;
+    const s = new Session(id, connId, this, who.authid, who.role, who.method, who.provider, permissions, roles, transport);
+    s.authextra = who.extra;
+    countAuth(s.authmethod === 'wamp-scram' ? 'scram' : s.authmethod, true);
     this.sessions.set(id, s);
     this.sessionsByConn.set(connId, s);
     this.out.send(connId, [
@@ -89,33 +128,44 @@ export class Realm {
       id,
       {
         realm: this.name,
-        authid,
+        authid: s.authid,
         authrole: s.authrole,
         authmethod: s.authmethod,
         authprovider: s.authprovider,
-        authextra: {},
-        roles: ROUTER_ROLES,
+        authextra: s.authextra,
+        roles: this.#welcomeRoles,
         agent: AGENT,
       },
     ]);
-    this.log.debug({ session: id, conn: connId, realm: this.name, authid }, 'session joined');
+    this.log.debug({ session: id, conn: connId, realm: this.name, authid: s.authid, authmethod: s.authmethod }, 'session joined');
+    if (this.metaApi && this.broker.hasSubscribers('wamp.session.on_join')) this.broker.publishInternal('wamp.session.on_join', [s.details()]);
   }
 
-  #abortNew(connId: number, reason: string, message: string): void {
+  /** ABORT a session that is not established yet, and close its connection. */
+  abortNew(connId: number, reason: string, message: string): void {
     this.out.send(connId, [MsgType.ABORT, { message }, reason]);
     this.out.close(connId, reason === Uri.PROTOCOL_VIOLATION ? CloseCode.PROTOCOL_ERROR : CloseCode.NORMAL, reason);
   }
 
-  /** One message from an established session. Errors become ERROR or ABORT for that session only. */
+  /** One message from a session. Errors become ERROR or ABORT for that session only. */
   dispatch(s: Session, msg: unknown[]): void {
     const type = msg[0] as number;
     if (s.state === SessionState.SHUTTING_DOWN) {
       // WAMP spec, "GOODBYE": after sending GOODBYE, only the peer's GOODBYE (or ABORT) matters.
-      if (type === MsgType.GOODBYE || type === MsgType.ABORT) this.end(s, true);
+      if (type === MsgType.GOODBYE) this.end(s, true);
+      else if (type === MsgType.ABORT) {
+        this.end(s, false);
+        this.out.close(s.connId, CloseCode.NORMAL, 'session aborted by peer');
+      }
+      return;
+    }
+    if (s.held !== null) {
+      s.held.push(msg); // a dynamic authorizer is deciding an earlier message: keep the order
       return;
     }
     try {
       checkClientMessage(msg);
+      if (type !== MsgType.ERROR || msg[1] === MsgType.INVOCATION) checkOptions(type, msg[type === MsgType.ERROR ? 3 : 2] as Dict);
       switch (type) {
         case MsgType.PUBLISH:
           return this.#publish(s, msg);
@@ -125,6 +175,8 @@ export class Realm {
           return this.broker.unsubscribe(s, msg[1] as number, msg[2] as number);
         case MsgType.CALL:
           return this.#call(s, msg);
+        case MsgType.CANCEL:
+          return this.dealer.cancel(s, msg[1] as number, msg[2] as Dict);
         case MsgType.REGISTER:
           return this.#register(s, msg);
         case MsgType.UNREGISTER:
@@ -147,8 +199,6 @@ export class Realm {
           throw new ProtocolViolation('HELLO received on an established session');
         case MsgType.AUTHENTICATE:
           throw new ProtocolViolation('AUTHENTICATE received on an established session');
-        case MsgType.CANCEL:
-          throw new ProtocolViolation('CANCEL used, but call_canceling was not announced by this router');
         default:
           throw new ProtocolViolation(`unexpected message type ${type}`);
       }
@@ -179,79 +229,188 @@ export class Realm {
     this.out.close(s.connId, code, reason);
   }
 
-  /** Shutdown: every waiting caller gets an ERROR, then every session a GOODBYE. */
-  shutdown(): void {
-    for (const s of this.sessions.values()) this.dealer.failPendingCalls(s, 'the router is shutting down');
-    for (const s of this.sessions.values()) this.goodbye(s, Uri.SYSTEM_SHUTDOWN, 'the router is shutting down');
-  }
-
-  /** Router-initiated GOODBYE (shutdown); the session ends when the peer answers. */
-  goodbye(s: Session, reason: string, message: string): void {
+  /**
+   * Router-initiated GOODBYE (shutdown, meta kill). Nothing more is routed to the session; it
+   * ends when the peer answers, or its connection is closed after GOODBYE_TIMEOUT_MS.
+   */
+  goodbye(s: Session, reason: string, message: string, silent = false): void {
     if (s.state !== SessionState.ESTABLISHED) return;
-    this.out.send(s.connId, [MsgType.GOODBYE, { message }, reason]);
+    this.out.send(s.connId, [MsgType.GOODBYE, message === '' ? {} : { message }, reason]);
     s.state = SessionState.SHUTTING_DOWN;
+    this.#release(s, silent);
+    const timer = setTimeout(() => {
+      if (s.state !== SessionState.SHUTTING_DOWN) return;
+      this.end(s, false);
+      this.out.close(s.connId, CloseCode.GOING_AWAY, 'no GOODBYE reply');
+    }, GOODBYE_TIMEOUT_MS);
+    timer.unref();
+    this.#goodbyeTimers.set(s, timer);
   }
 
   /** The session is over: release everything it held. `detach` hands the connection back. */
   end(s: Session, detach: boolean): void {
     if (s.state === SessionState.CLOSED) return;
+    this.#release(s);
     s.state = SessionState.CLOSED;
-    this.broker.leave(s);
-    this.dealer.leave(s);
-    this.sessions.delete(s.id);
     this.sessionsByConn.delete(s.connId);
+    const timer = this.#goodbyeTimers.get(s);
+    if (timer !== undefined) {
+      clearTimeout(timer);
+      this.#goodbyeTimers.delete(s);
+    }
     if (detach) this.out.detach(s.connId);
     this.log.debug({ session: s.id, realm: this.name }, 'session left');
   }
 
-  #checkUri(uri: string, reservedOk: boolean): void {
-    if (!isValidUri(uri, this.uriCheck)) throw new WampError(Uri.INVALID_URI, `invalid URI '${uri}' (uri_check: ${this.uriCheck})`);
-    if (!reservedOk && isReservedUri(uri)) throw new WampError(Uri.INVALID_URI, `'${uri}': the wamp.* namespace is reserved`);
+  /** Drops the session's routing state once; publishes on_leave and its testaments unless `silent`. */
+  #release(s: Session, silent = false): void {
+    if (!this.sessions.delete(s.id)) return;
+    this.broker.leave(s);
+    this.dealer.leave(s);
+    if (this.metaApi && !silent) {
+      if (this.broker.hasSubscribers('wamp.session.on_leave')) this.broker.publishInternal('wamp.session.on_leave', [s.id, s.authid, s.authrole]);
+      // WAMP spec, "Session Testament": detached-scope first, then destroyed (no resumption here).
+      for (const scope of ['detached', 'destroyed'] as const) {
+        for (const t of s.testaments) if (t.scope === scope) this.broker.publishInternal(t.topic, t.args, t.kwargs, t.options);
+      }
+    }
+  }
+
+  // ---- meta events (WAMP spec, "Subscription/Registration Meta API"); none for wamp.* URIs ----
+
+  #metaEvent(topic: string, s: Session, uri: string, arg: unknown): void {
+    if (this.metaApi && !isReservedUri(uri) && this.broker.hasSubscribers(topic)) this.broker.publishInternal(topic, [s.id, arg]);
+  }
+  created(s: Session, x: { topic?: string; procedure?: string; info(): Dict }): void {
+    if ('topic' in x) this.#metaEvent('wamp.subscription.on_create', s, x.topic!, x.info());
+    else this.#metaEvent('wamp.registration.on_create', s, x.procedure!, x.info());
+  }
+  subscribed(s: Session, sub: { id: number; topic: string }): void {
+    this.#metaEvent('wamp.subscription.on_subscribe', s, sub.topic, sub.id);
+  }
+  unsubscribed(s: Session, sub: { id: number; topic: string }): void {
+    this.#metaEvent('wamp.subscription.on_unsubscribe', s, sub.topic, sub.id);
+  }
+  registered(s: Session, reg: { id: number; procedure: string }): void {
+    this.#metaEvent('wamp.registration.on_register', s, reg.procedure, reg.id);
+  }
+  unregistered(s: Session, reg: { id: number; procedure: string }): void {
+    this.#metaEvent('wamp.registration.on_unregister', s, reg.procedure, reg.id);
+  }
+  deleted(s: Session, x: { id: number; topic?: string; procedure?: string }): void {
+    if ('topic' in x) this.#metaEvent('wamp.subscription.on_delete', s, x.topic!, x.id);
+    else this.#metaEvent('wamp.registration.on_delete', s, x.procedure!, x.id);
+  }
+
+  // ---- message handlers ------------------------------------------------------------------
+
+  #checkUri(uri: string, match: Match, reservedOk: boolean): void {
+    if (!isValidPattern(uri, match, this.uriCheck)) {
+      throw new WampError(Uri.INVALID_URI, `invalid URI '${uri}' (match ${match}, uri_check ${this.uriCheck})`);
+    }
+    if (!reservedOk && (isReservedUri(uri) || (match !== 'exact' && 'wamp.'.startsWith(uri)))) {
+      throw new WampError(Uri.INVALID_URI, `'${uri}': the wamp.* namespace is reserved`);
+    }
+  }
+
+  /**
+   * The role's decision for this request, or null after handing it to the role's dynamic
+   * authorizer: the message is dispatched again (in order) once the answer is in.
+   */
+  #grant(s: Session, msg: unknown[], uri: string, action: Action): Grant | null {
+    const options = msg[2] as Dict;
+    const g = s.permissions.check(uri, action, s, options);
+    if (g !== null) return g;
+    const role = s.permissions as DynamicRole;
+    const key = DynamicRole.key(s, uri, action, options);
+    s.held = [];
+    role.calls++;
+    this.auth
+      .caller(this)
+      .call(role.authorizer, [sessionDetails(s), uri, action, options])
+      .then((args) => parseDecision(args[0], action))
+      .then(
+        (d) => {
+          if (d.cache) role.remember(key, d.grant);
+          s.authzDecision = { key, grant: d.grant };
+          this.#resume(s, msg);
+        },
+        (e: unknown) => {
+          const err = authorizerFailure(e, role.authorizer);
+          this.log.warn({ session: s.id, uri, action, err: err.message }, 'dynamic authorizer failed');
+          this.#resume(s, msg, err);
+        },
+      );
+    return null;
+  }
+
+  /** Replays a session's messages after its authorizer answered (or failed: `err`). */
+  #resume(s: Session, msg: unknown[], err?: WampError): void {
+    if (s.state === SessionState.CLOSED) return;
+    const held = s.held ?? [];
+    s.held = null;
+    if (err === undefined) this.dispatch(s, msg);
+    else this.#fail(s, msg, err);
+    s.authzDecision = null;
+    for (const m of held) this.dispatch(s, m);
   }
 
   #publish(s: Session, msg: unknown[]): void {
     const topic = msg[3] as string;
-    this.#checkUri(topic, false);
-    const g = s.permissions.check(topic, 'publish');
+    const options = msg[2] as Dict;
+    if (!isValidUri(topic, this.uriCheck)) throw new WampError(Uri.INVALID_URI, `invalid URI '${topic}' (uri_check ${this.uriCheck})`);
+    if (isReservedUri(topic)) throw new WampError(Uri.INVALID_URI, `'${topic}': the wamp.* namespace is reserved`);
+    const g = this.#grant(s, msg, topic, 'publish');
+    if (g === null) return;
     if (!g.allow) throw new WampError(Uri.NOT_AUTHORIZED, `not authorized to publish to '${topic}'`);
-    this.broker.publish(s, msg, g.disclosePublisher || (msg[2] as Dict).disclose_me === true);
+    if (options.ppt_scheme !== undefined && !s.has('publisher', 'payload_passthru_mode')) {
+      throw new ProtocolViolation('ppt_scheme used without announcing payload_passthru_mode');
+    }
+    const publication = this.broker.publish(s, msg, g.disclosePublisher || options.disclose_me === true);
+    if (options.acknowledge === true) this.out.send(s.connId, [MsgType.PUBLISHED, msg[1], publication]);
   }
 
   #subscribe(s: Session, msg: unknown[]): void {
     const topic = msg[3] as string;
-    this.#checkUri(topic, true);
-    if (!s.permissions.check(topic, 'subscribe').allow) {
+    const options = msg[2] as Dict;
+    this.#checkUri(topic, (options.match as Match | undefined) ?? 'exact', true);
+    const g = this.#grant(s, msg, topic, 'subscribe');
+    if (g === null) return;
+    if (!g.allow) {
       throw new WampError(Uri.NOT_AUTHORIZED, `not authorized to subscribe to '${topic}'`);
     }
-    this.broker.subscribe(s, msg[1] as number, msg[2] as Dict, topic);
+    this.broker.subscribe(s, msg[1] as number, options, topic);
   }
 
   #call(s: Session, msg: unknown[]): void {
     const procedure = msg[3] as string;
-    this.#checkUri(procedure, true);
-    const g = s.permissions.check(procedure, 'call');
+    if (!isValidUri(procedure, this.uriCheck)) {
+      throw new WampError(Uri.INVALID_URI, `invalid URI '${procedure}' (uri_check ${this.uriCheck})`);
+    }
+    const g = this.#grant(s, msg, procedure, 'call');
+    if (g === null) return;
     if (!g.allow) throw new WampError(Uri.NOT_AUTHORIZED, `not authorized to call '${procedure}'`);
+    if (this.draining) throw new WampError(Uri.CANCELED, 'the router is shutting down: no new calls are accepted');
+    if (this.metaApi && isMetaProcedure(procedure)) {
+      const args = Array.isArray(msg[4]) ? (msg[4] as unknown[]) : [];
+      const kwargs = isDict(msg[5]) ? msg[5] : {};
+      const [rArgs, rKwargs] = callMeta(this, s, procedure, args, kwargs);
+      const result: unknown[] = [MsgType.RESULT, msg[1], {}, rArgs];
+      if (rKwargs !== undefined) result.push(rKwargs);
+      this.out.send(s.connId, result);
+      return;
+    }
     this.dealer.call(s, msg, g.discloseCaller);
   }
 
   #register(s: Session, msg: unknown[]): void {
     const procedure = msg[3] as string;
-    this.#checkUri(procedure, false);
-    if (!s.permissions.check(procedure, 'register').allow) {
+    this.#checkUri(procedure, ((msg[2] as Dict).match as Match | undefined) ?? 'exact', false);
+    const g = this.#grant(s, msg, procedure, 'register');
+    if (g === null) return;
+    if (!g.allow) {
       throw new WampError(Uri.NOT_AUTHORIZED, `not authorized to register '${procedure}'`);
     }
     this.dealer.register(s, msg[1] as number, msg[2] as Dict, procedure);
   }
-}
-
-const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
-/** An anonymous authid in Crossbar's style: six groups of four base32 characters. */
-function anonymousAuthid(): string {
-  const b = randomBytes(24);
-  let s = '';
-  for (let i = 0; i < 24; i++) {
-    if (i > 0 && i % 4 === 0) s += '-';
-    s += CROCKFORD[b[i]! & 31];
-  }
-  return s;
 }

@@ -1,11 +1,20 @@
 import type { TransportInfo } from '../src/ipc/protocol.js';
-import type { RolePermissions } from './authorizer.js';
+import type { Dict } from '../src/wamp/messages.js';
+import type { Grant, Permissions } from './authorizer.js';
 import type { Subscription } from './broker.js';
 import type { Invocation, Registration } from './dealer.js';
 import type { Realm } from './realm.js';
 
 export const SessionState = { ESTABLISHED: 1, SHUTTING_DOWN: 2, CLOSED: 3 } as const;
 export type SessionState = (typeof SessionState)[keyof typeof SessionState];
+
+export interface Testament {
+  topic: string;
+  args: unknown[];
+  kwargs: Dict;
+  options: Dict;
+  scope: 'detached' | 'destroyed';
+}
 
 /** One joined WAMP session, owned by the realm worker that hosts its realm. */
 export class Session {
@@ -15,10 +24,18 @@ export class Session {
   readonly registrations = new Set<Registration>();
   /** Invocations sent to this session as callee, by INVOCATION request id. */
   readonly invocations = new Map<number, Invocation>();
-  /** Calls this session made that are still waiting for the callee. */
-  readonly pendingCalls = new Set<Invocation>();
+  /** This session's calls still waiting for a callee, by CALL request id. */
+  readonly calls = new Map<number, Invocation>();
+  readonly testaments: Testament[] = [];
   /** Session-scope request ids of INVOCATIONs sent to this callee (WAMP spec, "IDs"). */
   #nextInvocation = 1;
+  readonly joined = new Date().toISOString();
+  /** WELCOME.Details.authextra (handed to dynamic authorizers). */
+  authextra: Dict = {};
+  /** While a dynamic authorizer decides, the session's later messages wait here in order. */
+  held: unknown[][] | null = null;
+  /** The decision just fetched for the request being re-dispatched (workers/auth/dynamic-role.ts). */
+  authzDecision: { key: string; grant: Grant } | null = null;
 
   constructor(
     readonly id: number,
@@ -28,7 +45,7 @@ export class Session {
     readonly authrole: string,
     readonly authmethod: string,
     readonly authprovider: string,
-    readonly permissions: RolePermissions,
+    readonly permissions: Permissions,
     readonly roles: Record<string, unknown>,
     readonly transport: TransportInfo,
   ) {}
@@ -37,5 +54,29 @@ export class Session {
     const id = this.#nextInvocation;
     this.#nextInvocation = id >= 2 ** 53 ? 1 : id + 1;
     return id;
+  }
+
+  /** Whether `id` was issued to this callee already (a late answer to it is not a violation). */
+  issuedInvocation(id: number): boolean {
+    return id >= 1 && id < this.#nextInvocation;
+  }
+
+  /** Whether the client announced `feature` for `role` in HELLO (WAMP spec, "Feature Announcement"). */
+  has(role: 'publisher' | 'subscriber' | 'caller' | 'callee', feature: string): boolean {
+    const r = this.roles[role] as { features?: Record<string, unknown> } | undefined;
+    return r?.features?.[feature] === true;
+  }
+
+  /** The session's details as the meta API reports them. */
+  details(): Dict {
+    return {
+      session: this.id,
+      authid: this.authid,
+      authrole: this.authrole,
+      authmethod: this.authmethod,
+      authprovider: this.authprovider,
+      authextra: {},
+      transport: { type: this.transport.type, peer: this.transport.peer, serializer: this.transport.serializer, id: this.transport.transportId },
+    };
   }
 }

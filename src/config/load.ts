@@ -1,12 +1,27 @@
 import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { availableParallelism } from 'node:os';
-import { dirname } from 'node:path';
-import convict from 'convict';
-import type { RealmConfig, RoleConfig, TransportAuth } from '../ipc/protocol.js';
+import convict, { type Schema } from 'convict';
+import type { AuthOptions, RealmConfig, RoleConfig } from '../ipc/protocol.js';
+import { AuthConfigError, checkAuth, staticRoles, type TransportAuth } from './auth.js';
 import { SERIALIZERS, type SerializerName } from '../serializers/index.js';
-import { REALM_NAME } from '../wamp/uris.js';
+import { isValidPattern, REALM_NAME } from '../wamp/uris.js';
+import {
+  type ClientTls,
+  type ComponentAuth,
+  type ComponentConfig,
+  type ConnectingTransport,
+  type ContainerConfig,
+  componentSchema,
+  connectingTransportSchema,
+  containerSchema,
+  type GuestConfig,
+  guestSchema,
+} from './components.js';
 import { DEFAULT_CONFIG } from './default.js';
 import {
+  type DynamicRoleFileConfig,
+  dynamicRoleSchema,
   ID_PATTERN,
   MAX_MESSAGE_CEILING,
   type PermissionFileConfig,
@@ -26,7 +41,7 @@ import { ConfigError, isObject, rewrite, section } from './section.js';
 import { cookieConfig, endpoint, type TransportConfig, type WsServiceConfig, wsOptions } from './transport.js';
 import { webTransport } from './web.js';
 
-export { ConfigError } from './section.js';
+export { ConfigError, section } from './section.js';
 export type { CookieConfig, CookieStoreConfig, EndpointConfig, TlsConfig, TransportConfig, WsOptions, WsServiceConfig } from './transport.js';
 export type { WebOptions, WebPathConfig } from './web.js';
 
@@ -39,12 +54,28 @@ export interface RouterConfig {
   logLevel: string;
   allowUwsFallback: boolean;
   shutdownTimeout: number;
+  /** Keys that are accepted for compatibility but change nothing: logged at startup. */
+  warnings: string[];
+  containers: ContainerConfig[];
+  guests: GuestConfig[];
+  auth: AuthOptions;
+  logFormat: 'auto' | 'json' | 'pretty';
+  workerMaxHeapMb: number;
+  ops: OpsConfig;
+}
+
+export type OpsService = 'metrics' | 'health';
+
+/** Where GET /metrics, /health and /ready are served. */
+export interface OpsConfig {
+  onTransports: OpsService[];
+  /** A separate listener (null: none). */
+  port: number | null;
+  host: string;
 }
 
 const isPort = (v: unknown): v is number => Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 65535;
 
-const SUPPORTED_AUTH = new Set(['anonymous']);
-const KNOWN_AUTH = new Set(['ticket', 'wampcra', 'cryptosign', 'scram', 'tls', 'cookie']);
 
 convict.addFormats({
   controller: {
@@ -69,6 +100,12 @@ convict.addFormats({
       if (typeof v === 'string' && /^\$[A-Za-z_][A-Za-z0-9_]*$/.test(v)) return;
       throw new Error('is required: a TCP port 0..65535 or "$VARNAME"');
     },
+  },
+  'positive-int': {
+    validate(v: unknown) {
+      if (!Number.isInteger(v) || (v as number) < 1) throw new Error('must be a positive integer');
+    },
+    coerce: (v: string) => Number(v),
   },
   'nullable-string': {
     validate(v: unknown) {
@@ -106,6 +143,13 @@ convict.addFormats({
       }
     },
   },
+  'ops-services': {
+    validate(v: unknown) {
+      if (!Array.isArray(v)) throw new Error('must be a list');
+      for (const x of v) if (x !== 'metrics' && x !== 'health') throw new Error(`'${String(x)}' is not an operations endpoint (metrics, health)`);
+    },
+    coerce: (v: string) => v.split(',').map((x) => x.trim()).filter((x) => x !== ''),
+  },
   'message-size': {
     validate(v: unknown) {
       if (!Number.isInteger(v) || (v as number) < 0 || (v as number) > MAX_MESSAGE_CEILING) {
@@ -115,11 +159,24 @@ convict.addFormats({
   },
 });
 
-function realm(value: unknown, path: string): RealmConfig {
+function realm(value: unknown, path: string, warnings: string[]): RealmConfig {
   const r = section<RealmFileConfig>(realmSchema, value, path);
+  // Only a value other than the default is worth a warning (print-config writes the default out).
+  if (r.options.event_dispatching_chunk_size !== 100) {
+    warnings.push(`${path}.options.event_dispatching_chunk_size has no effect in Crosswire (fan-out is batched per event-loop turn)`);
+  }
   const roles: RoleConfig[] = r.roles.map((role, i) => {
     const rp = `${path}.roles[${i}]`;
-    if (isObject(role) && 'authorizer' in role) throw new ConfigError(`${rp}.authorizer: dynamic authorizers are not implemented yet`);
+    if (isObject(role) && 'authorizer' in role) {
+      const d = section<DynamicRoleFileConfig>(dynamicRoleSchema, role, rp);
+      if (!/^([^\s.#]+\.)*([^\s.#]+)$/.test(d.authorizer)) throw new ConfigError(`${rp}.authorizer: '${d.authorizer}' is not a valid URI`);
+      return {
+        name: d.name,
+        authorizer: d.authorizer,
+        'authorizer-cache-size': d['authorizer-cache-size'],
+        'authorizer-cache-ttl': d['authorizer-cache-ttl'],
+      };
+    }
     const rc = section<RoleFileConfig>(roleSchema, role, rp);
     return {
       name: rc.name,
@@ -132,38 +189,58 @@ function realm(value: unknown, path: string): RealmConfig {
   });
   const dup = roles.find((x, i) => roles.findIndex((y) => y.name === x.name) !== i);
   if (dup) throw new ConfigError(`${path}.roles: role '${dup.name}' is defined twice`);
-  return { name: r.name, roles, options: { uri_check: r.options.uri_check } };
+  return {
+    name: r.name,
+    roles,
+    options: { uri_check: r.options.uri_check, enable_meta_api: r.options.enable_meta_api },
+    history: checkStore(r.store, `${path}.store`),
+  };
 }
 
-/** A transport's `auth`: only static anonymous is implemented; every other method is named. */
-function checkAuth(v: Record<string, unknown> | null, path: string): void {
-  if (v === null) return;
-  for (const [m, c] of Object.entries(v)) {
-    if (KNOWN_AUTH.has(m)) throw new ConfigError(`${path}.${m}: method '${m}' is not implemented yet (only anonymous is)`);
-    if (!SUPPORTED_AUTH.has(m)) throw new ConfigError(`${path}.${m}: unknown authentication method '${m}'`);
-    if (!isObject(c) || c.type !== 'static' || typeof c.role !== 'string' || c.role === '') {
-      throw new ConfigError(`${path}.${m}: must be {"type": "static", "role": "<role>"} (dynamic is not implemented yet)`);
-    }
-    const extra = Object.keys(c).filter((k) => k !== 'type' && k !== 'role');
-    if (extra.length > 0) throw new ConfigError(`${path}.${m}.${extra[0]}: unknown key`);
+/** Crossbar's realm `store` (memory only): the event history it configures. */
+function checkStore(v: Record<string, unknown> | null, path: string): RealmConfig['history'] {
+  if (v === null) return [];
+  for (const k of Object.keys(v)) {
+    if (k === 'call-queue') throw new ConfigError(`${path}.call-queue: call queues are not implemented yet`);
+    if (!['type', 'limit', 'event-history'].includes(k)) throw new ConfigError(`${path}.${k}: unknown key`);
   }
+  if (v.type !== 'memory') throw new ConfigError(`${path}.type: must be "memory" (the only store Crosswire has)`);
+  const limit = v.limit ?? 100;
+  if (!Number.isInteger(limit) || (limit as number) < 1) throw new ConfigError(`${path}.limit: must be a positive integer`);
+  const entries = v['event-history'] ?? [];
+  if (!Array.isArray(entries)) throw new ConfigError(`${path}.event-history: must be a list`);
+  return entries.map((e: unknown, i) => {
+    const p = `${path}.event-history[${i}]`;
+    if (!isObject(e)) throw new ConfigError(`${p}: must be an object`);
+    for (const k of Object.keys(e)) if (!['uri', 'match', 'limit'].includes(k)) throw new ConfigError(`${p}.${k}: unknown key`);
+    const match = e.match ?? 'exact';
+    if (match !== 'exact' && match !== 'prefix' && match !== 'wildcard') throw new ConfigError(`${p}.match: must be exact, prefix or wildcard`);
+    if (typeof e.uri !== 'string' || !isValidPattern(e.uri, match, 'loose')) throw new ConfigError(`${p}.uri: must be a URI (pattern)`);
+    const l = e.limit ?? limit;
+    if (!Number.isInteger(l) || (l as number) < 1) throw new ConfigError(`${p}.limit: must be a positive integer`);
+    return { uri: e.uri, match, limit: l as number };
+  });
 }
 
 function transport(value: unknown, path: string, index: number, env: NodeJS.ProcessEnv, baseDir: string): TransportConfig {
   const id = isObject(value) && typeof value.id === 'string' ? value.id : `transport${index + 1}`;
-  if (isObject(value) && value.type === 'web') return webTransport(value, path, index, env, baseDir, (v, p) => wsService(v, p, id, baseDir));
+  if (isObject(value) && value.type === 'web') return webTransport(value, path, index, env, baseDir, (v, p) => wsService(v, p, id, env, baseDir));
   const t = section<WebSocketTransportConfig>(websocketTransportSchema, value, path);
   const ep = endpoint(t.endpoint, `${path}.endpoint`, env, baseDir);
-  return { ...wsService(value, path, id, baseDir), ...ep, paths: null, web: null };
+  return { ...wsService(value, path, id, env, baseDir), ...ep, paths: null, web: null };
 }
 
 /** The WebSocket service of a websocket transport or of a web transport's websocket path. */
-function wsService(value: unknown, path: string, id: string, baseDir: string): WsServiceConfig {
+function wsService(value: unknown, path: string, id: string, env: NodeJS.ProcessEnv, baseDir: string): WsServiceConfig {
   const t = section<WebSocketTransportConfig>(websocketTransportSchema, value, path);
-  checkAuth(t.auth, `${path}.auth`);
+  let auth: TransportAuth;
+  try {
+    auth = checkAuth(t.auth, `${path}.auth`, env);
+  } catch (e) {
+    if (e instanceof AuthConfigError) throw new ConfigError(e.message);
+    throw e;
+  }
   const { ws, maxMessageSize } = wsOptions(t.options, `${path}.options`);
-  const auth: TransportAuth =
-    t.auth === null ? { anonymous: { type: 'static', role: 'anonymous' } } : (t.auth as TransportAuth);
   return {
     id,
     url: t.url,
@@ -181,6 +258,16 @@ function wsService(value: unknown, path: string, id: string, baseDir: string): W
  * Throws ConfigError naming every key that is wrong.
  */
 export function loadConfig(file?: string, env: NodeJS.ProcessEnv = process.env): RouterConfig {
+  return buildConfig(readConfigFile(file), env, configDir(file));
+}
+
+/** Where paths in a config file are relative to: its own folder (the working directory without one). */
+export function configDir(file?: string): string {
+  return file === undefined ? process.cwd() : dirname(resolve(file));
+}
+
+/** The parsed config file, or the embedded default without one. */
+export function readConfigFile(file?: string): unknown {
   let raw: unknown = DEFAULT_CONFIG;
   if (file !== undefined) {
     let text: string;
@@ -196,11 +283,11 @@ export function loadConfig(file?: string, env: NodeJS.ProcessEnv = process.env):
       throw new ConfigError(`${file}: not valid JSON: ${(e as Error).message}`);
     }
   }
-  return buildConfig(raw, env, file === undefined ? process.cwd() : dirname(file));
+  return raw;
 }
 
 /** Validates a config object (the parsed file) and applies environment overrides. */
-export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env, baseDir = process.cwd()): RouterConfig {
+export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env, baseDir: string = process.cwd()): RouterConfig {
   if (!isObject(raw)) throw new ConfigError('the top level of the config must be an object');
   const top = convict(topSchema, { env });
   try {
@@ -210,37 +297,55 @@ export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env, 
     throw new ConfigError(rewrite((e as Error).message, ''));
   }
   const c = top.getProperties() as TopConfig;
-  const routers = c.workers.map((w, i) => {
-    if (isObject(w) && w.type !== 'router') {
-      throw new ConfigError(`workers[${i}].type: '${String(w.type)}' workers are not implemented yet (only "router")`);
-    }
-    return section<RouterWorkerConfig>(routerWorkerSchema, w, `workers[${i}]`);
+  const routers: { w: RouterWorkerConfig; at: string }[] = [];
+  const containers: ContainerConfig[] = [];
+  const guests: GuestConfig[] = [];
+  c.workers.forEach((w, i) => {
+    const type = isObject(w) ? w.type : undefined;
+    if (type === 'container') containers.push(container(w, `workers[${i}]`, containers.length, baseDir, env));
+    else if (type === 'guest') guests.push(guest(w, `workers[${i}]`, guests.length, baseDir));
+    else if (type === 'router' || type === undefined) routers.push({ w: section<RouterWorkerConfig>(routerWorkerSchema, w, `workers[${i}]`), at: `workers[${i}]` });
+    else throw new ConfigError(`workers[${i}].type: '${String(type)}' workers are not implemented yet (router, container and guest are)`);
   });
-  if (routers.length !== 1) throw new ConfigError(`workers: exactly one worker of type "router" is required, found ${routers.length}`);
-  const w = routers[0]!;
-  const realms = w.realms.map((r, i) => realm(r, `workers[0].realms[${i}]`));
-  if (realms.length === 0) throw new ConfigError('workers[0].realms: at least one realm is required');
+  if (routers.length > 1) throw new ConfigError(`workers: at most one worker of type "router" is supported, found ${routers.length}`);
+  const workerIds = [...containers.map((x) => x.id), ...guests.map((x) => x.id)];
+  const dupWorker = workerIds.find((x, i) => workerIds.indexOf(x) !== i);
+  if (dupWorker) throw new ConfigError(`workers: worker id '${dupWorker}' is used twice`);
+  if (routers.length === 0) {
+    if (containers.length === 0 && guests.length === 0) throw new ConfigError('workers: nothing to run (no router, container or guest worker)');
+    return deepFreeze({
+      title: null,
+      realms: [],
+      transports: [],
+      realmThreads: 0,
+      logLevel: c.crosswire.log_level,
+      allowUwsFallback: c.crosswire.allow_uws_fallback,
+      shutdownTimeout: c.crosswire.shutdown_timeout,
+      warnings: [],
+      containers,
+      guests,
+      auth: { timeout: c.crosswire.auth_timeout, threads: 1, failDelay: c.crosswire.auth_fail_delay, maxFailures: c.crosswire.auth_max_failures, failureWindow: c.crosswire.auth_failure_window },
+      logFormat: c.crosswire.log_format,
+      workerMaxHeapMb: c.crosswire.worker_max_heap_mb,
+      ops: { onTransports: [], port: c.crosswire.ops.port, host: c.crosswire.ops.interface },
+    });
+  }
+  const { w, at } = routers[0]!;
+  const warnings: string[] = [];
+  const realms = w.realms.map((r, i) => realm(r, `${at}.realms[${i}]`, warnings));
+  if (realms.length === 0) throw new ConfigError(`${at}.realms: at least one realm is required`);
   const dupRealm = realms.find((x, i) => realms.findIndex((y) => y.name === x.name) !== i);
-  if (dupRealm) throw new ConfigError(`workers[0].realms: realm '${dupRealm.name}' is defined twice`);
+  if (dupRealm) throw new ConfigError(`${at}.realms: realm '${dupRealm.name}' is defined twice`);
   const transports = w.transports.map((t, i) => {
     if (isObject(t) && t.type !== 'websocket' && t.type !== 'web') {
-      throw new ConfigError(`workers[0].transports[${i}].type: '${String(t.type)}' transports are not implemented yet (only "websocket" and "web")`);
+      throw new ConfigError(`${at}.transports[${i}].type: '${String(t.type)}' transports are not implemented yet (only "websocket" and "web")`);
     }
-    return transport(t, `workers[0].transports[${i}]`, i, env, baseDir);
+    return transport(t, `${at}.transports[${i}]`, i, env, baseDir);
   });
-  if (transports.length === 0) throw new ConfigError('workers[0].transports: at least one transport is required');
+  if (transports.length === 0) throw new ConfigError(`${at}.transports: at least one transport is required`);
   const ids = transports.map((t) => t.id);
   const dupId = ids.find((x, i) => ids.indexOf(x) !== i);
-  if (dupId) throw new ConfigError(`workers[0].transports: transport id '${dupId}' is used twice`);
-  for (const [i, t] of transports.entries()) {
-    const services = t.paths === null ? [['', t] as const] : t.paths.flatMap((p) => (p.type === 'websocket' ? [[`.paths.${p.path === '/' ? '"/"' : p.path.slice(1)}`, p.service] as const] : []));
-    for (const [where, s] of services) {
-      const role = s.auth.anonymous?.role;
-      if (role !== undefined && !realms.some((r) => r.roles.some((x) => x.name === role))) {
-        throw new ConfigError(`workers[0].transports[${i}]${where}.auth.anonymous.role: no realm has a role '${role}'`);
-      }
-    }
-  }
+  if (dupId) throw new ConfigError(`${at}.transports: transport id '${dupId}' is used twice`);
   const first = transports[0]!;
   if (first.endpoint.type === 'tcp') {
     if (c.crosswire.port !== null) first.port = c.crosswire.port;
@@ -249,6 +354,8 @@ export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env, 
   const cores = availableParallelism();
   const realmThreads =
     c.crosswire.realm_threads > 0 ? Math.min(c.crosswire.realm_threads, realms.length) : Math.max(1, Math.min(realms.length, cores - 1));
+  for (const [i, t] of transports.entries()) crossCheckAuth(t.auth, `${at}.transports[${i}].auth`, realms, realmThreads);
+  const x = c.crosswire;
   return deepFreeze({
     title: w.options.title,
     realms,
@@ -257,7 +364,182 @@ export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env, 
     logLevel: c.crosswire.log_level,
     allowUwsFallback: c.crosswire.allow_uws_fallback,
     shutdownTimeout: c.crosswire.shutdown_timeout,
+    warnings,
+    containers,
+    guests,
+    auth: {
+      timeout: x.auth_timeout,
+      threads: x.auth_threads > 0 ? x.auth_threads : Math.max(1, Math.floor(cores / 2 / realmThreads)),
+      failDelay: x.auth_fail_delay,
+      maxFailures: x.auth_max_failures,
+      failureWindow: x.auth_failure_window,
+    },
+    logFormat: c.crosswire.log_format,
+    workerMaxHeapMb: c.crosswire.worker_max_heap_mb,
+    ops: { onTransports: [...new Set(c.crosswire.ops.on_transports)], port: c.crosswire.ops.port, host: c.crosswire.ops.interface },
   });
+}
+
+/**
+ * Roles and realms a transport's auth names must exist; an authenticator realm must run in the
+ * same worker thread as every realm a client may ask for (cross-thread calls are not implemented).
+ */
+function crossCheckAuth(auth: TransportAuth, path: string, realms: RealmConfig[], realmThreads: number): void {
+  for (const ref of staticRoles(auth, path)) {
+    const where = ref.realm === null ? realms : realms.filter((r) => r.name === ref.realm);
+    if (ref.realm !== null && where.length === 0) throw new ConfigError(`${ref.path}.realm: no realm '${ref.realm}'`);
+    if (!where.some((r) => r.roles.some((x) => x.name === ref.role))) {
+      const at = ref.path.endsWith('.role') ? ref.path : `${ref.path}.role`;
+      const owner = ref.realm === null ? 'no realm has a role' : `realm '${ref.realm}' has no role`;
+      throw new ConfigError(`${at}: ${owner} '${ref.role}'`);
+    }
+  }
+  for (const [m, c] of Object.entries(auth)) {
+    if (c.type !== 'dynamic') continue;
+    const ar = c['authenticator-realm'];
+    if (ar === null) continue;
+    const at = `${path}.${m}.authenticator-realm`;
+    if (!realms.some((r) => r.name === ar)) throw new ConfigError(`${at}: no realm '${ar}'`);
+    if (realmThreads > 1) {
+      throw new ConfigError(
+        `${at}: realm '${ar}' would run in one of ${realmThreads} realm worker threads while clients may join realms in the others; ` +
+          'cross-thread authenticator calls are not implemented: set crosswire.realm_threads to 1, or drop authenticator-realm',
+      );
+    }
+  }
+}
+
+// ---- container and guest workers -------------------------------------------------------------
+
+function container(value: unknown, path: string, index: number, baseDir: string, env: NodeJS.ProcessEnv): ContainerConfig {
+  const c = section<{ id: string | null; options: { restart: ContainerConfig['restart']; shutdown: ContainerConfig['shutdown'] }; components: unknown[] }>(
+    containerSchema as Schema<unknown> as never,
+    value,
+    path,
+  );
+  const components = c.components.map((x, i) => component(x, `${path}.components[${i}]`, i, baseDir, env));
+  if (components.length === 0) throw new ConfigError(`${path}.components: at least one component is required`);
+  const ids = components.map((x) => x.id);
+  const dup = ids.find((x, i) => ids.indexOf(x) !== i);
+  if (dup) throw new ConfigError(`${path}.components: component id '${dup}' is used twice`);
+  return { id: c.id ?? `container${index + 1}`, restart: c.options.restart, shutdown: c.options.shutdown, components };
+}
+
+function component(value: unknown, path: string, index: number, baseDir: string, env: NodeJS.ProcessEnv): ComponentConfig {
+  if (isObject(value) && value.type !== undefined && value.type !== 'module') {
+    throw new ConfigError(`${path}.type: '${String(value.type)}' components are not implemented (only "module": a JavaScript module)`);
+  }
+  const c = section<{ id: string | null; module: string; realm: string; transport: Record<string, unknown> | null; extra: unknown; auth: Record<string, unknown> | null }>(
+    componentSchema as Schema<unknown> as never,
+    value,
+    path,
+  );
+  if (!/\.(m?js|cjs)$/.test(c.module)) throw new ConfigError(`${path}.module: must be a .js, .mjs or .cjs file`);
+  if (c.transport === null) throw new ConfigError(`${path}.transport: is required (a connecting transport)`);
+  return {
+    id: c.id ?? `component${index + 1}`,
+    module: resolve(baseDir, c.module),
+    realm: c.realm,
+    transport: connecting(c.transport, `${path}.transport`, baseDir, env),
+    extra: c.extra,
+    auth: componentAuth(c.auth, `${path}.auth`, env),
+  };
+}
+
+function connecting(value: unknown, path: string, baseDir: string, env: NodeJS.ProcessEnv): ConnectingTransport {
+  const t = section<{ url: string | null; endpoint: Record<string, unknown> | null; serializers: ('json' | 'msgpack')[]; options: Record<string, unknown>; reconnect: ConnectingTransport['reconnect'] }>(
+    connectingTransportSchema as Schema<unknown> as never,
+    value,
+    path,
+  );
+  if (t.url === null) throw new ConfigError(`${path}.url: is required for a connecting transport`);
+  if (Object.keys(t.options).length > 0) throw new ConfigError(`${path}.options.${Object.keys(t.options)[0]}: client-side WebSocket options are not implemented yet`);
+  const e = t.endpoint;
+  if (e === null) throw new ConfigError(`${path}.endpoint: is required`);
+  const allow = (keys: string[]) => {
+    for (const k of Object.keys(e)) if (!keys.includes(k)) throw new ConfigError(`${path}.endpoint.${k}: unknown key`);
+  };
+  const timeout = e.timeout ?? 10;
+  if (typeof timeout !== 'number' || timeout <= 0 || timeout > 600) throw new ConfigError(`${path}.endpoint.timeout: must be 0 < seconds <= 600`);
+  let endpoint: ConnectingTransport['endpoint'];
+  if (e.type === 'unix') {
+    allow(['type', 'path', 'timeout']);
+    if (typeof e.path !== 'string' || e.path === '') throw new ConfigError(`${path}.endpoint.path: is required`);
+    endpoint = { type: 'unix', path: resolve(baseDir, e.path), timeout };
+  } else if (e.type === 'tcp') {
+    allow(['type', 'host', 'port', 'version', 'timeout', 'tls']);
+    if (typeof e.host !== 'string' || e.host === '') throw new ConfigError(`${path}.endpoint.host: is required`);
+    const port = typeof e.port === 'string' && e.port.startsWith('$') ? Number(env[e.port.slice(1)]) : e.port;
+    if (!isPort(port) || port === 0) throw new ConfigError(`${path}.endpoint.port: must be a TCP port 1..65535 (or "$VAR")`);
+    const version = e.version ?? 4;
+    if (version !== 4 && version !== 6) throw new ConfigError(`${path}.endpoint.version: must be 4 or 6`);
+    let tls: ClientTls | null = null;
+    if (e.tls !== undefined) {
+      if (!isObject(e.tls)) throw new ConfigError(`${path}.endpoint.tls: must be an object`);
+      for (const k of Object.keys(e.tls)) {
+        if (!['hostname', 'ca_certificates', 'certificate', 'key'].includes(k)) throw new ConfigError(`${path}.endpoint.tls.${k}: unknown key`);
+      }
+      if (typeof e.tls.hostname !== 'string' || e.tls.hostname === '') throw new ConfigError(`${path}.endpoint.tls.hostname: is required`);
+      const ca = e.tls.ca_certificates ?? [];
+      if (!Array.isArray(ca) || !ca.every((x) => typeof x === 'string')) throw new ConfigError(`${path}.endpoint.tls.ca_certificates: must be a list of file paths`);
+      const file = (k: 'certificate' | 'key') => {
+        const v = (e.tls as Record<string, unknown>)[k];
+        if (v === undefined) return null;
+        if (typeof v !== 'string') throw new ConfigError(`${path}.endpoint.tls.${k}: must be a file path`);
+        return resolve(baseDir, v);
+      };
+      const certificate = file('certificate');
+      const key = file('key');
+      if ((certificate === null) !== (key === null)) throw new ConfigError(`${path}.endpoint.tls: certificate and key go together`);
+      tls = { hostname: e.tls.hostname, ca_certificates: (ca as string[]).map((x) => resolve(baseDir, x)), certificate, key };
+    }
+    endpoint = { type: 'tcp', host: e.host, port, version, timeout, tls };
+  } else throw new ConfigError(`${path}.endpoint.type: must be "tcp" or "unix"`);
+  if (endpoint.type === 'tcp' && endpoint.tls !== null && !t.url.startsWith('wss://')) {
+    throw new ConfigError(`${path}.url: a TLS endpoint needs a wss:// URL`);
+  }
+  return { url: t.url, endpoint, serializers: t.serializers, reconnect: t.reconnect };
+}
+
+function componentAuth(v: Record<string, unknown> | null, path: string, env: NodeJS.ProcessEnv): ComponentAuth | null {
+  if (v === null) return null;
+  const methods = Object.keys(v);
+  if (methods.length !== 1) throw new ConfigError(`${path}: exactly one of ticket, wampcra, cryptosign`);
+  const method = methods[0]!;
+  const c = v[method];
+  const secretKey = { ticket: 'ticket', wampcra: 'secret', cryptosign: 'privkey' }[method];
+  if (secretKey === undefined) throw new ConfigError(`${path}.${method}: not a client authentication method Crosswire implements (ticket, wampcra, cryptosign)`);
+  if (!isObject(c)) throw new ConfigError(`${path}.${method}: must be an object`);
+  for (const k of Object.keys(c)) if (!['authid', 'authrole', secretKey].includes(k)) throw new ConfigError(`${path}.${method}.${k}: unknown key`);
+  if (typeof c.authid !== 'string' || c.authid === '') throw new ConfigError(`${path}.${method}.authid: is required`);
+  let secret = c[secretKey];
+  // Crossbar's "${VAR}" form for secrets.
+  if (typeof secret === 'string' && /^\$\{[A-Za-z_][A-Za-z0-9_]*\}$/.test(secret)) secret = env[secret.slice(2, -1)];
+  if (typeof secret !== 'string' || secret === '') throw new ConfigError(`${path}.${method}.${secretKey}: is required (a string, or "\${VAR}")`);
+  if (c.authrole !== undefined && typeof c.authrole !== 'string') throw new ConfigError(`${path}.${method}.authrole: must be a string`);
+  return { method: method as ComponentAuth['method'], authid: c.authid, secret, authrole: (c.authrole as string | undefined) ?? null };
+}
+
+function guest(value: unknown, path: string, index: number, baseDir: string): GuestConfig {
+  const g = section<{
+    id: string | null;
+    executable: string;
+    arguments: unknown[];
+    options: { env: { inherit: boolean; vars: Record<string, unknown> }; workdir: string; watch: { directories: unknown[] } };
+  }>(guestSchema as Schema<unknown> as never, value, path);
+  if (!g.arguments.every((a) => typeof a === 'string')) throw new ConfigError(`${path}.arguments: must be a list of strings`);
+  const vars = g.options.env.vars;
+  for (const [k, v] of Object.entries(vars)) if (typeof v !== 'string') throw new ConfigError(`${path}.options.env.vars.${k}: must be a string`);
+  if (!g.options.watch.directories.every((d) => typeof d === 'string')) throw new ConfigError(`${path}.options.watch.directories: must be a list of paths`);
+  return {
+    id: g.id ?? `guest${index + 1}`,
+    executable: g.executable,
+    arguments: g.arguments as string[],
+    env: vars as Record<string, string>,
+    inheritEnv: g.options.env.inherit,
+    workdir: resolve(baseDir, g.options.workdir),
+    watch: (g.options.watch.directories as string[]).map((d) => resolve(baseDir, d)),
+  };
 }
 
 function deepFreeze<T>(o: T): T {

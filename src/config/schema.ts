@@ -24,6 +24,14 @@ export interface TopConfig {
     log_level: string;
     allow_uws_fallback: boolean;
     shutdown_timeout: number;
+    auth_timeout: number;
+    auth_threads: number;
+    auth_fail_delay: number;
+    auth_max_failures: number;
+    auth_failure_window: number;
+    log_format: 'auto' | 'json' | 'pretty';
+    worker_max_heap_mb: number;
+    ops: { on_transports: ('metrics' | 'health')[]; port: number | null; interface: string };
   };
 }
 
@@ -64,10 +72,74 @@ export const topSchema: Schema<TopConfig> = {
       env: 'CROSSWIRE_ALLOW_UWS_FALLBACK',
     },
     shutdown_timeout: {
-      doc: 'Milliseconds to wait for sessions to answer GOODBYE on SIGTERM/SIGINT before closing them.',
+      doc:
+        'Drain time on SIGTERM, in ms: in-flight calls may finish meanwhile; then waiting callers get ' +
+        'wamp.error.canceled and sessions get up to 1 s more to answer GOODBYE (SIGINT: at most 1000).',
       format: 'nat',
       default: 3000,
       env: 'CROSSWIRE_SHUTDOWN_TIMEOUT',
+    },
+    auth_timeout: {
+      doc: 'Milliseconds from HELLO to WELCOME for an authenticating session (AUTHENTICATE and dynamic authenticators), and for a dynamic authorizer to answer.',
+      format: 'positive-int',
+      default: 10000,
+      env: 'CROSSWIRE_AUTH_TIMEOUT',
+    },
+    auth_threads: {
+      doc: 'Threads of the verification pool (Ed25519, PBKDF2) in each realm worker (0 = auto: half the cores divided by realm threads, at least 1).',
+      format: 'nat',
+      default: 0,
+      env: 'CROSSWIRE_AUTH_THREADS',
+    },
+    auth_fail_delay: {
+      doc: 'Milliseconds a failed authentication waits before its ABORT is sent (brute-force hygiene).',
+      format: 'nat',
+      default: 500,
+      env: 'CROSSWIRE_AUTH_FAIL_DELAY',
+    },
+    auth_max_failures: {
+      doc: 'Failed authentications one peer address may have within auth_failure_window before its HELLOs are refused (0 = no limit).',
+      format: 'nat',
+      default: 10,
+      env: 'CROSSWIRE_AUTH_MAX_FAILURES',
+    },
+    auth_failure_window: {
+      doc: 'Milliseconds over which auth_max_failures counts (a peer is refused until its oldest counted failure is this old).',
+      format: 'positive-int',
+      default: 60000,
+      env: 'CROSSWIRE_AUTH_FAILURE_WINDOW',
+    },
+    log_format: {
+      doc: 'Log output: auto (pretty when stdout is a TTY, JSON lines otherwise), json or pretty.',
+      format: ['auto', 'json', 'pretty'],
+      default: 'auto',
+      env: 'CROSSWIRE_LOG_FORMAT',
+    },
+    worker_max_heap_mb: {
+      doc: "Old-generation heap limit of each realm worker thread in MB (0 = V8's default); a worker over it is restarted.",
+      format: 'nat',
+      default: 0,
+      env: 'CROSSWIRE_WORKER_MAX_HEAP_MB',
+    },
+    ops: {
+      on_transports: {
+        doc: 'Operations endpoints on every WebSocket transport port: "metrics" (GET /metrics), "health" (GET /health and /ready); [] or "" for none.',
+        format: 'ops-services',
+        default: ['metrics', 'health'],
+        env: 'CROSSWIRE_OPS_ON_TRANSPORTS',
+      },
+      port: {
+        doc: 'Port of a separate plain-HTTP listener serving /metrics, /health and /ready (null = none, 0 = any free port).',
+        format: 'port-or-null',
+        default: null,
+        env: 'CROSSWIRE_OPS_PORT',
+      },
+      interface: {
+        doc: 'Interface of that separate listener.',
+        format: 'non-empty-string',
+        default: '127.0.0.1',
+        env: 'CROSSWIRE_OPS_INTERFACE',
+      },
     },
   },
 };
@@ -93,7 +165,8 @@ export const routerWorkerSchema: Schema<RouterWorkerConfig> = {
 export interface RealmFileConfig {
   name: string;
   roles: unknown[];
-  options: { uri_check: 'strict' | 'loose' };
+  options: { uri_check: 'strict' | 'loose'; enable_meta_api: boolean; event_dispatching_chunk_size: number };
+  store: Record<string, unknown> | null;
 }
 
 export const realmSchema: Schema<RealmFileConfig> = {
@@ -105,7 +178,19 @@ export const realmSchema: Schema<RealmFileConfig> = {
       format: ['strict', 'loose'],
       default: 'strict',
     },
+    enable_meta_api: {
+      doc: 'Provide the wamp.session.*, wamp.registration.*, wamp.subscription.* meta API and events.',
+      format: Boolean,
+      default: true,
+    },
+    event_dispatching_chunk_size: {
+      doc: 'Accepted for Crossbar compatibility; Crosswire hands each fan-out to the I/O thread in one batch, so it has no effect (a warning is logged).',
+      format: 'nat',
+      default: 100,
+    },
   },
+  // Object-valued: checked by checkStore (load.ts).
+  store: { doc: 'Realm store: {"type": "memory", "limit": N, "event-history": [{uri, match, limit}]}.', format: Object, default: null, nullable: true },
 };
 
 export interface RoleFileConfig {
@@ -118,6 +203,25 @@ export const roleSchema: Schema<RoleFileConfig> = {
   name: { doc: 'Role name.', format: 'non-empty-string', default: '' },
   'allow-by-default': { doc: 'Allow every action no permission matches.', format: Boolean, default: false },
   permissions: { doc: 'Static permissions.', format: Array, default: [] },
+};
+
+export interface DynamicRoleFileConfig {
+  name: string;
+  authorizer: string;
+  'authorizer-cache-size': number;
+  'authorizer-cache-ttl': number;
+}
+
+/** A role decided by a dynamic authorizer procedure (Crossbar's `authorizer`), plus Crosswire's cache. */
+export const dynamicRoleSchema: Schema<DynamicRoleFileConfig> = {
+  name: { doc: 'Role name.', format: 'non-empty-string', default: '' },
+  authorizer: { doc: 'Procedure called as authorize(session, uri, action, options) on the same realm.', format: 'non-empty-string', default: '' },
+  'authorizer-cache-size': {
+    doc: 'Crosswire: most decisions cached per role (answers with cache: true; 0 = no cache).',
+    format: 'nat',
+    default: 10000,
+  },
+  'authorizer-cache-ttl': { doc: 'Crosswire: milliseconds a cached decision is used.', format: 'positive-int', default: 60000 },
 };
 
 export interface PermissionFileConfig {
@@ -171,7 +275,7 @@ export const websocketTransportSchema: Schema<WebSocketTransportConfig> = {
   },
   options: { doc: 'WebSocket options (see README "WebSocket transport").', format: Object, default: null, nullable: true },
   // Object-valued: convict does not descend into it; its content is checked by checkAuth (load.ts).
-  auth: { doc: 'Authentication methods; only anonymous is implemented.', format: Object, default: null, nullable: true },
+  auth: { doc: 'Authentication methods (anonymous, ticket, wampcra, cryptosign, scram).', format: Object, default: null, nullable: true },
   cookie: { doc: 'Cookie tracking (name, length, max_age, store, secure, http_strict, same_site).', format: Object, default: null, nullable: true },
   debug: { doc: 'Log every WAMP message of this transport at info level.', format: Boolean, default: false },
 };

@@ -184,7 +184,16 @@ export function webTransport(
         throw new ConfigError(`${pp}.type: unknown path service type '${String(svc.type)}'`);
     }
   }
-  // The top-level WebSocket fields of a web transport are unused: its services carry their own.
+  // Realm workers learn a transport's authentication once, by transport id: the websocket
+  // paths of one web transport must agree on it (and it becomes the transport's auth).
+  const wsPaths = paths.filter((p): p is Extract<WebPathConfig, { type: 'websocket' }> => p.type === 'websocket');
+  const auth = wsPaths[0]?.service.auth ?? {};
+  for (const p of wsPaths.slice(1)) {
+    if (JSON.stringify(p.service.auth) !== JSON.stringify(auth)) {
+      throw new ConfigError(`${path}.paths.${p.path === '/' ? '"/"' : p.path.slice(1)}.auth: the websocket paths of one web transport must have the same auth (Crosswire keys authentication by transport)`);
+    }
+  }
+  // The other top-level WebSocket fields of a web transport are unused: its services carry their own.
   const { ws, maxMessageSize } = wsOptions({}, `${path}.options`);
   return {
     id,
@@ -194,7 +203,7 @@ export function webTransport(
     maxMessageSize,
     ws,
     cookie: null,
-    auth: {},
+    auth,
     debug: false,
     paths,
     web: { accessLog: t.options.access_log, hsts: t.options.hsts, hstsMaxAge: t.options.hsts_max_age },

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import type { MessagePort } from 'node:worker_threads';
 
 /**
@@ -9,6 +10,10 @@ import type { MessagePort } from 'node:worker_threads';
  * which a hostile peer can send within the size limit), the batch is posted again entry by entry
  * and only the entries that fail are handed to `onReject`: one bad message never takes the
  * rest of the batch, or the thread, with it.
+ *
+ * With a `stampOp`, every batch ends with `stampOp, t`, t being performance.now() when the
+ * batch's first entry was pushed: the receiver learns how old the batch is without a
+ * timestamp per message (routing latency).
  */
 export class Outbox {
   #ops: unknown[] = [];
@@ -18,13 +23,23 @@ export class Outbox {
   #port: MessagePort;
   #maxOps: number;
   onReject: (entry: unknown[], err: unknown) => void = () => {};
-  /** Batches posted and entries carried, for metrics. */
+  #stampOp: number;
+  /** performance.now() at the first push of the pending batch. */
+  #began = 0;
+  /** Batches posted and entries carried, and the largest batch since `maxBatch` was reset, for metrics. */
   batches = 0;
   entries = 0;
+  maxBatch = 0;
 
-  constructor(port: MessagePort, maxOps = 65536) {
+  constructor(port: MessagePort, maxOps = 65536, stampOp = 0) {
     this.#port = port;
     this.#maxOps = maxOps;
+    this.#stampOp = stampOp;
+  }
+
+  /** Entries waiting for the next flush. */
+  get size(): number {
+    return this.#starts.length;
   }
 
   push1(a: unknown): void {
@@ -54,6 +69,7 @@ export class Outbox {
   }
 
   #after(): void {
+    if (this.#starts.length === 1 && this.#stampOp !== 0) this.#began = performance.now();
     if (this.#ops.length >= this.#maxOps) this.flush();
     else if (!this.#scheduled) {
       this.#scheduled = true;
@@ -74,6 +90,11 @@ export class Outbox {
     this.#starts = [];
     this.batches++;
     this.entries += starts.length;
+    if (starts.length > this.maxBatch) this.maxBatch = starts.length;
+    if (this.#stampOp !== 0) {
+      starts.push(ops.length);
+      ops.push(this.#stampOp, this.#began);
+    }
     try {
       this.#port.postMessage(ops);
     } catch {

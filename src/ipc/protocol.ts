@@ -1,3 +1,4 @@
+import type { TransportAuth } from '../config/auth.js';
 /**
  * The wire between the main thread and a realm worker: one MessageChannel per worker, one
  * postMessage per direction per event-loop turn. A batch is a flat array of operations, each an
@@ -8,56 +9,123 @@
  *   OPEN,   connId, realm, helloDetails, transport   a HELLO on a connection without a session
  *   FRAME,  connId, msg                               any later WAMP message of that connection
  *   CLOSED, connId                                    the WebSocket went away
- *   SHUTDOWN                                          say GOODBYE (system_shutdown) to every session
+ *   SHUTDOWN, drainMs                                 drain: no new calls; GOODBYE (system_shutdown) to each
+ *                                                     session once its in-flight calls are done, to all
+ *                                                     after drainMs (waiting callers: wamp.error.canceled)
+ *   STAMP,  time                                      performance.now() on the main thread when this batch
+ *                                                     began (routing latency; one per batch, not per message)
+ *   COLLECT                                           report STATS now (a /metrics scrape)
+ *   DEBUG_FAIL, mode                                  tests only: make the worker fail (see DebugFailMode);
+ *                                                     ignored unless the worker was started with debugHooks
  * worker → main
  *   SEND,   connId, msg                               send msg to one connection
  *   FANOUT, connIds, msg                              send the same msg to many (encoded once per serializer)
  *   DETACH, connId                                    the session ended; the connection may HELLO again
  *   CLOSE,  connId, code, reason                      close the WebSocket (after an ABORT, say)
+ *   ROUTED, time                                      the STAMP of the main-thread batch this reply answers
+ *   STATS,  WorkerStats                               counters since the last report, current gauges
+ *                                                     (every ~1 s and on COLLECT; never per message)
  */
 export const Op = {
   OPEN: 1,
   FRAME: 2,
   CLOSED: 3,
   SHUTDOWN: 4,
+  STAMP: 5,
+  COLLECT: 6,
+  DEBUG_FAIL: 9,
   SEND: 11,
   FANOUT: 12,
   DETACH: 13,
   CLOSE: 14,
+  ROUTED: 15,
+  STATS: 16,
 } as const;
+
+/** How a DEBUG_FAIL makes a worker die: an uncaught exception, process.exit, or running out of heap. */
+export type DebugFailMode = 'throw' | 'exit' | 'oom';
+
+/**
+ * What a realm worker reports with STATS. Counters are deltas since the previous report (the
+ * main thread adds them up), gauges are current values.
+ */
+export interface WorkerStats {
+  /** Batches received from the main thread since the worker started (cumulative: queue depth). */
+  batchesIn: number;
+  /** Deltas: batches and entries posted to the main thread, and the largest batch. */
+  batchesOut: number;
+  entriesOut: number;
+  maxBatchOut: number;
+  /** Deltas: authentication results, indexed AUTH_METHODS index * 2 + (1 if success). */
+  auth: number[];
+  /** Gauges: joined sessions per realm of this worker. */
+  sessions: Record<string, number>;
+  heapUsed: number;
+  heapTotal: number;
+  heapLimit: number;
+  /** Gauges, seconds, over the interval since the previous report. */
+  loopLagMean: number;
+  loopLagP99: number;
+  loopLagMax: number;
+}
 
 /** What a realm worker learns about the transport a session arrived on. */
 export interface TransportInfo {
   type: 'websocket';
+  /** Key into WorkerStartup.auth: the transport's authentication config is sent once, at startup. */
   transportId: string;
   serializer: string;
   peer: string;
   /** The tracking cookie id (cookie tracking on), or null. */
   cbtid: string | null;
-  /** Authentication methods this transport admits, with their config (only anonymous so far). */
-  auth: TransportAuth;
 }
 
-export interface TransportAuth {
-  anonymous?: { type: 'static'; role: string };
+export type { TransportAuth } from '../config/auth.js';
+
+/** Crosswire's authentication knobs (crosswire.auth_* in the config). */
+export interface AuthOptions {
+  timeout: number;
+  threads: number;
+  failDelay: number;
+  maxFailures: number;
+  failureWindow: number;
 }
 
 export interface WorkerStartup {
   workerIndex: number;
   realms: RealmConfig[];
   logLevel: string;
+  /** Authentication config per transport id. */
+  auth: Record<string, TransportAuth>;
+  authOptions: AuthOptions;
+  /** `pretty` when the main thread logs to a TTY (or log_format says so). */
+  logFormat: LogFormat;
+  /** Milliseconds between STATS reports. */
+  statsIntervalMs: number;
+  /** Honour DEBUG_FAIL (tests only: never set from config or environment). */
+  debugHooks: boolean;
+  /** The worker's old-generation heap limit in MB (0: V8's default). */
+  maxHeapMb: number;
 }
+
+export type LogFormat = 'json' | 'pretty';
 
 export interface RealmConfig {
   name: string;
   roles: RoleConfig[];
-  options: { uri_check: 'strict' | 'loose' };
+  options: { uri_check: 'strict' | 'loose'; enable_meta_api: boolean };
+  /** Event history (Crossbar's realm `store`, memory only). */
+  history: { uri: string; match: 'exact' | 'prefix' | 'wildcard'; limit: number }[];
 }
 
 export interface RoleConfig {
   name: string;
   'allow-by-default'?: boolean;
   permissions?: PermissionConfig[];
+  /** Dynamic role: the authorizer procedure on the same realm, and Crosswire's decision cache. */
+  authorizer?: string;
+  'authorizer-cache-size'?: number;
+  'authorizer-cache-ttl'?: number;
 }
 
 export interface PermissionConfig {

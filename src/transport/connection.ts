@@ -26,7 +26,11 @@ export interface Conn {
   held: unknown[][] | null;
   /** Encoded messages to send at the end of the current worker batch (one cork per batch). */
   out: (string | Uint8Array)[] | null;
-  /** Crossbar-style peer (`tcp4:1.2.3.4`): the real client behind trusted proxies. */
+  /** The realm sent WELCOME: the session is established (until DETACH or close). */
+  joined: boolean;
+  /** Request ids of this session's CALLs not yet answered, so a realm worker's crash can answer them. */
+  calls: Set<number> | null;
+  /** `tcp:<address>` (the real client behind trusted proxies) or `unix`. */
   peer: string;
   /** The WebSocket service (transport, or web path) the connection came through. */
   service: WsService;

@@ -29,6 +29,8 @@ export class Listener {
     const ep = config.endpoint;
     this.app = ep.type === 'tcp' && ep.tls !== null ? sslApp(uws, ep.tls, config.id) : uws.App();
     const unix = ep.type === 'unix';
+    // Operations endpoints (/metrics, /health, /ready) go before every catch-all route.
+    handler.mountHttp?.(this.app);
     if (config.paths === null) {
       const s = new WsService(config, config.id, unix, handler, log);
       s.mount(this.app, '/*');

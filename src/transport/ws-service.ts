@@ -2,6 +2,7 @@ import type { WsServiceConfig } from '../config/load.js';
 import { MAX_MESSAGE_CEILING } from '../config/schema.js';
 import type { TransportInfo } from '../ipc/protocol.js';
 import type { Logger } from '../log.js';
+import type { RefuseReason } from '../metrics/labels.js';
 import { BATCHED, SERIALIZERS, SERIALIZER_LIST, type Serializer } from '../serializers/index.js';
 import type { HttpRequest, HttpResponse, TemplatedApp, us_socket_context_t } from '../uws.js';
 import { type Conn, ConnState } from './connection.js';
@@ -17,6 +18,10 @@ export interface ConnHandler {
   opened(c: Conn): void;
   frame(c: Conn, data: ArrayBuffer, isBinary: boolean): void;
   closed(c: Conn, code: number): void;
+  /** An upgrade was refused (logged and counted there, once). */
+  refused(reason: RefuseReason, peer: string, detail: Record<string, unknown>): void;
+  /** Registers HTTP routes (operations endpoints) before the catch-all routes. */
+  mountHttp?(app: TemplatedApp): void;
 }
 
 /** A Sec-WebSocket-Key: 16 random bytes in base64 (RFC 6455 §4.1). */
@@ -52,7 +57,7 @@ export class WsService {
     readonly log: Logger,
   ) {
     const o = config.ws;
-    this.info = { type: 'websocket', transportId, auth: config.auth };
+    this.info = { type: 'websocket', transportId };
     // Each configured name offers its plain and its batched variant (as Crossbar.io does).
     this.#offered = new Map(config.serializers.flatMap((n) => [SERIALIZERS[n], BATCHED[n]]).map((s) => [s.subprotocol, s]));
     this.#origins = new OriginPolicy(o.allowedOrigins, o.allowNullOrigin);
@@ -158,28 +163,28 @@ export class WsService {
     return false;
   }
 
-  #refuse(res: HttpResponse, status: string, body: string, why: Record<string, unknown>, headers: Record<string, string> = {}): void {
-    this.log.info({ transport: this.config.id, status, ...why }, 'upgrade refused');
+  #refuse(res: HttpResponse, reason: RefuseReason, status: string, body: string, why: Record<string, unknown>, headers: Record<string, string> = {}): void {
+    this.handler.refused(reason, this.unix ? 'unix' : `tcp:${Buffer.from(res.getRemoteAddressAsText()).toString()}`, { transport: this.config.id, status, ...why });
     reply(res, this.server, status, body, headers);
   }
 
   #upgrade(res: HttpResponse, req: HttpRequest, ctx: us_socket_context_t): void {
     const o = this.config.ws;
-    if (!this.handler.accepting()) return this.#refuse(res, '503 Service Unavailable', 'the router is shutting down\n', {});
+    if (!this.handler.accepting()) return this.#refuse(res, 'draining', '503 Service Unavailable', 'the router is shutting down\n', {});
     if (o.maxConnections > 0 && this.connections >= o.maxConnections) {
-      return this.#refuse(res, '503 Service Unavailable', 'maximum number of connections reached\n', { max_connections: o.maxConnections });
+      return this.#refuse(res, 'max_connections', '503 Service Unavailable', 'maximum number of connections reached\n', { max_connections: o.maxConnections });
     }
     if (!this.#hostOk(res, req)) return;
     const version = req.getHeader('sec-websocket-version');
     if (!((version === '13' && o.enableRfc6455) || (version === '8' && o.enableHybi10))) {
       // RFC 6455 §4.4: name the versions we speak.
-      return this.#refuse(res, '426 Upgrade Required', `WebSocket version ${version || '(none)'} not supported\n`, { version }, { 'Sec-WebSocket-Version': this.#versions });
+      return this.#refuse(res, 'other', '426 Upgrade Required', `WebSocket version ${version || '(none)'} not supported\n`, { version }, { 'Sec-WebSocket-Version': this.#versions });
     }
     const key = req.getHeader('sec-websocket-key');
-    if (!WS_KEY.test(key)) return this.#refuse(res, '400 Bad Request', 'missing or malformed Sec-WebSocket-Key\n', {});
+    if (!WS_KEY.test(key)) return this.#refuse(res, 'other', '400 Bad Request', 'missing or malformed Sec-WebSocket-Key\n', {});
     // Hybi-10 browsers sent the origin as Sec-WebSocket-Origin.
     const origin = req.getHeader('origin') || (version === '8' ? req.getHeader('sec-websocket-origin') : '');
-    if (!this.#origins.allows(origin)) return this.#refuse(res, '403 Forbidden', `origin '${origin}' is not allowed\n`, { origin });
+    if (!this.#origins.allows(origin)) return this.#refuse(res, 'origin', '403 Forbidden', `origin '${origin}' is not allowed\n`, { origin });
     const offered = req.getHeader('sec-websocket-protocol');
     // WAMP spec, "WebSocket Transport": take the first subprotocol in the client's order that we speak.
     let ser: Serializer | undefined;
@@ -192,6 +197,7 @@ export class WsService {
       if (o.requireWebsocketSubprotocol || !this.config.serializers.includes('json')) {
         return this.#refuse(
           res,
+          'subprotocol',
           '400 Bad Request',
           `This is a WAMP router: offer one of the WebSocket subprotocols ${[...this.#offered.keys()].join(', ')}\n`,
           { offered },
@@ -211,6 +217,8 @@ export class WsService {
       worker: null,
       held: null,
       out: null,
+      joined: false,
+      calls: null,
       peer: this.#peer(socketAddr, req.getHeader('x-forwarded-for')),
       service: this,
       ka: null,
@@ -226,11 +234,10 @@ export class WsService {
     });
   }
 
-  /** Crossbar-style peer string: `tcp4:1.2.3.4`, `tcp6:::1`, `unix`. */
+  /** The peer string sessions report: `tcp:<client address>` (behind trusted proxies: the real client), or `unix`. */
   #peer(socketAddr: string, xff: string): string {
     if (this.unix) return 'unix';
-    const addr = this.#proxies.clientAddress(socketAddr, xff);
-    return `${addr.includes(':') ? 'tcp6' : 'tcp4'}:${addr}`;
+    return `tcp:${this.#proxies.clientAddress(socketAddr, xff)}`;
   }
 
   /**

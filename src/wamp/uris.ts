@@ -15,6 +15,16 @@ export const Uri = {
   NO_SUCH_ROLE: 'wamp.error.no_such_role',
   NO_MATCHING_AUTH_METHOD: 'wamp.error.no_matching_auth_method',
   OPTION_DISALLOWED_DISCLOSE_ME: 'wamp.error.option_disallowed.disclose_me',
+  PROCEDURE_EXISTS_WITH_DIFFERENT_INVOCATION_POLICY: 'wamp.error.procedure_exists_with_different_invocation_policy',
+  TIMEOUT: 'wamp.error.timeout',
+  FEATURE_NOT_SUPPORTED: 'wamp.error.feature_not_supported',
+  NO_SUCH_SESSION: 'wamp.error.no_such_session',
+  HISTORY_UNAVAILABLE: 'wamp.error.history_unavailable',
+  KILLED: 'wamp.close.killed',
+  // authentication (WAMP advanced profile, "Authentication")
+  NO_SUCH_PRINCIPAL: 'wamp.error.no_such_principal',
+  AUTHENTICATION_FAILED: 'wamp.error.authentication_failed',
+  AUTHENTICATION_DENIED: 'wamp.error.authentication_denied',
   // close reasons
   SYSTEM_SHUTDOWN: 'wamp.close.system_shutdown',
   CLOSE_REALM: 'wamp.close.close_realm',
@@ -28,10 +38,24 @@ export const Uri = {
 const STRICT = /^([0-9a-z_]+\.)*([0-9a-z_]+)$/;
 const LOOSE = /^([^\s.#]+\.)*([^\s.#]+)$/;
 
+// Patterns: a prefix may end in an empty component ("com.example." or ""); a wildcard has empty
+// components where any one component matches ("com..update").
+const STRICT_PREFIX = /^([0-9a-z_]+\.)*([0-9a-z_]*)$/;
+const LOOSE_PREFIX = /^([^\s.#]+\.)*([^\s.#]*)$/;
+const STRICT_WILDCARD = /^(([0-9a-z_]+\.)|\.)*([0-9a-z_]+)?$/;
+const LOOSE_WILDCARD = /^(([^\s.#]+\.)|\.)*([^\s.#]+)?$/;
+
 export type UriCheck = 'strict' | 'loose';
 
 export function isValidUri(uri: unknown, policy: UriCheck): uri is string {
   return typeof uri === 'string' && (policy === 'strict' ? STRICT : LOOSE).test(uri);
+}
+
+/** A URI as used with SUBSCRIBE/REGISTER `match` (WAMP spec, "Pattern-based Subscription"). */
+export function isValidPattern(uri: string, match: 'exact' | 'prefix' | 'wildcard', policy: UriCheck): boolean {
+  if (match === 'exact') return isValidUri(uri, policy);
+  if (match === 'prefix') return (policy === 'strict' ? STRICT_PREFIX : LOOSE_PREFIX).test(uri);
+  return (policy === 'strict' ? STRICT_WILDCARD : LOOSE_WILDCARD).test(uri);
 }
 
 /** `wamp.*` is reserved for the protocol (errors, close reasons, meta API). */

@@ -7,11 +7,13 @@ export interface RouterProcess {
   child: ChildProcess;
   port: number;
   stdout: string[];
+  /** Resolves with the first stdout line (already seen or future) for which `pred` holds. */
+  waitForLine(pred: (line: string) => boolean, ms: number, what: string): Promise<string>;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** Runs `crosswire <args>` to completion; resolves with exit code and output. */
-export function runCli(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+/** Runs `crosswire <args>` to completion; resolves with exit code and output. An undefined env value unsets it. */
+export function runCli(args: string[], env: Record<string, string | undefined> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
@@ -25,12 +27,13 @@ export function runCli(args: string[], env: Record<string, string> = {}): Promis
 }
 
 /** Starts `crosswire start` as a child process on an ephemeral port; resolves once it is ready. */
-export async function spawnRouter(args: string[] = [], env: Record<string, string> = {}): Promise<RouterProcess> {
+export async function spawnRouter(args: string[] = [], env: Record<string, string | undefined> = {}): Promise<RouterProcess> {
   const child = spawn(process.execPath, [CLI, 'start', ...args], {
     env: { ...process.env, CROSSWIRE_PORT: '0', CROSSWIRE_INTERFACE: '127.0.0.1', CROSSWIRE_LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const stdout: string[] = [];
+  const waiters: { pred: (l: string) => boolean; resolve: (l: string) => void }[] = [];
   let stderr = '';
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.on('exit', (code, signal) => resolve({ code, signal })),
@@ -45,11 +48,19 @@ export async function spawnRouter(args: string[] = [], env: Record<string, strin
         const line = buf.slice(0, nl);
         buf = buf.slice(nl + 1);
         stdout.push(line);
+        for (let i = waiters.length - 1; i >= 0; i--) {
+          if (waiters[i]!.pred(line)) waiters.splice(i, 1)[0]!.resolve(line);
+        }
         if (line.includes('"crosswire ready"')) resolve((JSON.parse(line) as { ports: number[] }).ports[0]!);
       }
     });
     void exited.then(({ code }) => reject(new Error(`router exited early with ${code}: ${stderr}`)));
   });
   const port = await within(ready, 15000, 'the router process to be ready');
-  return { child, port, stdout, exited };
+  const waitForLine = (pred: (l: string) => boolean, ms: number, what: string): Promise<string> => {
+    const seen = stdout.find(pred);
+    if (seen !== undefined) return Promise.resolve(seen);
+    return within(new Promise<string>((resolve) => waiters.push({ pred, resolve })), ms, what);
+  };
+  return { child, port, stdout, exited, waitForLine };
 }

@@ -8,6 +8,9 @@ export type RawSer = 'json' | 'msgpack';
 export class RawPeer {
   readonly ws: WebSocket;
   readonly received: unknown[][] = [];
+  /** WebSocket payload bytes received and sent (for byte counters). */
+  bytesIn = 0;
+  bytesOut = 0;
   #waiters: { pred: (m: unknown[]) => boolean; resolve: (m: unknown[]) => void }[] = [];
   readonly closed: Promise<{ code: number; reason: string }>;
   readonly opened: Promise<void>;
@@ -25,6 +28,7 @@ export class RawPeer {
       this.ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() }));
     });
     this.ws.on('message', (data: Buffer, isBinary: boolean) => {
+      this.bytesIn += data.length;
       const msg = (isBinary ? SERIALIZERS.msgpack.decode(data) : JSON.parse(data.toString())) as unknown[];
       this.received.push(msg);
       this.#waiters = this.#waiters.filter((w) => {
@@ -45,12 +49,19 @@ export class RawPeer {
 
   send(msg: unknown[]): void {
     const data = SERIALIZERS[this.ser].encode(msg);
+    this.bytesOut += typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength;
     this.ws.send(data, { binary: this.ser === 'msgpack' });
   }
 
   /** The first message (already received or future) of the given WAMP type. */
   next(type: number, ms = 5000): Promise<unknown[]> {
-    const seen = this.received.find((m) => m[0] === type);
+    return this.nextOf([type], ms);
+  }
+
+  /** The first message (already received or future) of any of the given WAMP types. */
+  nextOf(types: number[], ms = 5000): Promise<unknown[]> {
+    const type = types.join(' or ');
+    const seen = this.received.find((m) => types.includes(m[0] as number));
     if (seen) {
       this.received.splice(this.received.indexOf(seen), 1);
       return Promise.resolve(seen);
@@ -58,7 +69,7 @@ export class RawPeer {
     return within(
       new Promise<unknown[]>((resolve) =>
         this.#waiters.push({
-          pred: (m) => m[0] === type,
+          pred: (m) => types.includes(m[0] as number),
           resolve: (m) => {
             this.received.splice(this.received.indexOf(m), 1);
             resolve(m);

@@ -1,11 +1,13 @@
 import { buildConfig } from '../../src/config/load.js';
-import { createLogger } from '../../src/log.js';
-import { Router } from '../../src/router.js';
+import { createLogger, type Logger } from '../../src/log.js';
+import { Router, type RouterOptions } from '../../src/router.js';
 
 export interface TestRouter {
   router: Router;
   port: number;
   url: string;
+  /** http://127.0.0.1:port, for the operations endpoints on the transport port. */
+  http: string;
   stop(): Promise<void>;
 }
 
@@ -22,7 +24,7 @@ export const ANONYMOUS_ALL = {
  * ephemeral port on 127.0.0.1. `realms`/`transport` replace the defaults' pieces.
  */
 export async function startRouter(
-  opts: { realms?: Json[]; transport?: Json; transports?: Json[]; crosswire?: Json } = {},
+  opts: { realms?: Json[]; transport?: Json; transports?: Json[]; crosswire?: Json; env?: NodeJS.ProcessEnv; options?: RouterOptions; log?: Logger } = {},
 ): Promise<TestRouter> {
   const config = buildConfig(
     {
@@ -38,9 +40,9 @@ export async function startRouter(
       ],
       crosswire: { log_level: process.env.TEST_LOG_LEVEL ?? 'silent', shutdown_timeout: 1000, ...(opts.crosswire ?? {}) },
     },
-    {},
+    opts.env ?? {},
   );
-  const router = await Router.start(config, createLogger(config.logLevel));
+  const router = await Router.start(config, opts.log ?? createLogger(config.logLevel), opts.options);
   const port = router.listeners[0]!.port;
-  return { router, port, url: `ws://127.0.0.1:${port}/ws`, stop: () => router.shutdown(500) };
+  return { router, port, url: `ws://127.0.0.1:${port}/ws`, http: `http://127.0.0.1:${port}`, stop: () => router.shutdown(500) };
 }

@@ -73,7 +73,7 @@ describe('tcp and unix', () => {
     overUnix.sock.send(SERIALIZERS.msgpack.encode([32, 1, {}, 'com.example.x']), { binary: true });
     await within(got, 5000, 'the event over the unix socket');
     assert.deepEqual(events[0]![4], ['via tcp']);
-    assert.deepEqual(r.router.peers().sort(), ['tcp4:127.0.0.1', 'unix']);
+    assert.deepEqual(r.router.peers().sort(), ['tcp:127.0.0.1', 'unix']);
     // `serializers` restricts what each transport offers.
     const refused = await rawHttp(r.router.listeners[0]!.port, WireClient.request('/ws', { 'Sec-WebSocket-Protocol': 'wamp.2.msgpack' }));
     assert.equal(refused.status, 400);
@@ -109,7 +109,7 @@ describe('tcp and unix', () => {
     if (!v6) return t.skip('this machine has no IPv6 loopback (::1)');
     const r = await router([ws({ type: 'tcp', port: 0, interface: '::1', version: 6 })]);
     const { sock } = await session(`ws://[::1]:${r.router.listeners[0]!.port}/ws`);
-    assert.match(r.router.peers()[0]!, /^tcp6:/);
+    assert.match(r.router.peers()[0]!, /^tcp:.*:/);
     sock.close();
   });
 });

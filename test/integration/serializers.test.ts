@@ -169,32 +169,37 @@ function cborEncode(m: Msg): Buffer {
 }
 
 describe('batches', () => {
-  test('json.batched: one WebSocket message with HELLO, SUBSCRIBE, PUBLISH (0x1e separators) is processed in order', async () => {
+  test('json.batched: one WebSocket message with SUBSCRIBE, SUBSCRIBE, PUBLISH (0x1e separators) is processed in order', async () => {
     const p = await Peer.open(r.url, ['wamp.2.json.batched']);
+    // WAMP: nothing before WELCOME (authentication may take a while); then one batch of three.
+    p.sendRaw(frame('wamp.2.json.batched', [[1, 'realm1', { roles: ROLES }]], 0x1e));
+    await p.nextOf(2);
     p.sendRaw(
       frame(
         'wamp.2.json.batched',
         [
-          [1, 'realm1', { roles: ROLES }],
           [32, 1, {}, 'com.example.batch'],
-          [16, 2, { acknowledge: true, exclude_me: false }, 'com.example.batch', ['in a batch']],
+          [32, 2, {}, 'com.example.batch2'],
+          [16, 3, { acknowledge: true, exclude_me: false }, 'com.example.batch', ['in a batch']],
         ],
         0x1e,
       ),
     );
-    await p.nextOf(2);
-    await p.nextOf(33);
     await p.nextOf(17);
     const ev = await p.nextOf(36);
     assert.deepEqual(ev[4], ['in a batch']);
+    const acks = p.inbox.items.filter((m) => m[0] === 33 || m[0] === 17).map((m) => [m[0], m[1]]);
+    assert.deepEqual(acks, [[33, 1], [33, 2], [17, 3]], 'answered in the order of the batch');
     p.ws.close();
   });
 
   test('msgpack.batched: several length-prefixed messages in one WebSocket message', async () => {
     const p = await Peer.open(r.url, ['wamp.2.msgpack.batched']);
-    p.sendRaw(frame('wamp.2.msgpack.batched', [[1, 'realm1', { roles: ROLES }], [32, 1, {}, 'com.example.mb']]));
+    p.sendRaw(frame('wamp.2.msgpack.batched', [[1, 'realm1', { roles: ROLES }]]));
     await p.nextOf(2);
+    p.sendRaw(frame('wamp.2.msgpack.batched', [[32, 1, {}, 'com.example.mb'], [16, 2, { acknowledge: true }, 'com.example.mb', [1]]]));
     await p.nextOf(33);
+    await p.nextOf(17);
     p.ws.close();
   });
 

@@ -21,8 +21,35 @@ describe('session establishment', () => {
         const [, sessionId, details] = welcome as [number, number, Record<string, unknown>];
         assert.ok(Number.isInteger(sessionId) && sessionId >= 1 && sessionId <= 2 ** 53);
         assert.deepEqual(details.roles, {
-          broker: { features: { publisher_exclusion: true, publisher_identification: true } },
-          dealer: { features: { caller_identification: true } },
+          broker: {
+            features: {
+              pattern_based_subscription: true,
+              publisher_exclusion: true,
+              publisher_identification: true,
+              subscriber_blackwhite_listing: true,
+              event_retention: true,
+              payload_passthru_mode: true,
+              session_meta_api: true,
+              subscription_meta_api: true,
+              subscription_revocation: true,
+            },
+          },
+          dealer: {
+            features: {
+              caller_identification: true,
+              pattern_based_registration: true,
+              shared_registration: true,
+              progressive_call_results: true,
+              progressive_call_invocations: true,
+              call_timeout: true,
+              call_canceling: true,
+              payload_passthru_mode: true,
+              session_meta_api: true,
+              testament_meta_api: true,
+              registration_meta_api: true,
+              registration_revocation: true,
+            },
+          },
         });
         assert.equal(details.realm, 'realm1');
         assert.equal(details.authrole, 'anonymous');

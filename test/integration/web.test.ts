@@ -133,6 +133,6 @@ describe('config', () => {
     refused(web({ '/': { type: 'static', package: 'mypkg', resource: 'web' } }), /package: Python package resources/);
     refused(web({ '/': { type: 'nodeinfo' } }, { client_timeout: 60 }), /options\.client_timeout: uWebSockets\.js closes idle HTTP connections/);
     refused(web({ '/': { type: 'nodeinfo' } }, { hsts: true }), /options\.hsts: HSTS needs a TLS endpoint/);
-    refused(web({ '/': { type: 'nodeinfo' }, ws: { type: 'websocket', auth: { anonymous: { type: 'static', role: 'nobody' } } } }), /paths\.ws\.auth\.anonymous\.role: no realm has a role 'nobody'/);
+    refused(web({ '/': { type: 'nodeinfo' }, ws: { type: 'websocket', auth: { anonymous: { type: 'static', role: 'nobody' } } } }), /transports\[0\]\.auth\.anonymous\.role: no realm has a role 'nobody'/);
   });
 });

@@ -144,15 +144,15 @@ describe('handshake', () => {
     };
     // Client → 10.1.2.3 (trusted proxy) → 127.0.0.1 (trusted) → router.
     const ws1 = await open(trusting, '203.0.113.7, 10.1.2.3');
-    assert.deepEqual(trusting.router.peers(), ['tcp4:203.0.113.7']);
+    assert.deepEqual(trusting.router.peers(), ['tcp:203.0.113.7']);
     ws1.close();
     // An address the client forged in front of an untrusted hop is not believed.
     const ws2 = await open(trusting, '198.51.100.1, 192.0.2.9');
-    assert.ok(trusting.router.peers().includes('tcp4:192.0.2.9'));
+    assert.ok(trusting.router.peers().includes('tcp:192.0.2.9'));
     ws2.close();
     const plain = await router();
     const ws3 = await open(plain, '203.0.113.7');
-    assert.deepEqual(plain.router.peers(), ['tcp4:127.0.0.1'], 'without trusted_proxies the header is ignored');
+    assert.deepEqual(plain.router.peers(), ['tcp:127.0.0.1'], 'without trusted_proxies the header is ignored');
     ws3.close();
   });
 });

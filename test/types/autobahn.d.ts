@@ -59,9 +59,16 @@ declare module 'autobahn' {
     protocols?: string[];
     max_retries?: number;
     retry_if_unreachable?: boolean;
+    /** Seconds before the first reconnect attempt. */
+    initial_retry_delay?: number;
+    retry_delay_jitter?: number;
     authid?: string;
     authmethods?: string[];
+    authextra?: Record<string, unknown>;
+    onchallenge?: (session: Session, method: string, extra: Record<string, unknown>) => string | [string, Record<string, unknown>] | Promise<string>;
     use_es6_promises?: boolean;
+    /** Called for errors thrown by the application's handlers (default: console.error). */
+    on_user_error?: (error: unknown, message: string) => void;
   }
   export class Connection {
     constructor(options: ConnectionOptions);
@@ -76,7 +83,16 @@ declare module 'autobahn' {
     JSONSerializer: new () => unknown;
     MsgpackSerializer: new () => unknown;
   };
+  export const auth_cra: {
+    sign(key: string, challenge: string): string;
+    derive_key(secret: string, salt: string, iterations?: number, keylen?: number): string;
+  };
+  export const auth_cryptosign: {
+    sign_challenge(pkey: { publicKey: Uint8Array; secretKey: Uint8Array }, extra: Record<string, unknown>): string;
+  };
   const autobahn: {
+    auth_cra: typeof auth_cra;
+    auth_cryptosign: typeof auth_cryptosign;
     Connection: typeof Connection;
     Error: typeof Error;
     Result: typeof Result;

@@ -33,7 +33,7 @@ describe('embedded default', () => {
     assert.equal(c.transports.length, 1);
     const t = c.transports[0]!;
     assert.deepEqual([t.host, t.port, t.url, t.serializers], ['127.0.0.1', 8080, 'ws://127.0.0.1:8080/ws', ['json', 'msgpack']]);
-    assert.deepEqual(t.auth, { anonymous: { type: 'static', role: 'anonymous' } });
+    assert.deepEqual(t.auth, { anonymous: { type: 'static', role: 'anonymous', authid: null } });
     assert.equal(t.maxMessageSize, 16 * 1024 * 1024);
     assert.deepEqual(c.realms.map((r) => [r.name, r.options.uri_check, r.roles[0]!.name]), [['realm1', 'strict', 'anonymous']]);
     assert.equal(c.realmThreads, 1);
@@ -68,7 +68,7 @@ describe('Crossbar-style files', () => {
       ['devices', '0.0.0.0', 9001],
     ]);
     assert.equal(c.transports[0]!.maxMessageSize, 1048576);
-    assert.deepEqual(c.transports[1]!.auth, { anonymous: { type: 'static', role: 'device' } });
+    assert.deepEqual(c.transports[1]!.auth, { anonymous: { type: 'static', role: 'device', authid: null } });
     assert.equal(c.realms[1]!.options.uri_check, 'loose');
     assert.throws(() => loadConfig(EXAMPLE, {}), /transports\[1\]\.endpoint\.port: environment variable DEVICE_PORT must hold a TCP port/);
   });
@@ -77,7 +77,13 @@ describe('Crossbar-style files', () => {
     refused({ ...router(), extra: 1 }, /^extra: unknown key/m);
     refused(router({}, { options: { max_mesage_size: 1 } }), /workers\[0\]\.transports\[0\]\.options\.max_mesage_size: unknown key/);
     refused(router({}, { endpoint: { type: 'tcp', port: 1, bakclog: 10 } }), /workers\[0\]\.transports\[0\]\.endpoint\.bakclog: unknown key/);
-    refused(router({ realms: [{ name: 'realm1', roles: [], store: {} }] }), /workers\[0\]\.realms\[0\]\.store: unknown key/);
+    refused(router({ realms: [{ name: 'realm1', roles: [], inventory: {} }] }), /workers\[0\]\.realms\[0\]\.inventory: unknown key/);
+    refused(router({ realms: [{ name: 'realm1', store: { type: 'memory', 'call-queue': [] } }] }), /store\.call-queue: call queues are not implemented yet/);
+    refused(router({ realms: [{ name: 'realm1', store: { type: 'lmdb' } }] }), /store\.type: must be "memory"/);
+    refused(
+      router({ realms: [{ name: 'realm1', store: { type: 'memory', 'event-history': [{ uri: 'a.b', match: 'fuzzy' }] } }] }),
+      /store\.event-history\[0\]\.match: must be exact, prefix or wildcard/,
+    );
     refused(
       router({ realms: [{ name: 'realm1', roles: [{ name: 'r', permissions: [{ uri: 'a', allow: { cal: true } }] }] }] }),
       /workers\[0\]\.realms\[0\]\.roles\[0\]\.permissions\[0\]\.allow\.cal: unknown key/,
@@ -85,15 +91,19 @@ describe('Crossbar-style files', () => {
   });
 
   test('features not implemented yet are refused by name, never ignored', () => {
-    refused(router({}, { auth: { ticket: { type: 'static', principals: {} } } }), /auth\.ticket: method 'ticket' is not implemented yet/);
+    refused(router({}, { auth: { tls: { type: 'static', principals: {} } } }), /auth\.tls: method 'tls' is not possible: uWebSockets\.js 20\.30 verifies client certificates/);
+    refused(router({}, { auth: { cookie: {} } }), /auth\.cookie: method 'cookie' is not implemented yet/);
     refused(router({}, { cookie: { store: { type: 'memory', filename: 'x' } } }), /transports\[0\]\.cookie\.store\.filename: not a key of a 'memory' cookie store/);
     refused(router({}, { type: 'rawsocket' }), /transports\[0\]\.type: 'rawsocket' transports are not implemented yet/);
     refused(router({}, { endpoint: { type: 'twisted', server_string: 'tcp:80' } }), /endpoint\.type: 'twisted' endpoints are not implemented/);
     refused(
-      { version: 2, workers: [router().workers[0], { type: 'container', components: [] }] },
-      /workers\[1\]\.type: 'container' workers are not implemented yet/,
+      { version: 2, workers: [router().workers[0], { type: 'proxy' }] },
+      /workers\[1\]\.type: 'proxy' workers are not implemented yet/,
     );
-    refused(router({ realms: [{ name: 'realm1', roles: [{ name: 'r', authorizer: 'com.x.authorize' }] }] }), /dynamic authorizers are not implemented yet/);
+    refused(
+      router({ realms: [{ name: 'realm1', roles: [{ name: 'r', authorizer: 'com.x.authorize', permissions: [] }] }] }),
+      /roles\[0\]\.permissions: unknown key/,
+    );
   });
 
   test('values are checked', () => {
@@ -111,5 +121,40 @@ describe('Crossbar-style files', () => {
   test('a file that is not JSON, or not there, is a clear error', () => {
     assert.throws(() => loadConfig('/nonexistent/crosswire.json', {}), /cannot read config file \/nonexistent\/crosswire.json/);
     assert.throws(() => loadConfig(new URL('../../../package.json', import.meta.url).pathname.replace('package.json', 'tsconfig.json'), {}), ConfigError);
+  });
+});
+
+describe('container and guest workers', () => {
+  const EXAMPLE_CONTAINER = new URL('../../../config/example-container.json', import.meta.url).pathname;
+  test('the example config loads: router, container with one component, guest', () => {
+    const c = loadConfig(EXAMPLE_CONTAINER, {});
+    assert.equal(c.containers.length, 1);
+    const k = c.containers[0]!;
+    assert.deepEqual([k.id, k.restart, k.shutdown], ['backend', 'restart-on-failed', 'shutdown-manual']);
+    const comp = k.components[0]!;
+    assert.equal(comp.module, new URL('../../../config/components/add2.mjs', import.meta.url).pathname);
+    assert.deepEqual(comp.transport.endpoint, { type: 'tcp', host: '127.0.0.1', port: 8080, version: 4, timeout: 10, tls: null });
+    assert.deepEqual(comp.transport.serializers, ['msgpack', 'json']);
+    assert.equal(c.guests[0]!.id, 'pinger');
+  });
+  const containerWith = (component: Record<string, unknown>, options: Record<string, unknown> = {}) => ({
+    version: 2,
+    workers: [{ type: 'container', options, components: [{ module: 'c.mjs', realm: 'realm1', ...component }] }],
+  });
+  const t = { type: 'websocket', url: 'ws://h:1/ws', endpoint: { type: 'tcp', host: 'h', port: 1 } };
+  test('a container alone (pointing at a remote router) is a valid node', () => {
+    const c = buildConfig(containerWith({ transport: t }), {});
+    assert.deepEqual([c.transports.length, c.containers.length], [0, 1]);
+  });
+  test('mistakes are refused by key', () => {
+    refused(containerWith({ transport: t }, { restart: 'sometimes' }), /workers\[0\]\.options\.restart: must be one of/);
+    refused(containerWith({ transport: { type: 'websocket', endpoint: t.endpoint } }), /components\[0\]\.transport\.url: is required/);
+    refused(containerWith({ transport: { ...t, endpoint: { type: 'tcp', host: 'h', port: 1, tls: { ca_certificates: [] } } } }), /tls\.hostname: is required/);
+    refused(containerWith({ transport: { ...t, endpoint: { type: 'tcp', host: 'h', port: 1, tls: { hostname: 'h' } } } }), /a TLS endpoint needs a wss:\/\/ URL/);
+    refused(containerWith({ transport: t, module: 'c.py' }), /module: must be a \.js, \.mjs or \.cjs file/);
+    refused(containerWith({ transport: t, type: 'class', classname: 'x.Y' }), /'class' components are not implemented/);
+    refused(containerWith({ transport: t, auth: { ticket: { authid: 'a' } } }), /auth\.ticket\.ticket: is required/);
+    refused(containerWith({ transport: t, auth: { scram: { authid: 'a' } } }), /not a client authentication method/);
+    refused({ version: 2, workers: [{ type: 'guest', executable: 'x', options: { bogus: 1 } }] }, /workers\[0\]\.options\.bogus: unknown key/);
   });
 });

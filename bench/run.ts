@@ -1,0 +1,259 @@
+/**
+ * `npm run bench`: the benchmark suite. Every cell (scenario × variant × serializer) runs
+ * against the built router and against the physical limit (raw uWebSockets.js servers), each
+ * in a fresh child process, driven by load generator processes (bench/peers/load.ts).
+ * Results go to bench/results/ as JSON lines, Markdown and SVG; progress goes to stderr; the
+ * table goes to stdout. See README "Performance".
+ */
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { join, relative } from 'node:path';
+import { parseArgs } from 'node:util';
+import { type Cell, cellId, matrix, SCENARIOS, type Scenario } from './lib/cells.js';
+import { type PayloadName, SER_NAMES, type SerName } from './lib/codec.js';
+import { type BuiltRef, buildRef } from './lib/compare.js';
+import { formatSummary, summarizeDir } from './lib/profile.js';
+import { jsonLines, markdown, type Meta, type Row, svg } from './lib/report.js';
+import type { ClientKind } from './lib/wamp-peer.js';
+import { type CellResult, profileSubdir, type RunOptions, runCell, type TargetSpec } from './lib/runner.js';
+
+const ROOT = new URL('../../', import.meta.url).pathname;
+
+const USAGE = `npm run bench -- [options]
+
+  --scenario LIST     ${SCENARIOS.join(',')} (default: all)
+  --serializer LIST   json,msgpack (default: both)
+  --payload LIST      small,1k (default: both; rpc, rpc-shared, fanout)
+  --subscribers LIST  fanout subscriber counts (default: 10,100,1000)
+  --sessions N        idle sessions (default: 10000)
+  --seconds S         measured seconds per cell (default: 4)
+  --warmup S          warm-up seconds per cell (default: 1)
+  --rounds N          measure the router(s) N times per cell (default: 1; 2 with --compare)
+  --no-limit          skip the raw uWS limit measurements
+  --compare REF       also build git REF in a temporary worktree and run it alternating
+  --profile           run the router under --cpu-prof (bench/results/profiles/) and print
+                      the top self-time functions of the main thread and the worker
+  --profile-generators  profile the load generator processes too
+  --out DIR           results directory (default: bench/results)
+  --client lean|ws    the generator's WebSocket client (default: lean; ws = the ws package)
+  --window N, --callers N, --call-window N, --join-concurrency N
+                      load shape (defaults: 32 publications ahead, 16 callers × 32 calls, 16 joiners)
+  --self-test-drop N  fanout publisher skips sequence number N: the run must report it lost
+`;
+
+const { values } = parseArgs({
+  options: {
+    scenario: { type: 'string' },
+    serializer: { type: 'string' },
+    payload: { type: 'string' },
+    subscribers: { type: 'string' },
+    sessions: { type: 'string', default: '10000' },
+    seconds: { type: 'string', default: '4' },
+    warmup: { type: 'string', default: '1' },
+    rounds: { type: 'string' },
+    'no-limit': { type: 'boolean', default: false },
+    compare: { type: 'string' },
+    profile: { type: 'boolean', default: false },
+    'profile-generators': { type: 'boolean', default: false },
+    out: { type: 'string' },
+    window: { type: 'string', default: '32' },
+    callers: { type: 'string', default: '16' },
+    'call-window': { type: 'string', default: '32' },
+    'join-concurrency': { type: 'string', default: '16' },
+    'self-test-drop': { type: 'string', default: '-1' },
+    client: { type: 'string', default: 'lean' },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+});
+
+function die(msg: string): never {
+  process.stderr.write(`bench: ${msg}\n\n${USAGE}`);
+  process.exit(2);
+}
+
+function list<T extends string>(v: string | undefined, all: readonly T[], what: string): T[] {
+  if (v === undefined) return [...all];
+  const items = v.split(',').map((s) => s.trim()) as T[];
+  for (const i of items) if (!all.includes(i)) die(`unknown ${what} '${i}' (one of ${all.join(', ')})`);
+  return items;
+}
+
+function num(v: string, what: string, min: number): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < min) die(`--${what} must be a number ≥ ${min}`);
+  return n;
+}
+
+if (values.help) {
+  process.stdout.write(USAGE);
+  process.exit(0);
+}
+
+const scenarios = list<Scenario>(values.scenario, SCENARIOS, 'scenario');
+const serializers = list<SerName>(values.serializer, SER_NAMES, 'serializer');
+const payloads = list<PayloadName>(values.payload, ['small', '1k'], 'payload');
+const subscribers = (values.subscribers ?? '10,100,1000').split(',').map((s) => num(s, 'subscribers', 1));
+const seconds = num(values.seconds, 'seconds', 0.5);
+const warmup = num(values.warmup, 'warmup', 0);
+const rounds = num(values.rounds ?? (values.compare ? '2' : '1'), 'rounds', 1);
+const outDir = values.out ?? join(ROOT, 'bench', 'results');
+
+const cells = matrix({ scenarios, serializers, payloads, fanout: subscribers, fanin: 100, idle: num(values.sessions, 'sessions', 1) });
+
+// ---- progress on stderr -------------------------------------------------------------------
+
+const tty = process.stderr.isTTY === true;
+let status = '';
+function progress(text: string): void {
+  if (tty) process.stderr.write(`\r\x1b[K${status}  ${text}`);
+}
+function line(text: string): void {
+  process.stderr.write(`${tty ? '\r\x1b[K' : ''}${text}\n`);
+}
+
+// ---- run ------------------------------------------------------------------------------------
+
+function git(args: string[]): string {
+  try {
+    return execFileSync('git', args, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    return '';
+  }
+}
+
+const meta: Meta = {
+  git_sha: git(['rev-parse', 'HEAD']) || 'unknown',
+  git_dirty: git(['status', '--porcelain', '--untracked-files=no']) !== '',
+  date: new Date().toISOString(),
+  node: process.version,
+  cores: cpus().length,
+  cpu_model: cpus()[0]?.model.trim() ?? 'unknown',
+  loadavg_start: loadavg(),
+  seconds,
+  warmup,
+  command: `npm run bench --${process.argv.slice(2).length > 0 ? ` ${process.argv.slice(2).join(' ')}` : ''}`.replace(/ --$/, ''),
+};
+
+let ref: BuiltRef | null = null;
+if (values.compare !== undefined) {
+  try {
+    ref = buildRef(ROOT, values.compare, line);
+  } catch (e) {
+    die(`--compare ${values.compare}: ${(e as Error).message}`);
+  }
+}
+process.on('exit', () => ref?.cleanup());
+process.on('SIGINT', () => process.exit(130));
+
+const stamp = meta.date.replace(/[:.]/g, '-').slice(0, 19);
+const profileDir = values.profile || values['profile-generators'] ? join(outDir, 'profiles', stamp) : null;
+const opts: RunOptions = {
+  warmup,
+  seconds,
+  window: num(values.window, 'window', 1),
+  callers: num(values.callers, 'callers', 1),
+  callWindow: num(values['call-window'], 'call-window', 1),
+  joinConcurrency: num(values['join-concurrency'], 'join-concurrency', 1),
+  profileDir,
+  profileGenerators: values['profile-generators'],
+  dropSeq: Number(values['self-test-drop']),
+  client: list<ClientKind>(values.client, ['lean', 'ws'], 'client')[0]!,
+  progress,
+};
+
+const mine: TargetSpec = { kind: 'router', label: 'router', cli: join(ROOT, 'dist', 'src', 'cli.js') };
+const theirs: TargetSpec | null = ref === null ? null : { kind: 'router', label: `ref ${ref.ref}`, cli: ref.cli };
+const limitTarget: TargetSpec = { kind: 'limit', label: 'limit' };
+const withLimit = !values['no-limit'];
+
+const limits = new Map<string, CellResult>();
+const rows: Row[] = [];
+const perCell = rounds * ((theirs ? 2 : 1) + (withLimit ? 1 : 0));
+const total = cells.length * perCell;
+line(`bench: ${cells.length} cells × ${perCell} runs, ~${Math.ceil((total * (seconds + warmup + 2)) / 60)} min; results in ${relative(process.cwd(), outDir) || '.'}`);
+let done = 0;
+
+/** Several limit runs as one: the mean value; failed if any failed. */
+function averaged(rs: CellResult[]): CellResult {
+  if (rs.length === 1) return rs[0]!;
+  const bad = rs.find((r) => r.status !== 'ok');
+  const v = rs.filter((r) => r.value !== null).map((r) => r.value!);
+  const cost = rs.map((r) => r.extra.server_cpu_us_per_op).filter((x): x is number => x !== undefined);
+  return {
+    ...(bad ?? rs[0]!),
+    value: v.length === 0 ? null : Math.round(v.reduce((a, b) => a + b, 0) / v.length),
+    extra: { ...rs[0]!.extra, ...(cost.length > 0 ? { server_cpu_us_per_op: cost.reduce((a, b) => a + b, 0) / cost.length } : {}) },
+    note: `mean of ${rs.length} runs: ${v.join(', ')}`,
+  };
+}
+
+async function measure(cell: Cell, target: TargetSpec): Promise<CellResult> {
+  done++;
+  status = `[${done}/${total}] ${cellId(cell)} · ${target.label}`;
+  progress('starting');
+  const r = await runCell(cell, target, opts);
+  const cpu = r.cpu ? `  cpu ${target.kind === 'limit' ? 'server' : 'router'} ${r.cpu.serverMain}/${r.cpu.serverTotal} % gen ${r.cpu.generators} % others ${r.cpu.others} %` : '';
+  const value = r.value === null ? '' : `${r.value.toLocaleString('en-US')} ${r.metric}`;
+  const bad = r.status === 'ok' ? '' : `  ${r.status.toUpperCase()}: ${[r.lost ? `${r.lost} lost` : '', r.errors ? `${r.errors} errors` : '', r.note, r.errorSamples[0] ?? ''].filter(Boolean).join('; ')}`;
+  line(`${status}  ${value}${cpu}${bad}`);
+  return r;
+}
+
+for (const cell of cells) {
+  const row: Row = { cell, router: [], limit: null, ref: [] };
+  const limitRuns: CellResult[] = [];
+  const needLimit = withLimit && !limits.has(cell.limitKey);
+  for (let r = 0; r < rounds; r++) {
+    // Limit, router and ref alternate within the cell (ABBA across rounds), so a change in
+    // the machine's other load does not favour one side.
+    const routers: TargetSpec[] = theirs === null ? [mine] : r % 2 === 0 ? [mine, theirs] : [theirs, mine];
+    const order: TargetSpec[] = needLimit ? (r % 2 === 0 ? [limitTarget, ...routers] : [...routers, limitTarget]) : routers;
+    for (const t of order) {
+      const res = await measure(cell, t);
+      if (t === limitTarget) limitRuns.push(res);
+      else (t === mine ? row.router : row.ref).push(res);
+    }
+  }
+  if (needLimit) limits.set(cell.limitKey, averaged(limitRuns));
+  else if (withLimit) done += rounds;
+  row.limit = withLimit ? limits.get(cell.limitKey)! : null;
+  rows.push(row);
+}
+
+// ---- output ---------------------------------------------------------------------------------
+
+mkdirSync(outDir, { recursive: true });
+const md = markdown(meta, rows, ref === null ? null : `ref ${ref.ref}`);
+const files = {
+  jsonl: join(outDir, `bench-${stamp}.jsonl`),
+  md: join(outDir, `bench-${stamp}.md`),
+  svg: join(outDir, `bench-${stamp}.svg`),
+};
+writeFileSync(files.jsonl, jsonLines(meta, rows));
+writeFileSync(files.md, md);
+writeFileSync(files.svg, svg(meta, rows));
+for (const [ext, f] of Object.entries(files)) copyFileSync(f, join(outDir, `latest.${ext}`));
+process.stdout.write(`\n${md}`);
+
+if (profileDir !== null) {
+  const text: string[] = [];
+  for (const row of rows) {
+    const runs = [...row.router, ...row.ref].map((r) => r.target);
+    const labels = opts.profileGenerators ? [...runs, ...[...runs, ...(row.limit ? ['limit'] : [])].map((t) => `generators ${t}`)] : runs;
+    for (const label of new Set(labels)) {
+      text.push(`== ${cellId(row.cell)} (${label}) ==`);
+      try {
+        for (const s of summarizeDir(join(profileDir, profileSubdir(row.cell, label)), 12)) text.push(formatSummary(s));
+      } catch (e) {
+        text.push(`no profile: ${(e as Error).message}`);
+      }
+    }
+  }
+  writeFileSync(join(profileDir, 'summary.txt'), `${text.join('\n')}\n`);
+  process.stdout.write(`\n${text.join('\n')}\n`);
+  line(`profiles: ${relative(process.cwd(), profileDir)}`);
+}
+line(`wrote ${Object.values(files).map((f) => relative(process.cwd(), f)).join(', ')}`);
+const failed = rows.some((r) => [...r.router, ...r.ref, ...(r.limit ? [r.limit] : [])].some((x) => x.status === 'failed'));
+process.exitCode = failed ? 1 : 0;

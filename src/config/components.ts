@@ -1,0 +1,134 @@
+/**
+ * Container and guest workers (Crossbar's `type: "container"` and `type: "guest"`), with their
+ * components' connecting transports. Validated like the rest of the config: convict sub-schemas,
+ * unknown keys refused by name.
+ */
+import { isAbsolute, resolve } from 'node:path';
+import type { Schema } from 'convict';
+import { isValidUri, REALM_NAME } from '../wamp/uris.js';
+import { ID_PATTERN } from './schema.js';
+
+export type RestartPolicy = 'restart-always' | 'restart-on-failed' | 'restart-never';
+export type ShutdownPolicy =
+  | 'shutdown-manual'
+  | 'shutdown-on-last-component-stopped'
+  | 'shutdown-on-any-component-failed'
+  | 'shutdown-on-any-component-stopped';
+
+export interface ConnectingTransport {
+  url: string;
+  endpoint:
+    | { type: 'tcp'; host: string; port: number; version: 4 | 6; timeout: number; tls: ClientTls | null }
+    | { type: 'unix'; path: string; timeout: number };
+  serializers: ('json' | 'msgpack')[];
+  reconnect: { max_retries: number; initial_retry_delay: number; max_retry_delay: number; retry_delay_growth: number; retry_delay_jitter: number };
+}
+
+export interface ClientTls {
+  hostname: string;
+  ca_certificates: string[];
+  certificate: string | null;
+  key: string | null;
+}
+
+export interface ComponentAuth {
+  method: 'ticket' | 'wampcra' | 'cryptosign';
+  authid: string;
+  /** ticket: the ticket; wampcra: the secret; cryptosign: the private key (hex seed). */
+  secret: string;
+  authrole: string | null;
+}
+
+export interface ComponentConfig {
+  id: string;
+  module: string;
+  realm: string;
+  transport: ConnectingTransport;
+  extra: unknown;
+  auth: ComponentAuth | null;
+}
+
+export interface ContainerConfig {
+  id: string;
+  restart: RestartPolicy;
+  shutdown: ShutdownPolicy;
+  components: ComponentConfig[];
+}
+
+export interface GuestConfig {
+  id: string;
+  executable: string;
+  arguments: string[];
+  env: Record<string, string> | null;
+  inheritEnv: boolean;
+  workdir: string;
+  watch: string[];
+}
+
+export const containerSchema = {
+  type: { doc: 'Worker type.', format: ['container'], default: 'container' },
+  id: { doc: 'Worker id (default containerN).', format: 'nullable-id', default: null },
+  options: {
+    restart: {
+      doc: 'When a component fails or stops: restart-always, restart-on-failed (default), restart-never.',
+      format: ['restart-always', 'restart-on-failed', 'restart-never'],
+      default: 'restart-on-failed',
+    },
+    shutdown: {
+      doc: 'When the container stops itself.',
+      format: ['shutdown-manual', 'shutdown-on-last-component-stopped', 'shutdown-on-any-component-failed', 'shutdown-on-any-component-stopped'],
+      default: 'shutdown-manual',
+    },
+    title: { doc: 'Process title.', format: 'nullable-string', default: null },
+  },
+  components: { doc: 'Components hosted by the container.', format: Array, default: [] },
+} satisfies Schema<unknown>;
+
+export const componentSchema = {
+  type: { doc: 'Component type; only "module" (a JS module) is implemented.', format: ['module'], default: 'module' },
+  id: { doc: 'Component id (default componentN).', format: 'nullable-id', default: null },
+  module: { doc: 'Path to the .js/.mjs module, relative to the config file.', format: 'non-empty-string', default: '' },
+  realm: { doc: 'Realm to join.', format: 'realm-name', default: '' },
+  transport: { doc: 'Connecting transport.', format: Object, default: null, nullable: true },
+  extra: { doc: 'Passed to the component as its third argument.', format: '*', default: null },
+  auth: { doc: 'Client credentials: {ticket|wampcra|cryptosign: {...}}.', format: Object, default: null, nullable: true },
+} satisfies Schema<unknown>;
+
+export const connectingTransportSchema = {
+  id: { doc: 'Transport id.', format: 'nullable-id', default: null },
+  type: { doc: 'Transport type; only "websocket".', format: ['websocket'], default: 'websocket' },
+  url: { doc: 'WebSocket URL (Host header and path).', format: 'nullable-ws-url', default: null },
+  endpoint: { doc: 'Connecting endpoint: tcp {host, port, version, timeout, tls} or unix {path, timeout}.', format: Object, default: null, nullable: true },
+  serializers: { doc: 'Serializers offered, in preference order (honoured, unlike Crossbar).', format: 'serializers', default: ['json', 'msgpack'] },
+  options: { doc: 'Client-side WebSocket options (none implemented yet).', format: Object, default: {} },
+  reconnect: {
+    max_retries: { doc: 'Reconnect attempts after a lost or failed connection (-1 = forever).', format: 'int', default: -1 },
+    initial_retry_delay: { doc: 'First reconnect delay (s).', format: Number, default: 0.5 },
+    max_retry_delay: { doc: 'Largest reconnect delay (s).', format: Number, default: 10 },
+    retry_delay_growth: { doc: 'Delay factor per attempt.', format: Number, default: 1.5 },
+    retry_delay_jitter: { doc: 'Jitter: standard deviation as a fraction of the delay.', format: Number, default: 0.1 },
+  },
+} satisfies Schema<unknown>;
+
+export const guestSchema = {
+  type: { doc: 'Worker type.', format: ['guest'], default: 'guest' },
+  id: { doc: 'Worker id (default guestN).', format: 'nullable-id', default: null },
+  executable: { doc: 'Program to run.', format: 'non-empty-string', default: '' },
+  arguments: { doc: 'Its arguments.', format: Array, default: [] },
+  options: {
+    env: {
+      inherit: { doc: 'Pass the router environment on.', format: Boolean, default: true },
+      vars: { doc: 'Extra environment variables.', format: Object, default: {} },
+    },
+    workdir: { doc: 'Working directory, relative to the config file.', format: String, default: '.' },
+    watch: {
+      directories: { doc: 'Restart the guest when a file under these directories changes.', format: Array, default: [] },
+      action: { doc: 'What a change does.', format: ['restart'], default: 'restart' },
+    },
+  },
+} satisfies Schema<unknown>;
+
+export function validId(v: unknown): boolean {
+  return typeof v === 'string' && ID_PATTERN.test(v);
+}
+export { REALM_NAME, isValidUri, isAbsolute, resolve };

@@ -1,0 +1,100 @@
+import { type ChildProcess, fork } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import type { ContainerConfig } from '../config/components.js';
+import type { Logger } from '../log.js';
+import type { ComponentState, StatusMsg } from './host.js';
+
+const HOST = new URL('./host.js', import.meta.url);
+
+export interface ComponentStatus {
+  container: string;
+  component: string;
+  state: ComponentState;
+  restarts: number;
+  error?: string;
+}
+
+/**
+ * Runs each container worker in its own Node process (src/container/host.ts), so component code
+ * never shares a process — or a crash — with routing. A container process that dies without its
+ * shutdown policy asking for it is restarted (with backoff) and counted.
+ */
+export class ContainerManager extends EventEmitter {
+  readonly status = new Map<string, ComponentStatus>();
+  /** Container processes restarted after dying, and component restarts reported by hosts. */
+  processRestarts = 0;
+  #children = new Map<string, ChildProcess>();
+  #stopping = false;
+
+  constructor(
+    readonly containers: readonly ContainerConfig[],
+    readonly logLevel: string,
+    readonly log: Logger,
+  ) {
+    super();
+  }
+
+  start(): void {
+    for (const c of this.containers) this.#spawn(c, 0);
+  }
+
+  get componentsRunning(): number {
+    return [...this.status.values()].filter((s) => s.state === 'running').length;
+  }
+  get componentRestarts(): number {
+    return [...this.status.values()].reduce((n, s) => n + s.restarts, 0);
+  }
+
+  #spawn(c: ContainerConfig, attempt: number): void {
+    const log = this.log.child({ container: c.id });
+    const child = fork(HOST, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [] });
+    this.#children.set(c.id, child);
+    let policyShutdown = false;
+    child.on('message', (m: StatusMsg | { k: 'policy-shutdown'; policy: string }) => {
+      if (m.k === 'policy-shutdown') {
+        policyShutdown = true;
+        return;
+      }
+      const s: ComponentStatus = { container: c.id, component: m.component, state: m.state, restarts: m.restarts, ...(m.error ? { error: m.error } : {}) };
+      this.status.set(`${c.id}/${m.component}`, s);
+      this.emit('status', s);
+    });
+    child.on('exit', (code, signal) => {
+      if (this.#children.get(c.id) === child) this.#children.delete(c.id);
+      if (this.#stopping) return;
+      if (policyShutdown) {
+        log.info({ code }, 'container stopped by its shutdown policy');
+        this.emit('container-exit', { container: c.id, code, restarting: false });
+        return;
+      }
+      const delay = Math.min(500 * 2 ** attempt, 30000);
+      this.processRestarts++;
+      log.error({ code, signal, restart_in_ms: delay }, 'container process died; restarting it');
+      this.emit('container-exit', { container: c.id, code, restarting: true });
+      setTimeout(() => {
+        if (!this.#stopping) this.#spawn(c, attempt + 1);
+      }, delay).unref();
+    });
+    child.send({ k: 'start', container: c, logLevel: this.logLevel });
+    log.info({ pid: child.pid, components: c.components.map((x) => x.id) }, 'container started');
+  }
+
+  /** Asks every container to close its sessions and exit; kills what is left after `timeoutMs`. */
+  async stop(timeoutMs = 3000): Promise<void> {
+    this.#stopping = true;
+    const exits = [...this.#children.values()].map(
+      (child) =>
+        new Promise<void>((resolve) => {
+          if (child.exitCode !== null || child.signalCode !== null) return resolve();
+          const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+          child.once('exit', () => {
+            clearTimeout(timer);
+            resolve();
+          });
+          if (child.connected) child.send({ k: 'stop' });
+          else child.kill('SIGTERM');
+        }),
+    );
+    await Promise.all(exits);
+  }
+}

@@ -1,0 +1,35 @@
+/**
+ * The closed sets every metric label takes its values from. A label never holds a URI, a
+ * session id or a peer address: only these, realm names and transport ids from the config,
+ * and worker indexes.
+ */
+
+/** WAMP message type codes are below this; counters are flat arrays indexed serializer * TYPE_SLOTS + type. */
+export const TYPE_SLOTS = 128;
+
+/**
+ * Authentication methods (Crossbar's names). `none` counts HELLOs none of whose offered methods
+ * the transport enables. Only `anonymous` exists today; the others are here so the
+ * authentication code (issue 6) can count into the same metric.
+ */
+export const AUTH_METHODS = ['anonymous', 'ticket', 'wampcra', 'cryptosign', 'scram', 'tls', 'cookie', 'none'] as const;
+export type AuthMethod = (typeof AUTH_METHODS)[number];
+
+/**
+ * Why a connection was refused: at the WebSocket upgrade (`subprotocol`, `draining`, `origin`,
+ * `max_connections`; `other` for a bad version, key or Host port), or because its HELLO was refused and
+ * the connection closed (`auth`, `no_such_realm`, `other`).
+ */
+export const REFUSE_REASONS = ['subprotocol', 'draining', 'origin', 'max_connections', 'auth', 'no_such_realm', 'other'] as const;
+export type RefuseReason = (typeof REFUSE_REASONS)[number];
+/** The reasons that can happen with what is implemented today: exported at 0 from the start. */
+export const IMPLEMENTED_REFUSE_REASONS: readonly RefuseReason[] = ['subprotocol', 'draining', 'origin', 'max_connections', 'auth', 'no_such_realm', 'other'];
+
+/** Why a realm worker died. */
+export const WORKER_FAILURES = ['uncaught_exception', 'resource_limits', 'exit'] as const;
+export type WorkerFailure = (typeof WORKER_FAILURES)[number];
+
+export function authIndex(method: string): number {
+  const i = (AUTH_METHODS as readonly string[]).indexOf(method);
+  return i < 0 ? AUTH_METHODS.indexOf('none') : i;
+}

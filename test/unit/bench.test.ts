@@ -1,0 +1,164 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { matrix } from '../../bench/lib/cells.js';
+import { type CpuProfile, summarize } from '../../bench/lib/profile.js';
+import { markdown, type Meta, ratio, type Row, svg, targets } from '../../bench/lib/report.js';
+import type { CellResult } from '../../bench/lib/runner.js';
+import { Histogram, SeqChecker } from '../../bench/lib/stats.js';
+
+describe('bench: loss detection (SeqChecker)', () => {
+  test('an unbroken sequence has no loss', () => {
+    const c = new SeqChecker();
+    for (let i = 0; i < 100; i++) c.see(i);
+    c.finish(100);
+    assert.deepEqual([c.received, c.lost, c.disorder], [100, 0, 0]);
+  });
+
+  test('a gap is counted as lost, by its width', () => {
+    const c = new SeqChecker();
+    for (const s of [0, 1, 2, 6, 7, 9]) c.see(s);
+    c.finish(10);
+    assert.equal(c.lost, 3 + 1);
+    assert.equal(c.disorder, 0);
+  });
+
+  test('a missing tail is lost once the sender says how many it sent', () => {
+    const c = new SeqChecker();
+    for (let i = 0; i < 5; i++) c.see(i);
+    c.finish(8);
+    assert.equal(c.lost, 3);
+  });
+
+  test('duplicates and reordering are reported, not mistaken for progress', () => {
+    const c = new SeqChecker();
+    for (const s of [0, 1, 1, 3, 2, 4]) c.see(s);
+    c.finish(5);
+    assert.equal(c.disorder, 2);
+    assert.equal(c.lost, 1); // 2 arrived after 3: counted lost at the jump, and once as disorder
+  });
+});
+
+describe('bench: latency histogram', () => {
+  test('exact below 1 ms, within 1.6 % above, percentiles by rank', () => {
+    const h = new Histogram();
+    for (let i = 1; i <= 1000; i++) h.record(i);
+    assert.equal(h.percentile(0.5), 501); // bucket 500 covers [500, 501)
+    assert.equal(h.percentile(0.99), 991);
+    const big = new Histogram();
+    big.record(123456);
+    const p = big.percentile(0.5);
+    assert.ok(Math.abs(p - 123456) / 123456 < 0.016, String(p));
+  });
+
+  test('histograms from several processes merge', () => {
+    const a = new Histogram();
+    const b = new Histogram();
+    for (let i = 0; i < 90; i++) a.record(100);
+    for (let i = 0; i < 10; i++) b.record(5000);
+    const m = new Histogram();
+    m.merge(JSON.parse(JSON.stringify(a.toJSON())));
+    m.merge(JSON.parse(JSON.stringify(b.toJSON())));
+    assert.equal(m.count, 100);
+    assert.equal(m.percentile(0.5), 101);
+    assert.ok(m.percentile(0.95) >= 5000 && m.percentile(0.95) <= 5000 * 1.016);
+    assert.equal(m.max, 5000);
+  });
+});
+
+describe('bench: cpuprofile summary', () => {
+  test('self time per function, idle kept apart, thread from the file name', () => {
+    const frame = (functionName: string, url = '', lineNumber = 0) => ({ functionName, url, lineNumber });
+    const p: CpuProfile = {
+      nodes: [
+        { id: 1, callFrame: frame('(root)') },
+        { id: 2, callFrame: frame('(idle)') },
+        { id: 3, callFrame: frame('hot', 'file:///x/dist/src/router.js', 9) },
+        { id: 4, callFrame: frame('cold', 'file:///x/node_modules/msgpackr/unpack.js', 1) },
+      ],
+      startTime: 0,
+      endTime: 1000,
+      samples: [3, 3, 4, 2, 3],
+      timeDeltas: [0, 100, 100, 100, 300],
+    };
+    const s = summarize(p, '/tmp/CPU.20260101.120000.42.3.007.cpuprofile');
+    assert.equal(s.thread, 'worker 3');
+    assert.equal(s.idleMs, 0.3);
+    assert.equal(s.busyMs, 0.3);
+    assert.deepEqual(
+      s.top.map((f) => [f.name, f.where, f.selfMs]),
+      [
+        ['hot', 'src/router.js:10', 0.2],
+        ['cold', 'msgpackr/unpack.js:2', 0.1],
+      ],
+    );
+  });
+});
+
+describe('bench: matrix and report', () => {
+  const meta: Meta = {
+    git_sha: 'abc',
+    git_dirty: false,
+    date: '2026-01-01T00:00:00Z',
+    node: 'v20',
+    cores: 2,
+    cpu_model: 'x',
+    loadavg_start: [0, 0, 0],
+    seconds: 1,
+    warmup: 0,
+    command: 'npm run bench',
+  };
+  const res = (target: string, value: number, extra: Partial<CellResult> = {}): CellResult => ({
+    scenario: 'rpc',
+    variant: 'small',
+    serializer: 'msgpack',
+    target,
+    status: 'ok',
+    metric: 'calls/s',
+    higherIsBetter: true,
+    value,
+    extra: {},
+    lost: 0,
+    errors: 0,
+    errorSamples: [],
+    note: '',
+    cpu: null,
+    ...extra,
+  });
+
+  test('the default matrix has every scenario, variant and serializer', () => {
+    const cells = matrix({
+      scenarios: ['rpc', 'rpc-shared', 'fanout', 'fanin', 'join', 'idle'],
+      serializers: ['json', 'msgpack'],
+      payloads: ['small', '1k'],
+      fanout: [10, 100, 1000],
+      fanin: 100,
+      idle: 10000,
+    });
+    assert.equal(cells.length, 2 * (2 + 2 + 6 + 1 + 1 + 1));
+    // rpc-shared shares rpc's echo limit; fanout cells each have their own
+    const rpc = cells.find((c) => c.scenario === 'rpc' && c.payload === 'small' && c.serializer === 'json')!;
+    const shared = cells.find((c) => c.scenario === 'rpc-shared' && c.payload === 'small' && c.serializer === 'json')!;
+    assert.equal(rpc.limitKey, shared.limitKey);
+    assert.equal(new Set(cells.filter((c) => c.scenario === 'fanout').map((c) => c.limitKey)).size, 12);
+  });
+
+  test('ratios, targets and a failed cell show up in the table and chart', () => {
+    assert.equal(ratio(20, 100, true), 0.2);
+    assert.equal(ratio(8, 2, false), 0.25);
+    assert.equal(ratio(null, 100, true), null);
+    const cell = matrix({ scenarios: ['rpc'], serializers: ['msgpack'], payloads: ['small'], fanout: [], fanin: 100, idle: 1 })[0]!;
+    const rows: Row[] = [{ cell, router: [res('router', 20000, { status: 'failed', lost: 3 })], limit: res('limit', 100000), ref: [] }];
+    const t = targets(rows);
+    assert.match(t[0]!, /rpc msgpack small.*0\.200 \(target ≥ 0\.15\) \*\*NOT MET\*\* \(a measurement failed/);
+    rows[0]!.router[0]!.status = 'ok';
+    assert.match(targets(rows)[0]!, /0\.200 \(target ≥ 0\.15\) MET$/);
+    rows[0]!.router[0]!.status = 'failed';
+    assert.match(t.at(-1)!, /1 measurement\(s\) failed verification/);
+    const md = markdown(meta, rows, null);
+    assert.match(md, /\| rpc \| small \| msgpack \| calls\/s \| 20,000 \| 100,000 \| 0\.200 \|/);
+    assert.match(md, /\*\*failed\*\* \(router\): 3 lost/);
+    const chart = svg(meta, rows);
+    assert.match(chart, /^<svg [^>]*xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
+    assert.equal((chart.match(/<rect /g) ?? []).length, 3 + 2);
+  });
+});

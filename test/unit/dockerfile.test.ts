@@ -1,0 +1,64 @@
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { describe, test } from 'node:test';
+import { envOf, execForm, healthcheck, parseDockerfile } from '../helpers/dockerfile.js';
+
+const stages = parseDockerfile();
+const final = stages.at(-1)!;
+const ops = (op: string) => final.instructions.filter((i) => i.op === op);
+const root = (p: string) => new URL(`../../../${p}`, import.meta.url);
+
+describe('Dockerfile (static: no Docker engine here)', () => {
+  test('multi-stage: a build stage compiles, the final stage installs production dependencies only', () => {
+    assert.ok(stages.length >= 2, `${stages.length} stages`);
+    const build = stages.find((s) => s.name === 'build');
+    assert.ok(build, 'a stage named build');
+    assert.ok(build.instructions.some((i) => i.op === 'RUN' && /\bnpm ci\b/.test(i.args)));
+    assert.ok(build.instructions.some((i) => i.op === 'RUN' && /\btsc\b/.test(i.args)));
+    // Node 20, like package.json's engines; both stages on the same base.
+    for (const s of stages) assert.match(s.from, /^node:20[-.]/);
+    const installs = ops('RUN').filter((i) => /\bnpm (ci|install)\b/.test(i.args));
+    assert.equal(installs.length, 1);
+    assert.match(installs[0]!.args, /npm ci --omit=dev/);
+    // The final stage takes compiled output from the build stage, no TypeScript sources.
+    const copies = ops('COPY');
+    assert.ok(copies.some((c) => c.args.startsWith('--from=build /app/dist/src ')));
+    assert.ok(copies.some((c) => c.args.startsWith('--from=build /app/dist/workers ')));
+    assert.ok(!copies.some((c) => /^(src|workers|test)\b/.test(c.args)), 'no sources copied into the final stage');
+    assert.ok(existsSync(root('dist/src/cli.js')) && existsSync(root('dist/workers/realm-worker.js')), 'what the COPY --from lines name is what the build produces');
+  });
+
+  test('runs as a non-root user, listens on 0.0.0.0 via the environment, exposes that port', () => {
+    const users = ops('USER');
+    assert.ok(users.length >= 1);
+    assert.ok(!['root', '0', '0:0'].includes(users.at(-1)!.args), `USER ${users.at(-1)!.args}`);
+    const env = envOf(final);
+    assert.equal(env.CROSSWIRE_INTERFACE, '0.0.0.0');
+    assert.equal(env.CROSSWIRE_OPS_INTERFACE, '0.0.0.0');
+    assert.equal(env.NODE_ENV, 'production');
+    const port = env.CROSSWIRE_PORT;
+    assert.match(port ?? '', /^\d+$/);
+    assert.ok(ops('EXPOSE').some((e) => e.args.split(/\s+/).includes(port!)), `EXPOSE ${port}`);
+  });
+
+  test('HEALTHCHECK: exec form, GET /health on the configured port', () => {
+    const { options, cmd } = healthcheck(final);
+    assert.equal(cmd[0], 'node');
+    assert.match(cmd.join(' '), /\/health'/);
+    assert.match(cmd.join(' '), /process\.env\.CROSSWIRE_PORT/);
+    for (const k of ['interval', 'timeout', 'retries']) assert.ok(options[k], `--${k}`);
+  });
+
+  test('exec-form ENTRYPOINT and CMD: node is the process that gets SIGTERM (no shell wrapper)', () => {
+    const entry = execForm(ops('ENTRYPOINT').at(-1)!.args);
+    assert.deepEqual(entry, ['node', 'dist/src/cli.js']);
+    assert.deepEqual(execForm(ops('CMD').at(-1)!.args), ['start']);
+    const stop = ops('STOPSIGNAL').at(-1)?.args ?? 'SIGTERM';
+    assert.equal(stop, 'SIGTERM');
+  });
+
+  test('.dockerignore keeps node_modules and dist out of the build context', () => {
+    const ignore = readFileSync(root('.dockerignore'), 'utf8').split('\n').map((l) => l.trim());
+    for (const p of ['node_modules', 'dist']) assert.ok(ignore.includes(p), p);
+  });
+});

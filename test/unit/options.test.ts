@@ -1,0 +1,48 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { describe, test } from 'node:test';
+import { MsgType } from '../../src/wamp/codes.js';
+import { ProtocolViolation } from '../../src/wamp/messages.js';
+import { checkOptions } from '../../src/wamp/options.js';
+
+const VECTORS = new URL('../../../test/vectors/wamp-testsuite/singlemessage/basic/', import.meta.url);
+
+interface Sample {
+  description?: string;
+  test_category?: string;
+  wmsg?: unknown[];
+  expected_error?: { type: string; contains: string };
+}
+
+// The WAMP test vectors' options_validation samples: a router must accept the valid ones and
+// answer the invalid ones with a protocol violation naming the key.
+for (const file of ['publish.json', 'subscribe.json']) {
+  describe(`option validation samples of ${file}`, () => {
+    const samples = (JSON.parse(readFileSync(new URL(file, VECTORS), 'utf8')) as { samples: Sample[] }).samples.filter(
+      (s) => s.test_category === 'options_validation',
+    );
+    test('there are samples', () => assert.ok(samples.length > 5));
+    for (const s of samples) {
+      test(s.description ?? JSON.stringify(s.wmsg), () => {
+        const [type, , options] = s.wmsg as [number, number, Record<string, unknown>];
+        if (s.expected_error === undefined) {
+          checkOptions(type, options);
+        } else {
+          assert.throws(
+            () => checkOptions(type, options),
+            (e: unknown) => e instanceof ProtocolViolation && e.message.includes(s.expected_error!.contains),
+          );
+        }
+      });
+    }
+  });
+}
+
+test('CALL, REGISTER, YIELD and CANCEL options are checked; unknown keys are ignored', () => {
+  checkOptions(MsgType.CALL, { timeout: 1000, receive_progress: true, x_custom: 'anything' });
+  assert.throws(() => checkOptions(MsgType.CALL, { timeout: -1 }), /CALL\.Options\.timeout/);
+  assert.throws(() => checkOptions(MsgType.REGISTER, { invoke: 'everyone' }), /REGISTER\.Options\.invoke/);
+  assert.throws(() => checkOptions(MsgType.YIELD, { progress: 'yes' }), /YIELD\.Options\.progress/);
+  assert.throws(() => checkOptions(MsgType.CANCEL, { mode: 'now' }), /CANCEL\.Options\.mode/);
+  checkOptions(MsgType.CANCEL, { mode: 'killnowait' });
+});

@@ -1,0 +1,72 @@
+/** WAMP-Cryptosign (WAMP advanced profile, "WAMP-Cryptosign"): Ed25519 challenge–response. */
+import { randomBytes } from 'node:crypto';
+import type { CryptosignPrincipal, TransportAuth } from '../../src/config/auth.js';
+import { Uri } from '../../src/wamp/uris.js';
+import type { VerifyPool } from './pool.js';
+import { askAuthenticator, dynamicIdentity, lookup } from './principal.js';
+import { type Attempt, AuthFailure, type Identity, type Step } from './types.js';
+
+const HEX64 = /^[0-9a-fA-F]{64}$/;
+
+/** authorized key (hex) → authid, per static config (built once). */
+const byKey = new WeakMap<object, Map<string, string>>();
+function keyOwner(principals: Record<string, CryptosignPrincipal>, pubkey: string): string | undefined {
+  let m = byKey.get(principals);
+  if (m === undefined) {
+    m = new Map();
+    for (const [authid, p] of Object.entries(principals)) for (const k of p.authorized_keys) m.set(k, authid);
+    byKey.set(principals, m);
+  }
+  return m.get(pubkey);
+}
+
+export async function cryptosign(a: Attempt, cfg: NonNullable<TransportAuth['cryptosign']>, pool: VerifyPool): Promise<Step> {
+  const x = a.authextra;
+  if (typeof x.pubkey !== 'string' || !HEX64.test(x.pubkey)) {
+    throw new AuthFailure(Uri.AUTHENTICATION_FAILED, 'cryptosign needs HELLO.Details.authextra.pubkey: an Ed25519 public key in hex');
+  }
+  if (x.channel_binding !== undefined && x.channel_binding !== null) {
+    // tls-unique / tls-exporter need a TLS transport; Crosswire has none yet.
+    throw new AuthFailure(Uri.AUTHENTICATION_FAILED, `channel binding '${String(x.channel_binding)}' is not available: this transport is not TLS`, false);
+  }
+  if (x.challenge !== undefined && x.challenge !== null) {
+    throw new AuthFailure(Uri.AUTHENTICATION_FAILED, 'router authentication (authextra.challenge) is not supported: the router has no signing key', false);
+  }
+  if (x.trustroot !== undefined && x.trustroot !== null) {
+    throw new AuthFailure(Uri.AUTHENTICATION_FAILED, 'trustroots (certificate chains) are not supported', false);
+  }
+  const pubkey = x.pubkey.toLowerCase();
+  let identity: Identity;
+  if (cfg.type === 'dynamic') {
+    const p = await askAuthenticator(a, cfg);
+    if (typeof p.pubkey !== 'string' || p.pubkey.toLowerCase() !== pubkey) {
+      throw new AuthFailure(Uri.AUTHENTICATION_FAILED, 'the dynamic authenticator did not confirm this public key');
+    }
+    const { pubkey: _omit, ...rest } = p;
+    identity = dynamicIdentity(a, rest);
+  } else {
+    // The authid may be left out: the key names the principal (WAMP spec, "WAMP-Cryptosign").
+    const authid = a.authid ?? keyOwner(cfg.principals, pubkey);
+    if (authid === undefined) throw new AuthFailure(Uri.NO_SUCH_PRINCIPAL, 'no cryptosign principal has this public key');
+    const p = lookup(cfg.principals, authid, 'cryptosign');
+    if (!p.authorized_keys.includes(pubkey)) throw new AuthFailure(Uri.AUTHENTICATION_FAILED, `the public key is not authorized for '${authid}'`);
+    identity = { authid, role: p.role, realm: p.realm, method: 'cryptosign', provider: 'static', extra: {} };
+  }
+  const challenge = randomBytes(32);
+  return {
+    challenge: { challenge: challenge.toString('hex'), channel_binding: null },
+    authenticate: async (signature): Promise<Identity> => {
+      // AUTHENTICATE carries hex(signature(64) ‖ signed message(32)); a bare signature is accepted too.
+      if (!/^[0-9a-fA-F]*$/.test(signature) || (signature.length !== 192 && signature.length !== 128)) {
+        throw new AuthFailure(Uri.AUTHENTICATION_FAILED, 'the cryptosign signature must be 64 or 96 bytes in hex');
+      }
+      const raw = Buffer.from(signature, 'hex');
+      if (raw.length === 96 && !raw.subarray(64).equals(challenge)) {
+        throw new AuthFailure(Uri.AUTHENTICATION_FAILED, 'the signed message is not the challenge');
+      }
+      if (!(await pool.ed25519(pubkey, challenge, raw.subarray(0, 64)))) throw new AuthFailure(Uri.AUTHENTICATION_FAILED, 'wrong cryptosign signature');
+      return { ...identity, extra: { ...identity.extra, pubkey } };
+    },
+  };
+}
+

@@ -1,0 +1,106 @@
+/**
+ * Dynamic authorization (Crossbar's role `authorizer`, crossbar.md §7): the router calls
+ * authorize(session, uri, action, options) on the role's realm and gets true/false or
+ * {allow, disclose, cache}. Beyond Crossbar (its issue #212), answers with `cache: true` are
+ * kept per session, URI, action and match policy, for `authorizer-cache-ttl` ms, at most
+ * `authorizer-cache-size` of them per role (oldest first out).
+ */
+import type { RoleConfig } from '../../src/ipc/protocol.js';
+import { type Dict, isDict, WampError } from '../../src/wamp/messages.js';
+import { Uri } from '../../src/wamp/uris.js';
+import type { Action, Grant } from '../authorizer.js';
+import type { Session } from '../session.js';
+import { CallError } from './internal-caller.js';
+
+interface Cached {
+  grant: Grant;
+  expires: number;
+}
+
+export class DynamicRole {
+  readonly name: string;
+  readonly authorizer: string;
+  readonly #max: number;
+  readonly #ttl: number;
+  #cache = new Map<string, Cached>();
+  /** Authorizer calls made and cache hits, for metrics and tests. */
+  calls = 0;
+  hits = 0;
+
+  constructor(cfg: RoleConfig) {
+    this.name = cfg.name;
+    this.authorizer = cfg.authorizer!;
+    this.#max = cfg['authorizer-cache-size'] ?? 10000;
+    this.#ttl = cfg['authorizer-cache-ttl'] ?? 60000;
+  }
+
+  static key(s: Session, uri: string, action: Action, options: Dict): string {
+    return `${s.id} ${action} ${typeof options.match === 'string' ? options.match : 'exact'} ${uri}`;
+  }
+
+  /** The decision for this request if one is known (the one just fetched, or a live cached one); else null. */
+  check(uri: string, action: Action, s?: Session, options: Dict = {}): Grant | null {
+    if (s === undefined) return null;
+    const key = DynamicRole.key(s, uri, action, options);
+    const fresh = s.authzDecision;
+    if (fresh !== null && fresh.key === key) {
+      s.authzDecision = null;
+      return fresh.grant;
+    }
+    const c = this.#cache.get(key);
+    if (c === undefined) return null;
+    if (c.expires <= Date.now()) {
+      this.#cache.delete(key);
+      return null;
+    }
+    this.hits++;
+    return c.grant;
+  }
+
+  remember(key: string, grant: Grant): void {
+    if (this.#max === 0) return;
+    if (this.#cache.size >= this.#max) this.#cache.delete(this.#cache.keys().next().value!);
+    this.#cache.delete(key);
+    this.#cache.set(key, { grant, expires: Date.now() + this.#ttl });
+  }
+
+  get cacheSize(): number {
+    return this.#cache.size;
+  }
+}
+
+/** The session as Crossbar hands it to an authorizer. */
+export function sessionDetails(s: Session): Dict {
+  return {
+    session: s.id,
+    authid: s.authid,
+    authrole: s.authrole,
+    authmethod: s.authmethod,
+    authprovider: s.authprovider,
+    authextra: s.authextra,
+    transport: { type: s.transport.type, transport_id: s.transport.transportId, peer: s.transport.peer },
+  };
+}
+
+/** The authorizer's answer as a Grant (+ whether it may be cached); anything else is a failure. */
+export function parseDecision(res: unknown, action: Action): { grant: Grant; cache: boolean } {
+  const grant = (allow: boolean, disclose: boolean): Grant => ({
+    allow,
+    discloseCaller: allow && disclose && action === 'call',
+    disclosePublisher: allow && disclose && action === 'publish',
+  });
+  if (typeof res === 'boolean') return { grant: grant(res, false), cache: false };
+  if (isDict(res) && typeof res.allow === 'boolean') {
+    const extra = Object.keys(res).filter((k) => !['allow', 'disclose', 'cache'].includes(k));
+    if (extra.length > 0) throw new WampError(Uri.AUTHORIZATION_FAILED, `the authorizer answered with unsupported key '${extra[0]}'`);
+    return { grant: grant(res.allow, res.disclose === true), cache: res.cache === true };
+  }
+  throw new WampError(Uri.AUTHORIZATION_FAILED, 'the authorizer must answer true, false or {allow, disclose, cache}');
+}
+
+/** An authorizer call that did not produce a decision. */
+export function authorizerFailure(e: unknown, procedure: string): WampError {
+  if (e instanceof WampError) return e;
+  const why = e instanceof CallError ? e.message : String(e);
+  return new WampError(Uri.AUTHORIZATION_FAILED, `authorizer '${procedure}' failed: ${why}`);
+}

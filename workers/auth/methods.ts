@@ -1,0 +1,110 @@
+/**
+ * anonymous, ticket and WAMP-CRA (WAMP advanced profile, "Authentication Methods";
+ * Crossbar's static and dynamic variants, crossbar.md §5).
+ */
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { AnonymousStatic, DynamicAuth, TransportAuth, WampcraUser } from '../../src/config/auth.js';
+import type { Dict } from '../../src/wamp/messages.js';
+import { Uri } from '../../src/wamp/uris.js';
+import type { VerifyPool } from './pool.js';
+import { askAuthenticator, dynamicIdentity, lookup, requireAuthid } from './principal.js';
+import { type Attempt, AuthFailure, type Identity, type Step } from './types.js';
+
+/** Compares secrets in constant time (whatever their lengths). */
+export function sameSecret(a: string | Uint8Array, b: string | Uint8Array): boolean {
+  const ha = createHash('sha256').update(a).digest();
+  const hb = createHash('sha256').update(b).digest();
+  return timingSafeEqual(ha, hb);
+}
+
+export async function anonymous(a: Attempt, cfg: AnonymousStatic | DynamicAuth): Promise<Step> {
+  if (cfg.type === 'dynamic') {
+    const p = await askAuthenticator(a, cfg);
+    return { identity: dynamicIdentity({ ...a, authid: a.authid ?? anonymousAuthid() }, p) };
+  }
+  const authid = cfg.authid ?? a.authid ?? anonymousAuthid();
+  return { identity: { authid, role: cfg.role, realm: null, method: 'anonymous', provider: 'static', extra: {} } };
+}
+
+export async function ticket(a: Attempt, cfg: NonNullable<TransportAuth['ticket']>): Promise<Step> {
+  if (cfg.type === 'dynamic') {
+    return {
+      // WAMP spec, "Ticket-based Authentication": CHALLENGE.Extra is {}; the ticket comes back in AUTHENTICATE.
+      challenge: {},
+      authenticate: async (signature) => dynamicIdentity(a, await askAuthenticator(a, cfg, { ticket: signature })),
+    };
+  }
+  const authid = requireAuthid(a);
+  const p = lookup(cfg.principals, authid, 'ticket');
+  return {
+    challenge: {},
+    authenticate: async (signature): Promise<Identity> => {
+      if (!sameSecret(signature, p.ticket)) throw new AuthFailure(Uri.AUTHENTICATION_FAILED, 'wrong ticket');
+      return { authid, role: p.role, realm: p.realm, method: 'ticket', provider: 'static', extra: {} };
+    },
+  };
+}
+
+/** WAMP-CRA: HMAC-SHA256 over a JSON challenge; salted secrets per the config's `salted_secret`. */
+export async function wampcra(a: Attempt, cfg: NonNullable<TransportAuth['wampcra']>, pool: VerifyPool): Promise<Step> {
+  let user: WampcraUser;
+  let authid: string;
+  let provider: 'static' | 'dynamic';
+  let extra: Dict = {};
+  if (cfg.type === 'dynamic') {
+    const p = await askAuthenticator(a, cfg);
+    const id = dynamicIdentity(a, p);
+    if (typeof p.secret !== 'string' || p.secret === '') throw new AuthFailure(Uri.AUTHENTICATION_FAILED, 'the dynamic authenticator returned no secret', false);
+    const num = (k: string): number | null => (Number.isInteger(p[k]) && (p[k] as number) > 0 ? (p[k] as number) : null);
+    user = { secret: p.secret, role: id.role, realm: id.realm, salt: typeof p.salt === 'string' ? p.salt : null, iterations: num('iterations'), keylen: num('keylen') };
+    if (user.salt !== null) {
+      // Autobahn's defaults when a salt comes without parameters (WAMP spec, "Salted Secrets").
+      user.iterations ??= 1000;
+      user.keylen ??= 32;
+    }
+    authid = id.authid;
+    extra = id.extra;
+    provider = 'dynamic';
+  } else {
+    authid = requireAuthid(a);
+    user = lookup(cfg.users, authid, 'wampcra');
+    provider = 'static';
+  }
+  // WAMP spec, "WAMP-CRA": the challenge is a JSON string naming the session it admits.
+  const challenge = JSON.stringify({
+    authid,
+    authrole: user.role,
+    authmethod: 'wampcra',
+    authprovider: provider,
+    session: a.sessionId,
+    nonce: randomBytes(48).toString('base64'),
+    timestamp: new Date().toISOString(),
+  });
+  const salted = user.salt !== null;
+  const challengeExtra: Dict = salted ? { challenge, salt: user.salt, iterations: user.iterations, keylen: user.keylen } : { challenge };
+  return {
+    challenge: challengeExtra,
+    authenticate: async (signature): Promise<Identity> => {
+      // derived_key: `secret` already is base64(PBKDF2(password)); password: derive it now, off this thread.
+      const key = salted && cfg.salted_secret === 'password' ? await pool.pbkdf2(user.secret, user.salt!, user.iterations!, user.keylen!) : user.secret;
+      const expected = createHmac('sha256', key).update(challenge).digest();
+      const given = Buffer.from(signature, 'base64');
+      if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+        throw new AuthFailure(Uri.AUTHENTICATION_FAILED, 'wrong WAMP-CRA signature');
+      }
+      return { authid, role: user.role, realm: user.realm, method: 'wampcra', provider, extra };
+    },
+  };
+}
+
+const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
+/** An anonymous authid in Crossbar's style: six groups of four base32 characters. */
+export function anonymousAuthid(): string {
+  const b = randomBytes(24);
+  let s = '';
+  for (let i = 0; i < 24; i++) {
+    if (i > 0 && i % 4 === 0) s += '-';
+    s += CROCKFORD[b[i]! & 31];
+  }
+  return s;
+}

@@ -1,0 +1,67 @@
+/**
+ * WAMP-SCRAM (WAMP advanced profile draft, "WAMP-SCRAM"; RFC 5802 with SHA-256). The router
+ * stores only StoredKey and ServerKey, so it never runs the KDF: checking a proof is one HMAC
+ * and one SHA-256. Crossbar's flavour (authmethod `scram`, KDF `argon2id-13`, WELCOME
+ * `scram_server_signature`, AuthMessage `c=` without channel binding — what Autobahn|Python
+ * computes) and the spec's (`wamp-scram`, `argon2id13`, `verifier`, `c=biws`) are both spoken,
+ * each to the client that offered it.
+ */
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { AuthConfigError, type ScramPrincipal, scramPrincipal, type TransportAuth } from '../../src/config/auth.js';
+import { Uri } from '../../src/wamp/uris.js';
+import { askAuthenticator, dynamicIdentity, lookup, requireAuthid } from './principal.js';
+import { type Attempt, AuthFailure, type Identity, type Step } from './types.js';
+
+export async function scram(a: Attempt, cfg: NonNullable<TransportAuth['scram']>): Promise<Step> {
+  const spec = a.method === 'wamp-scram';
+  const authid = requireAuthid(a);
+  const clientNonce = a.authextra.nonce;
+  if (typeof clientNonce !== 'string' || clientNonce === '' || /[,\s]/.test(clientNonce)) {
+    throw new AuthFailure(Uri.AUTHENTICATION_FAILED, 'SCRAM needs HELLO.Details.authextra.nonce (base64)');
+  }
+  const cb = a.authextra.channel_binding;
+  if (cb !== undefined && cb !== null) {
+    throw new AuthFailure(Uri.AUTHENTICATION_FAILED, `channel binding '${String(cb)}' is not available: this transport is not TLS`, false);
+  }
+  let p: ScramPrincipal;
+  let base: Identity;
+  if (cfg.type === 'dynamic') {
+    const d = await askAuthenticator(a, cfg);
+    base = dynamicIdentity(a, d);
+    const { authid: _a, extra: _e, ...principal } = d;
+    try {
+      p = scramPrincipal(principal, 'the dynamic authenticator result');
+    } catch (e) {
+      if (e instanceof AuthConfigError) throw new AuthFailure(Uri.AUTHENTICATION_FAILED, e.message, false);
+      throw e;
+    }
+  } else {
+    p = lookup(cfg.principals, authid, 'scram');
+    base = { authid, role: p.role, realm: p.realm, method: a.method, provider: 'static', extra: {} };
+  }
+  const nonce = clientNonce + randomBytes(16).toString('base64');
+  const challenge: Record<string, unknown> = {
+    nonce,
+    salt: p.salt,
+    kdf: p.kdf === 'pbkdf2' ? 'pbkdf2' : spec ? 'argon2id13' : 'argon2id-13',
+    iterations: p.iterations,
+  };
+  if (p.memory !== null) challenge.memory = p.memory;
+  const authMessage = `n=${authid},r=${clientNonce},r=${nonce},s=${p.salt},i=${p.iterations},c=${spec ? 'biws' : ''},r=${nonce}`;
+  const storedKey = Buffer.from(p['stored-key'], 'hex');
+  const serverKey = Buffer.from(p['server-key'], 'hex');
+  return {
+    challenge,
+    authenticate: async (signature): Promise<Identity> => {
+      const proof = Buffer.from(signature, 'base64');
+      if (proof.length !== 32) throw new AuthFailure(Uri.AUTHENTICATION_FAILED, 'the SCRAM proof must be 32 bytes in base64');
+      // ClientKey = ClientProof XOR HMAC(StoredKey, AuthMessage); it must hash to StoredKey.
+      const clientSignature = createHmac('sha256', storedKey).update(authMessage).digest();
+      for (let i = 0; i < 32; i++) clientSignature[i]! ^= proof[i]!;
+      const hashed = createHash('sha256').update(clientSignature).digest();
+      if (!timingSafeEqual(hashed, storedKey)) throw new AuthFailure(Uri.AUTHENTICATION_FAILED, 'wrong SCRAM proof');
+      const serverSignature = createHmac('sha256', serverKey).update(authMessage).digest('base64');
+      return { ...base, extra: { ...base.extra, [spec ? 'verifier' : 'scram_server_signature']: serverSignature } };
+    },
+  };
+}

@@ -1,0 +1,266 @@
+/**
+ * The authentication state machine of one realm worker (WAMP spec, "Session Establishment" and
+ * advanced profile "Authentication"): HELLO → [CHALLENGE → AUTHENTICATE] → WELCOME | ABORT.
+ * A session being authenticated is "pending": the main thread already routes its frames to this
+ * worker, which hands them here until the session is established or aborted.
+ */
+import type { AuthMethodName, TransportAuth } from '../../src/config/auth.js';
+import type { AuthOptions, TransportInfo } from '../../src/ipc/protocol.js';
+import type { Logger } from '../../src/log.js';
+import { MsgType } from '../../src/wamp/codes.js';
+import { randomId } from '../../src/wamp/ids.js';
+import { type Dict, isDict } from '../../src/wamp/messages.js';
+import { Uri } from '../../src/wamp/uris.js';
+
+import { CloseCode, type Realm } from '../realm.js';
+import { cryptosign } from './cryptosign.js';
+import { InternalCaller, type InternalOutput } from './internal-caller.js';
+import { anonymous, ticket, wampcra } from './methods.js';
+import { VerifyPool } from './pool.js';
+import { scram } from './scram.js';
+import { Throttle } from './throttle.js';
+import { type Attempt, AuthFailure, type Identity, type Step } from './types.js';
+import { countAuth } from '../stats.js';
+
+/** One authentication in progress. */
+class Pending {
+  /** The continuation waiting for AUTHENTICATE (null: none expected now). */
+  step: ((signature: string, extra: Dict) => Promise<Identity>) | null = null;
+  done = false;
+  timer: NodeJS.Timeout | null = null;
+  constructor(
+    readonly connId: number,
+    readonly realm: Realm,
+    readonly hello: Dict,
+    readonly transport: TransportInfo,
+    readonly method: string,
+    readonly authid: string | null,
+    readonly sessionId: number,
+  ) {}
+}
+
+/** Counters for the metrics endpoint (issue 7): plain numbers, only ever incremented. */
+export interface AuthCounters {
+  started: number;
+  welcomed: number;
+  failed: number;
+  timedOut: number;
+  throttled: number;
+  noMethod: number;
+  protocolViolations: number;
+}
+
+export class AuthService {
+  readonly counters: AuthCounters = { started: 0, welcomed: 0, failed: 0, timedOut: 0, throttled: 0, noMethod: 0, protocolViolations: 0 };
+  readonly pool: VerifyPool;
+  readonly throttle: Throttle;
+  #pending = new Map<number, Pending>();
+  #callers = new Map<Realm, InternalCaller>();
+
+  constructor(
+    readonly transports: Record<string, TransportAuth>,
+    readonly options: AuthOptions,
+    readonly realms: Map<string, Realm>,
+    readonly out: InternalOutput,
+    readonly log: Logger,
+  ) {
+    this.pool = new VerifyPool(options.threads);
+    this.throttle = new Throttle(options.maxFailures, options.failureWindow);
+  }
+
+  /** The router's own caller on `realm` (dynamic authenticators and authorizers). */
+  caller(realm: Realm): InternalCaller {
+    let c = this.#callers.get(realm);
+    if (c === undefined) {
+      c = new InternalCaller(realm, this.out, this.options.timeout);
+      this.#callers.set(realm, c);
+    }
+    return c;
+  }
+
+  get pendingCount(): number {
+    return this.#pending.size;
+  }
+
+  /** HELLO with valid roles: pick the method (client's order) and start it. */
+  hello(realm: Realm, connId: number, details: Dict, transport: TransportInfo, methods: string[]): void {
+    this.counters.started++;
+    const auth = this.transports[transport.transportId] ?? {};
+    if (this.throttle.blocked(transport.peer)) {
+      this.counters.throttled++;
+      countAuth('none', false);
+      // debug, not info: a blocked peer that keeps trying must not flood the log (its failures were logged).
+      this.log.debug({ conn: connId, peer: transport.peer, realm: realm.name }, 'authentication refused: too many failed attempts from this address');
+      return realm.abortNew(connId, Uri.AUTHENTICATION_FAILED, 'too many failed authentication attempts from this address; try again later');
+    }
+    // WAMP spec, "Authentication": the router uses the first method in the client's list it supports.
+    const method = methods.find((m) => (m === 'wamp-scram' ? 'scram' : m) in auth);
+    if (method === undefined) {
+      this.counters.noMethod++;
+      countAuth('none', false);
+      return realm.abortNew(
+        connId,
+        Uri.NO_MATCHING_AUTH_METHOD,
+        `none of the offered authmethods [${methods.join(', ')}] is enabled on this transport (enabled: ${Object.keys(auth).join(', ')})`,
+      );
+    }
+    // Crossbar: with cookie tracking on, an anonymous session's authid is the cookie id.
+    const authid =
+      method === 'anonymous' && transport.cbtid !== null ? transport.cbtid : typeof details.authid === 'string' && details.authid !== '' ? details.authid : null;
+    const p = new Pending(connId, realm, details, transport, method, authid, randomId());
+    this.#pending.set(connId, p);
+    p.timer = setTimeout(() => {
+      this.counters.timedOut++;
+      this.#fail(p, new AuthFailure(Uri.AUTHENTICATION_FAILED, `authentication did not complete within ${this.options.timeout} ms`));
+    }, this.options.timeout);
+    const a = this.#attempt(p, isDict(details.authextra) ? details.authextra : {});
+    this.#run(p, () => this.#start(a, (method === 'wamp-scram' ? 'scram' : method) as AuthMethodName, auth));
+  }
+
+  #start(a: Attempt, m: AuthMethodName, auth: TransportAuth): Promise<Step> {
+    switch (m) {
+      case 'anonymous':
+        return anonymous(a, auth.anonymous!);
+      case 'ticket':
+        return ticket(a, auth.ticket!);
+      case 'wampcra':
+        return wampcra(a, auth.wampcra!, this.pool);
+      case 'cryptosign':
+        return cryptosign(a, auth.cryptosign!, this.pool);
+      case 'scram':
+        return scram(a, auth.scram!);
+    }
+  }
+
+  #attempt(p: Pending, authextra: Dict): Attempt {
+    return {
+      realm: p.realm,
+      method: p.method,
+      authid: p.authid,
+      authextra,
+      sessionId: p.sessionId,
+      transport: p.transport,
+      callAuthenticator: (procedure, realmName, extra = {}) => {
+        const name = realmName ?? p.realm.name;
+        const target = this.realms.get(name);
+        if (target === undefined) return Promise.reject(new Error(`authenticator realm '${name}' is not served by this worker thread`));
+        // Crossbar: authenticator(realm, authid, details).
+        const details: Dict = {
+          session: p.sessionId,
+          authmethod: p.method,
+          authextra,
+          transport: { type: p.transport.type, transport_id: p.transport.transportId, peer: p.transport.peer, serializer: p.transport.serializer },
+          ...extra,
+        };
+        return this.caller(target)
+          .call(procedure, [p.realm.name, p.authid, details])
+          .then((args) => args[0]);
+      },
+    };
+  }
+
+  /** Runs one step of `p`; its outcome is a CHALLENGE, a WELCOME or an ABORT. */
+  #run(p: Pending, step: () => Promise<Step | Identity>): void {
+    step().then(
+      (r) => {
+        if (p.done) return; // the connection went away, or timed out, meanwhile
+        if ('challenge' in r) {
+          p.step = r.authenticate;
+          p.realm.out.send(p.connId, [MsgType.CHALLENGE, p.method, r.challenge]);
+        } else this.#welcome(p, 'identity' in r ? r.identity : r);
+      },
+      (e: unknown) => {
+        if (!p.done) this.#fail(p, e);
+      },
+    );
+  }
+
+  #welcome(p: Pending, id: Identity): void {
+    const name = id.realm ?? p.realm.name;
+    const target = this.realms.get(name);
+    if (target === undefined) {
+      return this.#fail(p, new AuthFailure(Uri.NO_SUCH_REALM, `the principal belongs to realm '${name}', which is not served by this worker thread`, false));
+    }
+    if (!target.roles.has(id.role)) {
+      return this.#fail(p, new AuthFailure(Uri.NO_SUCH_ROLE, `role '${id.role}' does not exist on realm '${name}'`, false));
+    }
+    this.#finish(p);
+    this.counters.welcomed++;
+    target.join(p.connId, p.sessionId, p.hello, p.transport, id);
+  }
+
+  #finish(p: Pending): void {
+    p.done = true;
+    if (p.timer !== null) clearTimeout(p.timer);
+    this.#pending.delete(p.connId);
+  }
+
+  #fail(p: Pending, e: unknown): void {
+    this.#finish(p);
+    let f: AuthFailure;
+    if (e instanceof AuthFailure) f = e;
+    else {
+      this.log.error({ err: e, conn: p.connId }, 'internal error during authentication');
+      f = new AuthFailure(Uri.INTERNAL_ERROR, 'internal router error', false);
+    }
+    const peer = p.transport.peer;
+    this.counters.failed++;
+    countAuth(p.method === 'wamp-scram' ? 'scram' : p.method, false);
+    this.log.info({ conn: p.connId, peer, realm: p.realm.name, authmethod: p.method, authid: p.authid, reason: f.uri, message: f.message }, 'authentication failed');
+    if (!f.counts) return p.realm.abortNew(p.connId, f.uri, f.message);
+    this.throttle.fail(peer);
+    // Brute-force hygiene: a guess costs the guesser time.
+    const delay = this.options.failDelay;
+    if (delay === 0) return p.realm.abortNew(p.connId, f.uri, f.message);
+    setTimeout(() => p.realm.abortNew(p.connId, f.uri, f.message), delay).unref();
+  }
+
+  /** A frame of a connection whose session is not established; false if none is pending. */
+  frame(connId: number, msg: unknown[]): boolean {
+    const p = this.#pending.get(connId);
+    if (p === undefined) return false;
+    const type = msg[0];
+    if (type === MsgType.AUTHENTICATE) {
+      if (msg.length !== 3 || typeof msg[1] !== 'string' || !isDict(msg[2])) {
+        return this.#violation(p, 'AUTHENTICATE must be [5, Signature|string, Extra|dict]');
+      }
+      const step = p.step;
+      if (step === null) return this.#violation(p, 'AUTHENTICATE without a CHALLENGE to answer');
+      p.step = null;
+      const signature = msg[1];
+      const extra = msg[2];
+      this.#run(p, () => step(signature, extra));
+      return true;
+    }
+    if (type === MsgType.ABORT) {
+      this.#finish(p);
+      this.log.info({ conn: connId, peer: p.transport.peer, reason: msg[2] }, 'client aborted its authentication');
+      p.realm.out.close(connId, CloseCode.NORMAL, 'session aborted by peer');
+      return true;
+    }
+    // WAMP spec, "Session States": any other message while establishing fails the session.
+    return this.#violation(p, `message type ${String(type)} before the session is established`);
+  }
+
+  #violation(p: Pending, message: string): true {
+    this.#finish(p);
+    this.counters.protocolViolations++;
+    this.log.info({ conn: p.connId, peer: p.transport.peer, reason: message }, 'protocol violation');
+    p.realm.abortNew(p.connId, Uri.PROTOCOL_VIOLATION, message);
+    return true;
+  }
+
+  /** The connection went away. */
+  closed(connId: number): void {
+    const p = this.#pending.get(connId);
+    if (p !== undefined) this.#finish(p);
+  }
+
+  /** Router shutdown: pending authentications are aborted. */
+  shutdown(): void {
+    for (const p of [...this.#pending.values()]) {
+      this.#finish(p);
+      p.realm.abortNew(p.connId, Uri.SYSTEM_SHUTDOWN, 'the router is shutting down');
+    }
+  }
+}

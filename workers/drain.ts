@@ -1,0 +1,73 @@
+import type { Logger } from '../src/log.js';
+import { Uri } from '../src/wamp/uris.js';
+import type { Realm } from './realm.js';
+import { type Session, SessionState } from './session.js';
+
+const MESSAGE = 'the router is shutting down';
+
+/** A session is busy while it waits for a call's result or serves an invocation someone waits for. */
+function busy(s: Session): boolean {
+  return s.calls.size > 0 || s.invocations.size > 0;
+}
+
+/**
+ * Graceful drain of one realm worker (SHUTDOWN, drainMs). New CALLs are refused (Realm.draining);
+ * every session that has nothing in flight gets GOODBYE wamp.close.system_shutdown at once,
+ * the others as soon as their calls are answered (checked after each batch). At the deadline,
+ * callers still waiting get ERROR wamp.error.canceled and every remaining session its GOODBYE.
+ */
+export class Drain {
+  #busy = new Set<Session>();
+  #timer: NodeJS.Timeout | null = null;
+
+  constructor(
+    readonly realms: Iterable<Realm>,
+    readonly log: Logger,
+  ) {}
+
+  get pending(): boolean {
+    return this.#busy.size > 0;
+  }
+
+  start(drainMs: number): void {
+    for (const realm of this.realms) {
+      realm.draining = true;
+      for (const s of realm.sessions.values()) {
+        if (busy(s)) this.#busy.add(s);
+        else realm.goodbye(s, Uri.SYSTEM_SHUTDOWN, MESSAGE);
+      }
+    }
+    if (this.#busy.size > 0) {
+      this.log.info({ sessions: this.#busy.size, drainMs }, 'draining: waiting for in-flight calls');
+      this.#timer = setTimeout(() => this.#expire(), drainMs);
+    }
+  }
+
+  /** After a batch: sessions whose calls have all been answered get their GOODBYE now. */
+  check(): void {
+    for (const s of this.#busy) {
+      if (s.state !== SessionState.ESTABLISHED) this.#busy.delete(s);
+      else if (!busy(s)) {
+        this.#busy.delete(s);
+        s.realm.goodbye(s, Uri.SYSTEM_SHUTDOWN, MESSAGE);
+      }
+    }
+    if (this.#busy.size === 0 && this.#timer !== null) {
+      clearTimeout(this.#timer);
+      this.#timer = null;
+    }
+  }
+
+  #expire(): void {
+    this.#timer = null;
+    let calls = 0;
+    for (const s of this.#busy) {
+      if (s.state !== SessionState.ESTABLISHED) continue;
+      calls += s.calls.size;
+      s.realm.dealer.failPendingCalls(s, `${MESSAGE}: the call did not finish within the drain timeout`);
+    }
+    for (const s of this.#busy) s.realm.goodbye(s, Uri.SYSTEM_SHUTDOWN, MESSAGE);
+    this.log.info({ sessions: this.#busy.size, canceledCalls: calls }, 'drain timeout: canceled the calls still waiting');
+    this.#busy.clear();
+  }
+}

@@ -1,0 +1,199 @@
+import { type Dict, isDict, WampError } from '../src/wamp/messages.js';
+import { isId } from '../src/wamp/ids.js';
+import { isReservedUri, isValidUri, Uri } from '../src/wamp/uris.js';
+import type { Match } from './match/uri-index.js';
+import type { Realm } from './realm.js';
+import type { Session } from './session.js';
+
+/** Result of a meta procedure: [args] or [args, kwargs]. */
+export type MetaResult = [unknown[]] | [unknown[], Dict];
+
+type Handler = (realm: Realm, caller: Session, args: unknown[], kwargs: Dict) => MetaResult;
+
+const arg = <T>(args: unknown[], i: number, check: (v: unknown) => boolean, what: string): T => {
+  const v = args[i];
+  if (!check(v)) throw new WampError(Uri.INVALID_ARGUMENT, `argument ${i + 1} must be ${what}`);
+  return v as T;
+};
+const optionalDict = (args: unknown[], i: number): Dict => (isDict(args[i]) ? (args[i] as Dict) : {});
+const isStr = (v: unknown) => typeof v === 'string';
+const isStrList = (v: unknown) => Array.isArray(v) && v.every(isStr);
+const isMatch = (v: unknown) => v === 'exact' || v === 'prefix' || v === 'wildcard';
+
+/**
+ * A static role's decision; a role with a dynamic authorizer answers from its cache only (a meta
+ * procedure runs synchronously, it cannot wait for the authorizer), so an uncached check denies.
+ */
+function allowed(s: Session, uri: string, action: 'publish' | 'subscribe'): boolean {
+  return s.permissions.check(uri, action, s, {})?.allow === true;
+}
+
+function session(realm: Realm, id: unknown): Session {
+  const s = isId(id) ? realm.sessions.get(id) : undefined;
+  if (s === undefined) throw new WampError(Uri.NO_SUCH_SESSION, `no session ${String(id)} on realm '${realm.name}'`);
+  return s;
+}
+
+/** `{reason, message}` of the kill procedures; the reason must be a URI. */
+function closeReason(details: Dict): { reason: string; message: string } {
+  const reason = details.reason ?? Uri.KILLED;
+  if (!isValidUri(reason, 'loose')) throw new WampError(Uri.INVALID_URI, 'reason must be a URI');
+  return { reason, message: typeof details.message === 'string' ? details.message : '' };
+}
+
+function filterRoles(args: unknown[]): Set<string> | null {
+  return args[0] === undefined || args[0] === null ? null : new Set(arg<string[]>(args, 0, isStrList, 'a list of authroles'));
+}
+
+function others(realm: Realm, caller: Session, pred: (s: Session) => boolean): Session[] {
+  return [...realm.sessions.values()].filter((s) => s !== caller && pred(s));
+}
+
+function killAll(realm: Realm, targets: Session[], details: Dict, silent = false): void {
+  const { reason, message } = closeReason(details);
+  for (const t of targets) realm.goodbye(t, reason, message, silent);
+}
+
+/**
+ * `{reason, message}` given as a dict at `args[i]`, as Crossbar's positional `reason, message`
+ * at `args[i]`, `args[i + 1]`, or as keyword arguments.
+ */
+function reasonArgs(args: unknown[], i: number, kwargs: Dict): Dict {
+  if (isDict(args[i])) return { ...(args[i] as Dict), ...kwargs };
+  const positional: Dict = {};
+  if (args[i] !== undefined && args[i] !== null) positional.reason = args[i];
+  if (args[i + 1] !== undefined && args[i + 1] !== null) positional.message = args[i + 1];
+  return { ...positional, ...kwargs };
+}
+
+function subscription(realm: Realm, id: unknown) {
+  const sub = isId(id) ? realm.broker.get(id) : undefined;
+  if (sub === undefined) throw new WampError(Uri.NO_SUCH_SUBSCRIPTION);
+  return sub;
+}
+function registration(realm: Realm, id: unknown) {
+  const reg = isId(id) ? realm.dealer.get(id) : undefined;
+  if (reg === undefined) throw new WampError(Uri.NO_SUCH_REGISTRATION);
+  return reg;
+}
+
+/** The meta API procedures (WAMP spec, "Session/Registration/Subscription Meta API", "Testament"). */
+const PROCEDURES: Readonly<Record<string, Handler>> = {
+  'wamp.session.count': (realm, _c, args) => {
+    const roles = filterRoles(args);
+    return [[[...realm.sessions.values()].filter((s) => roles === null || roles.has(s.authrole)).length]];
+  },
+  'wamp.session.list': (realm, _c, args) => {
+    const roles = filterRoles(args);
+    return [[[...realm.sessions.values()].filter((s) => roles === null || roles.has(s.authrole)).map((s) => s.id)]];
+  },
+  'wamp.session.get': (realm, _c, args) => [[session(realm, args[0]).details()]],
+  'wamp.session.kill': (realm, caller, args, kwargs) => {
+    const target = session(realm, args[0]);
+    if (target === caller) throw new WampError(Uri.NO_SUCH_SESSION, 'a session cannot kill itself (use GOODBYE)');
+    killAll(realm, [target], reasonArgs(args, 1, kwargs));
+    return [[]];
+  },
+  'wamp.session.kill_by_authid': (realm, caller, args, kwargs) => {
+    const authid = arg<string>(args, 0, isStr, 'an authid');
+    const targets = others(realm, caller, (s) => s.authid === authid);
+    killAll(realm, targets, reasonArgs(args, 1, kwargs));
+    return [[targets.map((s) => s.id)]];
+  },
+  'wamp.session.kill_by_authrole': (realm, caller, args, kwargs) => {
+    const authrole = arg<string>(args, 0, isStr, 'an authrole');
+    const targets = others(realm, caller, (s) => s.authrole === authrole);
+    killAll(realm, targets, reasonArgs(args, 1, kwargs));
+    return [[targets.length]];
+  },
+  'wamp.session.kill_all': (realm, caller, args, kwargs) => {
+    const targets = others(realm, caller, () => true);
+    // WAMP spec, "Session Meta API": kill_all generates no session meta events and no testaments.
+    killAll(realm, targets, reasonArgs(args, 0, kwargs), true);
+    return [[targets.length]];
+  },
+  'wamp.session.add_testament': (realm, caller, args, kwargs) => {
+    const topic = arg<string>(args, 0, (v) => isValidUri(v, realm.uriCheck), 'a topic URI');
+    // A testament is a publication by the session: the wamp.* namespace is the router's alone.
+    if (isReservedUri(topic)) throw new WampError(Uri.INVALID_URI, `'${topic}': the wamp.* namespace is reserved`);
+    const tArgs = arg<unknown[]>(args, 1, Array.isArray, 'a list (args)');
+    const tKwargs = arg<Dict>(args, 2, isDict, 'a dict (kwargs)');
+    const options = { ...optionalDict(args, 3), ...kwargs };
+    const scope = options.scope ?? 'destroyed';
+    if (scope !== 'destroyed' && scope !== 'detached') throw new WampError(Uri.INVALID_ARGUMENT, "scope must be 'destroyed' or 'detached'");
+    if (!allowed(caller, topic, 'publish')) throw new WampError(Uri.NOT_AUTHORIZED, `not authorized to publish to '${topic}'`);
+    caller.testaments.push({ topic, args: tArgs, kwargs: tKwargs, options: isDict(options.publish_options) ? options.publish_options : {}, scope });
+    return [[]];
+  },
+  'wamp.session.flush_testaments': (_realm, caller, args, kwargs) => {
+    const scope = ({ ...optionalDict(args, 0), ...kwargs }.scope as string | undefined) ?? 'destroyed';
+    const before = caller.testaments.length;
+    const kept = caller.testaments.filter((t) => t.scope !== scope);
+    caller.testaments.splice(0, caller.testaments.length, ...kept);
+    return [[before - kept.length]];
+  },
+
+  'wamp.registration.list': (realm) => [[realm.dealer.list()]],
+  'wamp.registration.lookup': (realm, _c, args, kwargs) => {
+    const uri = arg<string>(args, 0, isStr, 'a procedure URI');
+    const match = ({ ...optionalDict(args, 1), ...kwargs }.match ?? 'exact') as Match;
+    if (!isMatch(match)) throw new WampError(Uri.INVALID_ARGUMENT, 'match must be exact, prefix or wildcard');
+    return [[realm.dealer.lookup(uri, match)?.id ?? null]];
+  },
+  'wamp.registration.match': (realm, _c, args) => [[realm.dealer.route(arg<string>(args, 0, isStr, 'a procedure URI'))?.id ?? null]],
+  'wamp.registration.get': (realm, _c, args) => [[registration(realm, args[0]).info()]],
+  'wamp.registration.list_callees': (realm, _c, args) => [[registration(realm, args[0]).callees.map((c) => c.session.id)]],
+  'wamp.registration.count_callees': (realm, _c, args) => [[registration(realm, args[0]).callees.length]],
+  'wamp.registration.remove_callee': (realm, _c, args, kwargs) => {
+    const reg = registration(realm, args[0]);
+    const callee = reg.callees.find((c) => c.session.id === args[1])?.session;
+    if (callee === undefined) throw new WampError(Uri.NO_SUCH_SESSION, `session ${String(args[1])} is not a callee of registration ${reg.id}`);
+    const reason = reasonArgs(args, 2, kwargs).reason;
+    realm.dealer.revoke(reg, callee, typeof reason === 'string' ? reason : undefined);
+    return [[]];
+  },
+
+  'wamp.subscription.list': (realm) => [[realm.broker.list()]],
+  'wamp.subscription.lookup': (realm, _c, args, kwargs) => {
+    const uri = arg<string>(args, 0, isStr, 'a topic URI');
+    const match = ({ ...optionalDict(args, 1), ...kwargs }.match ?? 'exact') as Match;
+    if (!isMatch(match)) throw new WampError(Uri.INVALID_ARGUMENT, 'match must be exact, prefix or wildcard');
+    return [[realm.broker.lookup(uri, match)?.id ?? null]];
+  },
+  'wamp.subscription.match': (realm, _c, args) => {
+    const subs = realm.broker.matching(arg<string>(args, 0, isStr, 'a topic URI'));
+    return [[subs.length === 0 ? null : subs.map((s) => s.id)]];
+  },
+  'wamp.subscription.get': (realm, _c, args) => [[subscription(realm, args[0]).info()]],
+  'wamp.subscription.list_subscribers': (realm, _c, args) => [[[...subscription(realm, args[0]).subscribers].map((s) => s.id)]],
+  'wamp.subscription.count_subscribers': (realm, _c, args) => [[subscription(realm, args[0]).subscribers.size]],
+  'wamp.subscription.remove_subscriber': (realm, _c, args, kwargs) => {
+    const sub = subscription(realm, args[0]);
+    const subscriber = [...sub.subscribers].find((s) => s.id === args[1]);
+    if (subscriber === undefined) throw new WampError(Uri.NO_SUCH_SESSION, `session ${String(args[1])} is not subscribed to ${sub.id}`);
+    const reason = reasonArgs(args, 2, kwargs).reason;
+    realm.broker.revoke(sub, subscriber, typeof reason === 'string' ? reason : undefined);
+    return [[]];
+  },
+  'wamp.subscription.get_events': (realm, caller, args, kwargs) => {
+    const sub = subscription(realm, args[0]);
+    const limitArg = args[1] ?? kwargs.limit ?? 10;
+    if (!(typeof limitArg === 'number' && Number.isInteger(limitArg) && limitArg > 0)) {
+      throw new WampError(Uri.INVALID_ARGUMENT, 'limit must be a positive integer');
+    }
+    if (!allowed(caller, sub.topic, 'subscribe')) {
+      throw new WampError(Uri.NOT_AUTHORIZED, `not authorized to subscribe to '${sub.topic}'`);
+    }
+    const events = realm.broker.store?.events(sub.topic, sub.match, sub.id, caller, limitArg);
+    if (events === undefined) throw new WampError(Uri.HISTORY_UNAVAILABLE, `no event history is configured for '${sub.topic}' (${sub.match})`);
+    return [[events]];
+  },
+};
+
+export function isMetaProcedure(procedure: string): boolean {
+  return Object.hasOwn(PROCEDURES, procedure);
+}
+
+export function callMeta(realm: Realm, caller: Session, procedure: string, args: unknown[], kwargs: Dict): MetaResult {
+  return PROCEDURES[procedure]!(realm, caller, args, kwargs);
+}

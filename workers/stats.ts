@@ -1,0 +1,79 @@
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { getHeapStatistics } from 'node:v8';
+import type { Outbox } from '../src/ipc/outbox.js';
+import { Op, type WorkerStats } from '../src/ipc/protocol.js';
+import { AUTH_METHODS, authIndex } from '../src/metrics/labels.js';
+import type { Realm } from './realm.js';
+
+/** Authentication results of this thread since the last report (AUTH_METHODS index * 2 + success). */
+const auth: number[] = new Array<number>(AUTH_METHODS.length * 2).fill(0);
+let batchesIn = 0;
+
+/** Counts one authentication result; `method` is Crossbar's name, or `none` when no offered method is enabled. */
+export function countAuth(method: string, ok: boolean): void {
+  auth[authIndex(method) * 2 + (ok ? 1 : 0)]!++;
+}
+
+/** Counts one batch received from the main thread (for the queue-depth gauge). */
+export function countBatchIn(): void {
+  batchesIn++;
+}
+
+/**
+ * Sends this worker's STATS to the main thread every `intervalMs` and on COLLECT: counter
+ * deltas since the previous report, and gauges (sessions per realm, heap, event-loop lag).
+ * One STATS entry per interval rides in an ordinary batch; nothing is sent per message.
+ */
+export class StatsReporter {
+  #lag = monitorEventLoopDelay({ resolution: 10 });
+  #timer: NodeJS.Timeout | null = null;
+  #batches = 0;
+  #entries = 0;
+
+  constructor(
+    readonly outbox: Outbox,
+    readonly realms: ReadonlyMap<string, Realm>,
+    readonly intervalMs: number,
+  ) {}
+
+  start(): void {
+    this.#lag.enable();
+    this.#timer = setInterval(() => this.report(), this.intervalMs);
+    this.#timer.unref();
+  }
+
+  report(): void {
+    const sessions: Record<string, number> = {};
+    for (const [name, r] of this.realms) sessions[name] = r.sessions.size;
+    const heap = getHeapStatistics();
+    const lag = this.#lag;
+    // An interval without a single sample (just enabled) reads as NaN/huge: report 0 then.
+    const ok = lag.count > 0;
+    const { outbox } = this;
+    const stats: WorkerStats = {
+      batchesIn,
+      batchesOut: outbox.batches - this.#batches,
+      entriesOut: outbox.entries - this.#entries,
+      maxBatchOut: outbox.maxBatch,
+      auth: auth.slice(),
+      sessions,
+      heapUsed: heap.used_heap_size,
+      heapTotal: heap.total_heap_size,
+      heapLimit: heap.heap_size_limit,
+      loopLagMean: ok ? lag.mean / 1e9 : 0,
+      loopLagP99: ok ? lag.percentile(99) / 1e9 : 0,
+      loopLagMax: ok ? lag.max / 1e9 : 0,
+    };
+    this.#batches = outbox.batches;
+    this.#entries = outbox.entries;
+    outbox.maxBatch = 0;
+    auth.fill(0);
+    lag.reset();
+    outbox.push2(Op.STATS, stats);
+  }
+
+  stop(): void {
+    if (this.#timer !== null) clearInterval(this.#timer);
+    this.#lag.disable();
+  }
+}
