@@ -43,7 +43,13 @@ function summary(c: RouterConfig): string {
   const lines = [`realm threads: ${c.realmThreads}`];
   for (const r of c.realms) lines.push(`realm ${r.name} (uri_check ${r.options.uri_check}; roles ${r.roles.map((x) => x.name).join(', ') || 'none'})`);
   for (const t of c.transports) {
-    lines.push(`transport ${t.id}: websocket on ${t.host}:${t.port} (${t.serializers.join(', ')}; auth ${Object.keys(t.auth).join(', ')})`);
+    const ep = t.endpoint;
+    const where = ep.type === 'unix' ? `unix:${ep.path}` : `${ep.tls !== null ? 'tls ' : ''}${t.host}:${t.port}`;
+    if (t.paths !== null) {
+      lines.push(`transport ${t.id}: web on ${where} (${t.paths.map((p) => `${p.path} ${p.type}`).join(', ')})`);
+      continue;
+    }
+    lines.push(`transport ${t.id}: websocket on ${where} (${t.serializers.join(', ')}; auth ${Object.keys(t.auth).join(', ')}${t.cookie !== null ? `; cookie ${t.cookie.store.type}` : ''})`);
   }
   const on = c.ops.onTransports.flatMap((x) => (x === 'metrics' ? ['/metrics'] : ['/health', '/ready']));
   lines.push(`operations endpoints on the transport ports: ${on.length > 0 ? on.join(', ') : 'none'}`);

@@ -4,7 +4,9 @@ import { Op, type WorkerStats } from './ipc/protocol.js';
 import type { Logger } from './log.js';
 import type { MainCounters } from './metrics/counters.js';
 import { TYPE_SLOTS } from './metrics/labels.js';
+import { SERIALIZER_LIST } from './serializers/index.js';
 import type { Conn } from './transport/connection.js';
+import { sendAll } from './transport/send.js';
 import { forgetSession, noteSent, refusalReason } from './transport/session-track.js';
 import { MsgType } from './wamp/codes.js';
 import { isDict } from './wamp/messages.js';
@@ -29,6 +31,9 @@ export interface DeliveryHost {
 export class Delivery {
   /** Connections that got output during the worker batch being processed. */
   #touched: Conn[] = [];
+  /** FANOUT scratch: the message encoded per serializer, and its byte length. */
+  #encoded: (string | Uint8Array | undefined)[] = new Array(SERIALIZER_LIST.length).fill(undefined);
+  #lengths: number[] = new Array(SERIALIZER_LIST.length).fill(0);
 
   constructor(
     readonly conns: ReadonlyMap<number, Conn>,
@@ -51,6 +56,7 @@ export class Delivery {
           if (c !== undefined) {
             if (msg[0] === MsgType.ABORT) this.#aborted(c, msg);
             else noteSent(c, msg);
+            if (c.cbtid !== null && msg[0] === MsgType.WELCOME) c.service.cookies?.welcomed(c.cbtid, msg[2]);
             const data = this.#encode(c, msg);
             if (data !== undefined) this.#queue(c, data, msg, byteLength(data));
           }
@@ -60,22 +66,19 @@ export class Delivery {
           const ids = ops[i + 1] as number[];
           const msg = ops[i + 2] as unknown[];
           i += 3;
-          // One encode per serializer for all recipients; every socket gets the same bytes.
-          let enc0: string | Uint8Array | undefined;
-          let enc1: string | Uint8Array | undefined;
-          let len0 = 0;
-          let len1 = 0;
+          // One encode per serializer (SERIALIZER_LIST index) for all recipients; every socket
+          // of a serializer gets the same bytes.
+          const enc = this.#encoded;
+          const len = this.#lengths;
           for (let j = 0; j < ids.length; j++) {
             const c = this.conns.get(ids[j]!);
             if (c === undefined) continue;
-            if (c.serIndex === 0) {
-              if (enc0 === undefined && (enc0 = this.#encodeBytes(c, msg)) !== undefined) len0 = byteLength(enc0);
-              if (enc0 !== undefined) this.#queue(c, enc0, msg, len0);
-            } else {
-              if (enc1 === undefined && (enc1 = this.#encodeBytes(c, msg)) !== undefined) len1 = byteLength(enc1);
-              if (enc1 !== undefined) this.#queue(c, enc1, msg, len1);
-            }
+            const k = c.serIndex;
+            let data = enc[k];
+            if (data === undefined && (data = enc[k] = this.#encodeBytes(c, msg)) !== undefined) len[k] = byteLength(data);
+            if (data !== undefined) this.#queue(c, data, msg, len[k]!);
           }
+          enc.fill(undefined);
           break;
         }
         case Op.DETACH: {
@@ -157,7 +160,7 @@ export class Delivery {
 
   #queue(c: Conn, data: string | Uint8Array, msg: unknown[], bytes: number): void {
     this.#count(c, msg, bytes);
-    if (c.listener.config.debug) this.log.info({ conn: c.id, dir: 'out', msg }, 'wamp message');
+    if (c.service.config.debug) this.log.info({ conn: c.id, dir: 'out', msg }, 'wamp message');
     if (c.out === null) {
       c.out = [data];
       this.#touched.push(c);
@@ -171,15 +174,20 @@ export class Delivery {
     c.out = null;
     const ws = c.ws;
     if (ws === null) return;
-    let dropped = false;
+    let keptUp = true;
     ws.cork(() => {
-      for (let k = 0; k < out.length && !dropped; k++) dropped = ws.send(out[k]!, c.ser.binary) === 2;
+      keptUp = sendAll(c, ws, out);
     });
-    if (dropped) {
-      // Never drop silently: a consumer that cannot keep up is told and closed.
+    // Corked sends report success; what the socket could not take shows after uncorking.
+    if (keptUp && !c.pressured && ws.getBufferedAmount() > 0) c.pressured = true;
+    if (!keptUp) {
+      // Never drop silently: a consumer that cannot keep up is told (1008 + reason), counted, closed.
       this.counters.slowConsumerCloses++;
-      this.log.warn({ conn: c.id, peer: c.peer, reason: 'send buffer limit exceeded' }, 'slow consumer closed');
-      ws.end(Close.POLICY, 'slow consumer: send buffer limit exceeded');
+      this.log.warn(
+        { conn: c.id, peer: c.peer, reason: 'send buffer limit exceeded', max_backpressure: c.service.config.ws.maxBackpressure },
+        'slow consumer closed',
+      );
+      c.service.fail(c, Close.POLICY, 'slow consumer: send buffer limit exceeded');
     }
   }
 

@@ -16,6 +16,8 @@ import { isDict } from './wamp/messages.js';
 import { Uri } from './wamp/uris.js';
 import { RealmWorkers, type WorkerHandle } from './workers.js';
 
+const LOGOUT = 'wamp.close.logout';
+
 /** Programmatic options (tests); nothing here can be set from a config file or the environment. */
 export interface RouterOptions {
   /** Allow Router.debugFailWorker (tests that kill a realm worker). */
@@ -57,6 +59,10 @@ export class Router implements ConnHandler, OpsTarget {
     this.nativeUws = native;
     if (!native) this.log.warn('uWebSockets.js runs on its pure-JS fallback (allowed by config): expect poor performance');
     this.#debugHooks = opts.debugHooks === true;
+    // Listeners first: one that cannot be built (a TLS file, say) fails before any thread starts.
+    for (const t of config.transports) {
+      this.listeners.push(new Listener(uws, t, this, rootLog.child({ component: 'transport', transport: t.id })));
+    }
     this.#workers = new RealmWorkers(
       config,
       { logFormat: resolveLogFormat(config.logFormat), debugHooks: this.#debugHooks, statsIntervalMs: opts.statsIntervalMs ?? 1000 },
@@ -82,9 +88,6 @@ export class Router implements ConnHandler, OpsTarget {
       { detached: (c) => this.#detached(c), statsArrived: (w, stats) => workers.statsArrived(w, stats) },
       this.log,
     );
-    for (const t of config.transports) {
-      this.listeners.push(new Listener(uws, t, this, rootLog.child({ component: 'transport', transport: t.id })));
-    }
     if (config.ops.port !== null) this.ops = new OpsListener(uws, config.ops.host, config.ops.port, this, rootLog.child({ component: 'ops' }));
   }
 
@@ -97,6 +100,7 @@ export class Router implements ConnHandler, OpsTarget {
     } catch (e) {
       for (const l of r.listeners) l.stopListening();
       r.ops?.stopListening();
+      await Promise.all(r.listeners.map((l) => l.close()));
       await r.#workers.terminate();
       throw e;
     }
@@ -112,6 +116,16 @@ export class Router implements ConnHandler, OpsTarget {
 
   get connectionCount(): number {
     return this.#conns.size;
+  }
+
+  /** The peer (real client address, `tcp4:…`) of every open connection, as sessions get it. */
+  peers(): string[] {
+    return [...this.#conns.values()].map((c) => c.peer);
+  }
+
+  /** Slow consumers closed because their send buffer would pass max_backpressure. */
+  get slowConsumerCloses(): number {
+    return this.counters.slowConsumerCloses;
   }
 
   /** Per-handle hooks, for the first start and every restart. */
@@ -152,12 +166,12 @@ export class Router implements ConnHandler, OpsTarget {
   opened(c: Conn): void {
     c.id = this.#nextConnId++;
     this.#conns.set(c.id, c);
-    this.counters.connectionOpened(c.listener.config.id);
+    this.counters.connectionOpened(c.service.config.id);
   }
 
   closed(c: Conn, _code: number): void {
     this.#conns.delete(c.id);
-    this.counters.connectionClosed(c.listener.config.id);
+    this.counters.connectionClosed(c.service.config.id);
     if (c.worker !== null) c.worker.outbox.push2(Op.CLOSED, c.id);
     c.worker = null;
     forgetSession(c);
@@ -171,9 +185,9 @@ export class Router implements ConnHandler, OpsTarget {
 
   frame(c: Conn, data: ArrayBuffer, isBinary: boolean): void {
     this.counters.bytesIn[c.serIndex]! += data.byteLength;
-    if (data.byteLength > c.listener.config.maxMessageSize) {
+    if (data.byteLength > c.service.config.maxMessageSize) {
       this.log.info({ conn: c.id, peer: c.peer, reason: 'message over max_message_size', size: data.byteLength }, 'message too big');
-      c.ws?.end(Close.TOO_BIG, `message too big (limit ${c.listener.config.maxMessageSize} bytes)`);
+      c.service.fail(c, Close.TOO_BIG, `message too big (limit ${c.service.config.maxMessageSize} bytes)`);
       return;
     }
     if (isBinary !== c.ser.binary) {
@@ -186,19 +200,34 @@ export class Router implements ConnHandler, OpsTarget {
     } catch (e) {
       return this.#violation(c, `malformed ${c.ser.name} message: ${(e as Error).message}`);
     }
+    if (c.ser.batched) {
+      // A batch (wamp.2.*.batched): its messages in order, until one ends the connection.
+      for (const m of msg as unknown[]) if (!this.#accept(c, m) || c.ws === null) return;
+      return;
+    }
+    this.#accept(c, msg);
+  }
+
+  /** Envelope check of one decoded message, then routing. False after a protocol violation. */
+  #accept(c: Conn, msg: unknown): boolean {
     if (!Array.isArray(msg) || msg.length === 0 || !KNOWN_TYPES.has(msg[0] as number)) {
-      return this.#violation(c, 'a WAMP message must be a non-empty list starting with a known message type code');
+      this.#violation(c, 'a WAMP message must be a non-empty list starting with a known message type code');
+      return false;
     }
     this.counters.msgIn[c.serIndex * TYPE_SLOTS + (msg[0] as number)]!++;
-    if (c.listener.config.debug) this.log.info({ conn: c.id, dir: 'in', msg }, 'wamp message');
+    if (c.service.config.debug) this.log.info({ conn: c.id, dir: 'in', msg }, 'wamp message');
     this.#route(c, msg);
+    return true;
   }
 
   #route(c: Conn, msg: unknown[]): void {
     switch (c.state) {
       case ConnState.ATTACHED:
         // Frames of one connection go through one port in order: the session sees them in order.
-        if (msg[0] === MsgType.GOODBYE) c.state = ConnState.DETACHING;
+        if (msg[0] === MsgType.GOODBYE) {
+          c.state = ConnState.DETACHING;
+          if (c.cbtid !== null && msg[2] === LOGOUT) this.#logout(c, c.cbtid);
+        }
         // Remembered so that a realm worker's crash can still answer the call (see #workerFailed).
         else if (msg[0] === MsgType.CALL && c.joined) noteCall(c, msg);
         c.worker!.outbox.push3(Op.FRAME, c.id, msg);
@@ -208,6 +237,17 @@ export class Router implements ConnHandler, OpsTarget {
         return;
       default:
         return this.#hello(c, msg);
+    }
+  }
+
+  /**
+   * Crossbar's cookie logout: GOODBYE with wamp.close.logout forgets the authentication stored
+   * for the cookie and closes every other connection of the same service sharing it.
+   */
+  #logout(c: Conn, cbtid: string): void {
+    c.service.cookies?.setAuth(cbtid, { authid: null, authrole: null, authmethod: null, authrealm: null, authextra: null });
+    for (const o of this.#conns.values()) {
+      if (o !== c && o.cbtid === cbtid && o.service === c.service) o.ws?.end(1000, LOGOUT);
     }
   }
 
@@ -236,7 +276,7 @@ export class Router implements ConnHandler, OpsTarget {
     }
     c.state = ConnState.ATTACHED;
     c.worker = w;
-    const transport: TransportInfo = { ...c.listener.info, serializer: c.ser.name, peer: c.peer };
+    const transport: TransportInfo = { ...c.service.info, serializer: c.ser.name, peer: c.peer, cbtid: c.cbtid };
     w.outbox.push5(Op.OPEN, c.id, realm, msg[2], transport);
   }
 
@@ -337,6 +377,7 @@ export class Router implements ConnHandler, OpsTarget {
     for (const l of this.listeners) l.stopListening();
     this.ops?.stopListening();
     await this.#workers.terminate();
+    await Promise.all(this.listeners.map((l) => l.close()));
     this.log.info('router stopped');
   }
 }

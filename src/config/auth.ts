@@ -65,10 +65,10 @@ export interface TransportAuth {
 }
 export type AuthMethodName = keyof TransportAuth;
 
-/** Methods Crossbar knows that need TLS endpoints or cookie tracking (issue 4): refused by name. */
+/** Methods Crossbar knows that Crosswire cannot offer (yet): refused by name. */
 const NEEDS_TRANSPORT = {
-  tls: 'needs TLS listening endpoints with ca_certificates (client certificates), which Crosswire does not have yet',
-  cookie: 'needs cookie tracking on the WebSocket transport, which Crosswire does not have yet',
+  tls: 'is not possible: uWebSockets.js 20.30 verifies client certificates (endpoint.tls.ca_certificates) but does not hand them to JavaScript, so no principal can be derived from one',
+  cookie: 'is not implemented yet (cookie tracking is: the cookie id becomes the anonymous authid, and each session\'s authentication is stored against its cookie)',
 } as const;
 
 export class AuthConfigError extends Error {

@@ -11,7 +11,11 @@ import {
   routerWorkerSchema,
   type TopConfig,
   topSchema,
+  type WebSocketOptionsFile,
   type WebSocketTransportConfig,
+  tcpEndpointSchema,
+  unixEndpointSchema,
+  websocketOptionsSchema,
   websocketTransportSchema,
 } from './schema.js';
 
@@ -40,7 +44,14 @@ export function effectiveConfig(raw: unknown, env: NodeJS.ProcessEnv = process.e
       return rc;
     });
     wc.transports = (wc.transports as unknown[]).map((t, j) => {
-      const tc = section<WebSocketTransportConfig>(websocketTransportSchema, t, `workers[${i}].transports[${j}]`) as unknown as Json;
+      const tp = `workers[${i}].transports[${j}]`;
+      // A web transport is shown as written (its path services have their own shapes), with its id.
+      if (typeof t === 'object' && t !== null && (t as Json).type === 'web') return { ...(t as Json), id: resolved.transports[j]!.id };
+      const tc = section<WebSocketTransportConfig>(websocketTransportSchema, t, tp) as unknown as Json;
+      // Every WebSocket option with its effective default (compression is shown as written).
+      tc.options = section<WebSocketOptionsFile>(websocketOptionsSchema, tc.options ?? {}, `${tp}.options`);
+      const ep = (tc.endpoint ?? {}) as Json;
+      tc.endpoint = ep.type === 'unix' ? section(unixEndpointSchema, ep, `${tp}.endpoint`) : section(tcpEndpointSchema, ep, `${tp}.endpoint`);
       // The defaults that live outside the schema: the generated id and the anonymous auth.
       tc.id = resolved.transports[j]!.id;
       tc.auth = resolved.transports[j]!.auth;

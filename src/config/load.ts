@@ -37,23 +37,13 @@ import {
   type WebSocketTransportConfig,
   websocketTransportSchema,
 } from './schema.js';
+import { ConfigError, isObject, rewrite, section } from './section.js';
+import { cookieConfig, endpoint, type TransportConfig, type WsServiceConfig, wsOptions } from './transport.js';
+import { webTransport } from './web.js';
 
-/** A config that cannot run. The message names every offending key. */
-export class ConfigError extends Error {
-  override name = 'ConfigError';
-}
-
-/** A listening WebSocket transport, resolved and ready to start. */
-export interface TransportConfig {
-  id: string;
-  host: string;
-  port: number;
-  url: string | null;
-  serializers: SerializerName[];
-  maxMessageSize: number;
-  auth: TransportAuth;
-  debug: boolean;
-}
+export { ConfigError, section } from './section.js';
+export type { CookieConfig, CookieStoreConfig, EndpointConfig, TlsConfig, TransportConfig, WsOptions, WsServiceConfig } from './transport.js';
+export type { WebOptions, WebPathConfig } from './web.js';
 
 /** The effective, validated configuration (frozen). */
 export interface RouterConfig {
@@ -84,7 +74,6 @@ export interface OpsConfig {
   host: string;
 }
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const isPort = (v: unknown): v is number => Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 65535;
 
 
@@ -107,7 +96,7 @@ convict.addFormats({
   },
   'port-or-env': {
     validate(v: unknown) {
-      if (isPort(v)) return;
+      if (v === null || isPort(v)) return; // null: portrange, or a missing port (transport.ts says which)
       if (typeof v === 'string' && /^\$[A-Za-z_][A-Za-z0-9_]*$/.test(v)) return;
       throw new Error('is required: a TCP port 0..65535 or "$VARNAME"');
     },
@@ -169,33 +158,6 @@ convict.addFormats({
     },
   },
 });
-
-/** Validate `value` against a sub-schema; every message is prefixed with `path`. */
-export function section<T>(schema: Schema<T>, value: unknown, path: string): T {
-  if (!isObject(value)) throw new ConfigError(`${path}: must be an object`);
-  const c = convict(schema);
-  try {
-    c.load(value);
-    c.validate({ allowed: 'strict' });
-  } catch (e) {
-    throw new ConfigError(rewrite((e as Error).message, path));
-  }
-  return c.getProperties() as T;
-}
-
-/** convict's messages, with the full path of each key and a plain word for unknown keys. */
-function rewrite(message: string, path: string): string {
-  const p = path === '' ? '' : `${path}.`;
-  return message
-    .split('\n')
-    .filter((l) => l.trim() !== '')
-    .map((l) => {
-      const unknown = /^configuration param '(.+)' not declared in the schema$/.exec(l);
-      if (unknown) return `${p}${unknown[1]}: unknown key, or a feature Crosswire does not implement yet`;
-      return `${p}${l}`;
-    })
-    .join('\n');
-}
 
 function realm(value: unknown, path: string, warnings: string[]): RealmConfig {
   const r = section<RealmFileConfig>(realmSchema, value, path);
@@ -260,7 +222,16 @@ function checkStore(v: Record<string, unknown> | null, path: string): RealmConfi
   });
 }
 
-function transport(value: unknown, path: string, index: number, env: NodeJS.ProcessEnv): TransportConfig {
+function transport(value: unknown, path: string, index: number, env: NodeJS.ProcessEnv, baseDir: string): TransportConfig {
+  const id = isObject(value) && typeof value.id === 'string' ? value.id : `transport${index + 1}`;
+  if (isObject(value) && value.type === 'web') return webTransport(value, path, index, env, baseDir, (v, p) => wsService(v, p, id, env, baseDir));
+  const t = section<WebSocketTransportConfig>(websocketTransportSchema, value, path);
+  const ep = endpoint(t.endpoint, `${path}.endpoint`, env, baseDir);
+  return { ...wsService(value, path, id, env, baseDir), ...ep, paths: null, web: null };
+}
+
+/** The WebSocket service of a websocket transport or of a web transport's websocket path. */
+function wsService(value: unknown, path: string, id: string, env: NodeJS.ProcessEnv, baseDir: string): WsServiceConfig {
   const t = section<WebSocketTransportConfig>(websocketTransportSchema, value, path);
   let auth: TransportAuth;
   try {
@@ -269,21 +240,14 @@ function transport(value: unknown, path: string, index: number, env: NodeJS.Proc
     if (e instanceof AuthConfigError) throw new ConfigError(e.message);
     throw e;
   }
-  let port = t.endpoint.port;
-  if (typeof port === 'string') {
-    const raw = env[port.slice(1)];
-    const n = raw === undefined ? Number.NaN : Number(raw);
-    if (!isPort(n)) throw new ConfigError(`${path}.endpoint.port: environment variable ${port.slice(1)} must hold a TCP port, got ${raw === undefined ? 'nothing' : `'${raw}'`}`);
-    port = n;
-  }
-  const host = t.endpoint.interface !== '' ? t.endpoint.interface : t.endpoint.version === 6 ? '::' : '0.0.0.0';
+  const { ws, maxMessageSize } = wsOptions(t.options, `${path}.options`);
   return {
-    id: t.id ?? `transport${index + 1}`,
-    host,
-    port: port as number,
+    id,
     url: t.url,
     serializers: t.serializers as SerializerName[],
-    maxMessageSize: t.options.max_message_size === 0 ? MAX_MESSAGE_CEILING : t.options.max_message_size,
+    maxMessageSize,
+    ws,
+    cookie: cookieConfig(t.cookie, `${path}.cookie`, baseDir),
     auth,
     debug: t.debug,
   };
@@ -373,18 +337,20 @@ export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env, 
   const dupRealm = realms.find((x, i) => realms.findIndex((y) => y.name === x.name) !== i);
   if (dupRealm) throw new ConfigError(`${at}.realms: realm '${dupRealm.name}' is defined twice`);
   const transports = w.transports.map((t, i) => {
-    if (isObject(t) && t.type !== 'websocket') {
-      throw new ConfigError(`${at}.transports[${i}].type: '${String(t.type)}' transports are not implemented yet (only "websocket")`);
+    if (isObject(t) && t.type !== 'websocket' && t.type !== 'web') {
+      throw new ConfigError(`${at}.transports[${i}].type: '${String(t.type)}' transports are not implemented yet (only "websocket" and "web")`);
     }
-    return transport(t, `${at}.transports[${i}]`, i, env);
+    return transport(t, `${at}.transports[${i}]`, i, env, baseDir);
   });
   if (transports.length === 0) throw new ConfigError(`${at}.transports: at least one transport is required`);
   const ids = transports.map((t) => t.id);
   const dupId = ids.find((x, i) => ids.indexOf(x) !== i);
   if (dupId) throw new ConfigError(`${at}.transports: transport id '${dupId}' is used twice`);
   const first = transports[0]!;
-  if (c.crosswire.port !== null) first.port = c.crosswire.port;
-  if (c.crosswire.interface !== null) first.host = c.crosswire.interface;
+  if (first.endpoint.type === 'tcp') {
+    if (c.crosswire.port !== null) first.port = c.crosswire.port;
+    if (c.crosswire.interface !== null) first.host = c.crosswire.interface;
+  }
   const cores = availableParallelism();
   const realmThreads =
     c.crosswire.realm_threads > 0 ? Math.min(c.crosswire.realm_threads, realms.length) : Math.max(1, Math.min(realms.length, cores - 1));

@@ -248,39 +248,34 @@ export const permissionSchema: Schema<PermissionFileConfig> = {
   cache: { doc: 'Accepted for compatibility; static permissions are always cached.', format: Boolean, default: false },
 };
 
+export * from './schema-transport.js';
+
 export interface WebSocketTransportConfig {
   id: string | null;
   type: 'websocket';
-  endpoint: { type: 'tcp'; port: number | string | null; interface: string; version: 4 | 6 };
+  endpoint: Record<string, unknown>;
   url: string | null;
   serializers: string[];
-  options: { max_message_size: number };
+  options: Record<string, unknown> | null;
   auth: Record<string, unknown> | null;
+  cookie: Record<string, unknown> | null;
   debug: boolean;
 }
 
-/** 64 MiB: the largest max_message_size Crossbar.io accepts, and Crosswire's ceiling. */
-export const MAX_MESSAGE_CEILING = 64 * 1024 * 1024;
-
 export const websocketTransportSchema: Schema<WebSocketTransportConfig> = {
   id: { doc: 'Transport id (default transportN).', format: 'nullable-id', default: null },
-  type: { doc: 'Transport type; only "websocket" is implemented.', format: ['websocket'], default: 'websocket' },
-  endpoint: {
-    type: { doc: 'Endpoint type; only "tcp" is implemented.', format: ['tcp'], default: 'tcp' },
-    port: { doc: 'TCP port, or "$VARNAME" to read it from the environment.', format: 'port-or-env', default: null },
-    interface: { doc: 'Listening interface ("" = all).', format: String, default: '' },
-    version: { doc: 'IP version.', format: [4, 6], default: 4 },
-  },
+  type: { doc: 'Transport type.', format: ['websocket'], default: 'websocket' },
+  // Object-valued keys are validated by their own sub-schemas (schema-transport.ts, transport.ts).
+  endpoint: { doc: 'Listening endpoint: tcp (optionally with tls) or unix.', format: Object, default: {} },
   url: { doc: 'Public WebSocket URL (informational).', format: 'nullable-ws-url', default: null },
-  serializers: { doc: 'WAMP serializers offered.', format: 'serializers', default: ['json', 'msgpack'] },
-  options: {
-    max_message_size: {
-      doc: 'Largest incoming WebSocket message in bytes (1..64 MiB; 0 = 64 MiB). Larger: close 1009.',
-      format: 'message-size',
-      default: 16 * 1024 * 1024,
-    },
+  serializers: {
+    doc: 'WAMP serializers offered, each plain and batched (default: all, as Crossbar.io).',
+    format: 'serializers',
+    default: ['cbor', 'msgpack', 'json'],
   },
+  options: { doc: 'WebSocket options (see README "WebSocket transport").', format: Object, default: null, nullable: true },
   // Object-valued: convict does not descend into it; its content is checked by checkAuth (load.ts).
   auth: { doc: 'Authentication methods (anonymous, ticket, wampcra, cryptosign, scram).', format: Object, default: null, nullable: true },
+  cookie: { doc: 'Cookie tracking (name, length, max_age, store, secure, http_strict, same_site).', format: Object, default: null, nullable: true },
   debug: { doc: 'Log every WAMP message of this transport at info level.', format: Boolean, default: false },
 };

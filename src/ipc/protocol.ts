@@ -76,6 +76,8 @@ export interface TransportInfo {
   transportId: string;
   serializer: string;
   peer: string;
+  /** The tracking cookie id (cookie tracking on), or null. */
+  cbtid: string | null;
 }
 
 export type { TransportAuth } from '../config/auth.js';

@@ -16,14 +16,14 @@ export const AUTH_METHODS = ['anonymous', 'ticket', 'wampcra', 'cryptosign', 'sc
 export type AuthMethod = (typeof AUTH_METHODS)[number];
 
 /**
- * Why a connection was refused: at the WebSocket upgrade (`subprotocol`, `draining`, and
- * `origin`, `max_connections` once those options exist), or because its HELLO was refused and
+ * Why a connection was refused: at the WebSocket upgrade (`subprotocol`, `draining`, `origin`,
+ * `max_connections`; `other` for a bad version, key or Host port), or because its HELLO was refused and
  * the connection closed (`auth`, `no_such_realm`, `other`).
  */
 export const REFUSE_REASONS = ['subprotocol', 'draining', 'origin', 'max_connections', 'auth', 'no_such_realm', 'other'] as const;
 export type RefuseReason = (typeof REFUSE_REASONS)[number];
 /** The reasons that can happen with what is implemented today: exported at 0 from the start. */
-export const IMPLEMENTED_REFUSE_REASONS: readonly RefuseReason[] = ['subprotocol', 'draining', 'auth', 'no_such_realm'];
+export const IMPLEMENTED_REFUSE_REASONS: readonly RefuseReason[] = ['subprotocol', 'draining', 'origin', 'max_connections', 'auth', 'no_such_realm', 'other'];
 
 /** Why a realm worker died. */
 export const WORKER_FAILURES = ['uncaught_exception', 'resource_limits', 'exit'] as const;

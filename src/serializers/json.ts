@@ -34,6 +34,7 @@ export const jsonSerializer: Serializer = {
   name: 'json',
   subprotocol: 'wamp.2.json',
   binary: false,
+  batched: false,
   decode(data: Uint8Array): unknown {
     const text = utf8.decode(data);
     const msg: unknown = JSON.parse(text);

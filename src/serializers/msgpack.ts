@@ -1,5 +1,7 @@
 import { Packr, Unpackr, addExtension } from 'msgpackr';
-import type { Serializer } from './serializer.js';
+import { checkWampValue, type Serializer } from './serializer.js';
+
+export { MAX_DEPTH } from './serializer.js';
 
 // msgpackr's defaults are not WAMP's (see the design notes):
 // - records (msgpackr's own structure extension) must be off: other peers cannot read them;
@@ -70,38 +72,6 @@ function widen(v: unknown): unknown {
   return out ?? v;
 }
 
-/** Deeper than this is refused on input (and some thousands of levels could not cross threads). */
-export const MAX_DEPTH = 1000;
-
-/**
- * msgpackr decodes its own extensions (BigInt, Date, Map, Set, object references, records) and
- * the never-used byte 0xc1 into JS objects that are not WAMP values, and references can even
- * build cycles. A message must hold only nil, bool, number, str, bin, array and map, so
- * everything else is refused here, on the way in: one walk of the decoded value.
- */
-function checkWampValue(v: unknown, depth: number): void {
-  switch (typeof v) {
-    case 'string':
-    case 'number':
-    case 'boolean':
-      return;
-    case 'object': {
-      if (v === null || v instanceof Uint8Array) return;
-      if (depth >= MAX_DEPTH) throw new Error(`nested deeper than ${MAX_DEPTH} levels`);
-      if (Array.isArray(v)) {
-        for (let i = 0; i < v.length; i++) checkWampValue(v[i], depth + 1);
-        return;
-      }
-      const proto = Object.getPrototypeOf(v);
-      if (proto !== Object.prototype && proto !== null) throw new Error('a msgpack extension type is not a WAMP value');
-      for (const k in v) checkWampValue((v as Record<string, unknown>)[k], depth + 1);
-      return;
-    }
-    default:
-      throw new Error(`a ${typeof v} (from a msgpack extension type) is not a WAMP value`);
-  }
-}
-
 const packr = new Packr({ useRecords: false, variableMapSize: true, useBigIntExtension: false });
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number', copyBuffers: true });
 
@@ -109,9 +79,10 @@ export const msgpackSerializer: Serializer = {
   name: 'msgpack',
   subprotocol: 'wamp.2.msgpack',
   binary: true,
+  batched: false,
   decode(data: Uint8Array): unknown {
     const v: unknown = unpackr.unpack(data);
-    checkWampValue(v, 0);
+    checkWampValue(v, 0, 'msgpack extension type');
     return v;
   },
   encode(msg: readonly unknown[]): Uint8Array {

@@ -6,13 +6,16 @@ export interface Serializer {
   readonly subprotocol: string;
   /** Whether messages travel in binary WebSocket frames (false: text frames). */
   readonly binary: boolean;
-  /** Decode one WebSocket message. Throws on malformed input. */
+  /** A batched variant (`wamp.2.json.batched`, ...): decode() returns the list of messages. */
+  readonly batched: boolean;
+  /** Decode one WebSocket message (batched: into the list of WAMP messages it carries). Throws on malformed input. */
   decode(data: Uint8Array): unknown;
   /** Encode one WAMP message. The result stays valid (msgpackr never reuses the bytes it returned). */
   encode(msg: readonly unknown[]): string | Uint8Array;
 }
 
-export type SerializerName = 'json' | 'msgpack';
+/** Names in config; each stands for its plain and its batched variant, as in Crossbar.io. */
+export type SerializerName = 'json' | 'msgpack' | 'cbor';
 
 /** True when `v` (a decoded WAMP value) contains a byte string anywhere. */
 export function containsBinary(v: unknown): boolean {
@@ -24,4 +27,36 @@ export function containsBinary(v: unknown): boolean {
   }
   for (const k in v) if (containsBinary((v as Record<string, unknown>)[k])) return true;
   return false;
+}
+
+/** Deeper than this is refused on input (and some thousands of levels could not cross threads). */
+export const MAX_DEPTH = 1000;
+
+/**
+ * A binary codec may decode extension types or tags (BigInt, Date, Map, Set, references,
+ * records, undefined) into JS values that are not WAMP values, and references can even build
+ * cycles. A message must hold only nil, bool, number, str, bin, array and map, so everything
+ * else is refused on the way in: one walk of the decoded value.
+ */
+export function checkWampValue(v: unknown, depth: number, what: string): void {
+  switch (typeof v) {
+    case 'string':
+    case 'number':
+    case 'boolean':
+      return;
+    case 'object': {
+      if (v === null || v instanceof Uint8Array) return;
+      if (depth >= MAX_DEPTH) throw new Error(`nested deeper than ${MAX_DEPTH} levels`);
+      if (Array.isArray(v)) {
+        for (let i = 0; i < v.length; i++) checkWampValue(v[i], depth + 1, what);
+        return;
+      }
+      const proto = Object.getPrototypeOf(v);
+      if (proto !== Object.prototype && proto !== null) throw new Error(`a ${what} is not a WAMP value`);
+      for (const k in v) checkWampValue((v as Record<string, unknown>)[k], depth + 1, what);
+      return;
+    }
+    default:
+      throw new Error(`a ${typeof v} (from a ${what}) is not a WAMP value`);
+  }
 }

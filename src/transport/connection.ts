@@ -1,7 +1,8 @@
 import type { Serializer } from '../serializers/index.js';
 import type { WebSocket } from '../uws.js';
 import type { WorkerHandle } from '../workers.js';
-import type { Listener } from './ws-server.js';
+import type { PingState } from './keepalive.js';
+import type { WsService } from './ws-service.js';
 
 export const ConnState = {
   /** No session: the next message must be HELLO. */
@@ -29,6 +30,14 @@ export interface Conn {
   joined: boolean;
   /** Request ids of this session's CALLs not yet answered, so a realm worker's crash can answer them. */
   calls: Set<number> | null;
+  /** `tcp:<address>` (the real client behind trusted proxies) or `unix`. */
   peer: string;
-  listener: Listener;
+  /** The WebSocket service (transport, or web path) the connection came through. */
+  service: WsService;
+  /** auto_ping_* state, or null when off. (uWS copies user data onto the WebSocket object, so no field may be named like a WebSocket method, e.g. `ping`.) */
+  ka: PingState | null;
+  /** Tracking cookie id when the transport tracks cookies, else null. */
+  cbtid: string | null;
+  /** Its send buffer was non-empty at the last send: check it against max_backpressure. */
+  pressured: boolean;
 }

@@ -1,34 +1,24 @@
-import type { TransportConfig } from '../config/load.js';
-import { MAX_MESSAGE_CEILING } from '../config/schema.js';
-import type { TransportInfo } from '../ipc/protocol.js';
+import { lstatSync, unlinkSync } from 'node:fs';
+import type { TransportConfig, WsServiceConfig } from '../config/load.js';
 import type { Logger } from '../log.js';
-import { SERIALIZERS, SERIALIZER_LIST, type Serializer } from '../serializers/index.js';
 import type * as UWS from 'uWebSockets.js';
-import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket, us_socket_context_t, WebSocket } from '../uws.js';
-import { type Conn, ConnState } from './connection.js';
+import type { TemplatedApp, us_listen_socket, WebSocket } from '../uws.js';
+import { sslApp } from './tls.js';
+import { mountWebPaths } from './web.js';
+import { type ConnHandler, WsService } from './ws-service.js';
 
-/** What a listener needs from the router. */
-export interface ConnHandler {
-  accepting(): boolean;
-  opened(c: Conn): void;
-  frame(c: Conn, data: ArrayBuffer, isBinary: boolean): void;
-  closed(c: Conn, code: number): void;
-  /** An upgrade was refused (logged and counted there, once). */
-  refused(reason: 'subprotocol' | 'draining', peer: string, detail: Record<string, unknown>): void;
-  /** Registers HTTP routes (operations endpoints) before the catch-all status page. */
-  mountHttp?(app: TemplatedApp): void;
-}
+export type { ConnHandler } from './ws-service.js';
 
-/** Per-connection send buffer above which a subscriber is a slow consumer and is closed. */
-export const MAX_BACKPRESSURE = 16 * 1024 * 1024;
-
-/** One listening WebSocket transport (Crossbar `type: "websocket"`) on its own uWS app. */
+/**
+ * One listening transport on its own uWS app and endpoint (tcp, tls, unix): a `websocket`
+ * transport is one WsService on every path; a `web` transport mounts its `paths`.
+ */
 export class Listener {
   readonly app: TemplatedApp;
-  readonly info: Omit<TransportInfo, 'serializer' | 'peer'>;
+  /** The WebSocket services of this transport (one for `websocket`; the websocket paths of `web`). */
+  readonly services: WsService[] = [];
   port = -1;
   #socket: us_listen_socket | null = null;
-  #offered: Map<string, Serializer>;
 
   constructor(
     readonly uws: typeof UWS,
@@ -36,92 +26,79 @@ export class Listener {
     readonly handler: ConnHandler,
     readonly log: Logger,
   ) {
-    this.info = { type: 'websocket', transportId: config.id };
-    this.#offered = new Map(config.serializers.map((n) => [SERIALIZERS[n].subprotocol, SERIALIZERS[n]]));
-    this.app = uws.App();
-    this.app.ws<Conn>('/*', {
-      // uWS drops a connection whose message passes maxPayloadLength without any close frame.
-      // So uWS gets twice the configured limit as a hard ceiling, and the router closes
-      // messages between the two with 1009 "message too big" (Router.frame).
-      maxPayloadLength: Math.min(2 * config.maxMessageSize, 2 * MAX_MESSAGE_CEILING),
-      idleTimeout: 0,
-      maxBackpressure: MAX_BACKPRESSURE,
-      closeOnBackpressureLimit: 0,
-      compression: uws.DISABLED,
-      sendPingsAutomatically: false,
-      upgrade: (res, req, ctx) => this.#upgrade(res, req, ctx),
-      open: (ws) => {
-        const c = ws.getUserData();
-        c.ws = ws;
-        handler.opened(c);
-      },
-      message: (ws, data, isBinary) => handler.frame(ws.getUserData(), data, isBinary),
-      close: (ws, code) => {
-        const c = ws.getUserData();
-        c.ws = null;
-        handler.closed(c, code);
-      },
-    });
+    const ep = config.endpoint;
+    this.app = ep.type === 'tcp' && ep.tls !== null ? sslApp(uws, ep.tls, config.id) : uws.App();
+    const unix = ep.type === 'unix';
+    // Operations endpoints (/metrics, /health, /ready) go before every catch-all route.
     handler.mountHttp?.(this.app);
-    this.app.any('/*', (res) => {
-      // A plain HTTP request (no WebSocket upgrade): a small status page, like Crossbar's web status.
-      res
-        .writeStatus('200 OK')
-        .writeHeader('Content-Type', 'text/html; charset=utf-8')
-        .end(`<!doctype html><title>Crosswire</title><p>This is a Crosswire WAMP router. Connect with a WAMP client over WebSocket${config.url ? ` at ${config.url}` : ''}.</p>\n`);
+    if (config.paths === null) {
+      const s = new WsService(config, config.id, unix, handler, log);
+      s.mount(this.app, '/*');
+      this.services.push(s);
+    } else {
+      const made = mountWebPaths(this.app, config, (svc: WsServiceConfig) => new WsService(svc, config.id, unix, handler, log), log);
+      this.services.push(...made);
+    }
+  }
+
+  async listen(): Promise<number> {
+    for (const s of this.services) await s.open();
+    const ep = this.config.endpoint;
+    if (ep.type === 'unix') return this.#listenUnix(ep.path);
+    const ports: number[] = [];
+    if (ep.portRange !== null) for (let p = ep.portRange[0]; p <= ep.portRange[1]; p++) ports.push(p);
+    else ports.push(this.config.port);
+    return this.#listenTcp(ports);
+  }
+
+  #listenTcp(ports: number[]): Promise<number> {
+    const host = this.config.host;
+    return new Promise((resolve, reject) => {
+      const next = (i: number) => {
+        if (i >= ports.length) {
+          const what = ports.length > 1 ? `any port of ${ports[0]}..${ports[ports.length - 1]}` : String(ports[0]);
+          reject(new Error(`transport ${this.config.id}: cannot listen on ${host}:${what} (address in use or not available)`));
+          return;
+        }
+        this.app.listen(host, ports[i]!, (ls) => {
+          if (ls === false) return next(i + 1);
+          this.#socket = ls;
+          this.port = this.uws.us_socket_local_port(ls as unknown as UWS.us_socket);
+          resolve(this.port);
+        });
+      };
+      next(0);
     });
   }
 
-  #upgrade(res: HttpResponse, req: HttpRequest, ctx: us_socket_context_t): void {
-    if (!this.handler.accepting()) {
-      this.handler.refused('draining', peerOf(res), {});
-      res.writeStatus('503 Service Unavailable').end('the router is shutting down\n');
-      return;
+  #listenUnix(path: string): Promise<number> {
+    // Crossbar removes a stale socket file first. uSockets would unlink whatever is there, so a
+    // path that holds anything but a socket is refused instead of deleted.
+    let stat;
+    try {
+      stat = lstatSync(path);
+    } catch {
+      stat = null; // does not exist
     }
-    const offered = req.getHeader('sec-websocket-protocol');
-    // WAMP spec, "WebSocket Transport": take the first subprotocol in the client's order that we speak.
-    let ser: Serializer | undefined;
-    for (const p of offered.split(',')) {
-      ser = this.#offered.get(p.trim());
-      if (ser !== undefined) break;
+    if (stat !== null && !stat.isSocket()) {
+      return Promise.reject(new Error(`transport ${this.config.id}: endpoint.path: ${path} exists and is not a socket; not replacing it`));
     }
-    if (ser === undefined) {
-      // Crossbar's require_websocket_subprotocol: true (its default): no WAMP subprotocol → HTTP 400.
-      this.handler.refused('subprotocol', peerOf(res), { transport: this.config.id, offered });
-      res
-        .writeStatus('400 Bad Request')
-        .end(`This is a WAMP router: offer one of the WebSocket subprotocols ${[...this.#offered.keys()].join(', ')}\n`);
-      return;
-    }
-    const conn: Conn = {
-      id: 0,
-      ws: null,
-      ser,
-      serIndex: SERIALIZER_LIST.indexOf(ser),
-      state: ConnState.IDLE,
-      worker: null,
-      held: null,
-      out: null,
-      joined: false,
-      calls: null,
-      peer: peerOf(res),
-      listener: this,
-    };
-    res.upgrade(conn, req.getHeader('sec-websocket-key'), ser.subprotocol, req.getHeader('sec-websocket-extensions'), ctx);
-  }
-
-  listen(): Promise<number> {
+    if (stat !== null) unlinkSync(path);
     return new Promise((resolve, reject) => {
-      this.app.listen(this.config.host, this.config.port, (ls) => {
-        if (ls === false) {
-          reject(new Error(`transport ${this.config.id}: cannot listen on ${this.config.host}:${this.config.port} (address in use or not available)`));
+      this.app.listen_unix((ls) => {
+        if (!ls) {
+          reject(new Error(`transport ${this.config.id}: cannot listen on unix socket ${path}`));
           return;
         }
         this.#socket = ls;
-        this.port = this.uws.us_socket_local_port(ls as unknown as UWS.us_socket);
-        resolve(this.port);
-      });
+        resolve(-1);
+      }, path);
     });
+  }
+
+  /** Releases what listen() opened beyond the socket (cookie stores). */
+  async close(): Promise<void> {
+    await Promise.all(this.services.map((s) => s.close()));
   }
 
   /** Stops accepting connections (open ones are untouched). */
@@ -129,12 +106,15 @@ export class Listener {
     if (this.#socket !== null) {
       this.uws.us_listen_socket_close(this.#socket);
       this.#socket = null;
+      if (this.config.endpoint.type === 'unix') {
+        try {
+          unlinkSync(this.config.endpoint.path);
+        } catch {
+          // already gone
+        }
+      }
     }
   }
-}
-
-function peerOf(res: HttpResponse): string {
-  return `tcp:${Buffer.from(res.getRemoteAddressAsText()).toString()}`;
 }
 
 export type { WebSocket };

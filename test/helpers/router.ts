@@ -24,7 +24,7 @@ export const ANONYMOUS_ALL = {
  * ephemeral port on 127.0.0.1. `realms`/`transport` replace the defaults' pieces.
  */
 export async function startRouter(
-  opts: { realms?: Json[]; transport?: Json; crosswire?: Json; env?: NodeJS.ProcessEnv; options?: RouterOptions; log?: Logger } = {},
+  opts: { realms?: Json[]; transport?: Json; transports?: Json[]; crosswire?: Json; env?: NodeJS.ProcessEnv; options?: RouterOptions; log?: Logger } = {},
 ): Promise<TestRouter> {
   const config = buildConfig(
     {
@@ -33,7 +33,7 @@ export async function startRouter(
         {
           type: 'router',
           realms: opts.realms ?? [{ name: 'realm1', roles: [ANONYMOUS_ALL] }],
-          transports: [
+          transports: opts.transports ?? [
             { type: 'websocket', endpoint: { type: 'tcp', port: 0, interface: '127.0.0.1' }, ...(opts.transport ?? {}) },
           ],
         },

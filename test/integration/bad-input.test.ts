@@ -279,7 +279,7 @@ function upgradeStatus(url: string, protocols: string[]): Promise<number> {
   return within(status, 5000, 'the upgrade response');
 }
 
-for (const protocols of [['foo'], [], ['wamp.2.cbor', 'wamp.2.ubjson']]) {
+for (const protocols of [['foo'], [], ['wamp.2.ubjson', 'wamp.2.flatbuffers']]) {
   test(`no WAMP subprotocol offered (${JSON.stringify(protocols)}) -> HTTP 400`, async () => {
     assert.equal(await upgradeStatus(r.url, protocols), 400);
     await by.unaffected('json');

@@ -76,7 +76,7 @@ describe('Crossbar-style files', () => {
   test('unknown keys anywhere are errors that name the full path', () => {
     refused({ ...router(), extra: 1 }, /^extra: unknown key/m);
     refused(router({}, { options: { max_mesage_size: 1 } }), /workers\[0\]\.transports\[0\]\.options\.max_mesage_size: unknown key/);
-    refused(router({}, { endpoint: { type: 'tcp', port: 1, backlog: 10 } }), /workers\[0\]\.transports\[0\]\.endpoint\.backlog: unknown key/);
+    refused(router({}, { endpoint: { type: 'tcp', port: 1, bakclog: 10 } }), /workers\[0\]\.transports\[0\]\.endpoint\.bakclog: unknown key/);
     refused(router({ realms: [{ name: 'realm1', roles: [], inventory: {} }] }), /workers\[0\]\.realms\[0\]\.inventory: unknown key/);
     refused(router({ realms: [{ name: 'realm1', store: { type: 'memory', 'call-queue': [] } }] }), /store\.call-queue: call queues are not implemented yet/);
     refused(router({ realms: [{ name: 'realm1', store: { type: 'lmdb' } }] }), /store\.type: must be "memory"/);
@@ -91,11 +91,11 @@ describe('Crossbar-style files', () => {
   });
 
   test('features not implemented yet are refused by name, never ignored', () => {
-    refused(router({}, { auth: { tls: { type: 'static', principals: {} } } }), /auth\.tls: method 'tls' needs TLS listening endpoints/);
-    refused(router({}, { auth: { cookie: {} } }), /auth\.cookie: method 'cookie' needs cookie tracking/);
-    refused(router({}, { cookie: {} }), /transports\[0\]\.cookie: unknown key/);
+    refused(router({}, { auth: { tls: { type: 'static', principals: {} } } }), /auth\.tls: method 'tls' is not possible: uWebSockets\.js 20\.30 verifies client certificates/);
+    refused(router({}, { auth: { cookie: {} } }), /auth\.cookie: method 'cookie' is not implemented yet/);
+    refused(router({}, { cookie: { store: { type: 'memory', filename: 'x' } } }), /transports\[0\]\.cookie\.store\.filename: not a key of a 'memory' cookie store/);
     refused(router({}, { type: 'rawsocket' }), /transports\[0\]\.type: 'rawsocket' transports are not implemented yet/);
-    refused(router({}, { endpoint: { type: 'unix', path: '/tmp/x' } }), /endpoint\.type: must be one of the possible values: \["tcp"\]/);
+    refused(router({}, { endpoint: { type: 'twisted', server_string: 'tcp:80' } }), /endpoint\.type: 'twisted' endpoints are not implemented/);
     refused(
       { version: 2, workers: [router().workers[0], { type: 'proxy' }] },
       /workers\[1\]\.type: 'proxy' workers are not implemented yet/,
@@ -110,7 +110,7 @@ describe('Crossbar-style files', () => {
     refused({ ...router(), version: 1 }, /^version: must be one of the possible values: \[2\]/m);
     refused(router({ realms: [{ name: 'ab' }] }), /realms\[0\]\.name: is required and must match/);
     refused(router({}, { endpoint: { type: 'tcp' } }), /endpoint\.port: is required/);
-    refused(router({}, { serializers: ['json', 'cbor'] }), /serializers: 'cbor' is not a supported serializer/);
+    refused(router({}, { serializers: ['json', 'ubjson'] }), /serializers: 'ubjson' is not a supported serializer/);
     refused(router({}, { options: { max_message_size: 128 * 1024 * 1024 } }), /max_message_size: must be an integer from 0 to 67108864/);
     refused(router({}, { auth: { anonymous: { type: 'static', role: 'nobody' } } }), /auth\.anonymous\.role: no realm has a role 'nobody'/);
     refused(router({ realms: [] }), /at least one realm is required/);

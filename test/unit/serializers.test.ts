@@ -130,8 +130,8 @@ type Key = `${string}#${number} ${string}`;
  *  like 'singlemessage/basic/hello.json#0 json encode'. None so far: every sample matches. */
 const expectedMismatch: Partial<Record<Key, string>> = {};
 
-const SERIALIZATION: SerializerName[] = ['json', 'msgpack'];
-const checked: Record<SerializerName, number> = { json: 0, msgpack: 0 };
+const SERIALIZATION: SerializerName[] = ['json', 'msgpack', 'cbor'];
+const checked: Record<SerializerName, number> = { json: 0, msgpack: 0, cbor: 0 };
 
 for (const { name, vector } of files) {
   describe(name, () => {
@@ -176,7 +176,15 @@ for (const { name, vector } of files) {
       // The decoded message of one serializer, re-encoded with the other, must decode to the same
       // message. msgpack output depends on the input type (a Buffer input gives Buffer bins), so
       // that direction runs from both a plain Uint8Array and a Buffer.
-      const { json: fromJson, msgpack: fromMsgpack } = decoded;
+      const { json: fromJson, msgpack: fromMsgpack, cbor: fromCbor } = decoded;
+      if (fromJson !== undefined && fromCbor !== undefined) {
+        const cbBytes = variantBytes(serializers['cbor']?.[0] ?? {});
+        const cbor = SERIALIZERS.cbor;
+        test(`#${index} json<->cbor`, () => {
+          assertSameMessage(cbor.decode(bytesOf(cbor.encode(fromJson() as unknown[]))), fromCbor());
+          assertSameMessage(json.decode(bytesOf(json.encode(cbor.decode(cbBytes) as unknown[]))), fromJson());
+        });
+      }
       if (fromJson === undefined || fromMsgpack === undefined) return;
       const mpBytes = variantBytes(serializers['msgpack']?.[0] ?? {});
       const sources: [string, SerializerName, () => unknown][] = [
@@ -213,9 +221,9 @@ for (const { name, vector } of files) {
   });
 }
 
-test('the vector walk found serialization samples for both serializers', (t) => {
-  t.diagnostic(`samples checked: json=${checked.json} msgpack=${checked.msgpack}`);
-  assert.ok(checked.json > 0 && checked.msgpack > 0);
+test('the vector walk found serialization samples for every serializer', (t) => {
+  t.diagnostic(`samples checked: json=${checked.json} msgpack=${checked.msgpack} cbor=${checked.cbor}`);
+  assert.ok(checked.json > 0 && checked.msgpack > 0 && checked.cbor > 0);
 });
 
 // ---- exact bytes ---------------------------------------------------------------------------

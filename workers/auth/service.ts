@@ -104,7 +104,9 @@ export class AuthService {
         `none of the offered authmethods [${methods.join(', ')}] is enabled on this transport (enabled: ${Object.keys(auth).join(', ')})`,
       );
     }
-    const authid = typeof details.authid === 'string' && details.authid !== '' ? details.authid : null;
+    // Crossbar: with cookie tracking on, an anonymous session's authid is the cookie id.
+    const authid =
+      method === 'anonymous' && transport.cbtid !== null ? transport.cbtid : typeof details.authid === 'string' && details.authid !== '' ? details.authid : null;
     const p = new Pending(connId, realm, details, transport, method, authid, randomId());
     this.#pending.set(connId, p);
     p.timer = setTimeout(() => {

@@ -1,0 +1,211 @@
+/**
+ * `type: "web"` transports (crossbar.md §10): one endpoint, `paths` of path services. Crosswire
+ * implements the services `websocket`, `static`, `redirect`, `json` and `nodeinfo`; every other
+ * Crossbar service type is refused by name.
+ */
+import { resolve } from 'node:path';
+import type { Schema } from 'convict';
+import convict from 'convict';
+import { endpoint, type TransportConfig, type WsServiceConfig, wsOptions } from './transport.js';
+import { ConfigError, isObject, section } from './section.js';
+
+export type WebPathConfig =
+  | { type: 'websocket'; path: string; service: WsServiceConfig }
+  | {
+      type: 'static';
+      path: string;
+      directory: string;
+      directoryListing: boolean;
+      mimeTypes: Record<string, string>;
+      cacheTimeout: number | null;
+      defaultFile: string | null;
+    }
+  | { type: 'redirect'; path: string; url: string }
+  | { type: 'json'; path: string; value: unknown; prettify: boolean; allowCrossOrigin: boolean; discourageCaching: boolean }
+  | { type: 'nodeinfo'; path: string };
+
+export interface WebOptions {
+  accessLog: boolean;
+  hsts: boolean;
+  hstsMaxAge: number;
+}
+
+interface WebTransportFile {
+  id: string | null;
+  type: 'web';
+  endpoint: Record<string, unknown>;
+  paths: Record<string, unknown>;
+  options: { access_log: boolean; display_tracebacks: boolean; hsts: boolean; hsts_max_age: number; client_timeout: number | null };
+}
+
+const webTransportSchema: Schema<Omit<WebTransportFile, 'paths'>> = {
+  id: { doc: 'Transport id (default transportN).', format: 'nullable-id', default: null },
+  type: { doc: 'Transport type.', format: ['web'], default: 'web' },
+  endpoint: { doc: 'Listening endpoint.', format: Object, default: {} },
+  options: {
+    access_log: { doc: 'Log every HTTP request.', format: Boolean, default: false },
+    display_tracebacks: { doc: 'Accepted for compatibility (Crosswire shows no tracebacks).', format: Boolean, default: false },
+    hsts: { doc: 'Send Strict-Transport-Security (TLS endpoints only).', format: Boolean, default: false },
+    hsts_max_age: { doc: 'HSTS max-age, seconds.', format: 'nat', default: 31536000 },
+    client_timeout: { doc: 'Idle HTTP client timeout (not applicable: uWS fixes it).', format: '*', default: null, nullable: true },
+  },
+};
+
+interface StaticFile {
+  type: 'static';
+  directory: string;
+  package: string | null;
+  resource: string | null;
+  options: { enable_directory_listing: boolean; cache_timeout: number | null; default_file: string | null };
+}
+
+convict.addFormats({
+  'nullable-nat': {
+    validate(v: unknown) {
+      if (v !== null && (!Number.isInteger(v) || (v as number) < 0)) throw new Error('must be a non-negative integer (seconds) or null');
+    },
+  },
+});
+
+const staticSchema: Schema<StaticFile> = {
+  type: { doc: 'Service type.', format: ['static'], default: 'static' },
+  directory: { doc: 'Directory served (relative to the config file).', format: String, default: '' },
+  package: { doc: 'Python package resources (not applicable).', format: '*', default: null, nullable: true },
+  resource: { doc: 'Python package resources (not applicable).', format: '*', default: null, nullable: true },
+  options: {
+    enable_directory_listing: { doc: 'List directories without an index.html.', format: Boolean, default: false },
+    cache_timeout: { doc: 'Cache-Control max-age, seconds (null: no caching header).', format: 'nullable-nat', default: 12 * 3600, nullable: true },
+    default_file: { doc: 'File served for paths that do not exist (single-page apps).', format: 'nullable-string', default: null, nullable: true },
+  },
+};
+
+interface JsonFile {
+  type: 'json';
+  value: unknown;
+  options: { prettify: boolean; allow_cross_origin: boolean; discourage_caching: boolean };
+}
+
+const jsonSchema: Schema<Omit<JsonFile, 'value'>> = {
+  type: { doc: 'Service type.', format: ['json'], default: 'json' },
+  options: {
+    prettify: { doc: 'Indent the JSON.', format: Boolean, default: false },
+    allow_cross_origin: { doc: 'Access-Control-Allow-Origin: * (and credentials).', format: Boolean, default: true },
+    discourage_caching: { doc: 'Send no-cache headers.', format: Boolean, default: false },
+  },
+};
+
+const NOT_IMPLEMENTED = new Set([
+  'websocket-reverseproxy', 'reverseproxy', 'longpoll', 'publisher', 'caller', 'webhook', 'upload', 'cgi', 'wsgi',
+  'resource', 'path', 'archive', 'wap', 'catalog', 'none', 'fileupload',
+]);
+
+const PATH_KEY = /^([a-z0-9A-Z_-]+|\/)$/;
+
+/** A web transport: its endpoint, options and path services. */
+export function webTransport(
+  value: unknown,
+  path: string,
+  index: number,
+  env: NodeJS.ProcessEnv,
+  baseDir: string,
+  wsService: (value: unknown, path: string, id: string) => WsServiceConfig,
+): TransportConfig {
+  // convict reads dots in keys as nesting, so free-form objects (paths, mime_types, json values)
+  // are taken out before a section is validated and checked here instead.
+  if (!isObject(value)) throw new ConfigError(`${path}: must be an object`);
+  const { paths: rawPaths, ...rest } = value;
+  if (!isObject(rawPaths)) throw new ConfigError(`${path}.paths: is required: an object of path services`);
+  const t = { ...section<Omit<WebTransportFile, 'paths'>>(webTransportSchema, rest, path), paths: rawPaths };
+  if (t.options.client_timeout !== null) {
+    throw new ConfigError(`${path}.options.client_timeout: uWebSockets.js closes idle HTTP connections after a fixed ~10 s; another timeout cannot be applied`);
+  }
+  const id = t.id ?? `transport${index + 1}`;
+  const ep = endpoint(t.endpoint, `${path}.endpoint`, env, baseDir);
+  if (t.options.hsts && !(ep.endpoint.type === 'tcp' && ep.endpoint.tls !== null)) {
+    throw new ConfigError(`${path}.options.hsts: HSTS needs a TLS endpoint`);
+  }
+  if (!('/' in t.paths)) throw new ConfigError(`${path}.paths: a root path "/" is required`);
+  const paths: WebPathConfig[] = [];
+  for (const [key, svc] of Object.entries(t.paths)) {
+    const pp = `${path}.paths.${key === '/' ? '"/"' : key}`;
+    if (!PATH_KEY.test(key)) throw new ConfigError(`${pp}: a path must be "/" or one segment matching ${PATH_KEY}`);
+    if (!isObject(svc)) throw new ConfigError(`${pp}: must be an object with a type`);
+    const route = key === '/' ? '/' : `/${key}`;
+    switch (svc.type) {
+      case 'websocket': {
+        if ('endpoint' in svc) throw new ConfigError(`${pp}.endpoint: a websocket path service has no endpoint of its own`);
+        paths.push({ type: 'websocket', path: route, service: wsService(svc, pp, id) });
+        break;
+      }
+      case 'static': {
+        const { mime_types: mimeTypes, ...opts } = isObject(svc.options) ? svc.options : {};
+        const s = section<StaticFile>(staticSchema, { ...svc, options: opts }, pp);
+        if (mimeTypes !== undefined && mimeTypes !== null) {
+          if (!isObject(mimeTypes) || !Object.entries(mimeTypes).every(([k, v]) => /^\.?[A-Za-z0-9_+-]+$/.test(k) && typeof v === 'string')) {
+            throw new ConfigError(`${pp}.options.mime_types: must map file extensions to MIME types, e.g. {".md": "text/markdown"}`);
+          }
+        }
+        if (s.package !== null || s.resource !== null) throw new ConfigError(`${pp}.package: Python package resources do not exist in Crosswire; use directory`);
+        if (s.directory === '') throw new ConfigError(`${pp}.directory: is required`);
+        paths.push({
+          type: 'static',
+          path: route,
+          directory: resolve(baseDir, s.directory),
+          directoryListing: s.options.enable_directory_listing,
+          mimeTypes: Object.fromEntries(Object.entries((mimeTypes ?? {}) as Record<string, string>).map(([k, v]) => [k.startsWith('.') ? k.toLowerCase() : `.${k.toLowerCase()}`, v])),
+          cacheTimeout: s.options.cache_timeout,
+          defaultFile: s.options.default_file,
+        });
+        break;
+      }
+      case 'redirect': {
+        const keys = Object.keys(svc).filter((k) => k !== 'type' && k !== 'url');
+        if (keys.length > 0) throw new ConfigError(`${pp}.${keys[0]}: unknown key`);
+        if (typeof svc.url !== 'string' || svc.url === '') throw new ConfigError(`${pp}.url: is required (the redirect target)`);
+        paths.push({ type: 'redirect', path: route, url: svc.url });
+        break;
+      }
+      case 'json': {
+        const { value: jsonValue, ...jrest } = svc;
+        const j = section<Omit<JsonFile, 'value'>>(jsonSchema, jrest, pp);
+        paths.push({ type: 'json', path: route, value: jsonValue ?? null, prettify: j.options.prettify, allowCrossOrigin: j.options.allow_cross_origin, discourageCaching: j.options.discourage_caching });
+        break;
+      }
+      case 'nodeinfo': {
+        const keys = Object.keys(svc).filter((k) => k !== 'type');
+        if (keys.length > 0) throw new ConfigError(`${pp}.${keys[0]}: unknown key`);
+        paths.push({ type: 'nodeinfo', path: route });
+        break;
+      }
+      default:
+        if (typeof svc.type === 'string' && NOT_IMPLEMENTED.has(svc.type)) {
+          throw new ConfigError(`${pp}.type: '${svc.type}' path services are not implemented (websocket, static, redirect, json, nodeinfo are)`);
+        }
+        throw new ConfigError(`${pp}.type: unknown path service type '${String(svc.type)}'`);
+    }
+  }
+  // Realm workers learn a transport's authentication once, by transport id: the websocket
+  // paths of one web transport must agree on it (and it becomes the transport's auth).
+  const wsPaths = paths.filter((p): p is Extract<WebPathConfig, { type: 'websocket' }> => p.type === 'websocket');
+  const auth = wsPaths[0]?.service.auth ?? {};
+  for (const p of wsPaths.slice(1)) {
+    if (JSON.stringify(p.service.auth) !== JSON.stringify(auth)) {
+      throw new ConfigError(`${path}.paths.${p.path === '/' ? '"/"' : p.path.slice(1)}.auth: the websocket paths of one web transport must have the same auth (Crosswire keys authentication by transport)`);
+    }
+  }
+  // The other top-level WebSocket fields of a web transport are unused: its services carry their own.
+  const { ws, maxMessageSize } = wsOptions({}, `${path}.options`);
+  return {
+    id,
+    ...ep,
+    url: null,
+    serializers: [],
+    maxMessageSize,
+    ws,
+    cookie: null,
+    auth,
+    debug: false,
+    paths,
+    web: { accessLog: t.options.access_log, hsts: t.options.hsts, hstsMaxAge: t.options.hsts_max_age },
+  };
+}

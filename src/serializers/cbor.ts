@@ -1,0 +1,53 @@
+import { Decoder, Encoder } from 'cbor-x';
+import { checkWampValue, type Serializer } from './serializer.js';
+
+// cbor-x (the msgpackr author's CBOR library) configured for WAMP's CBOR serializer:
+// - no records, no structured clone, no packing: plain RFC 8949 values other peers can read;
+// - a Uint8Array is a plain byte string (cbor-x would add tag 64 otherwise);
+// - integers beyond 32 bits must be written as CBOR integers (0x1b / 0x3b): cbor-x writes any
+//   number that does not fit 32 bits as a float, so they are handed over as BigInt;
+// - 64-bit integers decode to plain numbers (ids are compared with ===);
+// - byte strings are copied: uWS neuters the message buffer when its callback returns.
+
+const encoder = new Encoder({ useRecords: false, structuredClone: false, pack: false, tagUint8Array: false, variableMapSize: true });
+const decoder = new Decoder({ useRecords: false, mapsAsObjects: true, int64AsNumber: true, copyBuffers: true } as ConstructorParameters<typeof Decoder>[0]);
+
+function isWide(n: number): boolean {
+  return (n > 0xffffffff || n < -0x80000000) && n < 2 ** 64 && n >= -(2 ** 64) && Number.isInteger(n);
+}
+
+/** Copy-on-write walk that turns every wide integer into a BigInt (no allocation when none). */
+function widen(v: unknown): unknown {
+  if (typeof v === 'number') return isWide(v) ? BigInt(v) : v;
+  if (typeof v !== 'object' || v === null || v instanceof Uint8Array) return v;
+  if (Array.isArray(v)) {
+    let out: unknown[] | undefined;
+    for (let i = 0; i < v.length; i++) {
+      const w = widen(v[i]);
+      if (w !== v[i]) (out ??= v.slice())[i] = w;
+    }
+    return out ?? v;
+  }
+  let out: Record<string, unknown> | undefined;
+  const o = v as Record<string, unknown>;
+  for (const k in o) {
+    const w = widen(o[k]);
+    if (w !== o[k]) (out ??= { ...o })[k] = w;
+  }
+  return out ?? v;
+}
+
+export const cborSerializer: Serializer = {
+  name: 'cbor',
+  subprotocol: 'wamp.2.cbor',
+  binary: true,
+  batched: false,
+  decode(data: Uint8Array): unknown {
+    const v: unknown = decoder.decode(data);
+    checkWampValue(v, 0, 'CBOR tag or simple value');
+    return v;
+  },
+  encode(msg: readonly unknown[]): Uint8Array {
+    return encoder.encode(widen(msg));
+  },
+};

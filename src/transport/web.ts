@@ -1,0 +1,159 @@
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { extname, join, normalize, sep } from 'node:path';
+import mime from 'mime-types';
+import type { TransportConfig, WebPathConfig, WsServiceConfig } from '../config/load.js';
+import type { Logger } from '../log.js';
+import type { HttpRequest, HttpResponse, TemplatedApp } from '../uws.js';
+import { VERSION } from './http.js';
+import type { WsService } from './ws-service.js';
+
+const STARTED = new Date();
+const escape = (s: string) => s.replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
+
+type Send = (res: HttpResponse, status: string, body: string | Buffer, headers?: Record<string, string>) => void;
+
+/**
+ * Mounts the path services of a `web` transport (crossbar.md §10) on its uWS app and returns
+ * its WebSocket services. Paths are single segments (`/ws`, `/info`) or the root `/`; a
+ * `static` service serves its directory below its path.
+ */
+export function mountWebPaths(app: TemplatedApp, config: TransportConfig, makeService: (c: WsServiceConfig) => WsService, log: Logger): WsService[] {
+  const web = config.web!;
+  const services: WsService[] = [];
+  const extra: Record<string, string> = web.hsts ? { 'Strict-Transport-Security': `max-age=${web.hstsMaxAge}` } : {};
+  const send: Send = (res, status, body, headers = {}) => {
+    res.cork(() => {
+      res.writeStatus(status).writeHeader('Server', 'Crosswire');
+      for (const [k, v] of Object.entries({ ...extra, ...headers })) res.writeHeader(k, v);
+      res.end(body);
+    });
+  };
+  const logged = (handler: (res: HttpResponse, req: HttpRequest) => void) =>
+    web.accessLog
+      ? (res: HttpResponse, req: HttpRequest) => {
+          log.info({ transport: config.id, method: req.getMethod(), url: req.getUrl(), peer: Buffer.from(res.getRemoteAddressAsText()).toString() }, 'http request');
+          handler(res, req);
+        }
+      : handler;
+  let rootHandled = false;
+  for (const p of config.paths!) {
+    if (p.path === '/') rootHandled = true;
+    switch (p.type) {
+      case 'websocket': {
+        const s = makeService(p.service);
+        s.mount(app, p.path);
+        services.push(s);
+        break;
+      }
+      case 'static': {
+        const handler = logged(staticHandler(p, send));
+        if (p.path === '/') app.get('/*', handler);
+        else {
+          app.get(p.path, logged((res) => send(res, '301 Moved Permanently', '', { Location: `${p.path}/` })));
+          app.get(`${p.path}/*`, handler);
+        }
+        break;
+      }
+      case 'redirect':
+        // Crossbar's redirect service is twisted.web.util.Redirect: 302 Found.
+        app.any(p.path, logged((res) => send(res, '302 Found', '', { Location: p.url })));
+        break;
+      case 'json': {
+        const body = JSON.stringify(p.value, null, p.prettify ? 2 : undefined);
+        const headers: Record<string, string> = { 'Content-Type': 'application/json; charset=utf-8' };
+        if (p.allowCrossOrigin) Object.assign(headers, { 'Access-Control-Allow-Origin': '*', 'Access-Control-Allow-Credentials': 'true' });
+        if (p.discourageCaching) headers['Cache-Control'] = 'no-store, no-cache, must-revalidate, max-age=0';
+        app.get(p.path, logged((res) => send(res, '200 OK', body, headers)));
+        break;
+      }
+      case 'nodeinfo':
+        app.get(p.path, logged((res) => send(res, '200 OK', nodeInfo(), { 'Content-Type': 'text/html; charset=utf-8' })));
+        break;
+    }
+  }
+  if (!rootHandled) throw new Error(`transport ${config.id}: a web transport needs a root path "/"`);
+  app.any('/*', logged((res) => send(res, '404 Not Found', 'Not Found\n', { 'Content-Type': 'text/plain; charset=utf-8' })));
+  return services;
+}
+
+/** Crossbar's `nodeinfo` service: what runs here (not meant for public exposure). */
+function nodeInfo(): string {
+  const rows: [string, string][] = [
+    ['Router', `Crosswire ${VERSION}`],
+    ['Node.js', process.version],
+    ['Started', STARTED.toISOString()],
+    ['PID', String(process.pid)],
+    ['Platform', `${process.platform}-${process.arch}`],
+  ];
+  return `<!doctype html><html><head><meta charset="utf-8"><title>Crosswire node info</title></head><body><h1>Crosswire node info</h1><table>${rows
+    .map(([k, v]) => `<tr><th>${escape(k)}</th><td>${escape(v)}</td></tr>`)
+    .join('')}</table></body></html>\n`;
+}
+
+/**
+ * `static`: files below `directory`. A directory serves its index.html, or a listing when
+ * `enable_directory_listing` is on; a path that does not exist serves `default_file` when set
+ * (single-page apps), else 404. Like Crossbar it sends a cross-origin header, and
+ * `cache_timeout` becomes Cache-Control max-age. Files are read asynchronously.
+ */
+function staticHandler(p: Extract<WebPathConfig, { type: 'static' }>, send: Send) {
+  const root = normalize(p.directory);
+  const prefix = p.path === '/' ? '' : p.path;
+  const common: Record<string, string> = { 'Access-Control-Allow-Origin': '*' };
+  if (p.cacheTimeout !== null) common['Cache-Control'] = `max-age=${p.cacheTimeout}`;
+  const typeOf = (file: string) => {
+    const ext = extname(file).toLowerCase();
+    return p.mimeTypes[ext] ?? (mime.contentType(ext) || 'application/octet-stream');
+  };
+  return (res: HttpResponse, req: HttpRequest): void => {
+    let aborted = false;
+    res.onAborted(() => {
+      aborted = true;
+    });
+    const url = req.getUrl();
+    const done = (status: string, body: string | Buffer, headers: Record<string, string> = {}) => {
+      if (!aborted) send(res, status, body, { ...common, ...headers });
+    };
+    void (async () => {
+      let rel: string;
+      try {
+        rel = decodeURIComponent(url.slice(prefix.length));
+      } catch {
+        return done('400 Bad Request', 'Bad Request\n');
+      }
+      const file = normalize(join(root, rel));
+      if (file !== root && !file.startsWith(root + sep)) return done('404 Not Found', 'Not Found\n');
+      const serve = async (f: string) => done('200 OK', await readFile(f), { 'Content-Type': typeOf(f) });
+      try {
+        const st = await stat(file);
+        if (st.isFile()) return await serve(file);
+        if (st.isDirectory()) {
+          if (!url.endsWith('/')) return done('301 Moved Permanently', '', { Location: `${url}/` });
+          const index = join(file, 'index.html');
+          if (await stat(index).then((s) => s.isFile(), () => false)) return await serve(index);
+          if (p.directoryListing) return done('200 OK', await listing(file, url), { 'Content-Type': 'text/html; charset=utf-8' });
+          return done('404 Not Found', 'Not Found\n');
+        }
+      } catch {
+        // not there: default_file or 404 below
+      }
+      if (p.defaultFile !== null) {
+        try {
+          return await serve(join(root, p.defaultFile));
+        } catch {
+          // fall through
+        }
+      }
+      return done('404 Not Found', 'Not Found\n');
+    })().catch(() => done('500 Internal Server Error', 'Internal Server Error\n'));
+  };
+}
+
+async function listing(dir: string, url: string): Promise<string> {
+  const entries = (await readdir(dir, { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name));
+  const items = entries.map((e) => {
+    const name = e.isDirectory() ? `${e.name}/` : e.name;
+    return `<li><a href="${escape(encodeURIComponent(e.name))}${e.isDirectory() ? '/' : ''}">${escape(name)}</a></li>`;
+  });
+  return `<!doctype html><html><head><meta charset="utf-8"><title>Index of ${escape(url)}</title></head><body><h1>Index of ${escape(url)}</h1><ul>${items.join('')}</ul></body></html>\n`;
+}
