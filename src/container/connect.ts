@@ -43,7 +43,8 @@ export function connectionOptions(c: ComponentConfig): Record<string, unknown> {
     url: t.url,
     realm: c.realm,
     serializers,
-    agent,
+    // AutobahnJS hands only a transport entry's own keys to its WebSocket: the agent goes there.
+    transports: [{ type: 'websocket', url: t.url, agent, serializers }],
     use_es6_promises: true,
     max_retries: r.max_retries,
     initial_retry_delay: r.initial_retry_delay,

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import type { Session } from 'autobahn';
 import { type Client, connect } from '../helpers/client.js';
+import { makePki } from '../helpers/pki.js';
 import { type RouterProcess, spawnRouter } from '../helpers/process.js';
 import { deferred, Inbox, within } from '../helpers/wait.js';
 
@@ -127,6 +128,122 @@ describe('a router with a container', () => {
       assert.match(metrics, /^crosswire_component_restarts_total 1$/m);
     } finally {
       await c.close();
+      proc.child.kill('SIGTERM');
+      await within(proc.exited, 10000, 'exit');
+    }
+  });
+});
+
+describe('connecting transports', () => {
+  test('components reach the router over a unix socket and over TLS with a CA the test generated', async () => {
+    const pki = makePki();
+    const [port, tlsPort] = [await freePort(), await freePort()];
+    const sock = join(dir, 'router.sock');
+    write('over-unix.mjs', `export default async function (session) { await session.register('com.example.unix', () => 'over unix'); }`);
+    write('over-tls.mjs', `export default async function (session) { await session.register('com.example.tls', () => 'over tls'); }`);
+    const router = routerWorker(port);
+    router.transports.push(
+      { type: 'websocket', id: 'local', endpoint: { type: 'unix', path: sock } } as never,
+      {
+        type: 'websocket',
+        id: 'secure',
+        endpoint: {
+          type: 'tcp',
+          port: tlsPort,
+          interface: '127.0.0.1',
+          // ca_certificates: client certificates are requested and verified.
+          tls: { key: pki.serverKey, certificate: pki.serverCert, chain_certificates: [pki.interCert], ca_certificates: [pki.rootCert] },
+        },
+      } as never,
+    );
+    const cfg = write('endpoints.json', JSON.stringify({
+      version: 2,
+      workers: [
+        router,
+        {
+          type: 'container',
+          components: [
+            { type: 'module', id: 'unixy', module: 'over-unix.mjs', realm: 'realm1', transport: { type: 'websocket', url: 'ws://localhost/ws', endpoint: { type: 'unix', path: sock } } },
+            {
+              type: 'module',
+              id: 'secure',
+              module: 'over-tls.mjs',
+              realm: 'realm1',
+              transport: {
+                type: 'websocket',
+                url: `wss://localhost:${tlsPort}/ws`,
+                endpoint: {
+                  type: 'tcp',
+                  host: '127.0.0.1',
+                  port: tlsPort,
+                  tls: { hostname: 'localhost', ca_certificates: [pki.rootCert], certificate: pki.clientCert, key: pki.clientKey },
+                },
+              },
+            },
+          ],
+        },
+      ],
+    }));
+    const proc = await spawnRouter(['--config', cfg], { CROSSWIRE_PORT: '' });
+    procs.push(proc);
+    const c = await connect(`ws://127.0.0.1:${port}/ws`, 'json');
+    try {
+      await registered(c.session, 'com.example.unix');
+      await registered(c.session, 'com.example.tls');
+      assert.equal(await c.session.call('com.example.unix'), 'over unix');
+      assert.equal(await c.session.call('com.example.tls'), 'over tls');
+      // The router saw them arrive on those transports.
+      const peers = await Promise.all(
+        ['com.example.unix', 'com.example.tls'].map(async (p) => {
+          const reg = await c.session.call('wamp.registration.lookup', [p]);
+          const [callee] = (await c.session.call('wamp.registration.list_callees', [reg])) as number[];
+          return ((await c.session.call('wamp.session.get', [callee])) as { transport: { id: string } }).transport.id;
+        }),
+      );
+      assert.deepEqual(peers, ['local', 'secure']);
+    } finally {
+      await c.close();
+      proc.child.kill('SIGTERM');
+      assert.equal((await within(proc.exited, 10000, 'exit')).code, 0);
+    }
+  });
+
+  test('a TLS component that does not trust the server certificate does not connect, and says why', async () => {
+    const pki = makePki();
+    const [port, tlsPort] = [await freePort(), await freePort()];
+    write('untrusting.mjs', `export default async function (session) { await session.register('com.example.never', () => 0); }`);
+    const router = routerWorker(port);
+    router.transports.push({
+      type: 'websocket',
+      id: 'secure',
+      endpoint: { type: 'tcp', port: tlsPort, interface: '127.0.0.1', tls: { key: pki.serverKey, certificate: pki.serverCert, chain_certificates: [pki.interCert] } },
+    } as never);
+    const cfg = write('untrusting.json', JSON.stringify({
+      version: 2,
+      workers: [
+        router,
+        {
+          type: 'container',
+          options: { restart: 'restart-never' },
+          components: [
+            {
+              type: 'module',
+              id: 'untrusting',
+              module: 'untrusting.mjs',
+              realm: 'realm1',
+              // Trusts only the stranger's self-signed certificate, not the router's CA.
+              transport: { type: 'websocket', url: `wss://localhost:${tlsPort}/ws`, endpoint: { type: 'tcp', host: '127.0.0.1', port: tlsPort, tls: { hostname: 'localhost', ca_certificates: [pki.strangerCert] } }, reconnect: { max_retries: 0 } },
+            },
+          ],
+        },
+      ],
+    }));
+    const proc = await spawnRouter(['--config', cfg], { CROSSWIRE_PORT: '' });
+    procs.push(proc);
+    try {
+      const line = await proc.waitForLine((l) => l.includes('"component":"untrusting"') && l.includes('component failed'), 15000, 'the TLS failure');
+      assert.match(line, /unreachable|certificate|unable to verify|self.signed/i);
+    } finally {
       proc.child.kill('SIGTERM');
       await within(proc.exited, 10000, 'exit');
     }
