@@ -75,7 +75,7 @@ export class Delivery {
             if (c === undefined) continue;
             const k = c.serIndex;
             let data = enc[k];
-            if (data === undefined && (data = enc[k] = this.#encode(c, msg)) !== undefined) len[k] = byteLength(data);
+            if (data === undefined && (data = enc[k] = this.#encodeBytes(c, msg)) !== undefined) len[k] = byteLength(data);
             if (data !== undefined) this.#queue(c, data, msg, len[k]!);
           }
           enc.fill(undefined);
@@ -138,6 +138,15 @@ export class Delivery {
   }
 
   /** Encodes for `c`'s serializer; a message that cannot be encoded closes `c` (1011), nothing else. */
+  /**
+   * #encode, as bytes: uWS converts a JS string (JSON's output) to UTF-8 on every send, so a
+   * fanned-out string would be re-encoded once per recipient (found with `npm run bench`).
+   */
+  #encodeBytes(c: Conn, msg: unknown[]): Uint8Array | undefined {
+    const data = this.#encode(c, msg);
+    return typeof data === 'string' ? Buffer.from(data) : data;
+  }
+
   #encode(c: Conn, msg: unknown[]): string | Uint8Array | undefined {
     try {
       return c.ser.encode(msg);

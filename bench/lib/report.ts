@@ -201,7 +201,7 @@ export function svg(meta: Meta, rows: Row[]): string {
     const bar = (v: number | null, dy: number, color: string, text: string): void => {
       const w = v === null ? 0 : Math.max(1, (v / max) * barW);
       parts.push(`<rect x="${label}" y="${y + dy}" width="${w.toFixed(1)}" height="14" fill="${color}"/>`);
-      parts.push(`<text x="${label + w + 6}" y="${y + dy + 11}">${esc(text)}</text>`);
+      parts.push(`<text x="${(label + w + 6).toFixed(1)}" y="${y + dy + 11}">${esc(text)}</text>`);
     };
     const status = row.router[0]?.status;
     bar(rv, 2, '#4a78c2', rv === null ? (status ?? 'not run') : fmt(rv));
