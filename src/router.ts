@@ -1,6 +1,6 @@
 import type { RouterConfig } from './config/load.js';
 import { Close, Delivery } from './delivery.js';
-import { mountOps, OpsListener, type OpsTarget } from './http/ops.js';
+import { mountOps, mountOpsEndpoint, OpsListener, type OpsTarget } from './http/ops.js';
 import { type DebugFailMode, Op, type TransportInfo } from './ipc/protocol.js';
 import { type Logger, resolveLogFormat } from './log.js';
 import { MainCounters } from './metrics/counters.js';
@@ -151,6 +151,10 @@ export class Router implements ConnHandler, OpsTarget {
   async metricsText(): Promise<{ contentType: string; body: string }> {
     await this.#workers.collectStats(1000);
     return { contentType: this.metrics.contentType, body: await this.metrics.render() };
+  }
+
+  mountOpsAt(app: TemplatedApp, kind: 'metrics' | 'health' | 'ready', path: string): void {
+    mountOpsEndpoint(app, this, kind, path, this.rootLog.child({ component: 'ops' }));
   }
 
   mountHttp(app: TemplatedApp): void {

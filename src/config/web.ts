@@ -22,7 +22,9 @@ export type WebPathConfig =
     }
   | { type: 'redirect'; path: string; url: string }
   | { type: 'json'; path: string; value: unknown; prettify: boolean; allowCrossOrigin: boolean; discourageCaching: boolean }
-  | { type: 'nodeinfo'; path: string };
+  | { type: 'nodeinfo'; path: string }
+  /** Crosswire's operations endpoints as path services (the metrics issue). */
+  | { type: 'metrics' | 'health' | 'ready'; path: string };
 
 export interface WebOptions {
   accessLog: boolean;
@@ -171,15 +173,18 @@ export function webTransport(
         paths.push({ type: 'json', path: route, value: jsonValue ?? null, prettify: j.options.prettify, allowCrossOrigin: j.options.allow_cross_origin, discourageCaching: j.options.discourage_caching });
         break;
       }
-      case 'nodeinfo': {
+      case 'nodeinfo':
+      case 'metrics':
+      case 'health':
+      case 'ready': {
         const keys = Object.keys(svc).filter((k) => k !== 'type');
         if (keys.length > 0) throw new ConfigError(`${pp}.${keys[0]}: unknown key`);
-        paths.push({ type: 'nodeinfo', path: route });
+        paths.push({ type: svc.type, path: route });
         break;
       }
       default:
         if (typeof svc.type === 'string' && NOT_IMPLEMENTED.has(svc.type)) {
-          throw new ConfigError(`${pp}.type: '${svc.type}' path services are not implemented (websocket, static, redirect, json, nodeinfo are)`);
+          throw new ConfigError(`${pp}.type: '${svc.type}' path services are not implemented (websocket, static, redirect, json, nodeinfo, metrics, health, ready are)`);
         }
         throw new ConfigError(`${pp}.type: unknown path service type '${String(svc.type)}'`);
     }

@@ -26,26 +26,28 @@ const CLOSE = true;
  */
 export function mountOps(app: TemplatedApp, target: OpsTarget, services: readonly OpsService[], log: Logger): void {
   if (services.includes('health')) {
-    app.get('/health', (res, req) => {
-      if (isUpgrade(req)) return;
+    mountOpsEndpoint(app, target, 'health', '/health', log);
+    mountOpsEndpoint(app, target, 'ready', '/ready', log);
+  }
+  if (services.includes('metrics')) mountOpsEndpoint(app, target, 'metrics', '/metrics', log);
+}
+
+/** One operations endpoint at `path` (also used for a web transport's `metrics`/`health`/`ready` path services). */
+export function mountOpsEndpoint(app: TemplatedApp, target: OpsTarget, kind: 'metrics' | 'health' | 'ready', path: string, log: Logger): void {
+  app.get(path, (res, req) => {
+    if (isUpgrade(req)) return;
+    if (kind === 'metrics') return serveMetrics(res, target, log);
+    if (kind === 'health') {
       res.writeStatus('200 OK').writeHeader('Content-Type', JSON_TYPE).writeHeader('Cache-Control', 'no-store').end('{"status":"ok"}\n', CLOSE);
-    });
-    app.get('/ready', (res, req) => {
-      if (isUpgrade(req)) return;
-      const status = target.readiness();
-      res
-        .writeStatus(status === 'ready' ? '200 OK' : '503 Service Unavailable')
-        .writeHeader('Content-Type', JSON_TYPE)
-        .writeHeader('Cache-Control', 'no-store')
-        .end(`{"status":"${status}"}\n`, CLOSE);
-    });
-  }
-  if (services.includes('metrics')) {
-    app.get('/metrics', (res, req) => {
-      if (isUpgrade(req)) return;
-      serveMetrics(res, target, log);
-    });
-  }
+      return;
+    }
+    const status = target.readiness();
+    res
+      .writeStatus(status === 'ready' ? '200 OK' : '503 Service Unavailable')
+      .writeHeader('Content-Type', JSON_TYPE)
+      .writeHeader('Cache-Control', 'no-store')
+      .end(`{"status":"${status}"}\n`, CLOSE);
+  });
 }
 
 function isUpgrade(req: HttpRequest): boolean {

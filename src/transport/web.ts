@@ -17,7 +17,13 @@ type Send = (res: HttpResponse, status: string, body: string | Buffer, headers?:
  * its WebSocket services. Paths are single segments (`/ws`, `/info`) or the root `/`; a
  * `static` service serves its directory below its path.
  */
-export function mountWebPaths(app: TemplatedApp, config: TransportConfig, makeService: (c: WsServiceConfig) => WsService, log: Logger): WsService[] {
+export function mountWebPaths(
+  app: TemplatedApp,
+  config: TransportConfig,
+  makeService: (c: WsServiceConfig) => WsService,
+  log: Logger,
+  mountOpsAt?: (app: TemplatedApp, kind: 'metrics' | 'health' | 'ready', path: string) => void,
+): WsService[] {
   const web = config.web!;
   const services: WsService[] = [];
   const extra: Record<string, string> = web.hsts ? { 'Strict-Transport-Security': `max-age=${web.hstsMaxAge}` } : {};
@@ -68,6 +74,12 @@ export function mountWebPaths(app: TemplatedApp, config: TransportConfig, makeSe
       }
       case 'nodeinfo':
         app.get(p.path, logged((res) => send(res, '200 OK', nodeInfo(), { 'Content-Type': 'text/html; charset=utf-8' })));
+        break;
+      case 'metrics':
+      case 'health':
+      case 'ready':
+        if (mountOpsAt === undefined) throw new Error(`transport ${config.id}: '${p.type}' path services need a router`);
+        mountOpsAt(app, p.type, p.path);
         break;
     }
   }

@@ -36,7 +36,13 @@ export class Listener {
       s.mount(this.app, '/*');
       this.services.push(s);
     } else {
-      const made = mountWebPaths(this.app, config, (svc: WsServiceConfig) => new WsService(svc, config.id, unix, handler, log), log);
+      const made = mountWebPaths(
+        this.app,
+        config,
+        (svc: WsServiceConfig) => new WsService(svc, config.id, unix, handler, log),
+        log,
+        handler.mountOpsAt?.bind(handler),
+      );
       this.services.push(...made);
     }
   }

@@ -22,6 +22,8 @@ export interface ConnHandler {
   refused(reason: RefuseReason, peer: string, detail: Record<string, unknown>): void;
   /** Registers HTTP routes (operations endpoints) before the catch-all routes. */
   mountHttp?(app: TemplatedApp): void;
+  /** A web transport's `metrics`/`health`/`ready` path service at `path`. */
+  mountOpsAt?(app: TemplatedApp, kind: 'metrics' | 'health' | 'ready', path: string): void;
 }
 
 /** A Sec-WebSocket-Key: 16 random bytes in base64 (RFC 6455 §4.1). */
