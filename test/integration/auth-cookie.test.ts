@@ -6,6 +6,9 @@
 import '../helpers/quiet.js';
 import assert from 'node:assert/strict';
 import type { IncomingMessage } from 'node:http';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { RawPeer } from '../helpers/raw.js';
 import { startRouter, type TestRouter } from '../helpers/router.js';
@@ -35,8 +38,8 @@ async function connect(url: string, cookie?: string): Promise<{ peer: RawPeer; c
 }
 
 /** A ticket login as alice on a fresh connection; returns its (now authenticated) cookie id. */
-async function ticketLogin(): Promise<string> {
-  const { peer, cbtid } = await connect(r.url);
+async function ticketLogin(url = r.url): Promise<string> {
+  const { peer, cbtid } = await connect(url);
   peer.send([1, 'realm1', { roles: { caller: {} }, authmethods: ['ticket'], authid: 'alice' }]);
   const ch = await peer.next(4);
   assert.equal(ch[1], 'ticket');
@@ -50,8 +53,8 @@ async function ticketLogin(): Promise<string> {
   return cbtid;
 }
 
-async function hello(cookie: string | undefined, realm: string, authmethods: string[]): Promise<{ peer: RawPeer; reply: unknown[] }> {
-  const { peer } = await connect(r.url, cookie);
+async function hello(cookie: string | undefined, realm: string, authmethods: string[], url = r.url): Promise<{ peer: RawPeer; reply: unknown[] }> {
+  const { peer } = await connect(url, cookie);
   peer.send([1, realm, { roles: { caller: {}, subscriber: {} }, authmethods, authid: 'alice' }]);
   return { peer, reply: await peer.nextOf([2, 3, 4]) };
 }
@@ -125,5 +128,26 @@ test('cookie tracking without "cookie" in auth: offering "cookie" alone gets ABO
     assert.deepEqual([reply[0], reply[2]], [3, 'wamp.error.no_matching_auth_method']);
   } finally {
     await r2.stop();
+  }
+});
+
+test('with the file store, a cookie login survives a router restart', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'crosswire-cookie-auth-'));
+  const transport = { cookie: { store: { type: 'file', filename: join(dir, 'cookies.jsonl') } }, auth: { ticket: TICKET, cookie: {} } };
+  try {
+    const r1 = await startRouter({ realms: REALMS, transport });
+    const cbtid = await ticketLogin(r1.url);
+    await r1.stop();
+    const r2 = await startRouter({ realms: REALMS, transport });
+    try {
+      const { peer, reply } = await hello(cbtid, 'realm1', ['cookie'], r2.url);
+      assert.equal(reply[0], 2, JSON.stringify(reply));
+      assert.deepEqual([(reply[2] as Record<string, unknown>).authid, (reply[2] as Record<string, unknown>).authprovider], ['alice', 'cookie']);
+      peer.ws.close();
+    } finally {
+      await r2.stop();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
