@@ -280,7 +280,7 @@ export class Router implements ConnHandler, OpsTarget {
     }
     c.state = ConnState.ATTACHED;
     c.worker = w;
-    const transport: TransportInfo = { ...c.service.info, serializer: c.ser.name, peer: c.peer, cbtid: c.cbtid };
+    const transport: TransportInfo = { ...c.service.info, serializer: c.ser.name, peer: c.peer, cbtid: c.cbtid, cookieAuth: c.cbtid === null ? null : (c.service.cookies?.auth(c.cbtid) ?? null) };
     w.outbox.push5(Op.OPEN, c.id, realm, msg[2], transport);
   }
 

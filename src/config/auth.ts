@@ -62,13 +62,14 @@ export interface TransportAuth {
   wampcra?: ({ type: 'static'; users: Record<string, WampcraUser> } | DynamicAuth) & { salted_secret: SaltedSecret };
   cryptosign?: { type: 'static'; principals: Record<string, CryptosignPrincipal> } | DynamicAuth;
   scram?: { type: 'static'; principals: Record<string, ScramPrincipal> } | DynamicAuth;
+  /** Crossbar's cookie authentication: `{}`, no options (crossbar.md §5); needs the transport's `cookie` tracking. */
+  cookie?: Record<string, never>;
 }
 export type AuthMethodName = keyof TransportAuth;
 
 /** Methods Crossbar knows that Crosswire cannot offer (yet): refused by name. */
 const NEEDS_TRANSPORT = {
   tls: 'is not possible: uWebSockets.js 20.30 verifies client certificates (endpoint.tls.ca_certificates) but does not hand them to JavaScript, so no principal can be derived from one',
-  cookie: 'is not implemented yet (cookie tracking is: the cookie id becomes the anonymous authid, and each session\'s authentication is stored against its cookie)',
 } as const;
 
 export class AuthConfigError extends Error {
@@ -240,6 +241,12 @@ export function checkAuth(v: Record<string, unknown> | null, path: string, env: 
   for (const [m, c] of Object.entries(v)) {
     if (m in NEEDS_TRANSPORT) throw new AuthConfigError(`${path}.${m}: method '${m}' ${NEEDS_TRANSPORT[m as keyof typeof NEEDS_TRANSPORT]}`);
     if (!isObject(c)) throw new AuthConfigError(`${path}.${m}: must be an object`);
+    if (m === 'cookie') {
+      // Crossbar: `cookie: {}` takes no options.
+      only(c, [], `${path}.cookie`);
+      out.cookie = {};
+      continue;
+    }
     out[m] = method(m, c, `${path}.${m}`, env);
   }
   return out as TransportAuth;
@@ -249,7 +256,7 @@ export function checkAuth(v: Record<string, unknown> | null, path: string, env: 
 export function staticRoles(auth: TransportAuth, path: string): { role: string; realm: string | null; path: string }[] {
   const refs: { role: string; realm: string | null; path: string }[] = [];
   for (const [m, c] of Object.entries(auth) as [AuthMethodName, NonNullable<TransportAuth[AuthMethodName]>][]) {
-    if (c.type !== 'static') continue;
+    if (m === 'cookie' || (c as { type: string }).type !== 'static') continue;
     if (m === 'anonymous') refs.push({ role: (c as AnonymousStatic).role, realm: null, path: `${path}.anonymous.role` });
     const principals = (c as { principals?: Record<string, PrincipalBase>; users?: Record<string, PrincipalBase> });
     const tableName = m === 'wampcra' ? 'users' : 'principals';

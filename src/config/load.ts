@@ -241,13 +241,19 @@ function wsService(value: unknown, path: string, id: string, env: NodeJS.Process
     throw e;
   }
   const { ws, maxMessageSize } = wsOptions(t.options, `${path}.options`);
+  const cookie = cookieConfig(t.cookie, `${path}.cookie`, baseDir);
+  if (auth.cookie !== undefined) {
+    // crossbar.md §5: cookie authentication needs cookie tracking and another method to authenticate first.
+    if (cookie === null) throw new ConfigError(`${path}.auth.cookie: cookie authentication needs cookie tracking on this transport (add ${path}.cookie)`);
+    if (Object.keys(auth).length === 1) throw new ConfigError(`${path}.auth.cookie: needs at least one other method to authenticate a cookie first`);
+  }
   return {
     id,
     url: t.url,
     serializers: t.serializers as SerializerName[],
     maxMessageSize,
     ws,
-    cookie: cookieConfig(t.cookie, `${path}.cookie`, baseDir),
+    cookie,
     auth,
     debug: t.debug,
   };

@@ -1,4 +1,5 @@
 import type { TransportAuth } from '../config/auth.js';
+import type { CookieAuth } from '../transport/cookies.js';
 /**
  * The wire between the main thread and a realm worker: one MessageChannel per worker, one
  * postMessage per direction per event-loop turn. A batch is a flat array of operations, each an
@@ -78,6 +79,11 @@ export interface TransportInfo {
   peer: string;
   /** The tracking cookie id (cookie tracking on), or null. */
   cbtid: string | null;
+  /**
+   * The authentication stored against that cookie (read from the cookie store on the main thread
+   * at HELLO), or null: no cookie, or none authenticated with it (yet, or since its logout).
+   */
+  cookieAuth: CookieAuth | null;
 }
 
 export type { TransportAuth } from '../config/auth.js';

@@ -145,6 +145,17 @@ export class CookieTracker {
     if (rec !== undefined) this.store.put({ ...rec, ...auth });
   }
 
+  /**
+   * The authentication stored against this cookie, or null (unknown or expired cookie, none
+   * stored, or logged out). Read on the main thread at each HELLO, for cookie authentication.
+   */
+  auth(id: string, now = Date.now()): CookieAuth | null {
+    const rec = this.store.get(id);
+    if (rec === undefined || rec.created + rec.max_age * 1000 <= now) return null;
+    if (rec.authid === null || rec.authrole === null || rec.authrealm === null) return null;
+    return { authid: rec.authid, authrole: rec.authrole, authmethod: rec.authmethod, authrealm: rec.authrealm, authextra: rec.authextra };
+  }
+
   /** A WELCOME went out on a tracked connection: store its authentication against the cookie. */
   welcomed(id: string, details: unknown): void {
     const d = (typeof details === 'object' && details !== null ? details : {}) as Record<string, unknown>;

@@ -18,8 +18,9 @@ export class RawPeer {
   constructor(
     url: string,
     readonly ser: RawSer,
+    options: WebSocket.ClientOptions = {},
   ) {
-    this.ws = new WebSocket(url, [`wamp.2.${ser}`]);
+    this.ws = new WebSocket(url, [`wamp.2.${ser}`], options);
     this.opened = new Promise((resolve, reject) => {
       this.ws.once('open', () => resolve());
       this.ws.once('error', reject);
@@ -41,8 +42,9 @@ export class RawPeer {
     });
   }
 
-  static async open(url: string, ser: RawSer): Promise<RawPeer> {
-    const p = new RawPeer(url, ser);
+  /** `options`: ws client options, e.g. `{headers: {Cookie: …}}`. */
+  static async open(url: string, ser: RawSer, options: WebSocket.ClientOptions = {}): Promise<RawPeer> {
+    const p = new RawPeer(url, ser, options);
     await within(p.opened, 5000, 'the WebSocket to open');
     return p;
   }

@@ -92,7 +92,9 @@ describe('Crossbar-style files', () => {
 
   test('features not implemented yet are refused by name, never ignored', () => {
     refused(router({}, { auth: { tls: { type: 'static', principals: {} } } }), /auth\.tls: method 'tls' is not possible: uWebSockets\.js 20\.30 verifies client certificates/);
-    refused(router({}, { auth: { cookie: {} } }), /auth\.cookie: method 'cookie' is not implemented yet/);
+    refused(router({}, { auth: { ticket: { type: 'static', principals: {} }, cookie: {} } }), /transports\[0\]\.auth\.cookie: cookie authentication needs cookie tracking on this transport/);
+    refused(router({}, { cookie: {}, auth: { cookie: {} } }), /auth\.cookie: needs at least one other method/);
+    refused(router({}, { cookie: {}, auth: { cookie: { type: 'static' } } }), /auth\.cookie\.type: unknown key/);
     refused(router({}, { cookie: { store: { type: 'memory', filename: 'x' } } }), /transports\[0\]\.cookie\.store\.filename: not a key of a 'memory' cookie store/);
     refused(router({}, { type: 'rawsocket' }), /transports\[0\]\.type: 'rawsocket' transports are not implemented yet/);
     refused(router({}, { endpoint: { type: 'twisted', server_string: 'tcp:80' } }), /endpoint\.type: 'twisted' endpoints are not implemented/);

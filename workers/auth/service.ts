@@ -22,6 +22,15 @@ import { Throttle } from './throttle.js';
 import { type Attempt, AuthFailure, type Identity, type Step } from './types.js';
 import { countAuth } from '../stats.js';
 
+/**
+ * Cookie authentication (crossbar.md §4, §5): no CHALLENGE; the identity the main thread read from
+ * the cookie store at HELLO, reported as Crossbar does: the original authmethod, authprovider "cookie".
+ */
+function cookieIdentity(a: Attempt): Identity {
+  const c = a.transport.cookieAuth!;
+  return { authid: c.authid!, role: c.authrole!, realm: null, method: c.authmethod ?? 'cookie', provider: 'cookie', extra: c.authextra ?? {} };
+}
+
 /** One authentication in progress. */
 class Pending {
   /** The continuation waiting for AUTHENTICATE (null: none expected now). */
@@ -94,19 +103,29 @@ export class AuthService {
       return realm.abortNew(connId, Uri.AUTHENTICATION_FAILED, 'too many failed authentication attempts from this address; try again later');
     }
     // WAMP spec, "Authentication": the router uses the first method in the client's list it supports.
-    const method = methods.find((m) => (m === 'wamp-scram' ? 'scram' : m) in auth);
+    // `cookie` applies only when the cookie already authenticated on this realm; else it is skipped.
+    const usable = (m: string): boolean =>
+      m === 'cookie' ? 'cookie' in auth && transport.cookieAuth !== null && transport.cookieAuth.authrealm === realm.name : (m === 'wamp-scram' ? 'scram' : m) in auth;
+    const method = methods.find(usable);
     if (method === undefined) {
       this.counters.noMethod++;
       countAuth('none', false);
+      const cookieNote = methods.includes('cookie') && 'cookie' in auth ? '; cookie: this connection\'s cookie has not authenticated on this realm' : '';
       return realm.abortNew(
         connId,
         Uri.NO_MATCHING_AUTH_METHOD,
-        `none of the offered authmethods [${methods.join(', ')}] is enabled on this transport (enabled: ${Object.keys(auth).join(', ')})`,
+        `none of the offered authmethods [${methods.join(', ')}] is enabled on this transport (enabled: ${Object.keys(auth).join(', ')})${cookieNote}`,
       );
     }
     // Crossbar: with cookie tracking on, an anonymous session's authid is the cookie id.
     const authid =
-      method === 'anonymous' && transport.cbtid !== null ? transport.cbtid : typeof details.authid === 'string' && details.authid !== '' ? details.authid : null;
+      method === 'cookie'
+        ? transport.cookieAuth!.authid
+        : method === 'anonymous' && transport.cbtid !== null
+          ? transport.cbtid
+          : typeof details.authid === 'string' && details.authid !== ''
+            ? details.authid
+            : null;
     const p = new Pending(connId, realm, details, transport, method, authid, randomId());
     this.#pending.set(connId, p);
     p.timer = setTimeout(() => {
@@ -129,6 +148,8 @@ export class AuthService {
         return cryptosign(a, auth.cryptosign!, this.pool);
       case 'scram':
         return scram(a, auth.scram!);
+      case 'cookie':
+        return Promise.resolve({ identity: cookieIdentity(a) });
     }
   }
 

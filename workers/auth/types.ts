@@ -9,7 +9,8 @@ export interface Identity {
   /** The realm the principal is admitted to (null: the realm the client asked for). */
   realm: string | null;
   method: string;
-  provider: 'static' | 'dynamic';
+  /** `cookie`: admitted by the identity stored against the connection's tracking cookie. */
+  provider: 'static' | 'dynamic' | 'cookie';
   /** WELCOME.Details.authextra. */
   extra: Dict;
 }
