@@ -1,5 +1,5 @@
 import { Decoder, Encoder } from 'cbor-x';
-import { checkWampValue, type Serializer } from './serializer.js';
+import { checkWampValue, mapNumbers, type Serializer } from './serializer.js';
 
 // cbor-x (the msgpackr author's CBOR library) configured for WAMP's CBOR serializer:
 // - no records, no structured clone, no packing: plain RFC 8949 values other peers can read;
@@ -16,26 +16,7 @@ function isWide(n: number): boolean {
   return (n > 0xffffffff || n < -0x80000000) && n < 2 ** 64 && n >= -(2 ** 64) && Number.isInteger(n);
 }
 
-/** Copy-on-write walk that turns every wide integer into a BigInt (no allocation when none). */
-function widen(v: unknown): unknown {
-  if (typeof v === 'number') return isWide(v) ? BigInt(v) : v;
-  if (typeof v !== 'object' || v === null || v instanceof Uint8Array) return v;
-  if (Array.isArray(v)) {
-    let out: unknown[] | undefined;
-    for (let i = 0; i < v.length; i++) {
-      const w = widen(v[i]);
-      if (w !== v[i]) (out ??= v.slice())[i] = w;
-    }
-    return out ?? v;
-  }
-  let out: Record<string, unknown> | undefined;
-  const o = v as Record<string, unknown>;
-  for (const k in o) {
-    const w = widen(o[k]);
-    if (w !== o[k]) (out ??= { ...o })[k] = w;
-  }
-  return out ?? v;
-}
+const widenInt = (n: number): unknown => (isWide(n) ? BigInt(n) : n);
 
 export const cborSerializer: Serializer = {
   name: 'cbor',
@@ -48,6 +29,6 @@ export const cborSerializer: Serializer = {
     return v;
   },
   encode(msg: readonly unknown[]): Uint8Array {
-    return encoder.encode(widen(msg));
+    return encoder.encode(mapNumbers(msg, widenInt));
   },
 };

@@ -1,5 +1,5 @@
 import { Packr, Unpackr, addExtension } from 'msgpackr';
-import { checkWampValue, type Serializer } from './serializer.js';
+import { checkWampValue, mapNumbers, type Serializer } from './serializer.js';
 
 export { MAX_DEPTH } from './serializer.js';
 
@@ -40,37 +40,7 @@ function isWide(n: number): boolean {
   return (n > 0xffffffff || n < -0x80000000) && n < 2 ** 64 && n >= -(2 ** 63) && Number.isInteger(n);
 }
 
-/**
- * Copy-on-write walk that wraps every wide integer in WideInt. Returns `v` itself when
- * nothing needed wrapping, so the common message costs a walk and no allocation.
- */
-function widen(v: unknown): unknown {
-  if (typeof v === 'number') return isWide(v) ? new WideInt(v) : v;
-  if (typeof v !== 'object' || v === null || v instanceof Uint8Array) return v;
-  if (Array.isArray(v)) {
-    let out: unknown[] | undefined;
-    for (let i = 0; i < v.length; i++) {
-      const e = v[i];
-      const w = widen(e);
-      if (w !== e) {
-        out ??= v.slice();
-        out[i] = w;
-      }
-    }
-    return out ?? v;
-  }
-  let out: Record<string, unknown> | undefined;
-  const o = v as Record<string, unknown>;
-  for (const k in o) {
-    const e = o[k];
-    const w = widen(e);
-    if (w !== e) {
-      out ??= { ...o };
-      out[k] = w;
-    }
-  }
-  return out ?? v;
-}
+const widenInt = (n: number): unknown => (isWide(n) ? new WideInt(n) : n);
 
 const packr = new Packr({ useRecords: false, variableMapSize: true, useBigIntExtension: false });
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number', copyBuffers: true });
@@ -86,6 +56,6 @@ export const msgpackSerializer: Serializer = {
     return v;
   },
   encode(msg: readonly unknown[]): Uint8Array {
-    return packr.pack(widen(msg));
+    return packr.pack(mapNumbers(msg, widenInt));
   },
 };

@@ -60,3 +60,30 @@ export function checkWampValue(v: unknown, depth: number, what: string): void {
       throw new Error(`a ${typeof v} (from a ${what}) is not a WAMP value`);
   }
 }
+
+/**
+ * Copy-on-write walk that replaces every number for which `f` returns something else (the
+ * binary serializers use it to mark integers beyond 32 bits). Returns `v` itself when nothing
+ * changed, so the common message costs a walk and no allocation.
+ */
+export function mapNumbers(v: unknown, f: (n: number) => unknown): unknown {
+  if (typeof v === 'number') return f(v);
+  if (typeof v !== 'object' || v === null || v instanceof Uint8Array) return v;
+  if (Array.isArray(v)) {
+    let out: unknown[] | undefined;
+    for (let i = 0; i < v.length; i++) {
+      const e = v[i];
+      const w = mapNumbers(e, f);
+      if (w !== e) (out ??= v.slice())[i] = w;
+    }
+    return out ?? v;
+  }
+  let out: Record<string, unknown> | undefined;
+  const o = v as Record<string, unknown>;
+  for (const k in o) {
+    const e = o[k];
+    const w = mapNumbers(e, f);
+    if (w !== e) (out ??= { ...o })[k] = w;
+  }
+  return out ?? v;
+}
