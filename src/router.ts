@@ -170,11 +170,13 @@ export class Router implements ConnHandler, OpsTarget {
   opened(c: Conn): void {
     c.id = this.#nextConnId++;
     this.#conns.set(c.id, c);
+    this.#awaitHello(c);
     this.counters.connectionOpened(c.service.config.id);
   }
 
   closed(c: Conn, _code: number): void {
     this.#conns.delete(c.id);
+    if (c.helloTimer !== null) clearTimeout(c.helloTimer);
     this.counters.connectionClosed(c.service.config.id);
     if (c.worker !== null) c.worker.outbox.push2(Op.CLOSED, c.id);
     c.worker = null;
@@ -279,6 +281,10 @@ export class Router implements ConnHandler, OpsTarget {
       return;
     }
     c.state = ConnState.ATTACHED;
+    if (c.helloTimer !== null) {
+      clearTimeout(c.helloTimer);
+      c.helloTimer = null;
+    }
     c.worker = w;
     const transport: TransportInfo = { ...c.service.info, serializer: c.ser.name, peer: c.peer, cbtid: c.cbtid, cookieAuth: c.cbtid === null ? null : (c.service.cookies?.auth(c.cbtid) ?? null) };
     w.outbox.push5(Op.OPEN, c.id, realm, msg[2], transport);
@@ -292,11 +298,28 @@ export class Router implements ConnHandler, OpsTarget {
     c.ws?.end(Close.PROTOCOL_ERROR, Uri.PROTOCOL_VIOLATION);
   }
 
+  /**
+   * A WebSocket without a session (before its first HELLO, or after a GOODBYE) is closed after
+   * crosswire.hello_timeout, so idle sockets cannot hold connection slots forever.
+   */
+  #awaitHello(c: Conn): void {
+    const ms = this.config.helloTimeout;
+    if (ms === 0) return;
+    c.helloTimer = setTimeout(() => {
+      c.helloTimer = null;
+      if (c.state !== ConnState.IDLE || c.ws === null) return;
+      this.log.info({ conn: c.id, peer: c.peer, ms }, 'no HELLO in time: closing');
+      c.ws.end(Close.POLICY, `no HELLO within ${ms} ms`);
+    }, ms);
+    c.helloTimer.unref();
+  }
+
   #detached(c: Conn): void {
     this.#out.flush(c);
     c.worker = null;
     c.state = ConnState.IDLE;
     forgetSession(c);
+    this.#awaitHello(c);
     if (this.#shuttingDown) {
       c.ws?.end(Close.GOING_AWAY, 'router shutting down');
       return;

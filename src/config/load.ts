@@ -54,6 +54,8 @@ export interface RouterConfig {
   logLevel: string;
   allowUwsFallback: boolean;
   shutdownTimeout: number;
+  /** ms a connection may stay without a session (0 = no limit). */
+  helloTimeout: number;
   /** Keys that are accepted for compatibility but change nothing: logged at startup. */
   warnings: string[];
   containers: ContainerConfig[];
@@ -327,6 +329,7 @@ export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env, 
       logLevel: c.crosswire.log_level,
       allowUwsFallback: c.crosswire.allow_uws_fallback,
       shutdownTimeout: c.crosswire.shutdown_timeout,
+      helloTimeout: c.crosswire.hello_timeout,
       warnings: [],
       containers,
       guests,
@@ -370,6 +373,7 @@ export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env, 
     logLevel: c.crosswire.log_level,
     allowUwsFallback: c.crosswire.allow_uws_fallback,
     shutdownTimeout: c.crosswire.shutdown_timeout,
+    helloTimeout: c.crosswire.hello_timeout,
     warnings,
     containers,
     guests,

@@ -24,6 +24,7 @@ export interface TopConfig {
     log_level: string;
     allow_uws_fallback: boolean;
     shutdown_timeout: number;
+    hello_timeout: number;
     auth_timeout: number;
     auth_threads: number;
     auth_fail_delay: number;
@@ -70,6 +71,12 @@ export const topSchema: Schema<TopConfig> = {
       format: Boolean,
       default: false,
       env: 'CROSSWIRE_ALLOW_UWS_FALLBACK',
+    },
+    hello_timeout: {
+      doc: 'Milliseconds a WebSocket may stay open without a session (before its first HELLO, or after a GOODBYE) before it is closed (1008); 0 = never.',
+      format: 'nat',
+      default: 10000,
+      env: 'CROSSWIRE_HELLO_TIMEOUT',
     },
     shutdown_timeout: {
       doc:

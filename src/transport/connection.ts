@@ -17,6 +17,8 @@ export type ConnState = (typeof ConnState)[keyof typeof ConnState];
 /** Per-connection state, kept in uWS user data so the hot path does no lookup per frame. */
 export interface Conn {
   id: number;
+  /** Closes the connection if no session starts in time (crosswire.hello_timeout). */
+  helloTimer: NodeJS.Timeout | null;
   ws: WebSocket<Conn> | null;
   ser: Serializer;
   serIndex: number;

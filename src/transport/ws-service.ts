@@ -212,6 +212,7 @@ export class WsService {
     const socketAddr = this.unix ? '' : Buffer.from(res.getRemoteAddressAsText()).toString();
     const conn: Conn = {
       id: 0,
+      helloTimer: null,
       ws: null,
       ser,
       serIndex: SERIALIZER_LIST.indexOf(ser),
