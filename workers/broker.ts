@@ -1,4 +1,5 @@
 import { MsgType } from '../src/wamp/codes.js';
+import type { TailedMessage } from '../src/wamp/json-tail.js';
 import { randomId } from '../src/wamp/ids.js';
 import { type Dict, WampError } from '../src/wamp/messages.js';
 import { Uri } from '../src/wamp/uris.js';
@@ -53,6 +54,8 @@ export interface Publication {
   disclosed: Dict | null;
   /** Arguments and ArgumentsKw, verbatim. */
   payload: unknown[];
+  /** The payload's JSON text when it came from a JSON publisher (see src/wamp/json-tail.ts). */
+  jsonTail: string | undefined;
 }
 
 /** Subscriber black/white lists of one publication (WAMP spec, "Subscriber Black- and Whitelisting"). */
@@ -197,6 +200,7 @@ export class Broker {
       options,
       disclosed: disclose ? { publisher: s.id, publisher_authid: s.authid, publisher_authrole: s.authrole } : null,
       payload: msg.length > 4 ? msg.slice(4) : [],
+      jsonTail: (msg as TailedMessage).jsonTail,
     };
     this.dispatch(pub);
     return pub.id;
@@ -211,7 +215,7 @@ export class Broker {
 
   /** A publication by the router itself (meta events, testaments). */
   publishInternal(topic: string, args: unknown[], kwargs?: Dict, options: Dict = {}): void {
-    this.dispatch({ id: randomId(), topic, publisher: null, options, disclosed: null, payload: kwargs === undefined ? [args] : [args, kwargs] });
+    this.dispatch({ id: randomId(), topic, publisher: null, options, disclosed: null, payload: kwargs === undefined ? [args] : [args, kwargs], jsonTail: undefined });
   }
 
   /** Delivers a publication to every matching subscription, then retains/stores it. */
@@ -274,6 +278,7 @@ export class Broker {
     // The payload (Arguments, ArgumentsKw) is copied verbatim from PUBLISH (WAMP spec, "EVENT").
     const event: unknown[] = [MsgType.EVENT, sub.id, pub.id, details];
     for (let i = 0; i < pub.payload.length; i++) event.push(pub.payload[i]);
+    if (pub.jsonTail !== undefined) (event as TailedMessage).jsonTail = pub.jsonTail;
     this.out.fanout(ids, event);
   }
 

@@ -1,5 +1,6 @@
 import { MsgType } from '../src/wamp/codes.js';
 import { randomId } from '../src/wamp/ids.js';
+import { pushTail } from '../src/wamp/json-tail.js';
 import { type Dict, ProtocolViolation, WampError } from '../src/wamp/messages.js';
 import { Uri } from '../src/wamp/uris.js';
 import { copyPpt } from './broker.js';
@@ -164,7 +165,7 @@ export class Dealer {
       if (!ongoing.streaming) throw new ProtocolViolation(`CALL request id ${requestId} is already in use by a pending call`);
       ongoing.streaming = progress;
       const more: unknown[] = [MsgType.INVOCATION, ongoing.id, ongoing.registration.id, progress ? { progress: true } : {}];
-      for (let i = 4; i < msg.length; i++) more.push(msg[i]);
+      pushTail(more, msg, 4);
       this.out.send(ongoing.callee.connId, more);
       return;
     }
@@ -209,7 +210,7 @@ export class Dealer {
       else inv.timer = setTimeout(() => this.#timedOut(inv, timeout), timeout);
     }
     const invocation: unknown[] = [MsgType.INVOCATION, inv.id, reg.id, details];
-    for (let i = 4; i < msg.length; i++) invocation.push(msg[i]);
+    pushTail(invocation, msg, 4);
     this.out.send(cs.connId, invocation);
   }
 
@@ -224,7 +225,7 @@ export class Dealer {
     const details: Dict = progress ? { progress: true } : {};
     if (options.ppt_scheme !== undefined) copyPpt(options, details);
     const result: unknown[] = [MsgType.RESULT, inv.callRequestId, details];
-    for (let i = 3; i < msg.length; i++) result.push(msg[i]);
+    pushTail(result, msg, 3);
     this.out.send(inv.caller.connId, result);
   }
 
@@ -234,7 +235,7 @@ export class Dealer {
     if (inv === undefined) return;
     this.#finish(inv);
     const err: unknown[] = [MsgType.ERROR, MsgType.CALL, inv.callRequestId, msg[3], msg[4]];
-    for (let i = 5; i < msg.length; i++) err.push(msg[i]);
+    pushTail(err, msg, 5);
     this.out.send(inv.caller.connId, err);
   }
 

@@ -1,3 +1,4 @@
+import { attachJsonTail, encodeWithTail, type TailedMessage } from '../wamp/json-tail.js';
 import { containsBinary, type Serializer } from './serializer.js';
 
 // WAMP spec, "Binary support in JSON": a byte string travels as a JSON string whose first
@@ -28,6 +29,10 @@ function reviveBinary(v: unknown): unknown {
   return v;
 }
 
+function stringify(msg: readonly unknown[]): string {
+  return containsBinary(msg) ? JSON.stringify(msg, binaryReplacer) : JSON.stringify(msg);
+}
+
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 export const jsonSerializer: Serializer = {
@@ -40,9 +45,11 @@ export const jsonSerializer: Serializer = {
     const msg: unknown = JSON.parse(text);
     // A NUL character can only appear in JSON text as the escape \u0000, so this substring test
     // finds every candidate binary string; the walk runs only for the rare messages that have one.
-    return text.includes('\\u0000') ? reviveBinary(msg) : msg;
+    if (text.includes('\\u0000')) reviveBinary(msg);
+    attachJsonTail(msg, text);
+    return msg;
   },
   encode(msg: readonly unknown[]): string {
-    return containsBinary(msg) ? JSON.stringify(msg, binaryReplacer) : JSON.stringify(msg);
+    return encodeWithTail(msg as TailedMessage, stringify) ?? stringify(msg);
   },
 };
