@@ -39,3 +39,4 @@ export const CODECS: Readonly<Record<SerName, Codec>> = {
 /** The two payloads of the issue: `["hello", 42]` and one string of 1 KiB. */
 export const PAYLOADS = { small: ['hello', 42], '1k': ['x'.repeat(1024)] } as const;
 export type PayloadName = keyof typeof PAYLOADS;
+

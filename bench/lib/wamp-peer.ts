@@ -77,6 +77,11 @@ export class WampPeer {
     this.ws.send(this.codec.encode(m), this.codec.binary);
   }
 
+  /** Sends a message already encoded for this peer's codec. */
+  sendEncoded(data: Uint8Array | string): void {
+    this.ws.send(data, this.codec.binary);
+  }
+
   /** Sends `m` and resolves with the next message, or rejects after `ms` or on close. */
   request(m: unknown[], ms = 10000): Promise<unknown[]> {
     return new Promise((resolve, reject) => {

@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { matrix } from '../../bench/lib/cells.js';
+import { CODECS, PAYLOADS } from '../../bench/lib/codec.js';
 import { type CpuProfile, summarize } from '../../bench/lib/profile.js';
 import { markdown, type Meta, ratio, type Row, svg, targets } from '../../bench/lib/report.js';
+import { rpcBytes } from '../../bench/lib/rpc-bytes.js';
+import { SERIALIZERS } from '../../src/serializers/index.js';
 import type { CellResult } from '../../bench/lib/runner.js';
 import { Histogram, SeqChecker } from '../../bench/lib/stats.js';
 
@@ -161,4 +164,37 @@ describe('bench: matrix and report', () => {
     assert.match(chart, /^<svg [^>]*xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
     assert.equal((chart.match(/<rect /g) ?? []).length, 3 + 2);
   });
+});
+
+describe('rpc generator byte paths (bench/lib/rpc-bytes.ts)', () => {
+  const PROC = 'com.bench.echo';
+  const IDS = [1, 127, 128, 255, 256, 65535, 65536, 2 ** 32 - 1];
+  for (const ser of ['json', 'msgpack'] as const) {
+    const codec = CODECS[ser];
+    const bytes = (x: Uint8Array | string): Buffer => Buffer.from(typeof x === 'string' ? Buffer.from(x) : x);
+    for (const payload of [PAYLOADS.small, PAYLOADS['1k']]) {
+      test(`${ser}: CALL bytes, reply recognition and the YIELD for an INVOCATION equal the codec's (${payload.length === 2 ? 'small' : '1k'})`, () => {
+        const fast = rpcBytes(codec, PROC, payload, 50, [{}, payload]);
+        for (const id of IDS) {
+          assert.deepEqual(bytes(fast.call(id)), bytes(codec.encode([48, id, {}, PROC, payload])), `CALL ${id}`);
+          const reply = Buffer.from(bytes(codec.encode([50, id, {}, payload])));
+          assert.equal(fast.replyId(reply, 0, reply.length), id, `RESULT ${id}`);
+          const wrong = Buffer.from(bytes(codec.encode([50, id, {}, ['other', 1]])));
+          assert.equal(fast.replyId(wrong, 0, wrong.length), 0, 'a different payload is not recognized');
+          const details = Buffer.from(bytes(codec.encode([50, id, { x: 1 }, payload])));
+          assert.equal(fast.replyId(details, 0, details.length), 0, 'different details are not recognized');
+          for (const inv of [id, 2 ** 53 - 1]) {
+            // INVOCATIONs come from the router: its serializer writes ids ≥ 2^32 as uint64.
+            const m = Buffer.from(bytes(SERIALIZERS[ser].encode([68, inv, 2 ** 40 + 3, {}, payload])));
+            assert.deepEqual(Buffer.from(fast.yieldFor(m, 0, m.length)!), Buffer.from(bytes(SERIALIZERS[ser].encode([70, inv, {}, payload]))));
+          }
+          const disclosed = Buffer.from(bytes(codec.encode([68, id, 5, { caller: 1 }, payload])));
+          assert.equal(fast.yieldFor(disclosed, 0, disclosed.length), undefined);
+        }
+        const echo = rpcBytes(codec, PROC, payload, 48, [{}, PROC, payload]);
+        const call = Buffer.from(bytes(echo.call(77)));
+        assert.equal(echo.replyId(call, 0, call.length), 77, 'the echo server returns the CALL itself');
+      });
+    }
+  }
 });
