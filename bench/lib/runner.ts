@@ -92,7 +92,14 @@ async function startTarget(cell: Cell, target: TargetSpec, o: RunOptions, fds: n
     args: ['start'],
     nodeArgs,
     fds,
-    env: { CROSSWIRE_PORT: '0', CROSSWIRE_INTERFACE: '127.0.0.1', CROSSWIRE_LOG_LEVEL: 'info', CROSSWIRE_SHUTDOWN_TIMEOUT: '1000' },
+    env: {
+      CROSSWIRE_PORT: '0',
+      CROSSWIRE_INTERFACE: '127.0.0.1',
+      CROSSWIRE_LOG_LEVEL: 'info',
+      CROSSWIRE_SHUTDOWN_TIMEOUT: '1000',
+      // V8 flags for the router processes only (e.g. --max-semi-space-size=4), not the generators.
+      ...(process.env.BENCH_ROUTER_NODE_OPTIONS !== undefined ? { NODE_OPTIONS: process.env.BENCH_ROUTER_NODE_OPTIONS } : {}),
+    },
   });
 }
 
