@@ -1,5 +1,5 @@
 import { MsgType } from '../src/wamp/codes.js';
-import type { TailedMessage } from '../src/wamp/json-tail.js';
+import { leanForJson, type TailedMessage } from '../src/wamp/json-tail.js';
 import { randomId } from '../src/wamp/ids.js';
 import { type Dict, WampError } from '../src/wamp/messages.js';
 import { Uri } from '../src/wamp/uris.js';
@@ -14,6 +14,8 @@ export class Subscription {
   readonly created = new Date().toISOString();
   /** Connection ids of all subscribers; rebuilt lazily after a change. */
   #connIds: number[] | null = null;
+  /** Whether every subscriber speaks JSON (then an EVENT's payload travels as JSON text only); lazily. */
+  #allJson: boolean | null = null;
   constructor(
     readonly id: number,
     readonly topic: string,
@@ -27,8 +29,16 @@ export class Subscription {
     }
     return this.#connIds;
   }
+  allJson(): boolean {
+    if (this.#allJson === null) {
+      this.#allJson = true;
+      for (const s of this.subscribers) if (s.transport.serializer !== 'json') this.#allJson = false;
+    }
+    return this.#allJson;
+  }
   changed(): void {
     this.#connIds = null;
+    this.#allJson = null;
   }
   info(): Dict {
     return { id: this.id, created: this.created, uri: this.topic, match: this.match };
@@ -278,7 +288,10 @@ export class Broker {
     // The payload (Arguments, ArgumentsKw) is copied verbatim from PUBLISH (WAMP spec, "EVENT").
     const event: unknown[] = [MsgType.EVENT, sub.id, pub.id, details];
     for (let i = 0; i < pub.payload.length; i++) event.push(pub.payload[i]);
-    if (pub.jsonTail !== undefined) (event as TailedMessage).jsonTail = pub.jsonTail;
+    if (pub.jsonTail !== undefined) {
+      (event as TailedMessage).jsonTail = pub.jsonTail;
+      if (only !== undefined ? only.transport.serializer === 'json' : sub.allJson()) leanForJson(event);
+    }
     this.out.fanout(ids, event);
   }
 

@@ -1,4 +1,4 @@
-import { attachJsonTail, encodeWithTail, type TailedMessage } from '../wamp/json-tail.js';
+import { attachJsonTail, encodeWithTail, type TailedMessage, tailStart } from '../wamp/json-tail.js';
 import { containsBinary, type Serializer } from './serializer.js';
 
 // WAMP spec, "Binary support in JSON": a byte string travels as a JSON string whose first
@@ -31,6 +31,20 @@ function reviveBinary(v: unknown): unknown {
 
 function stringify(msg: readonly unknown[]): string {
   return containsBinary(msg) ? JSON.stringify(msg, binaryReplacer) : JSON.stringify(msg);
+}
+
+/**
+ * A message whose decoded payload was left behind by leanForJson, with that payload decoded again
+ * from its JSON text (for a receiver with another serializer); any other message unchanged.
+ */
+export function restorePayload(msg: readonly unknown[]): readonly unknown[] {
+  const tail = (msg as TailedMessage).jsonTail;
+  const k = tailStart(msg);
+  if (tail === undefined || k === 0 || msg.length > k) return msg;
+  const text = `[${tail}]`;
+  const payload = JSON.parse(text) as unknown[];
+  if (text.includes('\\u0000')) reviveBinary(payload);
+  return [...msg, ...payload];
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });

@@ -63,9 +63,23 @@ export function encodeWithTail(msg: TailedMessage, encodeHead: (head: unknown[])
   const tail = msg.jsonTail;
   if (tail === undefined) return undefined;
   const k = tailStart(msg);
-  if (k === 0 || msg.length <= k) return undefined;
+  // msg.length === k: the decoded payload was left behind (leanForJson); the text is all there is.
+  if (k === 0 || msg.length < k) return undefined;
   const head = encodeHead(msg.slice(0, k));
   return `${head.slice(0, -1)},${tail}]`;
+}
+
+/**
+ * For a message that only JSON receivers will get (worker side): drops the decoded payload when
+ * its JSON text travels, so the main thread neither receives nor clones it (the text is what a
+ * JSON receiver gets). Non-JSON receivers must get the message untouched; the main thread
+ * restores a payload from its text if one ever reaches another serializer (restorePayload).
+ */
+export function leanForJson(msg: TailedMessage): void {
+  if (msg.jsonTail !== undefined) {
+    const k = tailStart(msg);
+    if (k > 0 && msg.length > k) msg.length = k;
+  }
 }
 
 /** out.push(...msg[from..]) and the payload's JSON text with it (the payload is passed on unchanged). */

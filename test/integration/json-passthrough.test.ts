@@ -24,8 +24,10 @@ class TextPeer {
   #read = 0;
   constructor(readonly ws: WebSocket) {
     ws.on('message', (d: Buffer, binary: boolean) => {
-      const text = binary ? '' : d.toString('utf8');
-      this.inbox.push({ text, msg: (binary ? unpackr.unpack(d) : JSON.parse(text)) as unknown[] });
+      if (binary) return this.inbox.push({ text: '', msg: unpackr.unpack(d) as unknown[] });
+      // wamp.2.json.batched: every message ends with 0x18.
+      const texts = ws.protocol.endsWith('.batched') ? d.toString('utf8').split('\x18').slice(0, -1) : [d.toString('utf8')];
+      for (const text of texts) this.inbox.push({ text, msg: JSON.parse(text) as unknown[] });
     });
   }
   static async open(url: string, proto: string): Promise<TextPeer> {
@@ -35,7 +37,7 @@ class TextPeer {
   }
   /** Sends exactly this text (JSON) as a text frame. */
   sendText(text: string): void {
-    this.ws.send(text, { binary: false });
+    this.ws.send(this.ws.protocol.endsWith('.batched') ? `${text}\x18` : text, { binary: false });
   }
   sendMsgpack(msg: unknown[]): void {
     this.ws.send(packr.pack(msg), { binary: true });
@@ -163,5 +165,30 @@ describe('JSON payload pass-through', () => {
     assert.equal(tailOf(ev.text, 4), JSON.stringify(JSON.parse(`[${PAYLOAD}]`)).slice(1, -1));
     sub.ws.close();
     pub.ws.close();
+  });
+
+  test('EVENT to JSON-only subscribers (payload travels as text only) and to a late msgpack subscriber', async () => {
+    const subs = [await TextPeer.open(r.url, 'wamp.2.json'), await TextPeer.open(r.url, 'wamp.2.json.batched')];
+    for (const s of subs) {
+      await s.join({ subscriber: {} });
+      s.sendText('[32,1,{},"com.example.jo"]');
+      await s.next(33);
+    }
+    const pub = await TextPeer.open(r.url, 'wamp.2.json');
+    await pub.join({ publisher: {} });
+    pub.sendText(`[16,1,{"acknowledge":true},"com.example.jo",${PAYLOAD}]`);
+    await pub.next(17);
+    for (const s of subs) assert.equal(tailOf((await s.next(36)).text, 4), PAYLOAD, s.ws.protocol);
+    // A msgpack subscriber joins the topic: the next EVENT must reach it with the values.
+    const mp = await TextPeer.open(r.url, 'wamp.2.msgpack');
+    mp.sendMsgpack([1, 'realm1', { roles: { subscriber: {} } }]);
+    await mp.next(2);
+    mp.sendMsgpack([32, 1, {}, 'com.example.jo']);
+    await mp.next(33);
+    pub.sendText(`[16,2,{"acknowledge":true},"com.example.jo",${MP_PAYLOAD}]`);
+    await pub.next(17);
+    assert.deepEqual((await mp.next(36)).msg.slice(4), JSON.parse(`[${MP_PAYLOAD}]`));
+    for (const s of subs) assert.equal(tailOf((await s.next(36)).text, 4), MP_PAYLOAD);
+    for (const p of [...subs, mp, pub]) p.ws.close();
   });
 });

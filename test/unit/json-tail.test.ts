@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { jsonSerializer } from '../../src/serializers/json.js';
-import { JSON_TAIL_MIN, pushTail, type TailedMessage } from '../../src/wamp/json-tail.js';
+import { msgpackSerializer } from '../../src/serializers/msgpack.js';
+import { jsonSerializer, restorePayload } from '../../src/serializers/json.js';
+import { JSON_TAIL_MIN, leanForJson, pushTail, type TailedMessage } from '../../src/wamp/json-tail.js';
 
 const LONG = 'x'.repeat(JSON_TAIL_MIN);
 const decode = (text: string): TailedMessage => jsonSerializer.decode(Buffer.from(text)) as TailedMessage;
@@ -57,5 +58,25 @@ describe('JSON payload tail', () => {
 
   test('a message without a carried tail encodes as before', () => {
     assert.equal(jsonSerializer.encode([50, 1, {}, [LONG]]), JSON.stringify([50, 1, {}, [LONG]]));
+  });
+
+  test('a payload left behind for JSON receivers is re-encoded from its text, and restored for others', () => {
+    const call = decode(`[48,1,{},"p",["\\u0000AAE=","${LONG}",1.50],{"k":"v"}]`);
+    const inv: unknown[] = [68, 9, 10, {}];
+    pushTail(inv, call, 4);
+    leanForJson(inv);
+    assert.equal(inv.length, 4, 'the decoded payload is dropped');
+    assert.equal(jsonSerializer.encode(inv), `[68,9,10,{},["\\u0000AAE=","${LONG}",1.50],{"k":"v"}]`);
+    const restored = restorePayload(inv);
+    assert.deepEqual(restored.slice(5), [{ k: 'v' }]);
+    const args = restored[4] as unknown[];
+    assert.ok(args[0] instanceof Uint8Array);
+    assert.deepEqual([...(args[0] as Uint8Array)], [0, 1]);
+    assert.deepEqual(args.slice(1), [LONG, 1.5]);
+    const back = msgpackSerializer.decode(msgpackSerializer.encode(restored) as Uint8Array) as unknown[];
+    assert.deepEqual([...((back[4] as unknown[])[0] as Uint8Array)], [0, 1], 'msgpack carries the bytes as bin');
+    assert.deepEqual([back.slice(0, 4), (back[4] as unknown[]).slice(1), back[5]], [[68, 9, 10, {}], [LONG, 1.5], { k: 'v' }]);
+    const plain = [50, 1, {}, ['x']];
+    assert.equal(restorePayload(plain), plain, 'a message with its values is returned as is');
   });
 });
