@@ -7,8 +7,9 @@
  *
  * Three variants, each in a fresh process, alternating: `stringify` (the payload re-encoded
  * with JSON.stringify, as before src/wamp/json-tail.ts), `tail` (the payload's JSON text carried
- * beside the decoded values: what the router does), `tail-only` (the way back carries only the
- * text, no decoded values: a possible next step). Reports main-thread active µs per message
+ * beside the decoded values both ways: what the router does when a receiver speaks another
+ * serializer), `tail-only` (the way back carries only the text: what the router does when every
+ * receiver speaks JSON, workers/ leanForJson). Reports main-thread active µs per message
  * (event-loop utilisation, so the clone work inside postMessage and message delivery counts).
  */
 import { fork } from 'node:child_process';
