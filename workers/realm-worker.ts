@@ -104,8 +104,8 @@ function onBatch(ops: unknown[]): void {
     }
   }
   if (drain?.pending) drain.check();
-  // Everything this batch caused goes back in one postMessage, with the batch's STAMP so the
-  // main thread can time main receive → routed here → bytes out.
+  // What this batch caused goes back (in MAX_BATCH_OPS pieces, the last one now), with the batch's
+  // STAMP so the main thread can time main receive → routed here → bytes out.
   if (stamp >= 0 && outbox.size > 0) outbox.push2(Op.ROUTED, stamp);
   outbox.flush();
 }

@@ -2,7 +2,8 @@ import type { TransportAuth } from '../config/auth.js';
 import type { CookieAuth } from '../transport/cookies.js';
 /**
  * The wire between the main thread and a realm worker: one MessageChannel per worker, one
- * postMessage per direction per event-loop turn. A batch is a flat array of operations, each an
+ * postMessage per direction per event-loop turn, or per MAX_BATCH_OPS operands when more come
+ * (src/ipc/outbox.ts). A batch is a flat array of operations, each an
  * opcode followed by its fixed operands, so the receiver walks it without allocating per entry
  * and the order of a session's messages is the order of the array.
  *
