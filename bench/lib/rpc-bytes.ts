@@ -161,3 +161,35 @@ function startsWith(b: Uint8Array, at: number, prefix: Uint8Array): boolean {
 function equalAt(b: Uint8Array, at: number, end: number, expected: Uint8Array): boolean {
   return end - at === expected.length && Buffer.from(b.buffer, b.byteOffset + at, end - at).equals(expected);
 }
+
+/**
+ * A publisher's message as bytes: PUBLISH [16, request, {}, topic, [ints…, payload…]] to the
+ * router, or the EVENT [36, 1, request, {}, [ints…, payload…]] itself to the limit server. The
+ * constant parts are encoded once; per message only the request id and the leading integers
+ * (publisher index, sequence number) are written. Same bytes as the codec would produce.
+ */
+export function publicationBytes(codec: Codec, router: boolean, topic: string, payload: readonly unknown[], ints: number): (request: number, values: readonly number[]) => Uint8Array | string {
+  if (codec.name === 'json') {
+    const head = router ? `[16,` : `[36,1,`;
+    const mid = router ? `,{},${JSON.stringify(topic)},[` : `,{},[`;
+    const rest = payload.length === 0 ? ']]' : `,${JSON.stringify(payload).slice(1, -1)}]]`;
+    return (request, values) => {
+      let s = head + request + mid;
+      for (let i = 0; i < ints; i++) s += i === 0 ? values[i] : `,${values[i]}`;
+      return s + rest;
+    };
+  }
+  // [ints…, payload…] is a fixarray (< 16 elements); the payload's packed elements follow the integers.
+  const payloadBytes = (codec.encode([...payload]) as Uint8Array).subarray(1);
+  const topicBytes = (codec.encode([topic]) as Uint8Array).subarray(1);
+  const argsHeader = 0x90 + ints + payload.length;
+  return (request, values) => {
+    const parts: number[] = router ? [0x95, 16, ...packUint(request), 0x80] : [0x95, 36, 1, ...packUint(request), 0x80];
+    const head = router ? [...parts, ...topicBytes, argsHeader] : [...parts, argsHeader];
+    for (let i = 0; i < ints; i++) head.push(...packUint(values[i]!));
+    const out = new Uint8Array(head.length + payloadBytes.length);
+    out.set(head, 0);
+    out.set(payloadBytes, head.length);
+    return out;
+  };
+}

@@ -11,6 +11,7 @@
 import { PAYLOADS } from '../lib/codec.js';
 import { scanJsonEvent, scanMsgpackEvent } from '../lib/event-scan.js';
 import { type PeerResult, type PeerSetup, type RoleConfig, TOPIC } from '../lib/ipc.js';
+import { publicationBytes } from '../lib/rpc-bytes.js';
 import { addError, newVerdict, SeqChecker, type Verdict } from '../lib/stats.js';
 import { T, type WampPeer } from '../lib/wamp-peer.js';
 import { codecOf, Drain, openMany, type Role } from './role.js';
@@ -78,11 +79,6 @@ function deliveries(
   };
 }
 
-/** The message a publisher sends: PUBLISH to the router, the EVENT itself to the limit server. */
-function publication(router: boolean, request: number, args: unknown[]): unknown[] {
-  return router ? [T.PUBLISH, request, {}, TOPIC, args] : [T.EVENT, 1, request, {}, args];
-}
-
 export class Fanout implements Role {
   #subs: WampPeer[] = [];
   #pub: WampPeer | null = null;
@@ -146,14 +142,17 @@ export class Fanout implements Role {
     else this.#drain.poke();
   }
 
+  #encode: ((request: number, values: readonly number[]) => Uint8Array | string) | null = null;
+  #one = [0];
+
   #pump(): void {
-    const router = this.s.target === 'router';
-    const payload = PAYLOADS[this.cfg.payload];
+    this.#encode ??= publicationBytes(this.#pub!.codec, this.s.target === 'router', TOPIC, PAYLOADS[this.cfg.payload], 1);
     while (this.#sent - this.#all < this.cfg.window) {
       const seq = this.#sent++;
       // Self-test of the verification (--self-test-drop): this number is never sent.
       if (seq === this.cfg.dropSeq) continue;
-      this.#pub!.send(publication(router, seq + 1, [seq, ...payload]));
+      this.#one[0] = seq;
+      this.#pub!.sendEncoded(this.#encode(seq + 1, this.#one));
     }
   }
 
@@ -222,13 +221,17 @@ export class Fanin implements Role {
     for (let i = 0; i < this.#pubs.length; i++) this.#pump(i);
   }
 
+  #encode: ((request: number, values: readonly number[]) => Uint8Array | string) | null = null;
+  #two = [0, 0];
+
   #pump(i: number): void {
-    const router = this.s.target === 'router';
-    const payload = PAYLOADS[this.cfg.payload];
+    this.#encode ??= publicationBytes(this.#pubs[i]!.codec, this.s.target === 'router', TOPIC, PAYLOADS[this.cfg.payload], 2);
     const c = this.#checkers[i]!;
     while (this.#sent[i]! - c.next < this.cfg.window) {
       const seq = this.#sent[i]!++;
-      this.#pubs[i]!.send(publication(router, seq + 1, [i, seq, ...payload]));
+      this.#two[0] = i;
+      this.#two[1] = seq;
+      this.#pubs[i]!.sendEncoded(this.#encode(seq + 1, this.#two));
     }
   }
 

@@ -4,7 +4,7 @@ import { matrix } from '../../bench/lib/cells.js';
 import { CODECS, PAYLOADS } from '../../bench/lib/codec.js';
 import { type CpuProfile, summarize } from '../../bench/lib/profile.js';
 import { markdown, type Meta, ratio, type Row, svg, targets } from '../../bench/lib/report.js';
-import { rpcBytes } from '../../bench/lib/rpc-bytes.js';
+import { publicationBytes, rpcBytes } from '../../bench/lib/rpc-bytes.js';
 import { SERIALIZERS } from '../../src/serializers/index.js';
 import type { CellResult } from '../../bench/lib/runner.js';
 import { Histogram, SeqChecker } from '../../bench/lib/stats.js';
@@ -196,5 +196,25 @@ describe('rpc generator byte paths (bench/lib/rpc-bytes.ts)', () => {
         assert.equal(echo.replyId(call, 0, call.length), 77, 'the echo server returns the CALL itself');
       });
     }
+  }
+});
+
+describe('publisher byte template (bench/lib/rpc-bytes.ts publicationBytes)', () => {
+  for (const ser of ['json', 'msgpack'] as const) {
+    const codec = CODECS[ser];
+    const bytes = (x: Uint8Array | string): Buffer => Buffer.from(typeof x === 'string' ? Buffer.from(x) : x);
+    test(`${ser}: PUBLISH to the router and EVENT to the limit server equal the codec's bytes`, () => {
+      for (const payload of [PAYLOADS.small, PAYLOADS['1k'], [] as const]) {
+        for (const router of [true, false]) {
+          const one = publicationBytes(codec, router, 'com.bench.topic', payload, 1);
+          const two = publicationBytes(codec, router, 'com.bench.topic', payload, 2);
+          for (const n of [0, 1, 127, 128, 255, 256, 65535, 65536, 2 ** 32 - 2]) {
+            const msg = (args: unknown[]): unknown[] => (router ? [16, n + 1, {}, 'com.bench.topic', args] : [36, 1, n + 1, {}, args]);
+            assert.deepEqual(bytes(one(n + 1, [n])), bytes(codec.encode(msg([n, ...payload]))), `one ${router} ${n}`);
+            assert.deepEqual(bytes(two(n + 1, [7, n])), bytes(codec.encode(msg([7, n, ...payload]))), `two ${router} ${n}`);
+          }
+        }
+      }
+    });
   }
 });
