@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import type { Histogram } from 'prom-client';
+import { IpcBytes } from './ipc/outbox.js';
 import { Op, type WorkerStats } from './ipc/protocol.js';
 import type { Logger } from './log.js';
 import type { MainCounters } from './metrics/counters.js';
@@ -26,16 +27,34 @@ export interface DeliveryHost {
 }
 
 /**
- * The main thread's output side: walks each batch a realm worker routed, encodes (a fanned-out
- * EVENT once per serializer), and writes each connection's share of the batch in one cork().
+ * The main thread's output side: walks each batch a realm worker routed (messages the worker
+ * encoded, a fanned-out EVENT once per serializer) and writes each connection's share of the batch
+ * in one cork().
  * Every message written is counted here (MainCounters), with plain array increments.
  */
 export class Delivery {
   /** Connections that got output during the worker batch being processed. */
   #touched: Conn[] = [];
-  /** FANOUT scratch: the message encoded per serializer, and its byte length. */
-  #encoded: (string | Uint8Array | undefined)[] = new Array(SERIALIZER_LIST.length).fill(undefined);
-  #lengths: number[] = new Array(SERIALIZER_LIST.length).fill(0);
+  /** A setImmediate will write the touched connections' output. */
+  #flushScheduled = false;
+  #flushTouched = (): void => {
+    this.#flushScheduled = false;
+    const touched = this.#touched;
+    for (let j = 0; j < touched.length; j++) this.flush(touched[j]!);
+    touched.length = 0;
+    const stamps = this.#stamps;
+    if (stamps.length > 0) {
+      const now = performance.now();
+      for (let j = 0; j < stamps.length; j++) this.latency.observe((now - stamps[j]!) / 1000);
+      stamps.length = 0;
+    }
+  };
+  /** STAMPs of the batches whose output waits for that flush. */
+  #stamps: number[] = [];
+  /** The byte areas of the worker batches (src/ipc/outbox.ts). */
+  #bytes = new IpcBytes();
+  /** FANOUT_BYTES scratch: the EVENT's bytes per serializer. */
+  #views: (Uint8Array | undefined)[] = new Array(SERIALIZER_LIST.length).fill(undefined);
 
   constructor(
     readonly conns: ReadonlyMap<number, Conn>,
@@ -60,29 +79,44 @@ export class Delivery {
             else noteSent(c, msg);
             if (c.cbtid !== null && msg[0] === MsgType.WELCOME) c.service.cookies?.welcomed(c.cbtid, msg[2]);
             const data = this.#encode(c, msg);
-            if (data !== undefined) this.#queue(c, data, msg, byteLength(data));
+            if (data !== undefined) this.#queue(c, data, msg[0] as number, msg);
           }
           break;
         }
-        case Op.FANOUT: {
+        case Op.SEND_BYTES: {
+          const c = this.conns.get(ops[i + 1] as number);
+          const data = this.#bytes.take(ops[i + 2] as number);
+          const type = ops[i + 3] as number;
+          const done = ops[i + 4] as number;
+          i += 5;
+          if (c !== undefined) {
+            if (done >= 0 && c.calls !== null) c.calls.delete(done);
+            this.#queue(c, data, type);
+          }
+          break;
+        }
+        case Op.FANOUT_BYTES: {
           const ids = ops[i + 1] as number[];
-          const msg = ops[i + 2] as unknown[];
+          const lens = ops[i + 2] as number[];
           i += 3;
-          // One encode per serializer (SERIALIZER_LIST index) for all recipients; every socket
-          // of a serializer gets the same bytes.
-          const enc = this.#encoded;
-          const len = this.#lengths;
+          // The EVENT encoded once per serializer (SERIALIZER_LIST index); every socket of a
+          // serializer gets the same bytes.
+          const views = this.#views;
+          for (let k = 0; k < lens.length; k++) views[k] = lens[k]! > 0 ? this.#bytes.take(lens[k]!) : undefined;
           for (let j = 0; j < ids.length; j++) {
             const c = this.conns.get(ids[j]!);
             if (c === undefined) continue;
-            const k = c.serIndex;
-            let data = enc[k];
-            if (data === undefined && (data = enc[k] = this.#encodeBytes(c, msg)) !== undefined) len[k] = byteLength(data);
-            if (data !== undefined) this.#queue(c, data, msg, len[k]!);
+            const data = views[c.serIndex];
+            // undefined: the worker could not encode it for this serializer and ends those sessions.
+            if (data !== undefined) this.#queue(c, data, MsgType.EVENT);
           }
-          enc.fill(undefined);
+          views.fill(undefined);
           break;
         }
+        case Op.BYTES:
+          this.#bytes.area(ops[i + 1]);
+          i += 2;
+          break;
         case Op.DETACH: {
           const c = this.conns.get(ops[i + 1] as number);
           i += 2;
@@ -117,12 +151,19 @@ export class Delivery {
           throw new Error(`corrupt IPC batch from a realm worker: opcode ${String(ops[i])}`);
       }
     }
-    const touched = this.#touched;
-    for (let j = 0; j < touched.length; j++) this.flush(touched[j]!);
-    touched.length = 0;
-    // One observation per batch: main receive → worker routed → bytes handed to uWS.
-    if (stamp >= 0) this.latency.observe((performance.now() - stamp) / 1000);
+    // Written once per event-loop turn, not per worker batch: a turn often brings several batches
+    // (MAX_BATCH_OPS) with messages for the same connections, and each cork() is a write(2).
+    if (!this.#flushScheduled && this.#touched.length > 0) {
+      this.#flushScheduled = true;
+      setImmediate(this.#flushTouched);
+    }
+    // One observation per batch: main receive → worker routed → bytes handed to uWS (at the flush).
+    if (stamp >= 0) {
+      if (this.#flushScheduled) this.#stamps.push(stamp);
+      else this.latency.observe((performance.now() - stamp) / 1000);
+    }
   }
+
 
   /** An ABORT from a realm worker: counted, and logged here when the worker did not log it. */
   #aborted(c: Conn, msg: unknown[]): void {
@@ -140,15 +181,6 @@ export class Delivery {
   }
 
   /** Encodes for `c`'s serializer; a message that cannot be encoded closes `c` (1011), nothing else. */
-  /**
-   * #encode, as bytes: uWS converts a JS string (JSON's output) to UTF-8 on every send, so a
-   * fanned-out string would be re-encoded once per recipient (found with `npm run bench`).
-   */
-  #encodeBytes(c: Conn, msg: unknown[]): Uint8Array | undefined {
-    const data = this.#encode(c, msg);
-    return typeof data === 'string' ? Buffer.from(data) : data;
-  }
-
   #encode(c: Conn, msg: unknown[]): string | Uint8Array | undefined {
     try {
       // A payload that travelled only as JSON text (workers/: leanForJson) is decoded for other serializers.
@@ -162,16 +194,29 @@ export class Delivery {
     }
   }
 
-  #queue(c: Conn, data: string | Uint8Array, msg: unknown[], bytes: number): void {
-    this.#count(c, msg, bytes);
-    if (c.service.config.debug) this.log.info({ conn: c.id, dir: 'out', msg, jsonPayload: (msg as TailedMessage).jsonTail }, 'wamp message');
+  /** `msg`: the message decoded, when it came so (SEND). */
+  #queue(c: Conn, data: string | Uint8Array, type: number, msg?: unknown[]): void {
+    this.#count(c, type, byteLength(data));
+    if (c.service.config.debug) this.log.info({ conn: c.id, dir: 'out', msg: msg ?? this.#decodeForLog(c, data) }, 'wamp message');
     if (c.out === null) {
       c.out = [data];
       this.#touched.push(c);
     } else c.out.push(data);
   }
 
-  /** Sends what is queued for `c` in one corked write. */
+  #decodeForLog(c: Conn, data: string | Uint8Array): unknown {
+    try {
+      return c.ser.decode(typeof data === 'string' ? Buffer.from(data) : data);
+    } catch (err) {
+      return `(cannot decode: ${String(err)})`;
+    }
+  }
+
+  /**
+   * Sends what is queued for `c` in one corked write. Called at the end of the event-loop turn,
+   * and by whoever is about to write to `c` or close it from the main thread (output routed before
+   * goes first).
+   */
   flush(c: Conn): void {
     const out = c.out;
     if (out === null) return;
@@ -198,13 +243,14 @@ export class Delivery {
   /** Sends one message at once, outside any batch (ABORTs and GOODBYEs from the main thread). */
   sendNow(c: Conn, msg: unknown[]): void {
     if (c.ws === null) return;
+    this.flush(c); // what the worker routed to `c` before this goes first
     const data = c.ser.encode(msg);
-    this.#count(c, msg, byteLength(data));
+    this.#count(c, msg[0] as number, byteLength(data));
     c.ws.send(data, c.ser.binary);
   }
 
-  #count(c: Conn, msg: unknown[], bytes: number): void {
-    this.counters.msgOut[c.serIndex * TYPE_SLOTS + (msg[0] as number)]!++;
+  #count(c: Conn, type: number, bytes: number): void {
+    this.counters.msgOut[c.serIndex * TYPE_SLOTS + type]!++;
     this.counters.bytesOut[c.serIndex]! += bytes;
   }
 }

@@ -12,11 +12,19 @@ import { type ConnHandler, Listener } from './transport/ws-server.js';
 import { loadUws, type TemplatedApp } from './uws.js';
 import { VERSION } from './version.js';
 import { KNOWN_TYPES, MsgType } from './wamp/codes.js';
+import { peeked } from './wamp/peek.js';
 import { isDict } from './wamp/messages.js';
 import { Uri } from './wamp/uris.js';
 import { RealmWorkers, type WorkerHandle } from './workers.js';
 
 const LOGOUT = 'wamp.close.logout';
+
+/**
+ * Message types an established session's frame may have to go to the worker undecoded: every
+ * known type but GOODBYE, which the main thread acts on (detach, cookie logout).
+ */
+const RAW_TYPES = new Uint8Array(128);
+for (const t of KNOWN_TYPES) if (t !== MsgType.GOODBYE) RAW_TYPES[t] = 1;
 
 /** Programmatic options (tests); nothing here can be set from a config file or the environment. */
 export interface RouterOptions {
@@ -193,16 +201,31 @@ export class Router implements ConnHandler, OpsTarget {
     this.counters.bytesIn[c.serIndex]! += data.byteLength;
     if (data.byteLength > c.service.config.maxMessageSize) {
       this.log.info({ conn: c.id, peer: c.peer, reason: 'message over max_message_size', size: data.byteLength }, 'message too big');
+      this.#out.flush(c);
       c.service.fail(c, Close.TOO_BIG, `message too big (limit ${c.service.config.maxMessageSize} bytes)`);
       return;
     }
     if (isBinary !== c.ser.binary) {
       return this.#violation(c, `${c.ser.subprotocol} messages must be sent as ${c.ser.binary ? 'binary' : 'text'} WebSocket frames`);
     }
+    const bytes = new Uint8Array(data);
+    // An established session's frame goes to its realm worker as it came (copied: uWS neuters
+    // `data` when this callback returns); the worker decodes it. Only its head is read here.
+    if (c.state === ConnState.ATTACHED && c.ser.peek !== undefined && !c.service.config.debug) {
+      const t = c.ser.peek(bytes);
+      if (t >= 0 && t < RAW_TYPES.length && RAW_TYPES[t] === 1 && (t !== MsgType.CALL || peeked.id >= 0)) {
+        this.counters.msgIn[c.serIndex * TYPE_SLOTS + t]!++;
+        // Remembered so that a realm worker's crash can still answer the call (see #workerFailed).
+        if (t === MsgType.CALL && c.joined) noteCall(c, peeked.id);
+        const out = c.worker!.outbox;
+        const len = out.write(bytes);
+        out.push3(Op.RAW, c.id, len);
+        return;
+      }
+    }
     let msg: unknown;
     try {
-      // Decoded synchronously: uWS neuters `data` when this callback returns.
-      msg = c.ser.decode(new Uint8Array(data));
+      msg = c.ser.decode(bytes);
     } catch (e) {
       return this.#violation(c, `malformed ${c.ser.name} message: ${(e as Error).message}`);
     }
@@ -235,7 +258,7 @@ export class Router implements ConnHandler, OpsTarget {
           if (c.cbtid !== null && msg[2] === LOGOUT) this.#logout(c, c.cbtid);
         }
         // Remembered so that a realm worker's crash can still answer the call (see #workerFailed).
-        else if (msg[0] === MsgType.CALL && c.joined) noteCall(c, msg);
+        else if (msg[0] === MsgType.CALL && c.joined && typeof msg[1] === 'number') noteCall(c, msg[1]);
         c.worker!.outbox.push3(Op.FRAME, c.id, msg);
         return;
       case ConnState.DETACHING:
@@ -253,7 +276,7 @@ export class Router implements ConnHandler, OpsTarget {
   #logout(c: Conn, cbtid: string): void {
     c.service.cookies?.setAuth(cbtid, { authid: null, authrole: null, authmethod: null, authrealm: null, authextra: null });
     for (const o of this.#conns.values()) {
-      if (o !== c && o.cbtid === cbtid && o.service === c.service) o.ws?.end(1000, LOGOUT);
+      if (o !== c && o.cbtid === cbtid && o.service === c.service) this.#end(o, 1000, LOGOUT);
     }
   }
 
@@ -286,7 +309,7 @@ export class Router implements ConnHandler, OpsTarget {
       c.helloTimer = null;
     }
     c.worker = w;
-    const transport: TransportInfo = { ...c.service.info, serializer: c.ser.name, peer: c.peer, cbtid: c.cbtid, cookieAuth: c.cbtid === null ? null : (c.service.cookies?.auth(c.cbtid) ?? null) };
+    const transport: TransportInfo = { ...c.service.info, serIndex: c.serIndex, serializer: c.ser.name, peer: c.peer, cbtid: c.cbtid, cookieAuth: c.cbtid === null ? null : (c.service.cookies?.auth(c.cbtid) ?? null) };
     w.outbox.push5(Op.OPEN, c.id, realm, msg[2], transport);
   }
 
@@ -296,6 +319,12 @@ export class Router implements ConnHandler, OpsTarget {
     this.log.info({ conn: c.id, peer: c.peer, reason: message }, 'protocol violation');
     this.#out.sendNow(c, [MsgType.ABORT, { message }, Uri.PROTOCOL_VIOLATION]);
     c.ws?.end(Close.PROTOCOL_ERROR, Uri.PROTOCOL_VIOLATION);
+  }
+
+  /** Closes `c` from the main thread, after what was routed to it (Delivery writes once per event-loop turn). */
+  #end(c: Conn, code: number, reason: string): void {
+    this.#out.flush(c);
+    c.ws?.end(code, reason);
   }
 
   /**
@@ -321,7 +350,7 @@ export class Router implements ConnHandler, OpsTarget {
     forgetSession(c);
     this.#awaitHello(c);
     if (this.#shuttingDown) {
-      c.ws?.end(Close.GOING_AWAY, 'router shutting down');
+      this.#end(c, Close.GOING_AWAY, 'router shutting down');
       return;
     }
     // WAMP spec, "GOODBYE": the transport may carry a new session; replay what came meanwhile.
@@ -352,7 +381,7 @@ export class Router implements ConnHandler, OpsTarget {
         this.#out.sendNow(c, m);
       }
       forgetSession(c);
-      c.ws?.end(Close.INTERNAL, `realm worker failed (${cause}); reconnect`);
+      this.#end(c, Close.INTERNAL, `realm worker failed (${cause}); reconnect`);
     }
     this.log.error(
       { err: detail.err, exitCode: detail.exitCode, cause, worker: old.index, realms: old.realms, sessions, canceledCalls: calls, restartInMs: detail.delayMs },
@@ -399,7 +428,7 @@ export class Router implements ConnHandler, OpsTarget {
         };
       });
     }
-    for (const c of [...this.#conns.values()]) c.ws?.end(Close.GOING_AWAY, 'router shutting down');
+    for (const c of [...this.#conns.values()]) this.#end(c, Close.GOING_AWAY, 'router shutting down');
     // Listening until here: load balancers see /ready 503 and upgrades get 503 during the drain.
     for (const l of this.listeners) l.stopListening();
     this.ops?.stopListening();

@@ -16,6 +16,8 @@ export class Subscription {
   #connIds: number[] | null = null;
   /** Whether every subscriber speaks JSON (then an EVENT's payload travels as JSON text only); lazily. */
   #allJson: boolean | null = null;
+  /** Bit k set when a subscriber speaks SERIALIZER_LIST[k] (an EVENT is encoded once per such serializer); lazily. */
+  #serMask = -1;
   constructor(
     readonly id: number,
     readonly topic: string,
@@ -36,9 +38,18 @@ export class Subscription {
     }
     return this.#allJson;
   }
+  serMask(): number {
+    if (this.#serMask < 0) {
+      let m = 0;
+      for (const s of this.subscribers) m |= serBit(s);
+      this.#serMask = m;
+    }
+    return this.#serMask;
+  }
   changed(): void {
     this.#connIds = null;
     this.#allJson = null;
+    this.#serMask = -1;
   }
   info(): Dict {
     return { id: this.id, created: this.created, uri: this.topic, match: this.match };
@@ -262,12 +273,15 @@ export class Broker {
     const excludeMe = publisher !== null && pub.options.exclude_me !== false && sub.subscribers.has(publisher);
     const ppt = pub.options.ppt_scheme !== undefined;
     let ids: number[];
+    let mask = 0;
     if (only !== undefined) {
       if (ppt && !only.has('subscriber', 'payload_passthru_mode')) return;
       ids = [only.connId];
-    }
-    else if (eligibility === null && !excludeMe && !ppt) ids = sub.connIds(); // the fast path
-    else {
+      mask = serBit(only);
+    } else if (eligibility === null && !excludeMe && !ppt) {
+      ids = sub.connIds(); // the fast path
+      mask = sub.serMask();
+    } else {
       ids = [];
       for (const s of sub.subscribers) {
         if (excludeMe && s === publisher) continue;
@@ -275,6 +289,7 @@ export class Broker {
         // WAMP spec, "Payload Passthru Mode": only to subscribers that announced it.
         if (ppt && !s.has('subscriber', 'payload_passthru_mode')) continue;
         ids.push(s.connId);
+        mask |= serBit(s);
       }
     }
     if (ids.length === 0) return;
@@ -292,7 +307,7 @@ export class Broker {
       (event as TailedMessage).jsonTail = pub.jsonTail;
       if (only !== undefined ? only.transport.serializer === 'json' : sub.allJson()) leanForJson(event);
     }
-    this.out.fanout(ids, event);
+    this.out.fanout(ids, event, mask);
   }
 
   #sendRetained(s: Session, sub: Subscription): void {
@@ -334,6 +349,11 @@ export class Broker {
 }
 
 const EMPTY: Dict = Object.freeze({}) as Dict;
+
+function serBit(s: Session): number {
+  const k = s.transport.serIndex;
+  return k >= 0 ? 1 << k : 0;
+}
 
 export function copyPpt(from: Dict, to: Dict): void {
   for (const k of ['ppt_scheme', 'ppt_serializer', 'ppt_cipher', 'ppt_keyid']) if (from[k] !== undefined) to[k] = from[k];

@@ -1,19 +1,113 @@
 import { Op } from '../src/ipc/protocol.js';
 import type { Outbox } from '../src/ipc/outbox.js';
+import type { Logger } from '../src/log.js';
+import { SERIALIZER_LIST, type Serializer } from '../src/serializers/index.js';
+import { restorePayload } from '../src/serializers/json.js';
+import { MsgType } from '../src/wamp/codes.js';
+import type { TailedMessage } from '../src/wamp/json-tail.js';
+import type { Dict } from '../src/wamp/messages.js';
 
-/** What a realm worker can do to connections; every call is batched into the worker's outbox. */
+const SER_COUNT = SERIALIZER_LIST.length;
+
+/**
+ * What a realm worker can do to connections; every call is batched into the worker's outbox.
+ * Messages are encoded here, for the serializer of each connection (a fanned-out EVENT once per
+ * serializer among its recipients), and cross to the main thread as bytes: the main thread only
+ * writes them to the sockets.
+ */
 export class Output {
-  constructor(readonly outbox: Outbox) {}
+  /** The serializer (SERIALIZER_LIST index) of every connection with a session, or one being opened, here. */
+  #serIndex = new Map<number, number>();
+  /** Called (on a microtask) for a connection whose message could not be encoded: end its session. */
+  onEncodeError: (connId: number) => void = () => {};
+  #failed: number[] = [];
+
+  constructor(
+    readonly outbox: Outbox,
+    readonly log: Logger,
+  ) {}
+
+  /** A connection's HELLO arrived here: its messages are encoded with SERIALIZER_LIST[serIndex]. */
+  opened(connId: number, serIndex: number): void {
+    if (serIndex >= 0) this.#serIndex.set(connId, serIndex);
+  }
+
+  /** The serializer frames of `connId` are decoded with (undefined: no session here). */
+  serializer(connId: number): Serializer | undefined {
+    const k = this.#serIndex.get(connId);
+    return k === undefined ? undefined : SERIALIZER_LIST[k];
+  }
+
+  /** The connection went away (CLOSED). */
+  forget(connId: number): void {
+    this.#serIndex.delete(connId);
+  }
+
   send(connId: number, msg: unknown[]): void {
-    this.outbox.push3(Op.SEND, connId, msg);
+    const t = msg[0] as number;
+    const k = this.#serIndex.get(connId);
+    // WELCOME and ABORT are read by the main thread too (joined, cookies, refusal metrics).
+    if (k === undefined || t === MsgType.WELCOME || t === MsgType.ABORT) {
+      this.outbox.push3(Op.SEND, connId, msg);
+      return;
+    }
+    const data = this.#encode(k, msg);
+    if (data === undefined) return this.#encodeFailed(connId);
+    let done = -1;
+    if (t === MsgType.RESULT) {
+      // A progressive RESULT (advanced profile) does not end the call.
+      if ((msg[2] as Dict).progress !== true) done = msg[1] as number;
+    } else if (t === MsgType.ERROR && msg[1] === MsgType.CALL) done = msg[2] as number;
+    const len = this.outbox.write(data);
+    this.outbox.push5(Op.SEND_BYTES, connId, len, t, done);
   }
-  fanout(connIds: number[], msg: unknown[]): void {
-    this.outbox.push3(Op.FANOUT, connIds, msg);
+
+  /**
+   * One EVENT to many connections; `mask` has bit k set when some recipient speaks
+   * SERIALIZER_LIST[k]. Encoded once per such serializer.
+   */
+  fanout(connIds: number[], msg: unknown[], mask: number): void {
+    const lens = new Array<number>(SER_COUNT).fill(0);
+    for (let k = 0; k < SER_COUNT; k++) {
+      if ((mask & (1 << k)) === 0) continue;
+      const data = this.#encode(k, msg);
+      if (data === undefined) {
+        for (const id of connIds) if (this.#serIndex.get(id) === k) this.#encodeFailed(id);
+        continue;
+      }
+      lens[k] = this.outbox.write(data);
+    }
+    this.outbox.push3(Op.FANOUT_BYTES, connIds, lens);
   }
+
   detach(connId: number): void {
+    this.#serIndex.delete(connId);
     this.outbox.push2(Op.DETACH, connId);
   }
+
   close(connId: number, code: number, reason: string): void {
+    this.#serIndex.delete(connId);
     this.outbox.push4(Op.CLOSE, connId, code, reason);
+  }
+
+  #encode(k: number, msg: unknown[]): string | Uint8Array | undefined {
+    const ser = SERIALIZER_LIST[k]!;
+    try {
+      // A payload that travelled only as JSON text (leanForJson) is decoded for other serializers.
+      if (ser.name !== 'json' && (msg as TailedMessage).jsonTail !== undefined) return ser.encode(restorePayload(msg));
+      return ser.encode(msg);
+    } catch (err) {
+      this.log.error({ err, serializer: ser.subprotocol, msgType: msg[0] }, 'cannot encode an outgoing message');
+      return undefined;
+    }
+  }
+
+  #encodeFailed(connId: number): void {
+    if (this.#failed.push(connId) > 1) return;
+    queueMicrotask(() => {
+      const failed = this.#failed;
+      this.#failed = [];
+      for (const id of failed) this.onEncodeError(id);
+    });
   }
 }

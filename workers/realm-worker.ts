@@ -3,9 +3,10 @@
  * and talks to the main thread over one MessagePort (see src/ipc/protocol.ts).
  */
 import { type MessagePort, workerData } from 'node:worker_threads';
-import { Outbox } from '../src/ipc/outbox.js';
+import { IpcBytes, Outbox } from '../src/ipc/outbox.js';
 import { type DebugFailMode, Op, type TransportInfo, type WorkerStartup } from '../src/ipc/protocol.js';
 import { createLogger } from '../src/log.js';
+import { KNOWN_TYPES } from '../src/wamp/codes.js';
 import { Uri } from '../src/wamp/uris.js';
 import { InternalOutput } from './auth/internal-caller.js';
 import { AuthService } from './auth/service.js';
@@ -17,17 +18,26 @@ import { countBatchIn, StatsReporter } from './stats.js';
 const { startup, port } = workerData as { startup: WorkerStartup; port: MessagePort };
 const log = createLogger(startup.logLevel, { component: 'realm', worker: startup.workerIndex }, startup.logFormat);
 const outbox = new Outbox(port);
-const out = new InternalOutput(outbox);
+const out = new InternalOutput(outbox, log);
+const bytesIn = new IpcBytes();
 outbox.onReject = (entry, err) => {
   // Output that cannot be cloned back to the main thread (a payload nested too deep): the
   // recipients are told by a close rather than left waiting; the rest of the batch went through.
   log.error({ err: String(err), op: entry[0] }, 'cannot pass a message to the main thread');
-  const targets = entry[0] === Op.FANOUT ? (entry[1] as number[]) : [entry[1] as number];
-  for (const connId of targets) {
-    const s = sessionsByConn.get(connId);
-    if (s !== undefined) s.realm.abort(s, Uri.INTERNAL_ERROR, 'a message for this session could not be routed', CloseCode.INTERNAL);
-  }
+  // Only SEND carries decoded values (WELCOME, ABORT); everything else is bytes or numbers.
+  if (entry[0] === Op.SEND) failConn(entry[1] as number, 'a message for this session could not be routed');
 };
+out.onEncodeError = (connId) => failConn(connId, 'a message for this session could not be encoded');
+
+/** Ends the session (or the opening one) on `connId` with ABORT wamp.error.internal_error and a 1011 close. */
+function failConn(connId: number, message: string): void {
+  const s = sessionsByConn.get(connId);
+  if (s !== undefined) s.realm.abort(s, Uri.INTERNAL_ERROR, message, CloseCode.INTERNAL);
+  else {
+    auth.closed(connId);
+    out.close(connId, CloseCode.INTERNAL, Uri.INTERNAL_ERROR);
+  }
+}
 const sessionsByConn = new Map<number, Session>();
 const realms = new Map<string, Realm>();
 const auth = new AuthService(startup.auth, startup.authOptions, realms, out, log);
@@ -43,14 +53,23 @@ function onBatch(ops: unknown[]): void {
   while (i < n) {
     const op = ops[i] as number;
     switch (op) {
+      case Op.RAW: {
+        const connId = ops[i + 1] as number;
+        const data = bytesIn.take(ops[i + 2] as number);
+        i += 3;
+        const msg = decode(connId, data);
+        if (msg !== undefined) frame(connId, msg);
+        break;
+      }
+      case Op.BYTES:
+        bytesIn.area(ops[i + 1]);
+        i += 2;
+        break;
       case Op.FRAME: {
         const connId = ops[i + 1] as number;
         const msg = ops[i + 2] as unknown[];
         i += 3;
-        const s = sessionsByConn.get(connId);
-        if (s !== undefined) s.realm.dispatch(s, msg);
-        else safely(() => auth.frame(connId, msg), connId);
-        // else: the session ended in this batch (ABORT); its remaining frames are dropped.
+        frame(connId, msg);
         break;
       }
       case Op.OPEN: {
@@ -59,6 +78,7 @@ function onBatch(ops: unknown[]): void {
         const details = ops[i + 3];
         const transport = ops[i + 4] as TransportInfo;
         i += 5;
+        out.opened(connId, transport.serIndex);
         const realm = realms.get(realmName);
         if (realm === undefined) {
           out.send(connId, [3, { message: `no realm '${realmName}' on this worker` }, Uri.NO_SUCH_REALM]);
@@ -74,6 +94,7 @@ function onBatch(ops: unknown[]): void {
         const s = sessionsByConn.get(connId);
         if (s !== undefined) safely(() => s.realm.end(s, false), connId);
         else auth.closed(connId);
+        out.forget(connId);
         break;
       }
       case Op.STAMP:
@@ -108,6 +129,47 @@ function onBatch(ops: unknown[]): void {
   // STAMP so the main thread can time main receive → routed here → bytes out.
   if (stamp >= 0 && outbox.size > 0) outbox.push2(Op.ROUTED, stamp);
   outbox.flush();
+}
+
+function frame(connId: number, msg: unknown[]): void {
+  const s = sessionsByConn.get(connId);
+  if (s !== undefined) s.realm.dispatch(s, msg);
+  else safely(() => auth.frame(connId, msg), connId);
+  // else: the session ended in this batch (ABORT); its remaining frames are dropped.
+}
+
+/**
+ * A frame as the client sent it (RAW), decoded with its connection's serializer; a frame that
+ * does not decode to a WAMP message ends that session (ABORT protocol_violation, close 1002),
+ * exactly as when the main thread finds it.
+ */
+function decode(connId: number, data: Uint8Array): unknown[] | undefined {
+  const ser = out.serializer(connId);
+  if (ser === undefined) return undefined; // the session ended in this batch
+  let msg: unknown;
+  try {
+    msg = ser.decode(data);
+  } catch (e) {
+    violation(connId, `malformed ${ser.name} message: ${(e as Error).message}`);
+    return undefined;
+  }
+  if (!Array.isArray(msg) || msg.length === 0 || !KNOWN_TYPES.has(msg[0] as number)) {
+    violation(connId, 'a WAMP message must be a non-empty list starting with a known message type code');
+    return undefined;
+  }
+  return msg;
+}
+
+function violation(connId: number, message: string): void {
+  const s = sessionsByConn.get(connId);
+  if (s !== undefined) {
+    log.info({ session: s.id, conn: connId, peer: s.transport.peer, reason: message }, 'protocol violation');
+    s.realm.abort(s, Uri.PROTOCOL_VIOLATION, message, CloseCode.PROTOCOL_ERROR);
+  } else {
+    auth.closed(connId);
+    out.send(connId, [3, { message }, Uri.PROTOCOL_VIOLATION]);
+    out.close(connId, CloseCode.PROTOCOL_ERROR, Uri.PROTOCOL_VIOLATION);
+  }
 }
 
 /**

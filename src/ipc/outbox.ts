@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import type { MessagePort } from 'node:worker_threads';
+import { Op } from './protocol.js';
 
 /**
  * At most this many operands per batch (about 64 messages). A batch is posted once per event-loop
@@ -12,24 +13,34 @@ import type { MessagePort } from 'node:worker_threads';
  */
 export const MAX_BATCH_OPS = 192;
 
+/** Smallest and largest byte area started for a batch (it grows beyond the largest when a message needs it). */
+const MIN_BYTES = 4096;
+const MAX_START_BYTES = 1 << 20;
+const EMPTY = Buffer.alloc(0);
+
 /**
  * Collects operations for one MessagePort and posts them as one batch per event-loop turn
  * (on setImmediate, i.e. after every I/O callback of the current poll phase has run), or at once
  * when the batch reaches `maxOps` (see MAX_BATCH_OPS).
  *
+ * Encoded WAMP messages travel as bytes: every batch begins with `Op.BYTES, area`, `area` being
+ * one ArrayBuffer (transferred, not copied) holding the bytes of the batch's messages one after
+ * the other, or null when there are none; an operation that carries bytes has their length
+ * among its operands, and the receiver takes them from the area in order (IpcBytes).
+ *
  * If a batch cannot be cloned (structured clone gives up on values nested some thousands deep,
- * which a hostile peer can send within the size limit), the batch is posted again entry by entry
- * and only the entries that fail are handed to `onReject`: one bad message never takes the
- * rest of the batch, or the thread, with it.
+ * which a hostile peer could send within the size limit), the batch is posted again entry by entry
+ * (the byte area first) and only the entries that fail are handed to `onReject`: one bad message
+ * never takes the rest of the batch, or the thread, with it.
  *
  * With a `stampOp`, every batch ends with `stampOp, t`, t being performance.now() when the
  * batch's first entry was pushed: the receiver learns how old the batch is without a
  * timestamp per message (routing latency).
  */
 export class Outbox {
-  #ops: unknown[] = [];
-  /** Index in #ops where each entry starts (for the entry-by-entry retry). */
-  #starts: number[] = [];
+  #ops: unknown[] = [Op.BYTES, null];
+  /** Index in #ops where each entry starts (for the entry-by-entry retry); entry 0 is the byte area. */
+  #starts: number[] = [0];
   #scheduled = false;
   #port: MessagePort;
   #maxOps: number;
@@ -37,6 +48,11 @@ export class Outbox {
   #stampOp: number;
   /** performance.now() at the first push of the pending batch. */
   #began = 0;
+  /** The pending batch's byte area, and how much of it is used. */
+  #bytes: Buffer = EMPTY;
+  #used = 0;
+  /** Size to start the next byte area with: what the last one needed. */
+  #nextSize = MIN_BYTES;
   /** Batches posted and entries carried, and the largest batch since `maxBatch` was reset, for metrics. */
   batches = 0;
   entries = 0;
@@ -50,7 +66,7 @@ export class Outbox {
 
   /** Entries waiting for the next flush. */
   get size(): number {
-    return this.#starts.length;
+    return this.#starts.length - 1;
   }
 
   push1(a: unknown): void {
@@ -79,8 +95,39 @@ export class Outbox {
     this.#after();
   }
 
+  /**
+   * Appends `data` to the pending batch's byte area (a string as UTF-8) and returns its length in
+   * bytes. The operation that refers to it must be pushed next, before anything can flush.
+   */
+  write(data: string | Uint8Array): number {
+    if (typeof data !== 'string') {
+      const n = data.byteLength;
+      this.#reserve(n);
+      this.#bytes.set(data, this.#used);
+      this.#used += n;
+      return n;
+    }
+    // At most 3 bytes per UTF-16 unit; the exact count only when that bound does not fit.
+    const len = data.length;
+    this.#reserve(len * 3 <= this.#bytes.length - this.#used ? len * 3 : Buffer.byteLength(data));
+    const n = this.#bytes.write(data, this.#used);
+    this.#used += n;
+    return n;
+  }
+
+  #reserve(n: number): void {
+    const need = this.#used + n;
+    if (need <= this.#bytes.length) return;
+    let size = this.#bytes.length === 0 ? this.#nextSize : this.#bytes.length * 2;
+    while (size < need) size *= 2;
+    // Over an ArrayBuffer of its own (never Node's shared pool): the whole buffer is transferred.
+    const grown = Buffer.from(new ArrayBuffer(size));
+    if (this.#used > 0) grown.set(this.#bytes.subarray(0, this.#used));
+    this.#bytes = grown;
+  }
+
   #after(): void {
-    if (this.#starts.length === 1 && this.#stampOp !== 0) this.#began = performance.now();
+    if (this.#starts.length === 2 && this.#stampOp !== 0) this.#began = performance.now();
     if (this.#ops.length >= this.#maxOps) this.flush();
     else if (!this.#scheduled) {
       this.#scheduled = true;
@@ -94,20 +141,29 @@ export class Outbox {
   };
 
   flush(): void {
-    if (this.#ops.length === 0) return;
+    if (this.#starts.length === 1) return;
     const ops = this.#ops;
     const starts = this.#starts;
-    this.#ops = [];
-    this.#starts = [];
+    this.#ops = [Op.BYTES, null];
+    this.#starts = [0];
     this.batches++;
-    this.entries += starts.length;
-    if (starts.length > this.maxBatch) this.maxBatch = starts.length;
+    this.entries += starts.length - 1;
+    if (starts.length - 1 > this.maxBatch) this.maxBatch = starts.length - 1;
+    let transfer: ArrayBuffer[] | undefined;
+    if (this.#used > 0) {
+      const area = this.#bytes.buffer as ArrayBuffer;
+      ops[1] = area;
+      transfer = [area];
+      this.#nextSize = Math.min(MAX_START_BYTES, Math.max(MIN_BYTES, this.#used));
+      this.#bytes = EMPTY;
+      this.#used = 0;
+    }
     if (this.#stampOp !== 0) {
       starts.push(ops.length);
       ops.push(this.#stampOp, this.#began);
     }
     try {
-      this.#port.postMessage(ops);
+      this.#port.postMessage(ops, transfer);
     } catch {
       this.#oneByOne(ops, starts);
     }
@@ -117,10 +173,32 @@ export class Outbox {
     for (let i = 0; i < starts.length; i++) {
       const entry = ops.slice(starts[i], starts[i + 1] ?? ops.length);
       try {
-        this.#port.postMessage(entry);
+        this.#port.postMessage(entry, i === 0 && entry[1] !== null ? [entry[1] as ArrayBuffer] : undefined);
       } catch (err) {
         this.onReject(entry, err);
       }
     }
+  }
+}
+
+/**
+ * The receiving end of the byte areas (see Outbox): `area(op operand)` at each `Op.BYTES`, then
+ * `take(len)` for each operation that carries bytes, in order. The area outlives its batch only
+ * in the entry-by-entry retry, where it arrives as a message of its own.
+ */
+export class IpcBytes {
+  #area: Uint8Array = EMPTY;
+  #pos = 0;
+
+  area(buf: unknown): void {
+    this.#area = buf === null ? EMPTY : new Uint8Array(buf as ArrayBuffer);
+    this.#pos = 0;
+  }
+
+  take(len: number): Uint8Array {
+    const start = this.#pos;
+    this.#pos = start + len;
+    if (this.#pos > this.#area.length) throw new Error('corrupt IPC batch: message bytes beyond the byte area');
+    return this.#area.subarray(start, this.#pos);
   }
 }

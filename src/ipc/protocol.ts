@@ -5,11 +5,18 @@ import type { CookieAuth } from '../transport/cookies.js';
  * postMessage per direction per event-loop turn, or per MAX_BATCH_OPS operands when more come
  * (src/ipc/outbox.ts). A batch is a flat array of operations, each an
  * opcode followed by its fixed operands, so the receiver walks it without allocating per entry
- * and the order of a session's messages is the order of the array.
+ * and the order of a session's messages is the order of the array. Encoded messages travel as
+ * bytes in one transferred ArrayBuffer per batch (BYTES, always the first operation).
  *
+ * both ways
+ *   BYTES,  area | null                               the batch's byte area (src/ipc/outbox.ts); each
+ *                                                     operation below with a `len` takes its bytes from it, in order
  * main → worker
  *   OPEN,   connId, realm, helloDetails, transport   a HELLO on a connection without a session
- *   FRAME,  connId, msg                               any later WAMP message of that connection
+ *   RAW,    connId, len                               a later WAMP message of that connection, as received
+ *                                                     (the worker decodes it; the common case)
+ *   FRAME,  connId, msg                               the same, decoded on the main thread (batched
+ *                                                     serializers, GOODBYE, heads that are not plain, debug)
  *   CLOSED, connId                                    the WebSocket went away
  *   SHUTDOWN, drainMs                                 drain: no new calls; GOODBYE (system_shutdown) to each
  *                                                     session once its in-flight calls are done, to all
@@ -20,8 +27,12 @@ import type { CookieAuth } from '../transport/cookies.js';
  *   DEBUG_FAIL, mode                                  tests only: make the worker fail (see DebugFailMode);
  *                                                     ignored unless the worker was started with debugHooks
  * worker → main
- *   SEND,   connId, msg                               send msg to one connection
- *   FANOUT, connIds, msg                              send the same msg to many (encoded once per serializer)
+ *   SEND_BYTES, connId, len, type, doneCall           send these bytes (a message of `type`) to one connection;
+ *                                                     doneCall: the request id of the CALL it ends, or -1
+ *   FANOUT_BYTES, connIds, lens                       send an EVENT to many: lens[k] bytes encoded for
+ *                                                     SERIALIZER_LIST[k] (0: none), in k order in the area
+ *   SEND,   connId, msg                               send msg to one connection, encoded here (WELCOME and
+ *                                                     ABORT, which the main thread reads too)
  *   DETACH, connId                                    the session ended; the connection may HELLO again
  *   CLOSE,  connId, code, reason                      close the WebSocket (after an ABORT, say)
  *   ROUTED, time                                      the STAMP of the main-thread batch this reply answers
@@ -35,13 +46,16 @@ export const Op = {
   SHUTDOWN: 4,
   STAMP: 5,
   COLLECT: 6,
+  BYTES: 7,
+  RAW: 8,
   DEBUG_FAIL: 9,
   SEND: 11,
-  FANOUT: 12,
   DETACH: 13,
   CLOSE: 14,
   ROUTED: 15,
   STATS: 16,
+  SEND_BYTES: 17,
+  FANOUT_BYTES: 18,
 } as const;
 
 /** How a DEBUG_FAIL makes a worker die: an uncaught exception, process.exit, or running out of heap. */
@@ -74,6 +88,8 @@ export interface WorkerStats {
 /** What a realm worker learns about the transport a session arrived on. */
 export interface TransportInfo {
   type: 'websocket';
+  /** The serializer's index in SERIALIZER_LIST (src/serializers/index.ts), -1 for router-internal sessions. */
+  serIndex: number;
   /** Key into WorkerStartup.auth: the transport's authentication config is sent once, at startup. */
   transportId: string;
   serializer: string;

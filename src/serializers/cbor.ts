@@ -1,3 +1,4 @@
+import { peekCbor } from '../wamp/peek.js';
 import { Decoder, Encoder } from 'cbor-x';
 import { checkWampValue, mapNumbers, type Serializer } from './serializer.js';
 
@@ -23,6 +24,7 @@ export const cborSerializer: Serializer = {
   subprotocol: 'wamp.2.cbor',
   binary: true,
   batched: false,
+  peek: peekCbor,
   decode(data: Uint8Array): unknown {
     const v: unknown = decoder.decode(data);
     checkWampValue(v, 0, 'CBOR tag or simple value');

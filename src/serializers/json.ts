@@ -1,5 +1,6 @@
+import { peekJson } from '../wamp/peek.js';
 import { attachJsonTail, encodeWithTail, type TailedMessage, tailStart } from '../wamp/json-tail.js';
-import { containsBinary, type Serializer } from './serializer.js';
+import { checkWampValue, containsBinary, MAX_DEPTH, type Serializer } from './serializer.js';
 
 // WAMP spec, "Binary support in JSON": a byte string travels as a JSON string whose first
 // character is U+0000, followed by the standard base64 (with padding) of the bytes.
@@ -54,9 +55,13 @@ export const jsonSerializer: Serializer = {
   subprotocol: 'wamp.2.json',
   binary: false,
   batched: false,
+  peek: peekJson,
   decode(data: Uint8Array): unknown {
     const text = utf8.decode(data);
     const msg: unknown = JSON.parse(text);
+    // JSON.parse takes any depth, JSON.stringify and structured clone do not (some thousands of
+    // levels): refused here like msgpack and CBOR do, walking only texts long enough to be that deep.
+    if (text.length >= 2 * MAX_DEPTH) checkWampValue(msg, 0, 'JSON value');
     // A NUL character can only appear in JSON text as the escape \u0000, so this substring test
     // finds every candidate binary string; the walk runs only for the rare messages that have one.
     if (text.includes('\\u0000')) reviveBinary(msg);

@@ -1,3 +1,4 @@
+import { peekMsgpack } from '../wamp/peek.js';
 import { Packr, Unpackr, addExtension } from 'msgpackr';
 import { checkWampValue, mapNumbers, type Serializer } from './serializer.js';
 
@@ -50,6 +51,7 @@ export const msgpackSerializer: Serializer = {
   subprotocol: 'wamp.2.msgpack',
   binary: true,
   batched: false,
+  peek: peekMsgpack,
   decode(data: Uint8Array): unknown {
     const v: unknown = unpackr.unpack(data);
     checkWampValue(v, 0, 'msgpack extension type');

@@ -12,6 +12,12 @@ export interface Serializer {
   decode(data: Uint8Array): unknown;
   /** Encode one WAMP message. The result stays valid (msgpackr never reuses the bytes it returned). */
   encode(msg: readonly unknown[]): string | Uint8Array;
+  /**
+   * The message type of an encoded message without decoding it (and its request id in
+   * `peeked.id`: src/wamp/peek.ts), or -1 when the head is not in the plain form. Absent for the
+   * batched variants (their frames are decoded on the main thread).
+   */
+  readonly peek?: (data: Uint8Array) => number;
 }
 
 /** Names in config; each stands for its plain and its batched variant, as in Crossbar.io. */

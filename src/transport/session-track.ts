@@ -11,12 +11,15 @@ import type { Conn } from './connection.js';
  * when the realm worker holding the session dies.
  */
 
-/** A CALL from the client (called only for CALL frames of joined sessions). */
-export function noteCall(c: Conn, msg: unknown[]): void {
-  (c.calls ??= new Set()).add(msg[1] as number);
+/** A CALL with request id `id` from the client (called only for CALL frames of joined sessions). */
+export function noteCall(c: Conn, id: number): void {
+  (c.calls ??= new Set()).add(id);
 }
 
-/** A message from the realm worker to the client (not ABORT: the router handles that). */
+/**
+ * A message from the realm worker to the client, decoded (not ABORT: the router handles that). An
+ * encoded one (SEND_BYTES) says which call it ends itself.
+ */
 export function noteSent(c: Conn, msg: unknown[]): void {
   switch (msg[0]) {
     case MsgType.RESULT:
