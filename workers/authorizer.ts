@@ -44,7 +44,9 @@ export class RolePermissions implements Permissions {
   #prefix: Rule[] = [];
   #wildcard: Rule[] = [];
   #default: Grant;
-  #cache = new Map<string, Grant>();
+  /** Decisions by URI, one map per action (no key string built per check); bounded together. */
+  #cache: Record<Action, Map<string, Grant>> = { call: new Map(), register: new Map(), publish: new Map(), subscribe: new Map() };
+  #cached = 0;
 
   constructor(cfg: RoleConfig) {
     this.name = cfg.name;
@@ -106,8 +108,8 @@ export class RolePermissions implements Permissions {
 
   /** The decision for `action` on `uri`. Decisions are cached per role (bounded). */
   check(uri: string, action: Action): Grant {
-    const key = `${action} ${uri}`;
-    let g = this.#cache.get(key);
+    const cache = this.#cache[action];
+    let g = cache.get(uri);
     if (g === undefined) {
       const r = this.#ruleFor(uri);
       g =
@@ -116,8 +118,12 @@ export class RolePermissions implements Permissions {
           : r.allow[action]
             ? { allow: true, discloseCaller: r.discloseCaller, disclosePublisher: r.disclosePublisher }
             : DENY;
-      if (this.#cache.size >= 10000) this.#cache.clear();
-      this.#cache.set(key, g);
+      if (this.#cached >= 10000) {
+        for (const m of Object.values(this.#cache)) m.clear();
+        this.#cached = 0;
+      }
+      cache.set(uri, g);
+      this.#cached++;
     }
     return g;
   }
