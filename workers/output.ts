@@ -16,8 +16,6 @@ const SER_COUNT = SERIALIZER_LIST.length;
  * writes them to the sockets.
  */
 export class Output {
-  /** The serializer (SERIALIZER_LIST index) of every connection with a session, or one being opened, here. */
-  #serIndex = new Map<number, number>();
   /** Called (on a microtask) for a connection whose message could not be encoded: end its session. */
   onEncodeError: (connId: number) => void = () => {};
   #failed: number[] = [];
@@ -25,29 +23,24 @@ export class Output {
   constructor(
     readonly outbox: Outbox,
     readonly log: Logger,
+    /**
+     * The SERIALIZER_LIST index of the session (or the session being established) on a
+     * connection, undefined when there is none here; negative for router-internal sessions.
+     */
+    readonly serIndexOf: (connId: number) => number | undefined,
   ) {}
-
-  /** A connection's HELLO arrived here: its messages are encoded with SERIALIZER_LIST[serIndex]. */
-  opened(connId: number, serIndex: number): void {
-    if (serIndex >= 0) this.#serIndex.set(connId, serIndex);
-  }
 
   /** The serializer frames of `connId` are decoded with (undefined: no session here). */
   serializer(connId: number): Serializer | undefined {
-    const k = this.#serIndex.get(connId);
-    return k === undefined ? undefined : SERIALIZER_LIST[k];
-  }
-
-  /** The connection went away (CLOSED). */
-  forget(connId: number): void {
-    this.#serIndex.delete(connId);
+    const k = this.serIndexOf(connId);
+    return k === undefined || k < 0 ? undefined : SERIALIZER_LIST[k];
   }
 
   send(connId: number, msg: unknown[]): void {
     const t = msg[0] as number;
-    const k = this.#serIndex.get(connId);
+    const k = this.serIndexOf(connId);
     // WELCOME and ABORT are read by the main thread too (joined, cookies, refusal metrics).
-    if (k === undefined || t === MsgType.WELCOME || t === MsgType.ABORT) {
+    if (k === undefined || k < 0 || t === MsgType.WELCOME || t === MsgType.ABORT) {
       this.outbox.push3(Op.SEND, connId, msg);
       return;
     }
@@ -72,7 +65,7 @@ export class Output {
       if ((mask & (1 << k)) === 0) continue;
       const data = this.#encode(k, msg);
       if (data === undefined) {
-        for (const id of connIds) if (this.#serIndex.get(id) === k) this.#encodeFailed(id);
+        for (const id of connIds) if (this.serIndexOf(id) === k) this.#encodeFailed(id);
         continue;
       }
       lens[k] = this.outbox.write(data);
@@ -81,12 +74,10 @@ export class Output {
   }
 
   detach(connId: number): void {
-    this.#serIndex.delete(connId);
     this.outbox.push2(Op.DETACH, connId);
   }
 
   close(connId: number, code: number, reason: string): void {
-    this.#serIndex.delete(connId);
     this.outbox.push4(Op.CLOSE, connId, code, reason);
   }
 

@@ -18,7 +18,10 @@ import { countBatchIn, StatsReporter } from './stats.js';
 const { startup, port } = workerData as { startup: WorkerStartup; port: MessagePort };
 const log = createLogger(startup.logLevel, { component: 'realm', worker: startup.workerIndex }, startup.logFormat);
 const outbox = new Outbox(port);
-const out = new InternalOutput(outbox, log);
+const out: InternalOutput = new InternalOutput(outbox, log, (connId: number): number | undefined => {
+  const s = sessionsByConn.get(connId);
+  return s !== undefined ? s.transport.serIndex : auth.serIndexOf(connId);
+});
 const bytesIn = new IpcBytes();
 outbox.onReject = (entry, err) => {
   // Output that cannot be cloned back to the main thread (a payload nested too deep): the
@@ -78,7 +81,6 @@ function onBatch(ops: unknown[]): void {
         const details = ops[i + 3];
         const transport = ops[i + 4] as TransportInfo;
         i += 5;
-        out.opened(connId, transport.serIndex);
         const realm = realms.get(realmName);
         if (realm === undefined) {
           out.send(connId, [3, { message: `no realm '${realmName}' on this worker` }, Uri.NO_SUCH_REALM]);
@@ -94,7 +96,6 @@ function onBatch(ops: unknown[]): void {
         const s = sessionsByConn.get(connId);
         if (s !== undefined) safely(() => s.realm.end(s, false), connId);
         else auth.closed(connId);
-        out.forget(connId);
         break;
       }
       case Op.STAMP:

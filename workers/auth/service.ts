@@ -272,6 +272,11 @@ export class AuthService {
   }
 
   /** The connection went away. */
+  /** The serializer index of a connection whose session is being established here, else undefined. */
+  serIndexOf(connId: number): number | undefined {
+    return this.#pending.get(connId)?.transport.serIndex;
+  }
+
   closed(connId: number): void {
     const p = this.#pending.get(connId);
     if (p !== undefined) this.#finish(p);
