@@ -14,12 +14,22 @@ export const ConnState = {
 } as const;
 export type ConnState = (typeof ConnState)[keyof typeof ConnState];
 
-/** Per-connection state, kept in uWS user data so the hot path does no lookup per frame. */
+/**
+ * What uWS keeps as a WebSocket's user data: uWS copies the user data's properties onto its
+ * WebSocket object, and with the ~17 properties of a Conn that object ended in dictionary mode
+ * (an ~830-byte property table per connection: `npm run bench -- --scenario idle`). One property
+ * keeps it small; the Conn itself is an ordinary object.
+ */
+export interface ConnRef {
+  readonly c: Conn;
+}
+
+/** Per-connection state, reached from uWS user data (ConnRef) so the hot path does no lookup per frame. */
 export interface Conn {
   id: number;
   /** Closes the connection if no session starts in time (crosswire.hello_timeout). */
   helloTimer: NodeJS.Timeout | null;
-  ws: WebSocket<Conn> | null;
+  ws: WebSocket<ConnRef> | null;
   ser: Serializer;
   serIndex: number;
   state: ConnState;
@@ -36,7 +46,7 @@ export interface Conn {
   peer: string;
   /** The WebSocket service (transport, or web path) the connection came through. */
   service: WsService;
-  /** auto_ping_* state, or null when off. (uWS copies user data onto the WebSocket object, so no field may be named like a WebSocket method, e.g. `ping`.) */
+  /** auto_ping_* state, or null when off. */
   ka: PingState | null;
   /** Tracking cookie id when the transport tracks cookies, else null. */
   cbtid: string | null;

@@ -1,5 +1,5 @@
 import type { WebSocket } from '../uws.js';
-import type { Conn } from './connection.js';
+import type { Conn, ConnRef } from './connection.js';
 
 /**
  * uWS gets this multiple of max_backpressure as its own limit. Crosswire enforces
@@ -16,7 +16,7 @@ export const UWS_BACKPRESSURE_FACTOR = 4;
  * The buffer is only looked at once it is non-empty (send() returned 0, or the caller saw it after
  * uncorking), so a connection that keeps up costs one send per message.
  */
-export function sendAll(c: Conn, ws: WebSocket<Conn>, out: (string | Uint8Array)[]): boolean {
+export function sendAll(c: Conn, ws: WebSocket<ConnRef>, out: (string | Uint8Array)[]): boolean {
   const { compress, config } = c.service;
   const binary = c.ser.binary;
   const limit = config.ws.maxBackpressure;
@@ -41,7 +41,7 @@ export function sendAll(c: Conn, ws: WebSocket<Conn>, out: (string | Uint8Array)
  * Fragmented messages go out uncompressed: uWS deflates fragment by fragment, which
  * permessage-deflate does not allow.
  */
-function sendFragmented(ws: WebSocket<Conn>, data: string | Uint8Array, binary: boolean, size: number, compress: boolean): void {
+function sendFragmented(ws: WebSocket<ConnRef>, data: string | Uint8Array, binary: boolean, size: number, compress: boolean): void {
   const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
   if (bytes.byteLength <= size) {
     ws.send(bytes, binary, compress);

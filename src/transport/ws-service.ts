@@ -5,7 +5,7 @@ import type { Logger } from '../log.js';
 import type { RefuseReason } from '../metrics/labels.js';
 import { BATCHED, SERIALIZERS, SERIALIZER_LIST, type Serializer } from '../serializers/index.js';
 import type { HttpRequest, HttpResponse, TemplatedApp, us_socket_context_t } from '../uws.js';
-import { type Conn, ConnState } from './connection.js';
+import { type Conn, type ConnRef, ConnState } from './connection.js';
 import { CookieTracker, openCookieStore } from './cookies.js';
 import { hostPort, reply, statusPage, VERSION } from './http.js';
 import { KeepAlive } from './keepalive.js';
@@ -76,7 +76,7 @@ export class WsService {
     const o = this.config.ws;
     const ka = this.keepAlive;
     const handler = this.handler;
-    app.ws<Conn>(pattern, {
+    app.ws<ConnRef>(pattern, {
       // uWS drops a connection whose message passes maxPayloadLength without any close frame.
       // So uWS gets twice the configured limit as a hard ceiling, and the router closes
       // messages between the two with 1009 "message too big" (Router.frame).
@@ -88,21 +88,21 @@ export class WsService {
       sendPingsAutomatically: false,
       upgrade: (res, req, ctx) => this.#upgrade(res, req, ctx),
       open: (ws) => {
-        const c = ws.getUserData();
+        const c = ws.getUserData().c;
         c.ws = ws;
         this.connections++;
         ka?.start(c);
         handler.opened(c);
       },
       message: (ws, data, isBinary) => {
-        const c = ws.getUserData();
+        const c = ws.getUserData().c;
         if (c.ka !== null && ka!.restartOnTraffic) ka!.traffic(c);
         handler.frame(c, data, isBinary);
       },
-      ping: ka === null ? undefined : (ws) => ka.traffic(ws.getUserData()),
-      pong: ka === null ? undefined : (ws, data) => ka.pong(ws.getUserData(), data),
+      ping: ka === null ? undefined : (ws) => ka.traffic(ws.getUserData().c),
+      pong: ka === null ? undefined : (ws, data) => ka.pong(ws.getUserData().c, data),
       close: (ws, code) => {
-        const c = ws.getUserData();
+        const c = ws.getUserData().c;
         c.ws = null;
         this.connections--;
         ka?.stop(c);
@@ -233,7 +233,7 @@ export class WsService {
     res.cork(() => {
       res.writeStatus('101 Switching Protocols').writeHeader('Server', this.server);
       if (setCookie !== null) res.writeHeader('Set-Cookie', setCookie);
-      res.upgrade(conn, key, subprotocol, req.getHeader('sec-websocket-extensions'), ctx);
+      res.upgrade<ConnRef>({ c: conn }, key, subprotocol, req.getHeader('sec-websocket-extensions'), ctx);
     });
   }
 
