@@ -92,6 +92,11 @@ export class Dealer {
   lookup(procedure: string, match: Match): Registration | undefined {
     return this.#index.get(procedure, match);
   }
+  /** Whether `procedure` is registered with match exact (its URI was checked then). */
+  registeredExactly(procedure: string): boolean {
+    return this.#index.exact.has(procedure);
+  }
+
   /** The registration a CALL to `procedure` uses: exact, longest prefix, most specific wildcard. */
   route(procedure: string): Registration | undefined {
     return this.#index.matchBest(procedure);

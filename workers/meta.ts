@@ -191,7 +191,8 @@ const PROCEDURES: Readonly<Record<string, Handler>> = {
 };
 
 export function isMetaProcedure(procedure: string): boolean {
-  return Object.hasOwn(PROCEDURES, procedure);
+  // Every meta procedure is wamp.*: most calls are decided by one character.
+  return procedure.charCodeAt(0) === 0x77 /* w */ && Object.hasOwn(PROCEDURES, procedure);
 }
 
 export function callMeta(realm: Realm, caller: Session, procedure: string, args: unknown[], kwargs: Dict): MetaResult {

@@ -384,7 +384,8 @@ export class Realm implements BrokerEvents, DealerEvents {
 
   #call(s: Session, msg: unknown[]): void {
     const procedure = msg[3] as string;
-    if (!isValidUri(procedure, this.uriCheck)) {
+    // A procedure registered exactly passed the same check at REGISTER: the regex only for others.
+    if (!this.dealer.registeredExactly(procedure) && !isValidUri(procedure, this.uriCheck)) {
       throw new WampError(Uri.INVALID_URI, `invalid URI '${procedure}' (uri_check ${this.uriCheck})`);
     }
     const g = this.#grant(s, msg, procedure, 'call');

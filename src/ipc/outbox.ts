@@ -120,8 +120,9 @@ export class Outbox {
     if (need <= this.#bytes.length) return;
     let size = this.#bytes.length === 0 ? this.#nextSize : this.#bytes.length * 2;
     while (size < need) size *= 2;
-    // Over an ArrayBuffer of its own (never Node's shared pool): the whole buffer is transferred.
-    const grown = Buffer.from(new ArrayBuffer(size));
+    // An ArrayBuffer of its own (allocUnsafeSlow never uses Node's shared pool: the whole buffer
+    // is transferred), not zero-filled: only the bytes written are ever read.
+    const grown = Buffer.allocUnsafeSlow(size);
     if (this.#used > 0) grown.set(this.#bytes.subarray(0, this.#used));
     this.#bytes = grown;
   }
