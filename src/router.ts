@@ -35,9 +35,11 @@ export interface RouterOptions {
 }
 
 /**
- * The main thread: terminates WebSockets (uWS), decodes each frame once, hands frames to the
- * realm worker of the session in one batch per event-loop turn, and sends what the workers
- * route back, encoding a fanned-out EVENT once per serializer.
+ * The main thread: terminates WebSockets (uWS) and does socket I/O. An established session's
+ * frames go to its realm worker as received (only their head is read here: src/wamp/peek.ts),
+ * batched per event-loop turn; the worker decodes, routes and encodes, and its bytes are written
+ * to the sockets (src/delivery.ts). HELLO, GOODBYE, batched serializers and heads that are not
+ * plain are decoded here.
  */
 export class Router implements ConnHandler, OpsTarget {
   readonly listeners: Listener[] = [];

@@ -340,4 +340,11 @@ describe('msgpack: only WAMP values are accepted', () => {
     assert.doesNotThrow(() => msgpack.decode(nest(999)));
     assert.throws(() => msgpack.decode(nest(1001)), /nested deeper than 1000/);
   });
+  test('json refuses nesting deeper than 1000 levels too (JSON.stringify could not write it back), accepts 999', () => {
+    const nest = (n: number, pad = '') => new TextEncoder().encode(`[16,1,{},"t",[${'['.repeat(n)}${pad}${']'.repeat(n)}]]`);
+    assert.doesNotThrow(() => json.decode(nest(998)));
+    assert.throws(() => json.decode(nest(1000)), /nested deeper than 1000/);
+    // Shallow but long texts are not walked in vain: still decoded.
+    assert.equal((json.decode(nest(1, '"x"'.padEnd(5000, ' '))) as unknown[]).length, 5);
+  });
 });
