@@ -1,6 +1,5 @@
 import { performance } from 'node:perf_hooks';
 import type { Histogram } from 'prom-client';
-import { IpcBytes } from './ipc/outbox.js';
 import { Op, type WorkerStats } from './ipc/protocol.js';
 import type { Logger } from './log.js';
 import type { MainCounters } from './metrics/counters.js';
@@ -51,8 +50,6 @@ export class Delivery {
   };
   /** STAMPs of the batches whose output waits for that flush. */
   #stamps: number[] = [];
-  /** The byte areas of the worker batches (src/ipc/outbox.ts). */
-  #bytes = new IpcBytes();
   /** FANOUT_BYTES scratch: the EVENT's bytes per serializer. */
   #views: (Uint8Array | undefined)[] = new Array(SERIALIZER_LIST.length).fill(undefined);
 
@@ -65,6 +62,7 @@ export class Delivery {
   ) {}
 
   batch(w: WorkerHandle, ops: unknown[]): void {
+    const bytes = w.bytesIn;
     const n = ops.length;
     let stamp = -1;
     let i = 0;
@@ -85,7 +83,7 @@ export class Delivery {
         }
         case Op.SEND_BYTES: {
           const c = this.conns.get(ops[i + 1] as number);
-          const data = this.#bytes.take(ops[i + 2] as number);
+          const data = bytes.take(ops[i + 2] as number);
           const type = ops[i + 3] as number;
           const done = ops[i + 4] as number;
           i += 5;
@@ -102,7 +100,7 @@ export class Delivery {
           // The EVENT encoded once per serializer (SERIALIZER_LIST index); every socket of a
           // serializer gets the same bytes.
           const views = this.#views;
-          for (let k = 0; k < lens.length; k++) views[k] = lens[k]! > 0 ? this.#bytes.take(lens[k]!) : undefined;
+          for (let k = 0; k < lens.length; k++) views[k] = lens[k]! > 0 ? bytes.take(lens[k]!) : undefined;
           for (let j = 0; j < ids.length; j++) {
             const c = this.conns.get(ids[j]!);
             if (c === undefined) continue;
@@ -114,7 +112,7 @@ export class Delivery {
           break;
         }
         case Op.BYTES:
-          this.#bytes.area(ops[i + 1]);
+          bytes.area(ops[i + 1]);
           i += 2;
           break;
         case Op.DETACH: {

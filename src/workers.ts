@@ -1,6 +1,6 @@
 import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
 import type { RouterConfig } from './config/load.js';
-import { Outbox } from './ipc/outbox.js';
+import { IpcBytes, Outbox } from './ipc/outbox.js';
 import { type LogFormat, Op, type WorkerStartup, type WorkerStats } from './ipc/protocol.js';
 import type { Logger } from './log.js';
 import type { WorkerFailure } from './metrics/labels.js';
@@ -14,6 +14,12 @@ export interface WorkerHandle {
   readonly realms: string[];
   readonly port: MessagePort;
   readonly outbox: Outbox;
+  /**
+   * The byte areas of this worker's batches. One per worker, not one for all: when a batch is
+   * retried entry by entry (Outbox), its area and its entries arrive as separate messages, and
+   * another worker's batch may be handled in between.
+   */
+  readonly bytesIn: IpcBytes;
   /** null while a restart waits out its backoff (messages queue on the port meanwhile). */
   worker: Worker | null;
   online: boolean;
@@ -97,6 +103,7 @@ export class RealmWorkers {
       port: port1,
       // Every batch towards a worker carries the STAMP of its first entry (routing latency).
       outbox: new Outbox(port1, undefined, Op.STAMP),
+      bytesIn: new IpcBytes(),
       worker: null,
       online: false,
       whenOnline,
