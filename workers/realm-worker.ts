@@ -58,9 +58,10 @@ function onBatch(ops: unknown[]): void {
     switch (op) {
       case Op.RAW: {
         const connId = ops[i + 1] as number;
-        const data = bytesIn.take(ops[i + 2] as number);
+        const len = ops[i + 2] as number;
+        const start = bytesIn.skip(len);
         i += 3;
-        const msg = decode(connId, data);
+        const msg = decode(connId, bytesIn.current, start, start + len);
         if (msg !== undefined) frame(connId, msg);
         break;
       }
@@ -144,12 +145,12 @@ function frame(connId: number, msg: unknown[]): void {
  * does not decode to a WAMP message ends that session (ABORT protocol_violation, close 1002),
  * exactly as when the main thread finds it.
  */
-function decode(connId: number, data: Uint8Array): unknown[] | undefined {
+function decode(connId: number, area: Uint8Array, start: number, end: number): unknown[] | undefined {
   const ser = out.serializer(connId);
   if (ser === undefined) return undefined; // the session ended in this batch
   let msg: unknown;
   try {
-    msg = ser.decode(data);
+    msg = ser.decodeIn !== undefined ? ser.decodeIn(area, start, end) : ser.decode(area.subarray(start, end));
   } catch (e) {
     violation(connId, `malformed ${ser.name} message: ${(e as Error).message}`);
     return undefined;

@@ -196,6 +196,19 @@ export class IpcBytes {
     this.#pos = 0;
   }
 
+  /** The current area (for skip()). */
+  get current(): Uint8Array {
+    return this.#area;
+  }
+
+  /** Like take(), but returns where the bytes start in `current` instead of a view of them. */
+  skip(len: number): number {
+    const start = this.#pos;
+    this.#pos = start + len;
+    if (this.#pos > this.#area.length) throw new Error('corrupt IPC batch: message bytes beyond the byte area');
+    return start;
+  }
+
   take(len: number): Uint8Array {
     const start = this.#pos;
     this.#pos = start + len;
