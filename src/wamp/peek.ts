@@ -35,23 +35,7 @@ export function peekMsgpack(d: Uint8Array): number {
   if (p >= n) return -1;
   const t = d[p]!;
   if (t > 0x7f) return -1;
-  peeked.id = -1;
-  p++;
-  if (p >= n) return t;
-  const b = d[p]!;
-  if (b <= 0x7f) peeked.id = b;
-  else if (b === 0xcc) {
-    if (p + 1 < n) peeked.id = d[p + 1]!;
-  } else if (b === 0xcd) {
-    if (p + 2 < n) peeked.id = (d[p + 1]! << 8) | d[p + 2]!;
-  } else if (b === 0xce) {
-    if (p + 4 < n) peeked.id = u32(d, p + 1);
-  } else if (b === 0xcf) {
-    if (p + 8 < n) {
-      const hi = u32(d, p + 1);
-      if (hi < HI_LIMIT) peeked.id = hi * TWO32 + u32(d, p + 5);
-    }
-  }
+  peeked.id = readId(d, p + 1, n, 0x7f, 0xcc);
   return t;
 }
 
@@ -74,22 +58,7 @@ export function peekCbor(d: Uint8Array): number {
     p += 2;
   } else if (t <= 0x17) p += 1;
   else return -1;
-  peeked.id = -1;
-  if (p >= n) return t;
-  const b = d[p]!;
-  if (b <= 0x17) peeked.id = b;
-  else if (b === 0x18) {
-    if (p + 1 < n) peeked.id = d[p + 1]!;
-  } else if (b === 0x19) {
-    if (p + 2 < n) peeked.id = (d[p + 1]! << 8) | d[p + 2]!;
-  } else if (b === 0x1a) {
-    if (p + 4 < n) peeked.id = u32(d, p + 1);
-  } else if (b === 0x1b) {
-    if (p + 8 < n) {
-      const hi = u32(d, p + 1);
-      if (hi < HI_LIMIT) peeked.id = hi * TWO32 + u32(d, p + 5);
-    }
-  }
+  peeked.id = readId(d, p, n, 0x17, 0x18);
   return t;
 }
 
@@ -98,36 +67,65 @@ export function peekJson(d: Uint8Array): number {
   const n = d.length;
   let i = ws(d, 0, n);
   if (i >= n || d[i] !== 0x5b /* [ */) return -1;
-  i = ws(d, i + 1, n);
-  const start = i;
-  let t = 0;
-  while (i < n) {
-    const c = d[i]!;
-    if (c < 0x30 || c > 0x39) break;
-    t = t * 10 + (c - 0x30);
-    i++;
-  }
-  const digits = i - start;
-  if (digits === 0 || digits > 3 || (digits > 1 && d[start] === 0x30)) return -1;
-  i = ws(d, i, n);
+  const t = plainInt(d, ws(d, i + 1, n), n, 3);
+  if (t < 0) return -1;
+  i = ws(d, numEnd, n);
   if (i >= n) return -1;
   peeked.id = -1;
   if (d[i] === 0x5d /* ] */) return t;
   if (d[i] !== 0x2c /* , */) return -1;
-  i = ws(d, i + 1, n);
-  const idStart = i;
-  let id = 0;
+  const id = plainInt(d, ws(d, i + 1, n), n, 16);
+  if (id < 0) return t;
+  i = ws(d, numEnd, n);
+  if (i < n && (d[i] === 0x2c || d[i] === 0x5d)) peeked.id = id;
+  return t;
+}
+
+/** Where the last plainInt() stopped. */
+let numEnd = 0;
+
+/**
+ * The JSON number at d[i] when it is a plain non-negative integer (digits only, no leading zero)
+ * of at most `max` digits below 2^53, else -1; `numEnd` is set to where its digits stop.
+ */
+function plainInt(d: Uint8Array, i: number, n: number, max: number): number {
+  const start = i;
+  let v = 0;
   while (i < n) {
     const c = d[i]!;
     if (c < 0x30 || c > 0x39) break;
-    id = id * 10 + (c - 0x30);
+    v = v * 10 + (c - 0x30);
     i++;
   }
-  const idDigits = i - idStart;
-  if (idDigits === 0 || idDigits > 16 || (idDigits > 1 && d[idStart] === 0x30) || id > Number.MAX_SAFE_INTEGER) return t;
-  i = ws(d, i, n);
-  if (i < n && (d[i] === 0x2c || d[i] === 0x5d)) peeked.id = id;
-  return t;
+  numEnd = i;
+  const k = i - start;
+  return k === 0 || k > max || (k > 1 && d[start] === 0x30) || v > Number.MAX_SAFE_INTEGER ? -1 : v;
+}
+
+/**
+ * An unsigned integer at d[p] as msgpack and CBOR write one: the byte itself up to `direct`, else
+ * a tag for 1, 2, 4 or 8 following big-endian bytes (`tag1` … `tag1 + 3`). -1 for anything else,
+ * a truncated one, or one of 2^53 or more.
+ */
+function readId(d: Uint8Array, p: number, n: number, direct: number, tag1: number): number {
+  if (p >= n) return -1;
+  const b = d[p]!;
+  if (b <= direct) return b;
+  switch (b - tag1) {
+    case 0:
+      return p + 1 < n ? d[p + 1]! : -1;
+    case 1:
+      return p + 2 < n ? (d[p + 1]! << 8) | d[p + 2]! : -1;
+    case 2:
+      return p + 4 < n ? u32(d, p + 1) : -1;
+    case 3: {
+      if (p + 8 >= n) return -1;
+      const hi = u32(d, p + 1);
+      return hi < HI_LIMIT ? hi * TWO32 + u32(d, p + 5) : -1;
+    }
+    default:
+      return -1;
+  }
 }
 
 function ws(d: Uint8Array, i: number, n: number): number {
