@@ -81,15 +81,17 @@ export class Delivery {
           }
           break;
         }
-        case Op.SEND_BYTES: {
-          const c = this.conns.get(ops[i + 1] as number);
-          const data = bytes.take(ops[i + 2] as number);
-          const type = ops[i + 3] as number;
-          const done = ops[i + 4] as number;
-          i += 5;
-          if (c !== undefined) {
+        case Op.RUN: {
+          let k = ops[i + 1] as number;
+          i += 2;
+          while (k-- > 0) {
+            const len = bytes.header();
+            const c = this.conns.get(bytes.connId);
+            const data = bytes.take(len);
+            if (c === undefined) continue;
+            const done = bytes.done;
             if (done >= 0 && c.calls !== null) c.calls.delete(done);
-            this.#queue(c, data, type);
+            this.#queue(c, data, bytes.type);
           }
           break;
         }

@@ -219,9 +219,7 @@ export class Router implements ConnHandler, OpsTarget {
         this.counters.msgIn[c.serIndex * TYPE_SLOTS + t]!++;
         // Remembered so that a realm worker's crash can still answer the call (see #workerFailed).
         if (t === MsgType.CALL && c.joined) noteCall(c, peeked.id);
-        const out = c.worker!.outbox;
-        const len = out.write(bytes);
-        out.push3(Op.RAW, c.id, len);
+        c.worker!.outbox.pushRecord(c.id, bytes, t, -1);
         return;
       }
     }

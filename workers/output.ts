@@ -51,8 +51,7 @@ export class Output {
       // A progressive RESULT (advanced profile) does not end the call.
       if ((msg[2] as Dict).progress !== true) done = msg[1] as number;
     } else if (t === MsgType.ERROR && msg[1] === MsgType.CALL) done = msg[2] as number;
-    const len = this.outbox.write(data);
-    this.outbox.push5(Op.SEND_BYTES, connId, len, t, done);
+    this.outbox.pushRecord(connId, data, t, done);
   }
 
   /**

@@ -56,13 +56,16 @@ function onBatch(ops: unknown[]): void {
   while (i < n) {
     const op = ops[i] as number;
     switch (op) {
-      case Op.RAW: {
-        const connId = ops[i + 1] as number;
-        const len = ops[i + 2] as number;
-        const start = bytesIn.skip(len);
-        i += 3;
-        const msg = decode(connId, bytesIn.current, start, start + len);
-        if (msg !== undefined) frame(connId, msg);
+      case Op.RUN: {
+        let k = ops[i + 1] as number;
+        i += 2;
+        while (k-- > 0) {
+          const len = bytesIn.header();
+          const connId = bytesIn.connId;
+          const start = bytesIn.skip(len);
+          const msg = decode(connId, bytesIn.current, start, start + len);
+          if (msg !== undefined) frame(connId, msg);
+        }
         break;
       }
       case Op.BYTES:
@@ -141,7 +144,7 @@ function frame(connId: number, msg: unknown[]): void {
 }
 
 /**
- * A frame as the client sent it (RAW), decoded with its connection's serializer; a frame that
+ * A frame as the client sent it (a RUN record), decoded with its connection's serializer; a frame that
  * does not decode to a WAMP message ends that session (ABORT protocol_violation, close 1002),
  * exactly as when the main thread finds it.
  */

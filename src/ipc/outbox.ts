@@ -19,14 +19,22 @@ const MAX_START_BYTES = 1 << 20;
 const EMPTY = Buffer.alloc(0);
 
 /**
+ * A message record in the byte area: connId (float64), byte length (uint32), WAMP message type
+ * (uint8), and a request id (float64: the CALL a SEND ends, or -1), then the message's bytes.
+ */
+export const RECORD_HEADER = 21;
+
+/**
  * Collects operations for one MessagePort and posts them as one batch per event-loop turn
  * (on setImmediate, i.e. after every I/O callback of the current poll phase has run), or at once
  * when the batch reaches `maxOps` (see MAX_BATCH_OPS).
  *
  * Encoded WAMP messages travel as bytes: every batch begins with `Op.BYTES, area`, `area` being
- * one ArrayBuffer (transferred, not copied) holding the bytes of the batch's messages one after
- * the other, or null when there are none; an operation that carries bytes has their length
- * among its operands, and the receiver takes them from the area in order (IpcBytes).
+ * one ArrayBuffer (transferred, not copied) holding the batch's bytes, or null when there are none.
+ * A message to or from a connection is a record in the area (RECORD_HEADER, then its bytes), and
+ * consecutive records are one `Op.RUN, count` in the operation array: structured clone then has
+ * two numbers to copy per run instead of five per message. Any other operation that carries bytes
+ * has their length among its operands; the receiver reads the area in order (IpcBytes).
  *
  * If a batch cannot be cloned (structured clone gives up on values nested some thousands deep,
  * which a hostile peer could send within the size limit), the batch is posted again entry by entry
@@ -41,6 +49,10 @@ export class Outbox {
   #ops: unknown[] = [Op.BYTES, null];
   /** Index in #ops where each entry starts (for the entry-by-entry retry); entry 0 is the byte area. */
   #starts: number[] = [0];
+  /** Index in #ops of the count of the RUN that ends the batch so far, or -1. */
+  #run = -1;
+  /** Records in the pending batch (each counts as 3 operands towards maxOps). */
+  #records = 0;
   #scheduled = false;
   #port: MessagePort;
   #maxOps: number;
@@ -50,10 +62,11 @@ export class Outbox {
   #began = 0;
   /** The pending batch's byte area, and how much of it is used. */
   #bytes: Buffer = EMPTY;
+  #view: DataView = new DataView(EMPTY.buffer, 0, 0);
   #used = 0;
   /** Size to start the next byte area with: what the last one needed. */
   #nextSize = MIN_BYTES;
-  /** Batches posted and entries carried, and the largest batch since `maxBatch` was reset, for metrics. */
+  /** Batches posted and entries carried (a record counts as one), and the largest batch since `maxBatch` was reset, for metrics. */
   batches = 0;
   entries = 0;
   maxBatch = 0;
@@ -64,34 +77,64 @@ export class Outbox {
     this.#stampOp = stampOp;
   }
 
-  /** Entries waiting for the next flush. */
+  /** RUN entries in the pending batch. */
+  #runs = 0;
+
+  /** Entries waiting for the next flush (a record is one, its RUN none). */
   get size(): number {
-    return this.#starts.length - 1;
+    return this.#starts.length - 1 - this.#runs + this.#records;
   }
 
   push1(a: unknown): void {
-    this.#starts.push(this.#ops.length);
+    this.#entry();
     this.#ops.push(a);
     this.#after();
   }
   push2(a: unknown, b: unknown): void {
-    this.#starts.push(this.#ops.length);
+    this.#entry();
     this.#ops.push(a, b);
     this.#after();
   }
   push3(a: unknown, b: unknown, c: unknown): void {
-    this.#starts.push(this.#ops.length);
+    this.#entry();
     this.#ops.push(a, b, c);
     this.#after();
   }
   push4(a: unknown, b: unknown, c: unknown, d: unknown): void {
-    this.#starts.push(this.#ops.length);
+    this.#entry();
     this.#ops.push(a, b, c, d);
     this.#after();
   }
   push5(a: unknown, b: unknown, c: unknown, d: unknown, e: unknown): void {
-    this.#starts.push(this.#ops.length);
+    this.#entry();
     this.#ops.push(a, b, c, d, e);
+    this.#after();
+  }
+
+  #entry(): void {
+    this.#run = -1;
+    this.#starts.push(this.#ops.length);
+  }
+
+  /** One message for (or from) connection `connId`: a record in the byte area (RECORD_HEADER). */
+  pushRecord(connId: number, data: string | Uint8Array, type: number, done: number): void {
+    this.#reserve(RECORD_HEADER);
+    const at = this.#used;
+    this.#used += RECORD_HEADER;
+    const len = this.write(data); // may move the area: the header is written after
+    const v = this.#view;
+    v.setFloat64(at, connId);
+    v.setUint32(at + 8, len);
+    v.setUint8(at + 12, type);
+    v.setFloat64(at + 13, done);
+    this.#records++;
+    if (this.#run >= 0) (this.#ops[this.#run] as number)++;
+    else {
+      this.#starts.push(this.#ops.length);
+      this.#ops.push(Op.RUN, 1);
+      this.#run = this.#ops.length - 1;
+      this.#runs++;
+    }
     this.#after();
   }
 
@@ -125,11 +168,12 @@ export class Outbox {
     const grown = Buffer.allocUnsafeSlow(size);
     if (this.#used > 0) grown.set(this.#bytes.subarray(0, this.#used));
     this.#bytes = grown;
+    this.#view = new DataView(grown.buffer, grown.byteOffset, grown.byteLength);
   }
 
   #after(): void {
     if (this.#starts.length === 2 && this.#stampOp !== 0) this.#began = performance.now();
-    if (this.#ops.length >= this.#maxOps) this.flush();
+    if (this.#ops.length + 3 * this.#records >= this.#maxOps) this.flush();
     else if (!this.#scheduled) {
       this.#scheduled = true;
       setImmediate(this.#onImmediate);
@@ -145,11 +189,15 @@ export class Outbox {
     if (this.#starts.length === 1) return;
     const ops = this.#ops;
     const starts = this.#starts;
+    const entries = this.size;
     this.#ops = [Op.BYTES, null];
     this.#starts = [0];
+    this.#run = -1;
+    this.#records = 0;
+    this.#runs = 0;
     this.batches++;
-    this.entries += starts.length - 1;
-    if (starts.length - 1 > this.maxBatch) this.maxBatch = starts.length - 1;
+    this.entries += entries;
+    if (entries > this.maxBatch) this.maxBatch = entries;
     let transfer: ArrayBuffer[] | undefined;
     if (this.#used > 0) {
       const area = this.#bytes.buffer as ArrayBuffer;
@@ -183,22 +231,41 @@ export class Outbox {
 }
 
 /**
- * The receiving end of the byte areas (see Outbox): `area(op operand)` at each `Op.BYTES`, then
- * `take(len)` for each operation that carries bytes, in order. The area outlives its batch only
- * in the entry-by-entry retry, where it arrives as a message of its own.
+ * The receiving end of the byte areas (see Outbox): `area(operand)` at each `Op.BYTES`, then, in
+ * order, `header()` + take/skip for each record of a RUN and take/skip for each other operation
+ * that carries bytes. The area outlives its batch only in the entry-by-entry retry, where it
+ * arrives as a message of its own.
  */
 export class IpcBytes {
   #area: Uint8Array = EMPTY;
+  #view: DataView = new DataView(EMPTY.buffer, 0, 0);
   #pos = 0;
+  /** The last record header read. */
+  connId = 0;
+  type = 0;
+  done = -1;
 
   area(buf: unknown): void {
     this.#area = buf === null ? EMPTY : new Uint8Array(buf as ArrayBuffer);
+    this.#view = new DataView(this.#area.buffer, this.#area.byteOffset, this.#area.byteLength);
     this.#pos = 0;
   }
 
   /** The current area (for skip()). */
   get current(): Uint8Array {
     return this.#area;
+  }
+
+  /** Reads the next record's header (into connId, type, done) and returns its byte length. */
+  header(): number {
+    const p = this.#pos;
+    if (p + RECORD_HEADER > this.#area.length) throw new Error('corrupt IPC batch: record beyond the byte area');
+    const v = this.#view;
+    this.connId = v.getFloat64(p);
+    this.type = v.getUint8(p + 12);
+    this.done = v.getFloat64(p + 13);
+    this.#pos = p + RECORD_HEADER;
+    return v.getUint32(p + 8);
   }
 
   /** Like take(), but returns where the bytes start in `current` instead of a view of them. */

@@ -11,10 +11,13 @@ import type { CookieAuth } from '../transport/cookies.js';
  * both ways
  *   BYTES,  area | null                               the batch's byte area (src/ipc/outbox.ts); each
  *                                                     operation below with a `len` takes its bytes from it, in order
+ *   RUN,    count                                     `count` message records in the area (Outbox.pushRecord:
+ *                                                     connId, type, doneCall, bytes): main → worker a WAMP message
+ *                                                     of that connection as received (the worker decodes it; the
+ *                                                     common case); worker → main bytes to send to that connection,
+ *                                                     doneCall the request id of the CALL it ends, or -1
  * main → worker
  *   OPEN,   connId, realm, helloDetails, transport   a HELLO on a connection without a session
- *   RAW,    connId, len                               a later WAMP message of that connection, as received
- *                                                     (the worker decodes it; the common case)
  *   FRAME,  connId, msg                               the same, decoded on the main thread (batched
  *                                                     serializers, GOODBYE, heads that are not plain, debug)
  *   CLOSED, connId                                    the WebSocket went away
@@ -27,8 +30,6 @@ import type { CookieAuth } from '../transport/cookies.js';
  *   DEBUG_FAIL, mode                                  tests only: make the worker fail (see DebugFailMode);
  *                                                     ignored unless the worker was started with debugHooks
  * worker → main
- *   SEND_BYTES, connId, len, type, doneCall           send these bytes (a message of `type`) to one connection;
- *                                                     doneCall: the request id of the CALL it ends, or -1
  *   FANOUT_BYTES, connIds, lens                       send an EVENT to many: lens[k] bytes encoded for
  *                                                     SERIALIZER_LIST[k] (0: none), in k order in the area
  *   SEND,   connId, msg                               send msg to one connection, encoded here (WELCOME and
@@ -47,14 +48,13 @@ export const Op = {
   STAMP: 5,
   COLLECT: 6,
   BYTES: 7,
-  RAW: 8,
+  RUN: 8,
   DEBUG_FAIL: 9,
   SEND: 11,
   DETACH: 13,
   CLOSE: 14,
   ROUTED: 15,
   STATS: 16,
-  SEND_BYTES: 17,
   FANOUT_BYTES: 18,
 } as const;
 

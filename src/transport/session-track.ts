@@ -18,7 +18,7 @@ export function noteCall(c: Conn, id: number): void {
 
 /**
  * A message from the realm worker to the client, decoded (not ABORT: the router handles that). An
- * encoded one (SEND_BYTES) says which call it ends itself.
+ * encoded one (a RUN record) says which call it ends itself.
  */
 export function noteSent(c: Conn, msg: unknown[]): void {
   switch (msg[0]) {

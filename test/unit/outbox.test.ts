@@ -6,8 +6,9 @@ import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { IpcBytes, MAX_BATCH_OPS, Outbox } from '../../src/ipc/outbox.js';
 import { Op } from '../../src/ipc/protocol.js';
 
-const RAW = Op.RAW;
+const REC = 'record';
 const FRAME = Op.FRAME;
+const FAN = Op.FANOUT_BYTES;
 
 /** Walks batches like the receivers do; resolves with the entries once `count` of them arrived. */
 function receive(port: MessagePort, count: number): Promise<{ entries: unknown[][]; batches: number }> {
@@ -25,10 +26,21 @@ function receive(port: MessagePort, count: number): Promise<{ entries: unknown[]
             bytes.area(ops[i + 1]);
             i += 2;
             break;
-          case RAW:
-            entries.push([RAW, ops[i + 1], Buffer.from(bytes.take(ops[i + 2] as number)).toString()]);
+          case Op.RUN: {
+            let k = ops[i + 1] as number;
+            i += 2;
+            while (k-- > 0) {
+              const len = bytes.header();
+              entries.push([REC, bytes.connId, Buffer.from(bytes.take(len)).toString(), bytes.type, bytes.done]);
+            }
+            break;
+          }
+          case FAN: {
+            const lens = ops[i + 2] as number[];
+            entries.push([FAN, ops[i + 1], lens.map((n) => Buffer.from(bytes.take(n)).toString())]);
             i += 3;
             break;
+          }
           case FRAME:
             entries.push([FRAME, ops[i + 1], ops[i + 2]]);
             i += 3;
@@ -46,31 +58,35 @@ function receive(port: MessagePort, count: number): Promise<{ entries: unknown[]
   });
 }
 
-test('bytes and values arrive in order, one batch per turn, split at MAX_BATCH_OPS', async () => {
+test('records, bytes and values arrive in order, one batch per turn, split at MAX_BATCH_OPS', async () => {
   const { port1, port2 } = new MessageChannel();
   const out = new Outbox(port1);
-  const n = 200;
+  const n = 300;
   const got = receive(port2, n);
   const expected: unknown[][] = [];
   for (let i = 0; i < n; i++) {
-    if (i % 3 === 0) {
+    if (i % 5 === 0) {
       out.push3(FRAME, i, [i]);
       expected.push([FRAME, i, [i]]);
+    } else if (i % 5 === 4) {
+      const a = `first ${i}`;
+      const b = `second ${i} €`;
+      out.push3(FAN, [i], [out.write(a), 0, out.write(Buffer.from(b))]);
+      expected.push([FAN, [i], [a, '', b]]);
     } else {
-      // Strings are written as UTF-8; Uint8Arrays as they are.
-      const text = i % 3 === 1 ? `message ${i} ü€😀` : `bytes ${i}`;
-      const len = out.write(i % 3 === 1 ? text : Buffer.from(text));
-      assert.equal(len, Buffer.byteLength(text));
-      out.push3(RAW, i, len);
-      expected.push([RAW, i, text]);
+      // Strings are written as UTF-8; Uint8Arrays as they are. Ids up to 2^53.
+      const text = i % 5 === 1 ? `message ${i} ü€😀` : `bytes ${i}`;
+      const id = i === 2 ? 2 ** 53 - 1 : i;
+      out.pushRecord(id, i % 5 === 1 ? text : Buffer.from(text), 48 + (i % 3), i % 2 ? -1 : 2 ** 40 + i);
+      expected.push([REC, id, text, 48 + (i % 3), i % 2 ? -1 : 2 ** 40 + i]);
     }
   }
   const { entries, batches } = await got;
   port1.close();
   assert.deepEqual(entries, expected);
-  // Entries of 3 operands after the 2 of the byte area: posted once MAX_BATCH_OPS operands are
-  // reached (and the rest at the end of the turn), never per message.
-  assert.equal(batches, Math.ceil(n / Math.ceil((MAX_BATCH_OPS - 2) / 3)));
+  // A FRAME or FAN is 3 operands, a record counts as 3 (its RUN costs 2 more when it starts one):
+  // posted once the batch reaches MAX_BATCH_OPS (the rest at the end of the turn), never per message.
+  assert.ok(batches >= Math.ceil((n * 3) / MAX_BATCH_OPS) && batches <= Math.ceil((n * 5) / (MAX_BATCH_OPS - 5)), `${batches} batches`);
   assert.equal(out.entries, n);
 });
 
@@ -79,16 +95,16 @@ test('the byte area grows for a message larger than it, and the next batch start
   const out = new Outbox(port1);
   const big = 'x'.repeat(300_000) + 'é'.repeat(100_000);
   const got = receive(port2, 3);
-  out.push3(RAW, 1, out.write('small'));
-  out.push3(RAW, 2, out.write(big));
+  out.pushRecord(1, 'small', 50, -1);
+  out.pushRecord(2, big, 50, -1);
   out.flush();
-  out.push3(RAW, 3, out.write(new Uint8Array(Buffer.from('after'))));
+  out.pushRecord(3, new Uint8Array(Buffer.from('after')), 50, -1);
   const { entries } = await got;
   port1.close();
   assert.deepEqual(entries, [
-    [RAW, 1, 'small'],
-    [RAW, 2, big],
-    [RAW, 3, 'after'],
+    [REC, 1, 'small', 50, -1],
+    [REC, 2, big, 50, -1],
+    [REC, 3, 'after', 50, -1],
   ]);
 });
 
@@ -99,16 +115,16 @@ test('a batch that cannot be cloned is retried entry by entry: only the bad entr
   out.onReject = (entry) => rejected.push(entry);
   const deep = JSON.parse(`${'['.repeat(20000)}${']'.repeat(20000)}`) as unknown[];
   const got = receive(port2, 3);
-  out.push3(RAW, 1, out.write('one'));
+  out.pushRecord(1, 'one', 48, -1);
   out.push3(FRAME, 2, deep);
-  out.push3(RAW, 3, out.write('three'));
+  out.pushRecord(3, 'three', 48, -1);
   out.push3(FRAME, 4, ['four']);
   out.flush();
   const { entries } = await got;
   port1.close();
   assert.deepEqual(entries, [
-    [RAW, 1, 'one'],
-    [RAW, 3, 'three'],
+    [REC, 1, 'one', 48, -1],
+    [REC, 3, 'three', 48, -1],
     [FRAME, 4, ['four']],
   ]);
   assert.equal(rejected.length, 1);
@@ -122,4 +138,5 @@ test('IpcBytes refuses to read beyond its area', () => {
   assert.throws(() => b.take(2), /beyond the byte area/);
   b.area(null);
   assert.throws(() => b.take(1), /beyond the byte area/);
+  assert.throws(() => b.header(), /record beyond the byte area/);
 });
