@@ -217,6 +217,7 @@ export class Router implements ConnHandler, OpsTarget {
       const t = c.ser.peek(bytes);
       if (t >= 0 && t < RAW_TYPES.length && RAW_TYPES[t] === 1 && (t !== MsgType.CALL || peeked.id >= 0)) {
         this.counters.msgIn[c.serIndex * TYPE_SLOTS + t]!++;
+        this.counters.forwarded++;
         // Remembered so that a realm worker's crash can still answer the call (see #workerFailed).
         if (t === MsgType.CALL && c.joined) noteCall(c, peeked.id);
         c.worker!.outbox.pushRecord(c.id, bytes, t, -1);

@@ -58,8 +58,8 @@ export class Outbox {
   #maxOps: number;
   onReject: (entry: unknown[], err: unknown) => void = () => {};
   #stampOp: number;
-  /** performance.now() at the first push of the pending batch. */
-  #began = 0;
+  /** performance.now() at the first push of the pending batch, -1 while it is empty. */
+  #began = -1;
   /** The pending batch's byte area, and how much of it is used. */
   #bytes: Buffer = EMPTY;
   #view: DataView = new DataView(EMPTY.buffer, 0, 0);
@@ -163,16 +163,17 @@ export class Outbox {
     if (need <= this.#bytes.length) return;
     let size = this.#bytes.length === 0 ? this.#nextSize : this.#bytes.length * 2;
     while (size < need) size *= 2;
-    // An ArrayBuffer of its own (allocUnsafeSlow never uses Node's shared pool: the whole buffer
-    // is transferred), not zero-filled: only the bytes written are ever read.
-    const grown = Buffer.allocUnsafeSlow(size);
+    // An ArrayBuffer of its own (Buffer.alloc never uses Node's shared pool: the whole buffer is
+    // transferred), zero-filled: should a reader ever go past the bytes written, it finds zeros,
+    // not what the memory held before.
+    const grown = Buffer.alloc(size);
     if (this.#used > 0) grown.set(this.#bytes.subarray(0, this.#used));
     this.#bytes = grown;
     this.#view = new DataView(grown.buffer, grown.byteOffset, grown.byteLength);
   }
 
   #after(): void {
-    if (this.#starts.length === 2 && this.#stampOp !== 0) this.#began = performance.now();
+    if (this.#began < 0 && this.#stampOp !== 0) this.#began = performance.now();
     if (this.#ops.length + 3 * this.#records >= this.#maxOps) this.flush();
     else if (!this.#scheduled) {
       this.#scheduled = true;
@@ -210,6 +211,7 @@ export class Outbox {
     if (this.#stampOp !== 0) {
       starts.push(ops.length);
       ops.push(this.#stampOp, this.#began);
+      this.#began = -1;
     }
     try {
       this.#port.postMessage(ops, transfer);

@@ -9,7 +9,7 @@ import { AUTH_METHODS, REFUSE_REASONS, type RefuseReason, TYPE_SLOTS, WORKER_FAI
  * Workers' STATS deltas are added here too, so nothing crosses threads per message.
  */
 export class MainCounters {
-  /** WAMP messages decoded from clients, by serializer index * TYPE_SLOTS + type code. */
+  /** WAMP messages received from clients (type from the decode, or the frame head when forwarded), by serializer index * TYPE_SLOTS + type code. */
   readonly msgIn = new Float64Array(SERIALIZER_LIST.length * TYPE_SLOTS);
   /** WAMP messages written to clients (a fanned-out EVENT counts once per recipient). */
   readonly msgOut = new Float64Array(SERIALIZER_LIST.length * TYPE_SLOTS);
@@ -17,6 +17,11 @@ export class MainCounters {
   readonly bytesIn = new Float64Array(SERIALIZER_LIST.length);
   readonly bytesOut = new Float64Array(SERIALIZER_LIST.length);
   readonly refused = new Float64Array(REFUSE_REASONS.length);
+  /**
+   * Frames of established sessions forwarded to a realm worker undecoded (the others were decoded
+   * on the main thread: src/router.ts). Not exported; tests use it to tell the two paths apart.
+   */
+  forwarded = 0;
   /** Protocol violations: ABORT wamp.error.protocol_violation sent by the main thread or a worker. */
   violations = 0;
   slowConsumerCloses = 0;

@@ -75,7 +75,7 @@ export class RouterMetrics {
           }
         },
       });
-    messages('crosswire_messages_received_total', 'WAMP messages decoded from clients, by message type and serializer.', c.msgIn);
+    messages('crosswire_messages_received_total', 'WAMP messages received from clients, by message type (read from the frame head) and serializer.', c.msgIn);
     messages('crosswire_messages_sent_total', 'WAMP messages written to clients (an EVENT counts once per subscriber), by type and serializer.', c.msgOut);
     const bytes = (name: string, help: string, arr: Float64Array) =>
       new Counter({

@@ -48,9 +48,6 @@ const widenInt = (n: number): unknown => (isWide(n) ? new WideInt(n) : n);
 const packr = new Packr({ useRecords: false, variableMapSize: true, useBigIntExtension: false });
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number', copyBuffers: true });
 
-/** decodeIn's options object (reused: unpack reads start and end and keeps nothing). */
-const range = { start: 0, end: 0 };
-
 export const msgpackSerializer: Serializer = {
   name: 'msgpack',
   subprotocol: 'wamp.2.msgpack',
@@ -59,15 +56,6 @@ export const msgpackSerializer: Serializer = {
   peek: peekMsgpack,
   decode(data: Uint8Array): unknown {
     const v: unknown = unpackr.unpack(data);
-    checkWampValue(v, 0, 'msgpack extension type');
-    return v;
-  },
-  decodeIn(buf: Uint8Array, start: number, end: number): unknown {
-    if (end <= start) throw new Error('empty message');
-    range.start = start;
-    range.end = end;
-    // copyBuffers (above): byte strings are copied out of `buf`.
-    const v: unknown = unpackr.unpack(buf, range);
     checkWampValue(v, 0, 'msgpack extension type');
     return v;
   },

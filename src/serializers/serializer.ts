@@ -10,12 +10,6 @@ export interface Serializer {
   readonly batched: boolean;
   /** Decode one WebSocket message (batched: into the list of WAMP messages it carries). Throws on malformed input. */
   decode(data: Uint8Array): unknown;
-  /**
-   * decode() of `buf[start, end)` without a view of it: msgpackr keeps a DataView on the object it
-   * reads, so reading many messages from one batch's byte area costs one DataView, not one per
-   * message (unpack of a 40-byte CALL: 667 → 389 ns). The result never refers to `buf`.
-   */
-  readonly decodeIn?: (buf: Uint8Array, start: number, end: number) => unknown;
   /** Encode one WAMP message. The result stays valid (msgpackr never reuses the bytes it returned). */
   encode(msg: readonly unknown[]): string | Uint8Array;
   /**

@@ -8,6 +8,7 @@ import { test } from 'node:test';
 import { connect } from '../helpers/client.js';
 import { captureLog } from '../helpers/log.js';
 import { RawPeer } from '../helpers/raw.js';
+import { SERIALIZERS as SERIALIZERS_ } from '../../src/serializers/index.js';
 import { startRouter } from '../helpers/router.js';
 import { Inbox, within } from '../helpers/wait.js';
 
@@ -30,6 +31,7 @@ test('json frames with plain and with unusual heads are routed in the order they
       '[48,5e0,{},"com.example.echo",[5]]',
       '[48,6,{},"com.example.echo",[6]]',
     ];
+    const forwarded = r.router.counters.forwarded;
     for (const f of frames) raw.ws.send(f);
     assert.deepEqual(await seen.waitFor(6), [1, 2, 3, 4, 5, 6]);
     const results = new Map<number, unknown>();
@@ -38,6 +40,9 @@ test('json frames with plain and with unusual heads are routed in the order they
       results.set(m[1] as number, (m[3] as unknown[])[0]);
     }
     assert.deepEqual([...results.entries()].sort((a, b) => a[0] - b[0]), [1, 2, 3, 4, 5, 6].map((i) => [i, i]));
+    // Frames 1, 2, 4 and 6 went to the worker as bytes, 3 and 5 were decoded on the main thread;
+    // the callee's six YIELDs (all answered by now) were forwarded too.
+    assert.equal(r.router.counters.forwarded - forwarded, 4 + 6);
     raw.close();
     await callee.close();
   } finally {
@@ -59,8 +64,11 @@ test('calls pending when the realm worker dies are canceled by request id, at ev
     await raw.join();
     // fixint, uint8, uint16, uint32, uint64 request ids.
     const ids = [7, 200, 60000, 2 ** 32 - 1, 2 ** 53 - 1];
+    const forwarded = r.router.counters.forwarded;
     for (const id of ids) raw.send([48, id, {}, 'com.example.hang', [id]]);
     assert.deepEqual((await invoked.waitFor(ids.length)).sort((a, b) => a - b), [...ids].sort((a, b) => a - b));
+    // Every CALL took the bytes path: its request id was read from the head, not from a decode.
+    assert.equal(r.router.counters.forwarded - forwarded, ids.length);
     r.router.debugFailWorker(0, 'throw');
     const canceled: number[] = [];
     for (let i = 0; i < ids.length; i++) {
@@ -87,14 +95,48 @@ test('a frame the worker cannot decode ends only its session: ABORT protocol_vio
     ] as const) {
       const raw = await RawPeer.open(r.url, ser);
       await raw.join();
+      const forwarded = r.router.counters.forwarded;
       raw.ws.send(frame, { binary: ser === 'msgpack' });
       const abort = await raw.next(3);
       assert.equal(abort[2], 'wamp.error.protocol_violation');
       assert.match((abort[1] as { message: string }).message, new RegExp(`malformed ${ser} message`));
       assert.equal((await within(raw.closed, 5000, 'the close')).code, 1002);
+      assert.equal(r.router.counters.forwarded - forwarded, 1, 'the worker found it, not the main thread');
     }
     assert.equal(await bystander.session.call('com.example.ping'), 'pong');
     await bystander.close();
+  } finally {
+    await r.stop();
+  }
+});
+
+test('a msgpack frame cannot read past its own end: what follows it in the batch is never decoded as part of it', async () => {
+  const r = await startRouter();
+  try {
+    const sub = await connect(r.url, 'msgpack');
+    const events = new Inbox<unknown[]>();
+    await sub.session.subscribe('t', (args) => events.push(args));
+    const bad = await RawPeer.open(r.url, 'msgpack');
+    await bad.join();
+    // PUBLISH [16, 1, {}, "t", …] whose Arguments are msgpackr's bundled-strings extension (0x62)
+    // pointing back into the frame, followed by a list whose second element is a uint64 (0xcf)
+    // with no bytes left: decoded in place in the batch's byte area, the read ran on into the
+    // bytes after the frame (the next record, or stale memory) and the PUBLISH was routed with
+    // them as arguments (found in review). More frames follow in the same write, so there are
+    // bytes after it in the area.
+    const crafted = Buffer.from('951001' + '80' + 'a174' + 'd66200000006' + '92cf' + 'a0a0', 'hex');
+    const tail = [1, 2, 3].map((i) => Buffer.from(SERIALIZERS_.msgpack.encode([16, 100 + i, {}, 'u', ['x'.repeat(40)]])));
+    bad.ws.send(crafted, { binary: true });
+    for (const t of tail) bad.ws.send(t, { binary: true });
+    const abort = await bad.next(3);
+    assert.equal(abort[2], 'wamp.error.protocol_violation');
+    assert.match((abort[1] as { message: string }).message, /malformed msgpack message/);
+    assert.equal((await within(bad.closed, 5000, 'the close')).code, 1002);
+    // The subscriber got nothing from it: the first event it sees is the next legitimate one.
+    const pub = await connect(r.url, 'json');
+    await pub.session.publish('t', ['legit'], {}, { acknowledge: true });
+    assert.deepEqual(await events.waitFor(1), [['legit']]);
+    await Promise.all([pub.close(), sub.close()]);
   } finally {
     await r.stop();
   }

@@ -2,6 +2,7 @@
 // area per batch, in order, across batch splits, area growth and the entry-by-entry retry.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { performance } from 'node:perf_hooks';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { IpcBytes, MAX_BATCH_OPS, Outbox } from '../../src/ipc/outbox.js';
 import { Op } from '../../src/ipc/protocol.js';
@@ -139,4 +140,24 @@ test('IpcBytes refuses to read beyond its area', () => {
   b.area(null);
   assert.throws(() => b.take(1), /beyond the byte area/);
   assert.throws(() => b.header(), /record beyond the byte area/);
+});
+
+test('the STAMP of a batch is the time of its first entry, also when that entry starts a run of records', async () => {
+  const { port1, port2 } = new MessageChannel();
+  const STAMP = Op.STAMP;
+  const out = new Outbox(port1, 1_000_000, STAMP);
+  const got = new Promise<unknown[]>((resolve) => port2.once('message', resolve));
+  const before = performance.now();
+  out.pushRecord(1, 'first', 48, -1);
+  const afterFirst = performance.now();
+  // More records in the same run: each takes measurable time (performance.now is sub-microsecond).
+  for (let i = 2; i < 50; i++) out.pushRecord(i, 'x'.repeat(10_000), 48, -1);
+  const beforeFlush = performance.now();
+  out.flush();
+  const ops = await got;
+  port1.close();
+  port2.close();
+  assert.equal(ops[ops.length - 2], STAMP);
+  const stamp = ops[ops.length - 1] as number;
+  assert.ok(stamp >= before && stamp <= afterFirst, `stamp ${stamp} not within the first push [${before}, ${afterFirst}] (flush at ${beforeFlush})`);
 });
