@@ -153,13 +153,13 @@ function decode(connId: number, area: Uint8Array, start: number, end: number): u
   if (ser === undefined) return undefined; // the session ended in this batch
   let msg: unknown;
   try {
-    // A binary frame is decoded from a copy of exactly its bytes, never from the batch's area:
+    // Decoded from a view of exactly its bytes, never from the batch's area with a start and end:
     // msgpackr bounds only length-prefixed reads by the end it is given, so a crafted frame ending
     // in a fixed-width value (or using msgpackr's bundled-strings extension to move its read
-    // position) would read the bytes after it — another connection's record, or stale memory
-    // (found in review; test/integration/raw-frames.test.ts). The copy is what uWS used to hand
-    // the main thread. JSON is decoded by TextDecoder, which reads exactly the view it gets.
-    msg = ser.decode(ser.binary ? area.slice(start, end) : area.subarray(start, end));
+    // position) read the bytes after it — another connection's record (found in review;
+    // test/integration/raw-frames.test.ts). Through a view, a read past the frame fails (the
+    // decoder's DataView and indexing are bounded by the view) and the frame is malformed.
+    msg = ser.decode(area.subarray(start, end));
   } catch (e) {
     violation(connId, `malformed ${ser.name} message: ${(e as Error).message}`);
     return undefined;
