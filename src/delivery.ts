@@ -5,12 +5,10 @@ import type { Logger } from './log.js';
 import type { MainCounters } from './metrics/counters.js';
 import { TYPE_SLOTS } from './metrics/labels.js';
 import { SERIALIZER_LIST } from './serializers/index.js';
-import { restorePayload } from './serializers/json.js';
 import type { Conn } from './transport/connection.js';
 import { sendAll } from './transport/send.js';
 import { forgetSession, noteSent, refusalReason } from './transport/session-track.js';
 import { MsgType } from './wamp/codes.js';
-import type { TailedMessage } from './wamp/json-tail.js';
 import { isDict } from './wamp/messages.js';
 import { Uri } from './wamp/uris.js';
 import type { WorkerHandle } from './workers.js';
@@ -183,8 +181,6 @@ export class Delivery {
   /** Encodes for `c`'s serializer; a message that cannot be encoded closes `c` (1011), nothing else. */
   #encode(c: Conn, msg: unknown[]): string | Uint8Array | undefined {
     try {
-      // A payload that travelled only as JSON text (workers/: leanForJson) is decoded for other serializers.
-      if (c.ser.name !== 'json' && (msg as TailedMessage).jsonTail !== undefined) return c.ser.encode(restorePayload(msg));
       return c.ser.encode(msg);
     } catch (err) {
       this.log.error({ err, conn: c.id, peer: c.peer, msgType: msg[0] }, 'cannot encode an outgoing message');

@@ -1,5 +1,5 @@
 import { MsgType } from '../src/wamp/codes.js';
-import { leanForJson, type TailedMessage } from '../src/wamp/json-tail.js';
+import { type TailedMessage } from '../src/wamp/json-tail.js';
 import { randomId } from '../src/wamp/ids.js';
 import { type Dict, WampError } from '../src/wamp/messages.js';
 import { Uri } from '../src/wamp/uris.js';
@@ -14,8 +14,6 @@ export class Subscription {
   readonly created = new Date().toISOString();
   /** Connection ids of all subscribers; rebuilt lazily after a change. */
   #connIds: number[] | null = null;
-  /** Whether every subscriber speaks JSON (then an EVENT's payload travels as JSON text only); lazily. */
-  #allJson: boolean | null = null;
   /** Bit k set when a subscriber speaks SERIALIZER_LIST[k] (an EVENT is encoded once per such serializer); lazily. */
   #serMask = -1;
   constructor(
@@ -31,13 +29,6 @@ export class Subscription {
     }
     return this.#connIds;
   }
-  allJson(): boolean {
-    if (this.#allJson === null) {
-      this.#allJson = true;
-      for (const s of this.subscribers) if (s.transport.serializer !== 'json') this.#allJson = false;
-    }
-    return this.#allJson;
-  }
   serMask(): number {
     if (this.#serMask < 0) {
       let m = 0;
@@ -48,7 +39,6 @@ export class Subscription {
   }
   changed(): void {
     this.#connIds = null;
-    this.#allJson = null;
     this.#serMask = -1;
   }
   info(): Dict {
@@ -303,10 +293,7 @@ export class Broker {
     // The payload (Arguments, ArgumentsKw) is copied verbatim from PUBLISH (WAMP spec, "EVENT").
     const event: unknown[] = [MsgType.EVENT, sub.id, pub.id, details];
     for (let i = 0; i < pub.payload.length; i++) event.push(pub.payload[i]);
-    if (pub.jsonTail !== undefined) {
-      (event as TailedMessage).jsonTail = pub.jsonTail;
-      if (only !== undefined ? only.transport.serializer === 'json' : sub.allJson()) leanForJson(event);
-    }
+    if (pub.jsonTail !== undefined) (event as TailedMessage).jsonTail = pub.jsonTail;
     this.out.fanout(ids, event, mask);
   }
 

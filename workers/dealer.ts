@@ -1,6 +1,6 @@
 import { MsgType } from '../src/wamp/codes.js';
 import { randomId } from '../src/wamp/ids.js';
-import { leanForJson, pushTail } from '../src/wamp/json-tail.js';
+import { pushTail } from '../src/wamp/json-tail.js';
 import { type Dict, ProtocolViolation, WampError } from '../src/wamp/messages.js';
 import { Uri } from '../src/wamp/uris.js';
 import { copyPpt } from './broker.js';
@@ -171,7 +171,7 @@ export class Dealer {
       ongoing.streaming = progress;
       const more: unknown[] = [MsgType.INVOCATION, ongoing.id, ongoing.registration.id, progress ? { progress: true } : {}];
       pushTail(more, msg, 4);
-      this.#sendPayload(ongoing.callee, more);
+      this.out.send(ongoing.callee.connId, more);
       return;
     }
     if (progress && !s.has('caller', 'progressive_call_invocations')) {
@@ -216,7 +216,7 @@ export class Dealer {
     }
     const invocation: unknown[] = [MsgType.INVOCATION, inv.id, reg.id, details];
     pushTail(invocation, msg, 4);
-    this.#sendPayload(cs, invocation);
+    this.out.send(cs.connId, invocation);
   }
 
   /** YIELD [70, INVOCATION.Request, Options, Arguments?, ArgumentsKw?] from a callee. */
@@ -231,7 +231,7 @@ export class Dealer {
     if (options.ppt_scheme !== undefined) copyPpt(options, details);
     const result: unknown[] = [MsgType.RESULT, inv.callRequestId, details];
     pushTail(result, msg, 3);
-    this.#sendPayload(inv.caller, result);
+    this.out.send(inv.caller.connId, result);
   }
 
   /** ERROR [8, 68, INVOCATION.Request, Details, Error, Arguments?, ArgumentsKw?] from a callee. */
@@ -241,7 +241,7 @@ export class Dealer {
     this.#finish(inv);
     const err: unknown[] = [MsgType.ERROR, MsgType.CALL, inv.callRequestId, msg[3], msg[4]];
     pushTail(err, msg, 5);
-    this.#sendPayload(inv.caller, err);
+    this.out.send(inv.caller.connId, err);
   }
 
   /** CANCEL [49, CALL.Request, Options] (WAMP spec, "Call Canceling"). */
@@ -268,12 +268,6 @@ export class Dealer {
     if (inv.callee.has('callee', 'call_canceling')) {
       this.out.send(inv.callee.connId, [MsgType.INTERRUPT, inv.id, { mode: 'killnowait', reason: Uri.TIMEOUT }]);
     }
-  }
-
-  /** A message carrying a routed payload: a JSON receiver gets only its JSON text (src/wamp/json-tail.ts). */
-  #sendPayload(to: Session, msg: unknown[]): void {
-    if (to.transport.serializer === 'json') leanForJson(msg);
-    this.out.send(to.connId, msg);
   }
 
   /** The pending invocation `id` of callee `s`; undefined for one already finished (late answer, dropped). */

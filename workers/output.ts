@@ -2,9 +2,7 @@ import { Op } from '../src/ipc/protocol.js';
 import type { Outbox } from '../src/ipc/outbox.js';
 import type { Logger } from '../src/log.js';
 import { SERIALIZER_LIST, type Serializer } from '../src/serializers/index.js';
-import { restorePayload } from '../src/serializers/json.js';
 import { MsgType } from '../src/wamp/codes.js';
-import type { TailedMessage } from '../src/wamp/json-tail.js';
 import type { Dict } from '../src/wamp/messages.js';
 
 const SER_COUNT = SERIALIZER_LIST.length;
@@ -83,8 +81,6 @@ export class Output {
   #encode(k: number, msg: unknown[]): string | Uint8Array | undefined {
     const ser = SERIALIZER_LIST[k]!;
     try {
-      // A payload that travelled only as JSON text (leanForJson) is decoded for other serializers.
-      if (ser.name !== 'json' && (msg as TailedMessage).jsonTail !== undefined) return ser.encode(restorePayload(msg));
       return ser.encode(msg);
     } catch (err) {
       this.log.error({ err, serializer: ser.subprotocol, msgType: msg[0] }, 'cannot encode an outgoing message');

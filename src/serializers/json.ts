@@ -1,5 +1,5 @@
 import { peekJson } from '../wamp/peek.js';
-import { attachJsonTail, encodeWithTail, type TailedMessage, tailStart } from '../wamp/json-tail.js';
+import { attachJsonTail, encodeWithTail, type TailedMessage } from '../wamp/json-tail.js';
 import { checkWampValue, containsBinary, MAX_DEPTH, type Serializer } from './serializer.js';
 
 // WAMP spec, "Binary support in JSON": a byte string travels as a JSON string whose first
@@ -34,18 +34,25 @@ function stringify(msg: readonly unknown[]): string {
   return containsBinary(msg) ? JSON.stringify(msg, binaryReplacer) : JSON.stringify(msg);
 }
 
-/**
- * A message whose decoded payload was left behind by leanForJson, with that payload decoded again
- * from its JSON text (for a receiver with another serializer); any other message unchanged.
- */
-export function restorePayload(msg: readonly unknown[]): readonly unknown[] {
-  const tail = (msg as TailedMessage).jsonTail;
-  const k = tailStart(msg);
-  if (tail === undefined || k === 0 || msg.length > k) return msg;
-  const text = `[${tail}]`;
-  const payload = JSON.parse(text) as unknown[];
-  if (text.includes('\\u0000')) reviveBinary(payload);
-  return [...msg, ...payload];
+/** JSON text of one value of a message head (a number, a URI, a dict of options or details). */
+function headValue(v: unknown): string {
+  // Numbers as JSON.stringify writes them (finite: the same shortest round-trip form); the
+  // template goes through V8's number-to-string cache, which JSON.stringify does not (a 53-bit
+  // id costs ~250 ns there). Ids and message codes are always finite.
+  if (typeof v === 'number') return Number.isFinite(v) ? `${v}` : 'null';
+  if (typeof v === 'string') return JSON.stringify(v);
+  if (typeof v === 'object' && v !== null && Object.getPrototypeOf(v) === Object.prototype) {
+    for (const _ in v) return containsBinary(v) ? JSON.stringify(v, binaryReplacer) : JSON.stringify(v);
+    return '{}';
+  }
+  return containsBinary(v) ? JSON.stringify(v, binaryReplacer) : JSON.stringify(v);
+}
+
+/** `[m0,m1,…,m(k-1)`: the JSON text of the first k elements of `msg`, without the closing bracket. */
+function encodeHead(msg: readonly unknown[], k: number): string {
+  let s = `[${headValue(msg[0])}`;
+  for (let i = 1; i < k; i++) s += `,${headValue(msg[i])}`;
+  return s;
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
@@ -69,6 +76,6 @@ export const jsonSerializer: Serializer = {
     return msg;
   },
   encode(msg: readonly unknown[]): string {
-    return encodeWithTail(msg as TailedMessage, stringify) ?? stringify(msg);
+    return encodeWithTail(msg as TailedMessage, encodeHead) ?? stringify(msg);
   },
 };

@@ -1,23 +1,22 @@
 import { MsgType } from './codes.js';
 
 /**
- * JSON payload pass-through. V8 (Node 20) stringifies a string at ≈2.4 ns per character, so
- * re-encoding a routed 1 KiB argument costs more than everything else the main thread does for a
- * message (`npm run bench`, rpc 1k json). The payload of CALL → INVOCATION, YIELD → RESULT,
- * ERROR → ERROR and PUBLISH → EVENT (Arguments, ArgumentsKw) travels unchanged, so a JSON frame
- * keeps the JSON text of its payload beside the decoded values, and a JSON receiver gets that text
- * back instead of a fresh JSON.stringify.
+ * JSON payload pass-through. The payload of CALL → INVOCATION, YIELD → RESULT, ERROR → ERROR and
+ * PUBLISH → EVENT (Arguments, ArgumentsKw) travels unchanged (WAMP spec), so a JSON frame keeps
+ * the JSON text of its payload beside the decoded values, and a JSON receiver gets that text
+ * back instead of a fresh JSON.stringify of the payload (V8 on Node 20 stringifies a string at
+ * ≈2.4 ns per character; for a small message JSON.stringify of the whole array costs 300–500 ns,
+ * a written head and the carried text less than half of that: `npm run bench`, rpc json).
  *
- * The text is only ever taken when it is provably the payload's: the message's head (everything
- * before Arguments) is re-encoded canonically and must be exactly the frame's prefix; the decoded
- * values travel on too, for the worker and for receivers with other serializers.
+ * The text is located by scanning the frame's head (everything before Arguments) for the comma
+ * that ends it, after JSON.parse accepted the whole frame: in valid JSON text a comma outside
+ * every string and at nesting depth 1 separates two elements of the outer array, so what follows
+ * that comma, up to the array's closing bracket, is exactly the JSON text of the payload elements.
+ * Receivers with other serializers encode the decoded values, which travel on too.
  */
 
 /** A WAMP message that may carry `jsonTail`: the JSON text of its elements from `tailStart(type)` on, comma-joined. */
 export type TailedMessage = unknown[] & { jsonTail?: string };
-
-/** Below this many characters of frame the canonical head costs about what the pass-through saves. */
-export const JSON_TAIL_MIN = 256;
 
 /** Where the payload (Arguments) starts in a message of type `type` (input or output), or 0: none. */
 export function tailStart(msg: readonly unknown[]): number {
@@ -38,49 +37,62 @@ export function tailStart(msg: readonly unknown[]): number {
 }
 
 /**
- * After JSON.parse(text) gave `msg`: attaches the payload's text when `text` is the canonical
- * head followed by the payload. Anything unusual (whitespace, escapes or number forms that are not
- * canonical, binary in the head) just leaves the message without a tail.
+ * The index in `text` (valid JSON text of an array: JSON.parse accepted it) of the comma that ends
+ * the array's element `k - 1`, or -1 when the array has no more than k elements.
  */
-export function attachJsonTail(msg: unknown, text: string): void {
-  if (text.length < JSON_TAIL_MIN || !Array.isArray(msg)) return;
-  const k = tailStart(msg);
-  if (k === 0 || msg.length <= k || text.charCodeAt(text.length - 1) !== 0x5d /* ] */) return;
-  let head: string;
-  try {
-    head = JSON.stringify(msg.slice(0, k));
-  } catch {
-    return;
+export function elementEnd(text: string, k: number): number {
+  const n = text.length;
+  let depth = 0;
+  let count = 0;
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22 /* " */) {
+      // A string: skip to its closing quote; a backslash escapes the next character (\" \\ \uXXXX …).
+      for (i++; i < n; i++) {
+        const d = text.charCodeAt(i);
+        if (d === 0x5c /* \ */) i++;
+        else if (d === 0x22) break;
+      }
+    } else if (c === 0x5b /* [ */ || c === 0x7b /* { */) depth++;
+    else if (c === 0x5d /* ] */ || c === 0x7d /* } */) {
+      if (--depth === 0) return -1; // the outer array ended
+    } else if (c === 0x2c /* , */ && depth === 1 && ++count === k) return i;
   }
-  // `[a,b,c,d]` → the frame must start with `[a,b,c,d,`
-  const n = head.length;
-  // (slice and === compare flat strings with memcmp; startsWith measured 3× slower here)
-  if (text.charCodeAt(n - 1) !== 0x2c /* , */ || text.slice(0, n - 1) !== head.slice(0, -1)) return;
-  (msg as TailedMessage).jsonTail = text.slice(n, -1);
+  return -1;
+}
+
+/** After JSON.parse(text) gave `msg`: attaches the JSON text of its payload, when it has one. */
+export function attachJsonTail(msg: unknown, text: string): void {
+  if (!Array.isArray(msg)) return;
+  const k = tailStart(msg);
+  if (k === 0 || msg.length <= k) return;
+  const comma = elementEnd(text, k);
+  if (comma < 0) return; // cannot happen for valid JSON with more than k elements
+  // The payload's text without the blanks around it: from the first non-blank after the comma to
+  // the last non-blank before the outer array's closing bracket (the text's last non-blank).
+  let start = comma + 1;
+  while (isBlank(text.charCodeAt(start))) start++;
+  let end = text.length - 1;
+  while (end > start && isBlank(text.charCodeAt(end))) end--;
+  if (text.charCodeAt(end) !== 0x5d /* ] */) return;
+  end--;
+  while (end > start && isBlank(text.charCodeAt(end))) end--;
+  if (end < start) return;
+  (msg as TailedMessage).jsonTail = text.slice(start, end + 1);
+}
+
+/** JSON's insignificant whitespace (RFC 8259: space, tab, line feed, carriage return). */
+function isBlank(c: number): boolean {
+  return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
 }
 
 /** The JSON text of `msg` using its carried tail; undefined when it has none (encode normally). */
-export function encodeWithTail(msg: TailedMessage, encodeHead: (head: unknown[]) => string): string | undefined {
+export function encodeWithTail(msg: TailedMessage, encodeHead: (msg: readonly unknown[], k: number) => string): string | undefined {
   const tail = msg.jsonTail;
   if (tail === undefined) return undefined;
   const k = tailStart(msg);
-  // msg.length === k: the decoded payload was left behind (leanForJson); the text is all there is.
-  if (k === 0 || msg.length < k) return undefined;
-  const head = encodeHead(msg.slice(0, k));
-  return `${head.slice(0, -1)},${tail}]`;
-}
-
-/**
- * For a message that only JSON receivers will get (worker side): drops the decoded payload when
- * its JSON text travels, so the main thread neither receives nor clones it (the text is what a
- * JSON receiver gets). Non-JSON receivers must get the message untouched; the main thread
- * restores a payload from its text if one ever reaches another serializer (restorePayload).
- */
-export function leanForJson(msg: TailedMessage): void {
-  if (msg.jsonTail !== undefined) {
-    const k = tailStart(msg);
-    if (k > 0 && msg.length > k) msg.length = k;
-  }
+  if (k === 0 || msg.length <= k) return undefined;
+  return `${encodeHead(msg, k)},${tail}]`;
 }
 
 /** out.push(...msg[from..]) and the payload's JSON text with it (the payload is passed on unchanged). */
