@@ -27,9 +27,10 @@ const USAGE = `npm run bench -- [options]
   --payload LIST      small,1k (default: both; rpc, rpc-shared, fanout)
   --subscribers LIST  fanout subscriber counts (default: 10,100,1000)
   --sessions N        idle sessions (default: 10000)
-  --seconds S         measured seconds per cell (default: 4)
+  --seconds S         measured seconds per run (default: 3)
   --warmup S          warm-up seconds per cell (default: 1)
-  --rounds N          measure the router(s) N times per cell (default: 1; 2 with --compare)
+  --rounds N          router runs per cell (default: 2, idle 1); a cell's serializers alternate
+                      between rounds (json, msgpack, msgpack, json), as do router and --compare ref
   --no-limit          skip the raw uWS limit measurements
   --compare REF       also build git REF in a temporary worktree and run it alternating
   --profile           run the router under --cpu-prof (bench/results/profiles/) and print
@@ -49,7 +50,7 @@ const { values } = parseArgs({
     payload: { type: 'string' },
     subscribers: { type: 'string' },
     sessions: { type: 'string', default: '10000' },
-    seconds: { type: 'string', default: '4' },
+    seconds: { type: 'string', default: '3' },
     warmup: { type: 'string', default: '1' },
     rounds: { type: 'string' },
     'no-limit': { type: 'boolean', default: false },
@@ -96,7 +97,7 @@ const payloads = list<PayloadName>(values.payload, ['small', '1k'], 'payload');
 const subscribers = (values.subscribers ?? '10,100,1000').split(',').map((s) => num(s, 'subscribers', 1));
 const seconds = num(values.seconds, 'seconds', 0.5);
 const warmup = num(values.warmup, 'warmup', 0);
-const rounds = num(values.rounds ?? (values.compare ? '2' : '1'), 'rounds', 1);
+const rounds = values.rounds === undefined ? undefined : num(values.rounds, 'rounds', 1);
 const outDir = values.out ?? join(ROOT, 'bench', 'results');
 
 const cells = matrix({ scenarios, serializers, payloads, fanout: subscribers, fanin: 100, idle: num(values.sessions, 'sessions', 1) });
@@ -169,24 +170,14 @@ const withLimit = !values['no-limit'];
 
 const limits = new Map<string, CellResult>();
 const rows: Row[] = [];
-const perCell = rounds * ((theirs ? 2 : 1) + (withLimit ? 1 : 0));
-const total = cells.length * perCell;
-line(`bench: ${cells.length} cells × ${perCell} runs, ~${Math.ceil((total * (seconds + warmup + 2)) / 60)} min; results in ${relative(process.cwd(), outDir) || '.'}`);
-let done = 0;
-
-/** Several limit runs as one: the mean value; failed if any failed. */
-function averaged(rs: CellResult[]): CellResult {
-  if (rs.length === 1) return rs[0]!;
-  const bad = rs.find((r) => r.status !== 'ok');
-  const v = rs.filter((r) => r.value !== null).map((r) => r.value!);
-  const cost = rs.map((r) => r.extra.server_cpu_us_per_op).filter((x): x is number => x !== undefined);
-  return {
-    ...(bad ?? rs[0]!),
-    value: v.length === 0 ? null : Math.round(v.reduce((a, b) => a + b, 0) / v.length),
-    extra: { ...rs[0]!.extra, ...(cost.length > 0 ? { server_cpu_us_per_op: cost.reduce((a, b) => a + b, 0) / cost.length } : {}) },
-    note: `mean of ${rs.length} runs: ${v.join(', ')}`,
-  };
+/** Router runs per cell: --rounds, else 2 (1 for idle, a memory figure, not a rate). */
+function roundsOf(cell: Cell): number {
+  return rounds ?? (cell.scenario === 'idle' ? 1 : 2);
 }
+const runs = cells.reduce((sum, c) => sum + roundsOf(c) * (theirs ? 2 : 1) + (withLimit ? 1 : 0), 0);
+const total = runs;
+line(`bench: ${cells.length} cells, ${runs} runs, ~${Math.ceil((runs * (seconds + warmup + 1.5)) / 60)} min; results in ${relative(process.cwd(), outDir) || '.'}`);
+let done = 0;
 
 async function measure(cell: Cell, target: TargetSpec): Promise<CellResult> {
   done++;
@@ -200,25 +191,38 @@ async function measure(cell: Cell, target: TargetSpec): Promise<CellResult> {
   return r;
 }
 
+// Cells that differ only by serializer form a group, measured together: round r runs the group's
+// serializers in order when r is even and reversed when odd (json, msgpack, msgpack, json), and
+// within a cell the router and a --compare ref alternate the same way. So the json ÷ msgpack and
+// router ÷ ref ratios compare runs made within seconds of each other, and a drift in the
+// machine's other load (this is a shared 2-core machine) favours neither side. Each limit is
+// measured once, just before its group's first router run.
+const groups = new Map<string, Cell[]>();
 for (const cell of cells) {
-  const row: Row = { cell, router: [], limit: null, ref: [] };
-  const limitRuns: CellResult[] = [];
-  const needLimit = withLimit && !limits.has(cell.limitKey);
-  for (let r = 0; r < rounds; r++) {
-    // Limit, router and ref alternate within the cell (ABBA across rounds), so a change in
-    // the machine's other load does not favour one side.
-    const routers: TargetSpec[] = theirs === null ? [mine] : r % 2 === 0 ? [mine, theirs] : [theirs, mine];
-    const order: TargetSpec[] = needLimit ? (r % 2 === 0 ? [limitTarget, ...routers] : [...routers, limitTarget]) : routers;
-    for (const t of order) {
-      const res = await measure(cell, t);
-      if (t === limitTarget) limitRuns.push(res);
-      else (t === mine ? row.router : row.ref).push(res);
+  const key = `${cell.scenario} ${cell.variant}`;
+  const g = groups.get(key);
+  if (g === undefined) groups.set(key, [cell]);
+  else g.push(cell);
+}
+for (const group of groups.values()) {
+  const groupRows = group.map((cell): Row => ({ cell, router: [], limit: null, ref: [] }));
+  if (withLimit) {
+    for (const row of groupRows) {
+      if (!limits.has(row.cell.limitKey)) limits.set(row.cell.limitKey, await measure(row.cell, limitTarget));
+      else done++;
     }
   }
-  if (needLimit) limits.set(cell.limitKey, averaged(limitRuns));
-  else if (withLimit) done += rounds;
-  row.limit = withLimit ? limits.get(cell.limitKey)! : null;
-  rows.push(row);
+  const n = roundsOf(group[0]!);
+  for (let r = 0; r < n; r++) {
+    for (const row of r % 2 === 0 ? groupRows : [...groupRows].reverse()) {
+      const routers: TargetSpec[] = theirs === null ? [mine] : r % 2 === 0 ? [mine, theirs] : [theirs, mine];
+      for (const t of routers) (t === mine ? row.router : row.ref).push(await measure(row.cell, t));
+    }
+  }
+  for (const row of groupRows) {
+    row.limit = withLimit ? limits.get(row.cell.limitKey)! : null;
+    rows.push(row);
+  }
 }
 
 // ---- output ---------------------------------------------------------------------------------

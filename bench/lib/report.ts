@@ -70,12 +70,21 @@ function cellStatus(rs: CellResult[]): string {
   return `**failed** (${r.target}): ${parts.join('; ')}`;
 }
 
+/** How many router runs each cell's figure is the mean of. */
+function runsText(rows: Row[]): string {
+  const counts = [...new Set(rows.map((r) => r.router.length))].sort((a, b) => a - b);
+  const n = counts.join(' or ');
+  return counts.every((c) => c <= 1)
+    ? 'one router run per cell.'
+    : `router figures: the mean of ${n} runs per cell, a cell's serializers (and router and ref) alternating between runs (ABBA); each limit: one run.`;
+}
+
 export function markdown(meta: Meta, rows: Row[], refLabel: string | null): string {
   const out: string[] = [];
   out.push(
     `Crosswire benchmark — ${meta.date}, git ${meta.git_sha.slice(0, 10)}${meta.git_dirty ? ' (uncommitted changes)' : ''}, ` +
       `Node ${meta.node}, ${meta.cores} cores (${meta.cpu_model}), load average at start ${meta.loadavg_start.map((x) => x.toFixed(2)).join(' ')}; ` +
-      `${meta.warmup} s warm-up + ${meta.seconds} s per cell.`,
+      `${meta.warmup} s warm-up + ${meta.seconds} s per run; ${runsText(rows)}`,
     '',
     `\`${meta.command}\``,
     '',
@@ -158,7 +167,12 @@ export function targets(rows: Row[]): string[] {
     // operation cannot, so it is shown next to the verdict.
     const cj = cost(row.router);
     const cm = cost(mp.router);
-    const aside = cj !== null && cm !== null && cj > 0 ? ` (router CPU per op, msgpack ÷ json: ${(cm / cj).toFixed(3)})` : '';
+    let aside = cj !== null && cm !== null && cj > 0 ? ` (router CPU per op, msgpack ÷ json: ${(cm / cj).toFixed(3)})` : '';
+    if (row.router.length > 1 && row.router.length === mp.router.length) {
+      // Run i of json against run i of msgpack (made seconds apart): the spread of the mean above.
+      const pairs = row.router.map((r, i) => (r.value !== null && mp.router[i]!.value ? (r.value / mp.router[i]!.value!).toFixed(3) : '—'));
+      aside += ` (run by run: ${pairs.join(', ')})`;
+    }
     check(`json ÷ msgpack, ${row.cell.scenario} ${row.cell.variant}`, j !== null && m !== null && m > 0 ? j / m : null, 0.8, true, [row, mp], aside);
   }
   for (const row of rows.filter((r) => r.cell.scenario === 'idle')) {
