@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { msgpackSerializer } from '../../src/serializers/msgpack.js';
-import { jsonSerializer } from '../../src/serializers/json.js';
+import { jsonSerializer, numberText } from '../../src/serializers/json.js';
 import { elementEnd, pushTail, tailStart, type TailedMessage } from '../../src/wamp/json-tail.js';
 
 const LONG = 'x'.repeat(300);
@@ -149,6 +149,20 @@ describe('JSON payload tail', () => {
       const plain = jsonSerializer.encode([...head, ['p']]);
       assert.equal(jsonSerializer.encode(msg), plain, JSON.stringify(head.slice(0, 3)));
     }
+  });
+
+  test('numbers in a head are written as JSON.stringify writes them (ids up to 2^53 by halves, cached)', () => {
+    const r = rng(7);
+    const numbers = [0, -0, 1, 99_999_999, 1e8, 1e8 + 1, 2 ** 53, 2 ** 53 - 1, 2 ** 53 + 2, -1e9, 1.5, 1e21, 1e300, NaN, Infinity, -Infinity];
+    for (let i = 0; i < 20_000; i++) numbers.push(Math.floor(r() * 2 ** 53) + 1, Math.floor(r() * 2 ** 32));
+    for (const n of numbers) {
+      assert.equal(numberText(n), JSON.stringify(n), String(n));
+      assert.equal(numberText(n), JSON.stringify(n), `${n} again (cached)`);
+    }
+    // Two ids with the same low bits take each other's cache slot, never each other's text.
+    assert.equal(numberText(2 ** 40 + 5), '1099511627781');
+    assert.equal(numberText(2 ** 41 + 5), '2199023255557');
+    assert.equal(numberText(2 ** 40 + 5), '1099511627781');
   });
 
   test('a message without a carried tail encodes as before', () => {
