@@ -36,7 +36,7 @@ describe('benchmark harness at tiny scale', { concurrency: true }, () => {
   test('rpc for 1 s against the router and the echo limit: JSON lines, Markdown, SVG, profiles', async (t) => {
     const out = mkdtempSync(join(tmpdir(), 'crosswire-bench-test-'));
     t.after(() => rmSync(out, { recursive: true, force: true }));
-    const r = await bench(['--scenario', 'rpc', '--payload', 'small', '--serializer', 'msgpack', '--seconds', '1', '--warmup', '0.2', '--profile', '--out', out]);
+    const r = await bench(['--scenario', 'rpc', '--payload', 'small', '--serializer', 'msgpack', '--seconds', '1', '--warmup', '0.2', '--rounds', '1', '--profile', '--out', out]);
     assert.equal(r.code, 0, r.stderr);
 
     const ls = lines(out);
@@ -73,7 +73,7 @@ describe('benchmark harness at tiny scale', { concurrency: true }, () => {
     const out = mkdtempSync(join(tmpdir(), 'crosswire-bench-test-'));
     t.after(() => rmSync(out, { recursive: true, force: true }));
     // The fanout publisher skips sequence number 50: each of the 10 subscribers must miss exactly one.
-    const r = await bench(['--scenario', 'fanout,rpc-shared', '--subscribers', '10', '--payload', 'small', '--serializer', 'json', '--seconds', '1', '--warmup', '0.2', '--no-limit', '--self-test-drop', '50', '--out', out]);
+    const r = await bench(['--scenario', 'fanout,rpc-shared', '--subscribers', '10', '--payload', 'small', '--serializer', 'json', '--seconds', '1', '--warmup', '0.2', '--rounds', '1', '--no-limit', '--self-test-drop', '50', '--out', out]);
     assert.equal(r.code, 1, 'a run with a failed cell exits 1');
     const ls = lines(out);
     const fanout = ls.find((l) => l.scenario === 'fanout')!;
@@ -93,5 +93,24 @@ describe('benchmark harness at tiny scale', { concurrency: true }, () => {
       assert.match(String(shared.note), /invocations per callee: [1-9]\d*\/[1-9]\d*\/[1-9]\d*\/[1-9]\d*/);
     }
     assert.ok(existsSync(join(out, 'latest.svg')));
+  });
+
+  test('by default a cell runs twice, its serializers alternating (json, msgpack, msgpack, json)', async (t) => {
+    const out = mkdtempSync(join(tmpdir(), 'crosswire-bench-test-'));
+    t.after(() => rmSync(out, { recursive: true, force: true }));
+    const r = await bench(['--scenario', 'rpc', '--payload', 'small', '--seconds', '0.5', '--warmup', '0.1', '--no-limit', '--out', out]);
+    assert.equal(r.code, 0, r.stderr);
+    const order = [...r.stderr.matchAll(/^\[\d+\/4\] rpc small (\w+) · router/gm)].map((m) => m[1]);
+    assert.deepEqual(order, ['json', 'msgpack', 'msgpack', 'json']);
+    const ls = lines(out);
+    assert.deepEqual(ls.map((l) => l.serializer).sort(), ['json', 'json', 'msgpack', 'msgpack']);
+    for (const l of ls) assert.equal(l.status, 'ok', JSON.stringify(l));
+    const md = readFileSync(join(out, 'latest.md'), 'utf8');
+    assert.match(md, /the mean of 2 runs per cell/);
+    // the ratio line is the ratio of the means, and shows each pair's ratio
+    const mean = (ser: string): number => ls.filter((l) => l.serializer === ser).reduce((a, l) => a + l.value! / 2, 0);
+    const m = /json ÷ msgpack, rpc small: (\d\.\d{3}) .*\(run by run: (\d\.\d{3}), (\d\.\d{3})\)/.exec(md);
+    assert.ok(m, md);
+    assert.equal(m[1], (mean('json') / mean('msgpack')).toFixed(3));
   });
 });
