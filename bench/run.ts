@@ -174,10 +174,32 @@ const rows: Row[] = [];
 function roundsOf(cell: Cell): number {
   return rounds ?? (cell.scenario === 'idle' ? 1 : 2);
 }
-const runs = cells.reduce((sum, c) => sum + roundsOf(c) * (theirs ? 2 : 1) + (withLimit ? 1 : 0), 0);
+const limitKeys = new Set<string>();
+let runs = 0;
+for (const c of cells) {
+  runs += roundsOf(c) * (theirs ? 2 : 1);
+  if (withLimit && !limitKeys.has(c.limitKey)) {
+    limitKeys.add(c.limitKey);
+    runs += roundsOf(c);
+  }
+}
 const total = runs;
 line(`bench: ${cells.length} cells, ${runs} runs, ~${Math.ceil((runs * (seconds + warmup + 1.5)) / 60)} min; results in ${relative(process.cwd(), outDir) || '.'}`);
 let done = 0;
+
+/** Several limit runs as one: the mean value and CPU per op; failed if any failed. */
+function averaged(rs: CellResult[]): CellResult {
+  if (rs.length === 1) return rs[0]!;
+  const bad = rs.find((r) => r.status !== 'ok');
+  const v = rs.filter((r) => r.value !== null).map((r) => r.value!);
+  const cost = rs.map((r) => r.extra.server_cpu_us_per_op).filter((x): x is number => x !== undefined);
+  return {
+    ...(bad ?? rs[0]!),
+    value: v.length === 0 ? null : Math.round(v.reduce((a, b) => a + b, 0) / v.length),
+    extra: { ...rs[0]!.extra, ...(cost.length > 0 ? { server_cpu_us_per_op: cost.reduce((a, b) => a + b, 0) / cost.length } : {}) },
+    note: `mean of ${rs.length} runs: ${v.join(', ')}`,
+  };
+}
 
 async function measure(cell: Cell, target: TargetSpec): Promise<CellResult> {
   done++;
@@ -193,10 +215,11 @@ async function measure(cell: Cell, target: TargetSpec): Promise<CellResult> {
 
 // Cells that differ only by serializer form a group, measured together: round r runs the group's
 // serializers in order when r is even and reversed when odd (json, msgpack, msgpack, json), and
-// within a cell the router and a --compare ref alternate the same way. So the json ÷ msgpack and
-// router ÷ ref ratios compare runs made within seconds of each other, and a drift in the
-// machine's other load (this is a shared 2-core machine) favours neither side. Each limit is
-// measured once, just before its group's first router run.
+// within a cell the router and a --compare ref alternate the same way. Each round also measures
+// the group's limits, before the routers in even rounds and after them in odd ones. So every
+// ratio (json ÷ msgpack, router ÷ limit, router ÷ ref) compares runs made within seconds of each
+// other, and a drift in the machine's speed (this is a shared 2-core machine: the same router's
+// CPU per call moved 9.6 → 12.4 µs between consecutive runs) favours neither side.
 const groups = new Map<string, Cell[]>();
 for (const cell of cells) {
   const key = `${cell.scenario} ${cell.variant}`;
@@ -206,21 +229,26 @@ for (const cell of cells) {
 }
 for (const group of groups.values()) {
   const groupRows = group.map((cell): Row => ({ cell, router: [], limit: null, ref: [] }));
-  if (withLimit) {
-    for (const row of groupRows) {
-      if (!limits.has(row.cell.limitKey)) limits.set(row.cell.limitKey, await measure(row.cell, limitTarget));
-      else done++;
-    }
-  }
+  // Limits shared with an earlier group (rpc-shared uses rpc's echo) are not measured again.
+  const own = withLimit ? groupRows.filter((row) => !limits.has(row.cell.limitKey)) : [];
+  const limitRuns = new Map<string, CellResult[]>(own.map((row) => [row.cell.limitKey, []]));
+  const measureLimits = async (rows: Row[]): Promise<void> => {
+    for (const row of rows) limitRuns.get(row.cell.limitKey)!.push(await measure(row.cell, limitTarget));
+  };
   const n = roundsOf(group[0]!);
   for (let r = 0; r < n; r++) {
-    for (const row of r % 2 === 0 ? groupRows : [...groupRows].reverse()) {
-      const routers: TargetSpec[] = theirs === null ? [mine] : r % 2 === 0 ? [mine, theirs] : [theirs, mine];
+    const even = r % 2 === 0;
+    if (even) await measureLimits(own);
+    for (const row of even ? groupRows : [...groupRows].reverse()) {
+      const routers: TargetSpec[] = theirs === null ? [mine] : even ? [mine, theirs] : [theirs, mine];
       for (const t of routers) (t === mine ? row.router : row.ref).push(await measure(row.cell, t));
     }
+    if (!even) await measureLimits([...own].reverse());
   }
+  for (const [key, rs] of limitRuns) limits.set(key, averaged(rs));
   for (const row of groupRows) {
     row.limit = withLimit ? limits.get(row.cell.limitKey)! : null;
+    row.limitRuns = limitRuns.get(row.cell.limitKey);
     rows.push(row);
   }
 }

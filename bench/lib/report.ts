@@ -22,7 +22,9 @@ export interface Meta {
 export interface Row {
   cell: Cell;
   router: CellResult[];
+  /** The limit: the mean of its runs (`limitRuns`, each written to the JSON lines). */
   limit: CellResult | null;
+  limitRuns?: CellResult[];
   ref: CellResult[];
 }
 
@@ -42,7 +44,7 @@ export function jsonLines(meta: Meta, rows: Row[]): string {
   const lines: string[] = [];
   for (const row of rows) {
     const limit = row.limit?.status === 'ok' ? row.limit.value : null;
-    for (const r of [...row.router, ...row.ref, ...(row.limit ? [row.limit] : [])]) {
+    for (const r of [...row.router, ...row.ref, ...(row.limitRuns ?? (row.limit ? [row.limit] : []))]) {
       const toLimit = r.target === 'limit' ? null : ratio(r.status === 'ok' ? r.value : null, limit, r.higherIsBetter);
       lines.push(JSON.stringify({ ...meta, ...r, ratio_to_limit: toLimit === null ? null : round(toLimit, 3) }));
     }
@@ -76,7 +78,7 @@ function runsText(rows: Row[]): string {
   const n = counts.join(' or ');
   return counts.every((c) => c <= 1)
     ? 'one router run per cell.'
-    : `router figures: the mean of ${n} runs per cell, a cell's serializers (and router and ref) alternating between runs (ABBA); each limit: one run.`;
+    : `router figures: the mean of ${n} runs per cell, a cell's serializers (and router and ref) alternating between runs (ABBA); each limit: the mean of as many runs, made next to the router's (before them in one round, after them in the next).`;
 }
 
 export function markdown(meta: Meta, rows: Row[], refLabel: string | null): string {
