@@ -60,6 +60,7 @@ export function numberText(n: number): string {
 /** JSON text of one value of a message head (a number, a URI, a dict of options or details). */
 function headValue(v: unknown): string {
   if (typeof v === 'number') return numberText(v);
+  if (v === undefined) return 'null'; // as JSON.stringify writes an array element (never in a routed head)
   if (typeof v === 'string') return JSON.stringify(v);
   if (typeof v === 'object' && v !== null && Object.getPrototypeOf(v) === Object.prototype) {
     for (const _ in v) return containsBinary(v) ? JSON.stringify(v, binaryReplacer) : JSON.stringify(v);

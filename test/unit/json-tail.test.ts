@@ -142,6 +142,7 @@ describe('JSON payload tail', () => {
       [8, 68, 3, {}, 'com.example.error'],
       [50, 0, {}],
       [50, -0, Object.create(null) as object],
+      [36, 1, 2, undefined],
     ];
     for (const head of heads) {
       const msg: TailedMessage = [...head, ['p']];
