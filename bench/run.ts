@@ -27,10 +27,11 @@ const USAGE = `npm run bench -- [options]
   --payload LIST      small,1k (default: both; rpc, rpc-shared, fanout)
   --subscribers LIST  fanout subscriber counts (default: 10,100,1000)
   --sessions N        idle sessions (default: 10000)
-  --seconds S         measured seconds per run (default: 3)
+  --seconds S         measured seconds per run (default: 2)
   --warmup S          warm-up seconds per cell (default: 1)
-  --rounds N          router runs per cell (default: 2, idle 1); a cell's serializers alternate
-                      between rounds (json, msgpack, msgpack, json), as do router and --compare ref
+  --rounds N          router runs per cell (default: 3, idle 1; the median is reported); a cell's
+                      serializers alternate between rounds (json, msgpack, msgpack, json, …), as do
+                      router and --compare ref; limits run in the first two rounds
   --no-limit          skip the raw uWS limit measurements
   --compare REF       also build git REF in a temporary worktree and run it alternating
   --profile           run the router under --cpu-prof (bench/results/profiles/) and print
@@ -50,7 +51,7 @@ const { values } = parseArgs({
     payload: { type: 'string' },
     subscribers: { type: 'string' },
     sessions: { type: 'string', default: '10000' },
-    seconds: { type: 'string', default: '3' },
+    seconds: { type: 'string', default: '2' },
     warmup: { type: 'string', default: '1' },
     rounds: { type: 'string' },
     'no-limit': { type: 'boolean', default: false },
@@ -170,9 +171,13 @@ const withLimit = !values['no-limit'];
 
 const limits = new Map<string, CellResult>();
 const rows: Row[] = [];
-/** Router runs per cell: --rounds, else 2 (1 for idle, a memory figure, not a rate). */
+/** Router runs per cell: --rounds, else 3 (1 for idle, a memory figure, not a rate). */
 function roundsOf(cell: Cell): number {
-  return rounds ?? (cell.scenario === 'idle' ? 1 : 2);
+  return rounds ?? (cell.scenario === 'idle' ? 1 : 3);
+}
+/** Limit runs per limit: one per round, at most two (before the router runs, then after them). */
+function limitRoundsOf(cell: Cell): number {
+  return Math.min(2, roundsOf(cell));
 }
 const limitKeys = new Set<string>();
 let runs = 0;
@@ -180,7 +185,7 @@ for (const c of cells) {
   runs += roundsOf(c) * (theirs ? 2 : 1);
   if (withLimit && !limitKeys.has(c.limitKey)) {
     limitKeys.add(c.limitKey);
-    runs += roundsOf(c);
+    runs += limitRoundsOf(c);
   }
 }
 const total = runs;
@@ -214,12 +219,14 @@ async function measure(cell: Cell, target: TargetSpec): Promise<CellResult> {
 }
 
 // Cells that differ only by serializer form a group, measured together: round r runs the group's
-// serializers in order when r is even and reversed when odd (json, msgpack, msgpack, json), and
-// within a cell the router and a --compare ref alternate the same way. Each round also measures
-// the group's limits, before the routers in even rounds and after them in odd ones. So every
+// serializers in order when r is even and reversed when odd (json, msgpack, msgpack, json, …),
+// and within a cell the router and a --compare ref alternate the same way. The group's limits
+// are measured before the router runs of the first round and after those of the second. So every
 // ratio (json ÷ msgpack, router ÷ limit, router ÷ ref) compares runs made within seconds of each
 // other, and a drift in the machine's speed (this is a shared 2-core machine: the same router's
-// CPU per call moved 9.6 → 12.4 µs between consecutive runs) favours neither side.
+// CPU per call moved 9.6 → 12.4 µs between consecutive runs, one fan-out run 1.07 → 1.55 µs per
+// delivery) favours neither side; the router figure is the median of the runs, so one disturbed
+// run does not decide it.
 const groups = new Map<string, Cell[]>();
 for (const cell of cells) {
   const key = `${cell.scenario} ${cell.variant}`;
@@ -238,12 +245,12 @@ for (const group of groups.values()) {
   const n = roundsOf(group[0]!);
   for (let r = 0; r < n; r++) {
     const even = r % 2 === 0;
-    if (even) await measureLimits(own);
+    if (r === 0) await measureLimits(own);
     for (const row of even ? groupRows : [...groupRows].reverse()) {
       const routers: TargetSpec[] = theirs === null ? [mine] : even ? [mine, theirs] : [theirs, mine];
       for (const t of routers) (t === mine ? row.router : row.ref).push(await measure(row.cell, t));
     }
-    if (!even) await measureLimits([...own].reverse());
+    if (r === 1) await measureLimits([...own].reverse());
   }
   for (const [key, rs] of limitRuns) limits.set(key, averaged(rs));
   for (const row of groupRows) {

@@ -28,10 +28,26 @@ export interface Row {
   ref: CellResult[];
 }
 
-/** The mean of the measured values (a failed cell still shows what it measured; its status says it failed). */
-export function mean(rs: CellResult[]): number | null {
-  const v = rs.filter((r) => r.value !== null).map((r) => r.value!);
-  return v.length === 0 ? null : v.reduce((a, b) => a + b, 0) / v.length;
+/**
+ * The typical value of several runs: the median of three or more (one run disturbed by the
+ * machine, e.g. a 45 % jump in CPU per operation, does not move it), else the mean.
+ */
+export function typical(values: number[]): number | null {
+  if (values.length === 0) return null;
+  if (values.length < 3) return values.reduce((a, b) => a + b, 0) / values.length;
+  const v = [...values].sort((a, b) => a - b);
+  const m = v.length >> 1;
+  return v.length % 2 === 1 ? v[m]! : (v[m - 1]! + v[m]!) / 2;
+}
+
+/** The typical measured value of runs (a failed run still shows what it measured; its status says it failed). */
+export function typicalRun(rs: CellResult[]): number | null {
+  return typical(rs.filter((r) => r.value !== null).map((r) => r.value!));
+}
+
+/** The typical server CPU time per operation of runs. */
+export function costOf(rs: CellResult[]): number | null {
+  return typical(rs.map((r) => r.extra.server_cpu_us_per_op).filter((x): x is number => x !== undefined));
 }
 
 /** router/limit for rates; limit/router for RSS per session (so 1.0 is "as good as the limit"). */
@@ -72,13 +88,13 @@ function cellStatus(rs: CellResult[]): string {
   return `**failed** (${r.target}): ${parts.join('; ')}`;
 }
 
-/** How many router runs each cell's figure is the mean of. */
+/** How many router runs each cell's figure comes from. */
 function runsText(rows: Row[]): string {
   const counts = [...new Set(rows.map((r) => r.router.length))].sort((a, b) => a - b);
   const n = counts.join(' or ');
   return counts.every((c) => c <= 1)
     ? 'one router run per cell.'
-    : `router figures: the mean of ${n} runs per cell, a cell's serializers (and router and ref) alternating between runs (ABBA); each limit: the mean of as many runs, made next to the router's (before them in one round, after them in the next).`;
+    : `router figures: the median (of 2: the mean) of ${n} runs per cell, a cell's serializers (and router and ref) alternating between runs (ABBA); each limit: the mean of up to 2 runs, before the router runs of the first round and after those of the second.`;
 }
 
 export function markdown(meta: Meta, rows: Row[], refLabel: string | null): string {
@@ -101,16 +117,12 @@ export function markdown(meta: Meta, rows: Row[], refLabel: string | null): stri
     const first = row.router[0];
     const metric = first?.metric ?? '';
     const hib = first?.higherIsBetter ?? true;
-    const rv = mean(row.router);
+    const rv = typicalRun(row.router);
     const lv = row.limit?.status === 'ok' ? row.limit.value : null;
     const rl = ratio(rv, lv, hib);
-    const costOf = (rs: CellResult[]): number | null => {
-      const v = rs.map((r) => r.extra.server_cpu_us_per_op).filter((x): x is number => x !== undefined);
-      return v.length === 0 ? null : v.reduce((a, b) => a + b, 0) / v.length;
-    };
     let refPart = '';
     if (refLabel !== null) {
-      const fv = mean(row.ref);
+      const fv = typicalRun(row.ref);
       const rr = rv !== null && fv !== null && fv > 0 ? (hib ? rv / fv : fv / rv) : null;
       // > 1: this tree spends less router CPU per operation than the ref (the steadier figure).
       const cr = costOf(row.router);
@@ -152,23 +164,19 @@ export function targets(rows: Row[]): string[] {
     const verdict = !okRows(from) ? '**NOT MET** (a measurement failed verification or did not run)' : ok ? 'MET' : '**MISSED**';
     lines.push(`${name}: ${value.toFixed(3)} (target ${atLeast ? '≥' : '≤'} ${goal}) ${verdict}${aside}`);
   };
-  const cost = (rs: CellResult[]): number | null => {
-    const v = rs.map((r) => r.extra.server_cpu_us_per_op).filter((x): x is number => x !== undefined);
-    return v.length === 0 ? null : v.reduce((a, b) => a + b, 0) / v.length;
-  };
   const rpc = find('rpc', 'small', 'msgpack');
-  if (rpc) check('rpc msgpack small, calls/s ÷ echo round trips/s', ratio(mean(rpc.router), rpc.limit?.value ?? null, true), 0.15, true, [rpc]);
+  if (rpc) check('rpc msgpack small, calls/s ÷ echo round trips/s', ratio(typicalRun(rpc.router), rpc.limit?.value ?? null, true), 0.15, true, [rpc]);
   const fan = find('fanout', '100 subs small', 'msgpack');
-  if (fan) check('fanout 100 msgpack small, deliveries/s ÷ uWS publish deliveries/s', ratio(mean(fan.router), fan.limit?.value ?? null, true), 0.35, true, [fan]);
+  if (fan) check('fanout 100 msgpack small, deliveries/s ÷ uWS publish deliveries/s', ratio(typicalRun(fan.router), fan.limit?.value ?? null, true), 0.35, true, [fan]);
   for (const row of rows.filter((r) => r.cell.serializer === 'json')) {
     const mp = find(row.cell.scenario, row.cell.variant, 'msgpack');
     if (!mp || !row.router[0]?.higherIsBetter || row.router[0].status === 'unsupported') continue;
-    const j = mean(row.router);
-    const m = mean(mp.router);
+    const j = typicalRun(row.router);
+    const m = typicalRun(mp.router);
     // The rates of two cells can differ by the machine's other load alone; router CPU per
     // operation cannot, so it is shown next to the verdict.
-    const cj = cost(row.router);
-    const cm = cost(mp.router);
+    const cj = costOf(row.router);
+    const cm = costOf(mp.router);
     let aside = cj !== null && cm !== null && cj > 0 ? ` (router CPU per op, msgpack ÷ json: ${(cm / cj).toFixed(3)})` : '';
     if (row.router.length > 1 && row.router.length === mp.router.length) {
       // Run i of json against run i of msgpack (made seconds apart): the spread of the mean above.
@@ -178,7 +186,7 @@ export function targets(rows: Row[]): string[] {
     check(`json ÷ msgpack, ${row.cell.scenario} ${row.cell.variant}`, j !== null && m !== null && m > 0 ? j / m : null, 0.8, true, [row, mp], aside);
   }
   for (const row of rows.filter((r) => r.cell.scenario === 'idle')) {
-    check(`idle ${row.cell.serializer}, KiB router RSS per session`, mean(row.router), 8, false, [row]);
+    check(`idle ${row.cell.serializer}, KiB router RSS per session`, typicalRun(row.router), 8, false, [row]);
   }
   const failed = rows.flatMap((r) => [...r.router, ...r.ref, ...(r.limit ? [r.limit] : [])]).filter((r) => r.status === 'failed');
   lines.push(failed.length === 0 ? 'lost events / call errors: none in any cell' : `**${failed.length} measurement(s) failed verification or did not run** (see status)`);
@@ -207,7 +215,7 @@ export function svg(meta: Meta, rows: Row[]): string {
   ];
   rows.forEach((row, i) => {
     const y = top + i * rowH;
-    const rv = mean(row.router);
+    const rv = typicalRun(row.router);
     const lv = row.limit?.status === 'ok' ? row.limit.value : null;
     const max = Math.max(rv ?? 0, lv ?? 0) || 1;
     const metric = row.router[0]?.metric ?? '';

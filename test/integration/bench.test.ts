@@ -95,22 +95,23 @@ describe('benchmark harness at tiny scale', { concurrency: true }, () => {
     assert.ok(existsSync(join(out, 'latest.svg')));
   });
 
-  test('by default a cell runs twice, its serializers alternating (json, msgpack, msgpack, json)', async (t) => {
+  test('by default a cell runs three times, its serializers alternating; the median counts', async (t) => {
     const out = mkdtempSync(join(tmpdir(), 'crosswire-bench-test-'));
     t.after(() => rmSync(out, { recursive: true, force: true }));
     const r = await bench(['--scenario', 'rpc', '--payload', 'small', '--seconds', '0.5', '--warmup', '0.1', '--no-limit', '--out', out]);
     assert.equal(r.code, 0, r.stderr);
-    const order = [...r.stderr.matchAll(/^\[\d+\/4\] rpc small (\w+) · router/gm)].map((m) => m[1]);
-    assert.deepEqual(order, ['json', 'msgpack', 'msgpack', 'json']);
+    const order = [...r.stderr.matchAll(/^\[\d+\/6\] rpc small (\w+) · router/gm)].map((m) => m[1]);
+    assert.deepEqual(order, ['json', 'msgpack', 'msgpack', 'json', 'json', 'msgpack']);
     const ls = lines(out);
-    assert.deepEqual(ls.map((l) => l.serializer).sort(), ['json', 'json', 'msgpack', 'msgpack']);
+    assert.deepEqual(ls.map((l) => l.serializer).sort(), ['json', 'json', 'json', 'msgpack', 'msgpack', 'msgpack']);
     for (const l of ls) assert.equal(l.status, 'ok', JSON.stringify(l));
     const md = readFileSync(join(out, 'latest.md'), 'utf8');
-    assert.match(md, /the mean of 2 runs per cell/);
-    // the ratio line is the ratio of the means, and shows each pair's ratio
-    const mean = (ser: string): number => ls.filter((l) => l.serializer === ser).reduce((a, l) => a + l.value! / 2, 0);
-    const m = /json ÷ msgpack, rpc small: (\d\.\d{3}) .*\(run by run: (\d\.\d{3}), (\d\.\d{3})\)/.exec(md);
+    assert.match(md, /the median \(of 2: the mean\) of 3 runs per cell/);
+    // the ratio line is the ratio of the medians, and shows each pair's ratio
+    const median = (ser: string): number => ls.filter((l) => l.serializer === ser).map((l) => l.value!).sort((a, b) => a - b)[1]!;
+    const m = /json ÷ msgpack, rpc small: (\d\.\d{3}) .*\(run by run: (\d\.\d{3}), (\d\.\d{3}), (\d\.\d{3})\)/.exec(md);
     assert.ok(m, md);
-    assert.equal(m[1], (mean('json') / mean('msgpack')).toFixed(3));
+    assert.equal(m[1], (median('json') / median('msgpack')).toFixed(3));
+    assert.match(md, new RegExp(`\\| rpc \\| small \\| json \\| calls/s \\| ${median('json').toLocaleString('en-US')} \\|`));
   });
 });

@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import { matrix } from '../../bench/lib/cells.js';
 import { CODECS, PAYLOADS } from '../../bench/lib/codec.js';
 import { type CpuProfile, summarize } from '../../bench/lib/profile.js';
-import { markdown, type Meta, ratio, type Row, svg, targets } from '../../bench/lib/report.js';
+import { markdown, type Meta, ratio, type Row, svg, targets, typical } from '../../bench/lib/report.js';
 import { publicationBytes, rpcBytes } from '../../bench/lib/rpc-bytes.js';
 import { SERIALIZERS } from '../../src/serializers/index.js';
 import type { CellResult } from '../../bench/lib/runner.js';
@@ -217,4 +217,12 @@ describe('publisher byte template (bench/lib/rpc-bytes.ts publicationBytes)', ()
       }
     });
   }
+});
+
+test('typical value of runs: the median of three or more, the mean of two', () => {
+  assert.equal(typical([]), null);
+  assert.equal(typical([5]), 5);
+  assert.equal(typical([4, 6]), 5);
+  assert.equal(typical([100, 1, 7]), 7, 'one disturbed run does not move it');
+  assert.equal(typical([9, 1, 3, 7]), 5);
 });
