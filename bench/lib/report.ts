@@ -50,6 +50,31 @@ export function costOf(rs: CellResult[]): number | null {
   return typical(rs.map((r) => r.extra.server_cpu_us_per_op).filter((x): x is number => x !== undefined));
 }
 
+/**
+ * The typical ratio a ÷ b of two sides measured in pairs — run i of each in the same round,
+ * seconds apart (bench/run.ts) — as the median (of two: the mean) of the pairs' ratios, so that a
+ * drift of the machine's speed between rounds cancels within each pair and one disturbed pair
+ * does not decide. (The ratio of each side's median can take the two medians from different
+ * rounds: json's from a slow one, msgpack's from a fast one.) Sides that do not pair: the ratio
+ * of their typical values.
+ */
+export function pairedRatio(a: CellResult[], b: CellResult[], value: (r: CellResult) => number | null | undefined = (r) => r.value): number | null {
+  if (a.length > 1 && a.length === b.length) {
+    const ratios: number[] = [];
+    for (let i = 0; i < a.length; i++) {
+      const x = value(a[i]!);
+      const y = value(b[i]!);
+      if (x != null && y != null && y > 0) ratios.push(x / y);
+    }
+    if (ratios.length === a.length) return typical(ratios);
+  }
+  const x = typical(a.map(value).filter((v): v is number => v != null));
+  const y = typical(b.map(value).filter((v): v is number => v != null));
+  return x !== null && y !== null && y > 0 ? x / y : null;
+}
+
+const cpuPerOp = (r: CellResult): number | undefined => r.extra.server_cpu_us_per_op;
+
 /** router/limit for rates; limit/router for RSS per session (so 1.0 is "as good as the limit"). */
 export function ratio(router: number | null, limit: number | null, higherIsBetter: boolean): number | null {
   if (router === null || limit === null || router <= 0 || limit <= 0) return null;
@@ -94,7 +119,7 @@ function runsText(rows: Row[]): string {
   const n = counts.join(' or ');
   return counts.every((c) => c <= 1)
     ? 'one router run per cell.'
-    : `router figures: the median (of 2: the mean) of ${n} runs per cell, a cell's serializers (and router and ref) alternating between runs (ABBA); each limit: the mean of up to 2 runs, before the router runs of the first round and after those of the second.`;
+    : `router figures: the median (of 2: the mean) of ${n} runs per cell, a cell's serializers (and router and ref) alternating between runs (ABBA), json ÷ msgpack and router ÷ ref the median of the ratios of runs made in the same round; each limit: the mean of up to 2 runs, before the router runs of the first round and after those of the second.`;
 }
 
 export function markdown(meta: Meta, rows: Row[], refLabel: string | null): string {
@@ -123,11 +148,11 @@ export function markdown(meta: Meta, rows: Row[], refLabel: string | null): stri
     let refPart = '';
     if (refLabel !== null) {
       const fv = typicalRun(row.ref);
-      const rr = rv !== null && fv !== null && fv > 0 ? (hib ? rv / fv : fv / rv) : null;
+      // Router and ref run in pairs, like json and msgpack (see pairedRatio).
+      const rr = hib ? pairedRatio(row.router, row.ref) : pairedRatio(row.ref, row.router);
       // > 1: this tree spends less router CPU per operation than the ref (the steadier figure).
-      const cr = costOf(row.router);
-      const cf = costOf(row.ref);
-      const costRatio = cr !== null && cf !== null && cr > 0 ? (cf / cr).toFixed(3) : '—';
+      const cost = pairedRatio(row.ref, row.router, cpuPerOp);
+      const costRatio = cost !== null ? cost.toFixed(3) : '—';
       refPart = ` ${fmt(fv)} | ${rr === null ? '—' : rr.toFixed(3)} | ${costRatio} |`;
     }
     const lat = first?.extra.p50_us !== undefined ? `${first.extra.p50_us} / ${first.extra.p99_us} / ${first.extra.p999_us}` : '';
@@ -171,19 +196,16 @@ export function targets(rows: Row[]): string[] {
   for (const row of rows.filter((r) => r.cell.serializer === 'json')) {
     const mp = find(row.cell.scenario, row.cell.variant, 'msgpack');
     if (!mp || !row.router[0]?.higherIsBetter || row.router[0].status === 'unsupported') continue;
-    const j = typicalRun(row.router);
-    const m = typicalRun(mp.router);
     // The rates of two cells can differ by the machine's other load alone; router CPU per
-    // operation cannot, so it is shown next to the verdict.
-    const cj = costOf(row.router);
-    const cm = costOf(mp.router);
-    let aside = cj !== null && cm !== null && cj > 0 ? ` (router CPU per op, msgpack ÷ json: ${(cm / cj).toFixed(3)})` : '';
+    // operation much less, so it is shown next to the verdict.
+    const cost = pairedRatio(mp.router, row.router, cpuPerOp);
+    let aside = cost !== null ? ` (router CPU per op, msgpack ÷ json: ${cost.toFixed(3)})` : '';
     if (row.router.length > 1 && row.router.length === mp.router.length) {
-      // Run i of json against run i of msgpack (made seconds apart): the spread of the mean above.
+      // Run i of json against run i of msgpack (made seconds apart): the pairs behind the verdict.
       const pairs = row.router.map((r, i) => (r.value !== null && mp.router[i]!.value ? (r.value / mp.router[i]!.value!).toFixed(3) : '—'));
       aside += ` (run by run: ${pairs.join(', ')})`;
     }
-    check(`json ÷ msgpack, ${row.cell.scenario} ${row.cell.variant}`, j !== null && m !== null && m > 0 ? j / m : null, 0.8, true, [row, mp], aside);
+    check(`json ÷ msgpack, ${row.cell.scenario} ${row.cell.variant}`, pairedRatio(row.router, mp.router), 0.8, true, [row, mp], aside);
   }
   for (const row of rows.filter((r) => r.cell.scenario === 'idle')) {
     check(`idle ${row.cell.serializer}, KiB router RSS per session`, typicalRun(row.router), 8, false, [row]);

@@ -30,8 +30,9 @@ function reviveBinary(v: unknown): unknown {
   return v;
 }
 
-function stringify(msg: readonly unknown[]): string {
-  return containsBinary(msg) ? JSON.stringify(msg, binaryReplacer) : JSON.stringify(msg);
+/** JSON text of a value, byte strings as "\0<base64>". */
+function stringify(v: unknown): string {
+  return containsBinary(v) ? JSON.stringify(v, binaryReplacer) : JSON.stringify(v);
 }
 
 const ZEROS = ['', '0', '00', '000', '0000', '00000', '000000', '0000000'];
@@ -63,10 +64,10 @@ function headValue(v: unknown): string {
   if (v === undefined) return 'null'; // as JSON.stringify writes an array element (never in a routed head)
   if (typeof v === 'string') return JSON.stringify(v);
   if (typeof v === 'object' && v !== null && Object.getPrototypeOf(v) === Object.prototype) {
-    for (const _ in v) return containsBinary(v) ? JSON.stringify(v, binaryReplacer) : JSON.stringify(v);
+    for (const _ in v) return stringify(v);
     return '{}';
   }
-  return containsBinary(v) ? JSON.stringify(v, binaryReplacer) : JSON.stringify(v);
+  return stringify(v);
 }
 
 /** `[m0,m1,…,m(k-1)`: the JSON text of the first k elements of `msg`, without the closing bracket. */

@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import { matrix } from '../../bench/lib/cells.js';
 import { CODECS, PAYLOADS } from '../../bench/lib/codec.js';
 import { type CpuProfile, summarize } from '../../bench/lib/profile.js';
-import { markdown, type Meta, ratio, type Row, svg, targets, typical } from '../../bench/lib/report.js';
+import { markdown, type Meta, pairedRatio, ratio, type Row, svg, targets, typical } from '../../bench/lib/report.js';
 import { publicationBytes, rpcBytes } from '../../bench/lib/rpc-bytes.js';
 import { SERIALIZERS } from '../../src/serializers/index.js';
 import type { CellResult } from '../../bench/lib/runner.js';
@@ -225,4 +225,19 @@ test('typical value of runs: the median of three or more, the mean of two', () =
   assert.equal(typical([4, 6]), 5);
   assert.equal(typical([100, 1, 7]), 7, 'one disturbed run does not move it');
   assert.equal(typical([9, 1, 3, 7]), 5);
+});
+
+test('paired ratio: the median of the ratios of runs made in the same round, so a drift between rounds cancels', () => {
+  const runs = (values: number[]) => values.map((value) => ({ value, extra: {} }) as unknown as Parameters<typeof pairedRatio>[0][number]);
+  // Order json, msgpack | msgpack, json | json, msgpack; the machine slows by a third from the
+  // fourth run on; json is 0.8 × msgpack throughout. The medians of each side come from different
+  // speeds (160 ÷ 300 = 0.533); the pairs do not.
+  const json = runs([0.8 * 300, 0.8 * 200, 0.8 * 200]);
+  const msgpack = runs([300, 300, 200]);
+  assert.equal(typical([240, 160, 160])! / typical([300, 300, 200])!, 160 / 300);
+  assert.equal(pairedRatio(json, msgpack)!.toFixed(3), '0.800');
+  // Two runs: the mean of the two ratios; runs that do not pair: the ratio of typical values.
+  assert.equal(pairedRatio(runs([1, 4]), runs([2, 2])), 1.25);
+  assert.equal(pairedRatio(runs([3]), runs([1, 2])), 2);
+  assert.equal(pairedRatio(runs([3]), runs([])), null);
 });
