@@ -3,7 +3,7 @@
  * against the built router and against the physical limit (raw uWebSockets.js servers), each
  * in a fresh child process, driven by load generator processes (bench/peers/load.ts).
  * Results go to bench/results/ as JSON lines, Markdown and SVG; progress goes to stderr; the
- * table goes to stdout. See README "Performance".
+ * table goes to stdout. See docs/performance.md.
  */
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';

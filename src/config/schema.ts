@@ -280,7 +280,7 @@ export const websocketTransportSchema: Schema<WebSocketTransportConfig> = {
     format: 'serializers',
     default: ['cbor', 'msgpack', 'json'],
   },
-  options: { doc: 'WebSocket options (see README "WebSocket transport").', format: Object, default: null, nullable: true },
+  options: { doc: 'WebSocket options (see docs/websocket.md).', format: Object, default: null, nullable: true },
   // Object-valued: convict does not descend into it; its content is checked by checkAuth (load.ts).
   auth: { doc: 'Authentication methods (anonymous, ticket, wampcra, cryptosign, scram).', format: Object, default: null, nullable: true },
   cookie: { doc: 'Cookie tracking (name, length, max_age, store, secure, http_strict, same_site).', format: Object, default: null, nullable: true },
