@@ -176,8 +176,9 @@ const inside = (dir: string, path: string) => path === dir || path.startsWith(di
 
 /**
  * The contents of regular file `path` if its real path lies below `realRoot`, else null. The file
- * is opened with O_NOFOLLOW at its resolved path and read through that handle, so a symlink put
- * in its place after the check is not followed, and stat and read see the same file.
+ * is opened with O_NOFOLLOW at its resolved path and read through that handle, so stat and read
+ * see the same file; on Linux the path of the opened file is checked once more (a directory on
+ * the way swapped for a symlink between the check and the open is caught).
  */
 async function readInside(realRoot: string, path: string): Promise<Buffer | null> {
   const real = await realpath(path).catch(() => null);
@@ -185,6 +186,7 @@ async function readInside(realRoot: string, path: string): Promise<Buffer | null
   const fh = await open(real, constants.O_RDONLY | constants.O_NOFOLLOW).catch(() => null);
   if (fh === null) return null;
   try {
+    if (process.platform === 'linux' && !inside(realRoot, await realpath(`/proc/self/fd/${fh.fd}`).catch(() => ''))) return null;
     if (!(await fh.stat()).isFile()) return null;
     return await fh.readFile();
   } finally {
