@@ -183,7 +183,8 @@ const inside = (dir: string, path: string) => path === dir || path.startsWith(di
 async function readInside(realRoot: string, path: string): Promise<Buffer | null> {
   const real = await realpath(path).catch(() => null);
   if (real === null || !inside(realRoot, real)) return null;
-  const fh = await open(real, constants.O_RDONLY | constants.O_NOFOLLOW).catch(() => null);
+  // O_NONBLOCK: opening a FIFO must not wait for a writer (it is then refused as no regular file).
+  const fh = await open(real, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK).catch(() => null);
   if (fh === null) return null;
   try {
     if (process.platform === 'linux' && !inside(realRoot, await realpath(`/proc/self/fd/${fh.fd}`).catch(() => ''))) return null;

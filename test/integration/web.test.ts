@@ -2,6 +2,7 @@
 // nodeinfo, json and redirect services, driven with Node's fetch and AutobahnJS.
 import '../helpers/quiet.js';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -43,6 +44,9 @@ before(async () => {
   symlinkSync('notes.md', join(dir, 'site', 'notes-link.md'));
   symlinkSync('sub', join(dir, 'site', 'sub-link'));
   symlinkSync('../site/sub/a.txt', join(dir, 'files', 'other-static.txt'));
+  // A FIFO as a directory's index.html: opening it must not wait for a writer.
+  mkdirSync(join(dir, 'site', 'pipe'));
+  execFileSync('mkfifo', [join(dir, 'site', 'pipe', 'index.html')]);
   r = await startRouter({ transports: [{ type: 'web', endpoint: { type: 'tcp', port: 0, interface: '127.0.0.1' }, paths: paths() }] });
   base = `http://127.0.0.1:${r.port}`;
 });
@@ -91,6 +95,11 @@ describe('static', () => {
     assert.deepEqual([redirect.status, redirect.headers.get('location')], [301, '/sub-link/']);
     // Inside means inside this service's directory, not another static directory of the router.
     assert.equal((await get(`${base}/files/other-static.txt`)).status, 404);
+  });
+
+  test('a FIFO is no file: 404 at once, nothing waits for a writer', async () => {
+    assert.equal((await rawHttp(r.port, 'GET /pipe/ HTTP/1.1\r\nHost: x\r\n\r\n')).status, 404);
+    assert.equal((await rawHttp(r.port, 'GET /pipe/index.html HTTP/1.1\r\nHost: x\r\n\r\n')).status, 404);
   });
 
   test('the trailing-slash redirect never points at another host', async () => {
