@@ -8,6 +8,9 @@ import { type Match, UriIndex } from './match/uri-index.js';
 import type { Output } from './output.js';
 import type { Session } from './session.js';
 
+/** The longest delay a Node timer holds (signed 32-bit milliseconds). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 export type InvokePolicy = 'single' | 'roundrobin' | 'random' | 'first' | 'last';
 
 interface Callee {
@@ -212,7 +215,7 @@ export class Dealer {
     if (timeout > 0) {
       // WAMP spec, "Call Timeouts" (milliseconds): forwarded to a callee that asked for it, else the dealer's.
       if (callee.forwardTimeout && cs.has('callee', 'call_timeout')) details.timeout = timeout;
-      else inv.timer = setTimeout(() => this.#timedOut(inv, timeout), timeout);
+      else this.#arm(inv, timeout, timeout);
     }
     const invocation: unknown[] = [MsgType.INVOCATION, inv.id, reg.id, details];
     pushTail(invocation, msg, 4);
@@ -258,6 +261,15 @@ export class Dealer {
     this.#finish(inv);
     this.out.send(s.connId, [MsgType.ERROR, MsgType.CALL, requestId, { message: `canceled (${mode})` }, Uri.CANCELED]);
     if (mode === 'killnowait') this.out.send(inv.callee.connId, [MsgType.INTERRUPT, inv.id, { mode: 'killnowait', reason: Uri.CANCELED }]);
+  }
+
+  /**
+   * Times `inv` out after `remaining` ms. Node's timers hold at most 2^31−1 ms (a longer delay
+   * fires after 1 ms), and WAMP allows any non-negative integer: longer waits go in chained steps.
+   */
+  #arm(inv: Invocation, remaining: number, ms: number): void {
+    const step = Math.min(remaining, MAX_TIMER_MS);
+    inv.timer = setTimeout(() => (remaining > step ? this.#arm(inv, remaining - step, ms) : this.#timedOut(inv, ms)), step);
   }
 
   #timedOut(inv: Invocation, ms: number): void {

@@ -105,7 +105,8 @@ export class AuthService {
     // WAMP spec, "Authentication": the router uses the first method in the client's list it supports.
     // `cookie` applies only when the cookie already authenticated on this realm; else it is skipped.
     const usable = (m: string): boolean =>
-      m === 'cookie' ? 'cookie' in auth && transport.cookieAuth !== null && transport.cookieAuth.authrealm === realm.name : (m === 'wamp-scram' ? 'scram' : m) in auth;
+      // Own keys only: a client's "constructor" or "__proto__" is no method.
+      m === 'cookie' ? 'cookie' in auth && transport.cookieAuth !== null && transport.cookieAuth.authrealm === realm.name : Object.hasOwn(auth, m === 'wamp-scram' ? 'scram' : m);
     const method = methods.find(usable);
     if (method === undefined) {
       this.counters.noMethod++;
