@@ -1,10 +1,10 @@
 import '../helpers/quiet.js';
 import assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
-import { connect } from '../helpers/client.js';
+import { after, before, describe, test } from 'node:test';
+import { type Client, connect, SERIALIZERS } from '../helpers/client.js';
 import { scrape } from '../helpers/metrics.js';
 import { type RawPeer as Peer, RawPeer } from '../helpers/raw.js';
-import { ANONYMOUS_ALL, startRouter } from '../helpers/router.js';
+import { ANONYMOUS_ALL, startRouter, type TestRouter } from '../helpers/router.js';
 import { Inbox, within } from '../helpers/wait.js';
 
 type Dict = Record<string, unknown>;
@@ -150,5 +150,265 @@ describe('memory bombs are answered with errors while the worker lives (defaults
   }
 });
 
-void within;
-void ANONYMOUS_ALL;
+/** The error URI a request of an AutobahnJS session failed with (AutobahnJS does not pass ERROR.Details on). */
+async function wampError(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+  } catch (e) {
+    return (e as { error: string }).error;
+  }
+  return assert.fail('expected a WAMP error');
+}
+
+describe('per-session and realm limits (small limits configured)', () => {
+  let r: TestRouter;
+  before(async () => {
+    r = await startRouter({
+      realms: [
+        {
+          name: 'realm1',
+          roles: [ANONYMOUS_ALL],
+          options: {
+            max_subscriptions_per_session: 3,
+            max_registrations_per_session: 2,
+            max_pending_calls_per_session: 2,
+            max_uri_length: 40,
+            max_retained_events: 2,
+            max_retained_topic_bytes: 2000,
+            max_event_history_bytes: 3000,
+          },
+          store: { type: 'memory', 'event-history': [{ uri: 'com.hist', limit: 100 }] },
+        },
+      ],
+    });
+  });
+  after(() => r.stop());
+
+  for (const ser of SERIALIZERS) {
+    test(`subscriptions per session: the 4th is refused, resubscribing and unsubscribing work (${ser})`, async () => {
+      const [c, other] = await Promise.all([connect(r.url, ser), connect(r.url, ser)]);
+      const before = (await scrape(r.http)).get('crosswire_limit_exceeded_total', { limit: 'max_subscriptions_per_session' });
+      const subs = [];
+      for (let i = 0; i < 3; i++) subs.push(await c.session.subscribe(`com.sub.${ser}.t${i}`, () => {}));
+      assert.equal(await wampError(c.session.subscribe(`com.sub.${ser}.t3`, () => {})), LIMIT_EXCEEDED);
+      // A subscription the session holds already is no new one; the other session has its own 3.
+      const again = await c.session.subscribe(`com.sub.${ser}.t0`, () => {});
+      assert.equal(again.id, subs[0]!.id);
+      for (let i = 0; i < 3; i++) await other.session.subscribe(`com.sub.${ser}.t${i + 3}`, () => {});
+      await c.session.unsubscribe(subs[1]!);
+      await c.session.subscribe(`com.sub.${ser}.t4`, () => {});
+      const after = (await scrape(r.http)).get('crosswire_limit_exceeded_total', { limit: 'max_subscriptions_per_session' });
+      assert.equal(after - before, 1);
+      await Promise.all([c.close(), other.close()]);
+    });
+
+    test(`registrations per session: the 3rd is refused until one is unregistered (${ser})`, async () => {
+      const c = await connect(r.url, ser);
+      const a = await c.session.register(`com.reg.${ser}.a`, () => 1);
+      await c.session.register(`com.reg.${ser}.b`, () => 2);
+      assert.equal(await wampError(c.session.register(`com.reg.${ser}.c`, () => 3)), LIMIT_EXCEEDED);
+      await c.session.unregister(a);
+      await c.session.register(`com.reg.${ser}.c`, () => 3);
+      assert.equal(await c.session.call(`com.reg.${ser}.c`), 3);
+      await c.close();
+    });
+
+    test(`pending calls per session: the 3rd waiting call is refused; answered calls free their place (${ser})`, async () => {
+      const [caller, callee] = await Promise.all([connect(r.url, ser), connect(r.url, ser)]);
+      const waiting: (() => void)[] = [];
+      const arrived = new Inbox<number>();
+      await callee.session.register(`com.slow.${ser}`, (args) => {
+        arrived.push(args[0] as number);
+        return new Promise((resolve) => waiting.push(() => resolve(args[0])));
+      });
+      const p1 = caller.session.call(`com.slow.${ser}`, [1]);
+      const p2 = caller.session.call(`com.slow.${ser}`, [2]);
+      await arrived.waitFor(2);
+      assert.equal(await wampError(caller.session.call(`com.slow.${ser}`, [3])), LIMIT_EXCEEDED);
+      // Another caller is not affected; the callee's answers free the caller's places.
+      const other = await connect(r.url, ser);
+      const p4 = other.session.call(`com.slow.${ser}`, [4]);
+      await arrived.waitFor(3);
+      for (const w of waiting.splice(0)) w();
+      assert.deepEqual(await Promise.all([p1, p2, p4]), [1, 2, 4]);
+      const p5 = caller.session.call(`com.slow.${ser}`, [5]);
+      await arrived.waitFor(4);
+      waiting.shift()!();
+      assert.equal(await p5, 5);
+      await Promise.all([caller.close(), callee.close(), other.close()]);
+    });
+
+    test(`URI length: a subscription or registration URI over max_uri_length is refused (${ser})`, async () => {
+      const c = await connect(r.url, ser);
+      const long = `com.long.${'x'.repeat(40)}`;
+      assert.equal(await wampError(c.session.subscribe(long, () => {})), 'wamp.error.invalid_uri');
+      assert.equal(await wampError(c.session.register(long, () => {})), 'wamp.error.invalid_uri');
+      await c.session.subscribe('com.long.ok', () => {});
+      await c.close();
+    });
+  }
+
+  test('the ERROR says which limit, with its realm option and value', async () => {
+    const [p, callee] = await Promise.all([RawPeer.open(r.url, 'msgpack'), connect(r.url, 'json')]);
+    await p.join();
+    await callee.session.register('com.msg.never', () => new Promise(() => {}));
+    const refused = async (msg: unknown[], uri: string, message: RegExp) => {
+      p.send(msg);
+      const e = await answer(p, [8]);
+      assert.deepEqual([e[1], e[2], e[4]], [msg[0], msg[1], uri]);
+      assert.match((e[3] as Dict).message as string, message);
+    };
+    for (let i = 0; i < 3; i++) p.send([32, i + 1, {}, `com.msg.t${i}`]);
+    for (let i = 0; i < 2; i++) p.send([64, i + 10, {}, `com.msg.p${i}`]);
+    for (let i = 0; i < 2; i++) p.send([48, i + 20, {}, 'com.msg.never', []]);
+    await refused([32, 4, {}, 'com.msg.t3'], LIMIT_EXCEEDED, /^this session holds 3 subscriptions already \(realm option max_subscriptions_per_session: 3\)$/);
+    await refused([64, 12, {}, 'com.msg.p2'], LIMIT_EXCEEDED, /^this session holds 2 registrations already \(realm option max_registrations_per_session: 2\)$/);
+    await refused([48, 22, {}, 'com.msg.never', []], LIMIT_EXCEEDED, /^this session has 2 calls waiting for their callees already \(realm option max_pending_calls_per_session: 2\)$/);
+    await refused([32, 5, {}, `com.${'x'.repeat(40)}`], 'wamp.error.invalid_uri', /^a URI of 44 characters is too long \(realm option max_uri_length: 40\)$/);
+    await refused([16, 6, { acknowledge: true, retain: true }, 'com.msg.big', ['x'.repeat(3000)]], PAYLOAD_SIZE_EXCEEDED, /^a retained event of \d+ bytes is too big \(realm option max_retained_topic_bytes: 2000\)$/);
+    p.close();
+    await callee.close();
+  });
+
+  test('retained events: max_retained_events and max_retained_topic_bytes', async () => {
+    const c = await connect(r.url, 'json');
+    const pub = (topic: string, payload: string, extra: Dict = {}) =>
+      c.session.publish(topic, [payload], {}, { acknowledge: true, retain: true, exclude_me: false, ...extra });
+    await pub('com.ret.a', 'a');
+    await pub('com.ret.b', 'b');
+    assert.equal(await wampError(pub('com.ret.c', 'c')), LIMIT_EXCEEDED);
+    // Replacing a topic's retained event needs no new room; an event over the topic's bytes is refused.
+    await pub('com.ret.a', 'a2');
+    assert.equal(await wampError(pub('com.ret.a', 'x'.repeat(3000))), PAYLOAD_SIZE_EXCEEDED);
+    // A refused publication is not delivered either; a retained one is, and is retained.
+    const late = await connect(r.url, 'msgpack');
+    const got = new Inbox<unknown>();
+    await late.session.subscribe('com.ret.a', (args) => got.push(args[0]), { get_retained: true });
+    assert.deepEqual(await got.waitFor(1), ['a2']);
+    const m = await scrape(r.http);
+    assert.equal(m.get('crosswire_retained_events', { realm: 'realm1' }), 2);
+    await Promise.all([c.close(), late.close()]);
+  });
+
+  test('event history: max_event_history_bytes keeps the newest events that fit; a bigger event is not stored', async () => {
+    const c = await connect(r.url, 'json');
+    const sub = await c.session.subscribe('com.hist', () => {});
+    for (let i = 0; i < 5; i++) await c.session.publish('com.hist', [`${i}`.repeat(1000)], {}, { acknowledge: true });
+    const events = async () => ((await c.session.call('wamp.subscription.get_events', [sub.id, 10])) as Dict[]).map((e) => (e.args as string[])[0]![0]);
+    // Each ~1,050-byte frame: two fit in 3,000 bytes.
+    assert.deepEqual(await events(), ['4', '3']);
+    const before = (await scrape(r.http)).get('crosswire_limit_exceeded_total', { limit: 'max_event_history_bytes' });
+    await c.session.publish('com.hist', ['z'.repeat(5000)], {}, { acknowledge: true });
+    assert.deepEqual(await events(), ['4', '3']);
+    const after = (await scrape(r.http)).get('crosswire_limit_exceeded_total', { limit: 'max_event_history_bytes' });
+    assert.equal(after - before, 1);
+    await c.close();
+  });
+});
+
+describe('held messages per session (dynamic authorizer)', () => {
+  let r: TestRouter;
+  let service: Client;
+  const slow: (() => void)[] = [];
+  before(async () => {
+    r = await startRouter({
+      realms: [
+        {
+          name: 'realm1',
+          roles: [
+            { name: 'dyn', authorizer: 'com.example.authorize' },
+            { name: 'service', permissions: [{ uri: '', match: 'prefix', allow: { call: true, register: true, publish: true, subscribe: true } }] },
+          ],
+          options: { max_held_messages_per_session: 3, max_held_bytes_per_session: 4096 },
+        },
+      ],
+      transport: {
+        auth: {
+          anonymous: { type: 'static', role: 'dyn' },
+          ticket: { type: 'static', principals: { svc: { ticket: 'svc-ticket', role: 'service' } } },
+        },
+      },
+    });
+    service = await connect(r.url, 'json', 'realm1', { authmethods: ['ticket'], authid: 'svc', onchallenge: () => 'svc-ticket' });
+    await service.session.register('com.example.authorize', (args) => {
+      const uri = args[1] as string;
+      // `.slow` URIs are decided when the test says so; the others at once.
+      return uri.endsWith('.slow') ? new Promise((resolve) => slow.push(() => resolve(true))) : true;
+    });
+  });
+  after(async () => {
+    await service.close();
+    await r.stop();
+  });
+
+  test('over max_held_messages_per_session a request gets ERROR; the held ones go through once the authorizer answers', async () => {
+    const p = await RawPeer.open(r.url, 'json');
+    await p.join();
+    const waiting = slow.length;
+    p.send([32, 1, {}, 'com.held.slow']); // waits for the authorizer
+    // Wait until the authorizer has it (the router holds the session's later messages meanwhile).
+    await within(
+      (async () => {
+        while (slow.length === waiting) await new Promise((res) => setImmediate(res));
+      })(),
+      5000,
+      'the authorizer call',
+    );
+    for (let i = 0; i < 4; i++) p.send([16, 10 + i, { acknowledge: true }, 'com.held.x', [i]]);
+    const refused = await answer(p, [8]);
+    assert.deepEqual(refused.slice(0, 3), [8, 16, 13]);
+    assert.equal(refused[4], LIMIT_EXCEEDED);
+    assert.match((refused[3] as Dict).message as string, /3 messages .* max_held_messages_per_session: 3/);
+    slow.shift()!();
+    assert.equal((await answer(p, [33]))[1], 1);
+    const acks = [await answer(p, [17]), await answer(p, [17]), await answer(p, [17])];
+    assert.deepEqual(
+      acks.map((m) => m[1]),
+      [10, 11, 12],
+    );
+    p.close();
+  });
+
+  test('over max_held_bytes_per_session: ERROR (payload_size_exceeded for one message over it); a held YIELD over the limit ends the session', async () => {
+    const p = await RawPeer.open(r.url, 'json');
+    await p.join();
+    const hold = async (topic: string) => {
+      const waiting = slow.length;
+      p.send([32, 1, {}, topic]);
+      await within(
+        (async () => {
+          while (slow.length === waiting) await new Promise((res) => setImmediate(res));
+        })(),
+        5000,
+        'the authorizer call',
+      );
+    };
+    await hold('com.held.slow');
+    p.send([16, 20, { acknowledge: true }, 'com.held.x', ['a'.repeat(3000)]]); // held
+    p.send([16, 21, { acknowledge: true }, 'com.held.x', ['b'.repeat(3000)]]); // over 4096 bytes together
+    p.send([16, 22, { acknowledge: true }, 'com.held.x', ['c'.repeat(5000)]]); // over 4096 alone
+    const e1 = await answer(p, [8]);
+    assert.deepEqual([e1[2], e1[4]], [21, LIMIT_EXCEEDED]);
+    assert.match((e1[3] as Dict).message as string, /max_held_bytes_per_session: 4096/);
+    const e2 = await answer(p, [8]);
+    assert.deepEqual([e2[2], e2[4]], [22, PAYLOAD_SIZE_EXCEEDED]);
+    slow.shift()!();
+    assert.equal((await answer(p, [33]))[1], 1);
+    assert.equal((await answer(p, [17]))[1], 20);
+
+    // A message no ERROR can answer (here CANCEL) over the limit: ABORT, close 1008.
+    await hold('com.held2.slow');
+    for (let i = 0; i < 3; i++) p.send([16, 30 + i, {}, 'com.held.x', [i]]);
+    p.send([49, 99, {}]);
+    const abort = await p.next(3);
+    assert.equal(abort[2], LIMIT_EXCEEDED);
+    assert.match((abort[1] as Dict).message as string, /max_held_messages_per_session/);
+    assert.equal((await within(p.closed, 5000, 'the close')).code, 1008);
+    slow.shift()!();
+    // The realm carries on.
+    assert.equal(await service.session.call('wamp.session.count'), 1);
+    const m = await scrape(r.http);
+    assert.equal(m.get('crosswire_limit_exceeded_total', { limit: 'max_held_bytes_per_session' }), 2);
+    assert.equal(m.get('crosswire_limit_exceeded_total', { limit: 'max_held_messages_per_session' }), 2);
+  });
+});
