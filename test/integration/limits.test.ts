@@ -153,7 +153,7 @@ describe('memory bombs are answered with errors while the worker lives (defaults
 /** The error URI a request of an AutobahnJS session failed with (AutobahnJS does not pass ERROR.Details on). */
 async function wampError(p: Promise<unknown>): Promise<string> {
   try {
-    await p;
+    await within(p, 5000, 'the answer');
   } catch (e) {
     return (e as { error: string }).error;
   }
