@@ -2,6 +2,8 @@ import '../helpers/quiet.js';
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { type Client, connect, SERIALIZERS } from '../helpers/client.js';
+import WebSocket from 'ws';
+import { BATCHED } from '../../src/serializers/index.js';
 import { scrape } from '../helpers/metrics.js';
 import { type RawPeer as Peer, RawPeer } from '../helpers/raw.js';
 import { ANONYMOUS_ALL, startRouter, type TestRouter } from '../helpers/router.js';
@@ -288,6 +290,27 @@ describe('per-session and realm limits (small limits configured)', () => {
     const m = await scrape(r.http);
     assert.equal(m.get('crosswire_retained_events', { realm: 'realm1' }), 2);
     await Promise.all([c.close(), late.close()]);
+  });
+
+  test('a batched msgpack frame (decoded on the main thread): the size is estimated from its values', async () => {
+    const ser = BATCHED.msgpack;
+    const ws = new WebSocket(r.url, [ser.subprotocol]);
+    const received = new Inbox<unknown[]>();
+    ws.on('message', (d: Buffer) => {
+      for (const m of ser.decode(new Uint8Array(d)) as unknown[][]) received.push(m);
+    });
+    await within(new Promise((res, rej) => ws.once('open', res).once('error', rej)), 5000, 'the WebSocket to open');
+    const send = (...msgs: unknown[][]) => ws.send(Buffer.concat(msgs.map((m) => ser.encode(m) as Uint8Array)));
+    send([1, 'realm1', { roles: { publisher: {}, caller: {} } }]);
+    await received.waitFor(1);
+    // Two in one batch: 3,000 characters are over max_retained_topic_bytes (2,000), 100 are not (they
+    // replace the topic's retained event of the previous test: the realm's two are in use).
+    const options = { acknowledge: true, retain: true, exclude_me: false };
+    send([16, 1, options, 'com.ret.b', ['x'.repeat(3000)]], [16, 2, options, 'com.ret.b', ['x'.repeat(100)]]);
+    const [, refused, ok] = await received.waitFor(3);
+    assert.deepEqual([refused![0], refused![2], refused![4]], [8, 1, PAYLOAD_SIZE_EXCEEDED]);
+    assert.deepEqual([ok![0], ok![1]], [17, 2]);
+    ws.close();
   });
 
   test('event history: max_event_history_bytes keeps the newest events that fit; a bigger event is not stored', async () => {
