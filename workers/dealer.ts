@@ -4,6 +4,7 @@ import { pushTail } from '../src/wamp/json-tail.js';
 import { type Dict, ProtocolViolation, WampError } from '../src/wamp/messages.js';
 import { Uri } from '../src/wamp/uris.js';
 import { copyPpt } from './broker.js';
+import { type Limits, limited, overLimit } from './limits.js';
 import { type Match, UriIndex } from './match/uri-index.js';
 import type { Output } from './output.js';
 import type { Session } from './session.js';
@@ -87,6 +88,7 @@ export class Dealer {
   constructor(
     readonly out: Output,
     readonly events: DealerEvents,
+    readonly limits: Limits,
   ) {}
 
   get(id: number): Registration | undefined {
@@ -112,6 +114,10 @@ export class Dealer {
   register(s: Session, requestId: number, options: Dict, procedure: string): void {
     const match = (options.match as Match | undefined) ?? 'exact';
     const invoke = (options.invoke as InvokePolicy | undefined) ?? 'single';
+    const max = this.limits.max_registrations_per_session;
+    if (max > 0 && s.registrations.size >= max && limited(s)) {
+      throw overLimit(s, 'max_registrations_per_session', `this session holds ${s.registrations.size} registrations already`);
+    }
     let reg = this.#index.get(procedure, match);
     let created = false;
     if (reg !== undefined && options.force_reregister === true && !reg.callees.some((c) => c.session === s)) {
@@ -183,6 +189,10 @@ export class Dealer {
     const ppt = options.ppt_scheme !== undefined;
     if (ppt && !s.has('caller', 'payload_passthru_mode')) {
       throw new ProtocolViolation('ppt_scheme used without announcing payload_passthru_mode');
+    }
+    const max = this.limits.max_pending_calls_per_session;
+    if (max > 0 && s.calls.size >= max && limited(s)) {
+      throw overLimit(s, 'max_pending_calls_per_session', `this session has ${s.calls.size} calls waiting for their callees already`);
     }
     const reg = this.route(procedure);
     if (reg === undefined) throw new WampError(Uri.NO_SUCH_PROCEDURE, `no callee registered for '${procedure}'`);

@@ -12,6 +12,7 @@ import { Broker, type BrokerEvents } from './broker.js';
 import { Dealer, type DealerEvents } from './dealer.js';
 import { EventStore } from './event-store.js';
 import type { Match } from './match/uri-index.js';
+import { approxSize, keepFrameBytes, knownFrameBytes, type Limits, overLimit } from './limits.js';
 import { callMeta, isMetaProcedure } from './meta.js';
 import type { Output } from './output.js';
 import { Session, SessionState } from './session.js';
@@ -54,8 +55,11 @@ function routerRoles(meta: boolean, history: boolean) {
 
 const CLIENT_ROLES = new Set(['publisher', 'subscriber', 'caller', 'callee']);
 
+/** Client messages that an ERROR answers (WAMP spec, "ERROR"). */
+const ANSWERABLE = new Set<number>([MsgType.PUBLISH, MsgType.SUBSCRIBE, MsgType.UNSUBSCRIBE, MsgType.CALL, MsgType.REGISTER, MsgType.UNREGISTER]);
+
 /** WebSocket close codes Crosswire uses after an ABORT. */
-export const CloseCode = { NORMAL: 1000, GOING_AWAY: 1001, PROTOCOL_ERROR: 1002, INTERNAL: 1011 } as const;
+export const CloseCode = { NORMAL: 1000, GOING_AWAY: 1001, PROTOCOL_ERROR: 1002, POLICY_VIOLATION: 1008, INTERNAL: 1011 } as const;
 
 /** How long a session may take to answer a router GOODBYE before its connection is closed. */
 const GOODBYE_TIMEOUT_MS = 5000;
@@ -69,6 +73,8 @@ export class Realm implements BrokerEvents, DealerEvents {
   readonly broker: Broker;
   readonly dealer: Dealer;
   readonly roles = new Map<string, Permissions>();
+  /** What clients may make this realm hold (workers/limits.ts). */
+  readonly limits: Limits;
   readonly #welcomeRoles: Dict;
   #goodbyeTimers = new Map<Session, NodeJS.Timeout>();
   /** Set by a graceful drain (drain.ts): no new calls are accepted. */
@@ -86,8 +92,9 @@ export class Realm implements BrokerEvents, DealerEvents {
     this.name = cfg.name;
     this.uriCheck = cfg.options.uri_check;
     this.metaApi = cfg.options.enable_meta_api;
-    this.broker = new Broker(out, this, cfg.history.length > 0 ? new EventStore(cfg.history) : null);
-    this.dealer = new Dealer(out, this);
+    this.limits = cfg.limits;
+    this.broker = new Broker(out, this, cfg.history.length > 0 ? new EventStore(cfg.history, cfg.limits) : null, cfg.limits);
+    this.dealer = new Dealer(out, this, cfg.limits);
     for (const r of cfg.roles) this.roles.set(r.name, r.authorizer !== undefined ? new DynamicRole(r) : new RolePermissions(r));
     this.#welcomeRoles = routerRoles(this.metaApi, cfg.history.length > 0);
   }
@@ -160,7 +167,7 @@ export class Realm implements BrokerEvents, DealerEvents {
       return;
     }
     if (s.held !== null) {
-      s.held.push(msg); // a dynamic authorizer is deciding an earlier message: keep the order
+      this.#hold(s, s.held, msg); // a dynamic authorizer is deciding an earlier message: keep the order
       return;
     }
     try {
@@ -205,6 +212,43 @@ export class Realm implements BrokerEvents, DealerEvents {
     } catch (e) {
       this.#fail(s, msg, e);
     }
+  }
+
+  /**
+   * Queues a message behind one a dynamic authorizer is deciding, within the session's
+   * max_held_messages_per_session and max_held_bytes_per_session. Over them, a request is answered
+   * with ERROR; a message no ERROR can answer (YIELD, ERROR, CANCEL, GOODBYE) ends the session.
+   */
+  #hold(s: Session, held: unknown[][], msg: unknown[]): void {
+    const maxCount = this.limits.max_held_messages_per_session;
+    const maxBytes = this.limits.max_held_bytes_per_session;
+    let bytes = knownFrameBytes(msg);
+    if (bytes >= 0) keepFrameBytes(msg, bytes);
+    else bytes = maxBytes > 0 ? approxSize(msg, maxBytes) : 0;
+    let err: WampError | null = null;
+    if (maxCount > 0 && held.length >= maxCount) {
+      err = overLimit(s, 'max_held_messages_per_session', `${held.length} messages of this session already wait for a dynamic authorizer`);
+    } else if (maxBytes > 0 && s.heldBytes + bytes > maxBytes) {
+      const big = bytes > maxBytes;
+      err = overLimit(
+        s,
+        'max_held_bytes_per_session',
+        big ? `a message of ${bytes} bytes cannot wait for a dynamic authorizer` : `${s.heldBytes} bytes of this session already wait for a dynamic authorizer`,
+        big ? Uri.PAYLOAD_SIZE_EXCEEDED : Uri.LIMIT_EXCEEDED,
+      );
+    }
+    if (err === null) {
+      s.heldBytes += bytes;
+      held.push(msg);
+      return;
+    }
+    if (!ANSWERABLE.has(msg[0] as number)) return this.abort(s, err.uri, err.message, CloseCode.POLICY_VIOLATION);
+    try {
+      checkClientMessage(msg);
+    } catch (e) {
+      return this.#fail(s, msg, e);
+    }
+    this.#fail(s, msg, err);
   }
 
   #fail(s: Session, msg: unknown[], e: unknown): void {
@@ -304,6 +348,14 @@ export class Realm implements BrokerEvents, DealerEvents {
 
   // ---- message handlers ------------------------------------------------------------------
 
+  /** A URI the realm would keep (a subscription's, a registration's) is at most max_uri_length long. */
+  #checkLength(s: Session, uri: string): void {
+    const max = this.limits.max_uri_length;
+    if (max > 0 && typeof uri === 'string' && uri.length > max) {
+      throw overLimit(s, 'max_uri_length', `a URI of ${uri.length} characters is too long`, Uri.INVALID_URI);
+    }
+  }
+
   #checkUri(uri: string, match: Match, reservedOk: boolean): void {
     if (!isValidPattern(uri, match, this.uriCheck)) {
       throw new WampError(Uri.INVALID_URI, `invalid URI '${uri}' (match ${match}, uri_check ${this.uriCheck})`);
@@ -349,6 +401,7 @@ export class Realm implements BrokerEvents, DealerEvents {
     if (s.state === SessionState.CLOSED) return;
     const held = s.held ?? [];
     s.held = null;
+    s.heldBytes = 0;
     if (err === undefined) this.dispatch(s, msg);
     else this.#fail(s, msg, err);
     s.authzDecision = null;
@@ -373,6 +426,7 @@ export class Realm implements BrokerEvents, DealerEvents {
   #subscribe(s: Session, msg: unknown[]): void {
     const topic = msg[3] as string;
     const options = msg[2] as Dict;
+    this.#checkLength(s, topic);
     this.#checkUri(topic, (options.match as Match | undefined) ?? 'exact', true);
     const g = this.#grant(s, msg, topic, 'subscribe');
     if (g === null) return;
@@ -395,7 +449,7 @@ export class Realm implements BrokerEvents, DealerEvents {
     if (this.metaApi && isMetaProcedure(procedure)) {
       const args = Array.isArray(msg[4]) ? (msg[4] as unknown[]) : [];
       const kwargs = isDict(msg[5]) ? msg[5] : {};
-      const [rArgs, rKwargs] = callMeta(this, s, procedure, args, kwargs);
+      const [rArgs, rKwargs] = callMeta(this, s, procedure, args, kwargs, msg);
       const result: unknown[] = [MsgType.RESULT, msg[1], {}, rArgs];
       if (rKwargs !== undefined) result.push(rKwargs);
       this.out.send(s.connId, result);
@@ -406,6 +460,7 @@ export class Realm implements BrokerEvents, DealerEvents {
 
   #register(s: Session, msg: unknown[]): void {
     const procedure = msg[3] as string;
+    this.#checkLength(s, procedure);
     this.#checkUri(procedure, ((msg[2] as Dict).match as Match | undefined) ?? 'exact', false);
     const g = this.#grant(s, msg, procedure, 'register');
     if (g === null) return;

@@ -1,4 +1,5 @@
 import type { TransportAuth } from '../config/auth.js';
+import type { Limit } from '../metrics/labels.js';
 import type { CookieAuth } from '../transport/cookies.js';
 /**
  * The wire between the main thread and a realm worker: one MessageChannel per worker, one
@@ -76,6 +77,10 @@ export interface WorkerStats {
   auth: number[];
   /** Gauges: joined sessions per realm of this worker. */
   sessions: Record<string, number>;
+  /** Deltas: requests refused (or events not kept) because of a limit, indexed like LIMITS. */
+  limits: number[];
+  /** Gauges: retained events and their bytes per realm of this worker. */
+  retained: Record<string, [events: number, bytes: number]>;
   heapUsed: number;
   heapTotal: number;
   heapLimit: number;
@@ -139,6 +144,8 @@ export interface RealmConfig {
   options: { uri_check: 'strict' | 'loose'; enable_meta_api: boolean };
   /** Event history (Crossbar's realm `store`, memory only). */
   history: { uri: string; match: 'exact' | 'prefix' | 'wildcard'; limit: number }[];
+  /** What clients may make the realm hold (realm options max_*, docs/limits.md); 0 = no limit. */
+  limits: Record<Limit, number>;
 }
 
 export interface RoleConfig {
