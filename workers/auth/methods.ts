@@ -4,6 +4,7 @@
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { AnonymousStatic, DynamicAuth, TransportAuth, WampcraUser } from '../../src/config/auth.js';
+import { serialId } from '../../src/wamp/ids.js';
 import type { Dict } from '../../src/wamp/messages.js';
 import { Uri } from '../../src/wamp/uris.js';
 import type { VerifyPool } from './pool.js';
@@ -97,14 +98,7 @@ export async function wampcra(a: Attempt, cfg: NonNullable<TransportAuth['wampcr
   };
 }
 
-const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
 /** An anonymous authid in Crossbar's style: six groups of four base32 characters. */
 export function anonymousAuthid(): string {
-  const b = randomBytes(24);
-  let s = '';
-  for (let i = 0; i < 24; i++) {
-    if (i > 0 && i % 4 === 0) s += '-';
-    s += CROCKFORD[b[i]! & 31];
-  }
-  return s;
+  return serialId(randomBytes(24));
 }

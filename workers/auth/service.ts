@@ -117,12 +117,13 @@ export class AuthService {
         `none of the offered authmethods [${methods.join(', ')}] is enabled on this transport (enabled: ${Object.keys(auth).join(', ')})${cookieNote}`,
       );
     }
-    // Crossbar: with cookie tracking on, an anonymous session's authid is the cookie id.
+    // Crossbar: with cookie tracking on, an anonymous session's authid is the cookie id. Crosswire:
+    // an id derived from it (issue 20: the cookie itself would be handed to others as the authid).
     const authid =
       method === 'cookie'
         ? transport.cookieAuth!.authid
-        : method === 'anonymous' && transport.cbtid !== null
-          ? transport.cbtid
+        : method === 'anonymous' && transport.cookieAnonAuthid !== null
+          ? transport.cookieAnonAuthid
           : typeof details.authid === 'string' && details.authid !== ''
             ? details.authid
             : null;
