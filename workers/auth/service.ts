@@ -290,7 +290,7 @@ export class AuthService {
     const peer = p.transport.peer;
     this.counters.failed++;
     countAuth(p.method === 'wamp-scram' ? 'scram' : p.method, false);
-    this.log.info({ conn: p.connId, peer, realm: p.realm.name, authmethod: p.method, authid: p.authid, reason: f.uri, message: f.message }, 'authentication failed');
+    this.log.info({ conn: p.connId, peer, realm: p.realm.name, authmethod: p.method, authid: p.authid, reason: f.uri, message: f.detail ?? f.message }, 'authentication failed');
     if (!f.counts) return p.realm.abortNew(p.connId, f.uri, f.message);
     this.#count(p);
     // Brute-force hygiene: a guess costs the guesser time.
