@@ -46,6 +46,8 @@ export interface CookieStore {
   purge(now: number): number;
   /** Records held. */
   readonly size: number;
+  /** Every record held. */
+  records(): Iterable<CookieRecord>;
   close(): Promise<void>;
 }
 
@@ -72,6 +74,9 @@ class MemoryStore implements CookieStore {
   }
   get size(): number {
     return this.map.size;
+  }
+  records(): Iterable<CookieRecord> {
+    return this.map.values();
   }
   async close(): Promise<void> {}
 }
@@ -219,6 +224,10 @@ class DatabaseStore implements CookieStore {
   get size(): number {
     return this.#db.getCount();
   }
+  *records(): Iterable<CookieRecord> {
+    for (const [id, rec] of this.#pending) if (rec !== null) yield rec;
+    for (const { key, value } of this.#db.getRange()) if (!this.#pending.has(key)) yield value;
+  }
   close(): Promise<void> {
     return this.#db.close();
   }
@@ -232,6 +241,8 @@ export async function openCookieStore(s: CookieStoreConfig): Promise<CookieStore
 
 /** Tracked cookies that authenticate nothing, remembered in memory at most (see CookieTracker). */
 export const ANONYMOUS_COOKIES_MAX = 10_000;
+/** Stored cookies of one principal (realm, authid) at most (see CookieTracker). */
+export const COOKIES_PER_PRINCIPAL_MAX = 100;
 /** How often expired cookies are forgotten. */
 const PURGE_EVERY_MS = 10 * 60_000;
 
@@ -241,23 +252,51 @@ const PURGE_EVERY_MS = 10 * 60_000;
  * `Set-Cookie` in the 101 response, exactly as Crossbar writes it (no Path, no Domain).
  *
  * Bounded (issue 21): the store holds only cookies that authenticated someone (a WELCOME by any
- * method but anonymous or cookie); the others are remembered in memory only, at most
- * `anonymousMax` of them (the oldest is forgotten first: its holder gets a new cookie on its next
- * connection). Expired cookies are forgotten every 10 minutes.
+ * method but anonymous or cookie), at most `perPrincipalMax` per principal (realm, authid): a
+ * further login makes the cookie least recently logged in with forget its authentication. The
+ * others are remembered in memory only, at most `anonymousMax` of them (the oldest is forgotten
+ * first: its holder gets a new cookie on its next connection). Expired cookies are forgotten
+ * every 10 minutes.
  */
 export class CookieTracker {
   /** Key of the anonymous authids derived from cookies; per run. */
   readonly #key = randomBytes(32);
   /** Issued cookies the store does not hold: id → created (ms), oldest first. */
   readonly #anonymous = new Map<string, number>();
+  /** Stored cookies by principal, least recently logged in with first. */
+  #byPrincipal = new Map<string, Set<string>>();
   readonly #timer: NodeJS.Timeout;
 
   constructor(
     readonly config: CookieConfig,
     readonly store: CookieStore,
     public anonymousMax = ANONYMOUS_COOKIES_MAX,
+    public perPrincipalMax = COOKIES_PER_PRINCIPAL_MAX,
   ) {
+    this.#index();
     this.#timer = setInterval(() => this.purge(), PURGE_EVERY_MS).unref();
+  }
+
+  /** Rebuilds #byPrincipal from the store (oldest first). */
+  #index(): void {
+    const recs = [...this.store.records()].sort((a, b) => a.created - b.created);
+    this.#byPrincipal = new Map();
+    for (const rec of recs) this.#indexed(rec);
+  }
+
+  #indexed(rec: CookieRecord): Set<string> {
+    const k = principalKey(rec);
+    let ids = this.#byPrincipal.get(k);
+    if (ids === undefined) this.#byPrincipal.set(k, (ids = new Set()));
+    ids.delete(rec.id);
+    ids.add(rec.id);
+    return ids;
+  }
+
+  #unindexed(rec: CookieRecord): void {
+    const k = principalKey(rec);
+    const ids = this.#byPrincipal.get(k);
+    if (ids !== undefined && ids.delete(rec.id) && ids.size === 0) this.#byPrincipal.delete(k);
   }
 
   /** Cookies remembered in memory only (they authenticate nobody). */
@@ -333,21 +372,33 @@ export class CookieTracker {
       authextra: typeof extra === 'object' && extra !== null && !Array.isArray(extra) ? (extra as Record<string, unknown>) : null,
     };
     if (!authenticates(rec)) return;
+    if (old !== undefined) this.#unindexed(old);
     this.store.put(rec);
     this.#anonymous.delete(id);
+    const ids = this.#indexed(rec);
+    // One principal cannot make the store hold more than perPrincipalMax cookies.
+    while (ids.size > this.perPrincipalMax) {
+      const oldest = ids.values().next().value!;
+      ids.delete(oldest);
+      const r = this.store.get(oldest);
+      if (r === undefined) continue;
+      this.store.delete(oldest);
+      this.#remember(oldest, r.created);
+    }
   }
 
   /** GOODBYE wamp.close.logout: the cookie authenticates nobody any more (it stays issued). */
   logout(id: string): void {
     const rec = this.store.get(id);
     if (rec === undefined) return;
+    this.#unindexed(rec);
     this.store.delete(id);
     this.#remember(id, rec.created);
   }
 
   /** Forgets expired cookies, stored or not. */
   purge(now = Date.now()): void {
-    this.store.purge(now);
+    if (this.store.purge(now) > 0) this.#index();
     const ms = this.config.maxAge * 1000;
     for (const [id, created] of this.#anonymous) if (created + ms <= now) this.#anonymous.delete(id);
   }
@@ -356,6 +407,10 @@ export class CookieTracker {
     clearInterval(this.#timer);
     return this.store.close();
   }
+}
+
+function principalKey(rec: CookieRecord): string {
+  return `${rec.authrealm}\0${rec.authid}`;
 }
 
 /** The value of cookie `name` in a Cookie header, or null. */

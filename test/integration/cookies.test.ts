@@ -243,4 +243,29 @@ describe('the cookie store stays bounded (issue 21)', () => {
     assert.ok(lines.length <= 256, `${lines.length} lines for one record`);
     assert.equal((JSON.parse(lines.at(-1)!) as { id: string }).id, cbtid);
   });
+
+  test('300 logins of one principal, each on a fresh cookie: the store keeps the 50 most recent', async () => {
+    const filename = join(dir, 'principal.jsonl');
+    const r = await router({ store: { type: 'file', filename } }, { auth: AUTH });
+    const tracker = r.router.listeners[0]!.services[0]!.cookies!;
+    tracker.perPrincipalMax = 50;
+    const logins: string[] = [];
+    let started = 0;
+    await Promise.all(
+      Array.from({ length: 20 }, async () => {
+        while (started++ < 300) logins.push((await visit(r, undefined, { ticket: 'alice-secret' })).cbtid);
+      }),
+    );
+    const stored = tracker.store.size;
+    await r.stop();
+    const live = new Map<string, unknown>();
+    for (const line of readFileSync(filename, 'utf8').trim().split('\n')) {
+      const rec = JSON.parse(line) as { id: string; deleted?: boolean };
+      if (rec.deleted === true) live.delete(rec.id);
+      else live.set(rec.id, rec);
+    }
+    assert.equal(live.size, 50, 'the file replays to 50 records');
+    assert.equal(stored, 50);
+    assert.ok(logins.slice(-10).every((id) => live.has(id)), 'the latest logins are kept');
+  });
 });

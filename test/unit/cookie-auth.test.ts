@@ -49,3 +49,26 @@ test('the anonymous authid of a cookie: stable, not the cookie, different per co
   assert.ok(!t.anonymousAuthid(a).includes(a));
   await t.close();
 });
+
+test('one principal holds at most perPrincipalMax stored cookies: the least recently logged in forgets its login', async () => {
+  const store = await openCookieStore({ type: 'memory' });
+  const t = new CookieTracker(CONFIG, store, 100, 2);
+  const now = 1_000_000;
+  const alice = { realm: 'realm1', authid: 'alice', authrole: 'user', authmethod: 'ticket' };
+  const [a, b, c] = [0, 1, 2].map(() => t.track('', now).id) as [string, string, string];
+  t.welcomed(a, alice, now);
+  t.welcomed(b, alice, now);
+  t.welcomed(a, alice, now); // a logs in again: b is now the least recent
+  t.welcomed(c, alice, now);
+  t.welcomed(t.track('', now).id, { ...alice, authid: 'bob' }, now);
+  assert.equal(store.size, 3, "two of alice's, one of bob's");
+  assert.equal(t.auth(b, now), null, 'b forgot its login');
+  assert.equal(t.track(`cbtid=${b}`, now).setCookie, null, 'b is still a cookie the router issued');
+  assert.deepEqual([t.auth(a, now)?.authid, t.auth(c, now)?.authid], ['alice', 'alice']);
+  // At startup the index is rebuilt from the store.
+  const again = new CookieTracker(CONFIG, store, 100, 2);
+  again.welcomed(again.track('', now + 1).id, alice, now + 1);
+  assert.equal(store.size, 3);
+  await t.close();
+  await again.close();
+});

@@ -49,15 +49,18 @@ class Pending {
     readonly method: string,
     readonly authid: string | null,
     readonly sessionId: number,
-    /** What the brute-force throttle counts this attempt against: its peer, and its authid on this realm. */
+    /** What the brute-force throttle counts this attempt against: its peer, and its authid. */
     readonly keys: readonly string[],
   ) {}
 }
 
-/** The throttle keys of an attempt: the peer address, and the authid a guess is about (if any). */
-function throttleKeys(peer: string, realm: string, method: string, authid: string | null): string[] {
+/**
+ * The throttle keys of an attempt: the peer address, and the authid a guess is about (if any; the
+ * same on every realm, since a principal may be admitted to any realm that asks for it).
+ */
+function throttleKeys(peer: string, method: string, authid: string | null): string[] {
   const keys = [`peer\0${peer}`];
-  if (authid !== null && method !== 'anonymous' && method !== 'cookie') keys.push(`authid\0${realm}\0${authid}`);
+  if (authid !== null && method !== 'anonymous' && method !== 'cookie') keys.push(`authid\0${authid}`);
   return keys;
 }
 
@@ -135,7 +138,7 @@ export class AuthService {
           : typeof details.authid === 'string' && details.authid !== ''
             ? details.authid
             : null;
-    const keys = throttleKeys(transport.peer, realm.name, method, authid);
+    const keys = throttleKeys(transport.peer, method, authid);
     if (this.throttle.blocked(keys)) {
       this.counters.throttled++;
       countAuth('none', false);
