@@ -16,7 +16,6 @@ export type InvokePolicy = 'single' | 'roundrobin' | 'random' | 'first' | 'last'
 
 interface Callee {
   session: Session;
-  discloseCaller: boolean;
   forwardTimeout: boolean;
 }
 
@@ -143,7 +142,7 @@ export class Dealer {
       this.#byId.set(id, reg);
       created = true;
     }
-    reg.callees.push({ session: s, discloseCaller: options.disclose_caller === true, forwardTimeout: options.forward_timeout === true });
+    reg.callees.push({ session: s, forwardTimeout: options.forward_timeout === true });
     s.registrations.add(reg);
     this.out.send(s.connId, [MsgType.REGISTERED, requestId, reg.id]);
     if (created) this.events.created(s, reg);
@@ -212,8 +211,10 @@ export class Dealer {
     s.calls.set(requestId, inv);
     const details: Dict = {};
     if (reg.match !== 'exact') details.procedure = procedure;
-    // WAMP spec, "Caller Identification"; calls to the router's own wamp.* namespace are disclosed too.
-    if (disclose || callee.discloseCaller || options.disclose_me === true) {
+    // WAMP spec, "Caller Identification": the dealer may deny disclosure. As Crossbar, the caller's
+    // role decides (`disclose.caller`); CALL.Options.disclose_me and a callee's
+    // REGISTER.Options.disclose_caller are not honoured on their own (issue 20).
+    if (disclose) {
       details.caller = s.id;
       details.caller_authid = s.authid;
       details.caller_authrole = s.authrole;

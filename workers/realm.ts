@@ -419,7 +419,8 @@ export class Realm implements BrokerEvents, DealerEvents {
     if (options.ppt_scheme !== undefined && !s.has('publisher', 'payload_passthru_mode')) {
       throw new ProtocolViolation('ppt_scheme used without announcing payload_passthru_mode');
     }
-    const publication = this.broker.publish(s, msg, g.disclosePublisher || options.disclose_me === true);
+    // As Crossbar: the publisher's role decides disclosure (`disclose.publisher`), not disclose_me.
+    const publication = this.broker.publish(s, msg, g.disclosePublisher);
     if (options.acknowledge === true) this.out.send(s.connId, [MsgType.PUBLISHED, msg[1], publication]);
   }
 

@@ -99,8 +99,12 @@ export interface TransportInfo {
   transportId: string;
   serializer: string;
   peer: string;
-  /** The tracking cookie id (cookie tracking on), or null. */
-  cbtid: string | null;
+  /**
+   * With cookie tracking: the authid an anonymous session on this connection gets, derived from
+   * its tracking cookie by a keyed hash (never the cookie itself: authids are disclosed to other
+   * sessions, and a cookie that authenticated admits whoever presents it). Else null.
+   */
+  cookieAnonAuthid: string | null;
   /**
    * The authentication stored against that cookie (read from the cookie store on the main thread
    * at HELLO), or null: no cookie, or none authenticated with it (yet, or since its logout).
