@@ -11,6 +11,11 @@ import type { Session } from './session.js';
 /** All subscribers of one (topic, match) share one subscription id (WAMP spec, "SUBSCRIBED"). */
 export class Subscription {
   readonly subscribers = new Set<Session>();
+  /**
+   * Subscribers whose role allows only part of what this pattern matches: each event is checked
+   * against their role (Permissions.receives) before it is sent. null (the fast path) when none.
+   */
+  filtered: Set<Session> | null = null;
   readonly created = new Date().toISOString();
   /** Connection ids of all subscribers; rebuilt lazily after a change. */
   #connIds: number[] | null = null;
@@ -158,7 +163,8 @@ export class Broker {
     return { exact: ids(this.#index.exact), prefix: ids(this.#index.prefix), wildcard: ids(this.#index.wildcard) };
   }
 
-  subscribe(s: Session, requestId: number, options: Dict, topic: string): void {
+  /** `filtered`: the role allows only part of what the pattern matches (see Subscription.filtered). */
+  subscribe(s: Session, requestId: number, options: Dict, topic: string, filtered = false): void {
     const match = (options.match as Match | undefined) ?? 'exact';
     let sub = this.#index.get(topic, match);
     let created = false;
@@ -173,6 +179,7 @@ export class Broker {
     const fresh = !sub.subscribers.has(s);
     if (fresh) {
       sub.subscribers.add(s);
+      if (filtered) (sub.filtered ??= new Set()).add(s);
       sub.changed();
       s.subscriptions.add(sub);
     }
@@ -264,11 +271,13 @@ export class Broker {
     const ppt = pub.options.ppt_scheme !== undefined;
     let ids: number[];
     let mask = 0;
+    const filtered = sub.filtered;
     if (only !== undefined) {
       if (ppt && !only.has('subscriber', 'payload_passthru_mode')) return;
+      if (filtered !== null && filtered.has(only) && !only.permissions.receives(pub.topic, 'subscribe', only)) return;
       ids = [only.connId];
       mask = serBit(only);
-    } else if (eligibility === null && !excludeMe && !ppt) {
+    } else if (eligibility === null && !excludeMe && !ppt && filtered === null) {
       ids = sub.connIds(); // the fast path
       mask = sub.serMask();
     } else {
@@ -278,6 +287,8 @@ export class Broker {
         if (eligibility !== null && !eligibility.admits(s)) continue;
         // WAMP spec, "Payload Passthru Mode": only to subscribers that announced it.
         if (ppt && !s.has('subscriber', 'payload_passthru_mode')) continue;
+        // A pattern the role covers in part: only topics the role may subscribe to.
+        if (filtered !== null && filtered.has(s) && !s.permissions.receives(pub.topic, 'subscribe', s)) continue;
         ids.push(s.connId);
         mask |= serBit(s);
       }
@@ -319,6 +330,7 @@ export class Broker {
 
   #remove(s: Session, sub: Subscription): void {
     sub.subscribers.delete(s);
+    if (sub.filtered !== null && sub.filtered.delete(s) && sub.filtered.size === 0) sub.filtered = null;
     sub.changed();
     s.subscriptions.delete(sub);
     this.events.unsubscribed(s, sub);
