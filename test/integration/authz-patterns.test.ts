@@ -61,13 +61,14 @@ describe('static roles', () => {
 
   before(async () => {
     const principals = Object.fromEntries(
-      ['backend', 'limited', 'wildreg', 'wildsub', 'anyone'].map((role) => [role, { ticket: `${role}-ticket`, role }]),
+      ['backend', 'limited', 'wildreg', 'wildsub', 'anyone', 'reader'].map((role) => [role, { ticket: `${role}-ticket`, role }]),
     );
     r = await startRouter({
       crosswire: { auth_fail_delay: 0 },
       realms: [
         {
           name: 'realm1',
+          store: { type: 'memory', 'event-history': [{ uri: 'com.example.hist', match: 'prefix', limit: 10 }] },
           roles: [
             { name: 'backend', permissions: [{ uri: '', match: 'prefix', allow: ALL }] },
             {
@@ -89,6 +90,14 @@ describe('static roles', () => {
               permissions: [
                 { uri: '..', match: 'wildcard', allow: { subscribe: true } },
                 { uri: 'wamp.', match: 'prefix', allow: {} },
+              ],
+            },
+            // May read event history, and subscribe to one topic of it.
+            {
+              name: 'reader',
+              permissions: [
+                { uri: 'wamp.subscription.get_events', match: 'exact', allow: { call: true } },
+                { uri: 'com.example.hist', match: 'exact', allow: { subscribe: true } },
               ],
             },
             { name: 'anyone', permissions: [{ uri: '', match: 'prefix', allow: { subscribe: true } }, { uri: 'wamp.session.on_join', match: 'exact', allow: {} }] },
@@ -158,6 +167,20 @@ describe('static roles', () => {
       await backend.session.publish('com.example.news.public', ['marker'], {}, { acknowledge: true });
       const got = await until(inbox, (e) => e.args[0] === 'marker');
       assert.deepEqual(got.map((e) => e.details.topic), ['com.example.news', 'com.example.news.public']);
+    } finally {
+      await c.close();
+    }
+  });
+
+  test("event history of a pattern subscription: only events of topics the caller may subscribe to", async () => {
+    const c = await login('reader');
+    try {
+      await c.session.subscribe('com.example.hist', () => {}, { match: 'prefix' });
+      const theirs = await backend.session.subscribe('com.example.hist', () => {}, { match: 'prefix' });
+      await publishAll(backend, ['com.example.hist.secret', 'com.example.hist', 'com.example.history']);
+      const topics = async (who: Client) => ((await who.session.call('wamp.subscription.get_events', [theirs.id, 10])) as Dict[]).map((e) => e.topic);
+      assert.deepEqual(await topics(c), ['com.example.hist']);
+      assert.deepEqual(await topics(backend), ['com.example.history', 'com.example.hist', 'com.example.hist.secret']); // control
     } finally {
       await c.close();
     }
