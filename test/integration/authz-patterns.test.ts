@@ -115,11 +115,16 @@ describe('static roles', () => {
 
   test('prefix and wildcard subscriptions deliver only topics the role may subscribe to', async () => {
     const c = await login('limited');
+    const other = await login('backend');
     try {
       const news = await subscribe(c, 'com.example.news', { match: 'prefix' });
       const feed = await subscribe(c, 'com.example.feed.', { match: 'prefix' });
       const pub = await subscribe(c, 'com.example.x.public', { match: 'prefix' });
       const wild = await subscribe(c, 'com.example..public', { match: 'wildcard' });
+      // Fully covered subscribers of the same subscriptions get everything: another backend
+      // session on `news`, and the publisher itself on `feed` (the fan-out path that excludes it).
+      const allNews = await subscribe(other, 'com.example.news', { match: 'prefix' });
+      const allFeed = await subscribe(backend, 'com.example.feed.', { match: 'prefix' });
       await publishAll(backend, [
         'com.example.news.internal',
         'com.example.newsroom.private',
@@ -142,8 +147,16 @@ describe('static roles', () => {
         'com.example.y.public',
         'com.example.marker.public',
       ]);
+      assert.deepEqual(await topicsUntil(allNews, 'com.example.news.public'), [
+        'com.example.news.internal',
+        'com.example.newsroom.private',
+        'com.example.news',
+        'com.example.news.public',
+      ]);
+      assert.equal(allFeed.items.length, 0, 'the publisher is excluded');
     } finally {
       await c.close();
+      await other.close();
     }
   });
 
