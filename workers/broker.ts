@@ -309,7 +309,7 @@ export class Broker {
         // A pattern some roles cover in part: one decision per role for the topic.
         for (const g of sub.groups()) {
           if (!g.sample.permissions.receives(pub.topic, 'subscribe', g.sample)) continue;
-          ids = ids.concat(g.connIds);
+          ids = ids.length === 0 ? g.connIds : ids.concat(g.connIds);
           mask |= g.mask;
         }
       }
