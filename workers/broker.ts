@@ -3,6 +3,7 @@ import { type TailedMessage } from '../src/wamp/json-tail.js';
 import { randomId } from '../src/wamp/ids.js';
 import { type Dict, WampError } from '../src/wamp/messages.js';
 import { Uri } from '../src/wamp/uris.js';
+import { RolePermissions } from './authorizer.js';
 import type { EventStore } from './event-store.js';
 import { approxSize, countLimit, knownFrameBytes, type Limits, limited, overLimit } from './limits.js';
 import { type Match, UriIndex } from './match/uri-index.js';
@@ -12,11 +13,18 @@ import type { Session } from './session.js';
 /** All subscribers of one (topic, match) share one subscription id (WAMP spec, "SUBSCRIBED"). */
 export class Subscription {
   readonly subscribers = new Set<Session>();
+  /**
+   * Subscribers whose role allows only part of what this pattern matches: each event is checked
+   * against their role (Permissions.receives) before it is sent. null when none.
+   */
+  filtered: Set<Session> | null = null;
   readonly created = new Date().toISOString();
-  /** Connection ids of all subscribers; rebuilt lazily after a change. */
+  /** Connection ids of all subscribers not filtered; rebuilt lazily after a change. */
   #connIds: number[] | null = null;
-  /** Bit k set when a subscriber speaks SERIALIZER_LIST[k] (an EVENT is encoded once per such serializer); lazily. */
+  /** Bit k set when such a subscriber speaks SERIALIZER_LIST[k] (an EVENT is encoded once per such serializer); lazily. */
   #serMask = -1;
+  /** The filtered subscribers by role (a static role decides alike for all its sessions); lazily. */
+  #groups: FilteredGroup[] | null = null;
   constructor(
     readonly id: number,
     readonly topic: string,
@@ -26,25 +34,47 @@ export class Subscription {
   connIds(): number[] {
     if (this.#connIds === null) {
       this.#connIds = [];
-      for (const s of this.subscribers) this.#connIds.push(s.connId);
+      for (const s of this.subscribers) if (this.filtered === null || !this.filtered.has(s)) this.#connIds.push(s.connId);
     }
     return this.#connIds;
   }
   serMask(): number {
     if (this.#serMask < 0) {
       let m = 0;
-      for (const s of this.subscribers) m |= serBit(s);
+      for (const s of this.subscribers) if (this.filtered === null || !this.filtered.has(s)) m |= serBit(s);
       this.#serMask = m;
     }
     return this.#serMask;
   }
+  groups(): FilteredGroup[] {
+    if (this.#groups === null) {
+      const byKey = new Map<object, FilteredGroup>();
+      for (const s of this.filtered ?? []) {
+        const key = s.permissions instanceof RolePermissions ? s.permissions : s;
+        let g = byKey.get(key);
+        if (g === undefined) byKey.set(key, (g = { sample: s, connIds: [], mask: 0 }));
+        g.connIds.push(s.connId);
+        g.mask |= serBit(s);
+      }
+      this.#groups = [...byKey.values()];
+    }
+    return this.#groups;
+  }
   changed(): void {
     this.#connIds = null;
     this.#serMask = -1;
+    this.#groups = null;
   }
   info(): Dict {
     return { id: this.id, created: this.created, uri: this.topic, match: this.match };
   }
+}
+
+/** Filtered subscribers of one subscription that one decision covers: one role, or one session of a dynamic role. */
+interface FilteredGroup {
+  sample: Session;
+  connIds: number[];
+  mask: number;
 }
 
 /** What the broker tells the realm so it can emit meta events (WAMP spec, "Subscription Meta API"). */
@@ -174,7 +204,8 @@ export class Broker {
     return { exact: ids(this.#index.exact), prefix: ids(this.#index.prefix), wildcard: ids(this.#index.wildcard) };
   }
 
-  subscribe(s: Session, requestId: number, options: Dict, topic: string): void {
+  /** `filtered`: the role allows only part of what the pattern matches (see Subscription.filtered). */
+  subscribe(s: Session, requestId: number, options: Dict, topic: string, filtered = false): void {
     const match = (options.match as Match | undefined) ?? 'exact';
     let sub = this.#index.get(topic, match);
     const max = this.limits.max_subscriptions_per_session;
@@ -193,6 +224,7 @@ export class Broker {
     const fresh = !sub.subscribers.has(s);
     if (fresh) {
       sub.subscribers.add(s);
+      if (filtered) (sub.filtered ??= new Set()).add(s);
       sub.changed();
       s.subscriptions.add(sub);
     }
@@ -324,13 +356,23 @@ export class Broker {
     const ppt = pub.options.ppt_scheme !== undefined;
     let ids: number[];
     let mask = 0;
+    const filtered = sub.filtered;
     if (only !== undefined) {
       if (ppt && !only.has('subscriber', 'payload_passthru_mode')) return;
+      if (filtered !== null && filtered.has(only) && !only.permissions.receives(pub.topic, 'subscribe', only)) return;
       ids = [only.connId];
       mask = serBit(only);
     } else if (eligibility === null && !excludeMe && !ppt) {
       ids = sub.connIds(); // the fast path
       mask = sub.serMask();
+      if (filtered !== null) {
+        // A pattern some roles cover in part: one decision per role for the topic.
+        for (const g of sub.groups()) {
+          if (!g.sample.permissions.receives(pub.topic, 'subscribe', g.sample)) continue;
+          ids = ids.length === 0 ? g.connIds : ids.concat(g.connIds);
+          mask |= g.mask;
+        }
+      }
     } else {
       ids = [];
       for (const s of sub.subscribers) {
@@ -338,6 +380,8 @@ export class Broker {
         if (eligibility !== null && !eligibility.admits(s)) continue;
         // WAMP spec, "Payload Passthru Mode": only to subscribers that announced it.
         if (ppt && !s.has('subscriber', 'payload_passthru_mode')) continue;
+        // A pattern the role covers in part: only topics the role may subscribe to.
+        if (filtered !== null && filtered.has(s) && !s.permissions.receives(pub.topic, 'subscribe', s)) continue;
         ids.push(s.connId);
         mask |= serBit(s);
       }
@@ -379,6 +423,7 @@ export class Broker {
 
   #remove(s: Session, sub: Subscription): void {
     sub.subscribers.delete(s);
+    if (sub.filtered !== null && sub.filtered.delete(s) && sub.filtered.size === 0) sub.filtered = null;
     sub.changed();
     s.subscriptions.delete(sub);
     this.events.unsubscribed(s, sub);

@@ -2,7 +2,7 @@ import { MsgType } from '../src/wamp/codes.js';
 import { randomId } from '../src/wamp/ids.js';
 import { pushTail } from '../src/wamp/json-tail.js';
 import { type Dict, ProtocolViolation, WampError } from '../src/wamp/messages.js';
-import { Uri } from '../src/wamp/uris.js';
+import { isReservedUri, Uri } from '../src/wamp/uris.js';
 import { copyPpt } from './broker.js';
 import { type Limits, limited, overLimit } from './limits.js';
 import { type Match, UriIndex } from './match/uri-index.js';
@@ -17,11 +17,18 @@ export type InvokePolicy = 'single' | 'roundrobin' | 'random' | 'first' | 'last'
 interface Callee {
   session: Session;
   forwardTimeout: boolean;
+  /** The callee's role allows only part of what the pattern matches: each call is checked. */
+  filtered: boolean;
 }
+
+/** Whether `c` may be sent an INVOCATION of `procedure` (its role may register that procedure). */
+const serves = (c: Callee, procedure: string): boolean => !c.filtered || c.session.permissions.receives(procedure, 'register', c.session);
 
 export class Registration {
   readonly callees: Callee[] = [];
   readonly created = new Date().toISOString();
+  /** How many callees are filtered (0: every callee serves every procedure the pattern matches). */
+  filtered = 0;
   #next = 0;
   constructor(
     readonly id: number,
@@ -30,9 +37,9 @@ export class Registration {
     readonly invoke: InvokePolicy,
   ) {}
 
-  /** The callee for the next call (WAMP spec, "Shared Registration"). */
-  pick(): Callee {
-    const c = this.callees;
+  /** The callee for the next call (WAMP spec, "Shared Registration"); one that serves `procedure`. */
+  pick(procedure: string): Callee {
+    const c = this.filtered === 0 ? this.callees : this.callees.filter((x) => serves(x, procedure));
     switch (this.invoke) {
       case 'roundrobin': {
         const i = this.#next % c.length;
@@ -83,6 +90,8 @@ export interface DealerEvents {
 export class Dealer {
   #index = new UriIndex<Registration>();
   #byId = new Map<number, Registration>();
+  /** Registrations with filtered callees: while 0, routing needs no per-call check. */
+  #filtered = 0;
 
   constructor(
     readonly out: Output,
@@ -101,16 +110,23 @@ export class Dealer {
     return this.#index.exact.has(procedure);
   }
 
-  /** The registration a CALL to `procedure` uses: exact, longest prefix, most specific wildcard. */
+  /**
+   * The registration a CALL to `procedure` uses: exact, longest prefix, most specific wildcard,
+   * passing over a pattern none of whose callees may register `procedure` (their role covers the
+   * pattern in part). A pattern never routes a wamp.* procedure: that namespace is the router's
+   * (wamp.* cannot be registered exactly, so only patterns could reach it).
+   */
   route(procedure: string): Registration | undefined {
-    return this.#index.matchBest(procedure);
+    const reg = this.#filtered === 0 ? this.#index.matchBest(procedure) : this.#index.matchBest(procedure, (r) => r.filtered === 0 || r.callees.some((c) => serves(c, procedure)));
+    return reg !== undefined && reg.match !== 'exact' && isReservedUri(procedure) ? undefined : reg;
   }
   list(): { exact: number[]; prefix: number[]; wildcard: number[] } {
     const ids = (m: Map<string, Registration>) => [...m.values()].map((r) => r.id);
     return { exact: ids(this.#index.exact), prefix: ids(this.#index.prefix), wildcard: ids(this.#index.wildcard) };
   }
 
-  register(s: Session, requestId: number, options: Dict, procedure: string): void {
+  /** `filtered`: the role allows only part of what the pattern matches (see Callee.filtered). */
+  register(s: Session, requestId: number, options: Dict, procedure: string, filtered = false): void {
     const match = (options.match as Match | undefined) ?? 'exact';
     const invoke = (options.invoke as InvokePolicy | undefined) ?? 'single';
     const max = this.limits.max_registrations_per_session;
@@ -142,7 +158,8 @@ export class Dealer {
       this.#byId.set(id, reg);
       created = true;
     }
-    reg.callees.push({ session: s, forwardTimeout: options.forward_timeout === true });
+    reg.callees.push({ session: s, forwardTimeout: options.forward_timeout === true, filtered });
+    if (filtered && reg.filtered++ === 0) this.#filtered++;
     s.registrations.add(reg);
     this.out.send(s.connId, [MsgType.REGISTERED, requestId, reg.id]);
     if (created) this.events.created(s, reg);
@@ -195,7 +212,7 @@ export class Dealer {
     }
     const reg = this.route(procedure);
     if (reg === undefined) throw new WampError(Uri.NO_SUCH_PROCEDURE, `no callee registered for '${procedure}'`);
-    const callee = reg.pick();
+    const callee = reg.pick(procedure);
     const cs = callee.session;
     if (progress && !cs.has('callee', 'progressive_call_invocations')) {
       throw new WampError(Uri.FEATURE_NOT_SUPPORTED, 'the callee does not support progressive call invocations');
@@ -316,6 +333,7 @@ export class Dealer {
   #remove(reg: Registration, s: Session): void {
     const i = reg.callees.findIndex((c) => c.session === s);
     if (i < 0) return;
+    if (reg.callees[i]!.filtered && --reg.filtered === 0) this.#filtered--;
     reg.callees.splice(i, 1);
     s.registrations.delete(reg);
     this.events.unregistered(s, reg);

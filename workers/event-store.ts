@@ -64,8 +64,8 @@ export class EventStore {
     entries.length = 0;
   }
 
-  /** Events stored for a subscription's (uri, match), newest first, as `caller` may see them. */
-  events(uri: string, match: Match, subscription: number, caller: Session, limit: number): Dict[] | undefined {
+  /** Events stored for a subscription's (uri, match), newest first, as `caller` may see them (and `visible` lets through). */
+  events(uri: string, match: Match, subscription: number, caller: Session, limit: number, visible?: (topic: string) => boolean): Dict[] | undefined {
     const e = this.#entries.get(uri, match);
     if (e === undefined) return undefined;
     const out: Dict[] = [];
@@ -73,6 +73,7 @@ export class EventStore {
       const ev = e.events[i]!;
       // authid/authrole lists of the original publication are re-applied to the caller.
       if (ev.eligibility !== null && !ev.eligibility.admits(caller)) continue;
+      if (visible !== undefined && !visible(ev.topic)) continue;
       out.push({
         timestamp: ev.timestamp,
         subscription,

@@ -1,6 +1,7 @@
 import { type Dict, isDict, WampError } from '../src/wamp/messages.js';
 import { isId } from '../src/wamp/ids.js';
 import { isReservedUri, isValidUri, Uri } from '../src/wamp/uris.js';
+import { RolePermissions } from './authorizer.js';
 import { frameBytes, overLimit } from './limits.js';
 import type { Match } from './match/uri-index.js';
 import type { Realm } from './realm.js';
@@ -203,10 +204,13 @@ const PROCEDURES: Readonly<Record<string, Handler>> = {
     if (!(typeof limitArg === 'number' && Number.isInteger(limitArg) && limitArg > 0)) {
       throw new WampError(Uri.INVALID_ARGUMENT, 'limit must be a positive integer');
     }
-    if (!allowed(caller, sub.topic, 'subscribe')) {
+    // As for SUBSCRIBE, a pattern is judged by what it matches, and each event by its own topic.
+    const p = caller.permissions;
+    if (sub.match === 'exact' ? !allowed(caller, sub.topic, 'subscribe') : p instanceof RolePermissions && p.coverage(sub.topic, sub.match, 'subscribe') === 'none') {
       throw new WampError(Uri.NOT_AUTHORIZED, `not authorized to subscribe to '${sub.topic}'`);
     }
-    const events = realm.broker.store?.events(sub.topic, sub.match, sub.id, caller, limitArg);
+    const visible = sub.match === 'exact' ? undefined : (topic: string) => allowed(caller, topic, 'subscribe');
+    const events = realm.broker.store?.events(sub.topic, sub.match, sub.id, caller, limitArg, visible);
     if (events === undefined) throw new WampError(Uri.HISTORY_UNAVAILABLE, `no event history is configured for '${sub.topic}' (${sub.match})`);
     return [[events]];
   },

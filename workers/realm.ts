@@ -380,7 +380,7 @@ export class Realm implements BrokerEvents, DealerEvents {
     this.auth
       .caller(this)
       .call(role.authorizer, [sessionDetails(s), uri, action, options])
-      .then((args) => parseDecision(args[0], action))
+      .then((args) => parseDecision(args[0], action, options.match))
       .then(
         (d) => {
           if (d.cache) role.remember(key, d.grant);
@@ -424,17 +424,42 @@ export class Realm implements BrokerEvents, DealerEvents {
     if (options.acknowledge === true) this.out.send(s.connId, [MsgType.PUBLISHED, msg[1], publication]);
   }
 
+  /**
+   * Whether the role lets the session SUBSCRIBE/REGISTER `uri` with `match`: throws
+   * not_authorized if not; else true when each concrete URI must be checked at delivery (a
+   * pattern the role covers only in part), false when all it matches is allowed. null: asked a
+   * dynamic authorizer, the message will be dispatched again.
+   *
+   * A static role decides a pattern by what it matches (RolePermissions.coverage), not by the
+   * pattern string. A dynamic authorizer is asked with the pattern and `match` (Crossbar's
+   * call) and must grant the match explicitly (parseDecision); its grant covers the whole pattern.
+   */
+  #authorize(s: Session, msg: unknown[], uri: string, match: Match, action: 'subscribe' | 'register'): boolean | null {
+    const p = s.permissions;
+    const verb = action === 'subscribe' ? 'subscribe to' : 'register';
+    if (match !== 'exact' && p instanceof RolePermissions) {
+      const c = p.coverage(uri, match, action);
+      if (c === 'none') throw new WampError(Uri.NOT_AUTHORIZED, `not authorized to ${verb} '${uri}' (match ${match}): the role allows nothing it matches`);
+      return c === 'some';
+    }
+    const g = this.#grant(s, msg, uri, action);
+    if (g === null) return null;
+    if (!g.allow) {
+      const how = match === 'exact' ? '' : ` (match ${match}; an authorizer grants a pattern with {allow: true, match: '${match}'})`;
+      throw new WampError(Uri.NOT_AUTHORIZED, `not authorized to ${verb} '${uri}'${how}`);
+    }
+    return false;
+  }
+
   #subscribe(s: Session, msg: unknown[]): void {
     const topic = msg[3] as string;
     const options = msg[2] as Dict;
     this.#checkLength(s, topic);
-    this.#checkUri(topic, (options.match as Match | undefined) ?? 'exact', true);
-    const g = this.#grant(s, msg, topic, 'subscribe');
-    if (g === null) return;
-    if (!g.allow) {
-      throw new WampError(Uri.NOT_AUTHORIZED, `not authorized to subscribe to '${topic}'`);
-    }
-    this.broker.subscribe(s, msg[1] as number, options, topic);
+    const match = (options.match as Match | undefined) ?? 'exact';
+    this.#checkUri(topic, match, true);
+    const filtered = this.#authorize(s, msg, topic, match, 'subscribe');
+    if (filtered === null) return;
+    this.broker.subscribe(s, msg[1] as number, options, topic, filtered);
   }
 
   #call(s: Session, msg: unknown[]): void {
@@ -462,12 +487,15 @@ export class Realm implements BrokerEvents, DealerEvents {
   #register(s: Session, msg: unknown[]): void {
     const procedure = msg[3] as string;
     this.#checkLength(s, procedure);
-    this.#checkUri(procedure, ((msg[2] as Dict).match as Match | undefined) ?? 'exact', false);
-    const g = this.#grant(s, msg, procedure, 'register');
-    if (g === null) return;
-    if (!g.allow) {
-      throw new WampError(Uri.NOT_AUTHORIZED, `not authorized to register '${procedure}'`);
+    const options = msg[2] as Dict;
+    const match = (options.match as Match | undefined) ?? 'exact';
+    this.#checkUri(procedure, match, false);
+    const filtered = this.#authorize(s, msg, procedure, match, 'register');
+    if (filtered === null) return;
+    if (filtered && options.force_reregister === true) {
+      // Taking a registration over would cut its callees off procedures this role may not register.
+      throw new WampError(Uri.NOT_AUTHORIZED, `force_reregister of '${procedure}' (match ${match}) needs the right to register all it matches`);
     }
-    this.dealer.register(s, msg[1] as number, msg[2] as Dict, procedure);
+    this.dealer.register(s, msg[1] as number, options, procedure, filtered);
   }
 }
