@@ -5,6 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import { effectiveConfig, envVars } from './config/effective.js';
+import { checkFiles } from './config/files.js';
 import { buildConfig, ConfigError, configDir, readConfigFile, type RouterConfig } from './config/load.js';
 import { createLogger, resolveLogFormat } from './log.js';
 import { CrosswireNode } from './node.js';
@@ -82,15 +83,18 @@ async function main(): Promise<void> {
 
   let config: RouterConfig;
   let raw: unknown;
+  let warnings: string[];
   try {
     raw = readConfigFile(values.config);
     config = buildConfig(raw, process.env, configDir(values.config));
+    // check and start open the same files, so check refuses what start would fail on.
+    warnings = [...config.warnings, ...(command === 'print-config' ? [] : checkFiles(raw, configDir(values.config)))];
   } catch (e) {
     if (e instanceof ConfigError) fail(`invalid configuration:\n${e.message}`);
     throw e;
   }
   if (command === 'check') {
-    process.stdout.write(`configuration OK\n${summary(config)}\n${config.warnings.map((w) => `warning: ${w}\n`).join('')}`);
+    process.stdout.write(`configuration OK\n${summary(config)}\n${warnings.map((w) => `warning: ${w}\n`).join('')}`);
     return;
   }
   if (command === 'print-config') {
@@ -100,7 +104,7 @@ async function main(): Promise<void> {
 
   const rootLog = createLogger(config.logLevel, { pid: process.pid }, resolveLogFormat(config.logFormat));
   const log = rootLog.child({ component: 'cli' });
-  for (const w of config.warnings) log.warn(w);
+  for (const w of warnings) log.warn(w);
   if (config.title !== null) process.title = config.title;
   let node: CrosswireNode;
   try {

@@ -80,16 +80,6 @@ const isPort = (v: unknown): v is number => Number.isInteger(v) && (v as number)
 
 
 convict.addFormats({
-  controller: {
-    validate(v: unknown) {
-      if (!isObject(v)) throw new Error('must be an object');
-      for (const k of Object.keys(v)) {
-        if (k === 'id') continue;
-        if (k === 'options' && isObject(v.options) && Object.keys(v.options).every((o) => o === 'title')) continue;
-        throw new Error(`'${k === 'options' ? 'options (other than title)' : k}' is not supported by Crosswire`);
-      }
-    },
-  },
   'port-or-null': {
     validate(v: unknown) {
       if (v !== null && !isPort(v)) throw new Error('must be a TCP port 0..65535');
@@ -160,6 +150,29 @@ convict.addFormats({
     },
   },
 });
+
+/**
+ * Crossbar's `controller` section (checkconfig.check_controller): `id` and `options.title` mean
+ * something in one Crosswire process; every other key Crossbar knows is refused by name. Checked
+ * here, not by convict, because convict descends into object values of custom formats.
+ */
+function controllerTitle(v: Record<string, unknown>): string | null {
+  for (const k of Object.keys(v)) {
+    if (k === 'id' || k === 'options') continue;
+    if (['manhole', 'connections', 'keyring'].includes(k)) throw new ConfigError(`controller.${k}: not implemented by Crosswire`);
+    throw new ConfigError(`controller.${k}: unknown key`);
+  }
+  if (v.id !== undefined && (typeof v.id !== 'string' || !ID_PATTERN.test(v.id))) throw new ConfigError(`controller.id: must match ${ID_PATTERN}`);
+  const o = v.options ?? {};
+  if (!isObject(o)) throw new ConfigError('controller.options: must be an object');
+  for (const k of Object.keys(o)) {
+    if (k === 'title') continue;
+    if (k === 'shutdown' || k === 'enable_parallel_worker_start') throw new ConfigError(`controller.options.${k}: not implemented by Crosswire`);
+    throw new ConfigError(`controller.options.${k}: unknown key`);
+  }
+  if (o.title !== undefined && typeof o.title !== 'string') throw new ConfigError('controller.options.title: must be a string');
+  return (o.title as string | undefined) ?? null;
+}
 
 function realm(value: unknown, path: string, warnings: string[]): RealmConfig {
   const r = section<RealmFileConfig>(realmSchema, value, path);
@@ -305,6 +318,7 @@ export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env, 
     throw new ConfigError(rewrite((e as Error).message, ''));
   }
   const c = top.getProperties() as TopConfig;
+  const controllerTitleValue = controllerTitle(c.controller);
   const routers: { w: RouterWorkerConfig; at: string }[] = [];
   const containers: ContainerConfig[] = [];
   const guests: GuestConfig[] = [];
@@ -322,7 +336,7 @@ export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env, 
   if (routers.length === 0) {
     if (containers.length === 0 && guests.length === 0) throw new ConfigError('workers: nothing to run (no router, container or guest worker)');
     return deepFreeze({
-      title: null,
+      title: controllerTitleValue,
       realms: [],
       transports: [],
       realmThreads: 0,
@@ -363,10 +377,14 @@ export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env, 
   const cores = availableParallelism();
   const realmThreads =
     c.crosswire.realm_threads > 0 ? Math.min(c.crosswire.realm_threads, realms.length) : Math.max(1, Math.min(realms.length, cores - 1));
-  for (const [i, t] of transports.entries()) crossCheckAuth(t.auth, `${at}.transports[${i}].auth`, realms, realmThreads);
+  for (const [i, t] of transports.entries()) {
+    // A web transport's auth lives in each of its websocket paths: name the key where it is written.
+    const services = t.paths === null ? [{ auth: t.auth, key: '' }] : t.paths.flatMap((p) => (p.type === 'websocket' ? [{ auth: p.service.auth, key: `.paths.${p.path === '/' ? '"/"' : p.path.slice(1)}` }] : []));
+    for (const s of services) crossCheckAuth(s.auth, `${at}.transports[${i}]${s.key}.auth`, realms, realmThreads);
+  }
   const x = c.crosswire;
   return deepFreeze({
-    title: w.options.title,
+    title: w.options.title ?? controllerTitleValue,
     realms,
     transports,
     realmThreads,

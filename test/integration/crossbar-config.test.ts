@@ -5,9 +5,12 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, test } from 'node:test';
+import { after, describe, test } from 'node:test';
+import { Guest } from '../../src/container/guest.js';
 import { connect } from '../helpers/client.js';
 import { PRODUCTION_OPTIONS } from '../helpers/crossbar-examples.js';
+import { captureLog } from '../helpers/log.js';
+import { makePki } from '../helpers/pki.js';
 import { runCli, spawnRouter } from '../helpers/process.js';
 import { Inbox, within } from '../helpers/wait.js';
 
@@ -75,4 +78,101 @@ test('a misspelled option fails with a message naming it', async () => {
     assert.equal(r.code, 1);
     assert.match(r.stderr, /workers\[0\]\.transports\[0\]\.options\.auto_ping_intervall: unknown key/);
   }
+});
+
+// ---- issue 16: Crossbar configs that must start (or be refused naming the key) -------------
+
+const ALL = { call: true, register: true, publish: true, subscribe: true };
+
+/** A Crossbar node config file: one router worker (realm1, anonymous may do everything) plus `more`. */
+function crossbarFile(router: Record<string, unknown>, more: Record<string, unknown> = {}, workers: unknown[] = []): string {
+  const file = join(dir, `node-${Math.random().toString(36).slice(2)}.json`);
+  const config = {
+    version: 2,
+    controller: {},
+    workers: [
+      {
+        type: 'router',
+        realms: [{ name: 'realm1', roles: [{ name: 'anonymous', permissions: [{ uri: '', match: 'prefix', allow: ALL }] }] }],
+        transports: [{ type: 'websocket', endpoint: { type: 'tcp', port: 8080 } }],
+        ...router,
+      },
+      ...workers,
+    ],
+    ...more,
+  };
+  writeFileSync(file, JSON.stringify(config, null, 2));
+  return file;
+}
+
+async function checks(file: string, env: Record<string, string> = {}): Promise<string> {
+  const r = await runCli(['check', '--config', file], env);
+  assert.equal(r.code, 0, r.stderr);
+  return r.stdout;
+}
+
+async function refusedByBoth(file: string, pattern: RegExp, env: Record<string, string> = {}): Promise<void> {
+  for (const cmd of ['check', 'start']) {
+    const r = await runCli([cmd, '--config', file], { CROSSWIRE_PORT: '0', CROSSWIRE_INTERFACE: '127.0.0.1', ...env });
+    assert.equal(r.code, 1, `${cmd}: ${r.stdout}`);
+    assert.match(r.stderr, pattern, cmd);
+  }
+}
+
+describe('item 7: bugs', () => {
+  test("controller.options.title (Crossbar's documented example) is accepted; other controller keys are named", async () => {
+    await checks(crossbarFile({}, { controller: { id: 'mynode1', options: { title: 'mycontroller' } } }));
+    await refusedByBoth(crossbarFile({}, { controller: { options: { shutdown: ['shutdown_on_worker_exit'] } } }), /controller\.options\.shutdown: not implemented/);
+    await refusedByBoth(crossbarFile({}, { controller: { manhole: {} } }), /controller\.manhole: not implemented/);
+  });
+
+  test('an auth error in a web transport names the websocket path where the auth is written', async () => {
+    const web = (auth: unknown) => ({
+      transports: [{ type: 'web', endpoint: { type: 'tcp', port: 8080 }, paths: { '/': { type: 'json', value: {} }, ws: { type: 'websocket', auth } } }],
+    });
+    await refusedByBoth(crossbarFile(web({ anonymous: { type: 'static', role: 'nobody' } })), /workers\[0\]\.transports\[0\]\.paths\.ws\.auth\.anonymous\.role: no realm has a role 'nobody'/);
+    await refusedByBoth(
+      crossbarFile(web({ ticket: { type: 'dynamic', authenticator: 'com.example.auth', 'authenticator-realm': 'nowhere' } })),
+      /workers\[0\]\.transports\[0\]\.paths\.ws\.auth\.ticket\.authenticator-realm: no realm 'nowhere'/,
+    );
+  });
+
+  test('a missing guest watch directory is refused by check and start, naming the key; the router never dies of it', async () => {
+    const guest = { type: 'guest', executable: process.execPath, arguments: ['-e', 'setInterval(() => {}, 1000)'], options: { watch: { directories: ['no-such-dir'] } } };
+    await refusedByBoth(crossbarFile({}, {}, [guest]), /workers\[1\]\.options\.watch\.directories\[0\]: .*no-such-dir does not exist/);
+    // A directory that goes away after the check: the Guest logs it under the key and carries on.
+    const { log, lines } = captureLog();
+    const g = new Guest({ id: 'g', executable: process.execPath, arguments: ['-e', 'setInterval(() => {}, 1000)'], env: null, inheritEnv: true, workdir: dir, watch: [join(dir, 'gone')] }, log);
+    try {
+      assert.doesNotThrow(() => g.start());
+      const err = lines.find((l) => l.key === 'options.watch.directories[0]');
+      assert.ok(err !== undefined && err.level === 50, JSON.stringify(lines));
+    } finally {
+      await g.stop(2000);
+    }
+  });
+
+  test('check opens the files the config names, as start does', async () => {
+    const pki = makePki();
+    try {
+      const tls = (t: Record<string, unknown>) => ({ transports: [{ type: 'websocket', endpoint: { type: 'tcp', port: 8080, tls: t } }] });
+      await checks(crossbarFile(tls({ key: pki.serverKey, certificate: pki.serverCert, chain_certificates: [pki.interCert], ca_certificates: [pki.rootCert] })));
+      await refusedByBoth(crossbarFile(tls({ key: join(pki.dir, 'nope.key'), certificate: pki.serverCert })), /transports\[0\]\.endpoint\.tls\.key: cannot read .*nope\.key: ENOENT/);
+      await refusedByBoth(crossbarFile(tls({ key: pki.clientKey, certificate: pki.serverCert })), /transports\[0\]\.endpoint\.tls\.key: does not belong to the certificate/);
+      await refusedByBoth(crossbarFile(tls({ key: pki.serverKey, certificate: pki.serverKey })), /transports\[0\]\.endpoint\.tls\.certificate: .* is not a PEM certificate/);
+      await refusedByBoth(crossbarFile(tls({ key: pki.serverKey, certificate: pki.serverCert, ca_certificates: ['missing-ca.pem'] })), /endpoint\.tls\.ca_certificates\[0\]: cannot read/);
+      const component = {
+        type: 'container',
+        components: [{ module: 'no-such-component.js', realm: 'realm1', transport: { type: 'websocket', url: 'ws://127.0.0.1:8080/ws', endpoint: { type: 'tcp', host: '127.0.0.1', port: 8080 } } }],
+      };
+      await refusedByBoth(crossbarFile({}, {}, [component]), /workers\[1\]\.components\[0\]\.module: cannot read .*no-such-component\.js: ENOENT/);
+      const guest = { type: 'guest', executable: 'no-such-program-crosswire' };
+      await refusedByBoth(crossbarFile({}, {}, [guest]), /workers\[1\]\.executable: 'no-such-program-crosswire' is not an executable file on PATH/);
+      // A static directory that does not exist yet: Crossbar starts and answers 404; check warns.
+      const web = { transports: [{ type: 'web', endpoint: { type: 'tcp', port: 8080 }, paths: { '/': { type: 'static', directory: 'no-web-root' }, ws: { type: 'websocket' } } }] };
+      assert.match(await checks(crossbarFile(web)), /warning: workers\[0\]\.transports\[0\]\.paths\."\/"\.directory: .*no-web-root does not exist .*404/);
+    } finally {
+      rmSync(pki.dir, { recursive: true, force: true });
+    }
+  });
 });
