@@ -126,7 +126,7 @@ export function webTransport(
   if (t.options.hsts && !(ep.endpoint.type === 'tcp' && ep.endpoint.tls !== null)) {
     throw new ConfigError(`${path}.options.hsts: HSTS needs a TLS endpoint`);
   }
-  if (!('/' in t.paths)) throw new ConfigError(`${path}.paths: a root path "/" is required`);
+  // No "/" is required (as in Crossbar since crossbario/crossbar ab2192cd, its test_root_not_required): "/" then answers 404.
   const paths: WebPathConfig[] = [];
   for (const [key, svc] of Object.entries(t.paths)) {
     const pp = `${path}.paths.${key === '/' ? '"/"' : key}`;

@@ -41,9 +41,7 @@ export function mountWebPaths(
           handler(res, req);
         }
       : handler;
-  let rootHandled = false;
   for (const p of config.paths!) {
-    if (p.path === '/') rootHandled = true;
     switch (p.type) {
       case 'websocket': {
         const s = makeService(p.service);
@@ -83,7 +81,7 @@ export function mountWebPaths(
         break;
     }
   }
-  if (!rootHandled) throw new Error(`transport ${config.id}: a web transport needs a root path "/"`);
+  // Everything else, "/" included when no path service has it (Crossbar: a root is optional), is 404.
   app.any('/*', logged((res) => send(res, '404 Not Found', 'Not Found\n', { 'Content-Type': 'text/plain; charset=utf-8' })));
   return services;
 }

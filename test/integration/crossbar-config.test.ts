@@ -176,3 +176,34 @@ describe('item 7: bugs', () => {
     }
   });
 });
+
+describe('item 1: a web transport without "/"', () => {
+  test('starts; "/" answers 404 and the other paths work', async () => {
+    const file = crossbarFile({
+      transports: [
+        {
+          type: 'web',
+          endpoint: { type: 'tcp', port: 8080 },
+          paths: { ws: { type: 'websocket', serializers: ['json'] }, info: { type: 'json', value: { app: 'demo' } } },
+        },
+      ],
+    });
+    await checks(file);
+    const p = await spawnRouter(['--config', file]);
+    try {
+      const base = `http://127.0.0.1:${p.port}`;
+      const root = await fetch(`${base}/`);
+      assert.equal(root.status, 404);
+      assert.equal((await fetch(`${base}/elsewhere`)).status, 404);
+      const info = await fetch(`${base}/info`);
+      assert.deepEqual([info.status, await info.json()], [200, { app: 'demo' }]);
+      const c = await connect(`ws://127.0.0.1:${p.port}/ws`, 'json');
+      await c.session.register('com.example.add', (args) => (args![0] as number) + (args![1] as number));
+      assert.equal(await c.session.call('com.example.add', [2, 3]), 5);
+      await c.close();
+    } finally {
+      p.child.kill('SIGTERM');
+      await within(p.exited, 10_000, 'the router to exit');
+    }
+  });
+});
