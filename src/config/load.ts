@@ -237,20 +237,20 @@ function checkStore(v: Record<string, unknown> | null, path: string): RealmConfi
   });
 }
 
-function transport(value: unknown, path: string, index: number, env: NodeJS.ProcessEnv, baseDir: string): TransportConfig {
+function transport(value: unknown, path: string, index: number, env: NodeJS.ProcessEnv, baseDir: string, warnings: string[]): TransportConfig {
   const id = isObject(value) && typeof value.id === 'string' ? value.id : `transport${index + 1}`;
-  if (isObject(value) && value.type === 'web') return webTransport(value, path, index, env, baseDir, (v, p) => wsService(v, p, id, env, baseDir));
+  if (isObject(value) && value.type === 'web') return webTransport(value, path, index, env, baseDir, (v, p) => wsService(v, p, id, env, baseDir, warnings));
   const t = section<WebSocketTransportConfig>(websocketTransportSchema, value, path);
   const ep = endpoint(t.endpoint, `${path}.endpoint`, env, baseDir);
-  return { ...wsService(value, path, id, env, baseDir), ...ep, paths: null, web: null };
+  return { ...wsService(value, path, id, env, baseDir, warnings), ...ep, paths: null, web: null };
 }
 
 /** The WebSocket service of a websocket transport or of a web transport's websocket path. */
-function wsService(value: unknown, path: string, id: string, env: NodeJS.ProcessEnv, baseDir: string): WsServiceConfig {
+function wsService(value: unknown, path: string, id: string, env: NodeJS.ProcessEnv, baseDir: string, warnings: string[]): WsServiceConfig {
   const t = section<WebSocketTransportConfig>(websocketTransportSchema, value, path);
   let auth: TransportAuth;
   try {
-    auth = checkAuth(t.auth, `${path}.auth`, env);
+    auth = checkAuth(t.auth, `${path}.auth`, env, warnings);
   } catch (e) {
     if (e instanceof AuthConfigError) throw new ConfigError(e.message);
     throw e;
@@ -363,7 +363,7 @@ export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env, 
     if (isObject(t) && t.type !== 'websocket' && t.type !== 'web') {
       throw new ConfigError(`${at}.transports[${i}].type: '${String(t.type)}' transports are not implemented yet (only "websocket" and "web")`);
     }
-    return transport(t, `${at}.transports[${i}]`, i, env, baseDir);
+    return transport(t, `${at}.transports[${i}]`, i, env, baseDir, warnings);
   });
   if (transports.length === 0) throw new ConfigError(`${at}.transports: at least one transport is required`);
   const ids = transports.map((t) => t.id);

@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import autobahn from 'autobahn';
 import { Guest } from '../../src/container/guest.js';
 import { connect } from '../helpers/client.js';
 import { PRODUCTION_OPTIONS } from '../helpers/crossbar-examples.js';
@@ -105,13 +106,13 @@ function crossbarFile(router: Record<string, unknown>, more: Record<string, unkn
   return file;
 }
 
-async function checks(file: string, env: Record<string, string> = {}): Promise<string> {
+async function checks(file: string, env: Record<string, string | undefined> = {}): Promise<string> {
   const r = await runCli(['check', '--config', file], env);
   assert.equal(r.code, 0, r.stderr);
   return r.stdout;
 }
 
-async function refusedByBoth(file: string, pattern: RegExp, env: Record<string, string> = {}): Promise<void> {
+async function refusedByBoth(file: string, pattern: RegExp, env: Record<string, string | undefined> = {}): Promise<void> {
   for (const cmd of ['check', 'start']) {
     const r = await runCli([cmd, '--config', file], { CROSSWIRE_PORT: '0', CROSSWIRE_INTERFACE: '127.0.0.1', ...env });
     assert.equal(r.code, 1, `${cmd}: ${r.stdout}`);
@@ -204,6 +205,57 @@ describe('item 1: a web transport without "/"', () => {
     } finally {
       p.child.kill('SIGTERM');
       await within(p.exited, 10_000, 'the router to exit');
+    }
+  });
+});
+
+describe('item 3: "${VAR}" secrets whose variable is unset', () => {
+  const authConfig = (ticket: string) =>
+    crossbarFile({
+      realms: [{ name: 'realm1', roles: [{ name: 'user', permissions: [{ uri: '', match: 'prefix', allow: ALL }] }] }],
+      transports: [
+        {
+          type: 'websocket',
+          endpoint: { type: 'tcp', port: 8080 },
+          auth: {
+            ticket: { type: 'static', principals: { joe: { ticket: '${JOE_TICKET}', role: 'user' }, ann: { ticket, role: 'user' } } },
+            wampcra: { type: 'static', users: { peter: { secret: '${PETER_SECRET}', role: 'user' } } },
+          },
+        },
+      ],
+    });
+  const login = (port: number, authmethod: 'ticket' | 'wampcra', authid: string, secret: string) =>
+    connect(`ws://127.0.0.1:${port}/ws`, 'json', 'realm1', {
+      authmethods: [authmethod],
+      authid,
+      onchallenge: (_s: unknown, _m: string, extra: Record<string, unknown>) => (authmethod === 'ticket' ? secret : autobahn.auth_cra.sign(secret, extra.challenge as string)),
+    });
+
+  test('start with a warning naming the key and the variable; that principal cannot log in, the others can', async () => {
+    const file = authConfig('${ANN_TICKET}');
+    const env = { JOE_TICKET: 'joe-ticket', ANN_TICKET: undefined, PETER_SECRET: '', CROSSWIRE_AUTH_FAIL_DELAY: '0' };
+    const out = await checks(file, env);
+    assert.match(out, /warning: workers\[0\]\.transports\[0\]\.auth\.ticket\.principals\.ann\.ticket: environment variable ANN_TICKET is not set/);
+    assert.match(out, /warning: workers\[0\]\.transports\[0\]\.auth\.wampcra\.users\.peter\.secret: environment variable PETER_SECRET is not set/);
+    const p = await spawnRouter(['--config', file], env);
+    try {
+      assert.ok(p.stdout.some((l) => l.includes('"level":40') && l.includes('ANN_TICKET is not set')), p.stdout.join('\n'));
+      const joe = await login(p.port, 'ticket', 'joe', 'joe-ticket');
+      assert.equal(joe.details.authid, 'joe');
+      await joe.close();
+      for (const guess of ['', '${ANN_TICKET}', 'undefined', 'null']) {
+        await assert.rejects(login(p.port, 'ticket', 'ann', guess), /wamp\.error\.authentication_failed/);
+      }
+      await assert.rejects(login(p.port, 'wampcra', 'peter', ''), /wamp\.error\.authentication_failed/);
+    } finally {
+      p.child.kill('SIGTERM');
+      await within(p.exited, 10_000, 'the router to exit');
+    }
+  });
+
+  test('a malformed reference is still refused, naming the key', async () => {
+    for (const bad of ['${}', '${1ABC}', '${ANN-TICKET}', '${ANN_TICKET']) {
+      await refusedByBoth(authConfig(bad), /auth\.ticket\.principals\.ann\.ticket: '\$\{.*' is not an environment reference/, { JOE_TICKET: 'x', PETER_SECRET: 'y' });
     }
   });
 });

@@ -39,7 +39,8 @@ export async function ticket(a: Attempt, cfg: NonNullable<TransportAuth['ticket'
   return {
     challenge: {},
     authenticate: async (signature): Promise<Identity> => {
-      if (!sameSecret(signature, p.ticket)) throw new AuthFailure(Uri.AUTHENTICATION_FAILED, 'wrong ticket');
+      // A null ticket ("${VAR}" unset at startup) matches nothing, after the same comparison.
+      if (!sameSecret(signature, p.ticket ?? '') || p.ticket === null) throw new AuthFailure(Uri.AUTHENTICATION_FAILED, 'wrong ticket');
       return { authid, role: p.role, realm: p.realm, method: 'ticket', provider: 'static', extra: {} };
     },
   };
@@ -85,8 +86,11 @@ export async function wampcra(a: Attempt, cfg: NonNullable<TransportAuth['wampcr
   return {
     challenge: challengeExtra,
     authenticate: async (signature): Promise<Identity> => {
+      // A null secret ("${VAR}" unset at startup) admits nobody; the client still got a challenge, as for any user.
+      if (user.secret === null) throw new AuthFailure(Uri.AUTHENTICATION_FAILED, 'wrong WAMP-CRA signature');
+      const secret = user.secret;
       // derived_key: `secret` already is base64(PBKDF2(password)); password: derive it now, off this thread.
-      const key = salted && cfg.salted_secret === 'password' ? await pool.pbkdf2(user.secret, user.salt!, user.iterations!, user.keylen!) : user.secret;
+      const key = salted && cfg.salted_secret === 'password' ? await pool.pbkdf2(secret, user.salt!, user.iterations!, user.keylen!) : secret;
       const expected = createHmac('sha256', key).update(challenge).digest();
       const given = Buffer.from(signature, 'base64');
       if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
