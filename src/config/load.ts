@@ -112,6 +112,23 @@ convict.addFormats({
   'nullable-id': {
     validate(v: unknown) {
       if (v !== null && (typeof v !== 'string' || !ID_PATTERN.test(v))) throw new Error(`must match ${ID_PATTERN}`);
+      // Crossbar's node controller takes the worker id "controller" (crossbar/node/controller.py, start_worker).
+      if (v === 'controller') throw new Error("'controller' is the node controller's own id");
+    },
+  },
+  // Container and guest worker ids: Crossbar accepts any non-empty string but "controller"
+  // (start_worker); checkconfig applies its id pattern only to router workers and transports.
+  'nullable-worker-id': {
+    validate(v: unknown) {
+      if (v === null) return;
+      if (typeof v !== 'string' || v === '') throw new Error('must be a non-empty string');
+      if (v === 'controller') throw new Error("'controller' is the node controller's own id");
+    },
+  },
+  // Component ids: Crossbar checks only that they are strings.
+  'nullable-name': {
+    validate(v: unknown) {
+      if (v !== null && (typeof v !== 'string' || v === '')) throw new Error('must be a non-empty string');
     },
   },
   'realm-name': {
@@ -330,7 +347,7 @@ export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env, 
     else throw new ConfigError(`workers[${i}].type: '${String(type)}' workers are not implemented yet (router, container and guest are)`);
   });
   if (routers.length > 1) throw new ConfigError(`workers: at most one worker of type "router" is supported, found ${routers.length}`);
-  const workerIds = [...containers.map((x) => x.id), ...guests.map((x) => x.id)];
+  const workerIds = [...routers.flatMap((x) => (x.w.id === null ? [] : [x.w.id])), ...containers.map((x) => x.id), ...guests.map((x) => x.id)];
   const dupWorker = workerIds.find((x, i) => workerIds.indexOf(x) !== i);
   if (dupWorker) throw new ConfigError(`workers: worker id '${dupWorker}' is used twice`);
   if (routers.length === 0) {

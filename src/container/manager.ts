@@ -56,7 +56,8 @@ export class ContainerManager extends EventEmitter {
         return;
       }
       const s: ComponentStatus = { container: c.id, component: m.component, state: m.state, restarts: m.restarts, ...(m.error ? { error: m.error } : {}) };
-      this.status.set(`${c.id}/${m.component}`, s);
+      // Ids are any strings (a '/' included), so the key is a pair, not a joined string.
+      this.status.set(JSON.stringify([c.id, m.component]), s);
       this.emit('status', s);
     });
     child.on('exit', (code, signal) => {

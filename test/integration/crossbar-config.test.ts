@@ -7,7 +7,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import autobahn from 'autobahn';
+import { createServer } from 'node:net';
+import { loadConfig } from '../../src/config/load.js';
 import { Guest } from '../../src/container/guest.js';
+import { CrosswireNode } from '../../src/node.js';
 import { connect } from '../helpers/client.js';
 import { PRODUCTION_OPTIONS } from '../helpers/crossbar-examples.js';
 import { captureLog } from '../helpers/log.js';
@@ -257,5 +260,53 @@ describe('item 3: "${VAR}" secrets whose variable is unset', () => {
     for (const bad of ['${}', '${1ABC}', '${ANN-TICKET}', '${ANN_TICKET']) {
       await refusedByBoth(authConfig(bad), /auth\.ticket\.principals\.ann\.ticket: '\$\{.*' is not an environment reference/, { JOE_TICKET: 'x', PETER_SECRET: 'y' });
     }
+  });
+});
+
+describe('item 4: worker and component ids as Crossbar accepts them', () => {
+  test('container, guest and component ids of any non-empty string run; their status, metrics and logs stay apart', async () => {
+    const s = createServer();
+    await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+    const port = (s.address() as { port: number }).port;
+    await new Promise((r) => s.close(r));
+    const transport = { type: 'websocket', url: `ws://127.0.0.1:${port}/ws`, endpoint: { type: 'tcp', host: '127.0.0.1', port }, reconnect: { initial_retry_delay: 0.1, max_retry_delay: 0.5 } };
+    writeFileSync(join(dir, 'reg.mjs'), 'export default async function (session, details, extra) { await session.register(extra.uri, () => extra.uri); }');
+    // "Backend/eu" + "api" and "Backend" + "eu/api": the same joined string, two components.
+    const file = crossbarFile(
+      { transports: [{ type: 'websocket', endpoint: { type: 'tcp', port, interface: '127.0.0.1' } }] },
+      {},
+      [
+        { type: 'container', id: 'Backend/eu', components: [{ id: 'api', module: 'reg.mjs', realm: 'realm1', transport, extra: { uri: 'com.example.one' } }] },
+        { type: 'container', id: 'Backend', components: [{ id: 'eu/api', module: 'reg.mjs', realm: 'realm1', transport, extra: { uri: 'com.example.two' } }] },
+        { type: 'guest', id: 'WampADCP', executable: process.execPath, arguments: ['-e', "console.log('adcp up'); setInterval(() => {}, 1000)"] },
+      ],
+    );
+    assert.match(await checks(file), /configuration OK/);
+    const { log, waitFor } = captureLog();
+    const node = await CrosswireNode.start(loadConfig(file, {}), log);
+    try {
+      const running = new Inbox<string>();
+      node.containers.on('status', (st: { container: string; component: string; state: string }) => {
+        if (st.state === 'running') running.push(`${st.container} ${st.component}`);
+      });
+      assert.deepEqual((await running.waitFor(2, 20_000)).slice().sort(), ['Backend eu/api', 'Backend/eu api']);
+      assert.equal(node.containers.componentsRunning, 2);
+      const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      assert.match(metrics, /^crosswire_components\{state="running"\} 2$/m);
+      const c = await connect(`ws://127.0.0.1:${port}/ws`, 'json');
+      assert.deepEqual([await c.session.call('com.example.one'), await c.session.call('com.example.two')], ['com.example.one', 'com.example.two']);
+      await c.close();
+      await waitFor((l) => l.guest === 'WampADCP' && l.msg === 'adcp up', 10_000, 'the guest output under its id');
+    } finally {
+      await node.shutdown(2000);
+    }
+  });
+
+  test('"controller" and empty ids are refused, naming the key', async () => {
+    await refusedByBoth(crossbarFile({}, {}, [{ type: 'guest', id: 'controller', executable: process.execPath }]), /workers\[1\]\.id: 'controller' is the node controller's own id/);
+    await refusedByBoth(crossbarFile({ id: 'controller' }), /workers\[0\]\.id: 'controller' is the node controller's own id/);
+    await refusedByBoth(crossbarFile({}, {}, [{ type: 'guest', id: '', executable: process.execPath }]), /workers\[1\]\.id: must be a non-empty string/);
+    // Transport ids keep Crossbar's pattern (checkconfig.check_id).
+    await refusedByBoth(crossbarFile({ transports: [{ type: 'websocket', id: 'Public WS', endpoint: { type: 'tcp', port: 8080 } }] }), /transports\[0\]\.id: must match/);
   });
 });
