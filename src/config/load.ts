@@ -256,9 +256,9 @@ function checkStore(v: Record<string, unknown> | null, path: string): RealmConfi
 
 function transport(value: unknown, path: string, index: number, env: NodeJS.ProcessEnv, baseDir: string, warnings: string[]): TransportConfig {
   const id = isObject(value) && typeof value.id === 'string' ? value.id : `transport${index + 1}`;
-  if (isObject(value) && value.type === 'web') return webTransport(value, path, index, env, baseDir, (v, p) => wsService(v, p, id, env, baseDir, warnings));
+  if (isObject(value) && value.type === 'web') return webTransport(value, path, index, env, baseDir, (v, p) => wsService(v, p, id, env, baseDir, warnings), warnings);
   const t = section<WebSocketTransportConfig>(websocketTransportSchema, value, path);
-  const ep = endpoint(t.endpoint, `${path}.endpoint`, env, baseDir);
+  const ep = endpoint(t.endpoint, `${path}.endpoint`, env, baseDir, warnings);
   return { ...wsService(value, path, id, env, baseDir, warnings), ...ep, paths: null, web: null };
 }
 

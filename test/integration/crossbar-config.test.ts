@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import autobahn from 'autobahn';
+import { Agent as HttpsAgent } from 'node:https';
 import { createServer } from 'node:net';
 import { loadConfig } from '../../src/config/load.js';
 import { Guest } from '../../src/container/guest.js';
@@ -308,5 +309,45 @@ describe('item 4: worker and component ids as Crossbar accepts them', () => {
     await refusedByBoth(crossbarFile({}, {}, [{ type: 'guest', id: '', executable: process.execPath }]), /workers\[1\]\.id: must be a non-empty string/);
     // Transport ids keep Crossbar's pattern (checkconfig.check_id).
     await refusedByBoth(crossbarFile({ transports: [{ type: 'websocket', id: 'Public WS', endpoint: { type: 'tcp', port: 8080 } }] }), /transports\[0\]\.id: must match/);
+  });
+});
+
+describe('item 5: values the socket layer applies differently start with one warning', () => {
+  test("a Let's Encrypt-style TLS endpoint with backlog 1024 and dhparam starts; each key is named once with its value and what applies", async () => {
+    const pki = makePki();
+    try {
+      const file = crossbarFile({
+        transports: [
+          {
+            type: 'websocket',
+            endpoint: { type: 'tcp', port: 443, backlog: 1024, tls: { key: pki.serverKey, certificate: pki.serverCert, chain_certificates: [pki.interCert], dhparam: join(pki.dir, 'dhparam.pem') } },
+            url: 'wss://example.com/ws',
+          },
+        ],
+      });
+      const out = await checks(file);
+      const warned = out.split('\n').filter((l) => l.startsWith('warning: '));
+      assert.equal(warned.length, 2, out);
+      assert.match(out, /^warning: workers\[0\]\.transports\[0\]\.endpoint\.backlog: 1024 is not applied: uWebSockets\.js always listens with a backlog of 512$/m);
+      assert.match(out, /^warning: workers\[0\]\.transports\[0\]\.endpoint\.tls\.dhparam: '.*dhparam\.pem' is not used: .*no DHE key exchange, so the ECDHE suites of the cipher list apply/m);
+      const p = await spawnRouter(['--config', file]);
+      try {
+        const warnLines = p.stdout.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.level === 40);
+        assert.equal(warnLines.filter((l) => /endpoint\.backlog: 1024/.test(String(l.msg))).length, 1);
+        assert.equal(warnLines.filter((l) => /endpoint\.tls\.dhparam/.test(String(l.msg))).length, 1);
+        const url = `wss://127.0.0.1:${p.port}/ws`;
+        const agent = new HttpsAgent({ ca: pki.read(pki.rootCert) });
+        const c = await connect(url, 'json', 'realm1', { transports: [{ type: 'websocket', url, agent, serializers: [new autobahn.serializer.JSONSerializer()] }] });
+        await c.session.register('com.example.ping', () => 'pong');
+        assert.equal(await c.session.call('com.example.ping'), 'pong');
+        await c.close();
+        agent.destroy();
+      } finally {
+        p.child.kill('SIGTERM');
+        await within(p.exited, 10_000, 'the router to exit');
+      }
+    } finally {
+      rmSync(pki.dir, { recursive: true, force: true });
+    }
   });
 });

@@ -130,7 +130,10 @@ describe('config', () => {
     refused(web({ '/': { type: 'nodeinfo' }, ws: { type: 'websocket', options: { auto_ping_intervall: 1 } } }), /paths\.ws\.options\.auto_ping_intervall: unknown key/);
     refused(web({ '/': { type: 'static', directory: '.', options: { enable_directory_listng: true } } }), /paths\."\/"\.options\.enable_directory_listng: unknown key/);
     refused(web({ '/': { type: 'static', package: 'mypkg', resource: 'web' } }), /package: Python package resources/);
-    refused(web({ '/': { type: 'nodeinfo' } }, { client_timeout: 60 }), /options\.client_timeout: uWebSockets\.js closes idle HTTP connections/);
+    assert.deepEqual(buildConfig(web({ '/': { type: 'nodeinfo' } }, { client_timeout: 60 }), {}).warnings, [
+      'workers[0].transports[0].options.client_timeout: 60 is not applied: uWebSockets.js closes idle HTTP connections after a fixed ~10 s',
+    ]);
+    refused(web({ '/': { type: 'nodeinfo' } }, { client_timeout: 'long' }), /options\.client_timeout: must be a non-negative integer/);
     refused(web({ '/': { type: 'nodeinfo' } }, { hsts: true }), /options\.hsts: HSTS needs a TLS endpoint/);
     refused(web({ '/': { type: 'nodeinfo' }, ws: { type: 'websocket', auth: { anonymous: { type: 'static', role: 'nobody' } } } }), /transports\[0\]\.paths\.ws\.auth\.anonymous\.role: no realm has a role 'nobody'/);
   });
