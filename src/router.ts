@@ -245,7 +245,8 @@ export class Router implements ConnHandler, OpsTarget {
       return false;
     }
     this.counters.msgIn[c.serIndex * TYPE_SLOTS + (msg[0] as number)]!++;
-    if (c.service.config.debug) this.log.info({ conn: c.id, dir: 'in', msg }, 'wamp message');
+    // `msg` is pino's message key: the WAMP message goes under `wamp`.
+    if (c.service.config.debug) this.log.info({ conn: c.id, dir: 'in', wamp: msg }, 'wamp message');
     this.#route(c, msg);
     return true;
   }

@@ -38,7 +38,7 @@ export class Guest {
       this.exitCode = code;
       if (!this.#stopping) this.log[code === 0 ? 'info' : 'error']({ code, signal }, 'guest exited');
     });
-    this.log.info({ pid: child.pid, executable: c.executable }, 'guest started');
+    this.log.info({ child_pid: child.pid, executable: c.executable }, 'guest started');
     if (this.#watchers.length === 0) {
       for (const [i, dir] of c.watch.entries()) this.#watch(dir, i);
     }

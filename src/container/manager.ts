@@ -77,7 +77,7 @@ export class ContainerManager extends EventEmitter {
       }, delay).unref();
     });
     child.send({ k: 'start', container: c, logLevel: this.logLevel });
-    log.info({ pid: child.pid, components: c.components.map((x) => x.id) }, 'container started');
+    log.info({ child_pid: child.pid, components: c.components.map((x) => x.id) }, 'container started');
   }
 
   /** Asks every container to close its sessions and exit; kills what is left after `timeoutMs`. */

@@ -37,7 +37,7 @@ export function mountWebPaths(
   const logged = (handler: (res: HttpResponse, req: HttpRequest) => void) =>
     web.accessLog
       ? (res: HttpResponse, req: HttpRequest) => {
-          log.info({ transport: config.id, method: req.getMethod(), url: req.getUrl(), peer: Buffer.from(res.getRemoteAddressAsText()).toString() }, 'http request');
+          log.info({ method: req.getMethod(), url: req.getUrl(), peer: Buffer.from(res.getRemoteAddressAsText()).toString() }, 'http request');
           handler(res, req);
         }
       : handler;

@@ -128,7 +128,8 @@ export class WsService {
   /** Options that uWS applies differently from Crossbar: said once at startup, never silently. */
   #explain(): void {
     const o = this.config.ws;
-    const say = (key: string, msg: string) => this.log.warn({ transport: this.config.id, option: key }, msg);
+    // this.log already carries the transport id (one key per line).
+    const say = (key: string, msg: string) => this.log.warn({ option: key }, msg);
     if (o.openHandshakeTimeout > 0) {
       say('open_handshake_timeout', `uWebSockets.js gives every connection a fixed ~10 s to send its complete upgrade request (not configurable); ${o.openHandshakeTimeout} ms is not applied exactly`);
     }

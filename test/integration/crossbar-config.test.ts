@@ -16,6 +16,7 @@ import { connect } from '../helpers/client.js';
 import { PRODUCTION_OPTIONS } from '../helpers/crossbar-examples.js';
 import { captureLog } from '../helpers/log.js';
 import { makePki } from '../helpers/pki.js';
+import { RawPeer } from '../helpers/raw.js';
 import { runCli, spawnRouter } from '../helpers/process.js';
 import { Inbox, within } from '../helpers/wait.js';
 
@@ -349,5 +350,86 @@ describe('item 5: values the socket layer applies differently start with one war
     } finally {
       rmSync(pki.dir, { recursive: true, force: true });
     }
+  });
+});
+
+/** Keys that occur more than once at the top level of one JSON line (JSON.parse keeps only the last). */
+function duplicateKeys(line: string): string[] {
+  const seen = new Set<string>();
+  const dups: string[] = [];
+  let depth = 0;
+  for (let i = 0; i < line.length; i++) {
+    const ch = line[i]!;
+    if (ch === '"') {
+      let j = i + 1;
+      while (line[j] !== '"') j += line[j] === '\\' ? 2 : 1;
+      const text = line.slice(i, j + 1);
+      if (depth === 1 && line[j + 1] === ':') {
+        const key = JSON.parse(text) as string;
+        if (seen.has(key)) dups.push(key);
+        seen.add(key);
+      }
+      i = j;
+    } else if (ch === '{' || ch === '[') depth++;
+    else if (ch === '}' || ch === ']') depth--;
+  }
+  return dups;
+}
+
+describe('item 13: one key per log line', () => {
+  test('startup warnings, access log, traffic debug, refusals, guests and containers log each key once', async () => {
+    assert.deepEqual(duplicateKeys('{"a":1,"b":{"a":2},"c":"\\"a\\":","a":3}'), ['a']); // the scanner itself
+    const s = createServer();
+    await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+    const port = (s.address() as { port: number }).port;
+    await new Promise((r) => s.close(r));
+    writeFileSync(join(dir, 'quiet.mjs'), 'export default async function (session) { await session.register("com.example.quiet", () => 1); }');
+    const file = crossbarFile(
+      {
+        transports: [
+          {
+            type: 'websocket',
+            endpoint: { type: 'tcp', port, interface: '127.0.0.1' },
+            debug: true,
+            options: { open_handshake_timeout: 2500, validate_utf8: false, allowed_origins: ['https://example.com'] },
+          },
+          {
+            type: 'web',
+            endpoint: { type: 'tcp', port: 0, interface: '127.0.0.1' },
+            options: { access_log: true },
+            paths: { info: { type: 'nodeinfo' }, ws: { type: 'websocket', options: { close_handshake_timeout: 1000 } } },
+          },
+        ],
+      },
+      {},
+      [
+        { type: 'guest', id: 'echo', executable: process.execPath, arguments: ['-e', "console.log('guest says hi'); setInterval(() => {}, 1000)"] },
+        { type: 'container', id: 'box', components: [{ id: 'quiet', module: 'quiet.mjs', realm: 'realm1', transport: { type: 'websocket', url: `ws://127.0.0.1:${port}/ws`, endpoint: { type: 'tcp', host: '127.0.0.1', port } } }] },
+      ],
+    );
+    const p = await spawnRouter(['--config', file], { CROSSWIRE_PORT: '' });
+    try {
+      const webPort = (JSON.parse(p.stdout.find((l) => l.includes('"crosswire ready"'))!) as { ports: number[] }).ports[1]!;
+      await p.waitForLine((l) => l.includes('component running'), 15_000, 'the component to run');
+      await p.waitForLine((l) => l.includes('guest says hi'), 15_000, 'the guest output');
+      assert.equal((await fetch(`http://127.0.0.1:${webPort}/info`)).status, 200);
+      await p.waitForLine((l) => l.includes('"http request"'), 5000, 'the access log line');
+      const c = await connect(`ws://127.0.0.1:${port}/ws`, 'json');
+      assert.equal(await c.session.call('com.example.quiet'), 1);
+      await c.close();
+      await assert.rejects(RawPeer.open(`ws://127.0.0.1:${port}/ws`, 'json', { headers: { Origin: 'https://evil.example' } }), /403/);
+      await p.waitForLine((l) => l.includes('"connection refused"'), 5000, 'the refusal log line');
+    } finally {
+      p.child.kill('SIGTERM');
+      await within(p.exited, 10_000, 'the router to exit');
+    }
+    const json = p.stdout.filter((l) => l.startsWith('{'));
+    assert.ok(json.length > 10, `${json.length} log lines`);
+    for (const msg of ['wamp message', 'container started', 'guest started']) assert.ok(json.some((l) => l.includes(`"${msg}"`)), msg);
+    assert.ok(json.some((l) => l.includes('"option":"open_handshake_timeout"')));
+    // The traffic log keeps the WAMP message (pino's own message key is msg).
+    assert.ok(json.map((l) => JSON.parse(l) as Record<string, unknown>).some((o) => o.msg === 'wamp message' && Array.isArray(o.wamp)));
+    const bad = json.map((l) => ({ l, d: duplicateKeys(l) })).filter((x) => x.d.length > 0);
+    assert.deepEqual(bad, []);
   });
 });
