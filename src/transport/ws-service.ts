@@ -220,6 +220,7 @@ export class WsService {
       state: ConnState.IDLE,
       worker: null,
       held: null,
+      leaving: false,
       out: null,
       joined: false,
       calls: null,

@@ -77,3 +77,47 @@ describe('item 11 with wampy itself (8.0.2, its Node.js setup: the websocket pac
     });
   }
 });
+
+describe('item 12: AutobahnJS connection.close() is a clean close', () => {
+  for (const ser of ['json', 'msgpack'] as const) {
+    test(`${ser}: AutobahnJS reports "closed", not "lost"`, async () => {
+      const c = await connect(r.url, ser);
+      c.connection.close();
+      const { reason, details } = await within(c.closed, 5000, 'the connection to close');
+      assert.equal(reason, 'closed', JSON.stringify(details));
+      assert.equal(details.reason, 'wamp.close.goodbye_and_out');
+    });
+  }
+
+  test('a GOODBYE that only leaves the realm keeps the WebSocket for a HELLO sent after the reply', async () => {
+    const p = await RawPeer.open(r.url, 'json');
+    try {
+      await p.join();
+      p.send([6, {}, 'wamp.close.close_realm']);
+      assert.deepEqual(await p.next(6), [6, {}, 'wamp.close.goodbye_and_out']);
+      const welcome = await p.join(); // only after the GOODBYE reply came
+      assert.equal(welcome[0], 2);
+      p.send([6, {}, 'wamp.close.normal']);
+      await p.next(6);
+      // Done (wamp.close.normal) and nothing behind it: the router closes with 1000.
+      assert.deepEqual(await within(p.closed, 5000, 'the close'), { code: 1000, reason: '' });
+    } finally {
+      p.close();
+    }
+  });
+
+  test('a HELLO sent right behind GOODBYE wamp.close.normal still starts a new session', async () => {
+    const p = await RawPeer.open(r.url, 'msgpack');
+    try {
+      await p.join();
+      p.send([6, {}, 'wamp.close.normal']);
+      p.send([1, 'realm1', { roles: { subscriber: {} } }]);
+      assert.deepEqual(await p.next(6), [6, {}, 'wamp.close.goodbye_and_out']);
+      assert.equal((await p.next(2))[0], 2);
+      p.send([32, 1, {}, 'com.example.again']);
+      assert.equal((await p.next(33))[0], 33);
+    } finally {
+      p.close();
+    }
+  });
+});
