@@ -39,6 +39,7 @@ import {
 } from './schema.js';
 import { ConfigError, isObject, rewrite, section } from './section.js';
 import { cookieConfig, endpoint, type TransportConfig, type WsServiceConfig, wsOptions } from './transport.js';
+import { configVersion, UPGRADE_HINT } from './upgrade.js';
 import { webTransport } from './web.js';
 
 export { ConfigError, section } from './section.js';
@@ -327,6 +328,11 @@ export function readConfigFile(file?: string): unknown {
 /** Validates a config object (the parsed file) and applies environment overrides. */
 export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env, baseDir: string = process.cwd()): RouterConfig {
   if (!isObject(raw)) throw new ConfigError('the top level of the config must be an object');
+  if (configVersion(raw) === 1) {
+    // Crossbar.io (checkconfig.check_config): a file without "version" is version 1, too old to run.
+    const which = 'version' in raw ? '"version": 1' : 'no "version" key';
+    throw new ConfigError(`version: this is a version-1 config file (${which}); Crosswire reads version 2, Crossbar.io's current format: ${UPGRADE_HINT}`);
+  }
   const top = convict(topSchema, { env });
   try {
     top.load(raw as object);

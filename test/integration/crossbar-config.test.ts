@@ -2,7 +2,7 @@
 // crossbar.md §2 verbatim, runs unchanged through the real CLI; a misspelled option does not.
 import '../helpers/quiet.js';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -431,5 +431,61 @@ describe('item 13: one key per log line', () => {
     assert.ok(json.map((l) => JSON.parse(l) as Record<string, unknown>).some((o) => o.msg === 'wamp message' && Array.isArray(o.wamp)));
     const bad = json.map((l) => ({ l, d: duplicateKeys(l) })).filter((x) => x.d.length > 0);
     assert.deepEqual(bad, []);
+  });
+});
+
+describe('item 8: version-1 configs', () => {
+  // A node config in Crossbar's version-1 format (no "version" key, flat permission flags).
+  const V1 = {
+    controller: {},
+    workers: [
+      {
+        type: 'router',
+        realms: [
+          {
+            name: 'realm1',
+            roles: [
+              { name: 'anonymous', permissions: [{ uri: '*', publish: true, subscribe: true, call: true, register: true }] },
+              { name: 'frontend', permissions: [{ uri: 'com.example.*.get', call: true }, { uri: 'com.example.ping', subscribe: true }] },
+            ],
+          },
+        ],
+        transports: [{ type: 'web', endpoint: { type: 'tcp', port: 8080 }, paths: { ws: { type: 'websocket' } } }],
+      },
+    ],
+  };
+
+  test('check and start say it is a version-1 file and how to upgrade; upgrade-config writes version 2, which runs', async () => {
+    const file = join(dir, `v1-${Math.random().toString(36).slice(2)}.json`);
+    writeFileSync(file, JSON.stringify(V1, null, 2));
+    await refusedByBoth(file, /version: this is a version-1 config file \(no "version" key\).*crosswire upgrade-config FILE/);
+    const up = await runCli(['upgrade-config', file]);
+    assert.equal(up.code, 0, up.stderr);
+    assert.match(up.stdout, /upgraded from version 1 to version 2 \(3 permissions rewritten\)/);
+    const v2 = JSON.parse(readFileSync(file, 'utf8')) as { version: number; workers: { realms: { roles: { permissions: unknown[] }[] }[] }[] };
+    assert.equal(Object.keys(v2)[0], 'version');
+    assert.equal(v2.version, 2);
+    const none = { call: false, register: false, publish: false, subscribe: false };
+    const disclose = { caller: false, publisher: false };
+    assert.deepEqual(v2.workers[0]!.realms[0]!.roles.map((r) => r.permissions), [
+      [{ uri: '', match: 'prefix', allow: { call: true, register: true, publish: true, subscribe: true }, disclose, cache: true }],
+      [
+        { uri: 'com.example..get', match: 'wildcard', allow: { ...none, call: true }, disclose, cache: true },
+        { uri: 'com.example.ping', match: 'exact', allow: { ...none, subscribe: true }, disclose, cache: true },
+      ],
+    ]);
+    await checks(file);
+    const again = await runCli(['upgrade-config', file]);
+    assert.match(again.stdout, /already is version 2: nothing to upgrade/);
+    const p = await spawnRouter(['--config', file]);
+    try {
+      const c = await connect(`ws://127.0.0.1:${p.port}/ws`, 'json');
+      await c.session.register('com.example.x.get', () => 'got');
+      assert.equal(await c.session.call('com.example.x.get'), 'got');
+      await c.close();
+    } finally {
+      p.child.kill('SIGTERM');
+      await within(p.exited, 10_000, 'the router to exit');
+    }
   });
 });
