@@ -293,6 +293,21 @@ function wsService(value: unknown, path: string, id: string, env: NodeJS.Process
 }
 
 /**
+ * The key of a WebSocket service's auth: a websocket transport's id, or `<id>/<path>` for a
+ * websocket path of a web transport (each path has its own auth). Transport ids never contain
+ * '/', so the two kinds cannot collide.
+ */
+export function wsAuthKey(transportId: string, path: string | null): string {
+  return path === null ? transportId : `${transportId}${path}`;
+}
+
+/** Every WebSocket service of a transport with its auth key and auth (what realm workers get). */
+export function serviceAuths(t: TransportConfig): [string, TransportAuth][] {
+  if (t.paths === null) return [[wsAuthKey(t.id, null), t.auth]];
+  return t.paths.flatMap((p): [string, TransportAuth][] => (p.type === 'websocket' ? [[wsAuthKey(t.id, p.path), p.service.auth]] : []));
+}
+
+/**
  * Builds the effective config: the embedded default (or the file), then environment overrides.
  * Throws ConfigError naming every key that is wrong.
  */

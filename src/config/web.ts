@@ -190,15 +190,7 @@ export function webTransport(
         throw new ConfigError(`${pp}.type: unknown path service type '${String(svc.type)}'`);
     }
   }
-  // Realm workers learn a transport's authentication once, by transport id: the websocket
-  // paths of one web transport must agree on it (and it becomes the transport's auth).
-  const wsPaths = paths.filter((p): p is Extract<WebPathConfig, { type: 'websocket' }> => p.type === 'websocket');
-  const auth = wsPaths[0]?.service.auth ?? {};
-  for (const p of wsPaths.slice(1)) {
-    if (JSON.stringify(p.service.auth) !== JSON.stringify(auth)) {
-      throw new ConfigError(`${path}.paths.${p.path === '/' ? '"/"' : p.path.slice(1)}.auth: the websocket paths of one web transport must have the same auth (Crosswire keys authentication by transport)`);
-    }
-  }
+  // Each websocket path has its own auth (realm workers key it by path: load.ts wsAuthKey).
   // The other top-level WebSocket fields of a web transport are unused: its services carry their own.
   const { ws, maxMessageSize } = wsOptions({}, `${path}.options`);
   return {
@@ -209,7 +201,7 @@ export function webTransport(
     maxMessageSize,
     ws,
     cookie: null,
-    auth,
+    auth: {},
     debug: false,
     paths,
     web: { accessLog: t.options.access_log, hsts: t.options.hsts, hstsMaxAge: t.options.hsts_max_age },

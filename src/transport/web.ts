@@ -20,7 +20,7 @@ type Send = (res: HttpResponse, status: string, body: string | Buffer, headers?:
 export function mountWebPaths(
   app: TemplatedApp,
   config: TransportConfig,
-  makeService: (c: WsServiceConfig) => WsService,
+  makeService: (c: WsServiceConfig, path: string) => WsService,
   log: Logger,
   mountOpsAt?: (app: TemplatedApp, kind: 'metrics' | 'health' | 'ready', path: string) => void,
 ): WsService[] {
@@ -44,7 +44,7 @@ export function mountWebPaths(
   for (const p of config.paths!) {
     switch (p.type) {
       case 'websocket': {
-        const s = makeService(p.service);
+        const s = makeService(p.service, p.path);
         s.mount(app, p.path);
         services.push(s);
         break;

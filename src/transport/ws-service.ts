@@ -57,9 +57,11 @@ export class WsService {
     readonly unix: boolean,
     readonly handler: ConnHandler,
     readonly log: Logger,
+    /** Which auth config the realm workers apply (config/load.ts wsAuthKey). */
+    authKey: string = transportId,
   ) {
     const o = config.ws;
-    this.info = { type: 'websocket', transportId };
+    this.info = { type: 'websocket', transportId, authKey };
     // Each configured name offers its plain and its batched variant (as Crossbar.io does).
     this.#offered = new Map(config.serializers.flatMap((n) => [SERIALIZERS[n], BATCHED[n]]).map((s) => [s.subprotocol, s]));
     this.#origins = new OriginPolicy(o.allowedOrigins, o.allowNullOrigin);

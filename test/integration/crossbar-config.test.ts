@@ -489,3 +489,52 @@ describe('item 8: version-1 configs', () => {
     }
   });
 });
+
+describe('item 2: a different auth per websocket path of one web transport', () => {
+  test('public /ws is anonymous, backend /auth takes tickets, on one port; each path applies only its own', async () => {
+    const file = crossbarFile({
+      realms: [
+        {
+          name: 'realm1',
+          roles: [
+            { name: 'anonymous', permissions: [{ uri: 'com.example.public.', match: 'prefix', allow: { call: true, subscribe: true } }] },
+            { name: 'backend', permissions: [{ uri: 'com.example.', match: 'prefix', allow: ALL }] },
+          ],
+        },
+      ],
+      transports: [
+        {
+          type: 'web',
+          endpoint: { type: 'tcp', port: 8080 },
+          paths: {
+            ws: { type: 'websocket', cookie: { store: { type: 'memory' } } },
+            auth: { type: 'websocket', auth: { ticket: { type: 'static', principals: { svc: { ticket: 'svc-secret', role: 'backend' } } } } },
+          },
+        },
+      ],
+    });
+    await checks(file);
+    const p = await spawnRouter(['--config', file], { CROSSWIRE_AUTH_FAIL_DELAY: '0' });
+    try {
+      const ws = `ws://127.0.0.1:${p.port}/ws`;
+      const auth = `ws://127.0.0.1:${p.port}/auth`;
+      const ticket = { authmethods: ['ticket'], authid: 'svc', onchallenge: () => 'svc-secret' };
+      const backend = await connect(auth, 'msgpack', 'realm1', ticket);
+      assert.deepEqual([backend.details.authid, backend.details.authrole, backend.details.authmethod], ['svc', 'backend', 'ticket']);
+      await backend.session.register('com.example.public.time', () => 'noon');
+      const anon = await connect(ws, 'json');
+      assert.equal(anon.details.authrole, 'anonymous');
+      assert.equal(await anon.session.call('com.example.public.time'), 'noon');
+      // /auth offers no anonymous access; /ws knows no tickets.
+      await assert.rejects(connect(auth, 'json'), /wamp\.error\.no_matching_auth_method|no_auth_method/);
+      await assert.rejects(connect(ws, 'json', 'realm1', ticket), /wamp\.error\.no_matching_auth_method|no_auth_method/);
+      // Operations endpoints and metrics still answer on the port; connections are counted per transport.
+      assert.equal((await fetch(`http://127.0.0.1:${p.port}/ready`)).status, 200);
+      assert.match(await (await fetch(`http://127.0.0.1:${p.port}/metrics`)).text(), /^crosswire_connections\{transport="transport1"\} 2$/m);
+      await Promise.all([anon.close(), backend.close()]);
+    } finally {
+      p.child.kill('SIGTERM');
+      await within(p.exited, 10_000, 'the router to exit');
+    }
+  });
+});

@@ -94,7 +94,7 @@ export class AuthService {
   /** HELLO with valid roles: pick the method (client's order) and start it. */
   hello(realm: Realm, connId: number, details: Dict, transport: TransportInfo, methods: string[]): void {
     this.counters.started++;
-    const auth = this.transports[transport.transportId] ?? {};
+    const auth = this.transports[transport.authKey] ?? {};
     if (this.throttle.blocked(transport.peer)) {
       this.counters.throttled++;
       countAuth('none', false);
