@@ -2,7 +2,7 @@
 // crossbar.md §2 verbatim, runs unchanged through the real CLI; a misspelled option does not.
 import '../helpers/quiet.js';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -535,6 +535,66 @@ describe('item 2: a different auth per websocket path of one web transport', () 
     } finally {
       p.child.kill('SIGTERM');
       await within(p.exited, 10_000, 'the router to exit');
+    }
+  });
+});
+
+describe('the README example of a Crossbar-style web transport (config/crossbar-web.json)', () => {
+  // The example's device key (README: generate your own); its public key is in the config.
+  const DEVICE_SEED = Buffer.from('2deace91045510a02869ca11948a67fe5650ea43b45c9a1cd01bd45c93075699', 'hex');
+  const DEVICE_PUB = Buffer.from('86c9aaff6c0a87639c135fe81e4852c872b0d1ed6d57009c9dd5c5179aa9f049', 'hex');
+
+  test('no "/", backlog 1024, dhparam: it starts with two warnings, anonymous on /ws and ticket, wampcra, cryptosign on /auth log in', async () => {
+    const pki = makePki();
+    // The config as shipped, beside the files it names (tls/: a server certificate with its chain).
+    const home = mkdtempSync(join(tmpdir(), 'crosswire-web-example-'));
+    mkdirSync(join(home, 'tls'));
+    copyFileSync(new URL('../../../config/crossbar-web.json', import.meta.url).pathname, join(home, 'config.json'));
+    copyFileSync(pki.serverKey, join(home, 'tls', 'server.key'));
+    writeFileSync(join(home, 'tls', 'server.crt'), Buffer.concat([pki.read(pki.serverCert), pki.read(pki.interCert)]));
+    const agent = new HttpsAgent({ ca: pki.read(pki.rootCert) });
+    const p = await spawnRouter(['--config', join(home, 'config.json')], { SERVICE1_TICKET: 'svc-ticket', JOE_SECRET: 'joe-secret', CROSSWIRE_AUTH_FAIL_DELAY: '0' });
+    try {
+      const warned = p.stdout.filter((l) => l.includes('"level":40')).map((l) => String((JSON.parse(l) as Record<string, unknown>).msg));
+      assert.deepEqual(warned.map((m) => m.replace(/:.*/, '')).sort(), ['workers[0].transports[0].endpoint.backlog', 'workers[0].transports[0].endpoint.tls.dhparam']);
+      const at = (path: string, ser: 'json' | 'msgpack', extra: Record<string, unknown> = {}) => {
+        const url = `wss://127.0.0.1:${p.port}/${path}`;
+        const serializer = ser === 'json' ? new autobahn.serializer.JSONSerializer() : new autobahn.serializer.MsgpackSerializer();
+        return connect(url, ser, 'realm1', { transports: [{ type: 'websocket', url, agent, serializers: [serializer] }], ...extra });
+      };
+      const service = await at('auth', 'msgpack', { authmethods: ['ticket'], authid: 'service1', onchallenge: () => 'svc-ticket' });
+      const joe = await at('auth', 'json', {
+        authmethods: ['wampcra'],
+        authid: 'joe',
+        onchallenge: (_s: unknown, _m: string, x: Record<string, unknown>) => autobahn.auth_cra.sign('joe-secret', x.challenge as string),
+      });
+      const device = await at('auth', 'json', {
+        authmethods: ['cryptosign'],
+        authextra: { pubkey: DEVICE_PUB.toString('hex') },
+        onchallenge: (_s: unknown, _m: string, extra: Record<string, unknown>) =>
+          autobahn.auth_cryptosign.sign_challenge({ publicKey: new Uint8Array(DEVICE_PUB), secretKey: new Uint8Array(Buffer.concat([DEVICE_SEED, DEVICE_PUB])) }, extra),
+      });
+      const visitor = await at('ws', 'json');
+      try {
+        assert.deepEqual(
+          [service, joe, device].map((c) => [c.details.authid, c.details.authrole, c.details.authmethod]),
+          [['service1', 'backend', 'ticket'], ['joe', 'frontend', 'wampcra'], ['device1', 'backend', 'cryptosign']],
+        );
+        assert.deepEqual([visitor.details.authrole, visitor.details.authmethod], ['anonymous', 'anonymous']);
+        await service.session.register('com.example.public.hello', () => 'hello');
+        await device.session.register('com.example.api.add', (a) => (a![0] as number) + (a![1] as number));
+        assert.equal(await visitor.session.call('com.example.public.hello'), 'hello');
+        assert.equal(await joe.session.call('com.example.api.add', [2, 3]), 5);
+        await assert.rejects(at('auth', 'json'), /no_matching_auth_method|no_auth_method/);
+      } finally {
+        for (const c of [service, joe, device, visitor]) await c.close();
+      }
+    } finally {
+      agent.destroy();
+      p.child.kill('SIGTERM');
+      await within(p.exited, 10_000, 'the router to exit');
+      rmSync(home, { recursive: true, force: true });
+      rmSync(pki.dir, { recursive: true, force: true });
     }
   });
 });
