@@ -413,12 +413,24 @@ export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env, 
     if (c.crosswire.interface !== null) first.host = c.crosswire.interface;
   }
   const cores = availableParallelism();
-  const realmThreads =
+  let realmThreads =
     c.crosswire.realm_threads > 0 ? Math.min(c.crosswire.realm_threads, realms.length) : Math.max(1, Math.min(realms.length, cores - 1));
+  const authenticatorRealms: string[] = [];
   for (const [i, t] of transports.entries()) {
     // A web transport's auth lives in each of its websocket paths: name the key where it is written.
     const services = t.paths === null ? [{ auth: t.auth, key: '' }] : t.paths.flatMap((p) => (p.type === 'websocket' ? [{ auth: p.service.auth, key: `.paths.${p.path === '/' ? '"/"' : p.path.slice(1)}` }] : []));
-    for (const s of services) crossCheckAuth(s.auth, `${at}.transports[${i}]${s.key}.auth`, realms, realmThreads);
+    for (const s of services) authenticatorRealms.push(...crossCheckAuth(s.auth, `${at}.transports[${i}]${s.key}.auth`, realms));
+  }
+  if (authenticatorRealms.length > 0 && realmThreads > 1) {
+    // An authenticator is called in the realm worker that holds the HELLO's realm, and a client may
+    // ask for any realm: every realm must share the authenticator realm's thread (authenticator
+    // calls do not cross threads). So the realms run in one thread, whatever the machine.
+    const asked = c.crosswire.realm_threads > 0 ? `${c.crosswire.realm_threads}` : `0 (auto: ${realmThreads} on this machine)`;
+    warnings.push(
+      `crosswire.realm_threads: ${asked} is not applied: with authenticator-realm '${[...new Set(authenticatorRealms)].join("', '")}' ` +
+        'every realm runs in one realm worker thread (dynamic authenticators are called in the thread of the realm a client joins)',
+    );
+    realmThreads = 1;
   }
   const x = c.crosswire;
   return deepFreeze({
@@ -447,10 +459,11 @@ export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env, 
 }
 
 /**
- * Roles and realms a transport's auth names must exist; an authenticator realm must run in the
- * same worker thread as every realm a client may ask for (cross-thread calls are not implemented).
+ * Roles and realms a transport's auth names must exist. Returns the authenticator realms it uses
+ * (each must share a worker thread with every realm a client may ask for: see buildConfig).
  */
-function crossCheckAuth(auth: TransportAuth, path: string, realms: RealmConfig[], realmThreads: number): void {
+function crossCheckAuth(auth: TransportAuth, path: string, realms: RealmConfig[]): string[] {
+  const authenticatorRealms: string[] = [];
   for (const ref of staticRoles(auth, path)) {
     const where = ref.realm === null ? realms : realms.filter((r) => r.name === ref.realm);
     if (ref.realm !== null && where.length === 0) throw new ConfigError(`${ref.path}.realm: no realm '${ref.realm}'`);
@@ -466,13 +479,9 @@ function crossCheckAuth(auth: TransportAuth, path: string, realms: RealmConfig[]
     if (ar === null) continue;
     const at = `${path}.${m}.authenticator-realm`;
     if (!realms.some((r) => r.name === ar)) throw new ConfigError(`${at}: no realm '${ar}'`);
-    if (realmThreads > 1) {
-      throw new ConfigError(
-        `${at}: realm '${ar}' would run in one of ${realmThreads} realm worker threads while clients may join realms in the others; ` +
-          'cross-thread authenticator calls are not implemented: set crosswire.realm_threads to 1, or drop authenticator-realm',
-      );
-    }
+    authenticatorRealms.push(ar);
   }
+  return authenticatorRealms;
 }
 
 // ---- container and guest workers -------------------------------------------------------------

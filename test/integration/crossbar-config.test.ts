@@ -598,3 +598,44 @@ describe('the README example of a Crossbar-style web transport (config/crossbar-
     }
   });
 });
+
+describe('item 6: authenticator-realm whatever the realm thread count', () => {
+  test('with 2 realm threads asked (as auto gives on 3 cores), the file starts and the authenticator admits clients', async () => {
+    const file = crossbarFile({
+      realms: [
+        { name: 'realm1', roles: [{ name: 'user', permissions: [{ uri: 'com.example.', match: 'prefix', allow: ALL }] }] },
+        { name: 'auth', roles: [{ name: 'authenticator', permissions: [{ uri: 'com.example.authenticate', match: 'exact', allow: { register: true } }] }] },
+      ],
+      transports: [
+        {
+          type: 'websocket',
+          endpoint: { type: 'tcp', port: 8080 },
+          auth: {
+            anonymous: { type: 'static', role: 'authenticator' },
+            ticket: { type: 'dynamic', authenticator: 'com.example.authenticate', 'authenticator-realm': 'auth' },
+          },
+        },
+      ],
+    });
+    const env = { CROSSWIRE_REALM_THREADS: '2', CROSSWIRE_AUTH_FAIL_DELAY: '0' };
+    assert.match(await checks(file, env), /realm threads: 1\n[\s\S]*warning: crosswire\.realm_threads: 2 is not applied: with authenticator-realm 'auth'/);
+    const p = await spawnRouter(['--config', file], env);
+    try {
+      const url = `ws://127.0.0.1:${p.port}/ws`;
+      // The authenticator throws on purpose for a wrong ticket: AutobahnJS need not log it.
+      const backend = await connect(url, 'msgpack', 'auth', { on_user_error: () => {} });
+      await backend.session.register('com.example.authenticate', (args) => {
+        const [, authid, details] = args as [string, string, Record<string, unknown>];
+        if (details.ticket !== `${authid}-ticket`) throw new autobahn.Error('wamp.error.not_authorized', ['wrong ticket']);
+        return { role: 'user' };
+      });
+      const ann = await connect(url, 'json', 'realm1', { authmethods: ['ticket'], authid: 'ann', onchallenge: () => 'ann-ticket' });
+      assert.deepEqual([ann.details.authid, ann.details.authrole, ann.details.authprovider], ['ann', 'user', 'dynamic']);
+      await assert.rejects(connect(url, 'json', 'realm1', { authmethods: ['ticket'], authid: 'bob', onchallenge: () => 'nope', on_user_error: () => {} }), /not_authorized|authentication_failed/);
+      await Promise.all([ann.close(), backend.close()]);
+    } finally {
+      p.child.kill('SIGTERM');
+      await within(p.exited, 10_000, 'the router to exit');
+    }
+  });
+});

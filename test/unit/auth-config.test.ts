@@ -88,13 +88,14 @@ describe('transport auth config', () => {
     refused(cfg({ ticket: { type: 'dynamic', authenticator: 'a.b', 'authenticator-realm': 'nope' } }), /authenticator-realm: no realm 'nope'/);
   });
 
-  test('an authenticator realm in another worker thread is refused (cross-thread calls are not implemented)', () => {
-    refused(
-      cfg({ ticket: { type: 'dynamic', authenticator: 'a.b', 'authenticator-realm': 'auth' } }, { crosswire: { realm_threads: 2 } }),
-      /authenticator-realm: realm 'auth' would run in one of 2 realm worker threads.*set crosswire\.realm_threads to 1/,
-    );
-    // Without authenticator-realm the authenticator runs on the client's own realm: fine with any threads.
-    buildConfig(cfg({ ticket: { type: 'dynamic', authenticator: 'a.b' } }, { crosswire: { realm_threads: 2 } }), {});
+  test('an authenticator realm puts every realm in one worker thread, with a warning naming what was asked', () => {
+    const c = buildConfig(cfg({ ticket: { type: 'dynamic', authenticator: 'a.b', 'authenticator-realm': 'auth' } }, { crosswire: { realm_threads: 2 } }), {});
+    assert.equal(c.realmThreads, 1);
+    assert.deepEqual(c.warnings, [
+      "crosswire.realm_threads: 2 is not applied: with authenticator-realm 'auth' every realm runs in one realm worker thread (dynamic authenticators are called in the thread of the realm a client joins)",
+    ]);
+    // Without authenticator-realm the authenticator runs on the client's own realm: any thread count.
+    assert.equal(buildConfig(cfg({ ticket: { type: 'dynamic', authenticator: 'a.b' } }, { crosswire: { realm_threads: 2 } }), {}).realmThreads, 2);
   });
 
   test('dynamic roles: authorizer with Crosswire cache keys; not mixed with permissions', () => {
