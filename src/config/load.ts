@@ -113,7 +113,13 @@ convict.addFormats({
   'nullable-id': {
     validate(v: unknown) {
       if (v !== null && (typeof v !== 'string' || !ID_PATTERN.test(v))) throw new Error(`must match ${ID_PATTERN}`);
-      // Crossbar's node controller takes the worker id "controller" (crossbar/node/controller.py, start_worker).
+    },
+  },
+  // Router worker ids: Crossbar's id pattern, and not the node controller's own worker id
+  // "controller" (crossbar/node/controller.py, start_worker).
+  'nullable-router-id': {
+    validate(v: unknown) {
+      if (v !== null && (typeof v !== 'string' || !ID_PATTERN.test(v))) throw new Error(`must match ${ID_PATTERN}`);
       if (v === 'controller') throw new Error("'controller' is the node controller's own id");
     },
   },

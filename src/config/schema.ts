@@ -162,7 +162,7 @@ export interface RouterWorkerConfig {
 
 export const routerWorkerSchema: Schema<RouterWorkerConfig> = {
   type: { doc: 'Worker type; only "router" is implemented.', format: ['router'], default: 'router' },
-  id: { doc: 'Worker id.', format: 'nullable-id', default: null },
+  id: { doc: 'Worker id.', format: 'nullable-router-id', default: null },
   options: {
     title: { doc: 'Process title.', format: 'nullable-string', default: null },
   },
