@@ -39,8 +39,9 @@ export interface TopConfig {
 
 export const topSchema: Schema<TopConfig> = {
   $schema: { doc: 'JSON schema reference (ignored, as in Crossbar.io).', format: String, default: '' },
-  version: { doc: 'Config format version; must be 2 (Crossbar.io node config v2).', format: [2], default: 2 },
-  controller: { doc: 'Crossbar.io controller section: only `id` and `options.title` are accepted.', format: 'controller', default: {} },
+  version: { doc: 'Config format version; must be 2 (Crossbar.io node config v2; none or 1: a version-1 file, see upgrade-config).', format: [2], default: 2 },
+  // Object-valued: checked by controllerTitle (load.ts).
+  controller: { doc: 'Crossbar.io controller section: only `id` and `options.title` are accepted.', format: Object, default: {} },
   workers: { doc: 'Crossbar.io workers; exactly one of type "router" (validated in load.ts).', format: Array, default: [] },
   crosswire: {
     port: {
@@ -162,7 +163,7 @@ export interface RouterWorkerConfig {
 
 export const routerWorkerSchema: Schema<RouterWorkerConfig> = {
   type: { doc: 'Worker type; only "router" is implemented.', format: ['router'], default: 'router' },
-  id: { doc: 'Worker id.', format: 'nullable-id', default: null },
+  id: { doc: 'Worker id.', format: 'nullable-router-id', default: null },
   options: {
     title: { doc: 'Process title.', format: 'nullable-string', default: null },
   },

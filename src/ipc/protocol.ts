@@ -95,8 +95,14 @@ export interface TransportInfo {
   type: 'websocket';
   /** The serializer's index in SERIALIZER_LIST (src/serializers/index.ts), -1 for router-internal sessions. */
   serIndex: number;
-  /** Key into WorkerStartup.auth: the transport's authentication config is sent once, at startup. */
+  /** The transport's id, as sessions and authenticators see it. */
   transportId: string;
+  /**
+   * Key into WorkerStartup.auth (authentication configs are sent once, at startup): the
+   * transport id, or `<transport id>/<path>` for a websocket path of a web transport, which
+   * has its own auth (config/load.ts wsAuthKey).
+   */
+  authKey: string;
   serializer: string;
   peer: string;
   /**
@@ -127,7 +133,7 @@ export interface WorkerStartup {
   workerIndex: number;
   realms: RealmConfig[];
   logLevel: string;
-  /** Authentication config per transport id. */
+  /** Authentication config per WebSocket service (TransportInfo.authKey). */
   auth: Record<string, TransportAuth>;
   authOptions: AuthOptions;
   /** `pretty` when the main thread logs to a TTY (or log_format says so). */

@@ -1,5 +1,5 @@
 import { lstatSync, unlinkSync } from 'node:fs';
-import type { TransportConfig, WsServiceConfig } from '../config/load.js';
+import { type TransportConfig, type WsServiceConfig, wsAuthKey } from '../config/load.js';
 import type { Logger } from '../log.js';
 import type * as UWS from 'uWebSockets.js';
 import type { TemplatedApp, us_listen_socket, WebSocket } from '../uws.js';
@@ -39,7 +39,7 @@ export class Listener {
       const made = mountWebPaths(
         this.app,
         config,
-        (svc: WsServiceConfig) => new WsService(svc, config.id, unix, handler, log),
+        (svc: WsServiceConfig, path: string) => new WsService(svc, config.id, unix, handler, log, wsAuthKey(config.id, path)),
         log,
         handler.mountOpsAt?.bind(handler),
       );

@@ -57,9 +57,11 @@ export class WsService {
     readonly unix: boolean,
     readonly handler: ConnHandler,
     readonly log: Logger,
+    /** Which auth config the realm workers apply (config/load.ts wsAuthKey). */
+    authKey: string = transportId,
   ) {
     const o = config.ws;
-    this.info = { type: 'websocket', transportId };
+    this.info = { type: 'websocket', transportId, authKey };
     // Each configured name offers its plain and its batched variant (as Crossbar.io does).
     this.#offered = new Map(config.serializers.flatMap((n) => [SERIALIZERS[n], BATCHED[n]]).map((s) => [s.subprotocol, s]));
     this.#origins = new OriginPolicy(o.allowedOrigins, o.allowNullOrigin);
@@ -128,7 +130,8 @@ export class WsService {
   /** Options that uWS applies differently from Crossbar: said once at startup, never silently. */
   #explain(): void {
     const o = this.config.ws;
-    const say = (key: string, msg: string) => this.log.warn({ transport: this.config.id, option: key }, msg);
+    // this.log already carries the transport id (one key per line).
+    const say = (key: string, msg: string) => this.log.warn({ option: key }, msg);
     if (o.openHandshakeTimeout > 0) {
       say('open_handshake_timeout', `uWebSockets.js gives every connection a fixed ~10 s to send its complete upgrade request (not configurable); ${o.openHandshakeTimeout} ms is not applied exactly`);
     }
@@ -219,6 +222,7 @@ export class WsService {
       state: ConnState.IDLE,
       worker: null,
       held: null,
+      leaving: false,
       out: null,
       joined: false,
       calls: null,

@@ -144,7 +144,8 @@ describe('tls', () => {
     const good = await session(url, 'json', { ca, key: pki.read(pki.clientKey), cert: pki.read(pki.clientCert) });
     good.sock.close();
     await assert.rejects(session(url, 'json', { ca, key: pki.read(pki.strangerKey), cert: pki.read(pki.strangerCert) }), /unknown ca|alert|socket hang up|ECONNRESET/i);
-    // As in Crossbar (SSL_VERIFY_PEER without FAIL_IF_NO_PEER_CERT), a client without a certificate is admitted.
+    // Unlike Crossbar (Twisted requires a certificate), uSockets sets SSL_VERIFY_PEER without
+    // FAIL_IF_NO_PEER_CERT: a client without a certificate is admitted (a startup warning says so).
     const none = await session(url, 'json', { ca });
     none.sock.close();
     // Without ca_certificates nothing is requested, so the same stranger certificate passes.

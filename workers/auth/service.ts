@@ -112,7 +112,7 @@ export class AuthService {
   /** HELLO with valid roles: pick the method (client's order) and start it. */
   hello(realm: Realm, connId: number, details: Dict, transport: TransportInfo, methods: string[]): void {
     this.counters.started++;
-    const auth = this.transports[transport.transportId] ?? {};
+    const auth = this.transports[transport.authKey] ?? {};
     // WAMP spec, "Authentication": the router uses the first method in the client's list it supports.
     // `cookie` applies only when the cookie already authenticated on this realm; else it is skipped.
     const usable = (m: string): boolean =>
