@@ -12,7 +12,7 @@ import { Broker, type BrokerEvents } from './broker.js';
 import { Dealer, type DealerEvents } from './dealer.js';
 import { EventStore } from './event-store.js';
 import type { Match } from './match/uri-index.js';
-import { approxSize, keepFrameBytes, knownFrameBytes, type Limits, overLimit } from './limits.js';
+import { frameBytes, keepFrameBytes, knownFrameBytes, type Limits, overLimit } from './limits.js';
 import { callMeta, isMetaProcedure } from './meta.js';
 import type { Output } from './output.js';
 import { Session, SessionState } from './session.js';
@@ -223,8 +223,9 @@ export class Realm implements BrokerEvents, DealerEvents {
     const maxCount = this.limits.max_held_messages_per_session;
     const maxBytes = this.limits.max_held_bytes_per_session;
     let bytes = knownFrameBytes(msg);
+    if (bytes < 0 && maxBytes > 0) bytes = frameBytes(msg, maxBytes);
     if (bytes >= 0) keepFrameBytes(msg, bytes);
-    else bytes = maxBytes > 0 ? approxSize(msg, maxBytes) : 0;
+    else bytes = 0;
     let err: WampError | null = null;
     if (maxCount > 0 && held.length >= maxCount) {
       err = overLimit(s, 'max_held_messages_per_session', `${held.length} messages of this session already wait for a dynamic authorizer`);

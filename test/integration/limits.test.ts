@@ -313,6 +313,34 @@ describe('per-session and realm limits (small limits configured)', () => {
     ws.close();
   });
 
+  // Review of issue 21: on a main-thread-decoded frame, only the payload was measured (its JSON
+  // text, or its values): a retained event with a huge topic and options, and no payload, counted
+  // ~5 bytes.
+  for (const name of ['json', 'msgpack'] as const) {
+    test(`a batched ${name} frame: a retained event's topic and options count, not only its payload`, async () => {
+      const ser = BATCHED[name];
+      const ws = new WebSocket(r.url, [ser.subprotocol]);
+      const received = new Inbox<unknown[]>();
+      ws.on('message', (d: Buffer) => {
+        for (const m of ser.decode(new Uint8Array(d)) as unknown[][]) received.push(m);
+      });
+      await within(new Promise((res, rej) => ws.once('open', res).once('error', rej)), 5000, 'the WebSocket to open');
+      const send = (msg: unknown[]) => ws.send(ser.encode(msg));
+      send([1, 'realm1', { roles: { publisher: {} } }]);
+      await received.waitFor(1);
+      const topic = `com.ret.${'t'.repeat(3000)}`;
+      send([16, 1, { acknowledge: true, retain: true, padding: 'p'.repeat(3000) }, 'com.ret.a', ['x']]);
+      send([16, 2, { acknowledge: true, retain: true }, topic]);
+      send([16, 3, { acknowledge: true, retain: true }, topic, ['x']]);
+      const answers = await received.waitFor(4);
+      for (const [i, e] of answers.slice(1).entries()) {
+        assert.deepEqual([e[0], e[2], e[4]], [8, i + 1, PAYLOAD_SIZE_EXCEEDED], JSON.stringify(e).slice(0, 200));
+        assert.match((e[3] as Dict).message as string, /max_retained_topic_bytes: 2000/);
+      }
+      ws.close();
+    });
+  }
+
   test('event history: max_event_history_bytes keeps the newest events that fit; a bigger event is not stored', async () => {
     const c = await connect(r.url, 'json');
     const sub = await c.session.subscribe('com.hist', () => {});
@@ -433,5 +461,37 @@ describe('held messages per session (dynamic authorizer)', () => {
     const m = await scrape(r.http);
     assert.equal(m.get('crosswire_limit_exceeded_total', { limit: 'max_held_bytes_per_session' }), 2);
     assert.equal(m.get('crosswire_limit_exceeded_total', { limit: 'max_held_messages_per_session' }), 2);
+  });
+
+  // Review of issue 21: a held JSON message decoded on the main thread (batched) was measured by
+  // its payload's JSON text alone: big options or a big URI were held for free.
+  test('a batched json frame: a held message is measured with its options and URI, not only its payload', async () => {
+    const ser = BATCHED.json;
+    const ws = new WebSocket(r.url, [ser.subprotocol]);
+    const received = new Inbox<unknown[]>();
+    ws.on('message', (d: Buffer) => {
+      for (const m of ser.decode(new Uint8Array(d)) as unknown[][]) received.push(m);
+    });
+    await within(new Promise((res, rej) => ws.once('open', res).once('error', rej)), 5000, 'the WebSocket to open');
+    const send = (msg: unknown[]) => ws.send(ser.encode(msg));
+    send([1, 'realm1', { roles: { publisher: {}, subscriber: {} } }]);
+    assert.equal((await received.waitFor(1))[0]![0], 2);
+    const waiting = slow.length;
+    send([32, 1, {}, 'com.held3.slow']);
+    await within(
+      (async () => {
+        while (slow.length === waiting) await new Promise((res) => setImmediate(res));
+      })(),
+      5000,
+      'the authorizer call',
+    );
+    send([16, 2, { acknowledge: true, padding: 'p'.repeat(5000) }, 'com.held.x', [1]]);
+    send([16, 3, { acknowledge: true }, `com.held.${'u'.repeat(5000)}`, [1]]);
+    const [, e1, e2] = await received.waitFor(3);
+    assert.deepEqual([e1![0], e1![2], e1![4]], [8, 2, PAYLOAD_SIZE_EXCEEDED]);
+    assert.deepEqual([e2![0], e2![2], e2![4]], [8, 3, PAYLOAD_SIZE_EXCEEDED]);
+    slow.shift()!();
+    assert.equal((await received.waitFor(4))[3]![0], 33);
+    ws.close();
   });
 });
