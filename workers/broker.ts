@@ -149,7 +149,10 @@ export class Eligibility {
 }
 
 interface Retained {
+  /** Without its publisher: a Session (its HELLO, its collections) is not kept for an event. */
   pub: Publication;
+  /** The publisher's session id (publisher exclusion for later subscribers), or 0 (the router's own). */
+  publisherId: number;
   eligibility: Eligibility | null;
   /** Counted against max_retained_bytes and max_retained_topic_bytes. */
   bytes: number;
@@ -339,7 +342,7 @@ export class Broker {
       countLimit(refused.limit);
       return;
     }
-    const r: Retained = { pub, eligibility, bytes: size };
+    const r: Retained = { pub: pub.publisher === null ? pub : { ...pub, publisher: null }, publisherId: pub.publisher?.id ?? 0, eligibility, bytes: size };
     if (list === undefined || drop === list.length) this.#retained.set(pub.topic, [r]);
     else {
       list.splice(0, drop);
@@ -407,7 +410,7 @@ export class Broker {
       for (let i = list.length - 1; i >= 0; i--) {
         const r = list[i]!;
         if (r.eligibility !== null && !r.eligibility.admits(s)) continue;
-        if (r.pub.publisher === s && r.pub.options.exclude_me !== false) continue;
+        if (r.publisherId === s.id && r.pub.options.exclude_me !== false) continue;
         if (r.pub.options.ppt_scheme !== undefined && !s.has('subscriber', 'payload_passthru_mode')) continue;
         this.#deliver(sub, r.pub, null, true, s);
         return;

@@ -97,6 +97,42 @@ describe('memory bombs are answered with errors while the worker lives (defaults
       }
     });
 
+    // Review of issue 21: a retained event kept its publisher's Session, and with it the session's
+    // HELLO (its roles dict: any size up to max_message_size), none of which max_retained_bytes
+    // counted. Sessions with big HELLOs, each retaining one tiny event and leaving, filled the heap.
+    test(`retained events do not keep their publisher's session (big HELLOs) (${ser})`, async () => {
+      const r = await startRouter({ crosswire: { worker_max_heap_mb: 32, realm_threads: 1 } });
+      try {
+        const bystander = await connect(r.url, 'json');
+        await bystander.session.register('com.example.echo', (args) => args);
+        // 64 sessions of 1 MiB HELLOs (64 MiB, twice the heap), one at a time.
+        for (let i = 0; i < 64; i++) {
+          const bomber = await RawPeer.open(r.url, ser);
+          const welcome = await Promise.race([
+            bomber.join('realm1', { roles: { publisher: { features: { padding: blob(1024 * 1024, i) } } } }),
+            bomber.closed.then(({ code }) => [`closed ${code}`]),
+          ]);
+          assert.equal(welcome[0], 2, `session ${i}: ${String(welcome[0])}`);
+          bomber.send([16, 1, { acknowledge: true, retain: true }, `com.hello.t${i}`, [i]]);
+          assert.equal((await answer(bomber, [17, 8]))[0], 17);
+          bomber.send([6, {}, 'wamp.close.close_realm']);
+          await bomber.next(6);
+          bomber.close();
+        }
+        assert.deepEqual(await bystander.session.call('com.example.echo', ['still here']), ['still here']);
+        const late = await connect(r.url, 'msgpack');
+        const retained = new Inbox<unknown[]>();
+        await late.session.subscribe('com.hello.t63', (args) => retained.push(args), { get_retained: true });
+        assert.deepEqual((await retained.waitFor(1))[0], [63]);
+        const m = await scrape(r.http);
+        assert.equal(m.get('crosswire_retained_events', { realm: 'realm1' }), 64);
+        assert.equal(m.get('crosswire_worker_restarts_total', { worker: '0', cause: 'resource_limits' }), 0);
+        await Promise.all([bystander.close(), late.close()]);
+      } finally {
+        await r.stop();
+      }
+    });
+
     test(`testament bomb: big and many testaments from one session (${ser})`, async () => {
       const r = await startRouter({ crosswire: { worker_max_heap_mb: 32, realm_threads: 1 } });
       try {
