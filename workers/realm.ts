@@ -384,7 +384,10 @@ export class Realm implements BrokerEvents, DealerEvents {
       .then((args) => parseDecision(args[0], action, options.match))
       .then(
         (d) => {
-          if (d.cache) role.remember(key, d.grant);
+          // The cache is keyed by the URI: one over max_uri_length (PUBLISH and CALL URIs have no
+          // limit of their own) is decided but not kept.
+          const maxUri = this.limits.max_uri_length;
+          if (d.cache && (maxUri === 0 || uri.length <= maxUri)) role.remember(key, d.grant);
           s.authzDecision = { key, grant: d.grant };
           this.#resume(s, msg);
         },

@@ -133,6 +133,57 @@ describe('memory bombs are answered with errors while the worker lives (defaults
       }
     });
 
+    // Review of issue 21: a dynamic authorizer's cached decisions are keyed by the request's URI,
+    // and PUBLISH and CALL URIs have no length limit: 10,000 cached decisions (the default
+    // authorizer-cache-size) of megabyte topics filled the heap.
+    test(`the dynamic authorizer's cache keeps no decision for a URI over max_uri_length (${ser})`, async () => {
+      const r = await startRouter({
+        crosswire: { worker_max_heap_mb: 32, realm_threads: 1 },
+        realms: [
+          {
+            name: 'realm1',
+            roles: [
+              { name: 'dyn', authorizer: 'com.example.authorize' },
+              { name: 'service', permissions: [{ uri: '', match: 'prefix', allow: { call: true, register: true, publish: true, subscribe: true } }] },
+            ],
+          },
+        ],
+        transport: {
+          auth: {
+            anonymous: { type: 'static', role: 'dyn' },
+            ticket: { type: 'static', principals: { svc: { ticket: 'svc-ticket', role: 'service' } } },
+          },
+        },
+      });
+      try {
+        const service = await connect(r.url, 'json', 'realm1', { authmethods: ['ticket'], authid: 'svc', onchallenge: () => 'svc-ticket' });
+        let asked = 0;
+        await service.session.register('com.example.authorize', () => {
+          asked++;
+          return { allow: true, cache: true };
+        });
+        const bomber = await RawPeer.open(r.url, ser);
+        await bomber.join();
+        // 48 topics of 1 MiB (48 MiB of URIs, more than the heap), each authorized and cached.
+        for (let i = 0; i < 48; i++) {
+          bomber.send([16, i + 1, { acknowledge: true }, `com.t${i}.${'u'.repeat(1024 * 1024)}`, []]);
+          assert.equal((await answer(bomber, [17, 8]))[0], 17);
+        }
+        // Short URIs are still cached: the second publication is decided without the authorizer.
+        bomber.send([16, 100, { acknowledge: true }, 'com.short', []]);
+        assert.equal((await answer(bomber, [17, 8]))[0], 17);
+        const before = asked;
+        bomber.send([16, 101, { acknowledge: true }, 'com.short', []]);
+        assert.equal((await answer(bomber, [17, 8]))[0], 17);
+        assert.equal(asked, before);
+        assert.equal(await service.session.call('wamp.session.count'), 2);
+        bomber.close();
+        await service.close();
+      } finally {
+        await r.stop();
+      }
+    });
+
     test(`testament bomb: big and many testaments from one session (${ser})`, async () => {
       const r = await startRouter({ crosswire: { worker_max_heap_mb: 32, realm_threads: 1 } });
       try {
