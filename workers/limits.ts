@@ -96,6 +96,15 @@ export function approxSize(v: unknown, cap: number): number {
   return n;
 }
 
+/**
+ * The longest URI a decision is cached for (a static role's, a dynamic authorizer's): the realm's
+ * max_uri_length, or 4096 characters when that is off. PUBLISH and CALL URIs have no limit of
+ * their own, and a cache keyed by them would hold its entry count times any length.
+ */
+export function maxCachedUri(limits: Limits): number {
+  return limits.max_uri_length > 0 ? limits.max_uri_length : 4096;
+}
+
 // ---- refusals ----------------------------------------------------------------------------
 
 const INDEX = new Map<Limit, number>(LIMITS.map((k, i) => [k, i]));

@@ -12,7 +12,7 @@ import { Broker, type BrokerEvents } from './broker.js';
 import { Dealer, type DealerEvents } from './dealer.js';
 import { EventStore } from './event-store.js';
 import type { Match } from './match/uri-index.js';
-import { frameBytes, keepFrameBytes, knownFrameBytes, type Limits, overLimit } from './limits.js';
+import { frameBytes, keepFrameBytes, knownFrameBytes, type Limits, maxCachedUri, overLimit } from './limits.js';
 import { callMeta, isMetaProcedure } from './meta.js';
 import type { Output } from './output.js';
 import { Session, SessionState } from './session.js';
@@ -95,7 +95,7 @@ export class Realm implements BrokerEvents, DealerEvents {
     this.limits = cfg.limits;
     this.broker = new Broker(out, this, cfg.history.length > 0 ? new EventStore(cfg.history, cfg.limits) : null, cfg.limits);
     this.dealer = new Dealer(out, this, cfg.limits);
-    for (const r of cfg.roles) this.roles.set(r.name, r.authorizer !== undefined ? new DynamicRole(r) : new RolePermissions(r));
+    for (const r of cfg.roles) this.roles.set(r.name, r.authorizer !== undefined ? new DynamicRole(r) : new RolePermissions(r, maxCachedUri(cfg.limits)));
     this.#welcomeRoles = routerRoles(this.metaApi, cfg.history.length > 0);
   }
 
@@ -384,10 +384,8 @@ export class Realm implements BrokerEvents, DealerEvents {
       .then((args) => parseDecision(args[0], action, options.match))
       .then(
         (d) => {
-          // The cache is keyed by the URI: one over max_uri_length (PUBLISH and CALL URIs have no
-          // limit of their own) is decided but not kept.
-          const maxUri = this.limits.max_uri_length;
-          if (d.cache && (maxUri === 0 || uri.length <= maxUri)) role.remember(key, d.grant);
+          // The cache is keyed by the URI: a decision on a longer one is used, not kept.
+          if (d.cache && uri.length <= maxCachedUri(this.limits)) role.remember(key, d.grant);
           s.authzDecision = { key, grant: d.grant };
           this.#resume(s, msg);
         },

@@ -184,6 +184,27 @@ describe('memory bombs are answered with errors while the worker lives (defaults
       }
     });
 
+    // The same for a static role: its decisions are cached per URI (10,000 of them).
+    test(`a static role's decision cache keeps no decision for a URI over max_uri_length (${ser})`, async () => {
+      const r = await startRouter({ crosswire: { worker_max_heap_mb: 32, realm_threads: 1 } });
+      try {
+        const bystander = await connect(r.url, 'json');
+        await bystander.session.register('com.example.echo', (args) => args);
+        const bomber = await RawPeer.open(r.url, ser);
+        await bomber.join();
+        // 64 topics of 1 MiB (64 MiB of URIs, twice the heap).
+        for (let i = 0; i < 64; i++) {
+          bomber.send([16, i + 1, { acknowledge: true }, `com.t${i}.${'u'.repeat(1024 * 1024)}`, []]);
+          assert.equal((await answer(bomber, [17, 8]))[0], 17);
+        }
+        assert.deepEqual(await bystander.session.call('com.example.echo', ['still here']), ['still here']);
+        bomber.close();
+        await bystander.close();
+      } finally {
+        await r.stop();
+      }
+    });
+
     test(`testament bomb: big and many testaments from one session (${ser})`, async () => {
       const r = await startRouter({ crosswire: { worker_max_heap_mb: 32, realm_threads: 1 } });
       try {
