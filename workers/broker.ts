@@ -98,7 +98,7 @@ export interface Publication {
   payload: unknown[];
   /** The payload's JSON text when it came from a JSON publisher (see src/wamp/json-tail.ts). */
   jsonTail: string | undefined;
-  /** The PUBLISH frame's size where it is known, else -1 (workers/limits.ts). */
+  /** The PUBLISH frame's size where it is known exactly, else -1 (see publicationBytes). */
   bytes: number;
 }
 
@@ -149,7 +149,10 @@ export class Eligibility {
 }
 
 interface Retained {
+  /** Without its publisher: a Session (its HELLO, its collections) is not kept for an event. */
   pub: Publication;
+  /** The publisher's session id (publisher exclusion for later subscribers), or 0 (the router's own). */
+  publisherId: number;
   eligibility: Eligibility | null;
   /** Counted against max_retained_bytes and max_retained_topic_bytes. */
   bytes: number;
@@ -307,7 +310,7 @@ export class Broker {
    */
   #retain(pub: Publication, eligibility: Eligibility | null): void {
     const { max_retained_events: maxEvents, max_retained_bytes: maxBytes, max_retained_topic_bytes: maxTopic } = this.limits;
-    const size = pub.bytes >= 0 ? pub.bytes : approxSize(pub.payload, maxTopic > 0 ? maxTopic : maxBytes > 0 ? maxBytes : Number.POSITIVE_INFINITY);
+    const size = publicationBytes(pub, maxTopic > 0 ? maxTopic : maxBytes > 0 ? maxBytes : Number.POSITIVE_INFINITY);
     const list = this.#retained.get(pub.topic);
     // An event everybody would receive (no lists, publisher not excluded) supersedes all before it.
     const supersedes = list === undefined || (eligibility === null && (pub.publisher === null || pub.options.exclude_me === false));
@@ -339,7 +342,7 @@ export class Broker {
       countLimit(refused.limit);
       return;
     }
-    const r: Retained = { pub, eligibility, bytes: size };
+    const r: Retained = { pub: pub.publisher === null ? pub : { ...pub, publisher: null }, publisherId: pub.publisher?.id ?? 0, eligibility, bytes: size };
     if (list === undefined || drop === list.length) this.#retained.set(pub.topic, [r]);
     else {
       list.splice(0, drop);
@@ -407,7 +410,7 @@ export class Broker {
       for (let i = list.length - 1; i >= 0; i--) {
         const r = list[i]!;
         if (r.eligibility !== null && !r.eligibility.admits(s)) continue;
-        if (r.pub.publisher === s && r.pub.options.exclude_me !== false) continue;
+        if (r.publisherId === s.id && r.pub.options.exclude_me !== false) continue;
         if (r.pub.options.ppt_scheme !== undefined && !s.has('subscriber', 'payload_passthru_mode')) continue;
         this.#deliver(sub, r.pub, null, true, s);
         return;
@@ -449,6 +452,18 @@ function serBit(s: Session): number {
 
 export function copyPpt(from: Dict, to: Dict): void {
   for (const k of ['ppt_scheme', 'ppt_serializer', 'ppt_cipher', 'ppt_keyid']) if (from[k] !== undefined) to[k] = from[k];
+}
+
+/**
+ * The size of a publication's frame (pub.bytes), or where it is not known (a frame decoded by the
+ * main thread, a router's own publication) an estimate of it that stops past `cap`: its topic and
+ * options count as well as its payload (the JSON text of the payload, or an estimate from its values).
+ */
+export function publicationBytes(pub: Publication, cap: number): number {
+  if (pub.bytes >= 0) return pub.bytes;
+  let n = pub.topic.length + 20 + approxSize(pub.options, cap);
+  if (n <= cap) n += pub.jsonTail !== undefined ? pub.jsonTail.length : approxSize(pub.payload, cap);
+  return n;
 }
 
 /** Whether one pattern matches one concrete URI (for retained events, history). */
