@@ -190,7 +190,7 @@ describe('config', () => {
     assert.deepEqual(buildConfig(web({ '/': { type: 'nodeinfo' } }, { client_timeout: 60 }), {}).warnings, [
       'workers[0].transports[0].options.client_timeout: 60 is not applied: uWebSockets.js closes idle HTTP connections after a fixed ~10 s',
     ]);
-    refused(web({ '/': { type: 'nodeinfo' } }, { client_timeout: 'long' }), /options\.client_timeout: must be a non-negative integer/);
+    refused(web({ '/': { type: 'nodeinfo' } }, { client_timeout: 'long' }), /options\.client_timeout: must be null or an integer >= 0/);
     refused(web({ '/': { type: 'nodeinfo' } }, { hsts: true }), /options\.hsts: HSTS needs a TLS endpoint/);
     refused(web({ '/': { type: 'nodeinfo' }, ws: { type: 'websocket', auth: { anonymous: { type: 'static', role: 'nobody' } } } }), /transports\[0\]\.paths\.ws\.auth\.anonymous\.role: no realm has a role 'nobody'/);
   });
