@@ -130,6 +130,7 @@ export class RealmWorkers {
       maxHeapMb: config.workerMaxHeapMb,
       auth: Object.fromEntries(config.transports.map((t) => [t.id, t.auth])),
       authOptions: config.auth,
+      cluster: config.cluster,
     };
     const worker = new Worker(WORKER_URL, {
       workerData: { startup, port: port2 },

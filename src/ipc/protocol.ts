@@ -138,6 +138,17 @@ export interface WorkerStartup {
   debugHooks: boolean;
   /** The worker's old-generation heap limit in MB (0: V8's default). */
   maxHeapMb: number;
+  /** The NATS link of a cluster node (docs/cluster.md), or null: a single node. */
+  cluster: ClusterConfig | null;
+}
+
+/** crosswire.cluster, resolved (secrets read from the environment). */
+export interface ClusterConfig {
+  servers: string[];
+  nodeId: string;
+  user: string | null;
+  password: string | null;
+  token: string | null;
 }
 
 export type LogFormat = 'json' | 'pretty';
