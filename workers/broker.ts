@@ -156,6 +156,10 @@ export interface Backplane {
   published(pub: Publication): void;
   subscriptionCreated(sub: Subscription): void;
   subscriptionDeleted(sub: Subscription): void;
+  /** A session joined or left the realm (for the cluster-wide session count). */
+  sessionsChanged(): void;
+  /** Sessions of the realm on the other nodes, of the given authroles (null: all). */
+  remoteSessionCount(roles: Set<string> | null): number;
 }
 
 interface Retained {

@@ -74,6 +74,16 @@ export function interestSubject(base: string, topic: string, match: string): str
   return subject.length > MAX_SUBJECT ? null : subject;
 }
 
+/** How often each node reports its session counts (`cw.<realm>.n`), and when a silent node's count is dropped. */
+export const HEARTBEAT_MS = 2000;
+export const PEER_TTL_MS = 3 * HEARTBEAT_MS;
+/** A join or leave is reported this soon (several at once in one report). */
+const GOSSIP_DELAY_MS = 20;
+
+/** The subject cache: at most this many topics of at most this many characters (about 2 MB at most). */
+const SUBJECT_CACHE_SIZE = 4096;
+const SUBJECT_CACHE_TOPIC = 200;
+
 interface Interest {
   count: number;
   sub: NatsSubscription | null;
@@ -84,24 +94,66 @@ class RealmLink implements Backplane {
   readonly base: string;
   /** NATS subjects this realm listens to, with how many local subscriptions need each. */
   readonly interest = new Map<string, Interest>();
-  /** topic → event subject, for topics published often (bounded; cleared when full). */
+  /** topic → event subject, for short topics (bounded; cleared when full). */
   readonly #subjects = new Map<string, string>();
+
+  /** The other nodes' sessions of this realm by authrole, as last reported, by NATS connection. */
+  readonly #peers = new Map<string, { roles: [string, number][]; at: number }>();
+  #gossipTimer: NodeJS.Timeout | null = null;
 
   constructor(
     readonly link: ClusterLink,
     readonly realm: string,
     readonly broker: Broker,
+    readonly sessions: ReadonlyMap<number, { authrole: string }>,
   ) {
     this.base = `cw.${natsToken(realm)}.`;
     this.interest.set(`${this.base}L`, { count: 1, sub: null });
   }
 
+  sessionsChanged(): void {
+    if (this.#gossipTimer !== null) return;
+    this.#gossipTimer = setTimeout(() => {
+      this.#gossipTimer = null;
+      this.gossip(false);
+    }, GOSSIP_DELAY_MS);
+    this.#gossipTimer.unref();
+  }
+
+  remoteSessionCount(roles: Set<string> | null): number {
+    const now = Date.now();
+    let n = 0;
+    for (const [id, p] of this.#peers) {
+      if (now - p.at > PEER_TTL_MS) this.#peers.delete(id);
+      else for (const [role, count] of p.roles) if (roles === null || roles.has(role)) n += count;
+    }
+    return n;
+  }
+
+  /** Reports this node's sessions of the realm by authrole; `ask`: the others report theirs at once. */
+  gossip(ask: boolean): void {
+    const roles = new Map<string, number>();
+    for (const s of this.sessions.values()) roles.set(s.authrole, (roles.get(s.authrole) ?? 0) + 1);
+    this.link.send(`${this.base}n`, [this.link.id, [...roles], ask]);
+  }
+
+  /** Another node's report. */
+  heard(data: Uint8Array): void {
+    const [id, roles, ask] = msgpackSerializer.decode(data) as unknown[];
+    if (typeof id !== 'string' || id === this.link.id || !Array.isArray(roles)) return;
+    const valid = roles.filter((x): x is [string, number] => Array.isArray(x) && typeof x[0] === 'string' && Number.isInteger(x[1]) && (x[1] as number) >= 0);
+    this.#peers.set(id, { roles: valid, at: Date.now() });
+    if (ask === true) this.sessionsChanged();
+  }
+
   published(pub: Publication): void {
     let subject = this.#subjects.get(pub.topic);
     if (subject === undefined) {
-      if (this.#subjects.size >= 10000) this.#subjects.clear();
       subject = eventSubject(this.base, pub.topic);
-      this.#subjects.set(pub.topic, subject);
+      if (pub.topic.length <= SUBJECT_CACHE_TOPIC) {
+        if (this.#subjects.size >= SUBJECT_CACHE_SIZE) this.#subjects.clear();
+        this.#subjects.set(pub.topic, subject);
+      }
     }
     let options: Dict | null = null;
     const o = pub.options;
@@ -158,6 +210,7 @@ export class ClusterLink {
   /** This connection's own queue group (see the file comment); random, so that two nodes never share one. */
   readonly #queue = `cw_${randomBytes(8).toString('hex')}`;
   #closing = false;
+  #heartbeat: NodeJS.Timeout | null = null;
   /** Publications not handed to NATS (not connected, too big, …): counted, logged now and then. */
   dropped = 0;
   #droppedLogged = 0;
@@ -172,12 +225,42 @@ export class ClusterLink {
     return this.#nc !== null && !this.#nc.isClosed();
   }
 
+  /** This connection in the session-count reports (the queue group name is unique per connection). */
+  get id(): string {
+    return this.#queue;
+  }
+
   /** Joins a realm's Broker to the cluster. */
-  attach(realm: string, broker: Broker): void {
-    const r = new RealmLink(this, realm, broker);
+  attach(realm: string, broker: Broker, sessions: ReadonlyMap<number, { authrole: string }>): void {
+    const r = new RealmLink(this, realm, broker, sessions);
     this.#realms.push(r);
     broker.backplane = r;
-    if (this.#nc !== null) for (const [subject, i] of r.interest) this.listen(r, subject, i);
+    if (this.#nc !== null) this.#join(r);
+  }
+
+  /** Subscribes a realm's interest and its session-count reports, and asks the other nodes for theirs. */
+  #join(r: RealmLink): void {
+    for (const [subject, i] of r.interest) this.listen(r, subject, i);
+    this.#nc!.subscribe(`${r.base}n`, {
+      callback: (err, msg) => {
+        if (err !== null) return;
+        try {
+          r.heard(msg.data);
+        } catch (e) {
+          this.log.warn({ err: String(e) }, 'cluster: malformed session count report');
+        }
+      },
+    });
+    r.gossip(true);
+  }
+
+  /** A best-effort message (session-count reports): not counted as a lost publication. */
+  send(subject: string, message: unknown[]): void {
+    try {
+      this.#nc?.publish(subject, msgpackSerializer.encode(message));
+    } catch (e) {
+      this.log.debug({ err: String(e), subject }, 'cluster: report not sent');
+    }
   }
 
   /** Connects (retrying for ever, with NATS's reconnect wait); the realms' interest is subscribed once connected. */
@@ -199,7 +282,11 @@ export class ClusterLink {
     }
     this.#nc = nc;
     this.log.info({ node: cfg.nodeId, server: nc.getServer() }, 'cluster: connected to NATS');
-    for (const r of this.#realms) for (const [subject, i] of r.interest) this.listen(r, subject, i);
+    for (const r of this.#realms) this.#join(r);
+    this.#heartbeat = setInterval(() => {
+      for (const r of this.#realms) r.gossip(false);
+    }, HEARTBEAT_MS);
+    this.#heartbeat.unref();
     void (async () => {
       for await (const s of nc.status()) {
         if (s.type === 'disconnect' || s.type === 'reconnect' || s.type === 'error') this.log.warn({ node: cfg.nodeId, status: s.type, data: String(s.data) }, 'cluster: NATS connection');
@@ -247,6 +334,7 @@ export class ClusterLink {
 
   async close(): Promise<void> {
     this.#closing = true;
+    if (this.#heartbeat !== null) clearInterval(this.#heartbeat);
     if (this.#nc !== null) await this.#nc.close();
   }
 }

@@ -51,7 +51,7 @@ const stats = new StatsReporter(outbox, realms, startup.statsIntervalMs);
 // The cluster link (docs/cluster.md): this worker's own NATS connection, never the main thread's.
 const cluster = startup.cluster === null ? null : new ClusterLink(startup.cluster, startup.workerIndex, log);
 if (cluster !== null) {
-  for (const [name, realm] of realms) cluster.attach(name, realm.broker);
+  for (const [name, realm] of realms) cluster.attach(name, realm.broker, realm.sessions);
   cluster.start().catch((err: unknown) => log.error({ err: String(err) }, 'cluster: cannot connect to NATS'));
 }
 let drain: Drain | null = null;

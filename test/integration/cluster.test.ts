@@ -78,6 +78,7 @@ const REALMS = [
   },
   // Loose URIs: components NATS subjects cannot carry as they are.
   { name: 'loose.realm', roles: [ANONYMOUS_ALL], options: { uri_check: 'loose' } },
+  { name: 'count.realm', roles: [ANONYMOUS_ALL] },
 ];
 
 let nats: Nats | null = null;
@@ -148,6 +149,13 @@ async function linked(publisher: Client, prefix: string, subscribers: Client[]):
 async function settle(publisher: Client, topic: string, inboxes: Inbox<Ev>[], marked: number[]): Promise<void> {
   await publisher.session.publish(topic, ['end'], {}, { acknowledge: true });
   await Promise.all(inboxes.map((x, i) => x.waitFor(marked[i]! + 1, 10_000)));
+}
+
+/** Calls `probe` until it returns true: bounded in count and time (each call is a round trip, never a sleep). */
+async function until(probe: () => Promise<boolean>, what: string, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (let i = 0; i < 20_000 && Date.now() < deadline; i++) if (await probe()) return;
+  throw new Error(`timed out after ${ms} ms waiting for ${what}`);
 }
 
 const argsOf = (x: Inbox<Ev>) => x.items.map((e) => e.args[0]);
@@ -307,5 +315,27 @@ describe('cluster pub/sub across nodes (real nats-server)', () => {
     await settle(a, `${t}.x`, [keep.events], [2]);
     assert.deepEqual(argsOf(keep.events), ['before', 'after', 'end']);
     assert.deepEqual(argsOf(gone), ['before']);
+  });
+
+  test('wamp.session.count counts the sessions of every node, also filtered by authrole', async () => {
+    const cs = [
+      await client(0, 'json', 'count.realm'),
+      await client(1, 'msgpack', 'count.realm'),
+      await client(1, 'json', 'count.realm'),
+      await client(2, 'json', 'count.realm'),
+    ];
+    const count = async (c: Client, roles?: string[]) => (await c.session.call('wamp.session.count', roles === undefined ? [] : [roles])) as number;
+    let last: number[] = [];
+    const all = async (n: number, on = [cs[0]!, cs[1]!, cs[3]!]) => {
+      last = await Promise.all(on.map((c) => count(c)));
+      return last.every((x) => x === n);
+    };
+    await until(() => all(4), 'every node to count 4 sessions').catch((e) => {
+      throw new Error(`${String(e)}: last counts ${JSON.stringify(last)}`);
+    });
+    assert.equal(await count(cs[2]!, ['anonymous']), 4);
+    assert.equal(await count(cs[2]!, ['nobody']), 0);
+    await cs[3]!.close();
+    await until(() => all(3, [cs[0]!, cs[1]!]), 'the other nodes to count 3 sessions after one left');
   });
 });
