@@ -52,6 +52,7 @@ const stats = new StatsReporter(outbox, realms, startup.statsIntervalMs);
 const cluster = startup.cluster === null ? null : new ClusterLink(startup.cluster, startup.workerIndex, log);
 if (cluster !== null) {
   for (const [name, realm] of realms) cluster.attach(name, realm.broker, realm.sessions);
+  stats.clusterConnected = () => cluster.connected;
   cluster.start().catch((err: unknown) => log.error({ err: String(err) }, 'cluster: cannot connect to NATS'));
 }
 let drain: Drain | null = null;

@@ -88,6 +88,8 @@ export interface WorkerStats {
   loopLagMean: number;
   loopLagP99: number;
   loopLagMax: number;
+  /** Gauge: whether the worker's NATS connection is up (docs/cluster.md); null: not a cluster node. */
+  clusterConnected: boolean | null;
 }
 
 /** What a realm worker learns about the transport a session arrived on. */

@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { EventDetails } from 'autobahn';
 import { type Client, connect, type SerializerName } from '../helpers/client.js';
+import { scrape } from '../helpers/metrics.js';
 import { ANONYMOUS_ALL, startRouter, type TestRouter } from '../helpers/router.js';
 import { Inbox, within } from '../helpers/wait.js';
 
@@ -337,5 +338,17 @@ describe('cluster pub/sub across nodes (real nats-server)', () => {
     assert.equal(await count(cs[2]!, ['nobody']), 0);
     await cs[3]!.close();
     await until(() => all(3, [cs[0]!, cs[1]!]), 'the other nodes to count 3 sessions after one left');
+  });
+
+  test('crosswire_cluster_connected is 1 on a cluster node, absent on a single node', async () => {
+    await until(async () => (await scrape(nodes[1]!.http)).get('crosswire_cluster_connected', { worker: '0' }) === 1, 'crosswire_cluster_connected 1');
+    const single = await startRouter({ crosswire: { realm_threads: 1 } });
+    try {
+      let m = await scrape(single.http);
+      await until(async () => (m = await scrape(single.http)).has('crosswire_worker_heap_used_bytes'), 'the worker to report its stats');
+      assert.equal(m.has('crosswire_cluster_connected'), false);
+    } finally {
+      await single.stop();
+    }
   });
 });
