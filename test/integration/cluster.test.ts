@@ -351,4 +351,21 @@ describe('cluster pub/sub across nodes (real nats-server)', () => {
       await single.stop();
     }
   });
+
+  test("an event over NATS's max_payload stays on its node: local subscribers get it, the publisher its PUBLISHED, later events cross", async () => {
+    const t = base();
+    const a = await client(0);
+    const a2 = await client(0);
+    const b = await client(1);
+    const local = await sub(a2, t);
+    const remote = await sub(b, t);
+    await linked(a, t, [b]);
+    const big = 'x'.repeat(1536 * 1024); // nats-server's default max_payload is 1 MiB
+    const p = await a.session.publish(t, [big], {}, { acknowledge: true });
+    assert.ok(p !== undefined && Number.isInteger(p.id));
+    await a.session.publish(t, ['small'], {}, { acknowledge: true });
+    await settle(a, t, [local.events, remote.events], [2, 1]);
+    assert.deepEqual(local.events.items.map((e) => (e.args[0] as string).length), [big.length, 5, 3]);
+    assert.deepEqual(argsOf(remote.events), ['small', 'end']);
+  });
 });
