@@ -132,6 +132,7 @@ class RealmLink implements Backplane {
 
   /** Reports this node's sessions of the realm by authrole; `ask`: the others report theirs at once. */
   gossip(ask: boolean): void {
+    this.remoteSessionCount(null); // drops the reports of nodes gone silent
     const roles = new Map<string, number>();
     for (const s of this.sessions.values()) roles.set(s.authrole, (roles.get(s.authrole) ?? 0) + 1);
     this.link.send(`${this.base}n`, [this.link.id, [...roles], ask]);
@@ -211,6 +212,7 @@ export class ClusterLink {
   readonly #queue = `cw_${randomBytes(8).toString('hex')}`;
   #closing = false;
   #heartbeat: NodeJS.Timeout | null = null;
+  #up = false;
   /** Publications not handed to NATS (not connected, too big, …): counted, logged now and then. */
   dropped = 0;
   #droppedLogged = 0;
@@ -221,8 +223,9 @@ export class ClusterLink {
     readonly log: Logger,
   ) {}
 
+  /** Whether the NATS connection is up now (not connecting, not reconnecting, not closed). */
   get connected(): boolean {
-    return this.#nc !== null && !this.#nc.isClosed();
+    return this.#up;
   }
 
   /** This connection in the session-count reports (the queue group name is unique per connection). */
@@ -281,6 +284,7 @@ export class ClusterLink {
       return;
     }
     this.#nc = nc;
+    this.#up = true;
     this.log.info({ node: cfg.nodeId, server: nc.getServer() }, 'cluster: connected to NATS');
     for (const r of this.#realms) this.#join(r);
     this.#heartbeat = setInterval(() => {
@@ -289,10 +293,14 @@ export class ClusterLink {
     this.#heartbeat.unref();
     void (async () => {
       for await (const s of nc.status()) {
-        if (s.type === 'disconnect' || s.type === 'reconnect' || s.type === 'error') this.log.warn({ node: cfg.nodeId, status: s.type, data: String(s.data) }, 'cluster: NATS connection');
+        if (s.type === 'disconnect') this.#up = false;
+        else if (s.type === 'reconnect') this.#up = true;
+        else if (s.type !== 'error') continue;
+        this.log.warn({ node: cfg.nodeId, status: s.type, data: String(s.data) }, 'cluster: NATS connection');
       }
     })();
     void nc.closed().then((err) => {
+      this.#up = false;
       if (!this.#closing) this.log.error({ node: cfg.nodeId, err: String(err ?? 'closed') }, 'cluster: NATS connection closed');
     });
   }

@@ -40,14 +40,14 @@ interface Nats {
 }
 
 /** Starts nats-server on a free loopback port with JetStream and a temporary store; resolves when it is ready. */
-async function startNats(): Promise<Nats> {
+async function startNats(at?: { port: number; dir: string }): Promise<Nats> {
   const bin = [process.env.NATS_SERVER ?? 'nats-server', ...(process.env.NATS_SERVER === undefined ? ['/usr/sbin/nats-server'] : [])].find((b) => {
     const v = spawnSync(b, ['--version'], { encoding: 'utf8' });
     return v.error === undefined && v.status === 0;
   });
   if (bin === undefined) throw new Error(INSTALL_HINT);
-  const port = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), 'crosswire-nats-'));
+  const port = at?.port ?? (await freePort());
+  const dir = at?.dir ?? mkdtempSync(join(tmpdir(), 'crosswire-nats-'));
   const child = spawn(bin, ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   const ready = new Promise<void>((resolve, reject) => {
@@ -367,5 +367,34 @@ describe('cluster pub/sub across nodes (real nats-server)', () => {
     await settle(a, t, [local.events, remote.events], [2, 1]);
     assert.deepEqual(local.events.items.map((e) => (e.args[0] as string).length), [big.length, 5, 3]);
     assert.deepEqual(argsOf(remote.events), ['small', 'end']);
+  });
+
+  // Last: it restarts nats-server.
+  test('NATS restarting: nodes serve their own sessions meanwhile, report it, reconnect and carry events again', async () => {
+    const t = base();
+    const a = await client(0);
+    const a2 = await client(0, 'msgpack');
+    const b = await client(1);
+    const local = await sub(a2, t);
+    const remote = await sub(b, t);
+    await linked(a, t, [b]);
+    const connected = async (node: number) => (await scrape(nodes[node]!.http)).get('crosswire_cluster_connected', { worker: '0' });
+    const old = nats!;
+    const exited = new Promise((r) => old.child.once('exit', r));
+    old.child.kill('SIGKILL');
+    await within(exited, 10_000, 'nats-server to die');
+    nats = null;
+    await until(async () => (await connected(0)) === 0 && (await connected(1)) === 0, 'crosswire_cluster_connected 0 on both nodes');
+    await a.session.publish(t, ['local-only'], {}, { acknowledge: true });
+    await local.events.waitFor(1);
+    assert.deepEqual(argsOf(local.events), ['local-only']);
+    nats = await startNats({ port: Number(new URL(old.url).port), dir: old.dir });
+    await until(async () => (await connected(0)) === 1 && (await connected(1)) === 1, 'crosswire_cluster_connected 1 again', 20_000);
+    // The subscription made before the restart is announced again by the reconnecting node.
+    await linked(a, t, [b]);
+    const before = remote.events.items.length; // 'local-only' may have been sent on reconnection, or not
+    await a.session.publish(t, ['after-restart']);
+    await settle(a, t, [remote.events], [before + 1]);
+    assert.deepEqual(argsOf(remote.events).slice(before), ['after-restart', 'end']);
   });
 });
