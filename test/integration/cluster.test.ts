@@ -40,7 +40,7 @@ interface Nats {
 }
 
 /** Starts nats-server on a free loopback port with JetStream and a temporary store; resolves when it is ready. */
-async function startNats(at?: { port: number; dir: string }): Promise<Nats> {
+async function startNats(at?: { port: number; dir: string }, extra: string[] = []): Promise<Nats> {
   const bin = [process.env.NATS_SERVER ?? 'nats-server', ...(process.env.NATS_SERVER === undefined ? ['/usr/sbin/nats-server'] : [])].find((b) => {
     const v = spawnSync(b, ['--version'], { encoding: 'utf8' });
     return v.error === undefined && v.status === 0;
@@ -48,7 +48,7 @@ async function startNats(at?: { port: number; dir: string }): Promise<Nats> {
   if (bin === undefined) throw new Error(INSTALL_HINT);
   const port = at?.port ?? (await freePort());
   const dir = at?.dir ?? mkdtempSync(join(tmpdir(), 'crosswire-nats-'));
-  const child = spawn(bin, ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(bin, ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir, ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   const ready = new Promise<void>((resolve, reject) => {
     const onData = (d: Buffer) => {
@@ -367,6 +367,25 @@ describe('cluster pub/sub across nodes (real nats-server)', () => {
     await settle(a, t, [local.events, remote.events], [2, 1]);
     assert.deepEqual(local.events.items.map((e) => (e.args[0] as string).length), [big.length, 5, 3]);
     assert.deepEqual(argsOf(remote.events), ['small', 'end']);
+  });
+
+  test('NATS user and password from the environment ("${VAR}") reach a NATS server that requires them', async () => {
+    const port = await freePort();
+    const dir = mkdtempSync(join(tmpdir(), 'crosswire-nats-'));
+    const secured = await startNats({ port, dir }, ['--user', 'crosswire', '--pass', 'n4ts-s3cret']);
+    const node = await startRouter({
+      crosswire: { realm_threads: 1, cluster: { nats: { servers: [secured.url], user: 'crosswire', password: '${TEST_NATS_PASSWORD}' } } },
+      env: { TEST_NATS_PASSWORD: 'n4ts-s3cret' },
+    });
+    try {
+      await until(async () => (await scrape(node.http)).get('crosswire_cluster_connected', { worker: '0' }) === 1, 'the node to connect with its credentials');
+    } finally {
+      await node.stop();
+      const exited = new Promise((r) => secured.child.once('exit', r));
+      secured.child.kill('SIGTERM');
+      await within(exited, 10_000, 'the secured nats-server to exit');
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   // Last: it restarts nats-server.
