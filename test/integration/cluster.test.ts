@@ -33,6 +33,10 @@ function freePort(): Promise<number> {
   });
 }
 
+/** Every nats-server this file started and its store, for after() whatever a test left behind. */
+const natsChildren = new Set<ChildProcess>();
+const natsDirs = new Set<string>();
+
 interface Nats {
   child: ChildProcess;
   url: string;
@@ -48,7 +52,10 @@ async function startNats(at?: { port: number; dir: string }, extra: string[] = [
   if (bin === undefined) throw new Error(INSTALL_HINT);
   const port = at?.port ?? (await freePort());
   const dir = at?.dir ?? mkdtempSync(join(tmpdir(), 'crosswire-nats-'));
+  natsDirs.add(dir);
   const child = spawn(bin, ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir, ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+  natsChildren.add(child);
+  child.once('exit', () => natsChildren.delete(child));
   let log = '';
   const ready = new Promise<void>((resolve, reject) => {
     const onData = (d: Buffer) => {
@@ -98,12 +105,14 @@ before(async () => {
 after(async () => {
   await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
   await Promise.all(nodes.map((n) => n.stop()));
-  if (nats !== null) {
-    const exited = new Promise((r) => nats!.child.once('exit', r));
-    nats.child.kill('SIGTERM');
-    await within(exited, 10_000, 'nats-server to exit');
-    rmSync(nats.dir, { recursive: true, force: true });
-  }
+  await Promise.all(
+    [...natsChildren].map((child) => {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      return within(exited, 10_000, 'nats-server to exit');
+    }),
+  );
+  for (const dir of natsDirs) rmSync(dir, { recursive: true, force: true });
 });
 
 async function client(node: number, ser: SerializerName = 'json', realm = 'realm1'): Promise<Client> {
