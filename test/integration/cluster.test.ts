@@ -16,6 +16,7 @@ import { after, before, describe, test } from 'node:test';
 import type { EventDetails } from 'autobahn';
 import { type Client, connect, type SerializerName } from '../helpers/client.js';
 import { scrape } from '../helpers/metrics.js';
+import { RawPeer } from '../helpers/raw.js';
 import { ANONYMOUS_ALL, startRouter, type TestRouter } from '../helpers/router.js';
 import { Inbox, within } from '../helpers/wait.js';
 
@@ -376,6 +377,57 @@ describe('cluster pub/sub across nodes (real nats-server)', () => {
     await settle(a, t, [local.events, remote.events], [2, 1]);
     assert.deepEqual(local.events.items.map((e) => (e.args[0] as string).length), [big.length, 5, 3]);
     assert.deepEqual(argsOf(remote.events), ['small', 'end']);
+  });
+
+  test('payload passthru across nodes: ppt_* details and the binary payload untouched, only to subscribers that announced it', async () => {
+    const ppt = { features: { payload_passthru_mode: true } };
+    const P = await RawPeer.open(nodes[0]!.url, 'msgpack');
+    const S = await RawPeer.open(nodes[1]!.url, 'msgpack');
+    const plain = await RawPeer.open(nodes[2]!.url, 'json');
+    try {
+      await P.join('realm1', { roles: { publisher: ppt } });
+      await S.join('realm1', { roles: { subscriber: ppt } });
+      await plain.join('realm1', { roles: { subscriber: {} } });
+      const n = base();
+      const subscribe = async (p: RawPeer, req: number, topic: string) => {
+        p.send([32, req, {}, topic]);
+        return (await p.next(33))[2] as number;
+      };
+      const sId = await subscribe(S, 1, n);
+      const plainId = await subscribe(plain, 1, n);
+      await subscribe(S, 2, `${n}.probe`);
+      await subscribe(plain, 2, `${n}.probe`);
+      // Linked when a probe reached both (see linked()).
+      let ok = false;
+      for (let i = 0; i < 100 && !ok; i++) {
+        P.send([16, 100 + i, { acknowledge: true }, `${n}.probe`, [i]]);
+        await P.next(17);
+        ok = (await Promise.all([S, plain].map((p) => p.next(36, 100).then(() => true, () => false)))).every(Boolean);
+      }
+      assert.ok(ok, 'the nodes linked');
+      // The next EVENT for subscription `id` (late probes are skipped).
+      const on = async (p: RawPeer, id: number) => {
+        for (let i = 0; i < 200; i++) {
+          const m = await p.next(36);
+          if (m[1] === id) return m;
+        }
+        throw new Error(`no EVENT for subscription ${id}`);
+      };
+      const bytes = Buffer.from([0x00, 0xff, 0x10, 0x80, 0x7f, 0x01, 0x02]);
+      const opts = { ppt_scheme: 'x_test', ppt_serializer: 'cbor', ppt_cipher: 'xsalsa20poly1305', ppt_keyid: 'key-1' };
+      P.send([16, 1, { acknowledge: true, ...opts }, n, [bytes]]);
+      const [, , pid] = await P.next(17);
+      P.send([16, 2, { acknowledge: true }, n, ['marker']]);
+      await P.next(17);
+      const ev = await on(S, sId);
+      assert.deepEqual(ev.slice(0, 4), [36, sId, pid, opts]);
+      assert.deepEqual(Buffer.from((ev[4] as Uint8Array[])[0]!), bytes);
+      assert.deepEqual((await on(S, sId))[4], ['marker']);
+      const first = (await on(plain, plainId)).filter((_, i) => i !== 2);
+      assert.deepEqual(first, [36, plainId, {}, ['marker']]);
+    } finally {
+      for (const p of [P, S, plain]) p.close();
+    }
   });
 
   test('NATS user and password from the environment ("${VAR}") reach a NATS server that requires them', async () => {
