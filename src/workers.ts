@@ -130,6 +130,7 @@ export class RealmWorkers {
       maxHeapMb: config.workerMaxHeapMb,
       auth: Object.fromEntries(config.transports.flatMap(serviceAuths)),
       authOptions: config.auth,
+      cluster: config.cluster,
     };
     const worker = new Worker(WORKER_URL, {
       workerData: { startup, port: port2 },

@@ -148,6 +148,20 @@ export class Eligibility {
   }
 }
 
+/**
+ * Another way publications reach and leave this broker (workers/cluster.ts): told of every client
+ * publication after its local delivery, and of every subscription created or deleted here.
+ */
+export interface Backplane {
+  published(pub: Publication): void;
+  subscriptionCreated(sub: Subscription): void;
+  subscriptionDeleted(sub: Subscription): void;
+  /** A session joined or left the realm (for the cluster-wide session count). */
+  sessionsChanged(): void;
+  /** Sessions of the realm on the other nodes, of the given authroles (null: all). */
+  remoteSessionCount(roles: Set<string> | null): number;
+}
+
 interface Retained {
   /** Without its publisher: a Session (its HELLO, its collections) is not kept for an event. */
   pub: Publication;
@@ -178,6 +192,8 @@ export class Broker {
   #retainedEvents = 0;
   #retainedBytes = 0;
   #scratch: Subscription[] = [];
+  /** The cluster link (workers/cluster.ts), or null: a single node. */
+  backplane: Backplane | null = null;
 
   constructor(
     readonly out: Output,
@@ -223,6 +239,7 @@ export class Broker {
       this.#index.set(topic, match, sub);
       this.#byId.set(id, sub);
       created = true;
+      if (this.backplane !== null) this.backplane.subscriptionCreated(sub);
     }
     const fresh = !sub.subscribers.has(s);
     if (fresh) {
@@ -270,6 +287,7 @@ export class Broker {
       bytes: knownFrameBytes(msg),
     };
     this.dispatch(pub);
+    if (this.backplane !== null) this.backplane.published(pub);
     return pub.id;
   }
 
@@ -290,15 +308,28 @@ export class Broker {
     const eligibility = Eligibility.from(pub.options);
     // Retained first: a client's publication that cannot be retained (a limit) is refused as a whole.
     if (pub.options.retain === true) this.#retain(pub, eligibility);
+    this.#fanout(pub, eligibility);
+    if (this.store !== null && (eligibility === null || !eligibility.bySessionId)) {
+      // WAMP spec, "Event History": events with session-id black/whitelists are not stored.
+      this.store.record(this, pub, eligibility);
+    }
+  }
+
+  /**
+   * A publication made on another node of the cluster (workers/cluster.ts): delivered to the
+   * matching subscribers here only; neither retained nor recorded in the event history (not yet
+   * cluster-wide, docs/cluster.md).
+   */
+  dispatchRemote(pub: Publication): void {
+    this.#fanout(pub, Eligibility.from(pub.options));
+  }
+
+  #fanout(pub: Publication, eligibility: Eligibility | null): void {
     const subs = this.#index.matchAll(pub.topic, this.#scratch);
     try {
       for (let i = 0; i < subs.length; i++) this.#deliver(subs[i]!, pub, eligibility, false);
     } finally {
       subs.length = 0;
-    }
-    if (this.store !== null && (eligibility === null || !eligibility.bySessionId)) {
-      // WAMP spec, "Event History": events with session-id black/whitelists are not stored.
-      this.store.record(this, pub, eligibility);
     }
   }
 
@@ -433,6 +464,7 @@ export class Broker {
     if (sub.subscribers.size === 0) {
       this.#index.delete(sub.topic, sub.match);
       this.#byId.delete(sub.id);
+      if (this.backplane !== null) this.backplane.subscriptionDeleted(sub);
       this.events.deleted(s, sub);
     }
   }

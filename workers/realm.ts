@@ -129,6 +129,7 @@ export class Realm implements BrokerEvents, DealerEvents {
     s.authextra = who.extra;
     countAuth(s.authmethod === 'wamp-scram' ? 'scram' : s.authmethod, true);
     this.sessions.set(id, s);
+    if (this.broker.backplane !== null) this.broker.backplane.sessionsChanged();
     this.sessionsByConn.set(connId, s);
     this.out.send(connId, [
       MsgType.WELCOME,
@@ -310,6 +311,7 @@ export class Realm implements BrokerEvents, DealerEvents {
   /** Drops the session's routing state once; publishes on_leave and its testaments unless `silent`. */
   #release(s: Session, silent = false): void {
     if (!this.sessions.delete(s.id)) return;
+    if (this.broker.backplane !== null) this.broker.backplane.sessionsChanged();
     this.broker.leave(s);
     this.dealer.leave(s);
     if (this.metaApi && !silent) {

@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
 import convict, { type Schema } from 'convict';
-import type { AuthOptions, RealmConfig, RoleConfig } from '../ipc/protocol.js';
+import type { AuthOptions, ClusterConfig, RealmConfig, RoleConfig } from '../ipc/protocol.js';
 import { resolveLimits } from './limits.js';
 import { AuthConfigError, checkAuth, staticRoles, type TransportAuth } from './auth.js';
 import { SERIALIZERS, type SerializerName } from '../serializers/index.js';
@@ -66,6 +67,8 @@ export interface RouterConfig {
   logFormat: 'auto' | 'json' | 'pretty';
   workerMaxHeapMb: number;
   ops: OpsConfig;
+  /** null: a single node (crosswire.cluster.nats.servers is empty). */
+  cluster: ClusterConfig | null;
 }
 
 export type OpsService = 'metrics' | 'health';
@@ -76,6 +79,43 @@ export interface OpsConfig {
   /** A separate listener (null: none). */
   port: number | null;
   host: string;
+}
+
+const NATS_URL = /^((nats|tls):\/\/)?([^\s/:@]+(:[^\s/@]*)?@)?(\[[0-9A-Fa-f:.]+\]|[^\s/:@\[\]]+)(:\d{1,5})?$/;
+const NODE_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+
+/** `${VARNAME}` → the variable's value; any other string as it is. */
+function envSecret(v: string | null, path: string, env: NodeJS.ProcessEnv): string | null {
+  if (v === null) return null;
+  const m = /^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$/.exec(v);
+  if (m === null) return v;
+  const value = env[m[1]!];
+  if (value === undefined || value === '') throw new ConfigError(`${path}: environment variable ${m[1]} is not set`);
+  return value;
+}
+
+/** crosswire.cluster (docs/cluster.md): null when no NATS server is configured. */
+function clusterConfig(c: TopConfig['crosswire']['cluster'], env: NodeJS.ProcessEnv): ClusterConfig | null {
+  const n = c.nats;
+  if (n.servers.length === 0) {
+    for (const k of ['user', 'password', 'token'] as const) {
+      if (n[k] !== null) throw new ConfigError(`crosswire.cluster.nats.${k}: set, but crosswire.cluster.nats.servers is empty`);
+    }
+    return null;
+  }
+  if (n.token !== null && (n.user !== null || n.password !== null)) {
+    throw new ConfigError('crosswire.cluster.nats.token: use either a token or user and password, not both');
+  }
+  if ((n.user === null) !== (n.password === null)) {
+    throw new ConfigError(`crosswire.cluster.nats.${n.user === null ? 'user' : 'password'}: user and password go together`);
+  }
+  return {
+    servers: [...n.servers],
+    nodeId: c.node_id ?? `${hostname().replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 48) || 'node'}-${randomBytes(4).toString('hex')}`,
+    user: envSecret(n.user, 'crosswire.cluster.nats.user', env),
+    password: envSecret(n.password, 'crosswire.cluster.nats.password', env),
+    token: envSecret(n.token, 'crosswire.cluster.nats.token', env),
+  };
 }
 
 const isPort = (v: unknown): v is number => Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 65535;
@@ -171,6 +211,21 @@ convict.addFormats({
       for (const x of v) if (x !== 'metrics' && x !== 'health') throw new Error(`'${String(x)}' is not an operations endpoint (metrics, health)`);
     },
     coerce: (v: string) => v.split(',').map((x) => x.trim()).filter((x) => x !== ''),
+  },
+  'nats-servers': {
+    validate(v: unknown) {
+      if (!Array.isArray(v)) throw new Error('must be a list of NATS server URLs');
+      for (const x of v) {
+        if (typeof x !== 'string' || !NATS_URL.test(x)) throw new Error(`'${String(x)}' is not a NATS server URL (nats://host:port, tls://host:port or host:port)`);
+      }
+    },
+    coerce: (v: string) => v.split(',').map((x) => x.trim()).filter((x) => x !== ''),
+  },
+  'nullable-node-id': {
+    validate(v: unknown) {
+      if (v !== null && (typeof v !== 'string' || !NODE_ID.test(v))) throw new Error(`must match ${NODE_ID}`);
+    },
+    coerce: (v: string) => (v === '' ? null : v),
   },
   'message-size': {
     validate(v: unknown) {
@@ -402,6 +457,7 @@ export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env, 
       logFormat: c.crosswire.log_format,
       workerMaxHeapMb: c.crosswire.worker_max_heap_mb,
       ops: { onTransports: [], port: c.crosswire.ops.port, host: c.crosswire.ops.interface },
+      cluster: null,
     });
   }
   const { w, at } = routers[0]!;
@@ -468,6 +524,7 @@ export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env, 
     logFormat: c.crosswire.log_format,
     workerMaxHeapMb: c.crosswire.worker_max_heap_mb,
     ops: { onTransports: [...new Set(c.crosswire.ops.on_transports)], port: c.crosswire.ops.port, host: c.crosswire.ops.interface },
+    cluster: clusterConfig(c.crosswire.cluster, env),
   });
 }
 

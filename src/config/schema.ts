@@ -34,6 +34,10 @@ export interface TopConfig {
     log_format: 'auto' | 'json' | 'pretty';
     worker_max_heap_mb: number;
     ops: { on_transports: ('metrics' | 'health')[]; port: number | null; interface: string };
+    cluster: {
+      nats: { servers: string[]; user: string | null; password: string | null; token: string | null };
+      node_id: string | null;
+    };
   };
 }
 
@@ -148,6 +152,25 @@ export const topSchema: Schema<TopConfig> = {
         format: 'non-empty-string',
         default: '127.0.0.1',
         env: 'CROSSWIRE_OPS_INTERFACE',
+      },
+    },
+    cluster: {
+      nats: {
+        servers: {
+          doc: 'NATS server URLs (nats://host:port) joining this node to a cluster of Crosswire nodes (docs/cluster.md); [] = a single node.',
+          format: 'nats-servers',
+          default: [],
+          env: 'CROSSWIRE_CLUSTER_NATS',
+        },
+        user: { doc: 'NATS user name ("${VARNAME}" reads the environment).', format: 'nullable-string', default: null },
+        password: { doc: 'NATS password ("${VARNAME}" reads the environment).', format: 'nullable-string', default: null },
+        token: { doc: 'NATS authentication token ("${VARNAME}" reads the environment).', format: 'nullable-string', default: null },
+      },
+      node_id: {
+        doc: 'This node\'s name in the cluster (logs, NATS connection names); null = generated from the host name.',
+        format: 'nullable-node-id',
+        default: null,
+        env: 'CROSSWIRE_NODE_ID',
       },
     },
   },

@@ -88,6 +88,8 @@ export interface WorkerStats {
   loopLagMean: number;
   loopLagP99: number;
   loopLagMax: number;
+  /** Gauge: whether the worker's NATS connection is up (docs/cluster.md); null: not a cluster node. */
+  clusterConnected: boolean | null;
 }
 
 /** What a realm worker learns about the transport a session arrived on. */
@@ -144,6 +146,17 @@ export interface WorkerStartup {
   debugHooks: boolean;
   /** The worker's old-generation heap limit in MB (0: V8's default). */
   maxHeapMb: number;
+  /** The NATS link of a cluster node (docs/cluster.md), or null: a single node. */
+  cluster: ClusterConfig | null;
+}
+
+/** crosswire.cluster, resolved (secrets read from the environment). */
+export interface ClusterConfig {
+  servers: string[];
+  nodeId: string;
+  user: string | null;
+  password: string | null;
+  token: string | null;
 }
 
 export type LogFormat = 'json' | 'pretty';
