@@ -147,11 +147,11 @@ export function loadUws(allowFallback: boolean, env: NodeJS.ProcessEnv = process
   const here = `Node ${process.version} (ABI ${process.versions.modules}) on ${process.platform}-${process.arch}${glibc === null ? '' : ` with glibc ${glibc}`}`;
   if (!allowFallback) {
     const why = wantsFallback
-      ? `UWS_USE_FALLBACK is set, so uWebSockets.js fell back to its slow pure-JS implementation on ${here}.`
-      : `No native uWebSockets.js build loads on ${here}, so it fell back to its slow pure-JS implementation:\n${reasons.join('\n')}\n` +
-        'Native builds load on Node 20, 22 and 24 with glibc >= 2.38 (Debian 13, Ubuntu 24.04, RHEL 10), ' +
+      ? `UWS_USE_FALLBACK is set, so uWebSockets.js fell back to its slow pure-JS implementation (${here}).`
+      : `No native uWebSockets.js build loads on ${here}:\n${reasons.join('\n')}\n` +
+        'Native builds load on Node 20, 22 and 24 with glibc >= 2.38 (Debian 13, Ubuntu 24.04, RHEL 10) ' +
         'and on Node 20 with glibc >= 2.27 (Debian 12); see docs/platforms.md.';
-    throw new UwsFallbackError(`${why} Refusing to start on it: set CROSSWIRE_ALLOW_UWS_FALLBACK=true to run anyway.`);
+    throw new UwsFallbackError(`${why} Refusing to start on the slow pure-JS fallback: set CROSSWIRE_ALLOW_UWS_FALLBACK=true to run on it anyway.`);
   }
   const legacy = UWS_BUILDS[1];
   const dir = packageDir(legacy);
