@@ -151,7 +151,10 @@ export function loadUws(allowFallback: boolean, env: NodeJS.ProcessEnv = process
       : `No native uWebSockets.js build loads on ${here}:\n${reasons.join('\n')}\n` +
         'Native builds load on Node 20, 22 and 24 with glibc >= 2.38 (Debian 13, Ubuntu 24.04, RHEL 10) ' +
         'and on Node 20 with glibc >= 2.27 (Debian 12); see docs/platforms.md.';
-    throw new UwsFallbackError(`${why} Refusing to start on the slow pure-JS fallback: set CROSSWIRE_ALLOW_UWS_FALLBACK=true to run on it anyway.`);
+    throw new UwsFallbackError(
+      `${why} Refusing to start on the slow pure-JS fallback: set CROSSWIRE_ALLOW_UWS_FALLBACK=true to start on it anyway ` +
+        '(for diagnosis only: it leaves WebSocket handshakes unanswered).',
+    );
   }
   const legacy = UWS_BUILDS[1];
   const dir = packageDir(legacy);
