@@ -52,6 +52,8 @@ export class Router implements ConnHandler, OpsTarget {
   readonly listeners: Listener[] = [];
   readonly ops: OpsListener | null = null;
   readonly nativeUws: boolean;
+  /** Which uWebSockets.js build runs (src/uws.ts). */
+  readonly uwsBuild: string;
   readonly counters = new MainCounters();
   readonly metrics: RouterMetrics;
   readonly log: Logger;
@@ -72,9 +74,11 @@ export class Router implements ConnHandler, OpsTarget {
     opts: RouterOptions,
   ) {
     this.log = rootLog.child({ component: 'router' });
-    const { uws, native } = loadUws(config.allowUwsFallback);
+    const { uws, native, build } = loadUws(config.allowUwsFallback);
     this.nativeUws = native;
-    if (!native) this.log.warn('uWebSockets.js runs on its pure-JS fallback (allowed by config): expect poor performance');
+    this.uwsBuild = build;
+    if (!native) this.log.warn({ uws: build }, 'uWebSockets.js runs on its pure-JS fallback (allowed by config): expect poor performance');
+    else this.log.info({ uws: build }, 'uWebSockets.js loaded');
     this.#debugHooks = opts.debugHooks === true;
     // Listeners first: one that cannot be built (a TLS file, say) fails before any thread starts.
     for (const t of config.transports) {

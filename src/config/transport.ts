@@ -36,7 +36,7 @@ export interface TlsConfig {
 }
 
 export type EndpointConfig =
-  | { type: 'tcp'; version: 4 | 6; portRange: readonly [number, number] | null; tls: TlsConfig | null }
+  | { type: 'tcp'; version: 4 | 6; portRange: readonly [number, number] | null; tls: TlsConfig | null; shared: boolean }
   | { type: 'unix'; path: string };
 
 /** WebSocket options as Crosswire applies them (docs/websocket.md). */
@@ -120,7 +120,6 @@ function refuse(path: string, message: string): never {
 
 function tcpEndpoint(value: Record<string, unknown>, path: string, env: NodeJS.ProcessEnv, baseDir: string, warnings: string[]) {
   const e = section<TcpEndpointFile>(tcpEndpointSchema, value, path);
-  if (e.shared) refuse(`${path}.shared`, 'uWebSockets.js 20.30 cannot set SO_REUSEPORT; only shared: false (an exclusive port) is possible');
   if (e.user_timeout !== null) refuse(`${path}.user_timeout`, 'uWebSockets.js cannot set TCP_USER_TIMEOUT');
   checkBacklog(e.backlog, path, warnings);
   let port = e.port;
@@ -135,7 +134,7 @@ function tcpEndpoint(value: Record<string, unknown>, path: string, env: NodeJS.P
   const tls = e.tls === null ? null : tlsConfig(e.tls, `${path}.tls`, baseDir, warnings);
   if (tls !== null && e.version === 6) refuse(`${path}.version`, 'TLS over IPv6 is not implemented (as in Crossbar.io)');
   const host = e.interface !== '' ? e.interface : e.version === 6 ? '::' : '0.0.0.0';
-  const endpoint: EndpointConfig = { type: 'tcp', version: e.version, portRange: e.portrange, tls };
+  const endpoint: EndpointConfig = { type: 'tcp', version: e.version, portRange: e.portrange, tls, shared: e.shared };
   return { endpoint, host, port: port ?? e.portrange![0] };
 }
 

@@ -4,7 +4,7 @@ import { extname, join, normalize, relative, sep } from 'node:path';
 import mime from 'mime-types';
 import type { TransportConfig, WebPathConfig, WsServiceConfig } from '../config/load.js';
 import type { Logger } from '../log.js';
-import type { HttpRequest, HttpResponse, TemplatedApp } from '../uws.js';
+import { allMethods, type HttpRequest, type HttpResponse, type TemplatedApp } from '../uws.js';
 import { VERSION } from './http.js';
 import type { WsService } from './ws-service.js';
 
@@ -61,7 +61,7 @@ export function mountWebPaths(
       }
       case 'redirect':
         // Crossbar's redirect service is twisted.web.util.Redirect: 302 Found.
-        app.any(p.path, logged((res) => send(res, '302 Found', '', { Location: p.url })));
+        allMethods(app, p.path, logged((res) => send(res, '302 Found', '', { Location: p.url })));
         break;
       case 'json': {
         const body = JSON.stringify(p.value, null, p.prettify ? 2 : undefined);

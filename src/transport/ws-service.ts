@@ -4,7 +4,7 @@ import type { TransportInfo } from '../ipc/protocol.js';
 import type { Logger } from '../log.js';
 import type { RefuseReason } from '../metrics/labels.js';
 import { BATCHED, SERIALIZERS, SERIALIZER_LIST, type Serializer } from '../serializers/index.js';
-import type { HttpRequest, HttpResponse, TemplatedApp, us_socket_context_t } from '../uws.js';
+import { allMethods, type HttpRequest, type HttpResponse, type TemplatedApp, type us_socket_context_t } from '../uws.js';
 import { type Conn, type ConnRef, ConnState } from './connection.js';
 import { CookieTracker, openCookieStore } from './cookies.js';
 import { hostPort, reply, statusPage, VERSION } from './http.js';
@@ -85,7 +85,7 @@ export class WsService {
       maxPayloadLength: Math.min(2 * this.config.maxMessageSize, 2 * MAX_MESSAGE_CEILING),
       idleTimeout: 0, // auto_ping_* is KeepAlive's job
       maxBackpressure: UWS_BACKPRESSURE_FACTOR * o.maxBackpressure, // max_backpressure itself: sendAll()
-      closeOnBackpressureLimit: 0, // the router closes slow consumers itself, with a reason
+      closeOnBackpressureLimit: false, // the router closes slow consumers itself, with a reason
       compression: o.compression,
       sendPingsAutomatically: false,
       upgrade: (res, req, ctx) => this.#upgrade(res, req, ctx),
@@ -111,7 +111,7 @@ export class WsService {
         handler.closed(c, code);
       },
     });
-    app.any(pattern, (res, req) => this.#http(res, req));
+    allMethods(app, pattern, (res, req) => this.#http(res, req));
   }
 
   /** Opens what the service needs before accepting (the cookie store). */

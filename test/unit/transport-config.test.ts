@@ -108,7 +108,6 @@ describe('WebSocket options', () => {
     refused({ options: { flash_policy: '<x/>' } }, /options\.flash_policy: Flash policy serving is not implemented/);
     refused({ options: { enable_hybi10: false, enable_rfc6455: false } }, /options\.enable_rfc6455: with enable_hybi10 also false/);
     refused({ options: { auto_ping_timeout: 2000 } }, /options\.auto_ping_timeout: needs auto_ping_interval/);
-    refused({ endpoint: { type: 'tcp', port: 1, shared: true } }, /endpoint\.shared: uWebSockets\.js 20\.30 cannot set SO_REUSEPORT/);
     refused({ endpoint: { type: 'tcp', port: 1, user_timeout: 1000 } }, /endpoint\.user_timeout: uWebSockets\.js cannot set TCP_USER_TIMEOUT/);
     assert.equal(transport({ endpoint: { type: 'tcp', port: 1, backlog: 512, shared: false } }).port, 1);
     assert.deepEqual(config({ endpoint: { type: 'tcp', port: 1, backlog: 512 } }).warnings, []);
@@ -128,6 +127,16 @@ describe('WebSocket options', () => {
     assert.deepEqual(config({ endpoint: { type: 'tcp', port: 443, tls: { key: 'k', certificate: 'c', ca_certificates: ['ca.pem'] } } }).warnings, [
       'workers[0].transports[0].endpoint.tls.ca_certificates: a client certificate is verified against these CAs when presented, but not required: uWebSockets.js cannot refuse a client that presents none (Crossbar.io does)',
     ]);
+  });
+
+  test('endpoint.shared: SO_REUSEPORT on request, an exclusive port by default', () => {
+    const shared = (e: Record<string, unknown>) => {
+      const ep = transport({ endpoint: { type: 'tcp', port: 1, ...e } }).endpoint;
+      assert.equal(ep.type, 'tcp');
+      return ep.type === 'tcp' && ep.shared;
+    };
+    assert.equal(shared({}), false);
+    assert.equal(shared({ shared: true }), true);
   });
 
   test('max_frame_size bounds whole messages (uWS reassembles fragments)', () => {
