@@ -11,6 +11,7 @@ import { hostPort, reply, statusPage, VERSION } from './http.js';
 import { KeepAlive } from './keepalive.js';
 import { OriginPolicy, ProxyPolicy } from './origin.js';
 import { UWS_BACKPRESSURE_FACTOR } from './send.js';
+import { SocketThrottle } from './throttle.js';
 
 /** What a WebSocket service needs from the router. */
 export interface ConnHandler {
@@ -18,6 +19,8 @@ export interface ConnHandler {
   opened(c: Conn): void;
   frame(c: Conn, data: ArrayBuffer, isBinary: boolean): void;
   closed(c: Conn, code: number): void;
+  /** uWS wrote some of `c`'s send buffer out (its `drain` event). */
+  drained?(c: Conn): void;
   /** An upgrade was refused (logged and counted there, once). */
   refused(reason: RefuseReason, peer: string, detail: Record<string, unknown>): void;
   /** Registers HTTP routes (operations endpoints) before the catch-all routes. */
@@ -44,6 +47,9 @@ export class WsService {
   readonly server: string;
   /** Cookie tracking (`cookie`), opened by open(). */
   cookies: CookieTracker | null = null;
+  /** Stops reading a socket (flow control); from the first upgrade response, null until then or if unavailable. */
+  throttle: SocketThrottle | null = null;
+  #throttleTried = false;
   readonly #offered: Map<string, Serializer>;
   readonly #origins: OriginPolicy;
   readonly #proxies: ProxyPolicy;
@@ -99,6 +105,7 @@ export class WsService {
         if (c.ka !== null && ka!.restartOnTraffic) ka!.traffic(c);
         handler.frame(c, data, isBinary);
       },
+      drain: handler.drained === undefined ? undefined : (ws) => handler.drained!(ws.getUserData().c),
       ping: ka === null ? undefined : (ws) => ka.traffic(ws.getUserData().c),
       pong: ka === null ? undefined : (ws, data) => ka.pong(ws.getUserData().c, data),
       close: (ws, code) => {
@@ -226,8 +233,20 @@ export class WsService {
       service: this,
       ka: null,
       pressured: false,
+      sendBuffered: 0,
       cbtid: null,
+      flowHeld: null,
+      flowHeldBytes: 0,
+      flowBound: 0,
+      flowMark: 0,
+      flowWorker: null,
+      flowStopped: false,
+      flowRetryAt: 0,
     };
+    if (!this.#throttleTried) {
+      this.#throttleTried = true;
+      this.throttle = SocketThrottle.from(res);
+    }
     let setCookie: string | null = null;
     if (this.cookies !== null) ({ id: conn.cbtid, setCookie } = this.cookies.track(req.getHeader('cookie')));
     res.cork(() => {
