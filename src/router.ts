@@ -156,6 +156,11 @@ export class Router implements ConnHandler, OpsTarget {
     return this.counters.slowConsumerCloses;
   }
 
+  /** Bytes in the connections' send buffers, as last seen (crosswire.flow.send_budget bounds it). */
+  get sendBuffered(): number {
+    return this.#out.sendBuffered;
+  }
+
   /** Per-handle hooks, for the first start and every restart. */
   #wire(w: WorkerHandle): void {
     for (const r of w.realms) this.#realmWorker.set(r, w);
