@@ -31,9 +31,9 @@ export interface DeliveryHost {
  * in one cork().
  * Every message written is counted here (MainCounters), with plain array increments.
  *
- * It also keeps the sum of the connections' send buffers (as seen after each flush and at each
- * uWS `drain`) within crosswire.flow.send_budget: past it, the connections with the largest
- * buffers are dropped. Each connection's own buffer is bounded by max_backpressure (sendAll).
+ * It also keeps the sum of the connections' send buffers within crosswire.flow.send_budget:
+ * past it, the connections with the largest buffers are dropped. Each connection's own buffer is
+ * bounded by max_backpressure (sendAll).
  */
 export class Delivery {
   /** Connections that got output during the worker batch being processed. */
@@ -56,7 +56,10 @@ export class Delivery {
   #stamps: number[] = [];
   /** FANOUT_BYTES scratch: the EVENT's bytes per serializer. */
   #views: (Uint8Array | undefined)[] = new Array(SERIALIZER_LIST.length).fill(undefined);
-  /** Bytes in the connections' send buffers (Conn.sendBuffered summed), and the connections with some. */
+  /**
+   * The connections' send buffers as last seen (Conn.sendBuffered summed: after each flush, so an
+   * upper bound: uWS drains them in between), and the connections with some.
+   */
   sendBuffered = 0;
   readonly #buffering = new Set<Conn>();
 
@@ -257,9 +260,18 @@ export class Delivery {
     }
   }
 
-  /** uWS wrote some of `c`'s send buffer (its `drain` event). */
-  drained(c: Conn): void {
-    if (c.ws !== null) this.#buffered(c, c.ws.getBufferedAmount());
+  /**
+   * Reads every send buffer last seen non-empty again (what uWS has written out meanwhile) and
+   * returns the sum: before a drop for the budget, and for a /metrics scrape.
+   */
+  refreshSendBuffered(): number {
+    for (const c of this.#buffering) {
+      const b = c.ws === null ? 0 : c.ws.getBufferedAmount();
+      this.sendBuffered += b - c.sendBuffered;
+      c.sendBuffered = b;
+      if (b === 0) this.#buffering.delete(c);
+    }
+    return this.sendBuffered;
   }
 
   /** `c` closed: its send buffer is uWS's to free. */
@@ -280,10 +292,11 @@ export class Delivery {
   /**
    * Over crosswire.flow.send_budget: the connection with the largest send buffer is dropped
    * (TCP, no close frame) until the sum fits. Dropped, not closed with a close frame: the close
-   * frame would wait behind the buffer, which uWS keeps up to 4 s after a close (its fixed close
+   * frame would wait behind the buffer, which uWS keeps for a few seconds after a close (its fixed close
    * timeout); dropping frees it now. Such a consumer, not reading, could not receive the frame.
    */
   #overBudget(): void {
+    this.refreshSendBuffered();
     while (this.sendBuffered > this.sendBudget) {
       let big: Conn | null = null;
       for (const c of this.#buffering) if (big === null || c.sendBuffered > big.sendBuffered) big = c;

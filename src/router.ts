@@ -105,7 +105,7 @@ export class Router implements ConnHandler, OpsTarget {
       version: VERSION,
       isReady: () => this.readiness() === 'ready',
       flow: this.flow,
-      sendBuffered: () => this.#out.sendBuffered,
+      sendBuffered: () => this.#out.refreshSendBuffered(),
     });
     const workers = this.#workers;
     this.#out = new Delivery(
@@ -156,9 +156,9 @@ export class Router implements ConnHandler, OpsTarget {
     return this.counters.slowConsumerCloses;
   }
 
-  /** Bytes in the connections' send buffers, as last seen (crosswire.flow.send_budget bounds it). */
+  /** Bytes in the connections' send buffers now (crosswire.flow.send_budget bounds it). */
   get sendBuffered(): number {
-    return this.#out.sendBuffered;
+    return this.#out.refreshSendBuffered();
   }
 
   /** Per-handle hooks, for the first start and every restart. */
@@ -217,10 +217,6 @@ export class Router implements ConnHandler, OpsTarget {
     this.#out.closed(c);
     forgetSession(c);
     if (this.#conns.size === 0) this.#allClosed?.();
-  }
-
-  drained(c: Conn): void {
-    this.#out.drained(c);
   }
 
   refused(reason: RefuseReason, peer: string, detail: Record<string, unknown>): void {

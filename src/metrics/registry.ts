@@ -163,7 +163,7 @@ export class RouterMetrics {
     });
     new Gauge({
       name: 'crosswire_send_buffered_bytes',
-      help: 'Bytes waiting in the send buffers of all connections (as seen after each write and drain).',
+      help: 'Bytes waiting in the send buffers of all connections (read at the scrape).',
       registers,
       collect() {
         this.set(src.sendBuffered());

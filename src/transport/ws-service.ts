@@ -19,8 +19,6 @@ export interface ConnHandler {
   opened(c: Conn): void;
   frame(c: Conn, data: ArrayBuffer, isBinary: boolean): void;
   closed(c: Conn, code: number): void;
-  /** uWS wrote some of `c`'s send buffer out (its `drain` event). */
-  drained?(c: Conn): void;
   /** An upgrade was refused (logged and counted there, once). */
   refused(reason: RefuseReason, peer: string, detail: Record<string, unknown>): void;
   /** Registers HTTP routes (operations endpoints) before the catch-all routes. */
@@ -105,7 +103,6 @@ export class WsService {
         if (c.ka !== null && ka!.restartOnTraffic) ka!.traffic(c);
         handler.frame(c, data, isBinary);
       },
-      drain: handler.drained === undefined ? undefined : (ws) => handler.drained!(ws.getUserData().c),
       ping: ka === null ? undefined : (ws) => ka.traffic(ws.getUserData().c),
       pong: ka === null ? undefined : (ws, data) => ka.pong(ws.getUserData().c, data),
       close: (ws, code) => {

@@ -4,9 +4,11 @@
 // 1 MB): 4 connections × FLOOD × 256 KiB of JSON numbers, no subscribers, no acknowledge.
 import '../helpers/quiet.js';
 import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
 import { test } from 'node:test';
 import { connect } from '../helpers/client.js';
 import { scrape } from '../helpers/metrics.js';
+import { makePki } from '../helpers/pki.js';
 import { RawPeer } from '../helpers/raw.js';
 import { startRouter, type TestRouter } from '../helpers/router.js';
 import { within } from '../helpers/wait.js';
@@ -14,7 +16,7 @@ import { TYPE_SLOTS } from '../../src/metrics/labels.js';
 import { SERIALIZER_LIST, SERIALIZERS } from '../../src/serializers/index.js';
 
 const FLOODERS = 4;
-const FLOOD = 120;
+const FLOOD = 200;
 const MiB = 1024 * 1024;
 
 /** A PUBLISH of ~`bytes` of JSON numbers (the attack's payload shape: expensive to decode). */
@@ -64,6 +66,15 @@ function flood(p: RawPeer, frame: Buffer, count: number, enough = () => false): 
 /** JSON PUBLISHes the router has passed on to the realm worker (counted as it posts them; not reset before a /metrics scrape). */
 function publishesIn(r: TestRouter): number {
   return r.router.counters.msgIn[SERIALIZER_LIST.indexOf(SERIALIZERS.json) * TYPE_SLOTS + 16]!;
+}
+
+/** Each peer, paused and resumed along the way, still gets an answer to an acknowledged PUBLISH. */
+async function stillWorks(peers: RawPeer[]): Promise<void> {
+  for (const [i, p] of peers.entries()) p.send([16, 1000 + i, { acknowledge: true }, 'com.example.after', []]);
+  for (const [i, p] of peers.entries()) {
+    const m = await p.nextOf([17, 8], 30_000);
+    assert.deepEqual(m.slice(0, 2), [17, 1000 + i], 'PUBLISHED after the flood');
+  }
 }
 
 /** The largest queued-towards-the-worker and held-on-the-main-thread byte counts, sampled every 5 ms. */
@@ -133,6 +144,7 @@ test('four connections flooding 256 KiB PUBLISHes: the queue to the worker stays
     assert.ok(m.has('crosswire_flow_paused_connections') && m.has('crosswire_flow_held_bytes'), 'paused connections and held bytes are exported');
     assert.equal(m.get('crosswire_ipc_queued_bytes', { worker: '0' }), 0, 'the queue to the worker is empty once drained');
     assert.equal(m.get('crosswire_flow_hold_closes_total'), 0, 'no flooder was closed: they were slowed down');
+    await stillWorks(floods);
     for (const p of floods) p.close();
     await bystander.close();
   } finally {
@@ -189,5 +201,38 @@ test('hold_budget: past the router-wide budget the connection holding most is cl
     for (const p of floods) p.close();
   } finally {
     await r.stop();
+  }
+});
+
+test('over TLS too: a flooding wss connection is paused and resumed, and works afterwards', async (t) => {
+  const pki = makePki();
+  const r = await startRouter({
+    crosswire: { realm_threads: 1 },
+    transport: { endpoint: { type: 'tcp', port: 0, interface: '127.0.0.1', tls: { key: pki.serverKey, certificate: pki.serverCert, chain_certificates: [pki.interCert] } } },
+  });
+  try {
+    const url = `wss://localhost:${r.port}/ws`;
+    const ca = pki.read(pki.rootCert);
+    const frame = publishFrame(256 * 1024);
+    const floods = await Promise.all(Array.from({ length: 2 }, () => RawPeer.open(url, 'json', { ca })));
+    await Promise.all(floods.map((p) => p.join()));
+    const publishedBefore = publishesIn(r);
+    let stopped = 0;
+    const t0 = performance.now();
+    const watch = setInterval(() => {
+      for (const c of r.router.flow.paused) if (c.flowStopped) stopped++;
+    }, 5);
+    assert.deepEqual(await within(Promise.all(floods.map((p) => flood(p, frame, 60))), 60_000, 'the flood'), [60, 60]);
+    const deadline = Date.now() + 60_000;
+    while (publishesIn(r) - publishedBefore < 120 && Date.now() < deadline) await new Promise((res) => setTimeout(res, 20));
+    clearInterval(watch);
+    t.diagnostic(`2×60×${frame.length} B over TLS in ${Math.round(performance.now() - t0)} ms; pauses ${r.router.counters.flowPauses}; samples of a stopped socket ${stopped}`);
+    assert.equal(publishesIn(r) - publishedBefore, 120, 'every flood message reached the realm worker');
+    assert.ok(r.router.counters.flowPauses > 0 && stopped > 0, 'the TLS sockets were paused (not read)');
+    await stillWorks(floods);
+    for (const p of floods) p.close();
+  } finally {
+    await r.stop();
+    rmSync(pki.dir, { recursive: true, force: true });
   }
 });
