@@ -3,7 +3,7 @@
  * against the built router and against the physical limit (raw uWebSockets.js servers), each
  * in a fresh child process, driven by load generator processes (bench/peers/load.ts).
  * Results go to bench/results/ as JSON lines, Markdown and SVG; progress goes to stderr; the
- * table goes to stdout. See README "Performance".
+ * table goes to stdout. See docs/performance.md.
  */
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
@@ -26,6 +26,8 @@ const USAGE = `npm run bench -- [options]
   --serializer LIST   json,msgpack (default: both)
   --payload LIST      small,1k (default: both; rpc, rpc-shared, fanout)
   --subscribers LIST  fanout subscriber counts (default: 10,100,1000)
+  --fanout-match M    exact (default) or prefix: fanout subscribers SUBSCRIBE to a prefix their
+                      role covers in part, so each delivery is authorized (variant "… prefix")
   --sessions N        idle sessions (default: 10000)
   --seconds S         measured seconds per run (default: 2)
   --warmup S          warm-up seconds per cell (default: 1)
@@ -50,6 +52,7 @@ const { values } = parseArgs({
     serializer: { type: 'string' },
     payload: { type: 'string' },
     subscribers: { type: 'string' },
+    'fanout-match': { type: 'string', default: 'exact' },
     sessions: { type: 'string', default: '10000' },
     seconds: { type: 'string', default: '2' },
     warmup: { type: 'string', default: '1' },
@@ -101,7 +104,8 @@ const warmup = num(values.warmup, 'warmup', 0);
 const rounds = values.rounds === undefined ? undefined : num(values.rounds, 'rounds', 1);
 const outDir = values.out ?? join(ROOT, 'bench', 'results');
 
-const cells = matrix({ scenarios, serializers, payloads, fanout: subscribers, fanin: 100, idle: num(values.sessions, 'sessions', 1) });
+const fanoutMatch = list<'exact' | 'prefix'>(values['fanout-match'], ['exact', 'prefix'], 'fanout match')[0]!;
+const cells = matrix({ scenarios, serializers, payloads, fanout: subscribers, fanin: 100, idle: num(values.sessions, 'sessions', 1), fanoutMatch });
 
 // ---- progress on stderr -------------------------------------------------------------------
 

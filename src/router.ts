@@ -327,7 +327,7 @@ export class Router implements ConnHandler, OpsTarget {
    * for the cookie and closes every other connection of the same service sharing it.
    */
   #logout(c: Conn, cbtid: string): void {
-    c.service.cookies?.setAuth(cbtid, { authid: null, authrole: null, authmethod: null, authrealm: null, authextra: null });
+    c.service.cookies?.logout(cbtid);
     for (const o of this.#conns.values()) {
       if (o !== c && o.cbtid === cbtid && o.service === c.service) this.#end(o, 1000, LOGOUT);
     }
@@ -362,7 +362,14 @@ export class Router implements ConnHandler, OpsTarget {
       c.helloTimer = null;
     }
     c.worker = w;
-    const transport: TransportInfo = { ...c.service.info, serIndex: c.serIndex, serializer: c.ser.name, peer: c.peer, cbtid: c.cbtid, cookieAuth: c.cbtid === null ? null : (c.service.cookies?.auth(c.cbtid) ?? null) };
+    const transport: TransportInfo = {
+      ...c.service.info,
+      serIndex: c.serIndex,
+      serializer: c.ser.name,
+      peer: c.peer,
+      cookieAnonAuthid: c.cbtid === null ? null : (c.service.cookies?.anonymousAuthid(c.cbtid) ?? null),
+      cookieAuth: c.cbtid === null ? null : (c.service.cookies?.auth(c.cbtid) ?? null),
+    };
     this.#posting(c, w);
     w.outbox.push5(Op.OPEN, c.id, realm, msg[2], transport);
   }

@@ -17,7 +17,20 @@ export interface Grant {
 export interface Permissions {
   readonly name: string;
   check(uri: string, action: Action, s?: Session, options?: Dict): Grant | null;
+  /**
+   * Whether `s` may be sent the EVENT (action subscribe) or INVOCATION (action register) of the
+   * concrete `uri` through a pattern its role covers only in part. Synchronous: for a dynamic
+   * role, only a decision already known counts.
+   */
+  receives(uri: string, action: 'subscribe' | 'register', s: Session): boolean;
 }
+
+/**
+ * How much of what a pattern (prefix or wildcard) can match a role allows: every URI, some, or
+ * none. 'all' and 'none' are sure; 'some' may also be returned when the role in fact allows all
+ * or none of it (the delivery check then decides each URI, which is always right).
+ */
+export type Coverage = 'all' | 'some' | 'none';
 
 const DENY: Grant = Object.freeze({ allow: false, discloseCaller: false, disclosePublisher: false });
 
@@ -47,6 +60,8 @@ export class RolePermissions implements Permissions {
   /** Decisions by URI, one map per action (no key string built per check); bounded together. */
   #cache: Record<Action, Map<string, Grant>> = { call: new Map(), register: new Map(), publish: new Map(), subscribe: new Map() };
   #cached = 0;
+  /** Coverage of patterns by `${action} ${match} ${pattern}`; bounded. */
+  #coverage = new Map<string, Coverage>();
 
   constructor(cfg: RoleConfig) {
     this.name = cfg.name;
@@ -127,6 +142,121 @@ export class RolePermissions implements Permissions {
     }
     return g;
   }
+
+  receives(uri: string, action: 'subscribe' | 'register'): boolean {
+    return this.check(uri, action).allow;
+  }
+
+  /**
+   * Whether the role allows `action` on every URI the pattern matches, on some, or on none. Every
+   * rule that can decide some URI of the pattern is looked at (#ruleFor's precedence says which
+   * cannot: a prefix rule shorter than the longest one covering the whole pattern, a wildcard rule
+   * whose literal head is not longer than that prefix, the default once a rule covers the whole
+   * pattern); the answer is 'all' when each of them allows, 'none' when none does.
+   */
+  coverage(pattern: string, match: 'prefix' | 'wildcard', action: Action): Coverage {
+    const key = `${action} ${match} ${pattern}`;
+    let c = this.#coverage.get(key);
+    if (c === undefined) {
+      c = this.#computeCoverage(pattern, match, action);
+      if (this.#coverage.size >= 10000) this.#coverage.clear();
+      this.#coverage.set(key, c);
+    }
+    return c;
+  }
+
+  #computeCoverage(pattern: string, match: 'prefix' | 'wildcard', action: Action): Coverage {
+    const set = new PatternSet(pattern, match);
+    let allowed = false;
+    let denied = false;
+    const note = (allow: boolean) => {
+      if (allow) allowed = true;
+      else denied = true;
+    };
+    for (const r of this.#exact.values()) if (set.contains(r.uri)) note(r.allow[action]);
+    // The longest prefix rule that every URI of the pattern starts with: it decides whatever no
+    // narrower rule decides. Longer prefix rules that only some URIs start with are noted as such.
+    let base: Rule | undefined;
+    for (const r of this.#prefix) {
+      if (set.common.startsWith(r.uri)) {
+        base ??= r; // sorted longest first: the first is the longest
+      } else if (set.meetsPrefix(r.uri)) note(r.allow[action]);
+    }
+    let wholeWildcard = false;
+    for (const r of this.#wildcard) {
+      if (base !== undefined && r.head! <= base.uri.length) continue; // the prefix rule wins (#ruleFor)
+      if (set.meetsWildcard(r.parts!)) {
+        note(r.allow[action]);
+        if (set.withinWildcard(r.parts!)) wholeWildcard = true;
+      }
+    }
+    // A wildcard rule matching the whole pattern with a longer head overrides the base everywhere.
+    if (!wholeWildcard) note(base !== undefined ? base.allow[action] : this.#default.allow);
+    return allowed ? (denied ? 'some' : 'all') : 'none';
+  }
+}
+
+/**
+ * The URIs a prefix or wildcard pattern matches, for coverage tests. The tests may answer "meets"
+ * for a set that holds only invalid URIs (never the other way round): coverage stays sure.
+ */
+class PatternSet {
+  /** The literal text every URI of the set starts with. */
+  readonly common: string;
+  readonly #parts: string[];
+  constructor(
+    readonly pattern: string,
+    readonly match: 'prefix' | 'wildcard',
+  ) {
+    this.#parts = pattern.split('.');
+    if (match === 'prefix') this.common = pattern;
+    else {
+      const first = this.#parts.indexOf('');
+      this.common = first === -1 ? pattern : first === 0 ? '' : `${this.#parts.slice(0, first).join('.')}.`;
+    }
+  }
+
+  contains(uri: string): boolean {
+    if (this.match === 'prefix') return uri.startsWith(this.pattern);
+    return wildcardMatches(this.#parts, uri.split('.'));
+  }
+
+  /** Whether some URI of the set starts with `prefix`. */
+  meetsPrefix(prefix: string): boolean {
+    if (this.match === 'prefix') return prefix.startsWith(this.pattern) || this.pattern.startsWith(prefix);
+    return componentsMeet(this.#parts, prefix.split('.'));
+  }
+
+  /** Whether some URI of the set matches the wildcard rule `rule`. */
+  meetsWildcard(rule: string[]): boolean {
+    if (this.match === 'prefix') return componentsMeet(rule, this.pattern.split('.'));
+    if (rule.length !== this.#parts.length) return false;
+    for (let i = 0; i < rule.length; i++) {
+      const r = rule[i]!;
+      const p = this.#parts[i]!;
+      if (r !== '' && p !== '' && r !== p) return false;
+    }
+    return true;
+  }
+
+  /** Whether every URI of the set matches the wildcard rule `rule` (never, for a prefix). */
+  withinWildcard(rule: string[]): boolean {
+    if (this.match === 'prefix' || rule.length !== this.#parts.length) return false;
+    for (let i = 0; i < rule.length; i++) if (rule[i] !== '' && rule[i] !== this.#parts[i]) return false;
+    return true;
+  }
+}
+
+/**
+ * Whether a URI exists that matches the wildcard components `wild` (each '' = any one component,
+ * exactly wild.length components) and starts with the string prefix whose components are `head`
+ * (its last component possibly partial).
+ */
+function componentsMeet(wild: string[], head: string[]): boolean {
+  const k = head.length - 1;
+  if (wild.length < k + 1) return false;
+  for (let i = 0; i < k; i++) if (wild[i] !== '' && wild[i] !== head[i]) return false;
+  return wild[k] === '' || wild[k]!.startsWith(head[k]!);
 }
 
 function wildcardMatches(pattern: string[], parts: string[]): boolean {

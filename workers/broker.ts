@@ -3,7 +3,9 @@ import { type TailedMessage } from '../src/wamp/json-tail.js';
 import { randomId } from '../src/wamp/ids.js';
 import { type Dict, WampError } from '../src/wamp/messages.js';
 import { Uri } from '../src/wamp/uris.js';
+import { RolePermissions } from './authorizer.js';
 import type { EventStore } from './event-store.js';
+import { approxSize, countLimit, knownFrameBytes, type Limits, limited, overLimit } from './limits.js';
 import { type Match, UriIndex } from './match/uri-index.js';
 import type { Output } from './output.js';
 import type { Session } from './session.js';
@@ -11,11 +13,18 @@ import type { Session } from './session.js';
 /** All subscribers of one (topic, match) share one subscription id (WAMP spec, "SUBSCRIBED"). */
 export class Subscription {
   readonly subscribers = new Set<Session>();
+  /**
+   * Subscribers whose role allows only part of what this pattern matches: each event is checked
+   * against their role (Permissions.receives) before it is sent. null when none.
+   */
+  filtered: Set<Session> | null = null;
   readonly created = new Date().toISOString();
-  /** Connection ids of all subscribers; rebuilt lazily after a change. */
+  /** Connection ids of all subscribers not filtered; rebuilt lazily after a change. */
   #connIds: number[] | null = null;
-  /** Bit k set when a subscriber speaks SERIALIZER_LIST[k] (an EVENT is encoded once per such serializer); lazily. */
+  /** Bit k set when such a subscriber speaks SERIALIZER_LIST[k] (an EVENT is encoded once per such serializer); lazily. */
   #serMask = -1;
+  /** The filtered subscribers by role (a static role decides alike for all its sessions); lazily. */
+  #groups: FilteredGroup[] | null = null;
   constructor(
     readonly id: number,
     readonly topic: string,
@@ -25,25 +34,47 @@ export class Subscription {
   connIds(): number[] {
     if (this.#connIds === null) {
       this.#connIds = [];
-      for (const s of this.subscribers) this.#connIds.push(s.connId);
+      for (const s of this.subscribers) if (this.filtered === null || !this.filtered.has(s)) this.#connIds.push(s.connId);
     }
     return this.#connIds;
   }
   serMask(): number {
     if (this.#serMask < 0) {
       let m = 0;
-      for (const s of this.subscribers) m |= serBit(s);
+      for (const s of this.subscribers) if (this.filtered === null || !this.filtered.has(s)) m |= serBit(s);
       this.#serMask = m;
     }
     return this.#serMask;
   }
+  groups(): FilteredGroup[] {
+    if (this.#groups === null) {
+      const byKey = new Map<object, FilteredGroup>();
+      for (const s of this.filtered ?? []) {
+        const key = s.permissions instanceof RolePermissions ? s.permissions : s;
+        let g = byKey.get(key);
+        if (g === undefined) byKey.set(key, (g = { sample: s, connIds: [], mask: 0 }));
+        g.connIds.push(s.connId);
+        g.mask |= serBit(s);
+      }
+      this.#groups = [...byKey.values()];
+    }
+    return this.#groups;
+  }
   changed(): void {
     this.#connIds = null;
     this.#serMask = -1;
+    this.#groups = null;
   }
   info(): Dict {
     return { id: this.id, created: this.created, uri: this.topic, match: this.match };
   }
+}
+
+/** Filtered subscribers of one subscription that one decision covers: one role, or one session of a dynamic role. */
+interface FilteredGroup {
+  sample: Session;
+  connIds: number[];
+  mask: number;
 }
 
 /** What the broker tells the realm so it can emit meta events (WAMP spec, "Subscription Meta API"). */
@@ -67,6 +98,8 @@ export interface Publication {
   payload: unknown[];
   /** The payload's JSON text when it came from a JSON publisher (see src/wamp/json-tail.ts). */
   jsonTail: string | undefined;
+  /** The PUBLISH frame's size where it is known, else -1 (workers/limits.ts). */
+  bytes: number;
 }
 
 /** Subscriber black/white lists of one publication (WAMP spec, "Subscriber Black- and Whitelisting"). */
@@ -118,6 +151,8 @@ export class Eligibility {
 interface Retained {
   pub: Publication;
   eligibility: Eligibility | null;
+  /** Counted against max_retained_bytes and max_retained_topic_bytes. */
+  bytes: number;
 }
 
 /**
@@ -136,13 +171,24 @@ export class Broker {
   #index = new UriIndex<Subscription>();
   #byId = new Map<number, Subscription>();
   #retained = new Map<string, Retained[]>();
+  /** All retained events of the realm and their bytes (max_retained_events, max_retained_bytes). */
+  #retainedEvents = 0;
+  #retainedBytes = 0;
   #scratch: Subscription[] = [];
 
   constructor(
     readonly out: Output,
     readonly events: BrokerEvents,
     readonly store: EventStore | null,
+    readonly limits: Limits,
   ) {}
+
+  get retainedEvents(): number {
+    return this.#retainedEvents;
+  }
+  get retainedBytes(): number {
+    return this.#retainedBytes;
+  }
 
   get(id: number): Subscription | undefined {
     return this.#byId.get(id);
@@ -158,9 +204,14 @@ export class Broker {
     return { exact: ids(this.#index.exact), prefix: ids(this.#index.prefix), wildcard: ids(this.#index.wildcard) };
   }
 
-  subscribe(s: Session, requestId: number, options: Dict, topic: string): void {
+  /** `filtered`: the role allows only part of what the pattern matches (see Subscription.filtered). */
+  subscribe(s: Session, requestId: number, options: Dict, topic: string, filtered = false): void {
     const match = (options.match as Match | undefined) ?? 'exact';
     let sub = this.#index.get(topic, match);
+    const max = this.limits.max_subscriptions_per_session;
+    if (max > 0 && s.subscriptions.size >= max && sub?.subscribers.has(s) !== true && limited(s)) {
+      throw overLimit(s, 'max_subscriptions_per_session', `this session holds ${s.subscriptions.size} subscriptions already`);
+    }
     let created = false;
     if (sub === undefined) {
       let id = randomId();
@@ -173,6 +224,7 @@ export class Broker {
     const fresh = !sub.subscribers.has(s);
     if (fresh) {
       sub.subscribers.add(s);
+      if (filtered) (sub.filtered ??= new Set()).add(s);
       sub.changed();
       s.subscriptions.add(sub);
     }
@@ -212,6 +264,7 @@ export class Broker {
       disclosed: disclose ? { publisher: s.id, publisher_authid: s.authid, publisher_authrole: s.authrole } : null,
       payload: msg.length > 4 ? msg.slice(4) : [],
       jsonTail: (msg as TailedMessage).jsonTail,
+      bytes: knownFrameBytes(msg),
     };
     this.dispatch(pub);
     return pub.id;
@@ -226,35 +279,74 @@ export class Broker {
 
   /** A publication by the router itself (meta events, testaments). */
   publishInternal(topic: string, args: unknown[], kwargs?: Dict, options: Dict = {}): void {
-    this.dispatch({ id: randomId(), topic, publisher: null, options, disclosed: null, payload: kwargs === undefined ? [args] : [args, kwargs], jsonTail: undefined });
+    this.dispatch({ id: randomId(), topic, publisher: null, options, disclosed: null, payload: kwargs === undefined ? [args] : [args, kwargs], jsonTail: undefined, bytes: -1 });
   }
 
   /** Delivers a publication to every matching subscription, then retains/stores it. */
   dispatch(pub: Publication): void {
-    const subs = this.#index.matchAll(pub.topic, this.#scratch);
     const eligibility = Eligibility.from(pub.options);
+    // Retained first: a client's publication that cannot be retained (a limit) is refused as a whole.
+    if (pub.options.retain === true) this.#retain(pub, eligibility);
+    const subs = this.#index.matchAll(pub.topic, this.#scratch);
     try {
       for (let i = 0; i < subs.length; i++) this.#deliver(subs[i]!, pub, eligibility, false);
     } finally {
       subs.length = 0;
     }
-    if (pub.options.retain === true) this.#retain(pub, eligibility);
     if (this.store !== null && (eligibility === null || !eligibility.bySessionId)) {
       // WAMP spec, "Event History": events with session-id black/whitelists are not stored.
       this.store.record(this, pub, eligibility);
     }
   }
 
+  /**
+   * Keeps `pub` as a retained event of its topic, within the realm's limits (docs/limits.md): older
+   * events of the same topic make room (at most MAX_RETAINED_PER_TOPIC, max_retained_topic_bytes);
+   * past max_retained_events or max_retained_bytes a client's publication is refused (ERROR), a
+   * router's own (a testament) is delivered without being retained. Both are counted.
+   */
   #retain(pub: Publication, eligibility: Eligibility | null): void {
-    const r: Retained = { pub, eligibility };
+    const { max_retained_events: maxEvents, max_retained_bytes: maxBytes, max_retained_topic_bytes: maxTopic } = this.limits;
+    const size = pub.bytes >= 0 ? pub.bytes : approxSize(pub.payload, maxTopic > 0 ? maxTopic : maxBytes > 0 ? maxBytes : Number.POSITIVE_INFINITY);
     const list = this.#retained.get(pub.topic);
     // An event everybody would receive (no lists, publisher not excluded) supersedes all before it.
-    if (list === undefined || (eligibility === null && (pub.publisher === null || pub.options.exclude_me === false))) {
-      this.#retained.set(pub.topic, [r]);
+    const supersedes = list === undefined || (eligibility === null && (pub.publisher === null || pub.options.exclude_me === false));
+    let drop = 0; // the topic's oldest events that make room for this one
+    let freed = 0;
+    if (list !== undefined) {
+      let kept = 0;
+      for (const r of list) kept += r.bytes;
+      while (drop < list.length && (supersedes || list.length - drop >= MAX_RETAINED_PER_TOPIC || (maxTopic > 0 && kept + size > maxTopic))) {
+        kept -= list[drop]!.bytes;
+        freed += list[drop]!.bytes;
+        drop++;
+      }
+    }
+    let refused: { limit: 'max_retained_topic_bytes' | 'max_retained_events' | 'max_retained_bytes'; what: string; uri: string } | null = null;
+    if (maxTopic > 0 && size > maxTopic) {
+      refused = { limit: 'max_retained_topic_bytes', what: `a retained event of ${size} bytes is too big`, uri: Uri.PAYLOAD_SIZE_EXCEEDED };
+    } else if (maxEvents > 0 && this.#retainedEvents - drop + 1 > maxEvents) {
+      refused = { limit: 'max_retained_events', what: `the realm retains ${this.#retainedEvents} events already`, uri: Uri.LIMIT_EXCEEDED };
+    } else if (maxBytes > 0 && this.#retainedBytes - freed + size > maxBytes) {
+      refused = {
+        limit: 'max_retained_bytes',
+        what: size > maxBytes ? `a retained event of ${size} bytes is too big` : `the realm retains ${this.#retainedBytes} bytes of events already`,
+        uri: size > maxBytes ? Uri.PAYLOAD_SIZE_EXCEEDED : Uri.LIMIT_EXCEEDED,
+      };
+    }
+    if (refused !== null) {
+      if (pub.publisher !== null) throw overLimit(pub.publisher, refused.limit, refused.what, refused.uri);
+      countLimit(refused.limit);
       return;
     }
-    list.push(r);
-    if (list.length > MAX_RETAINED_PER_TOPIC) list.splice(0, list.length - MAX_RETAINED_PER_TOPIC);
+    const r: Retained = { pub, eligibility, bytes: size };
+    if (list === undefined || drop === list.length) this.#retained.set(pub.topic, [r]);
+    else {
+      list.splice(0, drop);
+      list.push(r);
+    }
+    this.#retainedEvents += 1 - drop;
+    this.#retainedBytes += size - freed;
   }
 
   #deliver(sub: Subscription, pub: Publication, eligibility: Eligibility | null, retained: boolean, only?: Session): void {
@@ -264,13 +356,23 @@ export class Broker {
     const ppt = pub.options.ppt_scheme !== undefined;
     let ids: number[];
     let mask = 0;
+    const filtered = sub.filtered;
     if (only !== undefined) {
       if (ppt && !only.has('subscriber', 'payload_passthru_mode')) return;
+      if (filtered !== null && filtered.has(only) && !only.permissions.receives(pub.topic, 'subscribe', only)) return;
       ids = [only.connId];
       mask = serBit(only);
     } else if (eligibility === null && !excludeMe && !ppt) {
       ids = sub.connIds(); // the fast path
       mask = sub.serMask();
+      if (filtered !== null) {
+        // A pattern some roles cover in part: one decision per role for the topic.
+        for (const g of sub.groups()) {
+          if (!g.sample.permissions.receives(pub.topic, 'subscribe', g.sample)) continue;
+          ids = ids.length === 0 ? g.connIds : ids.concat(g.connIds);
+          mask |= g.mask;
+        }
+      }
     } else {
       ids = [];
       for (const s of sub.subscribers) {
@@ -278,6 +380,8 @@ export class Broker {
         if (eligibility !== null && !eligibility.admits(s)) continue;
         // WAMP spec, "Payload Passthru Mode": only to subscribers that announced it.
         if (ppt && !s.has('subscriber', 'payload_passthru_mode')) continue;
+        // A pattern the role covers in part: only topics the role may subscribe to.
+        if (filtered !== null && filtered.has(s) && !s.permissions.receives(pub.topic, 'subscribe', s)) continue;
         ids.push(s.connId);
         mask |= serBit(s);
       }
@@ -319,6 +423,7 @@ export class Broker {
 
   #remove(s: Session, sub: Subscription): void {
     sub.subscribers.delete(s);
+    if (sub.filtered !== null && sub.filtered.delete(s) && sub.filtered.size === 0) sub.filtered = null;
     sub.changed();
     s.subscriptions.delete(sub);
     this.events.unsubscribed(s, sub);

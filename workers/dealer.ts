@@ -2,23 +2,33 @@ import { MsgType } from '../src/wamp/codes.js';
 import { randomId } from '../src/wamp/ids.js';
 import { pushTail } from '../src/wamp/json-tail.js';
 import { type Dict, ProtocolViolation, WampError } from '../src/wamp/messages.js';
-import { Uri } from '../src/wamp/uris.js';
+import { isReservedUri, Uri } from '../src/wamp/uris.js';
 import { copyPpt } from './broker.js';
+import { type Limits, limited, overLimit } from './limits.js';
 import { type Match, UriIndex } from './match/uri-index.js';
 import type { Output } from './output.js';
 import type { Session } from './session.js';
+
+/** The longest delay a Node timer holds (signed 32-bit milliseconds). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export type InvokePolicy = 'single' | 'roundrobin' | 'random' | 'first' | 'last';
 
 interface Callee {
   session: Session;
-  discloseCaller: boolean;
   forwardTimeout: boolean;
+  /** The callee's role allows only part of what the pattern matches: each call is checked. */
+  filtered: boolean;
 }
+
+/** Whether `c` may be sent an INVOCATION of `procedure` (its role may register that procedure). */
+const serves = (c: Callee, procedure: string): boolean => !c.filtered || c.session.permissions.receives(procedure, 'register', c.session);
 
 export class Registration {
   readonly callees: Callee[] = [];
   readonly created = new Date().toISOString();
+  /** How many callees are filtered (0: every callee serves every procedure the pattern matches). */
+  filtered = 0;
   #next = 0;
   constructor(
     readonly id: number,
@@ -27,9 +37,9 @@ export class Registration {
     readonly invoke: InvokePolicy,
   ) {}
 
-  /** The callee for the next call (WAMP spec, "Shared Registration"). */
-  pick(): Callee {
-    const c = this.callees;
+  /** The callee for the next call (WAMP spec, "Shared Registration"); one that serves `procedure`. */
+  pick(procedure: string): Callee {
+    const c = this.filtered === 0 ? this.callees : this.callees.filter((x) => serves(x, procedure));
     switch (this.invoke) {
       case 'roundrobin': {
         const i = this.#next % c.length;
@@ -80,10 +90,13 @@ export interface DealerEvents {
 export class Dealer {
   #index = new UriIndex<Registration>();
   #byId = new Map<number, Registration>();
+  /** Registrations with filtered callees: while 0, routing needs no per-call check. */
+  #filtered = 0;
 
   constructor(
     readonly out: Output,
     readonly events: DealerEvents,
+    readonly limits: Limits,
   ) {}
 
   get(id: number): Registration | undefined {
@@ -97,18 +110,29 @@ export class Dealer {
     return this.#index.exact.has(procedure);
   }
 
-  /** The registration a CALL to `procedure` uses: exact, longest prefix, most specific wildcard. */
+  /**
+   * The registration a CALL to `procedure` uses: exact, longest prefix, most specific wildcard,
+   * passing over a pattern none of whose callees may register `procedure` (their role covers the
+   * pattern in part). A pattern never routes a wamp.* procedure: that namespace is the router's
+   * (wamp.* cannot be registered exactly, so only patterns could reach it).
+   */
   route(procedure: string): Registration | undefined {
-    return this.#index.matchBest(procedure);
+    const reg = this.#filtered === 0 ? this.#index.matchBest(procedure) : this.#index.matchBest(procedure, (r) => r.filtered === 0 || r.callees.some((c) => serves(c, procedure)));
+    return reg !== undefined && reg.match !== 'exact' && isReservedUri(procedure) ? undefined : reg;
   }
   list(): { exact: number[]; prefix: number[]; wildcard: number[] } {
     const ids = (m: Map<string, Registration>) => [...m.values()].map((r) => r.id);
     return { exact: ids(this.#index.exact), prefix: ids(this.#index.prefix), wildcard: ids(this.#index.wildcard) };
   }
 
-  register(s: Session, requestId: number, options: Dict, procedure: string): void {
+  /** `filtered`: the role allows only part of what the pattern matches (see Callee.filtered). */
+  register(s: Session, requestId: number, options: Dict, procedure: string, filtered = false): void {
     const match = (options.match as Match | undefined) ?? 'exact';
     const invoke = (options.invoke as InvokePolicy | undefined) ?? 'single';
+    const max = this.limits.max_registrations_per_session;
+    if (max > 0 && s.registrations.size >= max && limited(s)) {
+      throw overLimit(s, 'max_registrations_per_session', `this session holds ${s.registrations.size} registrations already`);
+    }
     let reg = this.#index.get(procedure, match);
     let created = false;
     if (reg !== undefined && options.force_reregister === true && !reg.callees.some((c) => c.session === s)) {
@@ -134,7 +158,8 @@ export class Dealer {
       this.#byId.set(id, reg);
       created = true;
     }
-    reg.callees.push({ session: s, discloseCaller: options.disclose_caller === true, forwardTimeout: options.forward_timeout === true });
+    reg.callees.push({ session: s, forwardTimeout: options.forward_timeout === true, filtered });
+    if (filtered && reg.filtered++ === 0) this.#filtered++;
     s.registrations.add(reg);
     this.out.send(s.connId, [MsgType.REGISTERED, requestId, reg.id]);
     if (created) this.events.created(s, reg);
@@ -181,9 +206,13 @@ export class Dealer {
     if (ppt && !s.has('caller', 'payload_passthru_mode')) {
       throw new ProtocolViolation('ppt_scheme used without announcing payload_passthru_mode');
     }
+    const max = this.limits.max_pending_calls_per_session;
+    if (max > 0 && s.calls.size >= max && limited(s)) {
+      throw overLimit(s, 'max_pending_calls_per_session', `this session has ${s.calls.size} calls waiting for their callees already`);
+    }
     const reg = this.route(procedure);
     if (reg === undefined) throw new WampError(Uri.NO_SUCH_PROCEDURE, `no callee registered for '${procedure}'`);
-    const callee = reg.pick();
+    const callee = reg.pick(procedure);
     const cs = callee.session;
     if (progress && !cs.has('callee', 'progressive_call_invocations')) {
       throw new WampError(Uri.FEATURE_NOT_SUPPORTED, 'the callee does not support progressive call invocations');
@@ -199,8 +228,10 @@ export class Dealer {
     s.calls.set(requestId, inv);
     const details: Dict = {};
     if (reg.match !== 'exact') details.procedure = procedure;
-    // WAMP spec, "Caller Identification"; calls to the router's own wamp.* namespace are disclosed too.
-    if (disclose || callee.discloseCaller || options.disclose_me === true) {
+    // WAMP spec, "Caller Identification": the dealer may deny disclosure. As Crossbar, the caller's
+    // role decides (`disclose.caller`); CALL.Options.disclose_me and a callee's
+    // REGISTER.Options.disclose_caller are not honoured on their own (issue 20).
+    if (disclose) {
       details.caller = s.id;
       details.caller_authid = s.authid;
       details.caller_authrole = s.authrole;
@@ -212,7 +243,7 @@ export class Dealer {
     if (timeout > 0) {
       // WAMP spec, "Call Timeouts" (milliseconds): forwarded to a callee that asked for it, else the dealer's.
       if (callee.forwardTimeout && cs.has('callee', 'call_timeout')) details.timeout = timeout;
-      else inv.timer = setTimeout(() => this.#timedOut(inv, timeout), timeout);
+      else this.#arm(inv, timeout, timeout);
     }
     const invocation: unknown[] = [MsgType.INVOCATION, inv.id, reg.id, details];
     pushTail(invocation, msg, 4);
@@ -260,6 +291,15 @@ export class Dealer {
     if (mode === 'killnowait') this.out.send(inv.callee.connId, [MsgType.INTERRUPT, inv.id, { mode: 'killnowait', reason: Uri.CANCELED }]);
   }
 
+  /**
+   * Times `inv` out after `remaining` ms. Node's timers hold at most 2^31−1 ms (a longer delay
+   * fires after 1 ms), and WAMP allows any non-negative integer: longer waits go in chained steps.
+   */
+  #arm(inv: Invocation, remaining: number, ms: number): void {
+    const step = Math.min(remaining, MAX_TIMER_MS);
+    inv.timer = setTimeout(() => (remaining > step ? this.#arm(inv, remaining - step, ms) : this.#timedOut(inv, ms)), step);
+  }
+
   #timedOut(inv: Invocation, ms: number): void {
     inv.timer = null;
     if (inv.caller.calls.get(inv.callRequestId) !== inv) return;
@@ -293,6 +333,7 @@ export class Dealer {
   #remove(reg: Registration, s: Session): void {
     const i = reg.callees.findIndex((c) => c.session === s);
     if (i < 0) return;
+    if (reg.callees[i]!.filtered && --reg.filtered === 0) this.#filtered--;
     reg.callees.splice(i, 1);
     s.registrations.delete(reg);
     this.events.unregistered(s, reg);

@@ -1,5 +1,6 @@
 import type { Dict } from '../src/wamp/messages.js';
 import type { Broker, Eligibility, Publication } from './broker.js';
+import { approxSize, countLimit, type Limits } from './limits.js';
 import { type Match, UriIndex } from './match/uri-index.js';
 import type { Session } from './session.js';
 
@@ -16,38 +17,55 @@ interface Stored {
   topic: string;
   payload: unknown[];
   eligibility: Eligibility | null;
+  bytes: number;
 }
 
 interface Entry {
   cfg: HistoryConfig;
   events: Stored[];
+  /** The bytes of `events` (max_event_history_bytes). */
+  bytes: number;
 }
 
 /**
  * In-memory event history (WAMP spec, "Event History"): the last `limit` events of every topic
- * pattern configured in the realm's `store.event-history`, read with wamp.subscription.get_events.
+ * pattern configured in the realm's `store.event-history`, read with wamp.subscription.get_events;
+ * at most max_event_history_bytes of them per entry (the oldest make room; an event bigger than
+ * that is not stored, and counted).
  */
 export class EventStore {
   #entries = new UriIndex<Entry>();
   #scratch: Entry[] = [];
+  readonly #maxBytes: number;
 
-  constructor(configs: HistoryConfig[]) {
-    for (const cfg of configs) this.#entries.set(cfg.uri, cfg.match, { cfg, events: [] });
+  constructor(configs: HistoryConfig[], limits: Limits) {
+    for (const cfg of configs) this.#entries.set(cfg.uri, cfg.match, { cfg, events: [], bytes: 0 });
+    this.#maxBytes = limits.max_event_history_bytes;
   }
 
   record(_broker: Broker, pub: Publication, eligibility: Eligibility | null): void {
     const entries = this.#entries.matchAll(pub.topic, this.#scratch);
     if (entries.length === 0) return;
-    const stored: Stored = { timestamp: new Date().toISOString(), publication: pub.id, topic: pub.topic, payload: pub.payload, eligibility };
+    const max = this.#maxBytes;
+    const bytes = pub.bytes >= 0 ? pub.bytes : approxSize(pub.payload, max > 0 ? max : Number.POSITIVE_INFINITY);
+    if (max > 0 && bytes > max) {
+      entries.length = 0;
+      countLimit('max_event_history_bytes');
+      return;
+    }
+    const stored: Stored = { timestamp: new Date().toISOString(), publication: pub.id, topic: pub.topic, payload: pub.payload, eligibility, bytes };
     for (const e of entries) {
       e.events.push(stored);
-      if (e.events.length > e.cfg.limit) e.events.splice(0, e.events.length - e.cfg.limit);
+      e.bytes += bytes;
+      let drop = 0;
+      while (e.events.length - drop > e.cfg.limit || (max > 0 && e.bytes > max)) e.bytes -= e.events[drop++]!.bytes;
+      if (drop > 0) e.events.splice(0, drop);
     }
     entries.length = 0;
   }
 
-  /** Events stored for a subscription's (uri, match), newest first, as `caller` may see them. */
-  events(uri: string, match: Match, subscription: number, caller: Session, limit: number): Dict[] | undefined {
+  /** Events stored for a subscription's (uri, match), newest first, as `caller` may see them (and `visible` lets through). */
+  events(uri: string, match: Match, subscription: number, caller: Session, limit: number, visible?: (topic: string) => boolean): Dict[] | undefined {
     const e = this.#entries.get(uri, match);
     if (e === undefined) return undefined;
     const out: Dict[] = [];
@@ -55,6 +73,7 @@ export class EventStore {
       const ev = e.events[i]!;
       // authid/authrole lists of the original publication are re-applied to the caller.
       if (ev.eligibility !== null && !ev.eligibility.admits(caller)) continue;
+      if (visible !== undefined && !visible(ev.topic)) continue;
       out.push({
         timestamp: ev.timestamp,
         subscription,

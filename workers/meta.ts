@@ -1,6 +1,8 @@
 import { type Dict, isDict, WampError } from '../src/wamp/messages.js';
 import { isId } from '../src/wamp/ids.js';
 import { isReservedUri, isValidUri, Uri } from '../src/wamp/uris.js';
+import { RolePermissions } from './authorizer.js';
+import { frameBytes, overLimit } from './limits.js';
 import type { Match } from './match/uri-index.js';
 import type { Realm } from './realm.js';
 import type { Session } from './session.js';
@@ -8,7 +10,8 @@ import type { Session } from './session.js';
 /** Result of a meta procedure: [args] or [args, kwargs]. */
 export type MetaResult = [unknown[]] | [unknown[], Dict];
 
-type Handler = (realm: Realm, caller: Session, args: unknown[], kwargs: Dict) => MetaResult;
+/** `msg`: the CALL (for its frame size). */
+type Handler = (realm: Realm, caller: Session, args: unknown[], kwargs: Dict, msg: unknown[]) => MetaResult;
 
 const arg = <T>(args: unknown[], i: number, check: (v: unknown) => boolean, what: string): T => {
   const v = args[i];
@@ -66,6 +69,23 @@ function reasonArgs(args: unknown[], i: number, kwargs: Dict): Dict {
   return { ...positional, ...kwargs };
 }
 
+/**
+ * The size of a new testament (its add_testament CALL's frame), if the session may hold one more:
+ * max_testaments_per_session and max_testament_bytes_per_session.
+ */
+function testamentRoom(realm: Realm, s: Session, msg: unknown[]): number {
+  const { max_testaments_per_session: maxCount, max_testament_bytes_per_session: maxBytes } = realm.limits;
+  if (maxCount > 0 && s.testaments.length >= maxCount) {
+    throw overLimit(s, 'max_testaments_per_session', `this session holds ${s.testaments.length} testaments already`);
+  }
+  const bytes = frameBytes(msg, maxBytes > 0 ? maxBytes : Number.POSITIVE_INFINITY);
+  if (maxBytes > 0 && s.testamentBytes + bytes > maxBytes) {
+    if (bytes > maxBytes) throw overLimit(s, 'max_testament_bytes_per_session', `a testament of ${bytes} bytes is too big`, Uri.PAYLOAD_SIZE_EXCEEDED);
+    throw overLimit(s, 'max_testament_bytes_per_session', `this session holds ${s.testamentBytes} bytes of testaments already`);
+  }
+  return bytes;
+}
+
 function subscription(realm: Realm, id: unknown) {
   const sub = isId(id) ? realm.broker.get(id) : undefined;
   if (sub === undefined) throw new WampError(Uri.NO_SUCH_SUBSCRIPTION);
@@ -112,7 +132,7 @@ const PROCEDURES: Readonly<Record<string, Handler>> = {
     killAll(realm, targets, reasonArgs(args, 0, kwargs), true);
     return [[targets.length]];
   },
-  'wamp.session.add_testament': (realm, caller, args, kwargs) => {
+  'wamp.session.add_testament': (realm, caller, args, kwargs, msg) => {
     const topic = arg<string>(args, 0, (v) => isValidUri(v, realm.uriCheck), 'a topic URI');
     // A testament is a publication by the session: the wamp.* namespace is the router's alone.
     if (isReservedUri(topic)) throw new WampError(Uri.INVALID_URI, `'${topic}': the wamp.* namespace is reserved`);
@@ -122,7 +142,9 @@ const PROCEDURES: Readonly<Record<string, Handler>> = {
     const scope = options.scope ?? 'destroyed';
     if (scope !== 'destroyed' && scope !== 'detached') throw new WampError(Uri.INVALID_ARGUMENT, "scope must be 'destroyed' or 'detached'");
     if (!allowed(caller, topic, 'publish')) throw new WampError(Uri.NOT_AUTHORIZED, `not authorized to publish to '${topic}'`);
-    caller.testaments.push({ topic, args: tArgs, kwargs: tKwargs, options: isDict(options.publish_options) ? options.publish_options : {}, scope });
+    const bytes = testamentRoom(realm, caller, msg);
+    caller.testaments.push({ topic, args: tArgs, kwargs: tKwargs, options: isDict(options.publish_options) ? options.publish_options : {}, scope, bytes });
+    caller.testamentBytes += bytes;
     return [[]];
   },
   'wamp.session.flush_testaments': (_realm, caller, args, kwargs) => {
@@ -130,6 +152,7 @@ const PROCEDURES: Readonly<Record<string, Handler>> = {
     const before = caller.testaments.length;
     const kept = caller.testaments.filter((t) => t.scope !== scope);
     caller.testaments.splice(0, caller.testaments.length, ...kept);
+    caller.testamentBytes = kept.reduce((n, t) => n + t.bytes, 0);
     return [[before - kept.length]];
   },
 
@@ -181,10 +204,13 @@ const PROCEDURES: Readonly<Record<string, Handler>> = {
     if (!(typeof limitArg === 'number' && Number.isInteger(limitArg) && limitArg > 0)) {
       throw new WampError(Uri.INVALID_ARGUMENT, 'limit must be a positive integer');
     }
-    if (!allowed(caller, sub.topic, 'subscribe')) {
+    // As for SUBSCRIBE, a pattern is judged by what it matches, and each event by its own topic.
+    const p = caller.permissions;
+    if (sub.match === 'exact' ? !allowed(caller, sub.topic, 'subscribe') : p instanceof RolePermissions && p.coverage(sub.topic, sub.match, 'subscribe') === 'none') {
       throw new WampError(Uri.NOT_AUTHORIZED, `not authorized to subscribe to '${sub.topic}'`);
     }
-    const events = realm.broker.store?.events(sub.topic, sub.match, sub.id, caller, limitArg);
+    const visible = sub.match === 'exact' ? undefined : (topic: string) => allowed(caller, topic, 'subscribe');
+    const events = realm.broker.store?.events(sub.topic, sub.match, sub.id, caller, limitArg, visible);
     if (events === undefined) throw new WampError(Uri.HISTORY_UNAVAILABLE, `no event history is configured for '${sub.topic}' (${sub.match})`);
     return [[events]];
   },
@@ -195,6 +221,6 @@ export function isMetaProcedure(procedure: string): boolean {
   return procedure.charCodeAt(0) === 0x77 /* w */ && Object.hasOwn(PROCEDURES, procedure);
 }
 
-export function callMeta(realm: Realm, caller: Session, procedure: string, args: unknown[], kwargs: Dict): MetaResult {
-  return PROCEDURES[procedure]!(realm, caller, args, kwargs);
+export function callMeta(realm: Realm, caller: Session, procedure: string, args: unknown[], kwargs: Dict, msg: unknown[]): MetaResult {
+  return PROCEDURES[procedure]!(realm, caller, args, kwargs, msg);
 }

@@ -11,6 +11,7 @@ import { Uri } from '../src/wamp/uris.js';
 import { InternalOutput } from './auth/internal-caller.js';
 import { AuthService } from './auth/service.js';
 import { Drain } from './drain.js';
+import { noteFrame } from './limits.js';
 import { CloseCode, Realm } from './realm.js';
 import type { Session } from './session.js';
 import { countBatchIn, StatsReporter } from './stats.js';
@@ -74,8 +75,12 @@ function onBatch(ops: unknown[]): void {
           const connId = bytesIn.connId;
           const start = bytesIn.skip(len);
           const msg = decode(connId, bytesIn.current, start, start + len);
-          if (msg !== undefined) frame(connId, msg);
+          if (msg !== undefined) {
+            noteFrame(msg, len); // its size, for the byte limits (workers/limits.ts)
+            frame(connId, msg);
+          }
         }
+        noteFrame(null, 0);
         break;
       }
       case Op.BYTES:

@@ -12,6 +12,7 @@ import { Broker, type BrokerEvents } from './broker.js';
 import { Dealer, type DealerEvents } from './dealer.js';
 import { EventStore } from './event-store.js';
 import type { Match } from './match/uri-index.js';
+import { approxSize, keepFrameBytes, knownFrameBytes, type Limits, overLimit } from './limits.js';
 import { callMeta, isMetaProcedure } from './meta.js';
 import type { Output } from './output.js';
 import { Session, SessionState } from './session.js';
@@ -54,8 +55,11 @@ function routerRoles(meta: boolean, history: boolean) {
 
 const CLIENT_ROLES = new Set(['publisher', 'subscriber', 'caller', 'callee']);
 
+/** Client messages that an ERROR answers (WAMP spec, "ERROR"). */
+const ANSWERABLE = new Set<number>([MsgType.PUBLISH, MsgType.SUBSCRIBE, MsgType.UNSUBSCRIBE, MsgType.CALL, MsgType.REGISTER, MsgType.UNREGISTER]);
+
 /** WebSocket close codes Crosswire uses after an ABORT. */
-export const CloseCode = { NORMAL: 1000, GOING_AWAY: 1001, PROTOCOL_ERROR: 1002, INTERNAL: 1011 } as const;
+export const CloseCode = { NORMAL: 1000, GOING_AWAY: 1001, PROTOCOL_ERROR: 1002, POLICY_VIOLATION: 1008, INTERNAL: 1011 } as const;
 
 /** How long a session may take to answer a router GOODBYE before its connection is closed. */
 const GOODBYE_TIMEOUT_MS = 5000;
@@ -69,6 +73,8 @@ export class Realm implements BrokerEvents, DealerEvents {
   readonly broker: Broker;
   readonly dealer: Dealer;
   readonly roles = new Map<string, Permissions>();
+  /** What clients may make this realm hold (workers/limits.ts). */
+  readonly limits: Limits;
   readonly #welcomeRoles: Dict;
   #goodbyeTimers = new Map<Session, NodeJS.Timeout>();
   /** Set by a graceful drain (drain.ts): no new calls are accepted. */
@@ -86,8 +92,9 @@ export class Realm implements BrokerEvents, DealerEvents {
     this.name = cfg.name;
     this.uriCheck = cfg.options.uri_check;
     this.metaApi = cfg.options.enable_meta_api;
-    this.broker = new Broker(out, this, cfg.history.length > 0 ? new EventStore(cfg.history) : null);
-    this.dealer = new Dealer(out, this);
+    this.limits = cfg.limits;
+    this.broker = new Broker(out, this, cfg.history.length > 0 ? new EventStore(cfg.history, cfg.limits) : null, cfg.limits);
+    this.dealer = new Dealer(out, this, cfg.limits);
     for (const r of cfg.roles) this.roles.set(r.name, r.authorizer !== undefined ? new DynamicRole(r) : new RolePermissions(r));
     this.#welcomeRoles = routerRoles(this.metaApi, cfg.history.length > 0);
   }
@@ -160,7 +167,7 @@ export class Realm implements BrokerEvents, DealerEvents {
       return;
     }
     if (s.held !== null) {
-      s.held.push(msg); // a dynamic authorizer is deciding an earlier message: keep the order
+      this.#hold(s, s.held, msg); // a dynamic authorizer is deciding an earlier message: keep the order
       return;
     }
     try {
@@ -205,6 +212,43 @@ export class Realm implements BrokerEvents, DealerEvents {
     } catch (e) {
       this.#fail(s, msg, e);
     }
+  }
+
+  /**
+   * Queues a message behind one a dynamic authorizer is deciding, within the session's
+   * max_held_messages_per_session and max_held_bytes_per_session. Over them, a request is answered
+   * with ERROR; a message no ERROR can answer (YIELD, ERROR, CANCEL, GOODBYE) ends the session.
+   */
+  #hold(s: Session, held: unknown[][], msg: unknown[]): void {
+    const maxCount = this.limits.max_held_messages_per_session;
+    const maxBytes = this.limits.max_held_bytes_per_session;
+    let bytes = knownFrameBytes(msg);
+    if (bytes >= 0) keepFrameBytes(msg, bytes);
+    else bytes = maxBytes > 0 ? approxSize(msg, maxBytes) : 0;
+    let err: WampError | null = null;
+    if (maxCount > 0 && held.length >= maxCount) {
+      err = overLimit(s, 'max_held_messages_per_session', `${held.length} messages of this session already wait for a dynamic authorizer`);
+    } else if (maxBytes > 0 && s.heldBytes + bytes > maxBytes) {
+      const big = bytes > maxBytes;
+      err = overLimit(
+        s,
+        'max_held_bytes_per_session',
+        big ? `a message of ${bytes} bytes cannot wait for a dynamic authorizer` : `${s.heldBytes} bytes of this session already wait for a dynamic authorizer`,
+        big ? Uri.PAYLOAD_SIZE_EXCEEDED : Uri.LIMIT_EXCEEDED,
+      );
+    }
+    if (err === null) {
+      s.heldBytes += bytes;
+      held.push(msg);
+      return;
+    }
+    if (!ANSWERABLE.has(msg[0] as number)) return this.abort(s, err.uri, err.message, CloseCode.POLICY_VIOLATION);
+    try {
+      checkClientMessage(msg);
+    } catch (e) {
+      return this.#fail(s, msg, e);
+    }
+    this.#fail(s, msg, err);
   }
 
   #fail(s: Session, msg: unknown[], e: unknown): void {
@@ -304,6 +348,14 @@ export class Realm implements BrokerEvents, DealerEvents {
 
   // ---- message handlers ------------------------------------------------------------------
 
+  /** A URI the realm would keep (a subscription's, a registration's) is at most max_uri_length long. */
+  #checkLength(s: Session, uri: string): void {
+    const max = this.limits.max_uri_length;
+    if (max > 0 && typeof uri === 'string' && uri.length > max) {
+      throw overLimit(s, 'max_uri_length', `a URI of ${uri.length} characters is too long`, Uri.INVALID_URI);
+    }
+  }
+
   #checkUri(uri: string, match: Match, reservedOk: boolean): void {
     if (!isValidPattern(uri, match, this.uriCheck)) {
       throw new WampError(Uri.INVALID_URI, `invalid URI '${uri}' (match ${match}, uri_check ${this.uriCheck})`);
@@ -328,7 +380,7 @@ export class Realm implements BrokerEvents, DealerEvents {
     this.auth
       .caller(this)
       .call(role.authorizer, [sessionDetails(s), uri, action, options])
-      .then((args) => parseDecision(args[0], action))
+      .then((args) => parseDecision(args[0], action, options.match))
       .then(
         (d) => {
           if (d.cache) role.remember(key, d.grant);
@@ -349,6 +401,7 @@ export class Realm implements BrokerEvents, DealerEvents {
     if (s.state === SessionState.CLOSED) return;
     const held = s.held ?? [];
     s.held = null;
+    s.heldBytes = 0;
     if (err === undefined) this.dispatch(s, msg);
     else this.#fail(s, msg, err);
     s.authzDecision = null;
@@ -366,20 +419,47 @@ export class Realm implements BrokerEvents, DealerEvents {
     if (options.ppt_scheme !== undefined && !s.has('publisher', 'payload_passthru_mode')) {
       throw new ProtocolViolation('ppt_scheme used without announcing payload_passthru_mode');
     }
-    const publication = this.broker.publish(s, msg, g.disclosePublisher || options.disclose_me === true);
+    // As Crossbar: the publisher's role decides disclosure (`disclose.publisher`), not disclose_me.
+    const publication = this.broker.publish(s, msg, g.disclosePublisher);
     if (options.acknowledge === true) this.out.send(s.connId, [MsgType.PUBLISHED, msg[1], publication]);
+  }
+
+  /**
+   * Whether the role lets the session SUBSCRIBE/REGISTER `uri` with `match`: throws
+   * not_authorized if not; else true when each concrete URI must be checked at delivery (a
+   * pattern the role covers only in part), false when all it matches is allowed. null: asked a
+   * dynamic authorizer, the message will be dispatched again.
+   *
+   * A static role decides a pattern by what it matches (RolePermissions.coverage), not by the
+   * pattern string. A dynamic authorizer is asked with the pattern and `match` (Crossbar's
+   * call) and must grant the match explicitly (parseDecision); its grant covers the whole pattern.
+   */
+  #authorize(s: Session, msg: unknown[], uri: string, match: Match, action: 'subscribe' | 'register'): boolean | null {
+    const p = s.permissions;
+    const verb = action === 'subscribe' ? 'subscribe to' : 'register';
+    if (match !== 'exact' && p instanceof RolePermissions) {
+      const c = p.coverage(uri, match, action);
+      if (c === 'none') throw new WampError(Uri.NOT_AUTHORIZED, `not authorized to ${verb} '${uri}' (match ${match}): the role allows nothing it matches`);
+      return c === 'some';
+    }
+    const g = this.#grant(s, msg, uri, action);
+    if (g === null) return null;
+    if (!g.allow) {
+      const how = match === 'exact' ? '' : ` (match ${match}; an authorizer grants a pattern with {allow: true, match: '${match}'})`;
+      throw new WampError(Uri.NOT_AUTHORIZED, `not authorized to ${verb} '${uri}'${how}`);
+    }
+    return false;
   }
 
   #subscribe(s: Session, msg: unknown[]): void {
     const topic = msg[3] as string;
     const options = msg[2] as Dict;
-    this.#checkUri(topic, (options.match as Match | undefined) ?? 'exact', true);
-    const g = this.#grant(s, msg, topic, 'subscribe');
-    if (g === null) return;
-    if (!g.allow) {
-      throw new WampError(Uri.NOT_AUTHORIZED, `not authorized to subscribe to '${topic}'`);
-    }
-    this.broker.subscribe(s, msg[1] as number, options, topic);
+    this.#checkLength(s, topic);
+    const match = (options.match as Match | undefined) ?? 'exact';
+    this.#checkUri(topic, match, true);
+    const filtered = this.#authorize(s, msg, topic, match, 'subscribe');
+    if (filtered === null) return;
+    this.broker.subscribe(s, msg[1] as number, options, topic, filtered);
   }
 
   #call(s: Session, msg: unknown[]): void {
@@ -395,7 +475,7 @@ export class Realm implements BrokerEvents, DealerEvents {
     if (this.metaApi && isMetaProcedure(procedure)) {
       const args = Array.isArray(msg[4]) ? (msg[4] as unknown[]) : [];
       const kwargs = isDict(msg[5]) ? msg[5] : {};
-      const [rArgs, rKwargs] = callMeta(this, s, procedure, args, kwargs);
+      const [rArgs, rKwargs] = callMeta(this, s, procedure, args, kwargs, msg);
       const result: unknown[] = [MsgType.RESULT, msg[1], {}, rArgs];
       if (rKwargs !== undefined) result.push(rKwargs);
       this.out.send(s.connId, result);
@@ -406,12 +486,16 @@ export class Realm implements BrokerEvents, DealerEvents {
 
   #register(s: Session, msg: unknown[]): void {
     const procedure = msg[3] as string;
-    this.#checkUri(procedure, ((msg[2] as Dict).match as Match | undefined) ?? 'exact', false);
-    const g = this.#grant(s, msg, procedure, 'register');
-    if (g === null) return;
-    if (!g.allow) {
-      throw new WampError(Uri.NOT_AUTHORIZED, `not authorized to register '${procedure}'`);
+    this.#checkLength(s, procedure);
+    const options = msg[2] as Dict;
+    const match = (options.match as Match | undefined) ?? 'exact';
+    this.#checkUri(procedure, match, false);
+    const filtered = this.#authorize(s, msg, procedure, match, 'register');
+    if (filtered === null) return;
+    if (filtered && options.force_reregister === true) {
+      // Taking a registration over would cut its callees off procedures this role may not register.
+      throw new WampError(Uri.NOT_AUTHORIZED, `force_reregister of '${procedure}' (match ${match}) needs the right to register all it matches`);
     }
-    this.dealer.register(s, msg[1] as number, msg[2] as Dict, procedure);
+    this.dealer.register(s, msg[1] as number, options, procedure, filtered);
   }
 }

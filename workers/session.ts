@@ -14,6 +14,8 @@ export interface Testament {
   kwargs: Dict;
   options: Dict;
   scope: 'detached' | 'destroyed';
+  /** The add_testament CALL's frame size (counted against max_testament_bytes_per_session). */
+  bytes: number;
 }
 
 /** One joined WAMP session, owned by the realm worker that hosts its realm. */
@@ -50,6 +52,11 @@ export class Session {
   authextra: Dict = {};
   /** While a dynamic authorizer decides, the session's later messages wait here in order. */
   held: unknown[][] | null = null;
+  /** Frame bytes of the messages in `held`, and of the testaments (workers/limits.ts). */
+  heldBytes = 0;
+  testamentBytes = 0;
+  /** Bit i: the session reached LIMITS[i] (logged once). */
+  limitsReached = 0;
   /** The decision just fetched for the request being re-dispatched (workers/auth/dynamic-role.ts). */
   authzDecision: { key: string; grant: Grant } | null = null;
 

@@ -3,6 +3,7 @@ import { getHeapStatistics } from 'node:v8';
 import type { Outbox } from '../src/ipc/outbox.js';
 import { Op, type WorkerStats } from '../src/ipc/protocol.js';
 import { AUTH_METHODS, authIndex } from '../src/metrics/labels.js';
+import { takeLimitCounts } from './limits.js';
 import type { Realm } from './realm.js';
 
 /** Authentication results of this thread since the last report (AUTH_METHODS index * 2 + success). */
@@ -44,7 +45,11 @@ export class StatsReporter {
 
   report(): void {
     const sessions: Record<string, number> = {};
-    for (const [name, r] of this.realms) sessions[name] = r.sessions.size;
+    const retained: Record<string, [number, number]> = {};
+    for (const [name, r] of this.realms) {
+      sessions[name] = r.sessions.size;
+      retained[name] = [r.broker.retainedEvents, r.broker.retainedBytes];
+    }
     const heap = getHeapStatistics();
     const lag = this.#lag;
     // An interval without a single sample (just enabled) reads as NaN/huge: report 0 then.
@@ -57,6 +62,8 @@ export class StatsReporter {
       maxBatchOut: outbox.maxBatch,
       auth: auth.slice(),
       sessions,
+      limits: takeLimitCounts(),
+      retained,
       heapUsed: heap.used_heap_size,
       heapTotal: heap.total_heap_size,
       heapLimit: heap.heap_size_limit,

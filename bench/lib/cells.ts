@@ -19,6 +19,11 @@ export interface Cell {
   limit: 'echo' | 'fanout' | 'forward';
   /** Cells with the same key share one limit measurement (rpc-shared uses rpc's echo). */
   limitKey: string;
+  /**
+   * fanout only: subscribers SUBSCRIBE with match prefix to a pattern their role covers in part,
+   * so the router authorizes each delivery (--fanout-match prefix).
+   */
+  match?: 'prefix';
 }
 
 /** What a cell reports: the headline metric and whether higher is better. */
@@ -39,6 +44,8 @@ export interface MatrixOptions {
   fanout: readonly number[];
   fanin: number;
   idle: number;
+  /** fanout subscriptions: exact (default) or partly covered prefix (Cell.match). */
+  fanoutMatch?: 'exact' | 'prefix';
 }
 
 export function matrix(o: MatrixOptions): Cell[] {
@@ -54,7 +61,12 @@ export function matrix(o: MatrixOptions): Cell[] {
           for (const p of o.payloads) add(p, p, 0, 'echo', `echo ${p}`);
           break;
         case 'fanout':
-          for (const n of o.fanout) for (const p of o.payloads) add(`${n} subs ${p}`, p, n, 'fanout', `fanout ${n} ${p}`);
+          for (const n of o.fanout) {
+            for (const p of o.payloads) {
+              if (o.fanoutMatch !== 'prefix') add(`${n} subs ${p}`, p, n, 'fanout', `fanout ${n} ${p}`);
+              else cells.push({ scenario, variant: `${n} subs ${p} prefix`, serializer, payload: p, peers: n, limit: 'fanout', limitKey: `fanout ${n} ${p} ${serializer}`, match: 'prefix' });
+            }
+          }
           break;
         case 'fanin':
           add(`${o.fanin} pubs small`, 'small', o.fanin, 'forward', `fanin ${o.fanin}`);

@@ -18,7 +18,7 @@ export type Target = 'router' | 'limit';
 export type RoleConfig =
   | { role: 'callers'; callers: number; window: number; payload: PayloadName }
   | { role: 'callees'; callees: number; invoke: 'single' | 'roundrobin' }
-  | { role: 'fanout'; subscribers: number; window: number; payload: PayloadName; dropSeq: number }
+  | { role: 'fanout'; subscribers: number; window: number; payload: PayloadName; dropSeq: number; match?: 'prefix' }
   | { role: 'fanin'; publishers: number; window: number; payload: PayloadName }
   | { role: 'join'; concurrency: number }
   | { role: 'idle'; sessions: number; concurrency: number; localAddresses: string[] };
@@ -62,3 +62,31 @@ export type FromPeer =
 /** The procedure and topic every scenario uses. */
 export const PROCEDURE = 'com.bench.echo';
 export const TOPIC = 'com.bench.topic';
+/**
+ * --fanout-match prefix: subscribers SUBSCRIBE to this prefix of TOPIC; the router's role
+ * (FANOUT_PREFIX_CONFIG) covers it only in part, so every delivery is authorized.
+ */
+export const TOPIC_PREFIX = 'com.bench.';
+export const FANOUT_PREFIX_CONFIG = {
+  version: 2,
+  workers: [
+    {
+      type: 'router',
+      realms: [
+        {
+          name: 'realm1',
+          roles: [
+            {
+              name: 'anonymous',
+              permissions: [
+                { uri: '', match: 'prefix', allow: { call: true, register: true, publish: true, subscribe: true } },
+                { uri: `${TOPIC_PREFIX}private`, match: 'exact', allow: {} },
+              ],
+            },
+          ],
+        },
+      ],
+      transports: [{ type: 'websocket', endpoint: { type: 'tcp', port: 8080, interface: '127.0.0.1' }, serializers: ['json', 'msgpack'] }],
+    },
+  ],
+};

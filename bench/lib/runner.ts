@@ -3,9 +3,11 @@
  * generators, warms up, measures for a fixed time, stops, drains, verifies, tears down.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { type Cell, METRICS } from './cells.js';
-import type { Mark, PeerResult, PeerSetup, RoleConfig, Target } from './ipc.js';
+import { FANOUT_PREFIX_CONFIG, type Mark, type PeerResult, type PeerSetup, type RoleConfig, type Target } from './ipc.js';
 import { cpuTicks, LIMIT_SERVERS, machineTicks, PeerProc, rssKiB, type ServerProc, startServer } from './procs.js';
 import { Histogram } from './stats.js';
 import type { ClientKind } from './wamp-peer.js';
@@ -80,6 +82,18 @@ export function profileSubdir(cell: Cell, label: string): string {
   return `${label}-${cell.scenario}-${cell.variant}-${cell.serializer}`.replace(/[^A-Za-z0-9._+-]+/g, '_');
 }
 
+let prefixConfig: string | null = null;
+/** The config file of --fanout-match prefix (written once per bench run). */
+function fanoutPrefixConfig(): string {
+  if (prefixConfig === null) {
+    const dir = mkdtempSync(join(tmpdir(), 'crosswire-bench-'));
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+    prefixConfig = join(dir, 'fanout-prefix.json');
+    writeFileSync(prefixConfig, JSON.stringify(FANOUT_PREFIX_CONFIG));
+  }
+  return prefixConfig;
+}
+
 async function startTarget(cell: Cell, target: TargetSpec, o: RunOptions, fds: number): Promise<ServerProc> {
   if (target.kind === 'limit') return startServer(`${cell.limit} limit`, LIMIT_SERVERS[cell.limit], { fds });
   let nodeArgs: string[] = [];
@@ -89,7 +103,7 @@ async function startTarget(cell: Cell, target: TargetSpec, o: RunOptions, fds: n
     nodeArgs = ['--cpu-prof', '--cpu-prof-dir', dir];
   }
   return startServer(target.label, target.cli, {
-    args: ['start'],
+    args: cell.match === 'prefix' ? ['start', '--config', fanoutPrefixConfig()] : ['start'],
     nodeArgs,
     fds,
     env: {
@@ -114,7 +128,7 @@ function roles(cell: Cell, t: Target, o: RunOptions): { cfg: RoleConfig; fds: nu
       return [{ cfg: { role: 'callees', callees: shared ? 4 : 1, invoke: shared ? 'roundrobin' : 'single' }, fds: 0 }, callers];
     }
     case 'fanout':
-      return [{ cfg: { role: 'fanout', subscribers: cell.peers, window: o.window, payload: cell.payload, dropSeq: o.dropSeq }, fds: cell.peers + 64 }];
+      return [{ cfg: { role: 'fanout', subscribers: cell.peers, window: o.window, payload: cell.payload, dropSeq: o.dropSeq, match: cell.match }, fds: cell.peers + 64 }];
     case 'fanin':
       return [{ cfg: { role: 'fanin', publishers: cell.peers, window: o.window, payload: cell.payload }, fds: cell.peers + 64 }];
     case 'join':

@@ -4,7 +4,7 @@
  * Why not `ws`: the generator must be faster than the router it measures. This client writes
  * every frame queued during one event-loop turn with one `write()` per socket (one syscall),
  * parses incoming frames without copying the payload, and does no UTF-8 validation or
- * per-message event emitting. See README "Performance" for the measured difference.
+ * per-message event emitting. See docs/performance.md for the measured difference.
  *
  * Masking: client frames carry the mask bit and a masking key, as RFC 6455 §5.3 requires, but
  * the key is all zeros, so masking the payload is a copy. The key's purpose (§10.3) is to keep

@@ -1,6 +1,6 @@
 /**
  * The same client surface as WsClient, on the `ws` package (perMessageDeflate off). Only for
- * `--client ws`, which shows with data why the harness uses its own client (README "Performance").
+ * `--client ws`, which shows with data why the harness uses its own client (docs/performance.md).
  */
 import WebSocket from 'ws';
 import type { WsOptions } from './ws-client.js';

@@ -3,7 +3,7 @@
  * What arrives in one event-loop turn is copied once and written to every `/sub` socket in one
  * corked write at the end of the turn (the batching the router does, without any routing).
  * uWS's own publish() is slow here: it merges messages per sender, so with 100 senders it
- * spends several µs per message (see README "Performance").
+ * spends several µs per message (see docs/performance.md).
  */
 import type { WebSocket } from 'uWebSockets.js';
 import { listen, loadNativeUws, type LimitConn, upgrade, WS_OPTIONS } from './common.js';

@@ -10,7 +10,7 @@
  */
 import { PAYLOADS } from '../lib/codec.js';
 import { scanJsonEvent, scanMsgpackEvent } from '../lib/event-scan.js';
-import { type PeerResult, type PeerSetup, type RoleConfig, TOPIC } from '../lib/ipc.js';
+import { type PeerResult, type PeerSetup, type RoleConfig, TOPIC, TOPIC_PREFIX } from '../lib/ipc.js';
 import { publicationBytes } from '../lib/rpc-bytes.js';
 import { addError, newVerdict, SeqChecker, type Verdict } from '../lib/stats.js';
 import { T, type WampPeer } from '../lib/wamp-peer.js';
@@ -20,14 +20,15 @@ type FanoutCfg = Extract<RoleConfig, { role: 'fanout' }>;
 type FaninCfg = Extract<RoleConfig, { role: 'fanin' }>;
 
 /** Opens subscribers (router: HELLO + SUBSCRIBE; limit: connect on /sub). */
-async function subscribers(s: PeerSetup, n: number, onClose: (code: number, reason: string) => void): Promise<WampPeer[]> {
+async function subscribers(s: PeerSetup, n: number, onClose: (code: number, reason: string) => void, prefix = false): Promise<WampPeer[]> {
   const router = s.target === 'router';
   const ep = router ? s.endpoint : { ...s.endpoint, path: '/sub' };
+  const subscribe = prefix ? [T.SUBSCRIBE, 1, { match: 'prefix' }, TOPIC_PREFIX] : [T.SUBSCRIBE, 1, {}, TOPIC];
   return openMany(n, ep, codecOf(s), 64, async (p) => {
     p.onClose = onClose;
     if (router) {
       await p.join();
-      await p.expect([T.SUBSCRIBE, 1, {}, TOPIC], T.SUBSCRIBED);
+      await p.expect(subscribe, T.SUBSCRIBED);
     }
   });
 }
@@ -108,7 +109,7 @@ export class Fanout implements Role {
     const closed = (code: number, reason: string): void => {
       if (!this.#closing) addError(this.#verdict, `connection closed: ${code} ${reason}`);
     };
-    this.#subs = await subscribers(this.s, this.cfg.subscribers, closed);
+    this.#subs = await subscribers(this.s, this.cfg.subscribers, closed, this.cfg.match === 'prefix');
     this.#pub = (await publishers(this.s, 1, closed))[0]!;
     return undefined;
   }

@@ -3,6 +3,7 @@ import { dirname, resolve } from 'node:path';
 import { availableParallelism } from 'node:os';
 import convict, { type Schema } from 'convict';
 import type { AuthOptions, RealmConfig, RoleConfig } from '../ipc/protocol.js';
+import { resolveLimits } from './limits.js';
 import { AuthConfigError, checkAuth, staticRoles, type TransportAuth } from './auth.js';
 import { SERIALIZERS, type SerializerName } from '../serializers/index.js';
 import { isValidPattern, REALM_NAME } from '../wamp/uris.js';
@@ -131,6 +132,11 @@ convict.addFormats({
       throw new Error('is required: a TCP port 0..65535 or "$VARNAME"');
     },
   },
+  'nullable-nat': {
+    validate(v: unknown) {
+      if (v !== null && (!Number.isInteger(v) || (v as number) < 0)) throw new Error('must be null or an integer >= 0');
+    },
+  },
   'positive-int': {
     validate(v: unknown) {
       if (!Number.isInteger(v) || (v as number) < 1) throw new Error('must be a positive integer');
@@ -189,7 +195,7 @@ convict.addFormats({
   },
 });
 
-function realm(value: unknown, path: string, warnings: string[]): RealmConfig {
+function realm(value: unknown, path: string, warnings: string[], heapMb: number): RealmConfig {
   const r = section<RealmFileConfig>(realmSchema, value, path);
   // Only a value other than the default is worth a warning (print-config writes the default out).
   if (r.options.event_dispatching_chunk_size !== 100) {
@@ -224,6 +230,7 @@ function realm(value: unknown, path: string, warnings: string[]): RealmConfig {
     roles,
     options: { uri_check: r.options.uri_check, enable_meta_api: r.options.enable_meta_api },
     history: checkStore(r.store, `${path}.store`),
+    limits: resolveLimits(r.options, heapMb),
   };
 }
 
@@ -370,7 +377,7 @@ export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env, 
   }
   const { w, at } = routers[0]!;
   const warnings: string[] = [];
-  const realms = w.realms.map((r, i) => realm(r, `${at}.realms[${i}]`, warnings));
+  const realms = w.realms.map((r, i) => realm(r, `${at}.realms[${i}]`, warnings, c.crosswire.worker_max_heap_mb));
   if (realms.length === 0) throw new ConfigError(`${at}.realms: at least one realm is required`);
   const dupRealm = realms.find((x, i) => realms.findIndex((y) => y.name === x.name) !== i);
   if (dupRealm) throw new ConfigError(`${at}.realms: realm '${dupRealm.name}' is defined twice`);

@@ -1,7 +1,7 @@
 /**
  * The schema of listening transports: the one place their keys and defaults are declared
  * (re-exported by schema.ts). Key names, validation and defaults follow Crossbar.io's code, not
- * its docs, where the two differ (see README "WebSocket transport"). Object-valued keys
+ * its docs, where the two differ (see docs/websocket.md). Object-valued keys
  * (`endpoint`, `options`, `compression`, `cookie`, `store`, `tls`) are validated by their own
  * sub-schema (transport.ts), so a misspelled key at any depth is named with its full path.
  */
@@ -125,8 +125,8 @@ export const websocketOptionsSchema: Schema<WebSocketOptionsFile> = {
   external_port: { doc: 'Public port; a Host header with another explicit port is refused (400).', format: 'nullable-port', default: null },
   enable_hybi10: { doc: 'Accept Sec-WebSocket-Version 8 (Hybi-10).', format: Boolean, default: true },
   enable_rfc6455: { doc: 'Accept Sec-WebSocket-Version 13 (RFC 6455).', format: Boolean, default: true },
-  open_handshake_timeout: { doc: 'Opening handshake timeout, ms (0 = off; see README for what uWS enforces).', format: 'ms-timeout', default: 0 },
-  close_handshake_timeout: { doc: 'Closing handshake timeout, ms (0 = off; see README for what uWS enforces).', format: 'ms-timeout', default: 0 },
+  open_handshake_timeout: { doc: 'Opening handshake timeout, ms (0 = off; see docs/websocket.md for what uWS enforces).', format: 'ms-timeout', default: 0 },
+  close_handshake_timeout: { doc: 'Closing handshake timeout, ms (0 = off; see docs/websocket.md for what uWS enforces).', format: 'ms-timeout', default: 0 },
   enable_webstatus: { doc: 'A plain GET gets a status page (false: 426).', format: Boolean, default: true },
   validate_utf8: { doc: 'Validate UTF-8 of text messages (uWS always does).', format: Boolean, default: true },
   mask_server_frames: { doc: 'Mask server frames (testing only; not supported: must be false).', format: Boolean, default: false },

@@ -8,6 +8,7 @@
  * transports) are validated element by element with the sub-schemas below (see load.ts).
  */
 import type { Schema } from 'convict';
+import type { Limit } from '../metrics/labels.js';
 
 export const ID_PATTERN = /^[a-z][a-z0-9_]{2,63}$/;
 
@@ -220,9 +221,53 @@ export const routerWorkerSchema: Schema<RouterWorkerConfig> = {
 export interface RealmFileConfig {
   name: string;
   roles: unknown[];
-  options: { uri_check: 'strict' | 'loose'; enable_meta_api: boolean; event_dispatching_chunk_size: number };
+  options: { uri_check: 'strict' | 'loose'; enable_meta_api: boolean; event_dispatching_chunk_size: number } & RealmLimits;
   store: Record<string, unknown> | null;
 }
+
+const MiB = 1024 * 1024;
+
+/** The realm options max_* as written: 0 = no limit; null (byte budgets only) = from the worker's heap limit (limits.ts). */
+export type RealmLimits = Record<Limit, number | null>;
+
+/**
+ * Crosswire's limits on what clients can make a realm hold (docs/limits.md); Crossbar.io has no
+ * such keys. 0 = no limit; null (byte budgets only) = derived from the realm worker's heap limit.
+ */
+export const realmLimitsSchema: Schema<RealmLimits> = {
+  max_retained_events: { doc: 'Crosswire: most retained events the realm keeps (all topics together).', format: 'nat', default: 10000 },
+  max_retained_bytes: {
+    doc: "Crosswire: most bytes of retained events the realm keeps (their PUBLISH frames' size); null = 1/32 of the worker's heap limit, at most 64 MiB.",
+    format: 'nullable-nat',
+    default: null,
+  },
+  max_retained_topic_bytes: { doc: 'Crosswire: most bytes of retained events kept for one topic (older ones make room first).', format: 'nat', default: MiB },
+  max_event_history_bytes: {
+    doc: "Crosswire: most bytes of events each store.event-history entry keeps (older ones make room first); null = 1/64 of the worker's heap limit, at most 16 MiB.",
+    format: 'nullable-nat',
+    default: null,
+  },
+  max_testaments_per_session: { doc: 'Crosswire: most testaments (wamp.session.add_testament) one session may hold.', format: 'nat', default: 16 },
+  max_testament_bytes_per_session: {
+    doc: "Crosswire: most bytes of testaments one session may hold (their add_testament CALL frames' size).",
+    format: 'nat',
+    default: 64 * 1024,
+  },
+  max_subscriptions_per_session: { doc: 'Crosswire: most subscriptions one session may hold.', format: 'nat', default: 10000 },
+  max_registrations_per_session: { doc: 'Crosswire: most registrations one session may hold.', format: 'nat', default: 10000 },
+  max_pending_calls_per_session: { doc: 'Crosswire: most calls one session may have waiting for their callees.', format: 'nat', default: 10000 },
+  max_held_messages_per_session: {
+    doc: "Crosswire: most messages of one session held while a dynamic authorizer decides one of its earlier requests.",
+    format: 'nat',
+    default: 1000,
+  },
+  max_held_bytes_per_session: {
+    doc: "Crosswire: most bytes of such held messages; null = 1/64 of the worker's heap limit, at most 16 MiB.",
+    format: 'nullable-nat',
+    default: null,
+  },
+  max_uri_length: { doc: 'Crosswire: longest topic or procedure URI (or pattern) a session may subscribe or register, in characters.', format: 'nat', default: 4096 },
+};
 
 export const realmSchema: Schema<RealmFileConfig> = {
   name: { doc: 'Realm name.', format: 'realm-name', default: '' },
@@ -243,6 +288,7 @@ export const realmSchema: Schema<RealmFileConfig> = {
       format: 'nat',
       default: 100,
     },
+    ...realmLimitsSchema,
   },
   // Object-valued: checked by checkStore (load.ts).
   store: { doc: 'Realm store: {"type": "memory", "limit": N, "event-history": [{uri, match, limit}]}.', format: Object, default: null, nullable: true },
@@ -328,7 +374,7 @@ export const websocketTransportSchema: Schema<WebSocketTransportConfig> = {
     format: 'serializers',
     default: ['cbor', 'msgpack', 'json'],
   },
-  options: { doc: 'WebSocket options (see README "WebSocket transport").', format: Object, default: null, nullable: true },
+  options: { doc: 'WebSocket options (see docs/websocket.md).', format: Object, default: null, nullable: true },
   // Object-valued: convict does not descend into it; its content is checked by checkAuth (load.ts).
   auth: { doc: 'Authentication methods (anonymous, ticket, wampcra, cryptosign, scram).', format: Object, default: null, nullable: true },
   cookie: { doc: 'Cookie tracking (name, length, max_age, store, secure, http_strict, same_site).', format: Object, default: null, nullable: true },

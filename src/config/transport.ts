@@ -39,7 +39,7 @@ export type EndpointConfig =
   | { type: 'tcp'; version: 4 | 6; portRange: readonly [number, number] | null; tls: TlsConfig | null }
   | { type: 'unix'; path: string };
 
-/** WebSocket options as Crosswire applies them (README "WebSocket transport"). */
+/** WebSocket options as Crosswire applies them (docs/websocket.md). */
 export interface WsOptions {
   allowedOrigins: string[];
   allowNullOrigin: boolean;

@@ -1,4 +1,5 @@
 import type { TransportAuth } from '../config/auth.js';
+import type { Limit } from '../metrics/labels.js';
 import type { CookieAuth } from '../transport/cookies.js';
 /**
  * The wire between the main thread and a realm worker: one MessageChannel per worker, one
@@ -84,6 +85,10 @@ export interface WorkerStats {
   auth: number[];
   /** Gauges: joined sessions per realm of this worker. */
   sessions: Record<string, number>;
+  /** Deltas: requests refused (or events not kept) because of a limit, indexed like LIMITS. */
+  limits: number[];
+  /** Gauges: retained events and their bytes per realm of this worker. */
+  retained: Record<string, [events: number, bytes: number]>;
   heapUsed: number;
   heapTotal: number;
   heapLimit: number;
@@ -102,8 +107,12 @@ export interface TransportInfo {
   transportId: string;
   serializer: string;
   peer: string;
-  /** The tracking cookie id (cookie tracking on), or null. */
-  cbtid: string | null;
+  /**
+   * With cookie tracking: the authid an anonymous session on this connection gets, derived from
+   * its tracking cookie by a keyed hash (never the cookie itself: authids are disclosed to other
+   * sessions, and a cookie that authenticated admits whoever presents it). Else null.
+   */
+  cookieAnonAuthid: string | null;
   /**
    * The authentication stored against that cookie (read from the cookie store on the main thread
    * at HELLO), or null: no cookie, or none authenticated with it (yet, or since its logout).
@@ -147,6 +156,8 @@ export interface RealmConfig {
   options: { uri_check: 'strict' | 'loose'; enable_meta_api: boolean };
   /** Event history (Crossbar's realm `store`, memory only). */
   history: { uri: string; match: 'exact' | 'prefix' | 'wildcard'; limit: number }[];
+  /** What clients may make the realm hold (realm options max_*, docs/limits.md); 0 = no limit. */
+  limits: Record<Limit, number>;
 }
 
 export interface RoleConfig {

@@ -1,6 +1,6 @@
 import type { WorkerStats } from '../ipc/protocol.js';
 import { SERIALIZER_LIST } from '../serializers/index.js';
-import { AUTH_METHODS, REFUSE_REASONS, type RefuseReason, TYPE_SLOTS, WORKER_FAILURES, type WorkerFailure } from './labels.js';
+import { AUTH_METHODS, LIMITS, REFUSE_REASONS, type RefuseReason, TYPE_SLOTS, WORKER_FAILURES, type WorkerFailure } from './labels.js';
 
 /**
  * The main thread's counters: plain numbers in flat arrays, bumped on the hot path with one
@@ -36,6 +36,8 @@ export class MainCounters {
   readonly open = new Map<string, number>();
   /** Deltas from workers' STATS: authentication results (AUTH_METHODS index * 2 + success). */
   readonly auth = new Float64Array(AUTH_METHODS.length * 2);
+  /** Deltas from workers' STATS: limits reached, indexed like LIMITS. */
+  readonly limits = new Float64Array(LIMITS.length);
   /** IPC towards the main thread, per worker index: batches, entries, largest batch since the last scrape. */
   readonly fromWorker = new Map<number, { batches: number; entries: number; maxBatch: number }>();
   /** Worker restarts by worker index * WORKER_FAILURES.length + cause. */
@@ -63,6 +65,7 @@ export class MainCounters {
   /** Adds a worker's STATS deltas. Its gauges stay on its WorkerHandle. */
   addWorkerStats(worker: number, s: WorkerStats): void {
     for (let i = 0; i < s.auth.length && i < this.auth.length; i++) this.auth[i]! += s.auth[i]!;
+    for (let i = 0; i < s.limits.length && i < this.limits.length; i++) this.limits[i]! += s.limits[i]!;
     let f = this.fromWorker.get(worker);
     if (f === undefined) this.fromWorker.set(worker, (f = { batches: 0, entries: 0, maxBatch: 0 }));
     f.batches += s.batchesOut;

@@ -25,6 +25,26 @@ export type RefuseReason = (typeof REFUSE_REASONS)[number];
 /** The reasons that can happen with what is implemented today: exported at 0 from the start. */
 export const IMPLEMENTED_REFUSE_REASONS: readonly RefuseReason[] = ['subprotocol', 'draining', 'origin', 'max_connections', 'auth', 'no_such_realm', 'other'];
 
+/**
+ * The limits on what clients can make a realm hold (docs/limits.md), named by their realm option:
+ * the `limit` label of crosswire_limit_exceeded_total.
+ */
+export const LIMITS = [
+  'max_retained_events',
+  'max_retained_bytes',
+  'max_retained_topic_bytes',
+  'max_event_history_bytes',
+  'max_testaments_per_session',
+  'max_testament_bytes_per_session',
+  'max_subscriptions_per_session',
+  'max_registrations_per_session',
+  'max_pending_calls_per_session',
+  'max_held_messages_per_session',
+  'max_held_bytes_per_session',
+  'max_uri_length',
+] as const;
+export type Limit = (typeof LIMITS)[number];
+
 /** Why a realm worker died. */
 export const WORKER_FAILURES = ['uncaught_exception', 'resource_limits', 'exit'] as const;
 export type WorkerFailure = (typeof WORKER_FAILURES)[number];

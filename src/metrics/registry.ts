@@ -4,7 +4,7 @@ import { KNOWN_TYPES, MSG_NAMES } from '../wamp/codes.js';
 import type { FlowControl } from '../flow.js';
 import type { WorkerHandle } from '../workers.js';
 import type { MainCounters } from './counters.js';
-import { AUTH_METHODS, IMPLEMENTED_REFUSE_REASONS, REFUSE_REASONS, TYPE_SLOTS, WORKER_FAILURES } from './labels.js';
+import { AUTH_METHODS, IMPLEMENTED_REFUSE_REASONS, LIMITS, REFUSE_REASONS, TYPE_SLOTS, WORKER_FAILURES } from './labels.js';
 
 /** What the metrics read from the router when scraped. */
 export interface MetricsSource {
@@ -226,6 +226,31 @@ export class RouterMetrics {
         }
       },
     });
+
+    new Counter({
+      name: 'crosswire_limit_exceeded_total',
+      help: 'Requests refused with an ERROR (or events not kept: testaments not retained, events too big for the history) because a limit was reached, by limit (its realm option; docs/limits.md).',
+      labelNames: ['limit'],
+      registers,
+      collect() {
+        for (let i = 0; i < LIMITS.length; i++) {
+          this.inc({ limit: LIMITS[i]! }, c.limits[i]!);
+          c.limits[i] = 0;
+        }
+      },
+    });
+    const retainedGauge = (name: string, help: string, k: 0 | 1) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ['realm'],
+        registers,
+        collect() {
+          for (const w of src.workers) for (const r of w.realms) this.set({ realm: r }, w.stats?.retained?.[r]?.[k] ?? 0);
+        },
+      });
+    retainedGauge('crosswire_retained_events', 'Retained events the realm keeps (max_retained_events), as last reported by its worker.', 0);
+    retainedGauge('crosswire_retained_bytes', "Bytes of retained events the realm keeps (their PUBLISH frames' size; max_retained_bytes).", 1);
 
     const ipc = (name: string, help: string, toWorker: (w: WorkerHandle) => number, fromWorker: (f: { batches: number; entries: number }) => number) =>
       new Counter({

@@ -48,7 +48,7 @@ function normalise(origin: string): string[] | null {
     return null;
   }
   const scheme = u.protocol.slice(0, -1).toLowerCase();
-  const def = DEFAULT_PORTS[scheme];
+  const def = Object.hasOwn(DEFAULT_PORTS, scheme) ? DEFAULT_PORTS[scheme] : undefined; // "constructor:" is no scheme of ours
   const port = u.port !== '' ? u.port : def;
   if (port === undefined) return null;
   const withPort = `${scheme}://${u.hostname}:${port}`;

@@ -1,5 +1,6 @@
-import { readdir, readFile, stat } from 'node:fs/promises';
-import { extname, join, normalize, sep } from 'node:path';
+import { constants } from 'node:fs';
+import { open, readdir, realpath, stat } from 'node:fs/promises';
+import { extname, join, normalize, relative, sep } from 'node:path';
 import mime from 'mime-types';
 import type { TransportConfig, WebPathConfig, WsServiceConfig } from '../config/load.js';
 import type { Logger } from '../log.js';
@@ -107,6 +108,12 @@ function nodeInfo(): string {
  * `enable_directory_listing` is on; a path that does not exist serves `default_file` when set
  * (single-page apps), else 404. Like Crossbar it sends a cross-origin header, and
  * `cache_timeout` becomes Cache-Control max-age. Files are read asynchronously.
+ *
+ * Nothing outside the directory is served: a request path is resolved to its real path
+ * (every symlink on the way followed) and must still lie below the real path of the directory;
+ * a symlink whose target is inside works, one that leads out is 404. A trailing-slash redirect
+ * is built from the normalized path, never from the request, so `//host/..` cannot become an
+ * off-site `Location`.
  */
 function staticHandler(p: Extract<WebPathConfig, { type: 'static' }>, send: Send) {
   const root = normalize(p.directory);
@@ -134,31 +141,58 @@ function staticHandler(p: Extract<WebPathConfig, { type: 'static' }>, send: Send
         return done('400 Bad Request', 'Bad Request\n');
       }
       const file = normalize(join(root, rel));
-      if (file !== root && !file.startsWith(root + sep)) return done('404 Not Found', 'Not Found\n');
-      const serve = async (f: string) => done('200 OK', await readFile(f), { 'Content-Type': typeOf(f) });
-      try {
-        const st = await stat(file);
-        if (st.isFile()) return await serve(file);
-        if (st.isDirectory()) {
-          if (!url.endsWith('/')) return done('301 Moved Permanently', '', { Location: `${url}/` });
-          const index = join(file, 'index.html');
-          if (await stat(index).then((s) => s.isFile(), () => false)) return await serve(index);
-          if (p.directoryListing) return done('200 OK', await listing(file, url), { 'Content-Type': 'text/html; charset=utf-8' });
-          return done('404 Not Found', 'Not Found\n');
+      if (!inside(root, file)) return done('404 Not Found', 'Not Found\n');
+      // The real root is taken per request: the directory itself may be a symlink that changes.
+      const realRoot = await realpath(root).catch(() => null);
+      if (realRoot === null) return done('404 Not Found', 'Not Found\n');
+      const serve = async (f: string) => {
+        const body = await readInside(realRoot, f);
+        if (body === null) return false;
+        done('200 OK', body, { 'Content-Type': typeOf(f) });
+        return true;
+      };
+      const real = await realpath(file).catch(() => null);
+      if (real !== null && !inside(realRoot, real)) return done('404 Not Found', 'Not Found\n');
+      const st = real === null ? null : await stat(real).catch(() => null);
+      if (st?.isFile() && (await serve(real!))) return;
+      if (st?.isDirectory()) {
+        if (!url.endsWith('/')) {
+          // Rebuilt from the normalized path below the mount, each segment percent-encoded: it
+          // starts with exactly one '/', never '//' or '/\' (which browsers read as another host).
+          const below = relative(root, file).split(sep).filter((s) => s !== '').map(encodeURIComponent);
+          return done('301 Moved Permanently', '', { Location: `${prefix}/${below.map((s) => `${s}/`).join('')}` });
         }
-      } catch {
-        // not there: default_file or 404 below
+        if (await serve(join(real!, 'index.html'))) return;
+        if (p.directoryListing) return done('200 OK', await listing(real!, url), { 'Content-Type': 'text/html; charset=utf-8' });
+        return done('404 Not Found', 'Not Found\n');
       }
-      if (p.defaultFile !== null) {
-        try {
-          return await serve(join(root, p.defaultFile));
-        } catch {
-          // fall through
-        }
-      }
+      if (p.defaultFile !== null && (await serve(join(root, p.defaultFile)))) return;
       return done('404 Not Found', 'Not Found\n');
     })().catch(() => done('500 Internal Server Error', 'Internal Server Error\n'));
   };
+}
+
+const inside = (dir: string, path: string) => path === dir || path.startsWith(dir.endsWith(sep) ? dir : dir + sep);
+
+/**
+ * The contents of regular file `path` if its real path lies below `realRoot`, else null. The file
+ * is opened with O_NOFOLLOW at its resolved path and read through that handle, so stat and read
+ * see the same file; on Linux the path of the opened file is checked once more (a directory on
+ * the way swapped for a symlink between the check and the open is caught).
+ */
+async function readInside(realRoot: string, path: string): Promise<Buffer | null> {
+  const real = await realpath(path).catch(() => null);
+  if (real === null || !inside(realRoot, real)) return null;
+  // O_NONBLOCK: opening a FIFO must not wait for a writer (it is then refused as no regular file).
+  const fh = await open(real, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK).catch(() => null);
+  if (fh === null) return null;
+  try {
+    if (process.platform === 'linux' && !inside(realRoot, await realpath(`/proc/self/fd/${fh.fd}`).catch(() => ''))) return null;
+    if (!(await fh.stat()).isFile()) return null;
+    return await fh.readFile();
+  } finally {
+    await fh.close();
+  }
 }
 
 async function listing(dir: string, url: string): Promise<string> {

@@ -36,7 +36,7 @@ const WS_KEY = /^[A-Za-z0-9+/]{22}==$/;
  * checks in autobahn's order and the WebSocket options uWS applies per socket.
  */
 export class WsService {
-  readonly info: Omit<TransportInfo, 'serIndex' | 'serializer' | 'peer' | 'cbtid' | 'cookieAuth'>;
+  readonly info: Omit<TransportInfo, 'serIndex' | 'serializer' | 'peer' | 'cookieAnonAuthid' | 'cookieAuth'>;
   /** WebSocket connections open on this service (for max_connections). */
   connections = 0;
   /** Whether permessage-deflate is on (uWS compresses only when asked per send). */
@@ -126,7 +126,7 @@ export class WsService {
   async close(): Promise<void> {
     const c = this.cookies;
     this.cookies = null;
-    await c?.store.close();
+    await c?.close();
   }
 
   /** Options that uWS applies differently from Crossbar: said once at startup, never silently. */

@@ -27,3 +27,17 @@ export function randomId(): number {
 export function isId(v: unknown, min = 1): v is number {
   return typeof v === 'number' && Number.isInteger(v) && v >= min && v <= MAX_ID;
 }
+
+const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
+/**
+ * An authid in Crossbar's anonymous style from 24 bytes (random, or a keyed hash): six groups
+ * of four Crockford base32 characters, e.g. `QWKN-EVF9-STW3-UUJ6-67KF-9UG4`.
+ */
+export function serialId(bytes: Uint8Array): string {
+  let s = '';
+  for (let i = 0; i < 24; i++) {
+    if (i > 0 && i % 4 === 0) s += '-';
+    s += CROCKFORD[bytes[i]! & 31];
+  }
+  return s;
+}

@@ -72,7 +72,8 @@ export function checkOptions(type: number, options: Dict): void {
   const table = TABLES[type];
   if (table === undefined) return;
   for (const k in options) {
-    const check = table[k];
+    // Own keys only: a peer's "hasOwnProperty" or "__proto__" key is an unknown key, not a check.
+    const check = Object.hasOwn(table, k) ? table[k] : undefined;
     if (check !== undefined && !check(options[k])) {
       throw new ProtocolViolation(`${NAMES[type]}.${k} has an invalid value`);
     }

@@ -20,6 +20,8 @@ export const Uri = {
   FEATURE_NOT_SUPPORTED: 'wamp.error.feature_not_supported',
   NO_SUCH_SESSION: 'wamp.error.no_such_session',
   HISTORY_UNAVAILABLE: 'wamp.error.history_unavailable',
+  /** One item (a retained event, a testament, a held message) is larger than its limit allows. */
+  PAYLOAD_SIZE_EXCEEDED: 'wamp.error.payload_size_exceeded',
   KILLED: 'wamp.close.killed',
   // authentication (WAMP advanced profile, "Authentication")
   NO_SUCH_PRINCIPAL: 'wamp.error.no_such_principal',
@@ -31,6 +33,8 @@ export const Uri = {
   GOODBYE_AND_OUT: 'wamp.close.goodbye_and_out',
   /** Crosswire-specific: a bug escaped a handler; the session is ended rather than left inconsistent. */
   INTERNAL_ERROR: 'crosswire.error.internal',
+  /** Crosswire-specific: a count or byte budget of the session or realm is used up (docs/limits.md). */
+  LIMIT_EXCEEDED: 'crosswire.error.limit_exceeded',
 } as const;
 
 // WAMP spec "URIs": strict components are [0-9a-z_]; loose components are anything but

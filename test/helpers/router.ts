@@ -13,7 +13,7 @@ export interface TestRouter {
 
 type Json = Record<string, unknown>;
 
-/** The embedded default's realm1 role: anonymous may do everything. */
+/** An open role: may do everything (the embedded default's realm1 role also denies the destructive meta procedures). */
 export const ANONYMOUS_ALL = {
   name: 'anonymous',
   permissions: [{ uri: '', match: 'prefix', allow: { call: true, register: true, publish: true, subscribe: true } }],

@@ -75,12 +75,16 @@ describe('scram (raw frames)', () => {
     }
   });
 
-  test('wrong password: wamp.error.authentication_failed; unknown user: wamp.error.no_such_principal', async () => {
+  test('wrong password and unknown user: the same CHALLENGE keys, then the same ABORT wamp.error.authentication_failed', async () => {
     const wrong = await scramLogin('msgpack', 'sam', 'guess');
     assert.equal(wrong.abort?.[2], 'wamp.error.authentication_failed');
     await within(wrong.p.closed, 5000, 'the close');
     const unknown = await scramLogin('json', 'nobody', 'x');
-    assert.equal(unknown.abort?.[2], 'wamp.error.no_such_principal');
+    assert.ok(unknown.challenge, 'a CHALLENGE for the unknown user too');
+    // Shaped like a configured principal's (sam: argon2id-13 with memory; pat: pbkdf2 without).
+    const x = unknown.challenge[2] as Dict;
+    assert.deepEqual(Object.keys(x).sort(), x.kdf === 'pbkdf2' ? ['iterations', 'kdf', 'nonce', 'salt'] : ['iterations', 'kdf', 'memory', 'nonce', 'salt']);
+    assert.deepEqual(unknown.abort, wrong.abort);
     unknown.p.close();
   });
 

@@ -5,6 +5,7 @@ import '../helpers/quiet.js';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
+import { Decoder as CborDecoder, Encoder as CborEncoder } from 'cbor-x';
 import { Packr, Unpackr } from 'msgpackr';
 import WebSocket from 'ws';
 import { SERIALIZERS as CODECS } from '../../src/serializers/index.js';
@@ -23,6 +24,10 @@ const TOPIC = 'com.bystander.topic';
 const ECHO = 'com.bystander.echo';
 const packr = new Packr({ useRecords: false });
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number' });
+const cborEnc = new CborEncoder({ useRecords: false, tagUint8Array: false });
+const cborDec = new CborDecoder({ mapsAsObjects: true, int64AsNumber: true } as ConstructorParameters<typeof CborDecoder>[0]);
+/** The raw peer also speaks CBOR (AutobahnJS does not). */
+type RawSer = Ser | 'cbor';
 
 // ---- a raw WebSocket peer (ws), decoding independently of the router's serializers -------------
 
@@ -31,9 +36,9 @@ interface Frame {
   binary: boolean;
 }
 
-function decode(data: Buffer, binary: boolean): unknown {
+function decode(data: Buffer, binary: boolean, ser: RawSer): unknown {
   try {
-    return binary ? unpackr.unpack(data) : JSON.parse(data.toString());
+    return binary ? (ser === 'cbor' ? cborDec.decode(data) : unpackr.unpack(data)) : JSON.parse(data.toString());
   } catch {
     return data; // not decodable: kept raw, so an assertion shows it
   }
@@ -46,11 +51,11 @@ class Raw {
   #arrived = deferred();
   constructor(
     readonly ws: WebSocket,
-    readonly ser: Ser,
+    readonly ser: RawSer,
   ) {
     ws.on('error', () => {}); // a reset surfaces as close code 1006
     ws.on('message', (data: Buffer, binary: boolean) => {
-      this.frames.push({ msg: decode(data, binary), binary });
+      this.frames.push({ msg: decode(data, binary, ser), binary });
       this.#arrived.resolve();
     });
     this.closed = new Promise((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
@@ -62,7 +67,7 @@ class Raw {
     await within(Promise.race([this.#arrived.promise, this.closed]), 5000, 'a message or a close');
   }
   send(msg: Msg): void {
-    this.ws.send(CODECS[this.ser].encode(msg), { binary: this.ser === 'msgpack' });
+    this.ws.send(CODECS[this.ser].encode(msg), { binary: this.ser !== 'json' });
   }
   sendRaw(data: string | Uint8Array, binary: boolean): void {
     this.ws.send(data, { binary });
@@ -83,7 +88,7 @@ class Raw {
 }
 
 const raws: Raw[] = [];
-async function open(url: string, ser: Ser): Promise<Raw> {
+async function open(url: string, ser: RawSer): Promise<Raw> {
   const ws = new WebSocket(url, [`wamp.2.${ser}`]);
   const c = new Raw(ws, ser);
   raws.push(c);
@@ -101,7 +106,7 @@ async function expectAbort(c: Raw, reason: string, code: number): Promise<void> 
   const closed = await within(c.closed, 5000, 'the router to close the connection');
   assert.equal(got.length, 1, `exactly one ABORT expected, got ${JSON.stringify(got.map((f) => f.msg))}`);
   const [{ msg, binary }] = got as [Frame];
-  assert.equal(binary, c.ser === 'msgpack', 'the ABORT travels in the frame type of the negotiated serializer');
+  assert.equal(binary, c.ser !== 'json', 'the ABORT travels in the frame type of the negotiated serializer');
   const m = msg as Msg;
   assert.equal(m.length, 3, `ABORT expected, got ${JSON.stringify(m)}`);
   assert.equal(m[0], 3);
@@ -130,7 +135,7 @@ class Bystander {
     await this.pub.session.register(ECHO, (args) => args[0]);
   }
   /** After a bad input: a fresh `ser` session joins, and the bystander gets an event published now. */
-  async unaffected(ser: Ser): Promise<void> {
+  async unaffected(ser: RawSer): Promise<void> {
     const fresh = await open(this.r().url, ser);
     await fresh.hello();
     fresh.ws.close();
@@ -380,6 +385,151 @@ for (const { name, value } of EXTENSIONS) {
     },
   );
 }
+
+// ---- CBOR: malformed frames, values WAMP does not have, mutated frames -------------------------
+
+const bytes = (...b: number[]): Uint8Array => Uint8Array.from(b);
+const DEEP = Uint8Array.from([...new Array<number>(3000).fill(0x81), 0x01]);
+
+/** Frames that are no WAMP message, decoded on the main thread. */
+const CBOR_FRAMES: { name: string; data: Uint8Array }[] = [
+  { name: 'truncated list', data: bytes(0x83, 0x01) },
+  { name: 'reserved additional information 28', data: bytes(0x1c) },
+  { name: 'a lone break byte', data: bytes(0xff) },
+  { name: 'an indefinite-length list never closed', data: bytes(0x9f, 0x01) },
+  { name: 'a list declaring 2^32 elements', data: bytes(0x9b, 0, 0, 0, 1, 0, 0, 0, 0) },
+  { name: 'a list declaring 100 million elements', data: bytes(0x9a, 0x06, 0, 0, 0) },
+  { name: 'a map, not a list', data: cborEnc.encode({ a: 1 }) },
+  { name: 'an empty list', data: cborEnc.encode([]) },
+  { name: 'unknown type code 999', data: cborEnc.encode([999, {}]) },
+  { name: 'type code as a string', data: cborEnc.encode(['HELLO']) },
+  { name: 'nested 3000 lists deep', data: DEEP },
+];
+
+/** CBOR values that are no WAMP values, in the payload of a PUBLISH (decoded in the realm worker). */
+const CBOR_VALUES: { name: string; value: Uint8Array }[] = [
+  { name: 'a truncated list', value: bytes(0x82, 0x01) },
+  { name: 'reserved additional information 28', value: bytes(0x1c) },
+  { name: 'tag 1 (a date)', value: bytes(0xc1, 0x01) },
+  { name: 'tag 2 (a bignum)', value: bytes(0xc2, 0x41, 0x05) },
+  { name: 'undefined', value: bytes(0xf7) },
+  { name: 'simple value 0', value: bytes(0xe0) },
+  { name: 'tag 258 (a set)', value: bytes(0xd9, 0x01, 0x02, 0x80) },
+  { name: 'tags 28/29 (a list that contains itself)', value: bytes(0xd8, 0x1c, 0x81, 0xd8, 0x1d, 0x00) },
+  { name: "tag 105 (cbor-x's records)", value: bytes(0xd8, 0x69, 0x82, 0x81, 0x61, 0x61, 0x01) },
+  { name: 'a map whose key is a list', value: bytes(0xa1, 0x81, 0x01, 0x02) },
+  { name: 'lists nested 3000 deep', value: DEEP },
+  { name: 'a list declaring 100 million elements', value: bytes(0x9a, 0x06, 0, 0, 0) },
+];
+
+describe('cbor: bad input -> ABORT protocol_violation, close 1002', () => {
+  for (const established of [false, true]) {
+    for (const row of CBOR_FRAMES) {
+      test(`${established ? 'after WELCOME' : 'before HELLO'}: ${row.name}`, async () => {
+        const c = await open(r.url, 'cbor');
+        if (established) await c.hello();
+        c.sendRaw(row.data, true);
+        await expectAbort(c, PV, PROTOCOL_ERROR);
+        await by.unaffected('cbor');
+      });
+    }
+  }
+  test('a text frame on a cbor session', async () => {
+    const c = await open(r.url, 'cbor');
+    await c.hello();
+    c.sendRaw(JSON.stringify([16, 1, {}, 'com.t']), false);
+    await expectAbort(c, PV, PROTOCOL_ERROR);
+    await by.unaffected('cbor');
+  });
+  for (const { name, value } of CBOR_VALUES) {
+    test(`PUBLISH whose payload holds ${name}`, async () => {
+      const c = await open(r.url, 'cbor');
+      await c.hello();
+      const head = cborEnc.encode([16, 1, { acknowledge: true }, 'com.cbor', 0]); // 0x85 ... 0x00
+      c.sendRaw(Buffer.concat([head.subarray(0, head.length - 1), bytes(0x81), value]), true);
+      await expectAbort(c, PV, PROTOCOL_ERROR);
+      await by.unaffected('cbor');
+    });
+  }
+
+  test('mutated frames (bounded count and time): normal answers or an ABORT for the sender, never an internal error', async () => {
+    // xorshift32 with a fixed seed: the same frames on every run.
+    let seed = 0x2545f491;
+    const rand = (n: number): number => {
+      seed ^= seed << 13;
+      seed ^= seed >>> 17;
+      seed ^= seed << 5;
+      return (seed >>> 0) % n;
+    };
+    const bases = [
+      [16, 1, { acknowledge: true, exclude_me: false }, 'com.fuzz.t', [1, 'two', [3.5, null, true], { four: Buffer.from([4]) }], { k: { n: [1, 2] } }],
+      [32, 2, { match: 'prefix' }, 'com.fuzz'],
+      [64, 3, { invoke: 'roundrobin' }, 'com.fuzz.p'],
+      [48, 4, { timeout: 1000 }, 'com.fuzz.p', ['x'], { y: 2 ** 40 }],
+    ].map((m) => cborEnc.encode(m));
+    const ROUNDS = 300;
+    const deadline = Date.now() + 20_000;
+    const outcomes = { answered: 0, aborted: 0 };
+    let c = await open(r.url, 'cbor');
+    await c.hello();
+    let round = 0;
+    for (; round < ROUNDS && Date.now() < deadline; round++) {
+      const base = bases[rand(bases.length)]!;
+      let b = Buffer.from(base);
+      const at = rand(b.length);
+      switch (rand(4)) {
+        case 0:
+          b[at] = rand(256);
+          break;
+        case 1:
+          b[at] = b[at]! ^ (1 << rand(8));
+          break;
+        case 2:
+          b = b.subarray(0, at);
+          break;
+        default:
+          b = Buffer.concat([b.subarray(0, at), bytes(rand(256)), b.subarray(at)]);
+      }
+      if (b.length === 0) continue;
+      c.sendRaw(b, true);
+      const sentinel = 2 ** 40 + round;
+      c.send([48, sentinel, {}, 'wamp.session.count', []]);
+      for (;;) {
+        await c.settled();
+        if (c.unread().length === 0) {
+          // Closed without an ABORT: only the sender's own GOODBYE or ABORT may do that.
+          const closed = await c.closed;
+          assert.ok(closed.code === NORMAL, `round ${round} (${b.toString('hex')}): closed ${JSON.stringify(closed)} without an ABORT`);
+          break;
+        }
+        const m = await c.next();
+        if (m[0] === 3) {
+          assert.notEqual(m[2], 'crosswire.error.internal', `round ${round} (${b.toString('hex')}): ${JSON.stringify(m)}`);
+          const closed = await within(c.closed, 5000, 'the close after ABORT');
+          assert.ok([NORMAL, PROTOCOL_ERROR].includes(closed.code), `round ${round} (${b.toString('hex')}): close ${JSON.stringify(closed)}`);
+          outcomes.aborted++;
+          break;
+        }
+        if (m[0] === 6) {
+          c.ws.close(); // the mutated frame was a GOODBYE
+          break;
+        }
+        if (m[0] === 50 && m[1] === sentinel) {
+          outcomes.answered++;
+          break;
+        }
+      }
+      if (c.ws.readyState !== WebSocket.OPEN) {
+        c = await open(r.url, 'cbor');
+        await c.hello();
+      }
+    }
+    assert.ok(round >= 50, `only ${round} rounds within the time bound`);
+    assert.ok(outcomes.answered > 0 && outcomes.aborted > 0, `both outcomes occur: ${JSON.stringify(outcomes)}`);
+    c.ws.close();
+    await by.unaffected('cbor');
+  });
+});
 
 // ---- 6: a frame over max_message_size (its own router) ----------------------------------------
 

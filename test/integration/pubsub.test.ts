@@ -7,9 +7,26 @@ import { Inbox } from '../helpers/wait.js';
 
 type Ev = { args: unknown[]; kwargs: Record<string, unknown>; details: EventDetails };
 
+// The embedded default's role, plus publisher disclosure (crossbar.md §7 `disclose`) on one prefix.
+const ALLOW = { call: true, register: true, publish: true, subscribe: true };
 let r: TestRouter;
 before(async () => {
-  r = await startRouter();
+  r = await startRouter({
+    realms: [
+      {
+        name: 'realm1',
+        roles: [
+          {
+            name: 'anonymous',
+            permissions: [
+              { uri: '', match: 'prefix', allow: ALLOW },
+              { uri: 'com.example.pubsub.disclosed.', match: 'prefix', allow: ALLOW, disclose: { publisher: true } },
+            ],
+          },
+        ],
+      },
+    ],
+  });
 });
 after(() => r.stop());
 
@@ -99,16 +116,21 @@ for (const ser of SERIALIZERS) {
       assert.deepEqual(inbox.items.map((e) => e.args), [['before']]);
     });
 
-    test('publisher identification: disclose_me puts the publisher in EVENT.Details', async () => {
+    test("publisher identification: the publisher's role decides (disclose.publisher), not disclose_me", async () => {
       const t = topic();
+      const disclosed = `com.example.pubsub.disclosed.t${++topicSeq}`;
       const inbox = await subscribed(b, t);
+      const shown = await subscribed(b, disclosed);
       await a.session.publish(t, ['anon']);
-      await a.session.publish(t, ['me'], {}, { disclose_me: true });
-      const [anon, me] = await inbox.waitFor(2);
+      await a.session.publish(t, ['asked'], {}, { disclose_me: true });
+      await a.session.publish(disclosed, ['role']);
+      const [anon, asked] = await inbox.waitFor(2);
+      const [role] = await shown.waitFor(1);
       assert.equal(anon!.details.publisher, undefined);
-      assert.equal(me!.details.publisher, a.session.id);
-      assert.equal(typeof me!.details.publisher_authid, 'string');
-      assert.equal(me!.details.publisher_authrole, 'anonymous');
+      assert.equal(asked!.details.publisher, undefined);
+      assert.equal(role!.details.publisher, a.session.id);
+      assert.equal(typeof role!.details.publisher_authid, 'string');
+      assert.equal(role!.details.publisher_authrole, 'anonymous');
     });
 
     test('publishing to a topic with no subscriber is fine and acknowledged', async () => {

@@ -227,6 +227,43 @@ describe('call timeout (milliseconds)', () => {
     });
   }
 
+  // Node's timers hold 2^31−1 ms at most; a longer delay used to fire after 1 ms.
+  for (const ser of ['json', 'msgpack'] as const) {
+    test(`timeouts of 2^31−1 ms and beyond (2^31, 30 days, 2^53−1) do not expire early (${ser})`, async () => {
+      const callee = await rawPeer('json', ['call_canceling']);
+      const caller = await rawPeer(ser, []);
+      try {
+        const p = uri('long');
+        const never = uri('never');
+        callee.send([64, 1, {}, p]);
+        callee.send([64, 2, {}, never]);
+        await callee.next(65);
+        await callee.next(65);
+        const timeouts = [2 ** 31 - 1, 2 ** 31, 30 * 24 * 3600 * 1000, Number.MAX_SAFE_INTEGER];
+        timeouts.forEach((timeout, i) => caller.send([48, 10 + i, { timeout }, p, [i]]));
+        const invocations: unknown[][] = [];
+        for (const _ of timeouts) invocations.push(await callee.next(68));
+        // A reference call with a 200 ms timeout: timers expire in order, so once it has timed out an
+        // early expiry of the long ones would have happened too.
+        caller.send([48, 99, { timeout: 200 }, never, []]);
+        const refInv = await callee.next(68);
+        const ref = await caller.next(8);
+        assert.deepEqual([ref[2], ref[4]], [99, 'wamp.error.timeout'], 'the first call to time out is the reference call');
+        // (INTERRUPTs travel in order on the callee's connection: one for a long call would come first.)
+        assert.deepEqual(await callee.next(69), [69, refInv[1], { mode: 'killnowait', reason: 'wamp.error.timeout' }]);
+        // Still pending: each is answered normally.
+        for (const inv of invocations) callee.send([70, inv[1], {}, inv[4] as unknown[]]);
+        const results = [];
+        for (const _ of timeouts) results.push(await caller.next(50));
+        results.sort((a, b) => (a[1] as number) - (b[1] as number));
+        assert.deepEqual(results.map((m) => [m[1], m[3]]), timeouts.map((_, i) => [10 + i, [i]]));
+      } finally {
+        callee.close();
+        caller.close();
+      }
+    });
+  }
+
   test('forward_timeout hands the timeout to a callee that supports call_timeout', async () => {
     const callee = await rawPeer('json', ['call_timeout', 'call_canceling']);
     const caller = await rawPeer('json', []);

@@ -6,9 +6,26 @@ import { type Client, connect, SERIALIZERS } from '../helpers/client.js';
 import { startRouter, type TestRouter } from '../helpers/router.js';
 import { deferred, within } from '../helpers/wait.js';
 
+// The embedded default's role, plus caller disclosure (crossbar.md §7 `disclose`) on one prefix.
+const ALLOW = { call: true, register: true, publish: true, subscribe: true };
 let r: TestRouter;
 before(async () => {
-  r = await startRouter();
+  r = await startRouter({
+    realms: [
+      {
+        name: 'realm1',
+        roles: [
+          {
+            name: 'anonymous',
+            permissions: [
+              { uri: '', match: 'prefix', allow: ALLOW },
+              { uri: 'com.example.rpc.disclosed.', match: 'prefix', allow: ALLOW, disclose: { caller: true } },
+            ],
+          },
+        ],
+      },
+    ],
+  });
 });
 after(() => r.stop());
 
@@ -91,11 +108,14 @@ for (const callerSer of SERIALIZERS) {
         assert.equal(await callee.session.call(p), 'second');
       });
 
-      test('caller identification: disclose_me puts the caller in INVOCATION.Details', async () => {
+      test("caller identification: the caller's role decides (disclose.caller), not disclose_me or disclose_caller", async () => {
         const p = proc();
-        await callee.session.register(p, (_a, _k, details) => [details.caller ?? null, details.caller_authrole ?? null]);
-        assert.deepEqual(await caller.session.call(p, [], {}, { disclose_me: true }), [caller.session.id, 'anonymous']);
-        assert.deepEqual(await caller.session.call(p, [], {}), [null, null]);
+        const disclosed = `com.example.rpc.disclosed.p${++seq}`;
+        const who = (_a: unknown, _k: unknown, details: { caller?: number; caller_authrole?: string }) => [details.caller ?? null, details.caller_authrole ?? null];
+        await callee.session.register(disclosed, who);
+        await callee.session.register(p, who, { disclose_caller: true });
+        assert.deepEqual(await caller.session.call(disclosed, []), [caller.session.id, 'anonymous']);
+        assert.deepEqual(await caller.session.call(p, [], {}, { disclose_me: true }), [null, null]);
       });
     });
   }

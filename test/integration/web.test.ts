@@ -2,7 +2,8 @@
 // nodeinfo, json and redirect services, driven with Node's fetch and AutobahnJS.
 import '../helpers/quiet.js';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -35,6 +36,17 @@ before(async () => {
   writeFileSync(join(dir, 'secret.txt'), 'secret');
   writeFileSync(join(dir, 'files', 'app.html'), '<div id=app></div>');
   writeFileSync(join(dir, 'files', 'docs', 'b.json'), '{}');
+  // Symlinks out of the served directories (relative, absolute, through a subdirectory) and in.
+  symlinkSync('../secret.txt', join(dir, 'site', 'link.txt'));
+  symlinkSync('..', join(dir, 'site', 'up'));
+  symlinkSync('../..', join(dir, 'site', 'sub', 'deep'));
+  symlinkSync(join(dir, 'secret.txt'), join(dir, 'files', 'abs.txt'));
+  symlinkSync('notes.md', join(dir, 'site', 'notes-link.md'));
+  symlinkSync('sub', join(dir, 'site', 'sub-link'));
+  symlinkSync('../site/sub/a.txt', join(dir, 'files', 'other-static.txt'));
+  // A FIFO as a directory's index.html: opening it must not wait for a writer.
+  mkdirSync(join(dir, 'site', 'pipe'));
+  execFileSync('mkfifo', [join(dir, 'site', 'pipe', 'index.html')]);
   r = await startRouter({ transports: [{ type: 'web', endpoint: { type: 'tcp', port: 0, interface: '127.0.0.1' }, paths: paths() }] });
   base = `http://127.0.0.1:${r.port}`;
 });
@@ -63,6 +75,51 @@ describe('static', () => {
     assert.equal((await rawHttp(r.port, 'GET /../secret.txt HTTP/1.1\r\nHost: x\r\n\r\n')).status, 404);
     assert.equal((await get(`${base}/%2e%2e/secret.txt`)).status, 404);
     assert.equal((await get(`${base}/sub%2f..%2f..%2fsecret.txt`)).status, 404);
+  });
+
+  test('symlinks that lead out of the directory are 404, whatever the route to them', async () => {
+    for (const path of ['/link.txt', '/up/secret.txt', '/up/', '/up', '/sub/deep/secret.txt', '/sub/deep/', '/sub-link/../link.txt']) {
+      const res = await rawHttp(r.port, `GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`);
+      assert.equal(res.status, 404, path);
+    }
+    // Also where default_file would answer an unknown path: out is 404, not the app page.
+    const abs = await get(`${base}/files/abs.txt`);
+    assert.deepEqual([abs.status, await abs.text()], [404, 'Not Found\n']);
+  });
+
+  test('symlinks that stay inside the directory are served like what they point at', async () => {
+    const md = await get(`${base}/notes-link.md`);
+    assert.deepEqual([md.status, await md.text()], [200, '# notes']);
+    assert.equal((await get(`${base}/sub-link/a.txt`)).status, 200);
+    const redirect = await get(`${base}/sub-link`, { redirect: 'manual' });
+    assert.deepEqual([redirect.status, redirect.headers.get('location')], [301, '/sub-link/']);
+    // Inside means inside this service's directory, not another static directory of the router.
+    assert.equal((await get(`${base}/files/other-static.txt`)).status, 404);
+  });
+
+  test('a FIFO is no file: 404 at once, nothing waits for a writer', async () => {
+    assert.equal((await rawHttp(r.port, 'GET /pipe/ HTTP/1.1\r\nHost: x\r\n\r\n')).status, 404);
+    assert.equal((await rawHttp(r.port, 'GET /pipe/index.html HTTP/1.1\r\nHost: x\r\n\r\n')).status, 404);
+  });
+
+  test('the trailing-slash redirect never points at another host', async () => {
+    const cases: [string, string][] = [
+      ['//evil.example/..', '/'],
+      ['/\\evil.example/..', '/'],
+      ['/%2F%2Fevil.example/..', '/'],
+      ['/%5Cevil.example/..', '/'],
+      ['/files//evil.example/..', '/files/'],
+      ['/sub/./', ''],
+      ['//sub', '/sub/'],
+    ];
+    for (const [path, location] of cases) {
+      const res = await rawHttp(r.port, `GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`);
+      if (location === '') {
+        assert.notEqual(res.status, 301, path);
+        continue;
+      }
+      assert.deepEqual([res.status, res.headers.location], [301, location], path);
+    }
   });
 
   test('a static path below the root: directory listing, default_file for unknown paths, no cache header', async () => {

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { buildConfig, ConfigError, loadConfig } from '../../src/config/load.js';
-import { DEFAULT_CONFIG } from '../../src/config/default.js';
+import { DEFAULT_CONFIG, DESTRUCTIVE_META_PROCEDURES } from '../../src/config/default.js';
+import { RolePermissions } from '../../workers/authorizer.js';
 
 const EXAMPLE = new URL('../../../config/example.json', import.meta.url).pathname;
 
@@ -28,7 +29,7 @@ function refused(raw: unknown, pattern: RegExp, env: NodeJS.ProcessEnv = {}) {
 }
 
 describe('embedded default', () => {
-  test('ws://127.0.0.1:8080/ws, realm1, anonymous allowed everything', () => {
+  test('ws://127.0.0.1:8080/ws, realm1, anonymous allowed everything but the destructive meta procedures', () => {
     const c = buildConfig(DEFAULT_CONFIG, {});
     assert.equal(c.transports.length, 1);
     const t = c.transports[0]!;
@@ -40,6 +41,23 @@ describe('embedded default', () => {
     assert.equal(c.logLevel, 'info');
     assert.equal(c.allowUwsFallback, false);
     assert.ok(Object.isFrozen(c) && Object.isFrozen(c.transports[0]));
+  });
+
+  test("the default's and the examples' open anonymous role: every URI but the destructive meta procedures", () => {
+    const EXAMPLE_CONTAINER = new URL('../../../config/example-container.json', import.meta.url).pathname;
+    const configs = [
+      ['embedded default', buildConfig(DEFAULT_CONFIG, {})],
+      ['config/example.json', loadConfig(EXAMPLE, { DEVICE_PORT: '9000' })],
+      ['config/example-container.json', loadConfig(EXAMPLE_CONTAINER, {})],
+    ] as const;
+    for (const [name, c] of configs) {
+      const anonymous = new RolePermissions(c.realms.find((r) => r.name === 'realm1')!.roles.find((r) => r.name === 'anonymous')!);
+      for (const p of DESTRUCTIVE_META_PROCEDURES) assert.equal(anonymous.check(p, 'call').allow, false, `${name}: ${p}`);
+      for (const p of ['wamp.session.count', 'wamp.session.list', 'wamp.session.get', 'wamp.registration.lookup', 'wamp.session.killer', 'com.example.kill_all']) {
+        assert.equal(anonymous.check(p, 'call').allow, true, `${name}: ${p}`);
+      }
+      for (const action of ['register', 'publish', 'subscribe'] as const) assert.equal(anonymous.check('com.example.x', action).allow, true, `${name}: ${action}`);
+    }
   });
 
   test('loadConfig() without a file is the embedded default', () => {

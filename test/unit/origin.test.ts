@@ -18,6 +18,9 @@ describe('allowed_origins', () => {
     assert.ok(!new OriginPolicy(['*'], false).allows('null'));
     assert.ok(new OriginPolicy(['*'], false).allows('https://anything.org'));
     assert.ok(new OriginPolicy(['https://*.example.com:*'], true).allows('https://app.example.com:8443'));
+    // A scheme without a default port needs one written out; "constructor" is no exception.
+    const anyScheme = new OriginPolicy(['*.example.com'], true);
+    assert.deepEqual(['foo://a.example.com', 'constructor://a.example.com', 'https://a.example.com'].map((o) => anyScheme.allows(o)), [false, false, true]);
   });
 });
 

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import type { CryptosignPrincipal, TransportAuth } from '../../src/config/auth.js';
 import { Uri } from '../../src/wamp/uris.js';
 import type { VerifyPool } from './pool.js';
-import { askAuthenticator, dynamicIdentity, lookup } from './principal.js';
+import { askAuthenticator, dynamicIdentity, find, wrongSecret } from './principal.js';
 import { type Attempt, AuthFailure, type Identity, type Step } from './types.js';
 
 const HEX64 = /^[0-9a-fA-F]{64}$/;
@@ -36,7 +36,9 @@ export async function cryptosign(a: Attempt, cfg: NonNullable<TransportAuth['cry
     throw new AuthFailure(Uri.AUTHENTICATION_FAILED, 'trustroots (certificate chains) are not supported', false);
   }
   const pubkey = x.pubkey.toLowerCase();
-  let identity: Identity;
+  /** null: an unknown principal or key, challenged like a known one and failed like a wrong signature. */
+  let identity: Identity | null;
+  let unknown: string | null = null;
   if (cfg.type === 'dynamic') {
     const p = await askAuthenticator(a, cfg);
     if (typeof p.pubkey !== 'string' || p.pubkey.toLowerCase() !== pubkey) {
@@ -47,10 +49,10 @@ export async function cryptosign(a: Attempt, cfg: NonNullable<TransportAuth['cry
   } else {
     // The authid may be left out: the key names the principal (WAMP spec, "WAMP-Cryptosign").
     const authid = a.authid ?? keyOwner(cfg.principals, pubkey);
-    if (authid === undefined) throw new AuthFailure(Uri.NO_SUCH_PRINCIPAL, 'no cryptosign principal has this public key');
-    const p = lookup(cfg.principals, authid, 'cryptosign');
-    if (!p.authorized_keys.includes(pubkey)) throw new AuthFailure(Uri.AUTHENTICATION_FAILED, `the public key is not authorized for '${authid}'`);
-    identity = { authid, role: p.role, realm: p.realm, method: 'cryptosign', provider: 'static', extra: {} };
+    const p = authid === undefined ? undefined : find(cfg.principals, authid);
+    if (p === undefined) unknown = authid === undefined ? 'no cryptosign principal has this public key' : `no cryptosign principal '${authid}'`;
+    else if (!p.authorized_keys.includes(pubkey)) unknown = `the public key is not authorized for '${authid}'`;
+    identity = unknown === null ? { authid: authid!, role: p!.role, realm: p!.realm, method: 'cryptosign', provider: 'static', extra: {} } : null;
   }
   const challenge = randomBytes(32);
   return {
@@ -64,7 +66,9 @@ export async function cryptosign(a: Attempt, cfg: NonNullable<TransportAuth['cry
       if (raw.length === 96 && !raw.subarray(64).equals(challenge)) {
         throw new AuthFailure(Uri.AUTHENTICATION_FAILED, 'the signed message is not the challenge');
       }
-      if (!(await pool.ed25519(pubkey, challenge, raw.subarray(0, 64)))) throw new AuthFailure(Uri.AUTHENTICATION_FAILED, 'wrong cryptosign signature');
+      // Verified for an unknown key too: the same work, then the same ABORT.
+      const valid = await pool.ed25519(pubkey, challenge, raw.subarray(0, 64));
+      if (!valid || identity === null) throw wrongSecret('cryptosign signature', unknown);
       return { ...identity, extra: { ...identity.extra, pubkey } };
     },
   };

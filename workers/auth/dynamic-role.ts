@@ -57,6 +57,12 @@ export class DynamicRole {
     return c.grant;
   }
 
+  /** Only a live cached decision for the concrete URI counts (see Permissions.receives). */
+  receives(uri: string, action: 'subscribe' | 'register', s: Session): boolean {
+    const c = this.#cache.get(DynamicRole.key(s, uri, action, {}));
+    return c !== undefined && c.expires > Date.now() && c.grant.allow;
+  }
+
   remember(key: string, grant: Grant): void {
     if (this.#max === 0) return;
     if (this.#cache.size >= this.#max) this.#cache.delete(this.#cache.keys().next().value!);
@@ -82,18 +88,27 @@ export function sessionDetails(s: Session): Dict {
   };
 }
 
-/** The authorizer's answer as a Grant (+ whether it may be cached); anything else is a failure. */
-export function parseDecision(res: unknown, action: Action): { grant: Grant; cache: boolean } {
+/**
+ * The authorizer's answer as a Grant (+ whether it may be cached); anything else is a failure.
+ * A pattern request (`match` prefix or wildcard) is allowed only by an answer that names that
+ * match: `{allow: true, match}`. A bare `true` may come from an authorizer that judged the pattern
+ * as if it were one URI; it would then hand out every URI the pattern matches.
+ */
+export function parseDecision(res: unknown, action: Action, match: unknown = 'exact'): { grant: Grant; cache: boolean } {
+  const pattern = match === 'prefix' || match === 'wildcard';
   const grant = (allow: boolean, disclose: boolean): Grant => ({
     allow,
     discloseCaller: allow && disclose && action === 'call',
     disclosePublisher: allow && disclose && action === 'publish',
   });
-  if (typeof res === 'boolean') return { grant: grant(res, false), cache: false };
+  if (typeof res === 'boolean') return { grant: grant(res && !pattern, false), cache: false };
   if (isDict(res) && typeof res.allow === 'boolean') {
-    const extra = Object.keys(res).filter((k) => !['allow', 'disclose', 'cache'].includes(k));
+    const extra = Object.keys(res).filter((k) => !['allow', 'disclose', 'cache', 'match'].includes(k));
     if (extra.length > 0) throw new WampError(Uri.AUTHORIZATION_FAILED, `the authorizer answered with unsupported key '${extra[0]}'`);
-    return { grant: grant(res.allow, res.disclose === true), cache: res.cache === true };
+    if (res.match !== undefined && res.match !== 'exact' && res.match !== 'prefix' && res.match !== 'wildcard') {
+      throw new WampError(Uri.AUTHORIZATION_FAILED, "the authorizer's match must be 'exact', 'prefix' or 'wildcard'");
+    }
+    return { grant: grant(res.allow && (!pattern || res.match === match), res.disclose === true), cache: res.cache === true };
   }
   throw new WampError(Uri.AUTHORIZATION_FAILED, 'the authorizer must answer true, false or {allow, disclose, cache}');
 }

@@ -4,10 +4,12 @@
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { AnonymousStatic, DynamicAuth, TransportAuth, WampcraUser } from '../../src/config/auth.js';
+import { serialId } from '../../src/wamp/ids.js';
 import type { Dict } from '../../src/wamp/messages.js';
 import { Uri } from '../../src/wamp/uris.js';
 import type { VerifyPool } from './pool.js';
-import { askAuthenticator, dynamicIdentity, lookup, requireAuthid } from './principal.js';
+import { decoyBytes, imitated, lookalike } from './decoy.js';
+import { askAuthenticator, dynamicIdentity, find, requireAuthid, wrongSecret } from './principal.js';
 import { type Attempt, AuthFailure, type Identity, type Step } from './types.js';
 
 /** Compares secrets in constant time (whatever their lengths). */
@@ -35,11 +37,14 @@ export async function ticket(a: Attempt, cfg: NonNullable<TransportAuth['ticket'
     };
   }
   const authid = requireAuthid(a);
-  const p = lookup(cfg.principals, authid, 'ticket');
+  // An unknown authid is challenged like a known one (a decoy ticket), and fails like a wrong ticket.
+  const p = find(cfg.principals, authid);
+  const expected = p?.ticket ?? decoyBytes(cfg.principals, authid, 'ticket').toString('base64');
   return {
     challenge: {},
     authenticate: async (signature): Promise<Identity> => {
-      if (!sameSecret(signature, p.ticket)) throw new AuthFailure(Uri.AUTHENTICATION_FAILED, 'wrong ticket');
+      const right = sameSecret(signature, expected);
+      if (!right || p === undefined) throw wrongSecret('ticket', p === undefined ? `no ticket principal '${authid}'` : null);
       return { authid, role: p.role, realm: p.realm, method: 'ticket', provider: 'static', extra: {} };
     },
   };
@@ -51,6 +56,7 @@ export async function wampcra(a: Attempt, cfg: NonNullable<TransportAuth['wampcr
   let authid: string;
   let provider: 'static' | 'dynamic';
   let extra: Dict = {};
+  let known = true;
   if (cfg.type === 'dynamic') {
     const p = await askAuthenticator(a, cfg);
     const id = dynamicIdentity(a, p);
@@ -67,7 +73,9 @@ export async function wampcra(a: Attempt, cfg: NonNullable<TransportAuth['wampcr
     provider = 'dynamic';
   } else {
     authid = requireAuthid(a);
-    user = lookup(cfg.users, authid, 'wampcra');
+    const found = find(cfg.users, authid);
+    known = found !== undefined;
+    user = found ?? decoyUser(cfg.users, authid);
     provider = 'static';
   }
   // WAMP spec, "WAMP-CRA": the challenge is a JSON string naming the session it admits.
@@ -89,22 +97,32 @@ export async function wampcra(a: Attempt, cfg: NonNullable<TransportAuth['wampcr
       const key = salted && cfg.salted_secret === 'password' ? await pool.pbkdf2(user.secret, user.salt!, user.iterations!, user.keylen!) : user.secret;
       const expected = createHmac('sha256', key).update(challenge).digest();
       const given = Buffer.from(signature, 'base64');
-      if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
-        throw new AuthFailure(Uri.AUTHENTICATION_FAILED, 'wrong WAMP-CRA signature');
+      if (given.length !== expected.length || !timingSafeEqual(given, expected) || !known) {
+        throw wrongSecret('WAMP-CRA signature', known ? null : `no wampcra user '${authid}'`);
       }
       return { authid, role: user.role, realm: user.realm, method: 'wampcra', provider, extra };
     },
   };
 }
 
-const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
+/**
+ * What an unknown WAMP-CRA authid is challenged with: the role, salting and PBKDF2 parameters of
+ * a configured user it imitates, a salt of the same kind, and a secret nobody knows.
+ */
+function decoyUser(users: Record<string, WampcraUser>, authid: string): WampcraUser {
+  const like = imitated(users, authid);
+  const salted = like !== undefined && like.salt !== null;
+  return {
+    secret: decoyBytes(users, authid, 'secret').toString('base64'),
+    role: like?.role ?? 'user',
+    realm: null,
+    salt: salted ? lookalike(users, authid, 'salt', like.salt!) : null,
+    iterations: salted ? like.iterations : null,
+    keylen: salted ? like.keylen : null,
+  };
+}
+
 /** An anonymous authid in Crossbar's style: six groups of four base32 characters. */
 export function anonymousAuthid(): string {
-  const b = randomBytes(24);
-  let s = '';
-  for (let i = 0; i < 24; i++) {
-    if (i > 0 && i % 4 === 0) s += '-';
-    s += CROCKFORD[b[i]! & 31];
-  }
-  return s;
+  return serialId(randomBytes(24));
 }

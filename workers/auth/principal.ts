@@ -50,8 +50,16 @@ export function requireAuthid(a: Attempt): string {
   return a.authid;
 }
 
-/** A static principal by authid (own keys only: "__proto__" is nobody). */
-export function lookup<T>(table: Record<string, T>, authid: string, method: string): T {
-  if (!Object.hasOwn(table, authid)) throw new AuthFailure(Uri.NO_SUCH_PRINCIPAL, `no ${method} principal '${authid}'`);
-  return table[authid]!;
+/** A static principal by authid, or undefined (own keys only: "__proto__" is nobody). */
+export function find<T>(table: Record<string, T>, authid: string): T | undefined {
+  return Object.hasOwn(table, authid) ? table[authid] : undefined;
+}
+
+/**
+ * The ABORT of a static method's AUTHENTICATE that failed: the same for a wrong secret and for an
+ * unknown principal (a decoy), so that neither the reply nor its timing tells them apart; the log
+ * says which (`unknown`: why the principal is unknown; null: it is known).
+ */
+export function wrongSecret(what: string, unknown: string | null): AuthFailure {
+  return new AuthFailure(Uri.AUTHENTICATION_FAILED, `unknown principal or wrong ${what}`, true, unknown ?? `wrong ${what}`);
 }

@@ -9,7 +9,8 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { AuthConfigError, type ScramPrincipal, scramPrincipal, type TransportAuth } from '../../src/config/auth.js';
 import { Uri } from '../../src/wamp/uris.js';
-import { askAuthenticator, dynamicIdentity, lookup, requireAuthid } from './principal.js';
+import { decoyBytes, imitated, lookalike } from './decoy.js';
+import { askAuthenticator, dynamicIdentity, find, requireAuthid, wrongSecret } from './principal.js';
 import { type Attempt, AuthFailure, type Identity, type Step } from './types.js';
 
 export async function scram(a: Attempt, cfg: NonNullable<TransportAuth['scram']>): Promise<Step> {
@@ -25,6 +26,7 @@ export async function scram(a: Attempt, cfg: NonNullable<TransportAuth['scram']>
   }
   let p: ScramPrincipal;
   let base: Identity;
+  let known = true;
   if (cfg.type === 'dynamic') {
     const d = await askAuthenticator(a, cfg);
     base = dynamicIdentity(a, d);
@@ -36,7 +38,10 @@ export async function scram(a: Attempt, cfg: NonNullable<TransportAuth['scram']>
       throw e;
     }
   } else {
-    p = lookup(cfg.principals, authid, 'scram');
+    // An unknown authid is challenged like a known one (a decoy), and fails like a wrong password.
+    const found = find(cfg.principals, authid);
+    known = found !== undefined;
+    p = found ?? decoyPrincipal(cfg.principals, authid);
     base = { authid, role: p.role, realm: p.realm, method: a.method, provider: 'static', extra: {} };
   }
   const nonce = clientNonce + randomBytes(16).toString('base64');
@@ -59,9 +64,28 @@ export async function scram(a: Attempt, cfg: NonNullable<TransportAuth['scram']>
       const clientSignature = createHmac('sha256', storedKey).update(authMessage).digest();
       for (let i = 0; i < 32; i++) clientSignature[i]! ^= proof[i]!;
       const hashed = createHash('sha256').update(clientSignature).digest();
-      if (!timingSafeEqual(hashed, storedKey)) throw new AuthFailure(Uri.AUTHENTICATION_FAILED, 'wrong SCRAM proof');
+      if (!timingSafeEqual(hashed, storedKey) || !known) throw wrongSecret('SCRAM proof', known ? null : `no scram principal '${authid}'`);
       const serverSignature = createHmac('sha256', serverKey).update(authMessage).digest('base64');
       return { ...base, extra: { ...base.extra, [spec ? 'verifier' : 'scram_server_signature']: serverSignature } };
     },
+  };
+}
+
+/**
+ * What an unknown authid is challenged with: the KDF, iterations and memory of a configured
+ * principal it imitates (Autobahn's argon2id defaults when none is configured), a salt of the same
+ * size, and keys nobody knows.
+ */
+function decoyPrincipal(principals: Record<string, ScramPrincipal>, authid: string): ScramPrincipal {
+  const like = imitated(principals, authid);
+  return {
+    role: like?.role ?? 'user',
+    realm: null,
+    kdf: like?.kdf ?? 'argon2id-13',
+    iterations: like?.iterations ?? 4096,
+    memory: like === undefined ? 512 : like.memory,
+    salt: lookalike(principals, authid, 'salt', like?.salt ?? 'AAAAAAAAAAAAAAAAAAAAAA=='),
+    'stored-key': decoyBytes(principals, authid, 'stored-key').toString('hex'),
+    'server-key': decoyBytes(principals, authid, 'server-key').toString('hex'),
   };
 }

@@ -31,11 +31,15 @@ function cookieIdentity(a: Attempt): Identity {
   return { authid: c.authid!, role: c.authrole!, realm: null, method: c.authmethod ?? 'cookie', provider: 'cookie', extra: c.authextra ?? {} };
 }
 
+const THROTTLED = 'too many failed authentication attempts from this address or for this authid; try again later';
+
 /** One authentication in progress. */
 class Pending {
   /** The continuation waiting for AUTHENTICATE (null: none expected now). */
   step: ((signature: string, extra: Dict) => Promise<Identity>) | null = null;
   done = false;
+  /** A failure of this attempt was counted by the throttle (once per attempt). */
+  counted = false;
   timer: NodeJS.Timeout | null = null;
   constructor(
     readonly connId: number,
@@ -45,7 +49,19 @@ class Pending {
     readonly method: string,
     readonly authid: string | null,
     readonly sessionId: number,
+    /** What the brute-force throttle counts this attempt against: its peer, and its authid. */
+    readonly keys: readonly string[],
   ) {}
+}
+
+/**
+ * The throttle keys of an attempt: the peer address, and the authid a guess is about (if any; the
+ * same on every realm, since a principal may be admitted to any realm that asks for it).
+ */
+function throttleKeys(peer: string, method: string, authid: string | null): string[] {
+  const keys = [`peer\0${peer}`];
+  if (authid !== null && method !== 'anonymous' && method !== 'cookie') keys.push(`authid\0${authid}`);
+  return keys;
 }
 
 /** Counters for the metrics endpoint (issue 7): plain numbers, only ever incremented. */
@@ -64,6 +80,8 @@ export class AuthService {
   readonly pool: VerifyPool;
   readonly throttle: Throttle;
   #pending = new Map<number, Pending>();
+  /** Attempts waiting for one of the same throttle key to be decided, by that key (FIFO). */
+  #waiting = new Map<string, (() => string | null)[]>();
   #callers = new Map<Realm, InternalCaller>();
 
   constructor(
@@ -95,17 +113,11 @@ export class AuthService {
   hello(realm: Realm, connId: number, details: Dict, transport: TransportInfo, methods: string[]): void {
     this.counters.started++;
     const auth = this.transports[transport.transportId] ?? {};
-    if (this.throttle.blocked(transport.peer)) {
-      this.counters.throttled++;
-      countAuth('none', false);
-      // debug, not info: a blocked peer that keeps trying must not flood the log (its failures were logged).
-      this.log.debug({ conn: connId, peer: transport.peer, realm: realm.name }, 'authentication refused: too many failed attempts from this address');
-      return realm.abortNew(connId, Uri.AUTHENTICATION_FAILED, 'too many failed authentication attempts from this address; try again later');
-    }
     // WAMP spec, "Authentication": the router uses the first method in the client's list it supports.
     // `cookie` applies only when the cookie already authenticated on this realm; else it is skipped.
     const usable = (m: string): boolean =>
-      m === 'cookie' ? 'cookie' in auth && transport.cookieAuth !== null && transport.cookieAuth.authrealm === realm.name : (m === 'wamp-scram' ? 'scram' : m) in auth;
+      // Own keys only: a client's "constructor" or "__proto__" is no method.
+      m === 'cookie' ? 'cookie' in auth && transport.cookieAuth !== null && transport.cookieAuth.authrealm === realm.name : Object.hasOwn(auth, m === 'wamp-scram' ? 'scram' : m);
     const method = methods.find(usable);
     if (method === undefined) {
       this.counters.noMethod++;
@@ -117,16 +129,25 @@ export class AuthService {
         `none of the offered authmethods [${methods.join(', ')}] is enabled on this transport (enabled: ${Object.keys(auth).join(', ')})${cookieNote}`,
       );
     }
-    // Crossbar: with cookie tracking on, an anonymous session's authid is the cookie id.
+    // Crossbar: with cookie tracking on, an anonymous session's authid is the cookie id. Crosswire:
+    // an id derived from it (issue 20: the cookie itself would be handed to others as the authid).
     const authid =
       method === 'cookie'
         ? transport.cookieAuth!.authid
-        : method === 'anonymous' && transport.cbtid !== null
-          ? transport.cbtid
+        : method === 'anonymous' && transport.cookieAnonAuthid !== null
+          ? transport.cookieAnonAuthid
           : typeof details.authid === 'string' && details.authid !== ''
             ? details.authid
             : null;
-    const p = new Pending(connId, realm, details, transport, method, authid, randomId());
+    const keys = throttleKeys(transport.peer, method, authid);
+    if (this.throttle.blocked(keys)) {
+      this.counters.throttled++;
+      countAuth('none', false);
+      // debug, not info: a blocked peer that keeps trying must not flood the log (its failures were logged).
+      this.log.debug({ conn: connId, peer: transport.peer, realm: realm.name, authid }, 'authentication refused: too many failed attempts');
+      return realm.abortNew(connId, Uri.AUTHENTICATION_FAILED, THROTTLED);
+    }
+    const p = new Pending(connId, realm, details, transport, method, authid, randomId(), keys);
     this.#pending.set(connId, p);
     p.timer = setTimeout(() => {
       this.counters.timedOut++;
@@ -180,10 +201,33 @@ export class AuthService {
     };
   }
 
-  /** Runs one step of `p`; its outcome is a CHALLENGE, a WELCOME or an ABORT. */
-  #run(p: Pending, step: () => Promise<Step | Identity>): void {
+  /**
+   * Runs one step of `p`; its outcome is a CHALLENGE, a WELCOME or an ABORT. A step decides a
+   * guess, so it is admitted by the throttle first (issue 20: parallel connections must not get
+   * more guesses decided than `auth_max_failures`): refused when its peer or authid has too many
+   * failures, queued while failures plus steps in flight reach the limit. Returns the key it
+   * waits on, or null.
+   */
+  #run(p: Pending, step: () => Promise<Step | Identity>): string | null {
+    if (p.done) return null;
+    const admit = this.throttle.acquire(p.keys);
+    if (admit === 'blocked') {
+      this.counters.throttled++;
+      this.#finish(p);
+      countAuth(p.method === 'wamp-scram' ? 'scram' : p.method, false);
+      this.log.debug({ conn: p.connId, peer: p.transport.peer, realm: p.realm.name, authid: p.authid }, 'authentication refused: too many failed attempts');
+      p.realm.abortNew(p.connId, Uri.AUTHENTICATION_FAILED, THROTTLED);
+      return null;
+    }
+    if (admit !== 'ok') {
+      let q = this.#waiting.get(admit.busy);
+      if (q === undefined) this.#waiting.set(admit.busy, (q = []));
+      q.push(() => this.#run(p, step));
+      return admit.busy;
+    }
     step().then(
       (r) => {
+        this.#decided(p);
         if (p.done) return; // the connection went away, or timed out, meanwhile
         if ('challenge' in r) {
           p.step = r.authenticate;
@@ -191,9 +235,26 @@ export class AuthService {
         } else this.#welcome(p, 'identity' in r ? r.identity : r);
       },
       (e: unknown) => {
+        // Counted before the waiting attempts are resumed, so that none of them is admitted past the
+        // limit; and even when the connection is gone (closing it must not make a guess free).
+        if (e instanceof AuthFailure && e.counts) this.#count(p);
+        this.#decided(p);
         if (!p.done) this.#fail(p, e);
       },
     );
+    return null;
+  }
+
+  /** A step of `p` is decided: its throttle slot is free; attempts waiting for it are resumed. */
+  #decided(p: Pending): void {
+    this.throttle.release(p.keys);
+    for (const k of p.keys) {
+      const q = this.#waiting.get(k);
+      if (q === undefined) continue;
+      // Resume in order until one has to wait on this key again (it re-queued itself at the end).
+      while (q.length > 0) if (q.shift()!() === k) break;
+      if (q.length === 0 && this.#waiting.get(k) === q) this.#waiting.delete(k);
+    }
   }
 
   #welcome(p: Pending, id: Identity): void {
@@ -216,6 +277,12 @@ export class AuthService {
     this.#pending.delete(p.connId);
   }
 
+  #count(p: Pending): void {
+    if (p.counted) return;
+    p.counted = true;
+    this.throttle.fail(p.keys);
+  }
+
   #fail(p: Pending, e: unknown): void {
     this.#finish(p);
     let f: AuthFailure;
@@ -227,9 +294,9 @@ export class AuthService {
     const peer = p.transport.peer;
     this.counters.failed++;
     countAuth(p.method === 'wamp-scram' ? 'scram' : p.method, false);
-    this.log.info({ conn: p.connId, peer, realm: p.realm.name, authmethod: p.method, authid: p.authid, reason: f.uri, message: f.message }, 'authentication failed');
+    this.log.info({ conn: p.connId, peer, realm: p.realm.name, authmethod: p.method, authid: p.authid, reason: f.uri, message: f.detail ?? f.message }, 'authentication failed');
     if (!f.counts) return p.realm.abortNew(p.connId, f.uri, f.message);
-    this.throttle.fail(peer);
+    this.#count(p);
     // Brute-force hygiene: a guess costs the guesser time.
     const delay = this.options.failDelay;
     if (delay === 0) return p.realm.abortNew(p.connId, f.uri, f.message);

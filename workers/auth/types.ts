@@ -26,6 +26,8 @@ export class AuthFailure extends Error {
     readonly uri: string,
     message: string,
     readonly counts = true,
+    /** What the log says when it must say more than the ABORT (e.g. that the principal is unknown). */
+    readonly detail: string | null = null,
   ) {
     super(message);
   }

@@ -104,19 +104,28 @@ export class UriIndex<T> {
 
   /**
    * The one pattern a call to `uri` uses (WAMP spec, "Pattern-based Registration"): exact, else the
-   * longest prefix, else the most specific wildcard.
+   * longest prefix, else the most specific wildcard. With `accept`, the first in that order that
+   * `accept` takes (a pattern that may not serve this URI is passed over).
    */
-  matchBest(uri: string): T | undefined {
+  matchBest(uri: string, accept?: (v: T) => boolean): T | undefined {
     const e = this.exact.get(uri);
-    if (e !== undefined) return e;
+    if (e !== undefined && (accept === undefined || accept(e))) return e;
     if (this.prefix.size > 0) {
       // The deepest value on the path is the longest matching prefix.
       let best: T | undefined;
+      const path: T[] | undefined = accept === undefined ? undefined : [];
       let n: CharNode<T> | undefined = this.#prefixTrie;
       for (let i = 0; n !== undefined; i++) {
-        if (n.value !== undefined) best = n.value;
+        if (n.value !== undefined) {
+          best = n.value;
+          path?.push(n.value);
+        }
         if (i === uri.length || n.next === null) break;
         n = n.next.get(uri.charCodeAt(i));
+      }
+      if (path !== undefined) {
+        best = undefined;
+        for (let i = path.length - 1; i >= 0 && best === undefined; i--) if (accept!(path[i]!)) best = path[i];
       }
       if (best !== undefined) return best;
     }
@@ -125,7 +134,7 @@ export class UriIndex<T> {
       const root = this.#wild.get(parts.length);
       if (root !== undefined) {
         const out: T[] = [];
-        collect(root, parts, 0, out, true);
+        collect(root, parts, 0, out, true, accept);
         return out[0];
       }
     }
@@ -156,17 +165,17 @@ function prune<T>(n: TrieNode<T>, parts: string[], i: number): boolean {
   return n.value === undefined && n.wild === null && (n.literal === null || n.literal.size === 0);
 }
 
-/** Depth-first, literal child before wildcard child; `first` stops at the first match. */
-function collect<T>(n: TrieNode<T>, parts: string[], i: number, out: T[], first: boolean): boolean {
+/** Depth-first, literal child before wildcard child; `first` stops at the first match `accept` takes. */
+function collect<T>(n: TrieNode<T>, parts: string[], i: number, out: T[], first: boolean, accept?: (v: T) => boolean): boolean {
   if (i === parts.length) {
-    if (n.value !== undefined) {
+    if (n.value !== undefined && (accept === undefined || accept(n.value))) {
       out.push(n.value);
       return first;
     }
     return false;
   }
   const lit = n.literal?.get(parts[i]!);
-  if (lit !== undefined && collect(lit, parts, i + 1, out, first)) return true;
-  if (n.wild !== null && collect(n.wild, parts, i + 1, out, first)) return true;
+  if (lit !== undefined && collect(lit, parts, i + 1, out, first, accept)) return true;
+  if (n.wild !== null && collect(n.wild, parts, i + 1, out, first, accept)) return true;
   return false;
 }

@@ -1,0 +1,156 @@
+// Issue 20 item 4: the brute-force throttle must hold whatever the concurrency. 1,000 connections
+// (raw WebSocket peers) each HELLO and guess at once; once the limit is exceeded no one is admitted,
+// the right secret included, and no more than `auth_max_failures` guesses are ever decided —
+// per peer address, and per authid when the guesses come from many addresses (X-Forwarded-For
+// behind a trusted proxy), and with an asynchronous check (a dynamic authenticator).
+import '../helpers/quiet.js';
+import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
+import { after, describe, test } from 'node:test';
+import autobahn from 'autobahn';
+import { connect } from '../helpers/client.js';
+import { RawPeer } from '../helpers/raw.js';
+import { startRouter, type TestRouter } from '../helpers/router.js';
+import { deferred, within } from '../helpers/wait.js';
+
+type Dict = Record<string, unknown>;
+const MAX = 10;
+const N = 1000;
+const ROLES = { caller: {}, callee: {} };
+const USER = { name: 'user', permissions: [{ uri: '', match: 'prefix', allow: { call: true, register: true, publish: true, subscribe: true } }] };
+const THROTTLED = /too many failed authentication attempts/;
+
+const routers: TestRouter[] = [];
+after(() => Promise.all(routers.map((r) => r.stop())));
+
+async function router(transport: Dict, roles: Dict[] = [USER]): Promise<TestRouter> {
+  const r = await startRouter({
+    crosswire: { auth_fail_delay: 0, auth_max_failures: MAX, auth_failure_window: 60_000, auth_timeout: 30_000 },
+    realms: [{ name: 'realm1', roles }],
+    transport,
+  });
+  routers.push(r);
+  return r;
+}
+
+/** Opens `n` raw peers, at most 200 opening at a time; `headers(i)` for each. */
+async function swarm(url: string, n: number, headers: (i: number) => Dict = () => ({})): Promise<RawPeer[]> {
+  const peers: RawPeer[] = [];
+  for (let i = 0; i < n; i += 200) {
+    const batch = Array.from({ length: Math.min(200, n - i) }, (_, j) => RawPeer.open(url, 'json', { headers: headers(i + j) as Record<string, string> }));
+    peers.push(...(await within(Promise.all(batch), 30_000, 'the connections to open')));
+  }
+  return peers;
+}
+
+/**
+ * The attack: every peer sends HELLO; every peer but the last answers its CHALLENGE with a wrong
+ * guess; once MAX replies to those arrived (the limit is reached), the last answers with the right
+ * secret. `answer(i, challenge, right)` computes the AUTHENTICATE signature.
+ */
+async function attack(
+  peers: RawPeer[],
+  hello: (i: number) => Dict,
+  answer: (i: number, challenge: unknown[], right: boolean) => string,
+): Promise<{ challenges: number; welcomes: unknown[][]; decided: unknown[][]; throttled: unknown[][]; last: unknown[] }> {
+  for (const [i, p] of peers.entries()) p.send([1, 'realm1', { roles: ROLES, ...hello(i) }]);
+  const first = await within(Promise.all(peers.map((p) => p.nextOf([2, 3, 4], 30_000))), 30_000, 'the replies to HELLO');
+  const replies: unknown[][] = first.filter((m) => m[0] !== 4);
+  const enough = deferred();
+  let ended = 0;
+  const lastIndex = peers.length - 1;
+  const pending: Promise<unknown>[] = [];
+  for (const [i, p] of peers.entries()) {
+    if (first[i]![0] !== 4 || i === lastIndex) continue;
+    p.send([5, answer(i, first[i]!, false), {}]);
+    pending.push(
+      p.nextOf([2, 3], 30_000).then((m) => {
+        replies.push(m);
+        if (++ended >= MAX) enough.resolve();
+      }),
+    );
+  }
+  await within(enough.promise, 30_000, `${MAX} guesses to be answered`);
+  let last: unknown[] = first[lastIndex]!;
+  if (last[0] === 4) {
+    peers[lastIndex]!.send([5, answer(lastIndex, last, true), {}]);
+    last = await peers[lastIndex]!.nextOf([2, 3], 30_000);
+  }
+  await within(Promise.all(pending), 30_000, 'every guess to be answered');
+  for (const p of peers) p.ws.terminate();
+  const msg = (m: unknown[]) => String((m[1] as Dict).message);
+  return {
+    challenges: first.filter((m) => m[0] === 4).length,
+    welcomes: [...replies, last].filter((m) => m[0] === 2),
+    decided: replies.filter((m) => m[0] === 3 && !THROTTLED.test(msg(m))),
+    throttled: replies.filter((m) => m[0] === 3 && THROTTLED.test(msg(m))),
+    last,
+  };
+}
+
+function assertHeld(out: Awaited<ReturnType<typeof attack>>): void {
+  assert.equal(out.welcomes.length, 0, `admitted: ${JSON.stringify(out.welcomes.map((w) => (w[2] as Dict).authid))}`);
+  assert.ok(out.decided.length <= MAX, `${out.decided.length} guesses were decided (limit ${MAX})`);
+  assert.equal(out.decided.length + out.throttled.length, N - 1, 'every guess got an ABORT');
+  assert.equal(out.last[0], 3, 'the right secret, sent once the limit was exceeded, is refused');
+  assert.match(String((out.last[1] as Dict).message), THROTTLED);
+}
+
+describe('1,000 parallel guesses', () => {
+  test('from one address for one ticket principal: no more than the limit decided, no one admitted', async () => {
+    const r = await router({ auth: { ticket: { type: 'static', principals: { alice: { ticket: 'alice-secret', role: 'user' } } } } });
+    const peers = await swarm(r.url, N);
+    const out = await attack(peers, () => ({ authmethods: ['ticket'], authid: 'alice' }), (i, _c, right) => (right ? 'alice-secret' : `guess-${i}`));
+    assertHeld(out);
+  });
+
+  test('from 1,000 addresses (trusted proxy) for one WAMP-CRA user: the authid is throttled too', async () => {
+    const r = await router({
+      options: { trusted_proxies: ['127.0.0.1'] },
+      auth: { wampcra: { type: 'static', users: { carol: { secret: 'carol-secret', role: 'user' } } } },
+    });
+    const peers = await swarm(r.url, N, (i) => ({ 'X-Forwarded-For': `10.0.${i >> 8}.${i & 255}` }));
+    assert.equal(new Set(r.router.peers()).size, N, 'each connection is its own peer');
+    const out = await attack(
+      peers,
+      () => ({ authmethods: ['wampcra'], authid: 'carol' }),
+      (_i, c, right) => createHmac('sha256', right ? 'carol-secret' : 'guess').update((c[2] as Dict).challenge as string).digest('base64'),
+    );
+    assertHeld(out);
+  });
+
+  test('from one address with a dynamic authenticator (an asynchronous check): at most the limit reach it', async () => {
+    let calls = 0;
+    const r = await router(
+      {
+        auth: {
+          anonymous: { type: 'static', role: 'backend' },
+          ticket: { type: 'dynamic', authenticator: 'com.example.authenticate' },
+        },
+      },
+      [USER, { ...USER, name: 'backend' }],
+    );
+    const authenticator = await connect(r.url, 'json');
+    try {
+      // Holds the first MAX checks until all MAX arrived (so they are in flight together), then
+      // denies them; denies any later one at once.
+      const held: (() => void)[] = [];
+      await authenticator.session.register('com.example.authenticate', (args) => {
+        calls++;
+        const details = args![2] as Dict;
+        if (details.ticket === 'the-right-one') return 'user';
+        const denied = () => new autobahn.Error('wamp.error.not_authorized', ['wrong ticket']);
+        if (calls > MAX) throw denied();
+        const deny = new Promise((_, reject) => held.push(() => reject(denied())));
+        if (held.length === MAX) for (const release of held.splice(0)) release();
+        return deny;
+      });
+      const peers = await swarm(r.url, N);
+      const out = await attack(peers, (i) => ({ authmethods: ['ticket'], authid: `user${i}` }), (_i, _c, right) => (right ? 'the-right-one' : 'wrong'));
+      assertHeld(out);
+      assert.ok(calls <= MAX, `the authenticator was asked ${calls} times`);
+    } finally {
+      await authenticator.close();
+    }
+  });
+});

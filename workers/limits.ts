@@ -1,0 +1,130 @@
+/**
+ * Limits on what clients can make a realm hold (issue 21; docs/limits.md). Each is checked with a
+ * counter the realm keeps anyway (a Set's size, a running byte total), never by scanning; a
+ * request over a limit gets an ERROR and is counted in crosswire_limit_exceeded_total.
+ */
+import { type Limit, LIMITS } from '../src/metrics/labels.js';
+import type { TailedMessage } from '../src/wamp/json-tail.js';
+import { WampError } from '../src/wamp/messages.js';
+import { Uri } from '../src/wamp/uris.js';
+import type { Session } from './session.js';
+
+export type Limits = Readonly<Record<Limit, number>>;
+
+// ---- sizes -------------------------------------------------------------------------------
+
+/**
+ * The message being routed and the size of the frame it was decoded from (workers/realm-worker.ts
+ * sets it for every frame it decodes; the main thread's decoded frames have none).
+ */
+let frameMsg: unknown[] | null = null;
+let frameLen = 0;
+
+export function noteFrame(msg: unknown[] | null, bytes: number): void {
+  frameMsg = msg;
+  frameLen = bytes;
+}
+
+type Sized = unknown[] & { frameBytes?: number };
+
+/**
+ * The size of the frame `msg` came in, where that is known without looking at its values: the
+ * frame being routed, a held message's remembered size, or the JSON text of its payload (a JSON
+ * frame decoded by the main thread: batched, or on a debug transport); otherwise -1.
+ */
+export function knownFrameBytes(msg: unknown[]): number {
+  if (msg === frameMsg) return frameLen;
+  const kept = (msg as Sized).frameBytes;
+  if (kept !== undefined) return kept;
+  const tail = (msg as TailedMessage).jsonTail;
+  return tail !== undefined ? tail.length : -1;
+}
+
+/**
+ * The frame size of `msg`, or, where it is not known (a msgpack or CBOR frame of a batched
+ * transport, decoded by the main thread), an estimate from its values that stops past `cap`.
+ */
+export function frameBytes(msg: unknown[], cap: number): number {
+  const n = knownFrameBytes(msg);
+  return n >= 0 ? n : approxSize(msg, cap);
+}
+
+/** Keeps a message's frame size with it, for when it is routed later (held messages). */
+export function keepFrameBytes(msg: unknown[], bytes: number): void {
+  (msg as Sized).frameBytes = bytes;
+}
+
+/**
+ * About the size `v` has in a binary serializer (a string's length, 9 bytes for a number, a byte
+ * string's length, a few bytes per container and key); the walk stops once the total passes `cap`.
+ */
+export function approxSize(v: unknown, cap: number): number {
+  let n = 0;
+  const walk = (x: unknown): void => {
+    switch (typeof x) {
+      case 'string':
+        n += x.length + 1;
+        return;
+      case 'number':
+        n += 9;
+        return;
+      case 'object':
+        if (x === null) n += 1;
+        else if (x instanceof Uint8Array) n += x.byteLength + 5;
+        else if (Array.isArray(x)) {
+          n += 5;
+          for (let i = 0; i < x.length && n <= cap; i++) walk(x[i]);
+        } else {
+          n += 5;
+          for (const k of Object.keys(x)) {
+            if (n > cap) return;
+            n += k.length + 1;
+            walk((x as Record<string, unknown>)[k]);
+          }
+        }
+        return;
+      default:
+        n += 1;
+    }
+  };
+  walk(v);
+  return n;
+}
+
+// ---- refusals ----------------------------------------------------------------------------
+
+const INDEX = new Map<Limit, number>(LIMITS.map((k, i) => [k, i]));
+/** Limits reached since the last STATS report (workers/stats.ts), indexed like LIMITS. */
+const reached = new Array<number>(LIMITS.length).fill(0);
+
+/** Counts one request refused (or event not kept) because of `limit`. */
+export function countLimit(limit: Limit): void {
+  reached[INDEX.get(limit)!]!++;
+}
+
+/** The counts since the previous call (for STATS). */
+export function takeLimitCounts(): number[] {
+  const out = reached.slice();
+  reached.fill(0);
+  return out;
+}
+
+/**
+ * Counts `limit` as reached by session `s` (logged the first time for each session and limit)
+ * and returns the error for its request: `crosswire.error.limit_exceeded`, or
+ * `wamp.error.payload_size_exceeded` when one item is bigger than the whole budget.
+ */
+export function overLimit(s: Session, limit: Limit, what: string, uri: string = Uri.LIMIT_EXCEEDED): WampError {
+  countLimit(limit);
+  const bit = 1 << INDEX.get(limit)!;
+  if ((s.limitsReached & bit) === 0) {
+    s.limitsReached |= bit;
+    s.realm.log.info({ session: s.id, realm: s.realm.name, authid: s.authid, peer: s.transport.peer, limit }, 'session reached a limit');
+  }
+  return new WampError(uri, `${what} (realm option ${limit}: ${s.realm.limits[limit]})`);
+}
+
+/** Whether `s` is a real client (the router's own internal caller has a negative connection id). */
+export function limited(s: Session): boolean {
+  return s.connId >= 0;
+}
