@@ -181,22 +181,25 @@ test('without pausing the sockets (pause_reading false), a connection that sends
 });
 
 test('hold_budget: past the router-wide budget the connection holding most is closed first', async () => {
-  const r = await startRouter({ crosswire: { realm_threads: 1, flow: { pause_reading: false, connection_hold: 8 * MiB, hold_budget: 8 * MiB } } });
+  const budget = 12 * MiB;
+  const r = await startRouter({ crosswire: { realm_threads: 1, flow: { pause_reading: false, connection_hold: budget, hold_budget: budget } } });
   try {
-    const frame = publishFrame(256 * 1024);
+    const big = publishFrame(256 * 1024);
+    const small = publishFrame(64 * 1024);
     const floods = await Promise.all(Array.from({ length: FLOODERS }, () => RawPeer.open(r.url, 'json')));
     await Promise.all(floods.map((p) => p.join()));
     const sample = sampler(r);
-    // One connection floods alone until it holds 4 MiB (past its window its frames wait); then the
-    // others flood, and the total passes the budget while it holds the most.
-    const first = flood(floods[0]!, frame, FLOOD, () => r.router.flow.heldBytes >= 4 * MiB);
+    // One connection floods alone until it holds 4 MiB (past its window its frames wait; at most
+    // 16 more frames, 4 MiB, are on their way: it stays below connection_hold). Then the others
+    // flood in small frames, and the total passes the budget while the first holds the most.
+    const first = flood(floods[0]!, big, FLOOD, () => r.router.flow.heldBytes >= 4 * MiB);
     await within(first, 30_000, 'the first flooder to hold 4 MiB');
-    const rest = floods.slice(1).map((p) => flood(p, frame, FLOOD));
+    const rest = floods.slice(1).map((p) => flood(p, small, 4 * FLOOD));
     const firstClose = await within(floods[0]!.closed, 30_000, 'the largest holder to be closed');
     assert.deepEqual(firstClose, { code: 1008, reason: 'flow control: router-wide hold budget exceeded' });
     await within(Promise.all(rest), 60_000, 'the other flooders');
     const { held } = sample.stop();
-    assert.ok(held <= 8 * MiB + frame.length, `held on the main thread: ${held} bytes`);
+    assert.ok(held <= budget + big.length, `held on the main thread: ${held} bytes`);
     assert.ok(r.router.counters.flowHoldCloses >= 1);
     for (const p of floods) p.close();
   } finally {
