@@ -5,9 +5,10 @@
 #        separate listener (add -e CROSSWIRE_OPS_ON_TRANSPORTS=health to keep /metrics off 8080).
 # Stop:  docker stop sends SIGTERM: the router drains (shutdown_timeout, 3 s, plus up to 1 s for
 #        GOODBYE replies), well within docker's default 10 s grace period, and exits 0.
-# Debian bookworm: the uWebSockets.js binary we ship needs glibc >= 2.36 and Node 20 (ABI 115).
+# Node 24 LTS on Debian 13 (trixie, glibc 2.41): uWebSockets.js 20.57's Linux binaries need
+# glibc >= 2.38 (docs/platforms.md), so bookworm (2.36) images would not load them on Node 24.
 
-FROM node:20-bookworm-slim AS build
+FROM node:24-trixie-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -16,14 +17,15 @@ COPY src ./src
 COPY workers ./workers
 RUN npx tsc -p tsconfig.json
 
-FROM node:20-bookworm-slim
+FROM node:24-trixie-slim
 ENV NODE_ENV=production \
     CROSSWIRE_INTERFACE=0.0.0.0 \
     CROSSWIRE_PORT=8080 \
     CROSSWIRE_OPS_INTERFACE=0.0.0.0
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+# uWebSockets.js-20.30 (optional) is for Node 20 on glibc < 2.38 only: 20.57 loads here.
+RUN npm ci --omit=dev --no-audit --no-fund && rm -rf node_modules/uWebSockets.js-20.30 && npm cache clean --force
 COPY --from=build /app/dist/src ./dist/src
 COPY --from=build /app/dist/workers ./dist/workers
 COPY config ./config

@@ -2,15 +2,17 @@
 # Installs the system packages the test suite needs beyond npm's: Autobahn|Python with
 # MessagePack for test/integration/python-interop.test.ts, and argon2-cffi for its SCRAM
 # authenticator (test/integration/python-auth.test.ts), from Debian 12's own repositories,
-# for Debian's interpreter /usr/bin/python3 (not a pyenv/venv python3 that may be on PATH).
+# for Debian's interpreter /usr/bin/python3 (not a pyenv/venv python3 that may be on PATH);
+# and nats-server for the cluster tests (test/integration/cluster.test.ts).
 #
-# Idempotent: does nothing when /usr/bin/python3 can already import autobahn and msgpack.
+# Idempotent: does nothing when /usr/bin/python3 can already import autobahn and msgpack and
+# nats-server is on PATH.
 # Non-interactive; needs root (CI runs as root) or sudo without a password.
 # Exits non-zero with a message on stderr when the packages cannot be installed.
 set -euo pipefail
 
 PY=/usr/bin/python3
-PACKAGES=(python3-autobahn python3-msgpack python3-argon2)
+PACKAGES=(python3-autobahn python3-msgpack python3-argon2 nats-server)
 CHECK='import autobahn, msgpack, argon2, nacl; from autobahn.asyncio.wamp import ApplicationSession; from autobahn.wamp.serializer import JsonSerializer, MsgPackSerializer; from autobahn.wamp.auth import HAS_ARGON; assert HAS_ARGON'
 
 die() {
@@ -18,12 +20,17 @@ die() {
   exit 1
 }
 
+# Debian installs it as /usr/sbin/nats-server, which is not on every user's PATH.
+have_nats() {
+  command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ]
+}
+
 deps_ok() {
-  [ -x "$PY" ] && "$PY" -c "$CHECK" >/dev/null 2>&1
+  [ -x "$PY" ] && "$PY" -c "$CHECK" >/dev/null 2>&1 && have_nats
 }
 
 if deps_ok; then
-  echo "install-test-deps.sh: Autobahn|Python, msgpack and argon2 already importable by $PY, nothing to do"
+  echo "install-test-deps.sh: Autobahn|Python, msgpack and argon2 already importable by $PY, nats-server installed, nothing to do"
   exit 0
 fi
 
@@ -55,7 +62,8 @@ fi
 
 if ! deps_ok; then
   "$PY" -c "$CHECK" >&2 || true
-  die "installed ${PACKAGES[*]}, but $PY still cannot import autobahn, msgpack and argon2"
+  have_nats || echo "install-test-deps.sh: nats-server is not on PATH" >&2
+  die "installed ${PACKAGES[*]}, but $PY still cannot import autobahn, msgpack and argon2, or nats-server is missing"
 fi
 versions=$(dpkg-query -W -f='${Package} ${Version}\n' "${PACKAGES[@]}" | tr '\n' ' ')
 echo "install-test-deps.sh: installed ${versions}in $(($(date +%s) - start)) s"

@@ -1,17 +1,19 @@
 #!/usr/bin/env node
 /**
  * The `crosswire` command: `start [--config FILE]`, `check --config FILE`, `print-config
- * [--config FILE]`, `--version`, `--help`. process.exit is called only here.
+ * [--config FILE]`, `upgrade-config FILE`, `--version`, `--help`. process.exit is called only here.
  */
 import { parseArgs } from 'node:util';
 import { effectiveConfig, envVars } from './config/effective.js';
+import { checkFiles } from './config/files.js';
 import { buildConfig, ConfigError, configDir, readConfigFile, type RouterConfig } from './config/load.js';
+import { upgradeConfigFile } from './config/upgrade.js';
 import { createLogger, resolveLogFormat } from './log.js';
 import { CrosswireNode } from './node.js';
 import { UwsFallbackError } from './uws.js';
 import { VERSION } from './version.js';
 
-const COMMANDS = ['start', 'check', 'print-config', 'help'];
+const COMMANDS = ['start', 'check', 'print-config', 'upgrade-config', 'help'];
 
 /** The environment section is generated from the convict schema, the one place env names are declared. */
 const ENV_HELP = envVars()
@@ -25,6 +27,8 @@ Usage:
   crosswire check --config FILE            validate a config and print what would run
   crosswire print-config [--config FILE]   print the effective config: every default filled in,
                                            environment overrides applied, secrets masked
+  crosswire upgrade-config FILE            rewrite a version-1 config file (no "version" key) as
+                                           version 2, by the rules of \`crossbar upgrade\`
   crosswire --version | --help
 
 Signals: SIGTERM drains (see shutdown_timeout) and exits 0; SIGINT the same with at most 1 s of
@@ -78,19 +82,33 @@ async function main(): Promise<void> {
     process.stdout.write(HELP);
     return;
   }
+  if (command === 'upgrade-config') {
+    const file = positionals[1] ?? values.config;
+    if (file === undefined || positionals.length > 2) fail(`usage: crosswire upgrade-config FILE\n\n${HELP}`, 2);
+    try {
+      process.stdout.write(`${upgradeConfigFile(file)}\n`);
+    } catch (e) {
+      if (e instanceof ConfigError) fail(e.message);
+      throw e;
+    }
+    return;
+  }
   if (positionals.length > 1 || !COMMANDS.includes(command)) fail(`unknown command '${positionals.join(' ')}'\n\n${HELP}`, 2);
 
   let config: RouterConfig;
   let raw: unknown;
+  let warnings: string[];
   try {
     raw = readConfigFile(values.config);
     config = buildConfig(raw, process.env, configDir(values.config));
+    // check and start open the same files, so check refuses what start would fail on.
+    warnings = [...config.warnings, ...(command === 'print-config' ? [] : checkFiles(raw, configDir(values.config)))];
   } catch (e) {
     if (e instanceof ConfigError) fail(`invalid configuration:\n${e.message}`);
     throw e;
   }
   if (command === 'check') {
-    process.stdout.write(`configuration OK\n${summary(config)}\n${config.warnings.map((w) => `warning: ${w}\n`).join('')}`);
+    process.stdout.write(`configuration OK\n${summary(config)}\n${warnings.map((w) => `warning: ${w}\n`).join('')}`);
     return;
   }
   if (command === 'print-config') {
@@ -100,7 +118,7 @@ async function main(): Promise<void> {
 
   const rootLog = createLogger(config.logLevel, { pid: process.pid }, resolveLogFormat(config.logFormat));
   const log = rootLog.child({ component: 'cli' });
-  for (const w of config.warnings) log.warn(w);
+  for (const w of warnings) log.warn(w);
   if (config.title !== null) process.title = config.title;
   let node: CrosswireNode;
   try {

@@ -214,7 +214,7 @@ export class Delivery {
   /** `msg`: the message decoded, when it came so (SEND). */
   #queue(c: Conn, data: string | Uint8Array, type: number, msg?: unknown[]): void {
     this.#count(c, type, byteLength(data));
-    if (c.service.config.debug) this.log.info({ conn: c.id, dir: 'out', msg: msg ?? this.#decodeForLog(c, data) }, 'wamp message');
+    if (c.service.config.debug) this.log.info({ conn: c.id, dir: 'out', wamp: msg ?? this.#decodeForLog(c, data) }, 'wamp message');
     if (c.out === null) {
       c.out = [data];
       this.#touched.push(c);

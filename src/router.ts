@@ -19,6 +19,13 @@ import { Uri } from './wamp/uris.js';
 import { RealmWorkers, type WorkerHandle } from './workers.js';
 
 const LOGOUT = 'wamp.close.logout';
+/**
+ * GOODBYE reasons by which a peer says it is done, not just leaving the realm: AutobahnJS's and
+ * Autobahn|Python's default (wamp.close.normal) and the spec's "the peer is shutting down".
+ * After the session ends, such a peer's WebSocket is closed with 1000 (router.ts #detached);
+ * after any other reason (wamp.close.close_realm: leaving the realm) it stays open for a new HELLO.
+ */
+const LEAVING = new Set<unknown>(['wamp.close.normal', 'wamp.close.system_shutdown']);
 
 /**
  * Message types an established session's frame may have to go to the worker undecoded: every
@@ -46,6 +53,8 @@ export class Router implements ConnHandler, OpsTarget {
   readonly listeners: Listener[] = [];
   readonly ops: OpsListener | null = null;
   readonly nativeUws: boolean;
+  /** Which uWebSockets.js build runs (src/uws.ts). */
+  readonly uwsBuild: string;
   readonly counters = new MainCounters();
   readonly metrics: RouterMetrics;
   readonly log: Logger;
@@ -71,9 +80,11 @@ export class Router implements ConnHandler, OpsTarget {
     opts: RouterOptions,
   ) {
     this.log = rootLog.child({ component: 'router' });
-    const { uws, native } = loadUws(config.allowUwsFallback);
+    const { uws, native, build } = loadUws(config.allowUwsFallback);
     this.nativeUws = native;
-    if (!native) this.log.warn('uWebSockets.js runs on its pure-JS fallback (allowed by config): expect poor performance');
+    this.uwsBuild = build;
+    if (!native) this.log.warn({ uws: build }, 'uWebSockets.js runs on its pure-JS fallback (allowed by config): expect poor performance');
+    else this.log.info({ uws: build }, 'uWebSockets.js loaded');
     this.#debugHooks = opts.debugHooks === true;
     // Listeners first: one that cannot be built (a TLS file, say) fails before any thread starts.
     for (const t of config.transports) {
@@ -296,7 +307,8 @@ export class Router implements ConnHandler, OpsTarget {
       return false;
     }
     this.counters.msgIn[c.serIndex * TYPE_SLOTS + (msg[0] as number)]!++;
-    if (c.service.config.debug) this.log.info({ conn: c.id, dir: 'in', msg }, 'wamp message');
+    // `msg` is pino's message key: the WAMP message goes under `wamp`.
+    if (c.service.config.debug) this.log.info({ conn: c.id, dir: 'in', wamp: msg }, 'wamp message');
     this.#route(c, msg);
     return true;
   }
@@ -307,6 +319,7 @@ export class Router implements ConnHandler, OpsTarget {
         // Frames of one connection go through one port in order: the session sees them in order.
         if (msg[0] === MsgType.GOODBYE) {
           c.state = ConnState.DETACHING;
+          c.leaving = LEAVING.has(msg[2]);
           if (c.cbtid !== null && msg[2] === LOGOUT) this.#logout(c, c.cbtid);
         }
         // Remembered so that a realm worker's crash can still answer the call (see #workerFailed).
@@ -412,6 +425,16 @@ export class Router implements ConnHandler, OpsTarget {
     this.#awaitHello(c);
     if (this.#shuttingDown) {
       this.#end(c, Close.GOING_AWAY, 'router shutting down');
+      return;
+    }
+    const leaving = c.leaving;
+    c.leaving = false;
+    if (leaving && c.held === null && c.ws !== null) {
+      // The peer said it is done and sent nothing behind its GOODBYE: close with 1000 now, right
+      // behind the GOODBYE reply. uWS answers a close frame itself, echoing its code, so a client
+      // that closes without a code (AutobahnJS on Node.js) would get no code (1005, "lost"), where
+      // Crossbar answers 1000 (autobahn's echo_close_codereason: false).
+      this.#end(c, 1000, '');
       return;
     }
     // WAMP spec, "GOODBYE": the transport may carry a new session; replay what came meanwhile.

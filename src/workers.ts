@@ -1,5 +1,5 @@
 import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
-import type { RouterConfig } from './config/load.js';
+import { type RouterConfig, serviceAuths } from './config/load.js';
 import { IpcBytes, Outbox } from './ipc/outbox.js';
 import { type LogFormat, Op, type WorkerStartup, type WorkerStats } from './ipc/protocol.js';
 import type { Logger } from './log.js';
@@ -139,8 +139,9 @@ export class RealmWorkers {
       statsIntervalMs: options.statsIntervalMs,
       debugHooks: options.debugHooks,
       maxHeapMb: config.workerMaxHeapMb,
-      auth: Object.fromEntries(config.transports.map((t) => [t.id, t.auth])),
+      auth: Object.fromEntries(config.transports.flatMap(serviceAuths)),
       authOptions: config.auth,
+      cluster: config.cluster,
     };
     const worker = new Worker(WORKER_URL, {
       workerData: { startup, port: port2 },

@@ -63,7 +63,11 @@ export class RolePermissions implements Permissions {
   /** Coverage of patterns by `${action} ${match} ${pattern}`; bounded. */
   #coverage = new Map<string, Coverage>();
 
-  constructor(cfg: RoleConfig) {
+  constructor(
+    cfg: RoleConfig,
+    /** Decisions on longer URIs are not cached (workers/limits.ts maxCachedUri). */
+    readonly maxCachedUri = 4096,
+  ) {
     this.name = cfg.name;
     const all = cfg['allow-by-default'] === true;
     this.#default = { allow: all, discloseCaller: false, disclosePublisher: false };
@@ -133,6 +137,7 @@ export class RolePermissions implements Permissions {
           : r.allow[action]
             ? { allow: true, discloseCaller: r.discloseCaller, disclosePublisher: r.disclosePublisher }
             : DENY;
+      if (uri.length > this.maxCachedUri) return g;
       if (this.#cached >= 10000) {
         for (const m of Object.values(this.#cache)) m.clear();
         this.#cached = 0;

@@ -98,7 +98,7 @@ export interface Publication {
   payload: unknown[];
   /** The payload's JSON text when it came from a JSON publisher (see src/wamp/json-tail.ts). */
   jsonTail: string | undefined;
-  /** The PUBLISH frame's size where it is known, else -1 (workers/limits.ts). */
+  /** The PUBLISH frame's size where it is known exactly, else -1 (see publicationBytes). */
   bytes: number;
 }
 
@@ -148,8 +148,25 @@ export class Eligibility {
   }
 }
 
+/**
+ * Another way publications reach and leave this broker (workers/cluster.ts): told of every client
+ * publication after its local delivery, and of every subscription created or deleted here.
+ */
+export interface Backplane {
+  published(pub: Publication): void;
+  subscriptionCreated(sub: Subscription): void;
+  subscriptionDeleted(sub: Subscription): void;
+  /** A session joined or left the realm (for the cluster-wide session count). */
+  sessionsChanged(): void;
+  /** Sessions of the realm on the other nodes, of the given authroles (null: all). */
+  remoteSessionCount(roles: Set<string> | null): number;
+}
+
 interface Retained {
+  /** Without its publisher: a Session (its HELLO, its collections) is not kept for an event. */
   pub: Publication;
+  /** The publisher's session id (publisher exclusion for later subscribers), or 0 (the router's own). */
+  publisherId: number;
   eligibility: Eligibility | null;
   /** Counted against max_retained_bytes and max_retained_topic_bytes. */
   bytes: number;
@@ -175,6 +192,8 @@ export class Broker {
   #retainedEvents = 0;
   #retainedBytes = 0;
   #scratch: Subscription[] = [];
+  /** The cluster link (workers/cluster.ts), or null: a single node. */
+  backplane: Backplane | null = null;
 
   constructor(
     readonly out: Output,
@@ -220,6 +239,7 @@ export class Broker {
       this.#index.set(topic, match, sub);
       this.#byId.set(id, sub);
       created = true;
+      if (this.backplane !== null) this.backplane.subscriptionCreated(sub);
     }
     const fresh = !sub.subscribers.has(s);
     if (fresh) {
@@ -267,6 +287,7 @@ export class Broker {
       bytes: knownFrameBytes(msg),
     };
     this.dispatch(pub);
+    if (this.backplane !== null) this.backplane.published(pub);
     return pub.id;
   }
 
@@ -287,15 +308,28 @@ export class Broker {
     const eligibility = Eligibility.from(pub.options);
     // Retained first: a client's publication that cannot be retained (a limit) is refused as a whole.
     if (pub.options.retain === true) this.#retain(pub, eligibility);
+    this.#fanout(pub, eligibility);
+    if (this.store !== null && (eligibility === null || !eligibility.bySessionId)) {
+      // WAMP spec, "Event History": events with session-id black/whitelists are not stored.
+      this.store.record(this, pub, eligibility);
+    }
+  }
+
+  /**
+   * A publication made on another node of the cluster (workers/cluster.ts): delivered to the
+   * matching subscribers here only; neither retained nor recorded in the event history (not yet
+   * cluster-wide, docs/cluster.md).
+   */
+  dispatchRemote(pub: Publication): void {
+    this.#fanout(pub, Eligibility.from(pub.options));
+  }
+
+  #fanout(pub: Publication, eligibility: Eligibility | null): void {
     const subs = this.#index.matchAll(pub.topic, this.#scratch);
     try {
       for (let i = 0; i < subs.length; i++) this.#deliver(subs[i]!, pub, eligibility, false);
     } finally {
       subs.length = 0;
-    }
-    if (this.store !== null && (eligibility === null || !eligibility.bySessionId)) {
-      // WAMP spec, "Event History": events with session-id black/whitelists are not stored.
-      this.store.record(this, pub, eligibility);
     }
   }
 
@@ -307,7 +341,7 @@ export class Broker {
    */
   #retain(pub: Publication, eligibility: Eligibility | null): void {
     const { max_retained_events: maxEvents, max_retained_bytes: maxBytes, max_retained_topic_bytes: maxTopic } = this.limits;
-    const size = pub.bytes >= 0 ? pub.bytes : approxSize(pub.payload, maxTopic > 0 ? maxTopic : maxBytes > 0 ? maxBytes : Number.POSITIVE_INFINITY);
+    const size = publicationBytes(pub, maxTopic > 0 ? maxTopic : maxBytes > 0 ? maxBytes : Number.POSITIVE_INFINITY);
     const list = this.#retained.get(pub.topic);
     // An event everybody would receive (no lists, publisher not excluded) supersedes all before it.
     const supersedes = list === undefined || (eligibility === null && (pub.publisher === null || pub.options.exclude_me === false));
@@ -339,7 +373,7 @@ export class Broker {
       countLimit(refused.limit);
       return;
     }
-    const r: Retained = { pub, eligibility, bytes: size };
+    const r: Retained = { pub: pub.publisher === null ? pub : { ...pub, publisher: null }, publisherId: pub.publisher?.id ?? 0, eligibility, bytes: size };
     if (list === undefined || drop === list.length) this.#retained.set(pub.topic, [r]);
     else {
       list.splice(0, drop);
@@ -407,7 +441,7 @@ export class Broker {
       for (let i = list.length - 1; i >= 0; i--) {
         const r = list[i]!;
         if (r.eligibility !== null && !r.eligibility.admits(s)) continue;
-        if (r.pub.publisher === s && r.pub.options.exclude_me !== false) continue;
+        if (r.publisherId === s.id && r.pub.options.exclude_me !== false) continue;
         if (r.pub.options.ppt_scheme !== undefined && !s.has('subscriber', 'payload_passthru_mode')) continue;
         this.#deliver(sub, r.pub, null, true, s);
         return;
@@ -430,6 +464,7 @@ export class Broker {
     if (sub.subscribers.size === 0) {
       this.#index.delete(sub.topic, sub.match);
       this.#byId.delete(sub.id);
+      if (this.backplane !== null) this.backplane.subscriptionDeleted(sub);
       this.events.deleted(s, sub);
     }
   }
@@ -449,6 +484,18 @@ function serBit(s: Session): number {
 
 export function copyPpt(from: Dict, to: Dict): void {
   for (const k of ['ppt_scheme', 'ppt_serializer', 'ppt_cipher', 'ppt_keyid']) if (from[k] !== undefined) to[k] = from[k];
+}
+
+/**
+ * The size of a publication's frame (pub.bytes), or where it is not known (a frame decoded by the
+ * main thread, a router's own publication) an estimate of it that stops past `cap`: its topic and
+ * options count as well as its payload (the JSON text of the payload, or an estimate from its values).
+ */
+export function publicationBytes(pub: Publication, cap: number): number {
+  if (pub.bytes >= 0) return pub.bytes;
+  let n = pub.topic.length + 20 + approxSize(pub.options, cap);
+  if (n <= cap) n += pub.jsonTail !== undefined ? pub.jsonTail.length : approxSize(pub.payload, cap);
+  return n;
 }
 
 /** Whether one pattern matches one concrete URI (for retained events, history). */

@@ -1,6 +1,6 @@
 import type { Dict } from '../src/wamp/messages.js';
-import type { Broker, Eligibility, Publication } from './broker.js';
-import { approxSize, countLimit, type Limits } from './limits.js';
+import { type Broker, type Eligibility, type Publication, publicationBytes } from './broker.js';
+import { countLimit, type Limits } from './limits.js';
 import { type Match, UriIndex } from './match/uri-index.js';
 import type { Session } from './session.js';
 
@@ -47,7 +47,7 @@ export class EventStore {
     const entries = this.#entries.matchAll(pub.topic, this.#scratch);
     if (entries.length === 0) return;
     const max = this.#maxBytes;
-    const bytes = pub.bytes >= 0 ? pub.bytes : approxSize(pub.payload, max > 0 ? max : Number.POSITIVE_INFINITY);
+    const bytes = publicationBytes(pub, max > 0 ? max : Number.POSITIVE_INFINITY);
     if (max > 0 && bytes > max) {
       entries.length = 0;
       countLimit('max_event_history_bytes');

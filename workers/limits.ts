@@ -4,7 +4,7 @@
  * request over a limit gets an ERROR and is counted in crosswire_limit_exceeded_total.
  */
 import { type Limit, LIMITS } from '../src/metrics/labels.js';
-import type { TailedMessage } from '../src/wamp/json-tail.js';
+import { type TailedMessage, tailStart } from '../src/wamp/json-tail.js';
 import { WampError } from '../src/wamp/messages.js';
 import { Uri } from '../src/wamp/uris.js';
 import type { Session } from './session.js';
@@ -28,25 +28,30 @@ export function noteFrame(msg: unknown[] | null, bytes: number): void {
 type Sized = unknown[] & { frameBytes?: number };
 
 /**
- * The size of the frame `msg` came in, where that is known without looking at its values: the
- * frame being routed, a held message's remembered size, or the JSON text of its payload (a JSON
- * frame decoded by the main thread: batched, or on a debug transport); otherwise -1.
+ * The size of the frame `msg` came in, where it is known exactly: the frame being routed, or a
+ * held message's remembered size; otherwise -1 (a frame decoded by the main thread: batched, or
+ * on a debug transport). Cheap: called for every PUBLISH.
  */
 export function knownFrameBytes(msg: unknown[]): number {
   if (msg === frameMsg) return frameLen;
   const kept = (msg as Sized).frameBytes;
-  if (kept !== undefined) return kept;
-  const tail = (msg as TailedMessage).jsonTail;
-  return tail !== undefined ? tail.length : -1;
+  return kept !== undefined ? kept : -1;
 }
 
 /**
- * The frame size of `msg`, or, where it is not known (a msgpack or CBOR frame of a batched
- * transport, decoded by the main thread), an estimate from its values that stops past `cap`.
+ * The frame size of `msg`, or, where it is not known, an estimate that stops past `cap`: the JSON
+ * text of its payload (a JSON frame) plus an estimate of the elements before it (type, ids,
+ * options, URI: they can be as big as the payload), or an estimate from all its values.
  */
 export function frameBytes(msg: unknown[], cap: number): number {
   const n = knownFrameBytes(msg);
-  return n >= 0 ? n : approxSize(msg, cap);
+  if (n >= 0) return n;
+  const tail = (msg as TailedMessage).jsonTail;
+  if (tail === undefined) return approxSize(msg, cap);
+  const k = tailStart(msg);
+  let head = tail.length + 5;
+  for (let i = 0; i < k && head <= cap; i++) head += approxSize(msg[i], cap);
+  return head;
 }
 
 /** Keeps a message's frame size with it, for when it is routed later (held messages). */
@@ -89,6 +94,15 @@ export function approxSize(v: unknown, cap: number): number {
   };
   walk(v);
   return n;
+}
+
+/**
+ * The longest URI a decision is cached for (a static role's, a dynamic authorizer's): the realm's
+ * max_uri_length, or 4096 characters when that is off. PUBLISH and CALL URIs have no limit of
+ * their own, and a cache keyed by them would hold its entry count times any length.
+ */
+export function maxCachedUri(limits: Limits): number {
+  return limits.max_uri_length > 0 ? limits.max_uri_length : 4096;
 }
 
 // ---- refusals ----------------------------------------------------------------------------

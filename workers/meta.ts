@@ -101,7 +101,9 @@ function registration(realm: Realm, id: unknown) {
 const PROCEDURES: Readonly<Record<string, Handler>> = {
   'wamp.session.count': (realm, _c, args) => {
     const roles = filterRoles(args);
-    return [[[...realm.sessions.values()].filter((s) => roles === null || roles.has(s.authrole)).length]];
+    const local = [...realm.sessions.values()].filter((s) => roles === null || roles.has(s.authrole)).length;
+    // In a cluster (docs/cluster.md): plus the other nodes' sessions, as they last reported them.
+    return [[local + (realm.broker.backplane?.remoteSessionCount(roles) ?? 0)]];
   },
   'wamp.session.list': (realm, _c, args) => {
     const roles = filterRoles(args);

@@ -10,6 +10,7 @@ import { KNOWN_TYPES } from '../src/wamp/codes.js';
 import { Uri } from '../src/wamp/uris.js';
 import { InternalOutput } from './auth/internal-caller.js';
 import { AuthService } from './auth/service.js';
+import { ClusterLink } from './cluster.js';
 import { Drain } from './drain.js';
 import { noteFrame } from './limits.js';
 import { CloseCode, Realm } from './realm.js';
@@ -47,6 +48,13 @@ const realms = new Map<string, Realm>();
 const auth = new AuthService(startup.auth, startup.authOptions, realms, out, log);
 for (const cfg of startup.realms) realms.set(cfg.name, new Realm(cfg, out, log, sessionsByConn, auth));
 const stats = new StatsReporter(outbox, realms, startup.statsIntervalMs);
+// The cluster link (docs/cluster.md): this worker's own NATS connection, never the main thread's.
+const cluster = startup.cluster === null ? null : new ClusterLink(startup.cluster, startup.workerIndex, log);
+if (cluster !== null) {
+  for (const [name, realm] of realms) cluster.attach(name, realm.broker, realm.sessions);
+  stats.clusterConnected = () => cluster.connected;
+  cluster.start().catch((err: unknown) => log.error({ err: String(err) }, 'cluster: cannot connect to NATS'));
+}
 let drain: Drain | null = null;
 /** Flow control (src/flow.ts): the last MARK consumed and not yet acknowledged, or -1. */
 let ack = -1;

@@ -12,7 +12,7 @@ import { Broker, type BrokerEvents } from './broker.js';
 import { Dealer, type DealerEvents } from './dealer.js';
 import { EventStore } from './event-store.js';
 import type { Match } from './match/uri-index.js';
-import { approxSize, keepFrameBytes, knownFrameBytes, type Limits, overLimit } from './limits.js';
+import { frameBytes, keepFrameBytes, knownFrameBytes, type Limits, maxCachedUri, overLimit } from './limits.js';
 import { callMeta, isMetaProcedure } from './meta.js';
 import type { Output } from './output.js';
 import { Session, SessionState } from './session.js';
@@ -95,7 +95,7 @@ export class Realm implements BrokerEvents, DealerEvents {
     this.limits = cfg.limits;
     this.broker = new Broker(out, this, cfg.history.length > 0 ? new EventStore(cfg.history, cfg.limits) : null, cfg.limits);
     this.dealer = new Dealer(out, this, cfg.limits);
-    for (const r of cfg.roles) this.roles.set(r.name, r.authorizer !== undefined ? new DynamicRole(r) : new RolePermissions(r));
+    for (const r of cfg.roles) this.roles.set(r.name, r.authorizer !== undefined ? new DynamicRole(r) : new RolePermissions(r, maxCachedUri(cfg.limits)));
     this.#welcomeRoles = routerRoles(this.metaApi, cfg.history.length > 0);
   }
 
@@ -129,6 +129,7 @@ export class Realm implements BrokerEvents, DealerEvents {
     s.authextra = who.extra;
     countAuth(s.authmethod === 'wamp-scram' ? 'scram' : s.authmethod, true);
     this.sessions.set(id, s);
+    if (this.broker.backplane !== null) this.broker.backplane.sessionsChanged();
     this.sessionsByConn.set(connId, s);
     this.out.send(connId, [
       MsgType.WELCOME,
@@ -223,8 +224,9 @@ export class Realm implements BrokerEvents, DealerEvents {
     const maxCount = this.limits.max_held_messages_per_session;
     const maxBytes = this.limits.max_held_bytes_per_session;
     let bytes = knownFrameBytes(msg);
+    if (bytes < 0 && maxBytes > 0) bytes = frameBytes(msg, maxBytes);
     if (bytes >= 0) keepFrameBytes(msg, bytes);
-    else bytes = maxBytes > 0 ? approxSize(msg, maxBytes) : 0;
+    else bytes = 0;
     let err: WampError | null = null;
     if (maxCount > 0 && held.length >= maxCount) {
       err = overLimit(s, 'max_held_messages_per_session', `${held.length} messages of this session already wait for a dynamic authorizer`);
@@ -309,6 +311,7 @@ export class Realm implements BrokerEvents, DealerEvents {
   /** Drops the session's routing state once; publishes on_leave and its testaments unless `silent`. */
   #release(s: Session, silent = false): void {
     if (!this.sessions.delete(s.id)) return;
+    if (this.broker.backplane !== null) this.broker.backplane.sessionsChanged();
     this.broker.leave(s);
     this.dealer.leave(s);
     if (this.metaApi && !silent) {
@@ -383,7 +386,8 @@ export class Realm implements BrokerEvents, DealerEvents {
       .then((args) => parseDecision(args[0], action, options.match))
       .then(
         (d) => {
-          if (d.cache) role.remember(key, d.grant);
+          // The cache is keyed by the URI: a decision on a longer one is used, not kept.
+          if (d.cache && uri.length <= maxCachedUri(this.limits)) role.remember(key, d.grant);
           s.authzDecision = { key, grant: d.grant };
           this.#resume(s, msg);
         },

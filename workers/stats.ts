@@ -30,6 +30,8 @@ export class StatsReporter {
   #timer: NodeJS.Timeout | null = null;
   #batches = 0;
   #entries = 0;
+  /** Whether the worker's cluster link is connected (workers/cluster.ts); null: not a cluster node. */
+  clusterConnected: (() => boolean) | null = null;
 
   constructor(
     readonly outbox: Outbox,
@@ -70,6 +72,7 @@ export class StatsReporter {
       loopLagMean: ok ? lag.mean / 1e9 : 0,
       loopLagP99: ok ? lag.percentile(99) / 1e9 : 0,
       loopLagMax: ok ? lag.max / 1e9 : 0,
+      clusterConnected: this.clusterConnected === null ? null : this.clusterConnected(),
     };
     this.#batches = outbox.batches;
     this.#entries = outbox.entries;

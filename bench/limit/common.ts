@@ -1,20 +1,18 @@
 /**
- * What the two physical-limit servers share: uWebSockets.js loaded the way src/uws.ts loads
- * it (native binary required), the upgrade that picks the client's first subprotocol, and the
- * ready line the harness reads (the same shape as the router's "crosswire ready" line).
+ * What the two physical-limit servers share: uWebSockets.js loaded by src/uws.ts (the router's
+ * build, native binary required), the upgrade that picks the client's first subprotocol, and
+ * the ready line the harness reads (the same shape as the router's "crosswire ready" line).
  */
-import { createRequire } from 'node:module';
 import type * as UWS from 'uWebSockets.js';
-
-const require = createRequire(import.meta.url);
+import { loadUws } from '../../src/uws.js';
 
 export function loadNativeUws(): typeof UWS {
-  const uws = require('uWebSockets.js') as typeof UWS;
-  if (typeof (uws as unknown as Record<string, unknown>).SHARED_COMPRESSOR !== 'number') {
-    process.stderr.write('limit server: uWebSockets.js did not load its native binary; a limit measured on the fallback means nothing\n');
+  try {
+    return loadUws(false).uws;
+  } catch (e) {
+    process.stderr.write(`limit server: ${(e as Error).message}\nA limit measured on the fallback means nothing.\n`);
     process.exit(1);
   }
-  return uws;
 }
 
 /** Per-socket user data: which role the path asked for (`/sub` subscribes to the topic). */

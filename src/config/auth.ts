@@ -26,10 +26,12 @@ export interface PrincipalBase {
   realm: string | null;
 }
 export interface TicketPrincipal extends PrincipalBase {
-  ticket: string;
+  /** null: given as "${VAR}" with VAR unset (nobody can log in as this principal). */
+  ticket: string | null;
 }
 export interface WampcraUser extends PrincipalBase {
-  secret: string;
+  /** null: given as "${VAR}" with VAR unset (nobody can log in as this user). */
+  secret: string | null;
   /** Salted secrets: all three present or none (Crossbar ≥ Feb 2025 rule). */
   salt: string | null;
   iterations: number | null;
@@ -100,13 +102,22 @@ function posInt(v: unknown, path: string): number {
   return v as number;
 }
 
-/** `${VARNAME}` → the variable's value (Crossbar allows this for tickets and WAMP-CRA secrets). */
-function secret(v: unknown, path: string, env: NodeJS.ProcessEnv): string {
+/**
+ * `${VARNAME}` → the variable's value (Crossbar allows this for tickets and WAMP-CRA secrets).
+ * Unset (or empty): as Crossbar (checkconfig.maybe_from_env), a warning, and the principal
+ * stays configured with no secret, so nobody can log in as it. A value that starts like a
+ * reference but is not one (`${}`, `${1X}`, `${A-B}`, `${A`) is refused rather than taken as a literal.
+ */
+function secret(v: unknown, path: string, env: NodeJS.ProcessEnv, warnings: string[]): string | null {
   const s = str(v, path);
+  if (!s.startsWith('${')) return s;
   const m = /^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$/.exec(s);
-  if (m === null) return s;
+  if (m === null) throw new AuthConfigError(`${path}: '${s}' is not an environment reference; write "\${NAME}" with NAME of letters, digits and _ (not starting with a digit)`);
   const value = env[m[1]!];
-  if (value === undefined || value === '') throw new AuthConfigError(`${path}: environment variable ${m[1]} is not set`);
+  if (value === undefined || value === '') {
+    warnings.push(`${path}: environment variable ${m[1]} is not set: nobody can log in with this secret`);
+    return null;
+  }
   return value;
 }
 
@@ -135,7 +146,7 @@ function dynamic(c: Record<string, unknown>, path: string, extra: readonly strin
   return { type: 'dynamic', authenticator, 'authenticator-realm': realm };
 }
 
-function method(m: string, c: Record<string, unknown>, path: string, env: NodeJS.ProcessEnv): TransportAuth[AuthMethodName] {
+function method(m: string, c: Record<string, unknown>, path: string, env: NodeJS.ProcessEnv, warnings: string[]): TransportAuth[AuthMethodName] {
   const type = c.type;
   if (type !== 'static' && type !== 'dynamic') {
     throw new AuthConfigError(`${path}.type: must be "static" or "dynamic"${type === 'function' ? ' ("function" authenticators are Python-only)' : ''}`);
@@ -152,7 +163,7 @@ function method(m: string, c: Record<string, unknown>, path: string, env: NodeJS
         type,
         principals: table(c.principals, `${path}.principals`, (p, pp) => {
           only(p, ['ticket', 'role', 'realm'], pp);
-          return { ...principalBase(p, pp), ticket: secret(p.ticket, `${pp}.ticket`, env) };
+          return { ...principalBase(p, pp), ticket: secret(p.ticket, `${pp}.ticket`, env, warnings) };
         }),
       };
     case 'wampcra': {
@@ -169,7 +180,7 @@ function method(m: string, c: Record<string, unknown>, path: string, env: NodeJS
         const keylen = p.keylen === undefined ? null : posInt(p.keylen, `${pp}.keylen`);
         const given = [salt, iterations, keylen].filter((x) => x !== null).length;
         if (given !== 0 && given !== 3) throw new AuthConfigError(`${pp}: a salted secret needs all of salt, iterations and keylen`);
-        return { ...principalBase(p, pp), secret: secret(p.secret, `${pp}.secret`, env), salt, iterations, keylen };
+        return { ...principalBase(p, pp), secret: secret(p.secret, `${pp}.secret`, env, warnings), salt, iterations, keylen };
       });
       return { type, users, salted_secret: salted };
     }
@@ -233,8 +244,11 @@ export function scramPrincipal(p: Record<string, unknown>, path: string): ScramP
   };
 }
 
-/** Validates a transport's `auth` dict; `null` (no `auth`) is anonymous as role "anonymous". */
-export function checkAuth(v: Record<string, unknown> | null, path: string, env: NodeJS.ProcessEnv): TransportAuth {
+/**
+ * Validates a transport's `auth` dict; `null` (no `auth`) is anonymous as role "anonymous".
+ * What starts but needs saying (unset "${VAR}" secrets) is pushed to `warnings`.
+ */
+export function checkAuth(v: Record<string, unknown> | null, path: string, env: NodeJS.ProcessEnv, warnings: string[] = []): TransportAuth {
   if (v === null) return { anonymous: { type: 'static', role: 'anonymous', authid: null } };
   const out: Record<string, unknown> = {};
   if (Object.keys(v).length === 0) throw new AuthConfigError(`${path}: enables no method (remove it for anonymous access)`);
@@ -247,7 +261,7 @@ export function checkAuth(v: Record<string, unknown> | null, path: string, env: 
       out.cookie = {};
       continue;
     }
-    out[m] = method(m, c, `${path}.${m}`, env);
+    out[m] = method(m, c, `${path}.${m}`, env, warnings);
   }
   return out as TransportAuth;
 }

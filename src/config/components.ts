@@ -67,7 +67,7 @@ export interface GuestConfig {
 
 export const containerSchema = {
   type: { doc: 'Worker type.', format: ['container'], default: 'container' },
-  id: { doc: 'Worker id (default containerN).', format: 'nullable-id', default: null },
+  id: { doc: 'Worker id (default containerN): any non-empty string but "controller", as Crossbar.', format: 'nullable-worker-id', default: null },
   options: {
     restart: {
       doc: 'When a component fails or stops: restart-always, restart-on-failed (default), restart-never.',
@@ -86,7 +86,7 @@ export const containerSchema = {
 
 export const componentSchema = {
   type: { doc: 'Component type; only "module" (a JS module) is implemented.', format: ['module'], default: 'module' },
-  id: { doc: 'Component id (default componentN).', format: 'nullable-id', default: null },
+  id: { doc: 'Component id (default componentN): any non-empty string, as Crossbar.', format: 'nullable-name', default: null },
   module: { doc: 'Path to the .js/.mjs module, relative to the config file.', format: 'non-empty-string', default: '' },
   realm: { doc: 'Realm to join.', format: 'realm-name', default: '' },
   transport: { doc: 'Connecting transport.', format: Object, default: null, nullable: true },
@@ -112,7 +112,7 @@ export const connectingTransportSchema = {
 
 export const guestSchema = {
   type: { doc: 'Worker type.', format: ['guest'], default: 'guest' },
-  id: { doc: 'Worker id (default guestN).', format: 'nullable-id', default: null },
+  id: { doc: 'Worker id (default guestN): any non-empty string but "controller", as Crossbar.', format: 'nullable-worker-id', default: null },
   executable: { doc: 'Program to run.', format: 'non-empty-string', default: '' },
   arguments: { doc: 'Its arguments.', format: Array, default: [] },
   options: {

@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
 import convict, { type Schema } from 'convict';
-import type { AuthOptions, RealmConfig, RoleConfig } from '../ipc/protocol.js';
+import type { AuthOptions, ClusterConfig, RealmConfig, RoleConfig } from '../ipc/protocol.js';
 import { resolveLimits } from './limits.js';
 import { AuthConfigError, checkAuth, staticRoles, type TransportAuth } from './auth.js';
 import { SERIALIZERS, type SerializerName } from '../serializers/index.js';
@@ -40,6 +41,7 @@ import {
 } from './schema.js';
 import { ConfigError, isObject, rewrite, section } from './section.js';
 import { cookieConfig, endpoint, type TransportConfig, type WsServiceConfig, wsOptions } from './transport.js';
+import { configVersion, UPGRADE_HINT } from './upgrade.js';
 import { webTransport } from './web.js';
 
 export { ConfigError, section } from './section.js';
@@ -65,6 +67,8 @@ export interface RouterConfig {
   logFormat: 'auto' | 'json' | 'pretty';
   workerMaxHeapMb: number;
   ops: OpsConfig;
+  /** null: a single node (crosswire.cluster.nats.servers is empty). */
+  cluster: ClusterConfig | null;
   flow: FlowConfig;
 }
 
@@ -105,20 +109,47 @@ export interface OpsConfig {
   host: string;
 }
 
+const NATS_URL = /^((nats|tls):\/\/)?([^\s/:@]+(:[^\s/@]*)?@)?(\[[0-9A-Fa-f:.]+\]|[^\s/:@\[\]]+)(:\d{1,5})?$/;
+const NODE_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+
+/** `${VARNAME}` → the variable's value; any other string as it is. */
+function envSecret(v: string | null, path: string, env: NodeJS.ProcessEnv): string | null {
+  if (v === null) return null;
+  const m = /^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$/.exec(v);
+  if (m === null) return v;
+  const value = env[m[1]!];
+  if (value === undefined || value === '') throw new ConfigError(`${path}: environment variable ${m[1]} is not set`);
+  return value;
+}
+
+/** crosswire.cluster (docs/cluster.md): null when no NATS server is configured. */
+function clusterConfig(c: TopConfig['crosswire']['cluster'], env: NodeJS.ProcessEnv): ClusterConfig | null {
+  const n = c.nats;
+  if (n.servers.length === 0) {
+    for (const k of ['user', 'password', 'token'] as const) {
+      if (n[k] !== null) throw new ConfigError(`crosswire.cluster.nats.${k}: set, but crosswire.cluster.nats.servers is empty`);
+    }
+    return null;
+  }
+  if (n.token !== null && (n.user !== null || n.password !== null)) {
+    throw new ConfigError('crosswire.cluster.nats.token: use either a token or user and password, not both');
+  }
+  if ((n.user === null) !== (n.password === null)) {
+    throw new ConfigError(`crosswire.cluster.nats.${n.user === null ? 'user' : 'password'}: user and password go together`);
+  }
+  return {
+    servers: [...n.servers],
+    nodeId: c.node_id ?? `${hostname().replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 48) || 'node'}-${randomBytes(4).toString('hex')}`,
+    user: envSecret(n.user, 'crosswire.cluster.nats.user', env),
+    password: envSecret(n.password, 'crosswire.cluster.nats.password', env),
+    token: envSecret(n.token, 'crosswire.cluster.nats.token', env),
+  };
+}
+
 const isPort = (v: unknown): v is number => Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 65535;
 
 
 convict.addFormats({
-  controller: {
-    validate(v: unknown) {
-      if (!isObject(v)) throw new Error('must be an object');
-      for (const k of Object.keys(v)) {
-        if (k === 'id') continue;
-        if (k === 'options' && isObject(v.options) && Object.keys(v.options).every((o) => o === 'title')) continue;
-        throw new Error(`'${k === 'options' ? 'options (other than title)' : k}' is not supported by Crosswire`);
-      }
-    },
-  },
   'port-or-null': {
     validate(v: unknown) {
       if (v !== null && !isPort(v)) throw new Error('must be a TCP port 0..65535');
@@ -158,6 +189,29 @@ convict.addFormats({
       if (v !== null && (typeof v !== 'string' || !ID_PATTERN.test(v))) throw new Error(`must match ${ID_PATTERN}`);
     },
   },
+  // Router worker ids: Crossbar's id pattern, and not the node controller's own worker id
+  // "controller" (crossbar/node/controller.py, start_worker).
+  'nullable-router-id': {
+    validate(v: unknown) {
+      if (v !== null && (typeof v !== 'string' || !ID_PATTERN.test(v))) throw new Error(`must match ${ID_PATTERN}`);
+      if (v === 'controller') throw new Error("'controller' is the node controller's own id");
+    },
+  },
+  // Container and guest worker ids: Crossbar accepts any non-empty string but "controller"
+  // (start_worker); checkconfig applies its id pattern only to router workers and transports.
+  'nullable-worker-id': {
+    validate(v: unknown) {
+      if (v === null) return;
+      if (typeof v !== 'string' || v === '') throw new Error('must be a non-empty string');
+      if (v === 'controller') throw new Error("'controller' is the node controller's own id");
+    },
+  },
+  // Component ids: Crossbar checks only that they are strings.
+  'nullable-name': {
+    validate(v: unknown) {
+      if (v !== null && (typeof v !== 'string' || v === '')) throw new Error('must be a non-empty string');
+    },
+  },
   'realm-name': {
     validate(v: unknown) {
       if (typeof v !== 'string' || !REALM_NAME.test(v)) throw new Error(`is required and must match ${REALM_NAME}`);
@@ -186,6 +240,21 @@ convict.addFormats({
     },
     coerce: (v: string) => v.split(',').map((x) => x.trim()).filter((x) => x !== ''),
   },
+  'nats-servers': {
+    validate(v: unknown) {
+      if (!Array.isArray(v)) throw new Error('must be a list of NATS server URLs');
+      for (const x of v) {
+        if (typeof x !== 'string' || !NATS_URL.test(x)) throw new Error(`'${String(x)}' is not a NATS server URL (nats://host:port, tls://host:port or host:port)`);
+      }
+    },
+    coerce: (v: string) => v.split(',').map((x) => x.trim()).filter((x) => x !== ''),
+  },
+  'nullable-node-id': {
+    validate(v: unknown) {
+      if (v !== null && (typeof v !== 'string' || !NODE_ID.test(v))) throw new Error(`must match ${NODE_ID}`);
+    },
+    coerce: (v: string) => (v === '' ? null : v),
+  },
   'message-size': {
     validate(v: unknown) {
       if (!Number.isInteger(v) || (v as number) < 0 || (v as number) > MAX_MESSAGE_CEILING) {
@@ -194,6 +263,29 @@ convict.addFormats({
     },
   },
 });
+
+/**
+ * Crossbar's `controller` section (checkconfig.check_controller): `id` and `options.title` mean
+ * something in one Crosswire process; every other key Crossbar knows is refused by name. Checked
+ * here, not by convict, because convict descends into object values of custom formats.
+ */
+function controllerTitle(v: Record<string, unknown>): string | null {
+  for (const k of Object.keys(v)) {
+    if (k === 'id' || k === 'options') continue;
+    if (['manhole', 'connections', 'keyring'].includes(k)) throw new ConfigError(`controller.${k}: not implemented by Crosswire`);
+    throw new ConfigError(`controller.${k}: unknown key`);
+  }
+  if (v.id !== undefined && (typeof v.id !== 'string' || !ID_PATTERN.test(v.id))) throw new ConfigError(`controller.id: must match ${ID_PATTERN}`);
+  const o = v.options ?? {};
+  if (!isObject(o)) throw new ConfigError('controller.options: must be an object');
+  for (const k of Object.keys(o)) {
+    if (k === 'title') continue;
+    if (k === 'shutdown' || k === 'enable_parallel_worker_start') throw new ConfigError(`controller.options.${k}: not implemented by Crosswire`);
+    throw new ConfigError(`controller.options.${k}: unknown key`);
+  }
+  if (o.title !== undefined && typeof o.title !== 'string') throw new ConfigError('controller.options.title: must be a string');
+  return (o.title as string | undefined) ?? null;
+}
 
 function realm(value: unknown, path: string, warnings: string[], heapMb: number): RealmConfig {
   const r = section<RealmFileConfig>(realmSchema, value, path);
@@ -259,20 +351,20 @@ function checkStore(v: Record<string, unknown> | null, path: string): RealmConfi
   });
 }
 
-function transport(value: unknown, path: string, index: number, env: NodeJS.ProcessEnv, baseDir: string): TransportConfig {
+function transport(value: unknown, path: string, index: number, env: NodeJS.ProcessEnv, baseDir: string, warnings: string[]): TransportConfig {
   const id = isObject(value) && typeof value.id === 'string' ? value.id : `transport${index + 1}`;
-  if (isObject(value) && value.type === 'web') return webTransport(value, path, index, env, baseDir, (v, p) => wsService(v, p, id, env, baseDir));
+  if (isObject(value) && value.type === 'web') return webTransport(value, path, index, env, baseDir, (v, p) => wsService(v, p, id, env, baseDir, warnings), warnings);
   const t = section<WebSocketTransportConfig>(websocketTransportSchema, value, path);
-  const ep = endpoint(t.endpoint, `${path}.endpoint`, env, baseDir);
-  return { ...wsService(value, path, id, env, baseDir), ...ep, paths: null, web: null };
+  const ep = endpoint(t.endpoint, `${path}.endpoint`, env, baseDir, warnings);
+  return { ...wsService(value, path, id, env, baseDir, warnings), ...ep, paths: null, web: null };
 }
 
 /** The WebSocket service of a websocket transport or of a web transport's websocket path. */
-function wsService(value: unknown, path: string, id: string, env: NodeJS.ProcessEnv, baseDir: string): WsServiceConfig {
+function wsService(value: unknown, path: string, id: string, env: NodeJS.ProcessEnv, baseDir: string, warnings: string[]): WsServiceConfig {
   const t = section<WebSocketTransportConfig>(websocketTransportSchema, value, path);
   let auth: TransportAuth;
   try {
-    auth = checkAuth(t.auth, `${path}.auth`, env);
+    auth = checkAuth(t.auth, `${path}.auth`, env, warnings);
   } catch (e) {
     if (e instanceof AuthConfigError) throw new ConfigError(e.message);
     throw e;
@@ -294,6 +386,21 @@ function wsService(value: unknown, path: string, id: string, env: NodeJS.Process
     auth,
     debug: t.debug,
   };
+}
+
+/**
+ * The key of a WebSocket service's auth: a websocket transport's id, or `<id>/<path>` for a
+ * websocket path of a web transport (each path has its own auth). Transport ids never contain
+ * '/', so the two kinds cannot collide.
+ */
+export function wsAuthKey(transportId: string, path: string | null): string {
+  return path === null ? transportId : `${transportId}${path}`;
+}
+
+/** Every WebSocket service of a transport with its auth key and auth (what realm workers get). */
+export function serviceAuths(t: TransportConfig): [string, TransportAuth][] {
+  if (t.paths === null) return [[wsAuthKey(t.id, null), t.auth]];
+  return t.paths.flatMap((p): [string, TransportAuth][] => (p.type === 'websocket' ? [[wsAuthKey(t.id, p.path), p.service.auth]] : []));
 }
 
 /**
@@ -332,6 +439,11 @@ export function readConfigFile(file?: string): unknown {
 /** Validates a config object (the parsed file) and applies environment overrides. */
 export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env, baseDir: string = process.cwd()): RouterConfig {
   if (!isObject(raw)) throw new ConfigError('the top level of the config must be an object');
+  if (configVersion(raw) === 1) {
+    // Crossbar.io (checkconfig.check_config): a file without "version" is version 1, too old to run.
+    const which = 'version' in raw ? '"version": 1' : 'no "version" key';
+    throw new ConfigError(`version: this is a version-1 config file (${which}); Crosswire reads version 2, Crossbar.io's current format: ${UPGRADE_HINT}`);
+  }
   const top = convict(topSchema, { env });
   try {
     top.load(raw as object);
@@ -340,6 +452,7 @@ export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env, 
     throw new ConfigError(rewrite((e as Error).message, ''));
   }
   const c = top.getProperties() as TopConfig;
+  const controllerTitleValue = controllerTitle(c.controller);
   const routers: { w: RouterWorkerConfig; at: string }[] = [];
   const containers: ContainerConfig[] = [];
   const guests: GuestConfig[] = [];
@@ -351,13 +464,13 @@ export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env, 
     else throw new ConfigError(`workers[${i}].type: '${String(type)}' workers are not implemented yet (router, container and guest are)`);
   });
   if (routers.length > 1) throw new ConfigError(`workers: at most one worker of type "router" is supported, found ${routers.length}`);
-  const workerIds = [...containers.map((x) => x.id), ...guests.map((x) => x.id)];
+  const workerIds = [...routers.flatMap((x) => (x.w.id === null ? [] : [x.w.id])), ...containers.map((x) => x.id), ...guests.map((x) => x.id)];
   const dupWorker = workerIds.find((x, i) => workerIds.indexOf(x) !== i);
   if (dupWorker) throw new ConfigError(`workers: worker id '${dupWorker}' is used twice`);
   if (routers.length === 0) {
     if (containers.length === 0 && guests.length === 0) throw new ConfigError('workers: nothing to run (no router, container or guest worker)');
     return deepFreeze({
-      title: null,
+      title: controllerTitleValue,
       realms: [],
       transports: [],
       realmThreads: 0,
@@ -372,6 +485,7 @@ export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env, 
       logFormat: c.crosswire.log_format,
       workerMaxHeapMb: c.crosswire.worker_max_heap_mb,
       ops: { onTransports: [], port: c.crosswire.ops.port, host: c.crosswire.ops.interface },
+      cluster: null,
       flow: flowConfig(c.crosswire.flow),
     });
   }
@@ -385,7 +499,7 @@ export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env, 
     if (isObject(t) && t.type !== 'websocket' && t.type !== 'web') {
       throw new ConfigError(`${at}.transports[${i}].type: '${String(t.type)}' transports are not implemented yet (only "websocket" and "web")`);
     }
-    return transport(t, `${at}.transports[${i}]`, i, env, baseDir);
+    return transport(t, `${at}.transports[${i}]`, i, env, baseDir, warnings);
   });
   if (transports.length === 0) throw new ConfigError(`${at}.transports: at least one transport is required`);
   const ids = transports.map((t) => t.id);
@@ -397,12 +511,28 @@ export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env, 
     if (c.crosswire.interface !== null) first.host = c.crosswire.interface;
   }
   const cores = availableParallelism();
-  const realmThreads =
+  let realmThreads =
     c.crosswire.realm_threads > 0 ? Math.min(c.crosswire.realm_threads, realms.length) : Math.max(1, Math.min(realms.length, cores - 1));
-  for (const [i, t] of transports.entries()) crossCheckAuth(t.auth, `${at}.transports[${i}].auth`, realms, realmThreads);
+  const authenticatorRealms: string[] = [];
+  for (const [i, t] of transports.entries()) {
+    // A web transport's auth lives in each of its websocket paths: name the key where it is written.
+    const services = t.paths === null ? [{ auth: t.auth, key: '' }] : t.paths.flatMap((p) => (p.type === 'websocket' ? [{ auth: p.service.auth, key: `.paths.${p.path === '/' ? '"/"' : p.path.slice(1)}` }] : []));
+    for (const s of services) authenticatorRealms.push(...crossCheckAuth(s.auth, `${at}.transports[${i}]${s.key}.auth`, realms));
+  }
+  if (authenticatorRealms.length > 0 && realmThreads > 1) {
+    // An authenticator is called in the realm worker that holds the HELLO's realm, and a client may
+    // ask for any realm: every realm must share the authenticator realm's thread (authenticator
+    // calls do not cross threads). So the realms run in one thread, whatever the machine.
+    const asked = c.crosswire.realm_threads > 0 ? `${c.crosswire.realm_threads}` : `0 (auto: ${realmThreads} on this machine)`;
+    warnings.push(
+      `crosswire.realm_threads: ${asked} is not applied: with authenticator-realm '${[...new Set(authenticatorRealms)].join("', '")}' ` +
+        'every realm runs in one realm worker thread (dynamic authenticators are called in the thread of the realm a client joins)',
+    );
+    realmThreads = 1;
+  }
   const x = c.crosswire;
   return deepFreeze({
-    title: w.options.title,
+    title: w.options.title ?? controllerTitleValue,
     realms,
     transports,
     realmThreads,
@@ -423,15 +553,17 @@ export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env, 
     logFormat: c.crosswire.log_format,
     workerMaxHeapMb: c.crosswire.worker_max_heap_mb,
     ops: { onTransports: [...new Set(c.crosswire.ops.on_transports)], port: c.crosswire.ops.port, host: c.crosswire.ops.interface },
+    cluster: clusterConfig(c.crosswire.cluster, env),
     flow: flowConfig(c.crosswire.flow),
   });
 }
 
 /**
- * Roles and realms a transport's auth names must exist; an authenticator realm must run in the
- * same worker thread as every realm a client may ask for (cross-thread calls are not implemented).
+ * Roles and realms a transport's auth names must exist. Returns the authenticator realms it uses
+ * (each must share a worker thread with every realm a client may ask for: see buildConfig).
  */
-function crossCheckAuth(auth: TransportAuth, path: string, realms: RealmConfig[], realmThreads: number): void {
+function crossCheckAuth(auth: TransportAuth, path: string, realms: RealmConfig[]): string[] {
+  const authenticatorRealms: string[] = [];
   for (const ref of staticRoles(auth, path)) {
     const where = ref.realm === null ? realms : realms.filter((r) => r.name === ref.realm);
     if (ref.realm !== null && where.length === 0) throw new ConfigError(`${ref.path}.realm: no realm '${ref.realm}'`);
@@ -447,13 +579,9 @@ function crossCheckAuth(auth: TransportAuth, path: string, realms: RealmConfig[]
     if (ar === null) continue;
     const at = `${path}.${m}.authenticator-realm`;
     if (!realms.some((r) => r.name === ar)) throw new ConfigError(`${at}: no realm '${ar}'`);
-    if (realmThreads > 1) {
-      throw new ConfigError(
-        `${at}: realm '${ar}' would run in one of ${realmThreads} realm worker threads while clients may join realms in the others; ` +
-          'cross-thread authenticator calls are not implemented: set crosswire.realm_threads to 1, or drop authenticator-realm',
-      );
-    }
+    authenticatorRealms.push(ar);
   }
+  return authenticatorRealms;
 }
 
 // ---- container and guest workers -------------------------------------------------------------

@@ -196,7 +196,7 @@ export const tcpEndpointSchema: Schema<TcpEndpointFile> = {
   interface: { doc: 'Listening interface ("" = all).', format: String, default: '' },
   version: { doc: 'IP version.', format: [4, 6], default: 4 },
   backlog: { doc: 'Accept queue (uWS always uses 512).', format: 'nullable-port', default: null, nullable: true },
-  shared: { doc: 'SO_REUSEPORT (not available in uWS 20.30: must be false).', format: Boolean, default: false },
+  shared: { doc: 'SO_REUSEPORT: other processes may listen on the same port and share its connections (false: the port is exclusive).', format: Boolean, default: false },
   user_timeout: { doc: 'TCP_USER_TIMEOUT (not available in uWS: must be absent).', format: 'any-value', default: null, nullable: true },
   tls: { doc: 'TLS: key, certificate, chain_certificates, ca_certificates, dhparam, ciphers.', format: Object, default: null, nullable: true },
 };
@@ -230,7 +230,7 @@ export const tlsSchema: Schema<TlsFile> = {
   key: { doc: 'Server private key (PEM file).', format: 'non-empty-string', default: '' },
   certificate: { doc: 'Server certificate (PEM file).', format: 'non-empty-string', default: '' },
   chain_certificates: { doc: 'Intermediate certificates (PEM files).', format: 'nullable-string-list', default: null, nullable: true },
-  ca_certificates: { doc: 'CAs that client certificates are verified against (requests client certificates).', format: 'nullable-string-list', default: null, nullable: true },
+  ca_certificates: { doc: 'CAs that client certificates are verified against (requested and verified when presented, not required: a warning says so).', format: 'nullable-string-list', default: null, nullable: true },
   dhparam: { doc: 'DH parameters (PEM file).', format: 'nullable-string', default: null, nullable: true },
   ciphers: { doc: 'OpenSSL cipher list (default: Crossbar.io\'s).', format: 'nullable-string', default: null, nullable: true },
 };

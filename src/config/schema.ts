@@ -42,13 +42,18 @@ export interface TopConfig {
       send_budget: number;
     };
     ops: { on_transports: ('metrics' | 'health')[]; port: number | null; interface: string };
+    cluster: {
+      nats: { servers: string[]; user: string | null; password: string | null; token: string | null };
+      node_id: string | null;
+    };
   };
 }
 
 export const topSchema: Schema<TopConfig> = {
   $schema: { doc: 'JSON schema reference (ignored, as in Crossbar.io).', format: String, default: '' },
-  version: { doc: 'Config format version; must be 2 (Crossbar.io node config v2).', format: [2], default: 2 },
-  controller: { doc: 'Crossbar.io controller section: only `id` and `options.title` are accepted.', format: 'controller', default: {} },
+  version: { doc: 'Config format version; must be 2 (Crossbar.io node config v2; none or 1: a version-1 file, see upgrade-config).', format: [2], default: 2 },
+  // Object-valued: checked by controllerTitle (load.ts).
+  controller: { doc: 'Crossbar.io controller section: only `id` and `options.title` are accepted.', format: Object, default: {} },
   workers: { doc: 'Crossbar.io workers; exactly one of type "router" (validated in load.ts).', format: Array, default: [] },
   crosswire: {
     port: {
@@ -197,6 +202,25 @@ export const topSchema: Schema<TopConfig> = {
         env: 'CROSSWIRE_OPS_INTERFACE',
       },
     },
+    cluster: {
+      nats: {
+        servers: {
+          doc: 'NATS server URLs (nats://host:port) joining this node to a cluster of Crosswire nodes (docs/cluster.md); [] = a single node.',
+          format: 'nats-servers',
+          default: [],
+          env: 'CROSSWIRE_CLUSTER_NATS',
+        },
+        user: { doc: 'NATS user name ("${VARNAME}" reads the environment).', format: 'nullable-string', default: null },
+        password: { doc: 'NATS password ("${VARNAME}" reads the environment).', format: 'nullable-string', default: null },
+        token: { doc: 'NATS authentication token ("${VARNAME}" reads the environment).', format: 'nullable-string', default: null },
+      },
+      node_id: {
+        doc: 'This node\'s name in the cluster (logs, NATS connection names); null = generated from the host name.',
+        format: 'nullable-node-id',
+        default: null,
+        env: 'CROSSWIRE_NODE_ID',
+      },
+    },
   },
 };
 
@@ -210,7 +234,7 @@ export interface RouterWorkerConfig {
 
 export const routerWorkerSchema: Schema<RouterWorkerConfig> = {
   type: { doc: 'Worker type; only "router" is implemented.', format: ['router'], default: 'router' },
-  id: { doc: 'Worker id.', format: 'nullable-id', default: null },
+  id: { doc: 'Worker id.', format: 'nullable-router-id', default: null },
   options: {
     title: { doc: 'Process title.', format: 'nullable-string', default: null },
   },

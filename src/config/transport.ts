@@ -36,7 +36,7 @@ export interface TlsConfig {
 }
 
 export type EndpointConfig =
-  | { type: 'tcp'; version: 4 | 6; portRange: readonly [number, number] | null; tls: TlsConfig | null }
+  | { type: 'tcp'; version: 4 | 6; portRange: readonly [number, number] | null; tls: TlsConfig | null; shared: boolean }
   | { type: 'unix'; path: string };
 
 /** WebSocket options as Crosswire applies them (docs/websocket.md). */
@@ -118,11 +118,10 @@ function refuse(path: string, message: string): never {
   throw new ConfigError(`${path}: ${message}`);
 }
 
-function tcpEndpoint(value: Record<string, unknown>, path: string, env: NodeJS.ProcessEnv, baseDir: string) {
+function tcpEndpoint(value: Record<string, unknown>, path: string, env: NodeJS.ProcessEnv, baseDir: string, warnings: string[]) {
   const e = section<TcpEndpointFile>(tcpEndpointSchema, value, path);
-  if (e.shared) refuse(`${path}.shared`, 'uWebSockets.js 20.30 cannot set SO_REUSEPORT; only shared: false (an exclusive port) is possible');
   if (e.user_timeout !== null) refuse(`${path}.user_timeout`, 'uWebSockets.js cannot set TCP_USER_TIMEOUT');
-  checkBacklog(e.backlog, path);
+  checkBacklog(e.backlog, path, warnings);
   let port = e.port;
   if (port === null && e.portrange === null) refuse(`${path}.port`, 'is required: a TCP port 0..65535 or "$VARNAME" (or give portrange)');
   if (port !== null && e.portrange !== null) refuse(`${path}.portrange`, 'give either port or portrange, not both');
@@ -132,25 +131,43 @@ function tcpEndpoint(value: Record<string, unknown>, path: string, env: NodeJS.P
     if (!isPort(n)) refuse(`${path}.port`, `environment variable ${port.slice(1)} must hold a TCP port, got ${raw === undefined ? 'nothing' : `'${raw}'`}`);
     port = n;
   }
-  const tls = e.tls === null ? null : tlsConfig(e.tls, `${path}.tls`, baseDir);
+  const tls = e.tls === null ? null : tlsConfig(e.tls, `${path}.tls`, baseDir, warnings);
   if (tls !== null && e.version === 6) refuse(`${path}.version`, 'TLS over IPv6 is not implemented (as in Crossbar.io)');
   const host = e.interface !== '' ? e.interface : e.version === 6 ? '::' : '0.0.0.0';
-  const endpoint: EndpointConfig = { type: 'tcp', version: e.version, portRange: e.portrange, tls };
+  const endpoint: EndpointConfig = { type: 'tcp', version: e.version, portRange: e.portrange, tls, shared: e.shared };
   return { endpoint, host, port: port ?? e.portrange![0] };
 }
 
-function checkBacklog(backlog: number | null, path: string): void {
+/*
+ * One policy for values the socket layer cannot apply exactly: where Crosswire does what the key
+ * means but not with the value asked (backlog, dhparam, client_timeout, the handshake timeouts
+ * in ws-service.ts), it starts and says once, naming the key, the value and what applies; only a
+ * feature Crosswire does not have is refused by name.
+ */
+function checkBacklog(backlog: number | null, path: string, warnings: string[]): void {
   if (backlog !== null && backlog !== UWS_BACKLOG) {
-    refuse(`${path}.backlog`, `uWebSockets.js always listens with a backlog of ${UWS_BACKLOG}; ${backlog} cannot be applied (omit the key or set ${UWS_BACKLOG})`);
+    warnings.push(`${path}.backlog: ${backlog} is not applied: uWebSockets.js always listens with a backlog of ${UWS_BACKLOG}`);
   }
 }
 
-function tlsConfig(value: Record<string, unknown>, path: string, baseDir: string): TlsConfig {
+function tlsConfig(value: Record<string, unknown>, path: string, baseDir: string, warnings: string[]): TlsConfig {
   const t = section<TlsFile>(tlsSchema, value, path);
   if (t.dhparam !== null) {
     // uWebSockets.js links BoringSSL, which has no finite-field DHE suites: DH parameters could
     // only be loaded and never used. ECDHE suites (Crossbar's default list starts with them) are.
-    refuse(`${path}.dhparam`, "uWebSockets.js's TLS library (BoringSSL) has no DHE key exchange, so DH parameters cannot be applied; remove the key (ECDHE suites are used)");
+    warnings.push(
+      `${path}.dhparam: '${t.dhparam}' is not used: uWebSockets.js's TLS library (BoringSSL) has no DHE key exchange, ` +
+        'so the ECDHE suites of the cipher list apply (forward secrecy as with DHE)',
+    );
+  }
+  if (t.ca_certificates !== null && t.ca_certificates.length > 0) {
+    // Crossbar (Twisted's CertificateOptions(verify=True, caCerts=...), requireCertificate=True)
+    // fails the handshake of a client without a certificate. uSockets sets SSL_VERIFY_PEER
+    // without SSL_VERIFY_FAIL_IF_NO_PEER_CERT and uWebSockets.js has no option for it.
+    warnings.push(
+      `${path}.ca_certificates: a client certificate is verified against these CAs when presented, but not required: ` +
+        'uWebSockets.js cannot refuse a client that presents none (Crossbar.io does)',
+    );
   }
   const file = (f: string) => resolve(baseDir, f);
   return {
@@ -163,13 +180,19 @@ function tlsConfig(value: Record<string, unknown>, path: string, baseDir: string
 }
 
 /** The listening endpoint of a transport: `tcp` (with optional `tls`) or `unix`. */
-export function endpoint(value: unknown, path: string, env: NodeJS.ProcessEnv, baseDir: string): { endpoint: EndpointConfig; host: string; port: number } {
+export function endpoint(
+  value: unknown,
+  path: string,
+  env: NodeJS.ProcessEnv,
+  baseDir: string,
+  warnings: string[] = [],
+): { endpoint: EndpointConfig; host: string; port: number } {
   if (!isObject(value)) refuse(path, 'is required: {"type": "tcp", "port": ...} or {"type": "unix", "path": ...}');
   const type = value.type ?? 'tcp';
-  if (type === 'tcp') return tcpEndpoint(value, path, env, baseDir);
+  if (type === 'tcp') return tcpEndpoint(value, path, env, baseDir, warnings);
   if (type === 'unix') {
     const u = section<UnixEndpointFile>(unixEndpointSchema, value, path);
-    checkBacklog(u.backlog, path);
+    checkBacklog(u.backlog, path, warnings);
     const p = resolve(baseDir, u.path);
     return { endpoint: { type: 'unix', path: p }, host: p, port: -1 };
   }

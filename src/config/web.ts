@@ -49,7 +49,7 @@ const webTransportSchema: Schema<Omit<WebTransportFile, 'paths'>> = {
     display_tracebacks: { doc: 'Accepted for compatibility (Crosswire shows no tracebacks).', format: Boolean, default: false },
     hsts: { doc: 'Send Strict-Transport-Security (TLS endpoints only).', format: Boolean, default: false },
     hsts_max_age: { doc: 'HSTS max-age, seconds.', format: 'nat', default: 31536000 },
-    client_timeout: { doc: 'Idle HTTP client timeout (not applicable: uWS fixes it).', format: '*', default: null, nullable: true },
+    client_timeout: { doc: 'Idle HTTP client timeout, seconds (uWS fixes it at ~10 s: a warning names the value).', format: 'nullable-nat', default: null, nullable: true },
   },
 };
 
@@ -111,6 +111,7 @@ export function webTransport(
   env: NodeJS.ProcessEnv,
   baseDir: string,
   wsService: (value: unknown, path: string, id: string) => WsServiceConfig,
+  warnings: string[] = [],
 ): TransportConfig {
   // convict reads dots in keys as nesting, so free-form objects (paths, mime_types, json values)
   // are taken out before a section is validated and checked here instead.
@@ -119,14 +120,14 @@ export function webTransport(
   if (!isObject(rawPaths)) throw new ConfigError(`${path}.paths: is required: an object of path services`);
   const t = { ...section<Omit<WebTransportFile, 'paths'>>(webTransportSchema, rest, path), paths: rawPaths };
   if (t.options.client_timeout !== null) {
-    throw new ConfigError(`${path}.options.client_timeout: uWebSockets.js closes idle HTTP connections after a fixed ~10 s; another timeout cannot be applied`);
+    warnings.push(`${path}.options.client_timeout: ${JSON.stringify(t.options.client_timeout)} is not applied: uWebSockets.js closes idle HTTP connections after a fixed ~10 s`);
   }
   const id = t.id ?? `transport${index + 1}`;
-  const ep = endpoint(t.endpoint, `${path}.endpoint`, env, baseDir);
+  const ep = endpoint(t.endpoint, `${path}.endpoint`, env, baseDir, warnings);
   if (t.options.hsts && !(ep.endpoint.type === 'tcp' && ep.endpoint.tls !== null)) {
     throw new ConfigError(`${path}.options.hsts: HSTS needs a TLS endpoint`);
   }
-  if (!('/' in t.paths)) throw new ConfigError(`${path}.paths: a root path "/" is required`);
+  // No "/" is required (as in Crossbar since crossbario/crossbar ab2192cd, its test_root_not_required): "/" then answers 404.
   const paths: WebPathConfig[] = [];
   for (const [key, svc] of Object.entries(t.paths)) {
     const pp = `${path}.paths.${key === '/' ? '"/"' : key}`;
@@ -189,15 +190,7 @@ export function webTransport(
         throw new ConfigError(`${pp}.type: unknown path service type '${String(svc.type)}'`);
     }
   }
-  // Realm workers learn a transport's authentication once, by transport id: the websocket
-  // paths of one web transport must agree on it (and it becomes the transport's auth).
-  const wsPaths = paths.filter((p): p is Extract<WebPathConfig, { type: 'websocket' }> => p.type === 'websocket');
-  const auth = wsPaths[0]?.service.auth ?? {};
-  for (const p of wsPaths.slice(1)) {
-    if (JSON.stringify(p.service.auth) !== JSON.stringify(auth)) {
-      throw new ConfigError(`${path}.paths.${p.path === '/' ? '"/"' : p.path.slice(1)}.auth: the websocket paths of one web transport must have the same auth (Crosswire keys authentication by transport)`);
-    }
-  }
+  // Each websocket path has its own auth (realm workers key it by path: load.ts wsAuthKey).
   // The other top-level WebSocket fields of a web transport are unused: its services carry their own.
   const { ws, maxMessageSize } = wsOptions({}, `${path}.options`);
   return {
@@ -208,7 +201,7 @@ export function webTransport(
     maxMessageSize,
     ws,
     cookie: null,
-    auth,
+    auth: {},
     debug: false,
     paths,
     web: { accessLog: t.options.access_log, hsts: t.options.hsts, hstsMaxAge: t.options.hsts_max_age },

@@ -38,17 +38,31 @@ export class Guest {
       this.exitCode = code;
       if (!this.#stopping) this.log[code === 0 ? 'info' : 'error']({ code, signal }, 'guest exited');
     });
-    this.log.info({ pid: child.pid, executable: c.executable }, 'guest started');
+    this.log.info({ child_pid: child.pid, executable: c.executable }, 'guest started');
     if (this.#watchers.length === 0) {
-      for (const dir of c.watch) {
-        this.#watchers.push(
-          watch(dir, { recursive: true }, () => {
-            if (this.#debounce !== null) clearTimeout(this.#debounce);
-            this.#debounce = setTimeout(() => this.#restart(), 200);
-          }),
-        );
-      }
+      for (const [i, dir] of c.watch.entries()) this.#watch(dir, i);
     }
+  }
+
+  /**
+   * Watches one directory. A directory that is missing (check and start refuse that, but it can
+   * go away later) or a watcher that fails is logged naming the key; the guest, and the router,
+   * carry on unwatched.
+   */
+  #watch(dir: string, i: number): void {
+    const key = `options.watch.directories[${i}]`;
+    let w: FSWatcher;
+    try {
+      w = watch(dir, { recursive: true }, () => {
+        if (this.#debounce !== null) clearTimeout(this.#debounce);
+        this.#debounce = setTimeout(() => this.#restart(), 200);
+      });
+    } catch (err) {
+      this.log.error({ err, key, directory: dir }, 'cannot watch the directory: the guest runs without restarts on changes there');
+      return;
+    }
+    w.on('error', (err) => this.log.error({ err, key, directory: dir }, 'watching the directory failed: the guest runs without restarts on changes there'));
+    this.#watchers.push(w);
   }
 
   #restart(): void {

@@ -9,6 +9,13 @@ import type { ComponentConfig, ContainerConfig } from '../config/components.js';
 import { createLogger, type Logger } from '../log.js';
 import { connectionOptions } from './connect.js';
 
+// AutobahnJS uses the global WebSocket when there is one (Node >= 22 has undici's) and `ws`
+// otherwise. The global one ignores the HTTP agent that carries each component's endpoint (unix
+// socket; TLS with ca_certificates and client certificate; tcp host, port and timeout), so on
+// Node 22 and 24 components dialled their URL instead and could not reach a unix or TLS
+// endpoint. This process runs only components: without the global they use `ws`, as on Node 20.
+delete (globalThis as { WebSocket?: unknown }).WebSocket;
+
 export type ComponentState = 'starting' | 'running' | 'failed' | 'stopped' | 'restarting' | 'down';
 
 export interface StatusMsg {

@@ -56,7 +56,8 @@ export class ContainerManager extends EventEmitter {
         return;
       }
       const s: ComponentStatus = { container: c.id, component: m.component, state: m.state, restarts: m.restarts, ...(m.error ? { error: m.error } : {}) };
-      this.status.set(`${c.id}/${m.component}`, s);
+      // Ids are any strings (a '/' included), so the key is a pair, not a joined string.
+      this.status.set(JSON.stringify([c.id, m.component]), s);
       this.emit('status', s);
     });
     child.on('exit', (code, signal) => {
@@ -76,7 +77,7 @@ export class ContainerManager extends EventEmitter {
       }, delay).unref();
     });
     child.send({ k: 'start', container: c, logLevel: this.logLevel });
-    log.info({ pid: child.pid, components: c.components.map((x) => x.id) }, 'container started');
+    log.info({ child_pid: child.pid, components: c.components.map((x) => x.id) }, 'container started');
   }
 
   /** Asks every container to close its sessions and exit; kills what is left after `timeoutMs`. */

@@ -1,7 +1,7 @@
 import type * as UWS from 'uWebSockets.js';
 import type { OpsService } from '../config/load.js';
 import type { Logger } from '../log.js';
-import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from '../uws.js';
+import { type HttpRequest, type HttpResponse, LISTEN_EXCLUSIVE_PORT, type TemplatedApp, type us_listen_socket } from '../uws.js';
 
 /** What the operations endpoints ask the router. */
 export interface OpsTarget {
@@ -104,7 +104,7 @@ export class OpsListener {
 
   listen(): Promise<number> {
     return new Promise((resolve, reject) => {
-      this.app.listen(this.host, this.configuredPort, (ls) => {
+      this.app.listen(this.host, this.configuredPort, LISTEN_EXCLUSIVE_PORT, (ls) => {
         if (ls === false) {
           reject(new Error(`crosswire.ops: cannot listen on ${this.host}:${this.configuredPort} (address in use or not available)`));
           return;

@@ -96,6 +96,8 @@ export interface WorkerStats {
   loopLagMean: number;
   loopLagP99: number;
   loopLagMax: number;
+  /** Gauge: whether the worker's NATS connection is up (docs/cluster.md); null: not a cluster node. */
+  clusterConnected: boolean | null;
 }
 
 /** What a realm worker learns about the transport a session arrived on. */
@@ -103,8 +105,14 @@ export interface TransportInfo {
   type: 'websocket';
   /** The serializer's index in SERIALIZER_LIST (src/serializers/index.ts), -1 for router-internal sessions. */
   serIndex: number;
-  /** Key into WorkerStartup.auth: the transport's authentication config is sent once, at startup. */
+  /** The transport's id, as sessions and authenticators see it. */
   transportId: string;
+  /**
+   * Key into WorkerStartup.auth (authentication configs are sent once, at startup): the
+   * transport id, or `<transport id>/<path>` for a websocket path of a web transport, which
+   * has its own auth (config/load.ts wsAuthKey).
+   */
+  authKey: string;
   serializer: string;
   peer: string;
   /**
@@ -135,7 +143,7 @@ export interface WorkerStartup {
   workerIndex: number;
   realms: RealmConfig[];
   logLevel: string;
-  /** Authentication config per transport id. */
+  /** Authentication config per WebSocket service (TransportInfo.authKey). */
   auth: Record<string, TransportAuth>;
   authOptions: AuthOptions;
   /** `pretty` when the main thread logs to a TTY (or log_format says so). */
@@ -146,6 +154,17 @@ export interface WorkerStartup {
   debugHooks: boolean;
   /** The worker's old-generation heap limit in MB (0: V8's default). */
   maxHeapMb: number;
+  /** The NATS link of a cluster node (docs/cluster.md), or null: a single node. */
+  cluster: ClusterConfig | null;
+}
+
+/** crosswire.cluster, resolved (secrets read from the environment). */
+export interface ClusterConfig {
+  servers: string[];
+  nodeId: string;
+  user: string | null;
+  password: string | null;
+  token: string | null;
 }
 
 export type LogFormat = 'json' | 'pretty';

@@ -371,6 +371,19 @@ export class RouterMetrics {
     workerGauge('crosswire_worker_eventloop_lag_mean_seconds', 'Mean event-loop delay of the realm worker over its last report interval.', (s) => s.loopLagMean);
     workerGauge('crosswire_worker_eventloop_lag_p99_seconds', '99th percentile event-loop delay of the realm worker over its last report interval.', (s) => s.loopLagP99);
     workerGauge('crosswire_worker_eventloop_lag_max_seconds', 'Largest event-loop delay of the realm worker over its last report interval.', (s) => s.loopLagMax);
+    new Gauge({
+      name: 'crosswire_cluster_connected',
+      help: "1 while the realm worker's NATS connection is up, 0 while it is not (only on a cluster node: docs/cluster.md).",
+      labelNames: ['worker'],
+      registers,
+      collect() {
+        this.reset();
+        for (const w of src.workers) {
+          const c = w.stats?.clusterConnected;
+          if (c !== undefined && c !== null) this.set({ worker: String(w.index) }, c ? 1 : 0);
+        }
+      },
+    });
   }
 
   /** Container components (issue 5): how many are in each state, and their restarts. */

@@ -43,6 +43,10 @@ export const MAX_DEPTH = 1000;
  * records, undefined) into JS values that are not WAMP values, and references can even build
  * cycles. A message must hold only nil, bool, number, str, bin, array and map, so everything
  * else is refused on the way in: one walk of the decoded value.
+ *
+ * Except `undefined`, which JavaScript clients send for an option they leave unset (wampy's
+ * msgpack encoder writes it as fixext 1 type 0, `d4 00 00`; cbor-x as simple value 23, `f7`):
+ * it is read as absent, in place: a map entry is dropped, an array element becomes nil.
  */
 export function checkWampValue(v: unknown, depth: number, what: string): void {
   switch (typeof v) {
@@ -54,12 +58,19 @@ export function checkWampValue(v: unknown, depth: number, what: string): void {
       if (v === null || v instanceof Uint8Array) return;
       if (depth >= MAX_DEPTH) throw new Error(`nested deeper than ${MAX_DEPTH} levels`);
       if (Array.isArray(v)) {
-        for (let i = 0; i < v.length; i++) checkWampValue(v[i], depth + 1, what);
+        for (let i = 0; i < v.length; i++) {
+          if (v[i] === undefined) v[i] = null;
+          else checkWampValue(v[i], depth + 1, what);
+        }
         return;
       }
       const proto = Object.getPrototypeOf(v);
       if (proto !== Object.prototype && proto !== null) throw new Error(`a ${what} is not a WAMP value`);
-      for (const k in v) checkWampValue((v as Record<string, unknown>)[k], depth + 1, what);
+      const o = v as Record<string, unknown>;
+      for (const k in o) {
+        if (o[k] === undefined) delete o[k];
+        else checkWampValue(o[k], depth + 1, what);
+      }
       return;
     }
     default:

@@ -36,6 +36,8 @@ export interface Conn {
   worker: WorkerHandle | null;
   /** Frames that arrived while DETACHING, replayed once the connection is IDLE again. */
   held: unknown[][] | null;
+  /** The peer's GOODBYE said it is done (router.ts LEAVING): close with 1000 once the session ended. */
+  leaving: boolean;
   /** Encoded messages to send at the end of the current worker batch (one cork per batch). */
   out: (string | Uint8Array)[] | null;
   /** The realm sent WELCOME: the session is established (until DETACH or close). */

@@ -4,7 +4,7 @@ import { extname, join, normalize, relative, sep } from 'node:path';
 import mime from 'mime-types';
 import type { TransportConfig, WebPathConfig, WsServiceConfig } from '../config/load.js';
 import type { Logger } from '../log.js';
-import type { HttpRequest, HttpResponse, TemplatedApp } from '../uws.js';
+import { allMethods, type HttpRequest, type HttpResponse, type TemplatedApp } from '../uws.js';
 import { VERSION } from './http.js';
 import type { WsService } from './ws-service.js';
 
@@ -21,7 +21,7 @@ type Send = (res: HttpResponse, status: string, body: string | Buffer, headers?:
 export function mountWebPaths(
   app: TemplatedApp,
   config: TransportConfig,
-  makeService: (c: WsServiceConfig) => WsService,
+  makeService: (c: WsServiceConfig, path: string) => WsService,
   log: Logger,
   mountOpsAt?: (app: TemplatedApp, kind: 'metrics' | 'health' | 'ready', path: string) => void,
 ): WsService[] {
@@ -38,16 +38,14 @@ export function mountWebPaths(
   const logged = (handler: (res: HttpResponse, req: HttpRequest) => void) =>
     web.accessLog
       ? (res: HttpResponse, req: HttpRequest) => {
-          log.info({ transport: config.id, method: req.getMethod(), url: req.getUrl(), peer: Buffer.from(res.getRemoteAddressAsText()).toString() }, 'http request');
+          log.info({ method: req.getMethod(), url: req.getUrl(), peer: Buffer.from(res.getRemoteAddressAsText()).toString() }, 'http request');
           handler(res, req);
         }
       : handler;
-  let rootHandled = false;
   for (const p of config.paths!) {
-    if (p.path === '/') rootHandled = true;
     switch (p.type) {
       case 'websocket': {
-        const s = makeService(p.service);
+        const s = makeService(p.service, p.path);
         s.mount(app, p.path);
         services.push(s);
         break;
@@ -63,7 +61,7 @@ export function mountWebPaths(
       }
       case 'redirect':
         // Crossbar's redirect service is twisted.web.util.Redirect: 302 Found.
-        app.any(p.path, logged((res) => send(res, '302 Found', '', { Location: p.url })));
+        allMethods(app, p.path, logged((res) => send(res, '302 Found', '', { Location: p.url })));
         break;
       case 'json': {
         const body = JSON.stringify(p.value, null, p.prettify ? 2 : undefined);
@@ -84,7 +82,7 @@ export function mountWebPaths(
         break;
     }
   }
-  if (!rootHandled) throw new Error(`transport ${config.id}: a web transport needs a root path "/"`);
+  // Everything else, "/" included when no path service has it (Crossbar: a root is optional), is 404.
   app.any('/*', logged((res) => send(res, '404 Not Found', 'Not Found\n', { 'Content-Type': 'text/plain; charset=utf-8' })));
   return services;
 }

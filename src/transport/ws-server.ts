@@ -1,8 +1,8 @@
 import { lstatSync, unlinkSync } from 'node:fs';
-import type { TransportConfig, WsServiceConfig } from '../config/load.js';
+import { type TransportConfig, type WsServiceConfig, wsAuthKey } from '../config/load.js';
 import type { Logger } from '../log.js';
 import type * as UWS from 'uWebSockets.js';
-import type { TemplatedApp, us_listen_socket, WebSocket } from '../uws.js';
+import { LISTEN_EXCLUSIVE_PORT, LISTEN_SHARED, type TemplatedApp, type us_listen_socket, type WebSocket } from '../uws.js';
 import { sslApp } from './tls.js';
 import { mountWebPaths } from './web.js';
 import { type ConnHandler, WsService } from './ws-service.js';
@@ -39,7 +39,7 @@ export class Listener {
       const made = mountWebPaths(
         this.app,
         config,
-        (svc: WsServiceConfig) => new WsService(svc, config.id, unix, handler, log),
+        (svc: WsServiceConfig, path: string) => new WsService(svc, config.id, unix, handler, log, wsAuthKey(config.id, path)),
         log,
         handler.mountOpsAt?.bind(handler),
       );
@@ -59,6 +59,9 @@ export class Listener {
 
   #listenTcp(ports: number[]): Promise<number> {
     const host = this.config.host;
+    // uSockets sets SO_REUSEPORT unless told the port is exclusive (endpoint.shared: false).
+    const ep = this.config.endpoint;
+    const options = ep.type === 'tcp' && ep.shared ? LISTEN_SHARED : LISTEN_EXCLUSIVE_PORT;
     return new Promise((resolve, reject) => {
       const next = (i: number) => {
         if (i >= ports.length) {
@@ -66,7 +69,7 @@ export class Listener {
           reject(new Error(`transport ${this.config.id}: cannot listen on ${host}:${what} (address in use or not available)`));
           return;
         }
-        this.app.listen(host, ports[i]!, (ls) => {
+        this.app.listen(host, ports[i]!, options, (ls) => {
           if (ls === false) return next(i + 1);
           this.#socket = ls;
           this.port = this.uws.us_socket_local_port(ls as unknown as UWS.us_socket);

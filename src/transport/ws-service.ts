@@ -4,7 +4,7 @@ import type { TransportInfo } from '../ipc/protocol.js';
 import type { Logger } from '../log.js';
 import type { RefuseReason } from '../metrics/labels.js';
 import { BATCHED, SERIALIZERS, SERIALIZER_LIST, type Serializer } from '../serializers/index.js';
-import type { HttpRequest, HttpResponse, TemplatedApp, us_socket_context_t } from '../uws.js';
+import { allMethods, type HttpRequest, type HttpResponse, type TemplatedApp, type us_socket_context_t } from '../uws.js';
 import { type Conn, type ConnRef, ConnState } from './connection.js';
 import { CookieTracker, openCookieStore } from './cookies.js';
 import { hostPort, reply, statusPage, VERSION } from './http.js';
@@ -61,9 +61,11 @@ export class WsService {
     readonly unix: boolean,
     readonly handler: ConnHandler,
     readonly log: Logger,
+    /** Which auth config the realm workers apply (config/load.ts wsAuthKey). */
+    authKey: string = transportId,
   ) {
     const o = config.ws;
-    this.info = { type: 'websocket', transportId };
+    this.info = { type: 'websocket', transportId, authKey };
     // Each configured name offers its plain and its batched variant (as Crossbar.io does).
     this.#offered = new Map(config.serializers.flatMap((n) => [SERIALIZERS[n], BATCHED[n]]).map((s) => [s.subprotocol, s]));
     this.#origins = new OriginPolicy(o.allowedOrigins, o.allowNullOrigin);
@@ -87,7 +89,7 @@ export class WsService {
       maxPayloadLength: Math.min(2 * this.config.maxMessageSize, 2 * MAX_MESSAGE_CEILING),
       idleTimeout: 0, // auto_ping_* is KeepAlive's job
       maxBackpressure: UWS_BACKPRESSURE_FACTOR * o.maxBackpressure, // max_backpressure itself: sendAll()
-      closeOnBackpressureLimit: 0, // the router closes slow consumers itself, with a reason
+      closeOnBackpressureLimit: false, // the router closes slow consumers itself, with a reason
       compression: o.compression,
       sendPingsAutomatically: false,
       upgrade: (res, req, ctx) => this.#upgrade(res, req, ctx),
@@ -113,7 +115,7 @@ export class WsService {
         handler.closed(c, code);
       },
     });
-    app.any(pattern, (res, req) => this.#http(res, req));
+    allMethods(app, pattern, (res, req) => this.#http(res, req));
   }
 
   /** Opens what the service needs before accepting (the cookie store). */
@@ -132,7 +134,8 @@ export class WsService {
   /** Options that uWS applies differently from Crossbar: said once at startup, never silently. */
   #explain(): void {
     const o = this.config.ws;
-    const say = (key: string, msg: string) => this.log.warn({ transport: this.config.id, option: key }, msg);
+    // this.log already carries the transport id (one key per line).
+    const say = (key: string, msg: string) => this.log.warn({ option: key }, msg);
     if (o.openHandshakeTimeout > 0) {
       say('open_handshake_timeout', `uWebSockets.js gives every connection a fixed ~10 s to send its complete upgrade request (not configurable); ${o.openHandshakeTimeout} ms is not applied exactly`);
     }
@@ -223,6 +226,7 @@ export class WsService {
       state: ConnState.IDLE,
       worker: null,
       held: null,
+      leaving: false,
       out: null,
       joined: false,
       calls: null,

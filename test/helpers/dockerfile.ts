@@ -71,3 +71,15 @@ export function healthcheck(stage: Stage): { options: Record<string, string>; cm
   for (const o of m[1]!.matchAll(/--([\w-]+)=(\S+)/g)) options[o[1]!] = o[2]!;
   return { options, cmd: execForm(m[2]!) };
 }
+
+/** glibc of the Debian releases the official node images are built on (Debian's libc6 package). */
+export const DEBIAN_GLIBC: Record<string, string> = { bullseye: '2.31', bookworm: '2.36', trixie: '2.41' };
+
+/** process.versions.modules of each Node LTS line (nodejs.org/dist/index.json, "modules"). */
+export const NODE_ABI: Record<number, string> = { 20: '115', 22: '127', 24: '137' };
+
+/** `node:<major>-<codename>[-slim]` (an official node image tag), or null for any other FROM. */
+export function baseImage(from: string): { major: number; codename: string; slim: boolean } | null {
+  const m = /^node:(\d+)-([a-z]+)(-slim)?$/.exec(from);
+  return m === null ? null : { major: Number(m[1]), codename: m[2]!, slim: m[3] !== undefined };
+}

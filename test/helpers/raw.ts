@@ -2,7 +2,7 @@ import WebSocket from 'ws';
 import { SERIALIZERS } from '../../src/serializers/index.js';
 import { within } from './wait.js';
 
-export type RawSer = 'json' | 'msgpack';
+export type RawSer = 'json' | 'msgpack' | 'cbor';
 
 /** A bare WebSocket WAMP peer for frames a client library will not send. */
 export class RawPeer {
@@ -30,7 +30,7 @@ export class RawPeer {
     });
     this.ws.on('message', (data: Buffer, isBinary: boolean) => {
       this.bytesIn += data.length;
-      const msg = (isBinary ? SERIALIZERS.msgpack.decode(data) : JSON.parse(data.toString())) as unknown[];
+      const msg = (isBinary ? SERIALIZERS[this.ser === 'cbor' ? 'cbor' : 'msgpack'].decode(data) : JSON.parse(data.toString())) as unknown[];
       this.received.push(msg);
       this.#waiters = this.#waiters.filter((w) => {
         if (w.pred(msg)) {
@@ -52,7 +52,7 @@ export class RawPeer {
   send(msg: unknown[]): void {
     const data = SERIALIZERS[this.ser].encode(msg);
     this.bytesOut += typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength;
-    this.ws.send(data, { binary: this.ser === 'msgpack' });
+    this.ws.send(data, { binary: this.ser !== 'json' });
   }
 
   /** The first message (already received or future) of the given WAMP type. */

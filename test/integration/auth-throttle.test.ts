@@ -154,3 +154,50 @@ describe('1,000 parallel guesses', () => {
     }
   });
 });
+
+// Review of issue 20: the throttle keyed failures by the authid as sent. An authid is any string a
+// HELLO carries (up to max_message_size), and a key is kept until the table holds 100,000 of them:
+// failed HELLOs with megabyte authids from a few addresses filled the realm worker's heap.
+describe('the throttle table under long authids', () => {
+  test('failures with 1 MiB authids from many addresses do not exhaust the worker (worker_max_heap_mb: 32)', async () => {
+    const r = await startRouter({
+      crosswire: { worker_max_heap_mb: 32, realm_threads: 1, auth_fail_delay: 0, auth_max_failures: MAX, auth_failure_window: 60_000 },
+      realms: [{ name: 'realm1', roles: [USER] }],
+      transport: {
+        options: { trusted_proxies: ['127.0.0.1'] },
+        auth: {
+          anonymous: { type: 'static', role: 'user' },
+          ticket: { type: 'static', principals: { alice: { ticket: 'alice-secret', role: 'user' } } },
+        },
+      },
+    });
+    routers.push(r);
+    const bystander = await connect(r.url, 'json');
+    await bystander.session.register('com.example.echo', (args) => args);
+    // 96 failures (96 MiB of authids, three times the heap), 8 addresses at a time, 2 per address.
+    const ATTEMPTS = 96;
+    for (let i = 0; i < ATTEMPTS; i += 8) {
+      await within(
+        Promise.all(
+          Array.from({ length: 8 }, async (_, j) => {
+            const n = i + j;
+            const p = await RawPeer.open(r.url, 'json', { headers: { 'X-Forwarded-For': `10.1.0.${n >> 1}` } });
+            p.send([1, 'realm1', { roles: ROLES, authmethods: ['ticket'], authid: `${n}-${'x'.repeat(1024 * 1024)}` }]);
+            const m = await Promise.race([p.nextOf([3, 4], 30_000), p.closed.then(({ code }) => [`closed ${code}`])]);
+            assert.equal(m[0], 4, `attempt ${n}: ${String(m[0])}`);
+            p.send([5, 'wrong', {}]);
+            const abort = await Promise.race([p.nextOf([2, 3], 30_000), p.closed.then(({ code }) => [`closed ${code}`])]);
+            assert.equal(abort[0], 3, `attempt ${n}: ${String(abort[0])}`);
+            assert.equal(abort[2], 'wamp.error.authentication_failed');
+            p.ws.terminate();
+          }),
+        ),
+        60_000,
+        `attempts ${i}..${i + 7}`,
+      );
+    }
+    const alive = await Promise.race([bystander.session.call('com.example.echo', ['still here']), bystander.closed.then(({ reason }) => `closed: ${reason}`)]);
+    assert.deepEqual(alive, ['still here']);
+    await bystander.close();
+  });
+});

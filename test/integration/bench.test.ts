@@ -111,7 +111,7 @@ describe('benchmark harness at tiny scale', { concurrency: true }, () => {
     const runsOf = (ser: string): number[] => ls.filter((l) => l.serializer === ser).map((l) => l.value!);
     const median = (ser: string): number => [...runsOf(ser)].sort((a, b) => a - b)[1]!;
     const pairs = runsOf('json').map((j, i) => j / runsOf('msgpack')[i]!);
-    const m = /json ÷ msgpack, rpc small: (\d\.\d{3}) .*\(run by run: (\d\.\d{3}), (\d\.\d{3}), (\d\.\d{3})\)/.exec(md);
+    const m = /json ÷ msgpack, rpc small: (\d+\.\d{3}) .*\(run by run: (\d+\.\d{3}), (\d+\.\d{3}), (\d+\.\d{3})\)/.exec(md);
     assert.ok(m, md);
     assert.deepEqual([m[2], m[3], m[4]], pairs.map((p) => p.toFixed(3)));
     assert.equal(m[1], [...pairs].sort((a, b) => a - b)[1]!.toFixed(3));

@@ -24,6 +24,17 @@ async function router(transports: Record<string, unknown>[]): Promise<TestRouter
 }
 const ws = (endpoint: Record<string, unknown>, more: Record<string, unknown> = {}) => ({ type: 'websocket', endpoint, ...more });
 
+/** A TCP port on 127.0.0.1 that was free a moment ago. */
+function freePort(): Promise<number> {
+  const probe = net.createServer();
+  return new Promise((resolve, reject) => {
+    probe.once('error', reject).listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as net.AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
 /** Opens a `ws` WebSocket, joins realm1 and returns it with its WELCOME. */
 async function session(url: string, ser: 'json' | 'msgpack' = 'json', opts: WebSocket.ClientOptions = {}): Promise<{ sock: WebSocket; welcome: unknown[] }> {
   const sock = new WebSocket(url, [`wamp.2.${ser}`], opts);
@@ -93,6 +104,26 @@ describe('tcp and unix', () => {
     await assert.rejects(router([ws({ type: 'tcp', port, interface: '127.0.0.1' }, { id: 'clash' })]), new RegExp(`transport clash: cannot listen on 127\\.0\\.0\\.1:${port}`));
   });
 
+  test('ports are exclusive also when configured by number (uSockets would otherwise set SO_REUSEPORT and share them)', async () => {
+    const port = await freePort();
+    await router([ws({ type: 'tcp', port, interface: '127.0.0.1' }, { id: 'first' })]);
+    await assert.rejects(router([ws({ type: 'tcp', port, interface: '127.0.0.1' }, { id: 'second' })]), new RegExp(`transport second: cannot listen on 127\\.0\\.0\\.1:${port}`));
+    await assert.rejects(router([ws({ type: 'tcp', port, interface: '127.0.0.1', shared: true }, { id: 'third' })]), /transport third: cannot listen/);
+  });
+
+  test('shared: true: routers listen on one port (SO_REUSEPORT); when one stops, the other serves it', async () => {
+    const port = await freePort();
+    const a = await startRouter({ transports: [ws({ type: 'tcp', port, interface: '127.0.0.1', shared: true })] });
+    const b = await router([ws({ type: 'tcp', port, interface: '127.0.0.1', shared: true })]);
+    assert.equal(b.router.listeners[0]!.port, port);
+    // An exclusive listener cannot join them.
+    await assert.rejects(router([ws({ type: 'tcp', port, interface: '127.0.0.1' }, { id: 'exclusive' })]), /transport exclusive: cannot listen/);
+    await a.stop();
+    const { sock } = await session(`ws://127.0.0.1:${port}/ws`);
+    assert.deepEqual(b.router.peers(), ['tcp:127.0.0.1']);
+    sock.close();
+  });
+
   test('portrange: the first free port of the range', async () => {
     const r1 = await router([ws({ type: 'tcp', port: 0, interface: '127.0.0.1' })]);
     const taken = r1.router.listeners[0]!.port;
@@ -144,7 +175,8 @@ describe('tls', () => {
     const good = await session(url, 'json', { ca, key: pki.read(pki.clientKey), cert: pki.read(pki.clientCert) });
     good.sock.close();
     await assert.rejects(session(url, 'json', { ca, key: pki.read(pki.strangerKey), cert: pki.read(pki.strangerCert) }), /unknown ca|alert|socket hang up|ECONNRESET/i);
-    // As in Crossbar (SSL_VERIFY_PEER without FAIL_IF_NO_PEER_CERT), a client without a certificate is admitted.
+    // Unlike Crossbar (Twisted requires a certificate), uSockets sets SSL_VERIFY_PEER without
+    // FAIL_IF_NO_PEER_CERT: a client without a certificate is admitted (a startup warning says so).
     const none = await session(url, 'json', { ca });
     none.sock.close();
     // Without ca_certificates nothing is requested, so the same stranger certificate passes.

@@ -97,6 +97,114 @@ describe('memory bombs are answered with errors while the worker lives (defaults
       }
     });
 
+    // Review of issue 21: a retained event kept its publisher's Session, and with it the session's
+    // HELLO (its roles dict: any size up to max_message_size), none of which max_retained_bytes
+    // counted. Sessions with big HELLOs, each retaining one tiny event and leaving, filled the heap.
+    test(`retained events do not keep their publisher's session (big HELLOs) (${ser})`, async () => {
+      const r = await startRouter({ crosswire: { worker_max_heap_mb: 32, realm_threads: 1 } });
+      try {
+        const bystander = await connect(r.url, 'json');
+        await bystander.session.register('com.example.echo', (args) => args);
+        // 64 sessions of 1 MiB HELLOs (64 MiB, twice the heap), one at a time.
+        for (let i = 0; i < 64; i++) {
+          const bomber = await RawPeer.open(r.url, ser);
+          const welcome = await Promise.race([
+            bomber.join('realm1', { roles: { publisher: { features: { padding: blob(1024 * 1024, i) } } } }),
+            bomber.closed.then(({ code }) => [`closed ${code}`]),
+          ]);
+          assert.equal(welcome[0], 2, `session ${i}: ${String(welcome[0])}`);
+          bomber.send([16, 1, { acknowledge: true, retain: true }, `com.hello.t${i}`, [i]]);
+          assert.equal((await answer(bomber, [17, 8]))[0], 17);
+          bomber.send([6, {}, 'wamp.close.close_realm']);
+          await bomber.next(6);
+          bomber.close();
+        }
+        assert.deepEqual(await bystander.session.call('com.example.echo', ['still here']), ['still here']);
+        const late = await connect(r.url, 'msgpack');
+        const retained = new Inbox<unknown[]>();
+        await late.session.subscribe('com.hello.t63', (args) => retained.push(args), { get_retained: true });
+        assert.deepEqual((await retained.waitFor(1))[0], [63]);
+        const m = await scrape(r.http);
+        assert.equal(m.get('crosswire_retained_events', { realm: 'realm1' }), 64);
+        assert.equal(m.get('crosswire_worker_restarts_total', { worker: '0', cause: 'resource_limits' }), 0);
+        await Promise.all([bystander.close(), late.close()]);
+      } finally {
+        await r.stop();
+      }
+    });
+
+    // Review of issue 21: a dynamic authorizer's cached decisions are keyed by the request's URI,
+    // and PUBLISH and CALL URIs have no length limit: 10,000 cached decisions (the default
+    // authorizer-cache-size) of megabyte topics filled the heap.
+    test(`the dynamic authorizer's cache keeps no decision for a URI over max_uri_length (${ser})`, async () => {
+      const r = await startRouter({
+        crosswire: { worker_max_heap_mb: 32, realm_threads: 1 },
+        realms: [
+          {
+            name: 'realm1',
+            roles: [
+              { name: 'dyn', authorizer: 'com.example.authorize' },
+              { name: 'service', permissions: [{ uri: '', match: 'prefix', allow: { call: true, register: true, publish: true, subscribe: true } }] },
+            ],
+          },
+        ],
+        transport: {
+          auth: {
+            anonymous: { type: 'static', role: 'dyn' },
+            ticket: { type: 'static', principals: { svc: { ticket: 'svc-ticket', role: 'service' } } },
+          },
+        },
+      });
+      try {
+        const service = await connect(r.url, 'json', 'realm1', { authmethods: ['ticket'], authid: 'svc', onchallenge: () => 'svc-ticket' });
+        let asked = 0;
+        await service.session.register('com.example.authorize', () => {
+          asked++;
+          return { allow: true, cache: true };
+        });
+        const bomber = await RawPeer.open(r.url, ser);
+        await bomber.join();
+        // 48 topics of 1 MiB (48 MiB of URIs, more than the heap), each authorized and cached.
+        for (let i = 0; i < 48; i++) {
+          bomber.send([16, i + 1, { acknowledge: true }, `com.t${i}.${'u'.repeat(1024 * 1024)}`, []]);
+          assert.equal((await answer(bomber, [17, 8]))[0], 17);
+        }
+        // Short URIs are still cached: the second publication is decided without the authorizer.
+        bomber.send([16, 100, { acknowledge: true }, 'com.short', []]);
+        assert.equal((await answer(bomber, [17, 8]))[0], 17);
+        const before = asked;
+        bomber.send([16, 101, { acknowledge: true }, 'com.short', []]);
+        assert.equal((await answer(bomber, [17, 8]))[0], 17);
+        assert.equal(asked, before);
+        assert.equal(await service.session.call('wamp.session.count'), 2);
+        bomber.close();
+        await service.close();
+      } finally {
+        await r.stop();
+      }
+    });
+
+    // The same for a static role: its decisions are cached per URI (10,000 of them).
+    test(`a static role's decision cache keeps no decision for a URI over max_uri_length (${ser})`, async () => {
+      const r = await startRouter({ crosswire: { worker_max_heap_mb: 32, realm_threads: 1 } });
+      try {
+        const bystander = await connect(r.url, 'json');
+        await bystander.session.register('com.example.echo', (args) => args);
+        const bomber = await RawPeer.open(r.url, ser);
+        await bomber.join();
+        // 64 topics of 1 MiB (64 MiB of URIs, twice the heap).
+        for (let i = 0; i < 64; i++) {
+          bomber.send([16, i + 1, { acknowledge: true }, `com.t${i}.${'u'.repeat(1024 * 1024)}`, []]);
+          assert.equal((await answer(bomber, [17, 8]))[0], 17);
+        }
+        assert.deepEqual(await bystander.session.call('com.example.echo', ['still here']), ['still here']);
+        bomber.close();
+        await bystander.close();
+      } finally {
+        await r.stop();
+      }
+    });
+
     test(`testament bomb: big and many testaments from one session (${ser})`, async () => {
       const r = await startRouter({ crosswire: { worker_max_heap_mb: 32, realm_threads: 1 } });
       try {
@@ -313,6 +421,34 @@ describe('per-session and realm limits (small limits configured)', () => {
     ws.close();
   });
 
+  // Review of issue 21: on a main-thread-decoded frame, only the payload was measured (its JSON
+  // text, or its values): a retained event with a huge topic and options, and no payload, counted
+  // ~5 bytes.
+  for (const name of ['json', 'msgpack'] as const) {
+    test(`a batched ${name} frame: a retained event's topic and options count, not only its payload`, async () => {
+      const ser = BATCHED[name];
+      const ws = new WebSocket(r.url, [ser.subprotocol]);
+      const received = new Inbox<unknown[]>();
+      ws.on('message', (d: Buffer) => {
+        for (const m of ser.decode(new Uint8Array(d)) as unknown[][]) received.push(m);
+      });
+      await within(new Promise((res, rej) => ws.once('open', res).once('error', rej)), 5000, 'the WebSocket to open');
+      const send = (msg: unknown[]) => ws.send(ser.encode(msg));
+      send([1, 'realm1', { roles: { publisher: {} } }]);
+      await received.waitFor(1);
+      const topic = `com.ret.${'t'.repeat(3000)}`;
+      send([16, 1, { acknowledge: true, retain: true, padding: 'p'.repeat(3000) }, 'com.ret.a', ['x']]);
+      send([16, 2, { acknowledge: true, retain: true }, topic]);
+      send([16, 3, { acknowledge: true, retain: true }, topic, ['x']]);
+      const answers = await received.waitFor(4);
+      for (const [i, e] of answers.slice(1).entries()) {
+        assert.deepEqual([e[0], e[2], e[4]], [8, i + 1, PAYLOAD_SIZE_EXCEEDED], JSON.stringify(e).slice(0, 200));
+        assert.match((e[3] as Dict).message as string, /max_retained_topic_bytes: 2000/);
+      }
+      ws.close();
+    });
+  }
+
   test('event history: max_event_history_bytes keeps the newest events that fit; a bigger event is not stored', async () => {
     const c = await connect(r.url, 'json');
     const sub = await c.session.subscribe('com.hist', () => {});
@@ -433,5 +569,37 @@ describe('held messages per session (dynamic authorizer)', () => {
     const m = await scrape(r.http);
     assert.equal(m.get('crosswire_limit_exceeded_total', { limit: 'max_held_bytes_per_session' }), 2);
     assert.equal(m.get('crosswire_limit_exceeded_total', { limit: 'max_held_messages_per_session' }), 2);
+  });
+
+  // Review of issue 21: a held JSON message decoded on the main thread (batched) was measured by
+  // its payload's JSON text alone: big options or a big URI were held for free.
+  test('a batched json frame: a held message is measured with its options and URI, not only its payload', async () => {
+    const ser = BATCHED.json;
+    const ws = new WebSocket(r.url, [ser.subprotocol]);
+    const received = new Inbox<unknown[]>();
+    ws.on('message', (d: Buffer) => {
+      for (const m of ser.decode(new Uint8Array(d)) as unknown[][]) received.push(m);
+    });
+    await within(new Promise((res, rej) => ws.once('open', res).once('error', rej)), 5000, 'the WebSocket to open');
+    const send = (msg: unknown[]) => ws.send(ser.encode(msg));
+    send([1, 'realm1', { roles: { publisher: {}, subscriber: {} } }]);
+    assert.equal((await received.waitFor(1))[0]![0], 2);
+    const waiting = slow.length;
+    send([32, 1, {}, 'com.held3.slow']);
+    await within(
+      (async () => {
+        while (slow.length === waiting) await new Promise((res) => setImmediate(res));
+      })(),
+      5000,
+      'the authorizer call',
+    );
+    send([16, 2, { acknowledge: true, padding: 'p'.repeat(5000) }, 'com.held.x', [1]]);
+    send([16, 3, { acknowledge: true }, `com.held.${'u'.repeat(5000)}`, [1]]);
+    const [, e1, e2] = await received.waitFor(3);
+    assert.deepEqual([e1![0], e1![2], e1![4]], [8, 2, PAYLOAD_SIZE_EXCEEDED]);
+    assert.deepEqual([e2![0], e2![2], e2![4]], [8, 3, PAYLOAD_SIZE_EXCEEDED]);
+    slow.shift()!();
+    assert.equal((await received.waitFor(4))[3]![0], 33);
+    ws.close();
   });
 });

@@ -180,16 +180,18 @@ describe('config', () => {
       assert.match(e.message, re);
       return true;
     });
-  test('path services Crosswire does not implement, a missing root, bad keys are refused by name', () => {
-    refused(web({ ws: { type: 'websocket' } }), /transports\[0\]\.paths: a root path "\/" is required/);
+  test('path services Crosswire does not implement and bad keys are refused by name', () => {
     refused(web({ '/': { type: 'reverseproxy', host: 'x' } }), /paths\."\/"\.type: 'reverseproxy' path services are not implemented/);
     refused(web({ '/': { type: 'nodeinfo' }, 'a/b': { type: 'nodeinfo' } }), /paths\.a\/b: a path must be "\/" or one segment/);
     refused(web({ '/': { type: 'nodeinfo' }, ws: { type: 'websocket', endpoint: { type: 'tcp', port: 1 } } }), /paths\.ws\.endpoint: a websocket path service has no endpoint/);
     refused(web({ '/': { type: 'nodeinfo' }, ws: { type: 'websocket', options: { auto_ping_intervall: 1 } } }), /paths\.ws\.options\.auto_ping_intervall: unknown key/);
     refused(web({ '/': { type: 'static', directory: '.', options: { enable_directory_listng: true } } }), /paths\."\/"\.options\.enable_directory_listng: unknown key/);
     refused(web({ '/': { type: 'static', package: 'mypkg', resource: 'web' } }), /package: Python package resources/);
-    refused(web({ '/': { type: 'nodeinfo' } }, { client_timeout: 60 }), /options\.client_timeout: uWebSockets\.js closes idle HTTP connections/);
+    assert.deepEqual(buildConfig(web({ '/': { type: 'nodeinfo' } }, { client_timeout: 60 }), {}).warnings, [
+      'workers[0].transports[0].options.client_timeout: 60 is not applied: uWebSockets.js closes idle HTTP connections after a fixed ~10 s',
+    ]);
+    refused(web({ '/': { type: 'nodeinfo' } }, { client_timeout: 'long' }), /options\.client_timeout: must be null or an integer >= 0/);
     refused(web({ '/': { type: 'nodeinfo' } }, { hsts: true }), /options\.hsts: HSTS needs a TLS endpoint/);
-    refused(web({ '/': { type: 'nodeinfo' }, ws: { type: 'websocket', auth: { anonymous: { type: 'static', role: 'nobody' } } } }), /transports\[0\]\.auth\.anonymous\.role: no realm has a role 'nobody'/);
+    refused(web({ '/': { type: 'nodeinfo' }, ws: { type: 'websocket', auth: { anonymous: { type: 'static', role: 'nobody' } } } }), /transports\[0\]\.paths\.ws\.auth\.anonymous\.role: no realm has a role 'nobody'/);
   });
 });

@@ -54,10 +54,17 @@ describe('transport auth config', () => {
     assert.ok(c.auth.threads >= 1);
   });
 
+  test('an unset "${VAR}" secret: a warning naming key and variable, and a principal nobody can log in as', () => {
+    const c = buildConfig(cfg({ ticket: { type: 'static', principals: { joe: { ticket: '${NOPE}', role: 'user' } } } }), {});
+    const a = c.transports[0]!.auth;
+    assert.equal(a.ticket?.type === 'static' && a.ticket.principals.joe!.ticket, null);
+    assert.deepEqual(c.warnings, ['workers[0].transports[0].auth.ticket.principals.joe.ticket: environment variable NOPE is not set: nobody can log in with this secret']);
+  });
+
   test('wrong or missing keys are named', () => {
     refused(cfg({ ticket: { type: 'static', principals: { joe: { ticket: 'x' } } } }), /auth\.ticket\.principals\.joe\.role: must be a non-empty string/);
     refused(cfg({ ticket: { type: 'static', principals: { joe: { ticket: 'x', role: 'user', tiket: 1 } } } }), /principals\.joe\.tiket: unknown key/);
-    refused(cfg({ ticket: { type: 'static', principals: { joe: { ticket: '${NOPE}', role: 'user' } } } }), /principals\.joe\.ticket: environment variable NOPE is not set/);
+    refused(cfg({ ticket: { type: 'static', principals: { joe: { ticket: '${NO PE}', role: 'user' } } } }), /principals\.joe\.ticket: '\$\{NO PE\}' is not an environment reference/);
     refused(cfg({ ticket: { type: 'function', create: 'x.y' } }), /auth\.ticket\.type: must be "static" or "dynamic" \("function" authenticators are Python-only\)/);
     refused(cfg({ wampcra: { type: 'static', users: { u: { secret: 's', role: 'user', salt: 'x' } } } }), /users\.u: a salted secret needs all of salt, iterations and keylen/);
     refused(cfg({ wampcra: { type: 'static', salted_secret: 'plain', users: {} } }), /auth\.wampcra\.salted_secret: must be "derived_key" \(default\) or "password"/);
@@ -81,13 +88,14 @@ describe('transport auth config', () => {
     refused(cfg({ ticket: { type: 'dynamic', authenticator: 'a.b', 'authenticator-realm': 'nope' } }), /authenticator-realm: no realm 'nope'/);
   });
 
-  test('an authenticator realm in another worker thread is refused (cross-thread calls are not implemented)', () => {
-    refused(
-      cfg({ ticket: { type: 'dynamic', authenticator: 'a.b', 'authenticator-realm': 'auth' } }, { crosswire: { realm_threads: 2 } }),
-      /authenticator-realm: realm 'auth' would run in one of 2 realm worker threads.*set crosswire\.realm_threads to 1/,
-    );
-    // Without authenticator-realm the authenticator runs on the client's own realm: fine with any threads.
-    buildConfig(cfg({ ticket: { type: 'dynamic', authenticator: 'a.b' } }, { crosswire: { realm_threads: 2 } }), {});
+  test('an authenticator realm puts every realm in one worker thread, with a warning naming what was asked', () => {
+    const c = buildConfig(cfg({ ticket: { type: 'dynamic', authenticator: 'a.b', 'authenticator-realm': 'auth' } }, { crosswire: { realm_threads: 2 } }), {});
+    assert.equal(c.realmThreads, 1);
+    assert.deepEqual(c.warnings, [
+      "crosswire.realm_threads: 2 is not applied: with authenticator-realm 'auth' every realm runs in one realm worker thread (dynamic authenticators are called in the thread of the realm a client joins)",
+    ]);
+    // Without authenticator-realm the authenticator runs on the client's own realm: any thread count.
+    assert.equal(buildConfig(cfg({ ticket: { type: 'dynamic', authenticator: 'a.b' } }, { crosswire: { realm_threads: 2 } }), {}).realmThreads, 2);
   });
 
   test('dynamic roles: authorizer with Crosswire cache keys; not mixed with permissions', () => {

@@ -127,7 +127,8 @@ describe('Crossbar-style files', () => {
   });
 
   test('values are checked', () => {
-    refused({ ...router(), version: 1 }, /^version: must be one of the possible values: \[2\]/m);
+    refused({ ...router(), version: 3 }, /^version: must be one of the possible values: \[2\]/m);
+    refused({ ...router(), version: 1 }, /^version: this is a version-1 config file \("version": 1\)/m);
     refused(router({ realms: [{ name: 'ab' }] }), /realms\[0\]\.name: is required and must match/);
     refused(router({}, { endpoint: { type: 'tcp' } }), /endpoint\.port: is required/);
     refused(router({}, { serializers: ['json', 'ubjson'] }), /serializers: 'ubjson' is not a supported serializer/);

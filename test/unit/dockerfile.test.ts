@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { describe, test } from 'node:test';
-import { envOf, execForm, healthcheck, parseDockerfile } from '../helpers/dockerfile.js';
+import { UWS_BUILDS } from '../../src/uws.js';
+import { baseImage, DEBIAN_GLIBC, envOf, execForm, healthcheck, NODE_ABI, parseDockerfile } from '../helpers/dockerfile.js';
 
 const stages = parseDockerfile();
 const final = stages.at(-1)!;
@@ -15,8 +18,8 @@ describe('Dockerfile (static: no Docker engine here)', () => {
     assert.ok(build, 'a stage named build');
     assert.ok(build.instructions.some((i) => i.op === 'RUN' && /\bnpm ci\b/.test(i.args)));
     assert.ok(build.instructions.some((i) => i.op === 'RUN' && /\btsc\b/.test(i.args)));
-    // Node 20, like package.json's engines; both stages on the same base.
-    for (const s of stages) assert.match(s.from, /^node:20[-.]/);
+    // Both stages on the same base image.
+    assert.equal(new Set(stages.map((s) => s.from)).size, 1, stages.map((s) => s.from).join(', '));
     const installs = ops('RUN').filter((i) => /\bnpm (ci|install)\b/.test(i.args));
     assert.equal(installs.length, 1);
     assert.match(installs[0]!.args, /npm ci --omit=dev/);
@@ -26,6 +29,24 @@ describe('Dockerfile (static: no Docker engine here)', () => {
     assert.ok(copies.some((c) => c.args.startsWith('--from=build /app/dist/workers ')));
     assert.ok(!copies.some((c) => /^(src|workers|test)\b/.test(c.args)), 'no sources copied into the final stage');
     assert.ok(existsSync(root('dist/src/cli.js')) && existsSync(root('dist/workers/realm-worker.js')), 'what the COPY --from lines name is what the build produces');
+  });
+
+  test("the base image is a Node LTS that package.json's engines supports, on a Debian whose glibc loads uWebSockets.js 20.57", () => {
+    const base = baseImage(final.from);
+    assert.ok(base, `FROM ${final.from}: expected node:<major>-<debian codename>[-slim]`);
+    // Even majors are LTS lines; package.json's engines names each supported major as ^major.
+    assert.equal(base.major % 2, 0, `Node ${base.major} is not an LTS line`);
+    assert.ok(base.major >= 22, `Node ${base.major} is past its end of life (Node 20: 2026-04-30)`);
+    const engines = (JSON.parse(readFileSync(root('package.json'), 'utf8')) as { engines: { node: string } }).engines.node;
+    assert.match(engines, new RegExp(`\\^${base.major}\\.`), `engines.node ${engines} does not include Node ${base.major}`);
+    // The preferred build (src/uws.ts): its glibc need against the image's, and a binary for the image's Node ABI.
+    const newest = UWS_BUILDS[0];
+    const glibc = DEBIAN_GLIBC[base.codename];
+    assert.ok(glibc, `unknown Debian codename ${base.codename}`);
+    const [have, need] = [glibc, newest.glibc].map((v) => v.split('.').map(Number)) as [[number, number], [number, number]];
+    assert.ok(have[0] > need[0] || (have[0] === need[0] && have[1] >= need[1]), `${base.codename} has glibc ${glibc}; uWebSockets.js ${newest.version} needs ${newest.glibc}`);
+    const dir = dirname(createRequire(import.meta.url).resolve(newest.module));
+    assert.ok(existsSync(join(dir, `uws_linux_x64_${NODE_ABI[base.major]}.node`)), `uWebSockets.js ${newest.version} has no binary for Node ${base.major}`);
   });
 
   test('runs as a non-root user, listens on 0.0.0.0 via the environment, exposes that port', () => {

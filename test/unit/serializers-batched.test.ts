@@ -105,9 +105,12 @@ describe('cbor', () => {
     const m = cbor.decode(fromHex('851001a061748143010203')) as unknown[];
     assert.equal(SERIALIZERS.json.encode(m), '[16,1,{},"t",["\\u0000AQID"]]');
   });
+  test('undefined (simple value 23) is absent: a map entry dropped, a list element nil', () => {
+    // [16, 1, {a: undefined, b: 1}, "t", [undefined]]
+    assert.deepStrictEqual(cbor.decode(fromHex('851001a26161f7616201617481f7')), [16, 1, { b: 1 }, 't', [null]]);
+  });
   for (const [what, bytes] of [
     ['a date (tag 1)', '81c11a00000001'],
-    ['undefined (simple value 23)', '81f7'],
     ['a bignum beyond 64 bits (tag 2)', '81c249010000000000000000'],
     ['truncated input', '83021b000000'],
   ] as const) {

@@ -328,13 +328,18 @@ describe('msgpack: only WAMP values are accepted', () => {
     ['the never-used byte 0xc1', 'c1'],
     ['msgpackr BigInt extension 0x42', 'd44205'],
     ['a timestamp extension (Date)', 'd6ff00000001'],
-    ['msgpackr undefined (fixext1 type 0)', 'd40000'],
     ['a self-referencing list (msgpackr references)', 'd6690000000191d67000000001'],
   ] as const) {
     test(`refuses ${name}`, () => {
       assert.throws(() => msgpack.decode(publishWith(x)), /not a WAMP value|extension|nested deeper/);
     });
   }
+  test('undefined (fixext 1 type 0, as msgpackr writes it) is absent: a map entry dropped, a list element nil', () => {
+    // [16, 1, {a: undefined, b: 1}, "t", [undefined, [undefined]]]
+    const m = msgpack.decode(fromHex('951001de0002a161d40000a16201a17492d4000091d40000')) as unknown[];
+    assert.deepStrictEqual(m, [16, 1, { b: 1 }, 't', [null, [null]]]);
+    assert.ok(!('a' in (m[2] as object)));
+  });
   test('refuses nesting deeper than 1000 levels, accepts 999', () => {
     const nest = (n: number) => fromHex(`${'91'.repeat(n)}90`);
     assert.doesNotThrow(() => msgpack.decode(nest(999)));

@@ -108,10 +108,35 @@ describe('WebSocket options', () => {
     refused({ options: { flash_policy: '<x/>' } }, /options\.flash_policy: Flash policy serving is not implemented/);
     refused({ options: { enable_hybi10: false, enable_rfc6455: false } }, /options\.enable_rfc6455: with enable_hybi10 also false/);
     refused({ options: { auto_ping_timeout: 2000 } }, /options\.auto_ping_timeout: needs auto_ping_interval/);
-    refused({ endpoint: { type: 'tcp', port: 1, shared: true } }, /endpoint\.shared: uWebSockets\.js 20\.30 cannot set SO_REUSEPORT/);
-    refused({ endpoint: { type: 'tcp', port: 1, backlog: 50 } }, /endpoint\.backlog: uWebSockets\.js always listens with a backlog of 512; 50 cannot be applied/);
     refused({ endpoint: { type: 'tcp', port: 1, user_timeout: 1000 } }, /endpoint\.user_timeout: uWebSockets\.js cannot set TCP_USER_TIMEOUT/);
     assert.equal(transport({ endpoint: { type: 'tcp', port: 1, backlog: 512, shared: false } }).port, 1);
+    assert.deepEqual(config({ endpoint: { type: 'tcp', port: 1, backlog: 512 } }).warnings, []);
+  });
+
+  test('values applied differently start with one warning naming the key, the value and what applies', () => {
+    assert.deepEqual(config({ endpoint: { type: 'tcp', port: 1, backlog: 50 } }).warnings, [
+      'workers[0].transports[0].endpoint.backlog: 50 is not applied: uWebSockets.js always listens with a backlog of 512',
+    ]);
+    assert.deepEqual(config({ endpoint: { type: 'unix', path: 's', backlog: 1024 } }).warnings, [
+      'workers[0].transports[0].endpoint.backlog: 1024 is not applied: uWebSockets.js always listens with a backlog of 512',
+    ]);
+    const w = config({ endpoint: { type: 'tcp', port: 443, tls: { key: 'k', certificate: 'c', dhparam: 'dh.pem' } } }).warnings;
+    assert.equal(w.length, 1);
+    assert.match(w[0]!, /^workers\[0\]\.transports\[0\]\.endpoint\.tls\.dhparam: 'dh\.pem' is not used: .*BoringSSL.* no DHE .*ECDHE suites/);
+    // Client certificates: verified when presented, not required (Crossbar requires one).
+    assert.deepEqual(config({ endpoint: { type: 'tcp', port: 443, tls: { key: 'k', certificate: 'c', ca_certificates: ['ca.pem'] } } }).warnings, [
+      'workers[0].transports[0].endpoint.tls.ca_certificates: a client certificate is verified against these CAs when presented, but not required: uWebSockets.js cannot refuse a client that presents none (Crossbar.io does)',
+    ]);
+  });
+
+  test('endpoint.shared: SO_REUSEPORT on request, an exclusive port by default', () => {
+    const shared = (e: Record<string, unknown>) => {
+      const ep = transport({ endpoint: { type: 'tcp', port: 1, ...e } }).endpoint;
+      assert.equal(ep.type, 'tcp');
+      return ep.type === 'tcp' && ep.shared;
+    };
+    assert.equal(shared({}), false);
+    assert.equal(shared({ shared: true }), true);
   });
 
   test('max_frame_size bounds whole messages (uWS reassembles fragments)', () => {
@@ -163,7 +188,6 @@ describe('endpoints', () => {
     refused({ endpoint: { type: 'tcp', port: 443, tls: { key: 'k.pem' } } }, /endpoint\.tls\.certificate: is required/);
     refused({ endpoint: { type: 'tcp', port: 443, version: 6, tls: { key: 'k', certificate: 'c' } } }, /endpoint\.version: TLS over IPv6 is not implemented/);
     refused({ endpoint: { type: 'tcp', port: 443, tls: { key: 'k', certificate: 'c', ca_certs: [] } } }, /endpoint\.tls\.ca_certs: unknown key/);
-    refused({ endpoint: { type: 'tcp', port: 443, tls: { key: 'k', certificate: 'c', dhparam: 'dh.pem' } } }, /endpoint\.tls\.dhparam: .*BoringSSL.* no DHE/);
   });
 });
 

@@ -43,8 +43,11 @@ export async function ticket(a: Attempt, cfg: NonNullable<TransportAuth['ticket'
   return {
     challenge: {},
     authenticate: async (signature): Promise<Identity> => {
+      // A null ticket ("${VAR}" unset at startup) matches nothing, after the same comparison.
       const right = sameSecret(signature, expected);
-      if (!right || p === undefined) throw wrongSecret('ticket', p === undefined ? `no ticket principal '${authid}'` : null);
+      if (!right || p === undefined || p.ticket === null) {
+        throw wrongSecret('ticket', p === undefined ? `no ticket principal '${authid}'` : p.ticket === null ? `the ticket of '${authid}' is unset` : null);
+      }
       return { authid, role: p.role, realm: p.realm, method: 'ticket', provider: 'static', extra: {} };
     },
   };
@@ -93,8 +96,11 @@ export async function wampcra(a: Attempt, cfg: NonNullable<TransportAuth['wampcr
   return {
     challenge: challengeExtra,
     authenticate: async (signature): Promise<Identity> => {
+      // A null secret ("${VAR}" unset at startup) admits nobody; the client still got a challenge, as for any user.
+      if (user.secret === null) throw wrongSecret('WAMP-CRA signature', `the secret of '${authid}' is unset`);
+      const secret = user.secret;
       // derived_key: `secret` already is base64(PBKDF2(password)); password: derive it now, off this thread.
-      const key = salted && cfg.salted_secret === 'password' ? await pool.pbkdf2(user.secret, user.salt!, user.iterations!, user.keylen!) : user.secret;
+      const key = salted && cfg.salted_secret === 'password' ? await pool.pbkdf2(secret, user.salt!, user.iterations!, user.keylen!) : secret;
       const expected = createHmac('sha256', key).update(challenge).digest();
       const given = Buffer.from(signature, 'base64');
       if (given.length !== expected.length || !timingSafeEqual(given, expected) || !known) {

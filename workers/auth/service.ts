@@ -4,6 +4,7 @@
  * A session being authenticated is "pending": the main thread already routes its frames to this
  * worker, which hands them here until the session is established or aborted.
  */
+import { createHash } from 'node:crypto';
 import type { AuthMethodName, TransportAuth } from '../../src/config/auth.js';
 import type { AuthOptions, TransportInfo } from '../../src/ipc/protocol.js';
 import type { Logger } from '../../src/log.js';
@@ -56,11 +57,12 @@ class Pending {
 
 /**
  * The throttle keys of an attempt: the peer address, and the authid a guess is about (if any; the
- * same on every realm, since a principal may be admitted to any realm that asks for it).
+ * same on every realm, since a principal may be admitted to any realm that asks for it). The
+ * authid is the client's string, of any length: the table keeps its digest.
  */
 function throttleKeys(peer: string, method: string, authid: string | null): string[] {
   const keys = [`peer\0${peer}`];
-  if (authid !== null && method !== 'anonymous' && method !== 'cookie') keys.push(`authid\0${authid}`);
+  if (authid !== null && method !== 'anonymous' && method !== 'cookie') keys.push(`authid\0${createHash('sha256').update(authid).digest('base64')}`);
   return keys;
 }
 
@@ -112,7 +114,7 @@ export class AuthService {
   /** HELLO with valid roles: pick the method (client's order) and start it. */
   hello(realm: Realm, connId: number, details: Dict, transport: TransportInfo, methods: string[]): void {
     this.counters.started++;
-    const auth = this.transports[transport.transportId] ?? {};
+    const auth = this.transports[transport.authKey] ?? {};
     // WAMP spec, "Authentication": the router uses the first method in the client's list it supports.
     // `cookie` applies only when the cookie already authenticated on this realm; else it is skipped.
     const usable = (m: string): boolean =>

@@ -1,0 +1,348 @@
+/**
+ * The cluster link of one realm worker (docs/cluster.md): one NATS connection per worker thread,
+ * carrying the publications of its realms to the other Crosswire nodes and theirs to the
+ * subscribers here. The main thread never touches NATS.
+ *
+ * Subjects: `cw.<realm>.e.<topic components>` for an event, where every component that is not
+ * plain ([A-Za-z0-9_-]+) is written `~` + base64url of its UTF-8 bytes (NATS subjects forbid
+ * whitespace and `.`, and give `*` and `>` their own meaning: https://docs.nats.io/nats-concepts/subjects).
+ * A topic whose subject would be longer than MAX_SUBJECT travels on `cw.<realm>.L`, which every
+ * node of the realm listens to.
+ *
+ * Interest: a node subscribes on NATS to what its local subscriptions can match, as a superset
+ * (an exact topic as itself, a wildcard pattern with `*` for its empty components, a prefix
+ * pattern as its complete components followed by `>` — WAMP prefixes are string prefixes, which
+ * NATS cannot express exactly); what arrives is then matched exactly by the local Broker's index.
+ * All NATS subscriptions of a connection join one queue group of their own, so a message that
+ * matches several of them is delivered to the connection once (NATS delivers to one member of each
+ * matching queue group), and `noEcho` keeps a node's own publications from coming back to it.
+ */
+import { randomBytes } from 'node:crypto';
+import { connect, type NatsConnection, type Subscription as NatsSubscription } from 'nats';
+import type { ClusterConfig } from '../src/ipc/protocol.js';
+import type { Logger } from '../src/log.js';
+import { msgpackSerializer } from '../src/serializers/msgpack.js';
+import type { Dict } from '../src/wamp/messages.js';
+import type { Backplane, Broker, Publication, Subscription } from './broker.js';
+
+/** Longest event subject used; a longer one goes to the realm's `L` subject (NATS's control line is 4 KiB by default). */
+export const MAX_SUBJECT = 1024;
+
+/** Publish options that matter to subscribers on other nodes (the rest concern the publisher's node only). */
+const CARRIED = [
+  'exclude',
+  'exclude_authid',
+  'exclude_authrole',
+  'eligible',
+  'eligible_authid',
+  'eligible_authrole',
+  'ppt_scheme',
+  'ppt_serializer',
+  'ppt_cipher',
+  'ppt_keyid',
+] as const;
+
+const PLAIN = /^[A-Za-z0-9_-]+$/;
+
+/** One URI component (or realm name) as one NATS subject token. */
+export function natsToken(component: string): string {
+  return PLAIN.test(component) ? component : `~${Buffer.from(component, 'utf8').toString('base64url')}`;
+}
+
+/** The NATS subject a publication to `topic` travels on (`base` = `cw.<realm>.`). */
+export function eventSubject(base: string, topic: string): string {
+  let subject = `${base}e`;
+  for (const c of topic.split('.')) subject += `.${natsToken(c)}`;
+  return subject.length > MAX_SUBJECT ? `${base}L` : subject;
+}
+
+/**
+ * The NATS subject that covers every topic a subscription (topic, match) can match, or null when
+ * every such topic travels on the `L` subject (its subject is too long: a matching topic's is at
+ * least as long).
+ */
+export function interestSubject(base: string, topic: string, match: string): string | null {
+  const comps = topic.split('.');
+  let tail = '';
+  if (match === 'prefix') {
+    comps.pop(); // the last component is a string prefix of the topic's component there
+    tail = '.>';
+  }
+  let subject = `${base}e`;
+  for (const c of comps) subject += `.${c === '' ? '*' : natsToken(c)}`;
+  subject += tail;
+  return subject.length > MAX_SUBJECT ? null : subject;
+}
+
+/** How often each node reports its session counts (`cw.<realm>.n`), and when a silent node's count is dropped. */
+export const HEARTBEAT_MS = 2000;
+export const PEER_TTL_MS = 3 * HEARTBEAT_MS;
+/** A join or leave is reported this soon (several at once in one report). */
+const GOSSIP_DELAY_MS = 20;
+
+/** The subject cache: at most this many topics of at most this many characters (about 2 MB at most). */
+const SUBJECT_CACHE_SIZE = 4096;
+const SUBJECT_CACHE_TOPIC = 200;
+
+interface Interest {
+  count: number;
+  sub: NatsSubscription | null;
+}
+
+/** The backplane of one realm's Broker. */
+class RealmLink implements Backplane {
+  readonly base: string;
+  /** NATS subjects this realm listens to, with how many local subscriptions need each. */
+  readonly interest = new Map<string, Interest>();
+  /** topic → event subject, for short topics (bounded; cleared when full). */
+  readonly #subjects = new Map<string, string>();
+
+  /** The other nodes' sessions of this realm by authrole, as last reported, by NATS connection. */
+  readonly #peers = new Map<string, { roles: [string, number][]; at: number }>();
+  #gossipTimer: NodeJS.Timeout | null = null;
+
+  constructor(
+    readonly link: ClusterLink,
+    readonly realm: string,
+    readonly broker: Broker,
+    readonly sessions: ReadonlyMap<number, { authrole: string }>,
+  ) {
+    this.base = `cw.${natsToken(realm)}.`;
+    this.interest.set(`${this.base}L`, { count: 1, sub: null });
+  }
+
+  sessionsChanged(): void {
+    if (this.#gossipTimer !== null) return;
+    this.#gossipTimer = setTimeout(() => {
+      this.#gossipTimer = null;
+      this.gossip(false);
+    }, GOSSIP_DELAY_MS);
+    this.#gossipTimer.unref();
+  }
+
+  remoteSessionCount(roles: Set<string> | null): number {
+    const now = Date.now();
+    let n = 0;
+    for (const [id, p] of this.#peers) {
+      if (now - p.at > PEER_TTL_MS) this.#peers.delete(id);
+      else for (const [role, count] of p.roles) if (roles === null || roles.has(role)) n += count;
+    }
+    return n;
+  }
+
+  /** Reports this node's sessions of the realm by authrole; `ask`: the others report theirs at once. */
+  gossip(ask: boolean): void {
+    this.remoteSessionCount(null); // drops the reports of nodes gone silent
+    const roles = new Map<string, number>();
+    for (const s of this.sessions.values()) roles.set(s.authrole, (roles.get(s.authrole) ?? 0) + 1);
+    this.link.send(`${this.base}n`, [this.link.id, [...roles], ask]);
+  }
+
+  /** Another node's report. */
+  heard(data: Uint8Array): void {
+    const [id, roles, ask] = msgpackSerializer.decode(data) as unknown[];
+    if (typeof id !== 'string' || id === this.link.id || !Array.isArray(roles)) return;
+    const valid = roles.filter((x): x is [string, number] => Array.isArray(x) && typeof x[0] === 'string' && Number.isInteger(x[1]) && (x[1] as number) >= 0);
+    this.#peers.set(id, { roles: valid, at: Date.now() });
+    if (ask === true) this.sessionsChanged();
+  }
+
+  published(pub: Publication): void {
+    let subject = this.#subjects.get(pub.topic);
+    if (subject === undefined) {
+      subject = eventSubject(this.base, pub.topic);
+      if (pub.topic.length <= SUBJECT_CACHE_TOPIC) {
+        if (this.#subjects.size >= SUBJECT_CACHE_SIZE) this.#subjects.clear();
+        this.#subjects.set(pub.topic, subject);
+      }
+    }
+    let options: Dict | null = null;
+    const o = pub.options;
+    for (let i = 0; i < CARRIED.length; i++) {
+      const k = CARRIED[i]!;
+      if (o[k] !== undefined) (options ??= {})[k] = o[k];
+    }
+    this.link.publish(subject, [pub.id, pub.topic, options, pub.disclosed, pub.payload, pub.jsonTail ?? null]);
+  }
+
+  subscriptionCreated(sub: Subscription): void {
+    const subject = interestSubject(this.base, sub.topic, sub.match);
+    if (subject === null) return;
+    const i = this.interest.get(subject);
+    if (i !== undefined) i.count++;
+    else {
+      const fresh: Interest = { count: 1, sub: null };
+      this.interest.set(subject, fresh);
+      this.link.listen(this, subject, fresh);
+    }
+  }
+
+  subscriptionDeleted(sub: Subscription): void {
+    const subject = interestSubject(this.base, sub.topic, sub.match);
+    if (subject === null) return;
+    const i = this.interest.get(subject);
+    if (i === undefined || --i.count > 0) return;
+    this.interest.delete(subject);
+    i.sub?.unsubscribe();
+  }
+
+  /** A publication from another node: to the local subscribers only (never published again). */
+  received(data: Uint8Array): void {
+    const m = msgpackSerializer.decode(data) as unknown[];
+    const [id, topic, options, disclosed, payload, jsonTail] = m;
+    if (typeof id !== 'number' || typeof topic !== 'string' || !Array.isArray(payload)) throw new Error('malformed cluster publication');
+    this.broker.dispatchRemote({
+      id,
+      topic,
+      publisher: null,
+      options: (options as Dict | null) ?? {},
+      disclosed: (disclosed as Dict | null) ?? null,
+      payload,
+      jsonTail: typeof jsonTail === 'string' ? jsonTail : undefined,
+      bytes: -1,
+    });
+  }
+}
+
+/** The worker's NATS connection and the links of its realms. */
+export class ClusterLink {
+  #nc: NatsConnection | null = null;
+  readonly #realms: RealmLink[] = [];
+  /** This connection's own queue group (see the file comment); random, so that two nodes never share one. */
+  readonly #queue = `cw_${randomBytes(8).toString('hex')}`;
+  #closing = false;
+  #heartbeat: NodeJS.Timeout | null = null;
+  #up = false;
+  /** Publications not handed to NATS (not connected, too big, …): counted, logged now and then. */
+  dropped = 0;
+  #droppedLogged = 0;
+
+  constructor(
+    readonly cfg: ClusterConfig,
+    readonly workerIndex: number,
+    readonly log: Logger,
+  ) {}
+
+  /** Whether the NATS connection is up now (not connecting, not reconnecting, not closed). */
+  get connected(): boolean {
+    return this.#up;
+  }
+
+  /** This connection in the session-count reports (the queue group name is unique per connection). */
+  get id(): string {
+    return this.#queue;
+  }
+
+  /** Joins a realm's Broker to the cluster. */
+  attach(realm: string, broker: Broker, sessions: ReadonlyMap<number, { authrole: string }>): void {
+    const r = new RealmLink(this, realm, broker, sessions);
+    this.#realms.push(r);
+    broker.backplane = r;
+    if (this.#nc !== null) this.#join(r);
+  }
+
+  /** Subscribes a realm's interest and its session-count reports, and asks the other nodes for theirs. */
+  #join(r: RealmLink): void {
+    for (const [subject, i] of r.interest) this.listen(r, subject, i);
+    this.#nc!.subscribe(`${r.base}n`, {
+      callback: (err, msg) => {
+        if (err !== null) return;
+        try {
+          r.heard(msg.data);
+        } catch (e) {
+          this.log.warn({ err: String(e) }, 'cluster: malformed session count report');
+        }
+      },
+    });
+    r.gossip(true);
+  }
+
+  /** A best-effort message (session-count reports): not counted as a lost publication. */
+  send(subject: string, message: unknown[]): void {
+    try {
+      this.#nc?.publish(subject, msgpackSerializer.encode(message));
+    } catch (e) {
+      this.log.debug({ err: String(e), subject }, 'cluster: report not sent');
+    }
+  }
+
+  /** Connects (retrying for ever, with NATS's reconnect wait); the realms' interest is subscribed once connected. */
+  async start(): Promise<void> {
+    const { cfg } = this;
+    const nc = await connect({
+      servers: cfg.servers,
+      name: `crosswire ${cfg.nodeId} worker ${this.workerIndex}`,
+      noEcho: true,
+      waitOnFirstConnect: true,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 1000,
+      ...(cfg.user !== null ? { user: cfg.user, pass: cfg.password ?? '' } : {}),
+      ...(cfg.token !== null ? { token: cfg.token } : {}),
+    });
+    if (this.#closing) {
+      await nc.close();
+      return;
+    }
+    this.#nc = nc;
+    this.#up = true;
+    this.log.info({ node: cfg.nodeId, server: nc.getServer() }, 'cluster: connected to NATS');
+    for (const r of this.#realms) this.#join(r);
+    this.#heartbeat = setInterval(() => {
+      for (const r of this.#realms) r.gossip(false);
+    }, HEARTBEAT_MS);
+    this.#heartbeat.unref();
+    void (async () => {
+      for await (const s of nc.status()) {
+        if (s.type === 'disconnect') this.#up = false;
+        else if (s.type === 'reconnect') this.#up = true;
+        else if (s.type !== 'error') continue;
+        this.log.warn({ node: cfg.nodeId, status: s.type, data: String(s.data) }, 'cluster: NATS connection');
+      }
+    })();
+    void nc.closed().then((err) => {
+      this.#up = false;
+      if (!this.#closing) this.log.error({ node: cfg.nodeId, err: String(err ?? 'closed') }, 'cluster: NATS connection closed');
+    });
+  }
+
+  /** Subscribes `subject` for a realm, if connected (else start() does it). */
+  listen(r: RealmLink, subject: string, i: Interest): void {
+    if (this.#nc === null || i.sub !== null) return;
+    i.sub = this.#nc.subscribe(subject, {
+      queue: this.#queue,
+      callback: (err, msg) => {
+        if (err !== null) {
+          this.log.warn({ err: String(err), subject }, 'cluster: subscription error');
+          return;
+        }
+        try {
+          r.received(msg.data);
+        } catch (e) {
+          this.log.error({ err: String(e), subject: msg.subject }, 'cluster: cannot deliver a publication from another node');
+        }
+      },
+    });
+  }
+
+  /** Hands one publication to NATS (at most once: a failure drops it for the other nodes, never for this one). */
+  publish(subject: string, envelope: unknown[]): void {
+    const nc = this.#nc;
+    try {
+      if (nc === null) throw new Error('not connected to NATS yet');
+      nc.publish(subject, msgpackSerializer.encode(envelope));
+    } catch (e) {
+      this.dropped++;
+      const now = Date.now();
+      if (now - this.#droppedLogged > 5000) {
+        this.#droppedLogged = now;
+        this.log.warn({ err: String(e), subject, dropped: this.dropped }, 'cluster: a publication did not reach the other nodes');
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    this.#closing = true;
+    if (this.#heartbeat !== null) clearInterval(this.#heartbeat);
+    if (this.#nc !== null) await this.#nc.close();
+  }
+}
