@@ -240,14 +240,18 @@ export class Delivery {
     c.out = null;
     const ws = c.ws;
     if (ws === null) return;
-    let keptUp = true;
+    let sent = 0;
     ws.cork(() => {
-      keptUp = sendAll(c, ws, out);
+      sent = sendAll(c, ws, out);
     });
-    if (keptUp) {
-      // Corked sends report success; what the socket could not take shows after uncorking.
-      const buffered = ws.getBufferedAmount();
-      if (buffered > 0) c.pressured = true;
+    if (sent >= 0) {
+      // A pressured connection: sendAll's bound of its buffer. Otherwise corked sends reported
+      // success; what the socket could not take shows after uncorking.
+      let buffered = sent;
+      if (!c.pressured) {
+        buffered = ws.getBufferedAmount();
+        if (buffered > 0) c.pressured = true;
+      }
       if (buffered !== c.sendBuffered) this.#buffered(c, buffered);
     } else {
       // Never drop silently: a consumer that cannot keep up is told (1008 + reason), counted, closed.

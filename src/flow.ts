@@ -44,6 +44,7 @@ export class FlowControl {
   readonly paused = new Set<Conn>();
   readonly #cfg: FlowConfig;
   readonly #stopSockets: boolean;
+  #warned = false;
 
   constructor(
     cfg: FlowConfig,
@@ -79,7 +80,12 @@ export class FlowControl {
 
   #stop(c: Conn): void {
     const t = c.service.throttle;
-    if (this.#stopSockets && t !== null && c.ws !== null && t.pause(c.ws)) c.flowStopped = true;
+    if (!this.#stopSockets || t === null || c.ws === null) return;
+    if (t.pause(c.ws)) c.flowStopped = true;
+    else if (t.failed && !this.#warned) {
+      this.#warned = true;
+      this.log.warn('this uWebSockets.js build cannot pause a WebSocket: paused connections are only held (crosswire.flow.connection_hold)');
+    }
   }
 
   /** A message of paused `c`: kept, in order, within connection_hold and hold_budget. */

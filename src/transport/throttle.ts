@@ -6,7 +6,8 @@ type Toggle = (this: unknown) => void;
  * Stops and restarts reading a WebSocket's TCP socket, so that a client sending faster than its
  * realm can route meets TCP backpressure (flow control, src/flow.ts).
  *
- * uWebSockets.js 20.30 has no WebSocket.pause()/resume(). Its HttpResponse.pause()/resume() are
+ * uWebSockets.js (20.30 and 20.57, the builds src/uws.ts loads) has no WebSocket.pause()/resume().
+ * Its HttpResponse.pause()/resume() are
  * uWS's AsyncSocket::pause()/resume() ("experimental" in uWS): they stop and restore the
  * socket's poll events. A uWS WebSocket is the same kind of socket at the same address (both are
  * AsyncSockets over a us_socket_t, which is a us_poll_t: uWebSockets issue #1020), and the
@@ -16,7 +17,7 @@ type Toggle = (this: unknown) => void;
  * HttpResponse's pause() also clears the socket's timeout; uWS restores a WebSocket's own (none:
  * Crosswire sets idleTimeout 0) on the next message or drain.
  *
- * Two properties of uWS 20.30's implementation shape how it is used here:
+ * Two properties of that implementation (the same in uWS 20.30 and 20.57) shape how it is used:
  * - resume() restores the events saved by the last pause() of any socket in one of two static
  *   slots, picked by whether the socket had unsent output. pause() is therefore only called on a
  *   socket without unsent output (that slot then always holds a live value), and resume() only
@@ -30,6 +31,8 @@ type Toggle = (this: unknown) => void;
 export class SocketThrottle {
   readonly #pause: Toggle;
   readonly #resume: Toggle;
+  /** A call threw (a build where this does not hold): no more pausing; paused sockets are still resumed. */
+  #failed = false;
 
   private constructor(pause: Toggle, resume: Toggle) {
     this.#pause = pause;
@@ -43,17 +46,31 @@ export class SocketThrottle {
     return new SocketThrottle(proto.pause as Toggle, proto.resume as Toggle);
   }
 
-  /** Stops reading `ws`; false (nothing done) while it has unsent output. */
+  /** Stops reading `ws`; false (nothing done) while it has unsent output, or if this does not work here. */
   pause(ws: WebSocket<unknown>): boolean {
-    if (ws.getBufferedAmount() !== 0) return false;
-    this.#pause.call(ws);
-    return true;
+    if (this.#failed || ws.getBufferedAmount() !== 0) return false;
+    try {
+      this.#pause.call(ws);
+      return true;
+    } catch {
+      this.#failed = true;
+      return false;
+    }
   }
 
   /** Reads `ws` again (after pause() returned true). */
   resume(ws: WebSocket<unknown>): void {
     // Unsent output now means a send re-armed the socket after the pause: it is reading already.
     if (ws.getBufferedAmount() !== 0) return;
-    this.#resume.call(ws);
+    try {
+      this.#resume.call(ws);
+    } catch {
+      this.#failed = true;
+    }
+  }
+
+  /** A call threw: the build does not allow this (flow control then only holds messages). */
+  get failed(): boolean {
+    return this.#failed;
   }
 }
