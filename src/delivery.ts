@@ -21,6 +21,8 @@ export interface DeliveryHost {
   /** The worker ended the session and hands the connection back (DETACH). */
   detached(c: Conn): void;
   statsArrived(w: WorkerHandle, stats: WorkerStats): void;
+  /** The worker consumed the client bytes up to `mark` (flow control, src/flow.ts). */
+  acked(w: WorkerHandle, mark: number): void;
 }
 
 /**
@@ -28,6 +30,10 @@ export interface DeliveryHost {
  * encoded, a fanned-out EVENT once per serializer) and writes each connection's share of the batch
  * in one cork().
  * Every message written is counted here (MainCounters), with plain array increments.
+ *
+ * It also keeps the sum of the connections' send buffers within crosswire.flow.send_budget:
+ * past it, the connections with the largest buffers are dropped. Each connection's own buffer is
+ * bounded by max_backpressure (sendAll).
  */
 export class Delivery {
   /** Connections that got output during the worker batch being processed. */
@@ -50,12 +56,20 @@ export class Delivery {
   #stamps: number[] = [];
   /** FANOUT_BYTES scratch: the EVENT's bytes per serializer. */
   #views: (Uint8Array | undefined)[] = new Array(SERIALIZER_LIST.length).fill(undefined);
+  /**
+   * The connections' send buffers as last seen (Conn.sendBuffered summed: after each flush, so an
+   * upper bound: uWS drains them in between), and the connections with some.
+   */
+  sendBuffered = 0;
+  readonly #buffering = new Set<Conn>();
 
   constructor(
     readonly conns: ReadonlyMap<number, Conn>,
     readonly counters: MainCounters,
     readonly latency: Histogram,
     readonly host: DeliveryHost,
+    /** crosswire.flow.send_budget. */
+    readonly sendBudget: number,
     readonly log: Logger,
   ) {}
 
@@ -63,6 +77,7 @@ export class Delivery {
     const bytes = w.bytesIn;
     const n = ops.length;
     let stamp = -1;
+    let ack = -1;
     let i = 0;
     while (i < n) {
       switch (ops[i] as number) {
@@ -138,6 +153,10 @@ export class Delivery {
           stamp = ops[i + 1] as number;
           i += 2;
           break;
+        case Op.ACK:
+          ack = ops[i + 1] as number;
+          i += 2;
+          break;
         case Op.STATS: {
           const stats = ops[i + 1] as WorkerStats;
           i += 2;
@@ -160,6 +179,8 @@ export class Delivery {
       if (this.#flushScheduled) this.#stamps.push(stamp);
       else this.latency.observe((performance.now() - stamp) / 1000);
     }
+    // After the batch: releasing paused connections posts their frames to the worker.
+    if (ack >= 0) this.host.acked(w, ack);
   }
 
 
@@ -219,13 +240,20 @@ export class Delivery {
     c.out = null;
     const ws = c.ws;
     if (ws === null) return;
-    let keptUp = true;
+    let sent = 0;
     ws.cork(() => {
-      keptUp = sendAll(c, ws, out);
+      sent = sendAll(c, ws, out);
     });
-    // Corked sends report success; what the socket could not take shows after uncorking.
-    if (keptUp && !c.pressured && ws.getBufferedAmount() > 0) c.pressured = true;
-    if (!keptUp) {
+    if (sent >= 0) {
+      // A pressured connection: sendAll's bound of its buffer. Otherwise corked sends reported
+      // success; what the socket could not take shows after uncorking.
+      let buffered = sent;
+      if (!c.pressured) {
+        buffered = ws.getBufferedAmount();
+        if (buffered > 0) c.pressured = true;
+      }
+      if (buffered !== c.sendBuffered) this.#buffered(c, buffered);
+    } else {
       // Never drop silently: a consumer that cannot keep up is told (1008 + reason), counted, closed.
       this.counters.slowConsumerCloses++;
       this.log.warn(
@@ -233,6 +261,59 @@ export class Delivery {
         'slow consumer closed',
       );
       c.service.fail(c, Close.POLICY, 'slow consumer: send buffer limit exceeded');
+    }
+  }
+
+  /**
+   * Reads every send buffer last seen non-empty again (what uWS has written out meanwhile) and
+   * returns the sum: before a drop for the budget, and for a /metrics scrape.
+   */
+  refreshSendBuffered(): number {
+    for (const c of this.#buffering) {
+      const b = c.ws === null ? 0 : c.ws.getBufferedAmount();
+      this.sendBuffered += b - c.sendBuffered;
+      c.sendBuffered = b;
+      if (b === 0) this.#buffering.delete(c);
+    }
+    return this.sendBuffered;
+  }
+
+  /** `c` closed: its send buffer is uWS's to free. */
+  closed(c: Conn): void {
+    if (c.sendBuffered !== 0) this.#buffered(c, 0);
+  }
+
+  #buffered(c: Conn, bytes: number): void {
+    this.sendBuffered += bytes - c.sendBuffered;
+    c.sendBuffered = bytes;
+    if (bytes === 0) this.#buffering.delete(c);
+    else {
+      this.#buffering.add(c);
+      if (this.sendBuffered > this.sendBudget) this.#overBudget();
+    }
+  }
+
+  /**
+   * Over crosswire.flow.send_budget: the connection with the largest send buffer is dropped
+   * (TCP, no close frame) until the sum fits. Dropped, not closed with a close frame: the close
+   * frame would wait behind the buffer, which uWS keeps for a few seconds after a close (its fixed close
+   * timeout); dropping frees it now. Such a consumer, not reading, could not receive the frame.
+   */
+  #overBudget(): void {
+    this.refreshSendBuffered();
+    while (this.sendBuffered > this.sendBudget) {
+      let big: Conn | null = null;
+      for (const c of this.#buffering) if (big === null || c.sendBuffered > big.sendBuffered) big = c;
+      if (big === null) return;
+      this.counters.sendBudgetCloses++;
+      this.log.warn(
+        { conn: big.id, peer: big.peer, buffered: big.sendBuffered, total: this.sendBuffered, send_budget: this.sendBudget },
+        'slow consumer dropped: router-wide send buffer budget exceeded',
+      );
+      const ws = big.ws;
+      big.out = null;
+      this.#buffered(big, 0);
+      ws?.close();
     }
   }
 

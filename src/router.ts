@@ -1,5 +1,6 @@
 import type { RouterConfig } from './config/load.js';
 import { Close, Delivery } from './delivery.js';
+import { FlowControl } from './flow.js';
 import { mountOps, mountOpsEndpoint, OpsListener, type OpsTarget } from './http/ops.js';
 import { type DebugFailMode, Op, type TransportInfo } from './ipc/protocol.js';
 import { type Logger, resolveLogFormat } from './log.js';
@@ -67,6 +68,11 @@ export class Router implements ConnHandler, OpsTarget {
   #allClosed: (() => void) | null = null;
   #debugHooks: boolean;
   #out: Delivery;
+  readonly flow: FlowControl;
+  readonly #workerWindow: number;
+  readonly #connWindow: number;
+  /** Bytes of the frame being decoded on the main thread, counted towards flow control where it is posted to a worker. */
+  #frameBytes = 0;
 
   private constructor(
     readonly config: RouterConfig,
@@ -94,19 +100,31 @@ export class Router implements ConnHandler, OpsTarget {
       },
       rootLog.child({ component: 'workers' }),
     );
+    this.#workerWindow = config.flow.workerWindow;
+    this.#connWindow = config.flow.connectionWindow;
+    this.flow = new FlowControl(
+      config.flow,
+      native,
+      this.counters,
+      { replay: (c, data) => this.#process(c, data), close: (c, reason) => this.#end(c, Close.POLICY, reason) },
+      this.log,
+    );
     this.metrics = new RouterMetrics({
       counters: this.counters,
       workers: this.#workers.handles, // the live list: a restarted worker's handle replaces the old one in place
       transportIds: config.transports.map((t) => t.id),
       version: VERSION,
       isReady: () => this.readiness() === 'ready',
+      flow: this.flow,
+      sendBuffered: () => this.#out.refreshSendBuffered(),
     });
     const workers = this.#workers;
     this.#out = new Delivery(
       this.#conns,
       this.counters,
       this.metrics.routingLatency,
-      { detached: (c) => this.#detached(c), statsArrived: (w, stats) => workers.statsArrived(w, stats) },
+      { detached: (c) => this.#detached(c), statsArrived: (w, stats) => workers.statsArrived(w, stats), acked: (w, mark) => this.flow.acked(w, mark) },
+      config.flow.sendBudget,
       this.log,
     );
     if (config.ops.port !== null) this.ops = new OpsListener(uws, config.ops.host, config.ops.port, this, rootLog.child({ component: 'ops' }));
@@ -147,6 +165,11 @@ export class Router implements ConnHandler, OpsTarget {
   /** Slow consumers closed because their send buffer would pass max_backpressure. */
   get slowConsumerCloses(): number {
     return this.counters.slowConsumerCloses;
+  }
+
+  /** Bytes in the connections' send buffers now (crosswire.flow.send_budget bounds it). */
+  get sendBuffered(): number {
+    return this.#out.refreshSendBuffered();
   }
 
   /** Per-handle hooks, for the first start and every restart. */
@@ -201,6 +224,8 @@ export class Router implements ConnHandler, OpsTarget {
     this.counters.connectionClosed(c.service.config.id);
     if (c.worker !== null) c.worker.outbox.push2(Op.CLOSED, c.id);
     c.worker = null;
+    this.flow.closed(c);
+    this.#out.closed(c);
     forgetSession(c);
     if (this.#conns.size === 0) this.#allClosed?.();
   }
@@ -221,7 +246,18 @@ export class Router implements ConnHandler, OpsTarget {
     if (isBinary !== c.ser.binary) {
       return this.#violation(c, `${c.ser.subprotocol} messages must be sent as ${c.ser.binary ? 'binary' : 'text'} WebSocket frames`);
     }
-    const bytes = new Uint8Array(data);
+    // Flow control (src/flow.ts): a paused connection's frames wait in order; one whose worker's
+    // window or its own is full is paused. Two comparisons per frame while both are open.
+    if (c.flowHeld !== null) return this.flow.hold(c, data);
+    const w = c.worker;
+    if (w !== null && (w.outbox.mark - w.acked >= this.#workerWindow || c.flowBound >= this.#connWindow) && this.flow.mustWait(c, w)) {
+      return this.flow.hold(c, data);
+    }
+    this.#process(c, new Uint8Array(data));
+  }
+
+  /** A frame that passed the checks above (now, or when flow control releases it). */
+  #process(c: Conn, bytes: Uint8Array): void {
     // An established session's frame goes to its realm worker as it came (copied: uWS neuters
     // `data` when this callback returns); the worker decodes it. Only its head is read here.
     if (c.state === ConnState.ATTACHED && c.ser.peek !== undefined && !c.service.config.debug) {
@@ -231,7 +267,12 @@ export class Router implements ConnHandler, OpsTarget {
         this.counters.forwarded++;
         // Remembered so that a realm worker's crash can still answer the call (see #workerFailed).
         if (t === MsgType.CALL && c.joined) noteCall(c, peeked.id);
-        c.worker!.outbox.pushRecord(c.id, bytes, t, -1);
+        const w = c.worker!;
+        // Counted before the push: a push that fills the batch posts it, MARK included.
+        w.outbox.mark += bytes.byteLength;
+        c.flowBound += bytes.byteLength;
+        w.outbox.pushRecord(c.id, bytes, t, -1);
+        c.flowMark = w.outbox.mark;
         return;
       }
     }
@@ -241,12 +282,22 @@ export class Router implements ConnHandler, OpsTarget {
     } catch (e) {
       return this.#violation(c, `malformed ${c.ser.name} message: ${(e as Error).message}`);
     }
+    this.#frameBytes = bytes.byteLength;
     if (c.ser.batched) {
       // A batch (wamp.2.*.batched): its messages in order, until one ends the connection.
-      for (const m of msg as unknown[]) if (!this.#accept(c, m) || c.ws === null) return;
-      return;
-    }
-    this.#accept(c, msg);
+      for (const m of msg as unknown[]) if (!this.#accept(c, m) || c.ws === null) break;
+    } else this.#accept(c, msg);
+    this.#frameBytes = 0;
+  }
+
+  /** Counts the frame being decoded (once) towards flow control, before its first message is posted to `w`. */
+  #posting(c: Conn, w: WorkerHandle): void {
+    const n = this.#frameBytes;
+    if (n === 0) return;
+    this.#frameBytes = 0;
+    w.outbox.mark += n;
+    c.flowBound += n;
+    c.flowMark = w.outbox.mark;
   }
 
   /** Envelope check of one decoded message, then routing. False after a protocol violation. */
@@ -273,6 +324,7 @@ export class Router implements ConnHandler, OpsTarget {
         }
         // Remembered so that a realm worker's crash can still answer the call (see #workerFailed).
         else if (msg[0] === MsgType.CALL && c.joined && typeof msg[1] === 'number') noteCall(c, msg[1]);
+        this.#posting(c, c.worker!);
         c.worker!.outbox.push3(Op.FRAME, c.id, msg);
         return;
       case ConnState.DETACHING:
@@ -331,6 +383,7 @@ export class Router implements ConnHandler, OpsTarget {
       cookieAnonAuthid: c.cbtid === null ? null : (c.service.cookies?.anonymousAuthid(c.cbtid) ?? null),
       cookieAuth: c.cbtid === null ? null : (c.service.cookies?.auth(c.cbtid) ?? null),
     };
+    this.#posting(c, w);
     w.outbox.push5(Op.OPEN, c.id, realm, msg[2], transport);
   }
 

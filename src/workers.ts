@@ -4,6 +4,7 @@ import { IpcBytes, Outbox } from './ipc/outbox.js';
 import { type LogFormat, Op, type WorkerStartup, type WorkerStats } from './ipc/protocol.js';
 import type { Logger } from './log.js';
 import type { WorkerFailure } from './metrics/labels.js';
+import type { Conn } from './transport/connection.js';
 
 /**
  * The main thread's end of one realm worker thread. A restarted worker gets a new handle (new
@@ -30,6 +31,13 @@ export interface WorkerHandle {
   statsWaiters: (() => void)[];
   /** Main → worker IPC counts already folded into prom-client. */
   folded: { batches: number; entries: number };
+  /**
+   * Flow control (src/flow.ts): `outbox.mark` counts the bytes of client messages posted to this
+   * worker, `acked` those it has consumed (its ACKs); `waiting` the connections paused on it, in
+   * the order they are to be released.
+   */
+  acked: number;
+  waiting: Conn[];
 }
 
 export interface WorkerEvents {
@@ -101,8 +109,9 @@ export class RealmWorkers {
       index,
       realms,
       port: port1,
-      // Every batch towards a worker carries the STAMP of its first entry (routing latency).
-      outbox: new Outbox(port1, undefined, Op.STAMP),
+      // Every batch towards a worker carries the STAMP of its first entry (routing latency), and
+      // the MARK of the client bytes posted so far (flow control).
+      outbox: new Outbox(port1, undefined, Op.STAMP, Op.MARK),
       bytesIn: new IpcBytes(),
       worker: null,
       online: false,
@@ -110,6 +119,8 @@ export class RealmWorkers {
       stats: null,
       statsWaiters: [],
       folded: { batches: 0, entries: 0 },
+      acked: 0,
+      waiting: [],
     };
     port1.on('message', (ops: unknown[]) => this.events.batch(handle, ops));
     this.#wentOnline.set(handle, wentOnline);

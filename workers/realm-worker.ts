@@ -56,6 +56,16 @@ if (cluster !== null) {
   cluster.start().catch((err: unknown) => log.error({ err: String(err) }, 'cluster: cannot connect to NATS'));
 }
 let drain: Drain | null = null;
+/** Flow control (src/flow.ts): the last MARK consumed and not yet acknowledged, or -1. */
+let ack = -1;
+let ackScheduled = false;
+const sendAck = (): void => {
+  ackScheduled = false;
+  if (ack < 0) return;
+  outbox.push2(Op.ACK, ack);
+  ack = -1;
+  outbox.flush();
+};
 
 function onBatch(ops: unknown[]): void {
   countBatchIn();
@@ -119,6 +129,10 @@ function onBatch(ops: unknown[]): void {
         stamp = ops[i + 1] as number;
         i += 2;
         break;
+      case Op.MARK:
+        ack = ops[i + 1] as number;
+        i += 2;
+        break;
       case Op.SHUTDOWN: {
         const drainMs = ops[i + 1] as number;
         i += 2;
@@ -146,7 +160,16 @@ function onBatch(ops: unknown[]): void {
   // What this batch caused goes back (in MAX_BATCH_OPS pieces, the last one now), with the batch's
   // STAMP so the main thread can time main receive → routed here → bytes out.
   if (stamp >= 0 && outbox.size > 0) outbox.push2(Op.ROUTED, stamp);
+  // The bytes consumed go back with this batch's output, or once per event-loop turn (never per message).
+  if (ack >= 0 && outbox.size > 0) {
+    outbox.push2(Op.ACK, ack);
+    ack = -1;
+  }
   outbox.flush();
+  if (ack >= 0 && !ackScheduled) {
+    ackScheduled = true;
+    setImmediate(sendAck);
+  }
 }
 
 function frame(connId: number, msg: unknown[]): void {

@@ -69,6 +69,34 @@ export interface RouterConfig {
   ops: OpsConfig;
   /** null: a single node (crosswire.cluster.nats.servers is empty). */
   cluster: ClusterConfig | null;
+  flow: FlowConfig;
+}
+
+/** crosswire.flow (docs/flow-control.md); bytes. */
+export interface FlowConfig {
+  workerWindow: number;
+  connectionWindow: number;
+  pauseReading: boolean;
+  connectionHold: number;
+  holdBudget: number;
+  sendBudget: number;
+}
+
+function flowConfig(f: TopConfig['crosswire']['flow']): FlowConfig {
+  if (f.connection_window > f.worker_window) {
+    throw new ConfigError(`crosswire.flow.connection_window: ${f.connection_window} is larger than crosswire.flow.worker_window (${f.worker_window})`);
+  }
+  if (f.connection_hold > f.hold_budget) {
+    throw new ConfigError(`crosswire.flow.connection_hold: ${f.connection_hold} is larger than crosswire.flow.hold_budget (${f.hold_budget})`);
+  }
+  return {
+    workerWindow: f.worker_window,
+    connectionWindow: f.connection_window,
+    pauseReading: f.pause_reading,
+    connectionHold: f.connection_hold,
+    holdBudget: f.hold_budget,
+    sendBudget: f.send_budget,
+  };
 }
 
 export type OpsService = 'metrics' | 'health';
@@ -458,6 +486,7 @@ export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env, 
       workerMaxHeapMb: c.crosswire.worker_max_heap_mb,
       ops: { onTransports: [], port: c.crosswire.ops.port, host: c.crosswire.ops.interface },
       cluster: null,
+      flow: flowConfig(c.crosswire.flow),
     });
   }
   const { w, at } = routers[0]!;
@@ -525,6 +554,7 @@ export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env, 
     workerMaxHeapMb: c.crosswire.worker_max_heap_mb,
     ops: { onTransports: [...new Set(c.crosswire.ops.on_transports)], port: c.crosswire.ops.port, host: c.crosswire.ops.interface },
     cluster: clusterConfig(c.crosswire.cluster, env),
+    flow: flowConfig(c.crosswire.flow),
   });
 }
 

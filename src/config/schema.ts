@@ -33,6 +33,14 @@ export interface TopConfig {
     auth_failure_window: number;
     log_format: 'auto' | 'json' | 'pretty';
     worker_max_heap_mb: number;
+    flow: {
+      worker_window: number;
+      connection_window: number;
+      pause_reading: boolean;
+      connection_hold: number;
+      hold_budget: number;
+      send_budget: number;
+    };
     ops: { on_transports: ('metrics' | 'health')[]; port: number | null; interface: string };
     cluster: {
       nats: { servers: string[]; user: string | null; password: string | null; token: string | null };
@@ -133,6 +141,46 @@ export const topSchema: Schema<TopConfig> = {
       format: 'nat',
       default: 0,
       env: 'CROSSWIRE_WORKER_MAX_HEAP_MB',
+    },
+    // Flow control between the sockets and the realm workers, and the router-wide memory budgets
+    // (docs/flow-control.md).
+    flow: {
+      worker_window: {
+        doc: 'Bytes of client messages in flight to one realm worker (posted, not yet acknowledged); past it, connections sending to it are paused.',
+        format: 'positive-int',
+        default: 4 * 1024 * 1024,
+        env: 'CROSSWIRE_FLOW_WORKER_WINDOW',
+      },
+      connection_window: {
+        doc: 'Bytes of one connection\'s messages in flight to its realm worker; past it, that connection is paused until the worker has consumed them.',
+        format: 'positive-int',
+        default: 1024 * 1024,
+        env: 'CROSSWIRE_FLOW_CONNECTION_WINDOW',
+      },
+      pause_reading: {
+        doc: 'Stop reading the socket of a paused connection (TCP backpressure to its client); false: only hold its messages, up to connection_hold.',
+        format: Boolean,
+        default: true,
+        env: 'CROSSWIRE_FLOW_PAUSE_READING',
+      },
+      connection_hold: {
+        doc: 'Bytes of messages one paused connection may have waiting on the main thread; a message past it closes the connection (1008).',
+        format: 'positive-int',
+        default: 16 * 1024 * 1024,
+        env: 'CROSSWIRE_FLOW_CONNECTION_HOLD',
+      },
+      hold_budget: {
+        doc: 'Bytes of messages all paused connections together may have waiting; past it, the connection holding most is closed (1008).',
+        format: 'positive-int',
+        default: 128 * 1024 * 1024,
+        env: 'CROSSWIRE_FLOW_HOLD_BUDGET',
+      },
+      send_budget: {
+        doc: 'Bytes all connections together may have in their send buffers; past it, the connection with the largest buffer is dropped.',
+        format: 'positive-int',
+        default: 128 * 1024 * 1024,
+        env: 'CROSSWIRE_FLOW_SEND_BUDGET',
+      },
     },
     ops: {
       on_transports: {

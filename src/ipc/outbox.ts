@@ -44,6 +44,10 @@ export const RECORD_HEADER = 21;
  * With a `stampOp`, every batch ends with `stampOp, t`, t being performance.now() when the
  * batch's first entry was pushed: the receiver learns how old the batch is without a
  * timestamp per message (routing latency).
+ *
+ * With a `markOp`, a batch after which `mark` (a cumulative count its owner keeps: flow control's
+ * bytes, src/flow.ts) has changed carries `markOp, mark`, so the receiver can acknowledge
+ * everything up to it in one number.
  */
 export class Outbox {
   #ops: unknown[] = [Op.BYTES, null];
@@ -70,11 +74,16 @@ export class Outbox {
   batches = 0;
   entries = 0;
   maxBatch = 0;
+  /** Cumulative count kept by the owner, posted with `markOp` when it changed (see above). */
+  mark = 0;
+  #markOp: number;
+  #markSent = 0;
 
-  constructor(port: MessagePort, maxOps = MAX_BATCH_OPS, stampOp = 0) {
+  constructor(port: MessagePort, maxOps = MAX_BATCH_OPS, stampOp = 0, markOp = 0) {
     this.#port = port;
     this.#maxOps = maxOps;
     this.#stampOp = stampOp;
+    this.#markOp = markOp;
   }
 
   /** RUN entries in the pending batch. */
@@ -207,6 +216,11 @@ export class Outbox {
       this.#nextSize = Math.min(MAX_START_BYTES, Math.max(MIN_BYTES, this.#used));
       this.#bytes = EMPTY;
       this.#used = 0;
+    }
+    if (this.#markOp !== 0 && this.mark !== this.#markSent) {
+      starts.push(ops.length);
+      ops.push(this.#markOp, this.mark);
+      this.#markSent = this.mark;
     }
     if (this.#stampOp !== 0) {
       starts.push(ops.length);

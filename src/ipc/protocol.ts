@@ -28,6 +28,9 @@ import type { CookieAuth } from '../transport/cookies.js';
  *   STAMP,  time                                      performance.now() on the main thread when this batch
  *                                                     began (routing latency; one per batch, not per message)
  *   COLLECT                                           report STATS now (a /metrics scrape)
+ *   MARK,   bytes                                     flow control (src/flow.ts): the bytes of client messages
+ *                                                     posted to this worker so far, cumulative, at the end of a
+ *                                                     batch that carried some
  *   DEBUG_FAIL, mode                                  tests only: make the worker fail (see DebugFailMode);
  *                                                     ignored unless the worker was started with debugHooks
  * worker → main
@@ -40,6 +43,9 @@ import type { CookieAuth } from '../transport/cookies.js';
  *   ROUTED, time                                      the STAMP of the main-thread batch this reply answers
  *   STATS,  WorkerStats                               counters since the last report, current gauges
  *                                                     (every ~1 s and on COLLECT; never per message)
+ *   ACK,    mark                                      the last MARK whose batch the worker has consumed (routed):
+ *                                                     with that batch's own output, or once per event-loop turn
+ *                                                     when there was none
  */
 export const Op = {
   OPEN: 1,
@@ -57,6 +63,8 @@ export const Op = {
   ROUTED: 15,
   STATS: 16,
   FANOUT_BYTES: 18,
+  MARK: 24,
+  ACK: 25,
 } as const;
 
 /** How a DEBUG_FAIL makes a worker die: an uncaught exception, process.exit, or running out of heap. */

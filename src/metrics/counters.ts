@@ -25,6 +25,11 @@ export class MainCounters {
   /** Protocol violations: ABORT wamp.error.protocol_violation sent by the main thread or a worker. */
   violations = 0;
   slowConsumerCloses = 0;
+  /** Flow control (src/flow.ts): connections paused, and closed for holding too much. */
+  flowPauses = 0;
+  flowHoldCloses = 0;
+  /** Connections dropped to keep the send buffers within crosswire.flow.send_budget (src/delivery.ts). */
+  sendBudgetCloses = 0;
   /** Connections opened/closed per transport id (folded), and open now (a gauge). */
   readonly opened = new Map<string, number>();
   readonly closed = new Map<string, number>();

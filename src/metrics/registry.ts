@@ -1,6 +1,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { SERIALIZER_LIST } from '../serializers/index.js';
 import { KNOWN_TYPES, MSG_NAMES } from '../wamp/codes.js';
+import type { FlowControl } from '../flow.js';
 import type { WorkerHandle } from '../workers.js';
 import type { MainCounters } from './counters.js';
 import { AUTH_METHODS, IMPLEMENTED_REFUSE_REASONS, LIMITS, REFUSE_REASONS, TYPE_SLOTS, WORKER_FAILURES } from './labels.js';
@@ -12,6 +13,10 @@ export interface MetricsSource {
   readonly transportIds: readonly string[];
   readonly version: string;
   isReady(): boolean;
+  /** Flow control's gauges (paused connections, held bytes). */
+  readonly flow: Pick<FlowControl, 'paused' | 'heldBytes'>;
+  /** Bytes in the connections' send buffers (src/delivery.ts). */
+  sendBuffered(): number;
 }
 
 /** Node's process metrics (process_*, nodejs_*): one set per process, shared by every router in it. */
@@ -151,6 +156,45 @@ export class RouterMetrics {
       c.slowConsumerCloses = 0;
       return v;
     });
+    scalar('crosswire_send_budget_closes_total', 'Connections dropped because the send buffers of all connections together passed crosswire.flow.send_budget (largest first).', () => {
+      const v = c.sendBudgetCloses;
+      c.sendBudgetCloses = 0;
+      return v;
+    });
+    new Gauge({
+      name: 'crosswire_send_buffered_bytes',
+      help: 'Bytes waiting in the send buffers of all connections (read at the scrape).',
+      registers,
+      collect() {
+        this.set(src.sendBuffered());
+      },
+    });
+    scalar('crosswire_flow_pauses_total', 'Times a connection was paused because the bytes in flight to its realm worker reached a flow-control window.', () => {
+      const v = c.flowPauses;
+      c.flowPauses = 0;
+      return v;
+    });
+    scalar('crosswire_flow_hold_closes_total', 'Connections closed (1008) for sending past crosswire.flow.connection_hold while paused, or as the largest holder past hold_budget.', () => {
+      const v = c.flowHoldCloses;
+      c.flowHoldCloses = 0;
+      return v;
+    });
+    new Gauge({
+      name: 'crosswire_flow_paused_connections',
+      help: 'Connections paused by flow control now (not read; their messages wait for their realm worker).',
+      registers,
+      collect() {
+        this.set(src.flow.paused.size);
+      },
+    });
+    new Gauge({
+      name: 'crosswire_flow_held_bytes',
+      help: 'Bytes of client messages held on the main thread for paused connections.',
+      registers,
+      collect() {
+        this.set(src.flow.heldBytes);
+      },
+    });
     this.routingLatency = new Histogram({
       name: 'crosswire_routing_latency_seconds',
       help: 'Per IPC batch: main thread received its first frame → realm worker routed it → the output was handed to the sockets.',
@@ -273,6 +317,16 @@ export class RouterMetrics {
       registers,
       collect() {
         for (const w of src.workers) this.set({ worker: String(w.index) }, Math.max(0, w.outbox.batches - (w.stats?.batchesIn ?? 0)));
+      },
+    });
+
+    new Gauge({
+      name: 'crosswire_ipc_queued_bytes',
+      help: 'Bytes of client messages posted to a realm worker that it has not acknowledged yet (flow control bounds it by crosswire.flow.worker_window).',
+      labelNames: ['worker'],
+      registers,
+      collect() {
+        for (const w of src.workers) this.set({ worker: String(w.index) }, w.outbox.mark - w.acked);
       },
     });
 

@@ -54,4 +54,22 @@ export interface Conn {
   cbtid: string | null;
   /** Its send buffer was non-empty at the last send: check it against max_backpressure. */
   pressured: boolean;
+  /** Its send buffer as last seen (after a flush or a drain), for crosswire.flow.send_budget (src/delivery.ts). */
+  sendBuffered: number;
+  /**
+   * Flow control (src/flow.ts). `flowHeld`: null while the connection flows; while it is paused,
+   * the messages that arrived since, in order, waiting on the main thread (`flowHeldBytes`).
+   */
+  flowHeld: ArrayBuffer[] | null;
+  flowHeldBytes: number;
+  /** Upper bound of its bytes posted to its worker and not yet acknowledged. */
+  flowBound: number;
+  /** Its worker's cumulative byte count (Outbox.mark) after its last message. */
+  flowMark: number;
+  /** The worker whose acknowledgements release it while paused. */
+  flowWorker: WorkerHandle | null;
+  /** Its socket is not being read (SocketThrottle.pause succeeded). */
+  flowStopped: boolean;
+  /** Held bytes at which to try stopping the socket again (it may have started reading again). */
+  flowRetryAt: number;
 }

@@ -78,6 +78,8 @@ export class KeepAlive {
     const p = c.ka;
     const ws = c.ws;
     if (p === null || ws === null) return;
+    // Not being read (paused by flow control, src/flow.ts): its pong could not be seen; judge it later.
+    if (c.flowStopped) return this.#reschedule(c, this.#interval);
     const now = performance.now();
     if (p.pending !== null) {
       if (this.restartOnTraffic && p.lastRx > p.sentAt) {

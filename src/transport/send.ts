@@ -9,30 +9,37 @@ import type { Conn, ConnRef } from './connection.js';
 export const UWS_BACKPRESSURE_FACTOR = 4;
 
 /**
- * Sends a batch of encoded messages to one connection (inside the caller's cork). Returns false
+ * Sends a batch of encoded messages to one connection (inside the caller's cork). Returns -1
  * when the connection is a slow consumer: a message would take its unsent buffer past
  * `max_backpressure`. Then nothing more is sent and the caller closes it with 1008 + reason,
  * while the buffer is still small enough for uWS to queue the close frame behind the data.
  * The buffer is only looked at once it is non-empty (send() returned 0, or the caller saw it after
  * uncorking), so a connection that keeps up costs one send per message.
+ *
+ * Otherwise returns, for a connection still `pressured`, an upper bound of its unsent buffer (the
+ * last reading plus what was queued after it), so the caller needs no further reading; else 0.
  */
-export function sendAll(c: Conn, ws: WebSocket<ConnRef>, out: (string | Uint8Array)[]): boolean {
+export function sendAll(c: Conn, ws: WebSocket<ConnRef>, out: (string | Uint8Array)[]): number {
   const { compress, config } = c.service;
   const binary = c.ser.binary;
   const limit = config.ws.maxBackpressure;
   const frag = config.ws.autoFragmentSize;
+  let seen = 0;
   for (let k = 0; k < out.length; k++) {
     const data = out[k]!;
     const size = typeof data === 'string' ? data.length : data.byteLength;
     if (c.pressured) {
       const buffered = ws.getBufferedAmount();
       if (buffered === 0) c.pressured = false;
-      else if (buffered + size > limit) return false;
+      else if (buffered + size > limit) return -1;
+      seen = buffered;
     }
+    // A string's UTF-8 may take up to 3 bytes per unit.
+    seen += typeof data === 'string' ? 3 * size : size;
     if (frag > 0 && size > frag / 3) sendFragmented(ws, data, binary, frag, compress);
     else if (ws.send(data, binary, compress) !== 1) c.pressured = true;
   }
-  return true;
+  return c.pressured ? seen : 0;
 }
 
 /**

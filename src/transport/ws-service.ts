@@ -11,6 +11,7 @@ import { hostPort, reply, statusPage, VERSION } from './http.js';
 import { KeepAlive } from './keepalive.js';
 import { OriginPolicy, ProxyPolicy } from './origin.js';
 import { UWS_BACKPRESSURE_FACTOR } from './send.js';
+import { SocketThrottle } from './throttle.js';
 
 /** What a WebSocket service needs from the router. */
 export interface ConnHandler {
@@ -44,6 +45,9 @@ export class WsService {
   readonly server: string;
   /** Cookie tracking (`cookie`), opened by open(). */
   cookies: CookieTracker | null = null;
+  /** Stops reading a socket (flow control); from the first upgrade response, null until then or if unavailable. */
+  throttle: SocketThrottle | null = null;
+  #throttleTried = false;
   readonly #offered: Map<string, Serializer>;
   readonly #origins: OriginPolicy;
   readonly #proxies: ProxyPolicy;
@@ -230,8 +234,20 @@ export class WsService {
       service: this,
       ka: null,
       pressured: false,
+      sendBuffered: 0,
       cbtid: null,
+      flowHeld: null,
+      flowHeldBytes: 0,
+      flowBound: 0,
+      flowMark: 0,
+      flowWorker: null,
+      flowStopped: false,
+      flowRetryAt: 0,
     };
+    if (!this.#throttleTried) {
+      this.#throttleTried = true;
+      this.throttle = SocketThrottle.from(res);
+    }
     let setCookie: string | null = null;
     if (this.cookies !== null) ({ id: conn.cbtid, setCookie } = this.cookies.track(req.getHeader('cookie')));
     res.cork(() => {

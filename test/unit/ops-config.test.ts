@@ -56,6 +56,27 @@ describe('operations config', () => {
     refused(DEFAULT_CONFIG, /crosswire\.ops\.port/, { CROSSWIRE_OPS_PORT: '99999' });
   });
 
+  test('crosswire.flow: defaults, environment overrides, and bad values name the key', () => {
+    const MiB = 1024 * 1024;
+    assert.deepEqual(buildConfig(DEFAULT_CONFIG, {}).flow, {
+      workerWindow: 4 * MiB,
+      connectionWindow: MiB,
+      pauseReading: true,
+      connectionHold: 16 * MiB,
+      holdBudget: 128 * MiB,
+      sendBudget: 128 * MiB,
+    });
+    const e = buildConfig(DEFAULT_CONFIG, { CROSSWIRE_FLOW_WORKER_WINDOW: '8388608', CROSSWIRE_FLOW_PAUSE_READING: 'false', CROSSWIRE_FLOW_SEND_BUDGET: '1048576' });
+    assert.equal(e.flow.workerWindow, 8 * MiB);
+    assert.equal(e.flow.pauseReading, false);
+    assert.equal(e.flow.sendBudget, MiB);
+    refused(withCrosswire({ flow: { worker_window: 0 } }), /crosswire\.flow\.worker_window: must be a positive integer/);
+    refused(withCrosswire({ flow: { send_budget: 'lots' } }), /crosswire\.flow\.send_budget/);
+    refused(withCrosswire({ flow: { windows: 1 } }), /crosswire\.flow\.windows: unknown key/);
+    refused(withCrosswire({ flow: { worker_window: MiB, connection_window: 2 * MiB } }), /crosswire\.flow\.connection_window: .* larger than crosswire\.flow\.worker_window/);
+    refused(withCrosswire({ flow: { connection_hold: 256 * MiB } }), /crosswire\.flow\.connection_hold: .* larger than crosswire\.flow\.hold_budget/);
+  });
+
   test('log format: auto is pretty only on a TTY', () => {
     assert.equal(resolveLogFormat('auto', true), 'pretty');
     assert.equal(resolveLogFormat('auto', false), 'json');

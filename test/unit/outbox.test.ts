@@ -161,3 +161,33 @@ test('the STAMP of a batch is the time of its first entry, also when that entry 
   const stamp = ops[ops.length - 1] as number;
   assert.ok(stamp >= before && stamp <= afterFirst, `stamp ${stamp} not within the first push [${before}, ${afterFirst}] (flush at ${beforeFlush})`);
 });
+
+test('with a markOp, a batch carries MARK and the count kept in `mark` when it changed since the last batch (flow control)', async () => {
+  const { port1, port2 } = new MessageChannel();
+  const out = new Outbox(port1, MAX_BATCH_OPS, 0, Op.MARK);
+  const seen: unknown[][] = [];
+  const got = new Promise<void>((resolve) => {
+    port2.on('message', (ops: unknown[]) => {
+      seen.push(ops);
+      if (seen.length === 3) resolve();
+    });
+  });
+  out.mark += 5;
+  out.pushRecord(1, 'hello', 16, -1);
+  out.flush();
+  out.push2(Op.CLOSED, 1); // the count did not change: no MARK
+  out.flush();
+  out.mark += 7;
+  out.pushRecord(2, 'seven!!', 16, -1);
+  out.flush();
+  await got;
+  port1.close();
+  port2.close();
+  const marks = seen.map((ops) => {
+    const at = ops.indexOf(Op.MARK);
+    return at < 0 ? null : ops[at + 1];
+  });
+  assert.deepEqual(marks, [5, null, 12]);
+  // MARK comes last, after what it counts.
+  assert.equal(seen[0]!.at(-2), Op.MARK);
+});
