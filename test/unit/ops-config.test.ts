@@ -104,6 +104,14 @@ describe('print-config', () => {
     assert.deepEqual(buildConfig(e, {}), buildConfig(DEFAULT_CONFIG, { CROSSWIRE_SHUTDOWN_TIMEOUT: '1234' }));
   });
 
+  test('container and guest workers are shown as written beside the router', () => {
+    const raw = JSON.parse(readFileSync(new URL('../../../config/example-container.json', import.meta.url), 'utf8'));
+    const e = effectiveConfig(structuredClone(raw), {}) as Record<string, any>;
+    assert.equal(e.workers.length, raw.workers.length);
+    for (const [i, w] of raw.workers.entries()) if (w.type !== 'router') assert.deepEqual(e.workers[i], w);
+    assert.ok(e.workers.some((w: any) => w.type === 'container'));
+  });
+
   test('an invalid config throws the same ConfigError as check', () => {
     assert.throws(() => effectiveConfig(withCrosswire({ ops: { prot: 1 } }), {}), /crosswire\.ops\.prot: unknown key/);
   });
