@@ -4,11 +4,12 @@
 // the certificates are made with openssl at test time (test/helpers/pki.ts).
 import '../helpers/quiet.js';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash, createPrivateKey, randomBytes, sign, X509Certificate } from 'node:crypto';
 import { readFileSync, rmSync, statSync } from 'node:fs';
 import net from 'node:net';
 import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import tls from 'node:tls';
 import { after, before, describe, test } from 'node:test';
 import { ed25519Key, type Ed25519Key } from '../helpers/auth.js';
@@ -217,6 +218,68 @@ describe('item 10: auth.tls', () => {
     respond(plain.p, Buffer.from(plain.challenge.challenge as string, 'hex'));
     assert.equal((await plain.p.nextOf([2, 3]))[0], 2);
     for (const x of [first, second, plain]) x.p.ws.close();
+  });
+});
+
+const PYTHON = '/usr/bin/python3';
+const PY_SCRIPT = fileURLToPath(new URL('../../../test/interop/python_tls.py', import.meta.url));
+function pythonProblem(): string | undefined {
+  const r = spawnSync(PYTHON, ['-c', 'import autobahn, nacl, twisted, OpenSSL'], { encoding: 'utf8', timeout: 30_000 });
+  if (r.error) return `${PYTHON} cannot run: ${r.error.message}`;
+  if (r.status !== 0) return `${PYTHON} cannot import autobahn, nacl, twisted and OpenSSL (${r.stderr.trim().split('\n').pop()})`;
+  return undefined;
+}
+const pyMissing = pythonProblem();
+const pySkip = pyMissing !== undefined && process.env.CROSSWIRE_SKIP_PYTHON_INTEROP === '1' ? `CROSSWIRE_SKIP_PYTHON_INTEROP=1 and ${pyMissing}` : false;
+
+interface PyOutcome {
+  joined: boolean;
+  authid?: string;
+  authrole?: string;
+  authmethod?: string;
+  reason?: string;
+  message?: string;
+}
+function python(args: string[]): Promise<PyOutcome> {
+  const child = spawn(PYTHON, [PY_SCRIPT, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  return within(
+    new Promise((resolve, reject) =>
+      child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop()!) as PyOutcome) : reject(new Error(`python_tls.py exited ${code}: ${err}`)))),
+    ),
+    20_000,
+    `python_tls.py ${args.slice(1, 3).join(' ')}`,
+  );
+}
+
+describe('Autobahn|Python (asyncio and Twisted) with a client certificate', { skip: pySkip }, () => {
+  let r: TestRouter;
+  const seed = () => Buffer.from(device.pkey.secretKey.subarray(0, 32)).toString('hex');
+  before(async () => {
+    assert.equal(pyMissing, undefined, `${pyMissing}: run scripts/install-test-deps.sh`);
+    r = await tlsRouter({
+      tls: { type: 'static', principals: { client1: { 'certificate-sha1': fingerprint(pki.clientCert), role: 'user' } } },
+      cryptosign: { type: 'static', principals: { dev: { authorized_keys: [device.pubkey], role: 'user' } } },
+    });
+  });
+
+  for (const flavor of ['asyncio', 'twisted']) {
+    test(`${flavor}: auth.tls joins as the certificate's principal; cryptosign with tls-unique joins`, async () => {
+      const url = wss(r);
+      const t = await python([url, flavor, 'tls', pki.rootCert, pki.clientCert, pki.clientKey]);
+      assert.deepEqual([t.joined, t.authid, t.authrole, t.authmethod], [true, 'client1', 'user', 'tls'], JSON.stringify(t));
+      const c = await python([url, flavor, 'cryptosign', pki.rootCert, other.cert, other.key, seed()]);
+      assert.deepEqual([c.joined, c.authid, c.authmethod], [true, 'dev', 'cryptosign'], JSON.stringify(c));
+    });
+  }
+
+  test('asyncio: without a client certificate the connection fails', async () => {
+    const o = await python([wss(r), 'asyncio', 'tls', pki.rootCert, '-', '-']);
+    assert.equal(o.joined, false, JSON.stringify(o));
+    assert.match(String(o.message), /CERTIFICATE_REQUIRED/);
   });
 });
 
