@@ -126,6 +126,8 @@ export interface TransportInfo {
    * at HELLO), or null: no cookie, or none authenticated with it (yet, or since its logout).
    */
   cookieAuth: CookieAuth | null;
+  /** Whether the connection came over TLS (uWS's or Node's). */
+  secure: boolean;
   /** What the TLS handshake established, for transports whose TLS Node.js terminates (src/transport/front.ts); else null. */
   tls: TlsFacts | null;
 }

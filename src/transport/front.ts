@@ -166,16 +166,19 @@ export class FrontHandoff {
   }
 }
 
-/** Whether a transport terminates TLS in Node (TlsFront) rather than in uWS. */
-export function frontNeeded(t: TransportConfig, auths: { tls?: unknown; cryptosign?: unknown }[]): boolean {
+/**
+ * Whether a transport terminates TLS in Node (TlsFront) rather than in uWS: when it must require
+ * a client certificate (ca_certificates, as Crossbar) or authenticates by one (auth.tls). Every
+ * other TLS transport keeps uWS's TLS, which is about twice as fast (bench/tls-front.ts); on it,
+ * cryptosign's tls-unique channel binding is not available (the Finished messages are not
+ * exposed), and a client asking for it is told so.
+ */
+export function frontNeeded(t: TransportConfig, auths: { tls?: unknown }[]): boolean {
   const ep = t.endpoint;
   if (ep.type !== 'tcp' || ep.tls === null) return false;
-  // ca_certificates: the client certificate is required (Crossbar), which uWS cannot do. auth.tls
-  // needs the certificate, cryptosign's tls-unique channel binding the Finished messages.
-  return ep.tls.caCertificates.length > 0 || auths.some((a) => a.tls !== undefined || a.cryptosign !== undefined);
+  return ep.tls.caCertificates.length > 0 || auths.some((a) => a.tls !== undefined);
 }
 
-const upperHex = (b: Buffer) => b.toString('hex').toUpperCase();
 const strings = (o: object | undefined): Record<string, string | string[]> =>
   Object.fromEntries(Object.entries(o ?? {}).filter(([, v]) => typeof v === 'string' || Array.isArray(v))) as Record<string, string | string[]>;
 

@@ -45,11 +45,13 @@ export class Listener {
       }
     }
     const unix = ep.type === 'unix';
+    const secure = ep.type === 'tcp' && ep.tls !== null;
     // Operations endpoints (/metrics, /health, /ready) go before every catch-all route.
     handler.mountHttp?.(this.app);
     if (config.paths === null) {
       const s = new WsService(config, config.id, unix, handler, log);
       s.front = handoff;
+      s.secure = secure;
       s.mount(this.app, '/*');
       this.services.push(s);
     } else {
@@ -59,6 +61,7 @@ export class Listener {
         (svc: WsServiceConfig, path: string) => {
           const s = new WsService(svc, config.id, unix, handler, log, wsAuthKey(config.id, path));
           s.front = handoff;
+          s.secure = secure;
           return s;
         },
         log,

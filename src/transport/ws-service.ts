@@ -37,7 +37,7 @@ const WS_KEY = /^[A-Za-z0-9+/]{22}==$/;
  * checks in autobahn's order and the WebSocket options uWS applies per socket.
  */
 export class WsService {
-  readonly info: Omit<TransportInfo, 'serIndex' | 'serializer' | 'peer' | 'cookieAnonAuthid' | 'cookieAuth' | 'tls'>;
+  readonly info: Omit<TransportInfo, 'serIndex' | 'serializer' | 'peer' | 'cookieAnonAuthid' | 'cookieAuth' | 'secure' | 'tls'>;
   /** WebSocket connections open on this service (for max_connections). */
   connections = 0;
   /** Whether permessage-deflate is on (uWS compresses only when asked per send). */
@@ -51,6 +51,8 @@ export class WsService {
   #throttleTried = false;
   /** Set when the transport's connections come through a front (src/transport/front.ts): their address and TLS facts are there. */
   front: FrontHandoff | null = null;
+  /** Whether the transport's endpoint is TLS (set by its Listener). */
+  secure = false;
   readonly #offered: Map<string, Serializer>;
   readonly #origins: OriginPolicy;
   readonly #proxies: ProxyPolicy;

@@ -304,14 +304,17 @@ describe('item 10: configs that cannot work are refused; plain transports', () =
     assert.match(String((a[1] as Record<string, unknown>).message), /tls-unique' is not available: this transport is not TLS/);
   });
 
-  test('a TLS transport with neither ca_certificates nor tls/cryptosign auth keeps uWS TLS', async () => {
-    const r = await tlsRouter(undefined, false);
+  test('a TLS transport without ca_certificates or auth.tls keeps uWS TLS: no certificate needed, tls-unique refused saying why', async () => {
+    const r = await tlsRouter({ cryptosign: { type: 'static', principals: { dev: { authorized_keys: [device.pubkey], role: 'user' } } }, anonymous: { type: 'static' } }, false);
     assert.equal(r.router.listeners[0]!.front, null);
-    // No certificate requested, none needed.
     const p = await RawPeer.open(wss(r), 'json', { ca: pki.read(pki.rootCert) });
     p.send([1, 'realm1', { roles: { caller: {} } }]);
     assert.equal((await p.next(2))[0], 2);
     p.ws.close();
+    const b = await RawPeer.open(wss(r), 'json', { ca: pki.read(pki.rootCert) });
+    b.send([1, 'realm1', { roles: { caller: {} }, authmethods: ['cryptosign'], authextra: { pubkey: device.pubkey, channel_binding: 'tls-unique' } }]);
+    const a = await b.next(3);
+    assert.match(String((a[1] as Record<string, unknown>).message), /its TLS is terminated by uWebSockets\.js, which does not expose the TLS Finished messages/);
   });
 });
 

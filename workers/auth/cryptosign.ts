@@ -38,7 +38,15 @@ export async function cryptosign(a: Attempt, cfg: NonNullable<TransportAuth['cry
   if (binding !== null) {
     if (binding !== 'tls-unique') throw new AuthFailure(Uri.AUTHENTICATION_FAILED, `channel binding '${String(binding)}' is not supported (only 'tls-unique')`, false);
     const ids = a.transport.tls?.tlsUnique ?? [];
-    if (ids.length === 0) throw new AuthFailure(Uri.AUTHENTICATION_FAILED, "channel binding 'tls-unique' is not available: this transport is not TLS", false);
+    if (ids.length === 0) {
+      throw new AuthFailure(
+        Uri.AUTHENTICATION_FAILED,
+        a.transport.secure
+          ? "channel binding 'tls-unique' is not available on this transport: its TLS is terminated by uWebSockets.js, which does not expose the TLS Finished messages (transports with ca_certificates or auth.tls have it)"
+          : "channel binding 'tls-unique' is not available: this transport is not TLS",
+        false,
+      );
+    }
     channelIds = ids.map((h) => Buffer.from(h, 'hex'));
   }
   if (x.challenge !== undefined && x.challenge !== null) {
