@@ -66,6 +66,7 @@ export class Listener {
         },
         log,
         handler.mountOpsAt?.bind(handler),
+        (res) => (handoff !== null ? (handoff.peek(res)?.address ?? 'unknown') : Buffer.from(res.getRemoteAddressAsText()).toString()),
       );
       this.services.push(...made);
     }

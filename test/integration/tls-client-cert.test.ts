@@ -172,6 +172,38 @@ describe('item 10: auth.tls', () => {
     assert.equal(handoff.pending, 0);
   });
 
+  test('dynamic: the authenticator gets the certificate in details.transport.peer_cert and names the principal', async () => {
+    const d = await startRouter({
+      realms: [{ name: 'realm1', roles: [{ name: 'user', 'allow-by-default': true }, { name: 'anonymous', 'allow-by-default': true }] }],
+      transports: [
+        { type: 'websocket', id: 'backend', endpoint: { type: 'tcp', port: 0, interface: '127.0.0.1' } },
+        {
+          type: 'websocket',
+          id: 'clients',
+          endpoint: { type: 'tcp', port: 0, interface: '127.0.0.1', tls: { key: pki.serverKey, certificate: pki.serverCert, chain_certificates: [pki.interCert], ca_certificates: [pki.rootCert] } },
+          auth: { tls: { type: 'dynamic', authenticator: 'com.example.authenticate' } },
+        },
+      ],
+    });
+    routers.push(d);
+    const backend = await connect(`ws://127.0.0.1:${d.router.listeners[0]!.port}/ws`, 'json');
+    const seen: Record<string, unknown>[] = [];
+    await backend.session.register('com.example.authenticate', (args) => {
+      const details = args![2] as { authmethod: string; transport: { peer_cert: Record<string, unknown> | null } };
+      seen.push({ authmethod: details.authmethod, ...details.transport.peer_cert });
+      return { role: 'user', authid: `cn:${(details.transport.peer_cert!.subject as Record<string, string>).CN}` };
+    });
+    const url = `wss://localhost:${d.router.listeners[1]!.port}/ws`;
+    const c = await connect(url, 'json', 'realm1', { authmethods: ['tls'], tlsConfiguration: creds(pki.clientKey, pki.clientCert) });
+    assert.deepEqual([c.details.authid, c.details.authrole, c.details.authprovider], ['cn:client1', 'user', 'dynamic']);
+    assert.equal(seen.length, 1);
+    assert.equal(seen[0]!.authmethod, 'tls');
+    assert.equal(seen[0]!.sha1, fingerprint(pki.clientCert));
+    assert.equal(seen[0]!.sha256, new X509Certificate(readFileSync(pki.clientCert)).fingerprint256);
+    assert.deepEqual(seen[0]!.issuer, { CN: 'Crosswire Test Root' });
+    await Promise.all([c.close(), backend.close()]);
+  });
+
   /** A raw cryptosign HELLO over TLS with the client certificate; returns the peer, its CHALLENGE and the client's TLS socket. */
   async function cryptosignHello(binding: string | null): Promise<{ p: RawPeer; challenge: Record<string, unknown>; sock: tls.TLSSocket }> {
     const p = await RawPeer.open(wss(r), 'json', creds(other.key, other.cert));
