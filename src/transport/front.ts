@@ -69,8 +69,9 @@ function proxyHeader(key: Buffer): Buffer {
  * connections handed to it, by one-time key. Main thread only.
  */
 export class FrontHandoff {
-  readonly #dir: string;
-  readonly path: string;
+  #dir: string | null = null;
+  /** The private socket's path (set by listen()). */
+  path = '';
   readonly #facts = new Map<string, FrontFacts>();
   #socket: us_listen_socket | null = null;
   /** Handed-over connections still open (ended by stop()). */
@@ -80,14 +81,13 @@ export class FrontHandoff {
     readonly uws: typeof UWS,
     readonly app: TemplatedApp,
     readonly log: Logger,
-  ) {
-    // mkdtemp creates the directory with mode 0700: nobody but this user reaches the socket.
-    this.#dir = mkdtempSync(join(tmpdir(), 'crosswire-front-'));
-    this.path = join(this.#dir, 'uws.sock');
-  }
+  ) {}
 
   /** Starts the private listener. */
   listen(): Promise<void> {
+    // mkdtemp creates the directory with mode 0700: nobody but this user reaches the socket.
+    this.#dir = mkdtempSync(join(tmpdir(), 'crosswire-front-'));
+    this.path = join(this.#dir, 'uws.sock');
     return new Promise((resolve, reject) => {
       this.app.listen_unix((ls) => {
         if (!ls) return reject(new Error(`cannot listen on the private unix socket ${this.path}`));
@@ -162,7 +162,8 @@ export class FrontHandoff {
       this.uws.us_listen_socket_close(this.#socket);
       this.#socket = null;
     }
-    rmSync(this.#dir, { recursive: true, force: true });
+    if (this.#dir !== null) rmSync(this.#dir, { recursive: true, force: true });
+    this.#dir = null;
   }
 }
 
@@ -271,6 +272,10 @@ export class TlsFront {
     });
     // A failed handshake (no certificate, one from another CA, not TLS at all) concerns that client only.
     this.server.on('tlsClientError', (e, s) => this.log.debug({ err: e.message, peer: s.remoteAddress }, 'TLS handshake failed'));
+    // After listening: an accept error (EMFILE, say) is logged, never an uncaught 'error'.
+    this.server.on('error', (e) => {
+      if (this.port !== -1) this.log.warn({ err: e.message }, 'TLS listener error');
+    });
   }
 
   /** Listens on the first port of `ports` that is free; resolves with it. */
