@@ -268,6 +268,8 @@ export class TlsFront {
       const address = s.remoteAddress;
       if (address === undefined) return void s.destroy(); // already gone
       s.setNoDelay(true);
+      // The facts are those of this handshake: no TLS 1.2 renegotiation may change them later.
+      s.disableRenegotiation();
       handoff.hand(s, { address, tls: tlsFacts(s) });
     });
     // A failed handshake (no certificate, one from another CA, not TLS at all) concerns that client only.
