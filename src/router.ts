@@ -382,6 +382,8 @@ export class Router implements ConnHandler, OpsTarget {
       peer: c.peer,
       cookieAnonAuthid: c.cbtid === null ? null : (c.service.cookies?.anonymousAuthid(c.cbtid) ?? null),
       cookieAuth: c.cbtid === null ? null : (c.service.cookies?.auth(c.cbtid) ?? null),
+      secure: c.service.secure,
+      tls: c.tls,
     };
     this.#posting(c, w);
     w.outbox.push5(Op.OPEN, c.id, realm, msg[2], transport);

@@ -533,7 +533,17 @@ export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env, 
   for (const [i, t] of transports.entries()) {
     // A web transport's auth lives in each of its websocket paths: name the key where it is written.
     const services = t.paths === null ? [{ auth: t.auth, key: '' }] : t.paths.flatMap((p) => (p.type === 'websocket' ? [{ auth: p.service.auth, key: `.paths.${p.path === '/' ? '"/"' : p.path.slice(1)}` }] : []));
-    for (const s of services) authenticatorRealms.push(...crossCheckAuth(s.auth, `${at}.transports[${i}]${s.key}.auth`, realms));
+    for (const s of services) {
+      authenticatorRealms.push(...crossCheckAuth(s.auth, `${at}.transports[${i}]${s.key}.auth`, realms));
+      // Crossbar requests a client certificate only with ca_certificates (Twisted verify=True): without
+      // them nobody could ever log in with `tls`, so the config is refused instead.
+      if (s.auth.tls !== undefined && !(t.endpoint.type === 'tcp' && t.endpoint.tls !== null && t.endpoint.tls.caCertificates.length > 0)) {
+        throw new ConfigError(
+          `${at}.transports[${i}]${s.key}.auth.tls: TLS client certificate authentication needs a TLS endpoint with ca_certificates ` +
+            `(${at}.transports[${i}].endpoint.tls.ca_certificates): only then does the router ask for a client certificate`,
+        );
+      }
+    }
   }
   if (authenticatorRealms.length > 0 && realmThreads > 1) {
     // An authenticator is called in the realm worker that holds the HELLO's realm, and a client may

@@ -231,7 +231,7 @@ export const tlsSchema: Schema<TlsFile> = {
   key: { doc: 'Server private key (PEM file).', format: 'non-empty-string', default: '' },
   certificate: { doc: 'Server certificate (PEM file).', format: 'non-empty-string', default: '' },
   chain_certificates: { doc: 'Intermediate certificates (PEM files).', format: 'nullable-string-list', default: null, nullable: true },
-  ca_certificates: { doc: 'CAs that client certificates are verified against (requested and verified when presented, not required: a warning says so).', format: 'nullable-string-list', default: null, nullable: true },
+  ca_certificates: { doc: 'CAs a client certificate must chain to: with them, a client without one fails the TLS handshake (as in Crossbar).', format: 'nullable-string-list', default: null, nullable: true },
   dhparam: { doc: 'DH parameters (PEM file).', format: 'nullable-string', default: null, nullable: true },
   ciphers: { doc: 'OpenSSL cipher list (default: Crossbar.io\'s).', format: 'nullable-string', default: null, nullable: true },
 };

@@ -160,15 +160,9 @@ function tlsConfig(value: Record<string, unknown>, path: string, baseDir: string
         'so the ECDHE suites of the cipher list apply (forward secrecy as with DHE)',
     );
   }
-  if (t.ca_certificates !== null && t.ca_certificates.length > 0) {
-    // Crossbar (Twisted's CertificateOptions(verify=True, caCerts=...), requireCertificate=True)
-    // fails the handshake of a client without a certificate. uSockets sets SSL_VERIFY_PEER
-    // without SSL_VERIFY_FAIL_IF_NO_PEER_CERT and uWebSockets.js has no option for it.
-    warnings.push(
-      `${path}.ca_certificates: a client certificate is verified against these CAs when presented, but not required: ` +
-        'uWebSockets.js cannot refuse a client that presents none (Crossbar.io does)',
-    );
-  }
+  // ca_certificates: a client certificate is required (Crossbar: Twisted's CertificateOptions(verify=True,
+  // caCerts=…), requireCertificate=True). uSockets cannot require one, so such a transport's TLS is
+  // terminated by Node.js (src/transport/front.ts).
   const file = (f: string) => resolve(baseDir, f);
   return {
     key: file(t.key),

@@ -126,6 +126,32 @@ export interface TransportInfo {
    * at HELLO), or null: no cookie, or none authenticated with it (yet, or since its logout).
    */
   cookieAuth: CookieAuth | null;
+  /** Whether the connection came over TLS (uWS's or Node's). */
+  secure: boolean;
+  /** What the TLS handshake established, for transports whose TLS Node.js terminates (src/transport/front.ts); else null. */
+  tls: TlsFacts | null;
+}
+
+/** A verified TLS client certificate, in Autobahn|Python's `peer_cert` vocabulary. */
+export interface PeerCert {
+  /** SHA-1 / SHA-256 of the DER certificate: upper-case hex pairs joined by ':' (Crossbar's `certificate-sha1`). */
+  sha1: string;
+  sha256: string;
+  subject: Record<string, string | string[]>;
+  issuer: Record<string, string | string[]>;
+  serial: string;
+  not_before: string;
+  not_after: string;
+}
+
+/** What a TLS handshake established (src/transport/front.ts tlsFacts). */
+export interface TlsFacts {
+  /** The client certificate (verified against the transport's ca_certificates), or null: none. */
+  peerCert: PeerCert | null;
+  /** e.g. TLSv1.3. */
+  protocol: string;
+  /** The accepted `tls-unique` channel ids (32 bytes, hex): see tlsFacts for why more than one. */
+  tlsUnique: string[];
 }
 
 export type { TransportAuth } from '../config/auth.js';

@@ -24,6 +24,8 @@ export function mountWebPaths(
   makeService: (c: WsServiceConfig, path: string) => WsService,
   log: Logger,
   mountOpsAt?: (app: TemplatedApp, kind: 'metrics' | 'health' | 'ready', path: string) => void,
+  /** The client's address (behind a front, src/transport/front.ts, the socket's is not). */
+  peerOf: (res: HttpResponse) => string = (res) => Buffer.from(res.getRemoteAddressAsText()).toString(),
 ): WsService[] {
   const web = config.web!;
   const services: WsService[] = [];
@@ -38,7 +40,7 @@ export function mountWebPaths(
   const logged = (handler: (res: HttpResponse, req: HttpRequest) => void) =>
     web.accessLog
       ? (res: HttpResponse, req: HttpRequest) => {
-          log.info({ method: req.getMethod(), url: req.getUrl(), peer: Buffer.from(res.getRemoteAddressAsText()).toString() }, 'http request');
+          log.info({ method: req.getMethod(), url: req.getUrl(), peer: peerOf(res) }, 'http request');
           handler(res, req);
         }
       : handler;

@@ -20,6 +20,7 @@ import { anonymous, ticket, wampcra } from './methods.js';
 import { VerifyPool } from './pool.js';
 import { scram } from './scram.js';
 import { Throttle } from './throttle.js';
+import { tlsCertificate } from './tls.js';
 import { type Attempt, AuthFailure, type Identity, type Step } from './types.js';
 import { countAuth } from '../stats.js';
 
@@ -177,6 +178,8 @@ export class AuthService {
         return cryptosign(a, auth.cryptosign!, this.pool);
       case 'scram':
         return scram(a, auth.scram!);
+      case 'tls':
+        return tlsCertificate(a, auth.tls!);
       case 'cookie':
         return Promise.resolve({ identity: cookieIdentity(a) });
     }
@@ -199,7 +202,14 @@ export class AuthService {
           session: p.sessionId,
           authmethod: p.method,
           authextra,
-          transport: { type: p.transport.type, transport_id: p.transport.transportId, peer: p.transport.peer, serializer: p.transport.serializer },
+          transport: {
+            type: p.transport.type,
+            transport_id: p.transport.transportId,
+            peer: p.transport.peer,
+            serializer: p.transport.serializer,
+            // Crossbar's transport details: the verified client certificate (Autobahn|Python's peer_cert) or null.
+            peer_cert: p.transport.tls?.peerCert ?? null,
+          },
           ...extra,
         };
         return this.caller(target)
