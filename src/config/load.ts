@@ -109,7 +109,7 @@ export interface OpsConfig {
   host: string;
 }
 
-const NATS_URL = /^((nats|tls):\/\/)?([^\s/:@]+(:[^\s/@]*)?@)?(\[[0-9A-Fa-f:.]+\]|[^\s/:@\[\]]+)(:\d{1,5})?$/;
+const NATS_URL = /^((nats|tls):\/\/)?([^\s/:@]+(:[^\s/@]*)?@)?(\[[0-9A-Fa-f:.]+\]|[^\s/:@[\]]+)(:\d{1,5})?$/;
 const NODE_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
 /** `${VARNAME}` → the variable's value; any other string as it is. */

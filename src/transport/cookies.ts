@@ -225,7 +225,7 @@ class DatabaseStore implements CookieStore {
     return this.#db.getCount();
   }
   *records(): Iterable<CookieRecord> {
-    for (const [id, rec] of this.#pending) if (rec !== null) yield rec;
+    for (const rec of this.#pending.values()) if (rec !== null) yield rec;
     for (const { key, value } of this.#db.getRange()) if (!this.#pending.has(key)) yield value;
   }
   close(): Promise<void> {

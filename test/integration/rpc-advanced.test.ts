@@ -124,7 +124,7 @@ for (const ser of SERIALIZERS) {
       const caller = await rawPeer(ser, ['progressive_call_results']);
       try {
         const p = uri('prog');
-        await callee.session.register(p, async (args, _k, details) => {
+        await callee.session.register(p, async (_args, _k, details) => {
           const progress = (details as unknown as { progress?: (a: unknown[]) => void }).progress;
           if (!progress) return 'not offered progress';
           for (let i = 0; i < 3; i++) progress([i]);
@@ -241,7 +241,7 @@ describe('call timeout (milliseconds)', () => {
         await callee.next(65);
         await callee.next(65);
         const timeouts = [2 ** 31 - 1, 2 ** 31, 30 * 24 * 3600 * 1000, Number.MAX_SAFE_INTEGER];
-        timeouts.forEach((timeout, i) => caller.send([48, 10 + i, { timeout }, p, [i]]));
+        for (const [i, timeout] of timeouts.entries()) caller.send([48, 10 + i, { timeout }, p, [i]]);
         const invocations: unknown[][] = [];
         for (const _ of timeouts) invocations.push(await callee.next(68));
         // A reference call with a 200 ms timeout: timers expire in order, so once it has timed out an
@@ -293,7 +293,11 @@ describe('call canceling (raw frames)', () => {
     await callee.next(65);
     caller.send([48, 5, {}, p, ['work']]);
     const inv = await callee.next(68);
-    return { callee, caller, inv, close: () => [callee, caller].forEach((x) => x.close()) };
+    const close = () => {
+      callee.close();
+      caller.close();
+    };
+    return { callee, caller, inv, close };
   }
 
   test('skip: the caller gets ERROR canceled at once, no INTERRUPT, the late result is dropped', async () => {
