@@ -1,4 +1,4 @@
-// WebSocket options of a listening transport (crossbar.md §2) against the real router: each test
+// WebSocket options of a listening transport (Crossbar.io docs, "WebSocket Options") against the real router: each test
 // starts a router with the option under test and drives it with raw HTTP, the byte-level
 // WireClient, `ws` and AutobahnJS.
 import '../helpers/quiet.js';
