@@ -11,7 +11,7 @@
 import '../helpers/quiet.js';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -22,8 +22,9 @@ import { within } from '../helpers/wait.js';
 
 const ROOT = new URL('../../../', import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), 'crosswire-docs-'));
-const snippets = join(ROOT, 'dist', 'doc-snippets');
-mkdirSync(snippets, { recursive: true });
+// The repository may be read-only (scripts/test-node-matrix.sh): snippets are written to the
+// temporary directory, beside a link to the repository's node_modules for require and import.
+symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'), 'dir');
 
 interface Block {
   file: string;
@@ -89,9 +90,8 @@ describe('doc snippets', () => {
       test(`${where(b)}: runs against a router and prints what it says`, async () => {
         const r = await startRouter();
         routers.push(r);
-        // Inside the repository (dist/ is git-ignored), so that require and import find node_modules.
         const esm = /^\s*import\s/m.test(b.body);
-        const file = join(snippets, `${b.file.replace(/[/.]/g, '_')}_${b.line}.${esm ? 'mjs' : 'cjs'}`);
+        const file = join(dir, `${b.file.replace(/[/.]/g, '_')}_${b.line}.${esm ? 'mjs' : 'cjs'}`);
         writeFileSync(file, b.body.replace('ws://127.0.0.1:8080/ws', r.url));
         // What the snippet's console.log calls print: '2 + 3 =', 5 and 'event:', ['world'].
         const expected = ['2 + 3 = 5', "event: [ 'world' ]"];
