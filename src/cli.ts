@@ -65,12 +65,10 @@ function summary(c: RouterConfig): string {
 }
 
 async function main(): Promise<void> {
-  let parsed;
+  const options = { config: { type: 'string', short: 'c' }, version: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } as const;
+  let parsed: ReturnType<typeof parseArgs<{ allowPositionals: true; options: typeof options }>>;
   try {
-    parsed = parseArgs({
-      allowPositionals: true,
-      options: { config: { type: 'string', short: 'c' }, version: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
-    });
+    parsed = parseArgs({ allowPositionals: true, options });
   } catch (e) {
     fail(`${(e as Error).message}\n\n${HELP}`, 2);
   }

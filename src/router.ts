@@ -1,5 +1,5 @@
 import type { RouterConfig } from './config/load.js';
-import { Close, Delivery } from './delivery.js';
+import { Delivery } from './delivery.js';
 import { FlowControl } from './flow.js';
 import { mountOps, mountOpsEndpoint, OpsListener, type OpsTarget } from './http/ops.js';
 import { type DebugFailMode, Op, type TransportInfo } from './ipc/protocol.js';
@@ -12,9 +12,9 @@ import { forgetSession, noteCall, orphanedCalls } from './transport/session-trac
 import { type ConnHandler, Listener } from './transport/ws-server.js';
 import { loadUws, type TemplatedApp } from './uws.js';
 import { VERSION } from './version.js';
-import { KNOWN_TYPES, MsgType } from './wamp/codes.js';
+import { CloseCode, KNOWN_TYPES, MsgType } from './wamp/codes.js';
 import { peeked } from './wamp/peek.js';
-import { isDict } from './wamp/messages.js';
+import { isDict, isMessage, NOT_A_MESSAGE } from './wamp/messages.js';
 import { Uri } from './wamp/uris.js';
 import { RealmWorkers, type WorkerHandle } from './workers.js';
 
@@ -106,7 +106,7 @@ export class Router implements ConnHandler, OpsTarget {
       config.flow,
       native,
       this.counters,
-      { replay: (c, data) => this.#process(c, data), close: (c, reason) => this.#end(c, Close.POLICY, reason) },
+      { replay: (c, data) => this.#process(c, data), close: (c, reason) => this.#end(c, CloseCode.POLICY_VIOLATION, reason) },
       this.log,
     );
     this.metrics = new RouterMetrics({
@@ -240,7 +240,7 @@ export class Router implements ConnHandler, OpsTarget {
     if (data.byteLength > c.service.config.maxMessageSize) {
       this.log.info({ conn: c.id, peer: c.peer, reason: 'message over max_message_size', size: data.byteLength }, 'message too big');
       this.#out.flush(c);
-      c.service.fail(c, Close.TOO_BIG, `message too big (limit ${c.service.config.maxMessageSize} bytes)`);
+      c.service.fail(c, CloseCode.TOO_BIG, `message too big (limit ${c.service.config.maxMessageSize} bytes)`);
       return;
     }
     if (isBinary !== c.ser.binary) {
@@ -302,8 +302,8 @@ export class Router implements ConnHandler, OpsTarget {
 
   /** Envelope check of one decoded message, then routing. False after a protocol violation. */
   #accept(c: Conn, msg: unknown): boolean {
-    if (!Array.isArray(msg) || msg.length === 0 || !KNOWN_TYPES.has(msg[0] as number)) {
-      this.#violation(c, 'a WAMP message must be a non-empty list starting with a known message type code');
+    if (!isMessage(msg)) {
+      this.#violation(c, NOT_A_MESSAGE);
       return false;
     }
     this.counters.msgIn[c.serIndex * TYPE_SLOTS + (msg[0] as number)]!++;
@@ -342,7 +342,7 @@ export class Router implements ConnHandler, OpsTarget {
   #logout(c: Conn, cbtid: string): void {
     c.service.cookies?.logout(cbtid);
     for (const o of this.#conns.values()) {
-      if (o !== c && o.cbtid === cbtid && o.service === c.service) this.#end(o, 1000, LOGOUT);
+      if (o !== c && o.cbtid === cbtid && o.service === c.service) this.#end(o, CloseCode.NORMAL, LOGOUT);
     }
   }
 
@@ -358,7 +358,7 @@ export class Router implements ConnHandler, OpsTarget {
     if (this.#shuttingDown) {
       this.refused('draining', c.peer, { conn: c.id });
       this.#out.sendNow(c, [MsgType.ABORT, { message: 'the router is shutting down' }, Uri.SYSTEM_SHUTDOWN]);
-      c.ws?.end(Close.GOING_AWAY, 'router shutting down');
+      c.ws?.end(CloseCode.GOING_AWAY, 'router shutting down');
       return;
     }
     const w = this.#realmWorker.get(realm);
@@ -366,7 +366,7 @@ export class Router implements ConnHandler, OpsTarget {
       this.counters.refuse('no_such_realm');
       this.log.info({ conn: c.id, peer: c.peer, reason: Uri.NO_SUCH_REALM, realm }, 'session refused');
       this.#out.sendNow(c, [MsgType.ABORT, { message: `no realm '${realm}' exists on this router` }, Uri.NO_SUCH_REALM]);
-      c.ws?.end(1000, Uri.NO_SUCH_REALM);
+      c.ws?.end(CloseCode.NORMAL, Uri.NO_SUCH_REALM);
       return;
     }
     c.state = ConnState.ATTACHED;
@@ -394,7 +394,7 @@ export class Router implements ConnHandler, OpsTarget {
     this.counters.violations++;
     this.log.info({ conn: c.id, peer: c.peer, reason: message }, 'protocol violation');
     this.#out.sendNow(c, [MsgType.ABORT, { message }, Uri.PROTOCOL_VIOLATION]);
-    c.ws?.end(Close.PROTOCOL_ERROR, Uri.PROTOCOL_VIOLATION);
+    c.ws?.end(CloseCode.PROTOCOL_ERROR, Uri.PROTOCOL_VIOLATION);
   }
 
   /** Closes `c` from the main thread, after what was routed to it (Delivery writes once per event-loop turn). */
@@ -414,7 +414,7 @@ export class Router implements ConnHandler, OpsTarget {
       c.helloTimer = null;
       if (c.state !== ConnState.IDLE || c.ws === null) return;
       this.log.info({ conn: c.id, peer: c.peer, ms }, 'no HELLO in time: closing');
-      c.ws.end(Close.POLICY, `no HELLO within ${ms} ms`);
+      c.ws.end(CloseCode.POLICY_VIOLATION, `no HELLO within ${ms} ms`);
     }, ms);
     c.helloTimer.unref();
   }
@@ -426,7 +426,7 @@ export class Router implements ConnHandler, OpsTarget {
     forgetSession(c);
     this.#awaitHello(c);
     if (this.#shuttingDown) {
-      this.#end(c, Close.GOING_AWAY, 'router shutting down');
+      this.#end(c, CloseCode.GOING_AWAY, 'router shutting down');
       return;
     }
     const leaving = c.leaving;
@@ -436,7 +436,7 @@ export class Router implements ConnHandler, OpsTarget {
       // behind the GOODBYE reply. uWS answers a close frame itself, echoing its code, so a client
       // that closes without a code (AutobahnJS on Node.js) would get no code (1005, "lost"), where
       // Crossbar answers 1000 (autobahn's echo_close_codereason: false).
-      this.#end(c, 1000, '');
+      this.#end(c, CloseCode.NORMAL, '');
       return;
     }
     // WAMP spec, "GOODBYE": the transport may carry a new session; replay what came meanwhile.
@@ -467,7 +467,7 @@ export class Router implements ConnHandler, OpsTarget {
         this.#out.sendNow(c, m);
       }
       forgetSession(c);
-      this.#end(c, Close.INTERNAL, `realm worker failed (${cause}); reconnect`);
+      this.#end(c, CloseCode.INTERNAL, `realm worker failed (${cause}); reconnect`);
     }
     this.log.error(
       { err: detail.err, exitCode: detail.exitCode, cause, worker: old.index, realms: old.realms, sessions, canceledCalls: calls, restartInMs: detail.delayMs },
@@ -502,7 +502,7 @@ export class Router implements ConnHandler, OpsTarget {
     this.log.info({ drainMs, connections: this.#conns.size }, 'draining');
     for (const w of this.workers) w.outbox.push2(Op.SHUTDOWN, drainMs);
     for (const c of [...this.#conns.values()]) {
-      if (c.state === ConnState.IDLE) c.ws?.end(Close.GOING_AWAY, 'router shutting down');
+      if (c.state === ConnState.IDLE) c.ws?.end(CloseCode.GOING_AWAY, 'router shutting down');
     }
     if (this.#conns.size > 0) {
       const graceMs = Math.min(1000, Math.max(100, drainMs));
@@ -514,7 +514,7 @@ export class Router implements ConnHandler, OpsTarget {
         };
       });
     }
-    for (const c of [...this.#conns.values()]) this.#end(c, Close.GOING_AWAY, 'router shutting down');
+    for (const c of [...this.#conns.values()]) this.#end(c, CloseCode.GOING_AWAY, 'router shutting down');
     // Listening until here: load balancers see /ready 503 and upgrades get 503 during the drain.
     for (const l of this.listeners) l.stopListening();
     this.ops?.stopListening();

@@ -1,5 +1,5 @@
 import { MsgType } from '../src/wamp/codes.js';
-import { type TailedMessage } from '../src/wamp/json-tail.js';
+import type { TailedMessage } from '../src/wamp/json-tail.js';
 import { randomId } from '../src/wamp/ids.js';
 import { type Dict, WampError } from '../src/wamp/messages.js';
 import { Uri } from '../src/wamp/uris.js';

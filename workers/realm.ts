@@ -1,6 +1,7 @@
 import type { RealmConfig, TransportInfo } from '../src/ipc/protocol.js';
 import type { Logger } from '../src/log.js';
-import { MsgType } from '../src/wamp/codes.js';
+import { VERSION } from '../src/version.js';
+import { CloseCode, MsgType } from '../src/wamp/codes.js';
 import { checkClientMessage, type Dict, isDict, ProtocolViolation, WampError } from '../src/wamp/messages.js';
 import { checkOptions } from '../src/wamp/options.js';
 import { isReservedUri, isValidPattern, isValidUri, Uri, type UriCheck } from '../src/wamp/uris.js';
@@ -18,7 +19,7 @@ import type { Output } from './output.js';
 import { Session, SessionState } from './session.js';
 import { countAuth } from './stats.js';
 
-export const AGENT = 'Crosswire-0.1.0';
+export const AGENT = `Crosswire-${VERSION}`;
 
 /** Exactly what this router implements; WELCOME announces this and nothing more. */
 function routerRoles(meta: boolean, history: boolean) {
@@ -57,9 +58,6 @@ const CLIENT_ROLES = new Set(['publisher', 'subscriber', 'caller', 'callee']);
 
 /** Client messages that an ERROR answers (WAMP spec, "ERROR"). */
 const ANSWERABLE = new Set<number>([MsgType.PUBLISH, MsgType.SUBSCRIBE, MsgType.UNSUBSCRIBE, MsgType.CALL, MsgType.REGISTER, MsgType.UNREGISTER]);
-
-/** WebSocket close codes Crosswire uses after an ABORT. */
-export const CloseCode = { NORMAL: 1000, GOING_AWAY: 1001, PROTOCOL_ERROR: 1002, POLICY_VIOLATION: 1008, INTERNAL: 1011 } as const;
 
 /** How long a session may take to answer a router GOODBYE before its connection is closed. */
 const GOODBYE_TIMEOUT_MS = 5000;

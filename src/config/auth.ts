@@ -1,5 +1,5 @@
 /**
- * A listening transport's `auth` (Crossbar.io's vocabulary, crossbar.md §5): every method's
+ * A listening transport's `auth` (Crossbar.io's vocabulary, its docs' "Authentication"): every method's
  * config, validated key by key, with `${ENV}` secrets resolved at load time. The result is the
  * normalized form the realm workers get at startup (WorkerStartup.auth).
  */
@@ -70,7 +70,7 @@ export interface TransportAuth {
   scram?: { type: 'static'; principals: Record<string, ScramPrincipal> } | DynamicAuth;
   /** TLS client certificate authentication (Crossbar `tls`): needs endpoint.tls.ca_certificates. */
   tls?: { type: 'static'; principals: Record<string, TlsPrincipal> } | DynamicAuth;
-  /** Crossbar's cookie authentication: `{}`, no options (crossbar.md §5); needs the transport's `cookie` tracking. */
+  /** Crossbar's cookie authentication: `{}`, no options (Crossbar.io docs, "Cookie Authentication"); needs the transport's `cookie` tracking. */
   cookie?: Record<string, never>;
 }
 export type AuthMethodName = keyof TransportAuth;

@@ -109,7 +109,7 @@ export interface OpsConfig {
   host: string;
 }
 
-const NATS_URL = /^((nats|tls):\/\/)?([^\s/:@]+(:[^\s/@]*)?@)?(\[[0-9A-Fa-f:.]+\]|[^\s/:@\[\]]+)(:\d{1,5})?$/;
+const NATS_URL = /^((nats|tls):\/\/)?([^\s/:@]+(:[^\s/@]*)?@)?(\[[0-9A-Fa-f:.]+\]|[^\s/:@[\]]+)(:\d{1,5})?$/;
 const NODE_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
 /** `${VARNAME}` → the variable's value; any other string as it is. */
@@ -388,7 +388,7 @@ function wsService(value: unknown, path: string, id: string, env: NodeJS.Process
   const { ws, maxMessageSize } = wsOptions(t.options, `${path}.options`);
   const cookie = cookieConfig(t.cookie, `${path}.cookie`, baseDir);
   if (auth.cookie !== undefined) {
-    // crossbar.md §5: cookie authentication needs cookie tracking and another method to authenticate first.
+    // Crossbar.io docs, "Cookie Authentication": cookie authentication needs cookie tracking and another method to authenticate first.
     if (cookie === null) throw new ConfigError(`${path}.auth.cookie: cookie authentication needs cookie tracking on this transport (add ${path}.cookie)`);
     if (Object.keys(auth).length === 1) throw new ConfigError(`${path}.auth.cookie: needs at least one other method to authenticate a cookie first`);
   }

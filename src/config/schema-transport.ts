@@ -83,7 +83,7 @@ convict.addFormats({
   },
 });
 
-/** WebSocket `options` (crossbar.md §2), plus Crosswire's own load-balancer options at the end. */
+/** WebSocket `options` (Crossbar.io docs, "WebSocket Options"), plus Crosswire's own load-balancer options at the end. */
 export interface WebSocketOptionsFile {
   allowed_origins: string[];
   allow_null_origin: boolean;
@@ -161,7 +161,7 @@ export const websocketOptionsSchema: Schema<WebSocketOptionsFile> = {
   },
 };
 
-/** `options.compression.deflate` (crossbar.md §3; code defaults, not the docs'). */
+/** `options.compression.deflate` (Crossbar.io docs, "WebSocket Compression"; the defaults of Crossbar's code, not of its docs). */
 export interface DeflateFile {
   request_no_context_takeover: boolean;
   request_max_window_bits: number;
@@ -214,7 +214,7 @@ export const unixEndpointSchema: Schema<UnixEndpointFile> = {
   backlog: { doc: 'Accept queue (uWS always uses 512).', format: 'nullable-port', default: null, nullable: true },
 };
 
-/** Crossbar's default cipher list for listening TLS endpoints (crossbar.md §6.1). */
+/** Crossbar's default cipher list for listening TLS endpoints (crossbar's src/crossbar/common/twisted/endpoint.py). */
 export const CROSSBAR_CIPHERS =
   'ECDHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-SHA256:DHE-RSA-AES128-SHA256:ECDHE-RSA-AES128-SHA:DHE-RSA-AES128-SHA';
 

@@ -1,5 +1,5 @@
 /**
- * `type: "web"` transports (crossbar.md §10): one endpoint, `paths` of path services. Crosswire
+ * `type: "web"` transports (Crossbar.io docs, "Web Services"): one endpoint, `paths` of path services. Crosswire
  * implements the services `websocket`, `static`, `redirect`, `json` and `nodeinfo`; every other
  * Crossbar service type is refused by name.
  */

@@ -27,8 +27,8 @@ export function expired(rec: CookieRecord, now: number): boolean {
 
 /**
  * A record worth keeping: the cookie authenticated someone by a method other than anonymous.
- * Anonymous and unauthenticated cookies are never stored (issue 21: every cookieless connection
- * used to add a record that nothing ever removed).
+ * Anonymous and unauthenticated cookies are never stored: every cookieless connection would add
+ * a record that nothing removes.
  */
 export function authenticates(rec: CookieRecord): boolean {
   return rec.authid !== null && rec.authrole !== null && rec.authrealm !== null && rec.authmethod !== 'anonymous';
@@ -225,7 +225,7 @@ class DatabaseStore implements CookieStore {
     return this.#db.getCount();
   }
   *records(): Iterable<CookieRecord> {
-    for (const [id, rec] of this.#pending) if (rec !== null) yield rec;
+    for (const rec of this.#pending.values()) if (rec !== null) yield rec;
     for (const { key, value } of this.#db.getRange()) if (!this.#pending.has(key)) yield value;
   }
   close(): Promise<void> {
@@ -247,11 +247,11 @@ export const COOKIES_PER_PRINCIPAL_MAX = 100;
 const PURGE_EVERY_MS = 10 * 60_000;
 
 /**
- * Cookie tracking on one transport (crossbar.md §4): a connection that presents a cookie the
+ * Cookie tracking on one transport (Crossbar.io docs, "Cookie Tracking"): a connection that presents a cookie the
  * router issued (and that has not expired) keeps its id; any other gets a new random id and a
  * `Set-Cookie` in the 101 response, exactly as Crossbar writes it (no Path, no Domain).
  *
- * Bounded (issue 21): the store holds only cookies that authenticated someone (a WELCOME by any
+ * Bounded (docs/limits.md): the store holds only cookies that authenticated someone (a WELCOME by any
  * method but anonymous or cookie), at most `perPrincipalMax` per principal (realm, authid): a
  * further login makes the cookie least recently logged in with forget its authentication. The
  * others are remembered in memory only, at most `anonymousMax` of them (the oldest is forgotten

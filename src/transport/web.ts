@@ -14,7 +14,7 @@ const escape = (s: string) => s.replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0
 type Send = (res: HttpResponse, status: string, body: string | Buffer, headers?: Record<string, string>) => void;
 
 /**
- * Mounts the path services of a `web` transport (crossbar.md §10) on its uWS app and returns
+ * Mounts the path services of a `web` transport (Crossbar.io docs, "Web Services") on its uWS app and returns
  * its WebSocket services. Paths are single segments (`/ws`, `/info`) or the root `/`; a
  * `static` service serves its directory below its path.
  */

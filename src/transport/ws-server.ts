@@ -113,7 +113,7 @@ export class Listener {
   #listenUnix(path: string): Promise<number> {
     // Crossbar removes a stale socket file first. uSockets would unlink whatever is there, so a
     // path that holds anything but a socket is refused instead of deleted.
-    let stat;
+    let stat: import('node:fs').Stats | null;
     try {
       stat = lstatSync(path);
     } catch {

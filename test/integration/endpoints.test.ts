@@ -1,4 +1,4 @@
-// Listening endpoints (crossbar.md §6.1): several transports on one router, tcp (IPv4/IPv6,
+// Listening endpoints (Crossbar.io docs, "Transport Endpoints"): several transports on one router, tcp (IPv4/IPv6,
 // portrange, exclusive ports), unix sockets and TLS (certificates made with openssl in the test).
 import '../helpers/quiet.js';
 import assert from 'node:assert/strict';

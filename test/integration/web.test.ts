@@ -1,4 +1,4 @@
-// A `web` transport (crossbar.md §10) sharing one port: static files, a WAMP WebSocket path,
+// A `web` transport (Crossbar.io docs, "Web Services") sharing one port: static files, a WAMP WebSocket path,
 // nodeinfo, json and redirect services, driven with Node's fetch and AutobahnJS.
 import '../helpers/quiet.js';
 import assert from 'node:assert/strict';

@@ -8,12 +8,12 @@ import { createHash } from 'node:crypto';
 import type { AuthMethodName, TransportAuth } from '../../src/config/auth.js';
 import type { AuthOptions, TransportInfo } from '../../src/ipc/protocol.js';
 import type { Logger } from '../../src/log.js';
-import { MsgType } from '../../src/wamp/codes.js';
+import { CloseCode, MsgType } from '../../src/wamp/codes.js';
 import { randomId } from '../../src/wamp/ids.js';
 import { type Dict, isDict } from '../../src/wamp/messages.js';
 import { Uri } from '../../src/wamp/uris.js';
 
-import { CloseCode, type Realm } from '../realm.js';
+import type { Realm } from '../realm.js';
 import { cryptosign } from './cryptosign.js';
 import { InternalCaller, type InternalOutput } from './internal-caller.js';
 import { anonymous, ticket, wampcra } from './methods.js';
@@ -25,7 +25,7 @@ import { type Attempt, AuthFailure, type Identity, type Step } from './types.js'
 import { countAuth } from '../stats.js';
 
 /**
- * Cookie authentication (crossbar.md §4, §5): no CHALLENGE; the identity the main thread read from
+ * Cookie authentication (Crossbar.io docs, "Cookie Tracking", "Cookie Authentication"): no CHALLENGE; the identity the main thread read from
  * the cookie store at HELLO, reported as Crossbar does: the original authmethod, authprovider "cookie".
  */
 function cookieIdentity(a: Attempt): Identity {
@@ -73,7 +73,7 @@ function throttleKeys(peer: string, method: string, authid: string | null): stri
   return keys;
 }
 
-/** Counters for the metrics endpoint (issue 7): plain numbers, only ever incremented. */
+/** Counters for the metrics endpoint: plain numbers, only ever incremented. */
 export interface AuthCounters {
   started: number;
   welcomed: number;
@@ -139,7 +139,7 @@ export class AuthService {
       );
     }
     // Crossbar: with cookie tracking on, an anonymous session's authid is the cookie id. Crosswire:
-    // an id derived from it (issue 20: the cookie itself would be handed to others as the authid).
+    // an id derived from it (the cookie itself would be handed to others as the authid).
     const authid =
       method === 'cookie'
         ? transport.cookieAuth!.authid
@@ -221,7 +221,7 @@ export class AuthService {
 
   /**
    * Runs one step of `p`; its outcome is a CHALLENGE, a WELCOME or an ABORT. A step decides a
-   * guess, so it is admitted by the throttle first (issue 20: parallel connections must not get
+   * guess, so it is admitted by the throttle first (parallel connections must not get
    * more guesses decided than `auth_max_failures`): refused when its peer or authid has too many
    * failures, queued while failures plus steps in flight reach the limit. Returns the key it
    * waits on, or null.
