@@ -43,6 +43,7 @@ import { ConfigError, isObject, rewrite, section } from './section.js';
 import { cookieConfig, endpoint, type TransportConfig, type WsServiceConfig, wsOptions } from './transport.js';
 import { configVersion, UPGRADE_HINT } from './upgrade.js';
 import { webTransport } from './web.js';
+import type { BridgeSpec } from './bridge.js';
 
 export { ConfigError, section } from './section.js';
 export type { CookieConfig, CookieStoreConfig, EndpointConfig, TlsConfig, TransportConfig, WsOptions, WsServiceConfig } from './transport.js';
@@ -398,6 +399,22 @@ export function wsAuthKey(transportId: string, path: string | null): string {
 }
 
 /** Every WebSocket service of a transport with its auth key and auth (what realm workers get). */
+/** The HTTP bridge services of every web transport, as realm workers run them (src/config/bridge.ts). */
+export function bridgeSpecs(config: RouterConfig): BridgeSpec[] {
+  const out: BridgeSpec[] = [];
+  for (const t of config.transports) {
+    for (const p of t.paths ?? []) {
+      if (p.type === 'subscriber') {
+        const { type: _t, path: _p, ...rest } = p;
+        out.push({ kind: 'subscriber', ...rest });
+      } else if (p.type === 'publisher' || p.type === 'caller' || p.type === 'webhook') {
+        out.push({ kind: p.type, key: p.key, realm: p.realm, role: p.role, callTimeout: p.callTimeout, topic: p.topic, successResponse: p.successResponse, errorResponse: p.errorResponse });
+      }
+    }
+  }
+  return out;
+}
+
 export function serviceAuths(t: TransportConfig): [string, TransportAuth][] {
   if (t.paths === null) return [[wsAuthKey(t.id, null), t.auth]];
   return t.paths.flatMap((p): [string, TransportAuth][] => (p.type === 'websocket' ? [[wsAuthKey(t.id, p.path), p.service.auth]] : []));
@@ -518,6 +535,16 @@ export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env, 
     // A web transport's auth lives in each of its websocket paths: name the key where it is written.
     const services = t.paths === null ? [{ auth: t.auth, key: '' }] : t.paths.flatMap((p) => (p.type === 'websocket' ? [{ auth: p.service.auth, key: `.paths.${p.path === '/' ? '"/"' : p.path.slice(1)}` }] : []));
     for (const s of services) authenticatorRealms.push(...crossCheckAuth(s.auth, `${at}.transports[${i}]${s.key}.auth`, realms));
+  }
+  // The HTTP bridge's sessions join a realm with a role, both of which must exist.
+  for (const [i, t] of transports.entries()) {
+    for (const p of t.paths ?? []) {
+      if (p.type !== 'publisher' && p.type !== 'caller' && p.type !== 'webhook' && p.type !== 'subscriber') continue;
+      const at2 = `${at}.transports[${i}].paths.${p.path === '/' ? '"/"' : p.path.slice(1)}`;
+      const r = realms.find((x) => x.name === p.realm);
+      if (r === undefined) throw new ConfigError(`${at2}.realm: no realm '${p.realm}' on this router`);
+      if (!r.roles.some((x) => x.name === p.role)) throw new ConfigError(`${at2}.role: realm '${p.realm}' has no role '${p.role}'`);
+    }
   }
   if (authenticatorRealms.length > 0 && realmThreads > 1) {
     // An authenticator is called in the realm worker that holds the HELLO's realm, and a client may

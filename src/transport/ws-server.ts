@@ -42,6 +42,7 @@ export class Listener {
         (svc: WsServiceConfig, path: string) => new WsService(svc, config.id, unix, handler, log, wsAuthKey(config.id, path)),
         log,
         handler.mountOpsAt?.bind(handler),
+        handler.mountBridgeAt?.bind(handler),
       );
       this.services.push(...made);
     }
