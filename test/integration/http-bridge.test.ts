@@ -15,7 +15,7 @@ import { buildConfig, ConfigError, loadConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/log.js';
 import { Router } from '../../src/router.js';
 import { type Client, connect } from '../helpers/client.js';
-import { Inbox, within } from '../helpers/wait.js';
+import { deferred, Inbox, within } from '../helpers/wait.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'crosswire-bridge-'));
 let router: Router;
@@ -105,6 +105,7 @@ before(async () => {
                 ws: { type: 'websocket' },
                 publish: bridge('publisher'),
                 call: bridge('caller', { options: { call_timeout: 2000 } }),
+                few: bridge('caller', { options: { call_timeout: 5000, max_pending: 2 } }),
                 signed: bridge('publisher', { options: { key: 'myapp1', secret: SECRET, timestamp_delta_limit: 60 } }),
                 faraway: bridge('publisher', { options: { require_ip: ['10.0.0.0/8', '192.168.1.0/255.255.255.0'] } }),
                 local: bridge('publisher', { options: { require_ip: ['127.0.0.1/32'] } }),
@@ -123,7 +124,7 @@ before(async () => {
     }),
   );
   const config = loadConfig(file, {});
-  router = await Router.start(config, createLogger(config.logLevel));
+  router = await Router.start(config, createLogger(config.logLevel), { debugHooks: true });
   base = `http://127.0.0.1:${router.listeners[0]!.port}`;
   ws = `ws://127.0.0.1:${router.listeners[0]!.port}/ws`;
   peer = await connect(ws, 'json');
@@ -247,6 +248,52 @@ describe('caller', () => {
     assert.ok(Date.now() - t0 < 1900, 'the shorter timeout applied');
     const capped = (await (await post('call', { procedure: 'com.example.slow', options: { timeout: 60_000 } })).json()) as { error: string };
     assert.equal(capped.error, 'wamp.error.timeout', 'call_timeout (2 s) caps what a request asks for');
+  });
+});
+
+describe('bounds and recovery', () => {
+  let callee: Client;
+  const hung = new Inbox<number>();
+  before(async () => {
+    callee = await connect(ws, 'json');
+    await callee.session.register('com.example.hang', () => {
+      hung.push(1);
+      return new Promise(() => {});
+    });
+  });
+  after(() => callee.close());
+
+  test('max_pending: requests beyond it are refused with 503 while the others wait', async () => {
+    const waiting = [post('few', { procedure: 'com.example.hang', options: { timeout: 1500 } }), post('few', { procedure: 'com.example.hang', options: { timeout: 1500 } })];
+    await hung.waitFor(2);
+    const third = await post('few', { procedure: 'com.example.hang', options: { timeout: 1500 } });
+    assert.equal(third.status, 503);
+    assert.match(((await third.json()) as { error: string }).error, /max_pending 2/);
+    for (const r of await Promise.all(waiting)) assert.equal(((await r.json()) as { error: string }).error, 'wamp.error.timeout');
+    // Answered, they no longer count.
+    const fourth = await post('few', { procedure: 'com.example.hang', options: { timeout: 100 } });
+    assert.equal(((await fourth.json()) as { error: string }).error, 'wamp.error.timeout');
+  });
+
+  test('a bridge session killed through the meta API is replaced on the next request', async () => {
+    await (await post('publish', { topic: 'com.myapp.kill' })).json();
+    const find = async () => {
+      const ids = (await peer.session.call('wamp.session.list')) as number[];
+      for (const id of ids) {
+        const d = (await peer.session.call('wamp.session.get', [id])) as { authid: string };
+        if (d.authid === 'transport1/publish') return id;
+      }
+      return null;
+    };
+    const before = await find();
+    assert.ok(before !== null);
+    await peer.session.call('wamp.session.kill', [before]);
+    assert.equal(await find(), null, 'gone after the kill');
+    const res = await post('publish', { topic: 'com.myapp.kill' });
+    assert.equal(res.status, 200);
+    assert.ok('id' in ((await res.json()) as object));
+    const after = await find();
+    assert.ok(after !== null && after !== before, 'a new session joined');
   });
 });
 
@@ -436,5 +483,26 @@ describe('config', () => {
     refused({ s: { type: 'subscriber', realm: 'realm1', role: 'anonymous', subscriptions: [{ topic: 't', url: 'ftp://x' }] } }, /subscriptions\[0\]\.url: must be an http/);
     refused({ r: { type: 'reverseproxy' } }, /paths\.r\.host: is required/);
     refused({ r: { type: 'reverseproxy', host: 'x', forwarded_proto: 'gopher' } }, /paths\.r\.forwarded_proto/);
+  });
+});
+
+// Last: it restarts the realm worker, which ends every session (the shared `peer` too).
+describe('realm worker failure', () => {
+  test('HTTP requests the failed worker held are answered (500), and the bridge works again after the restart', async () => {
+    const callee = await connect(ws, 'json');
+    const invoked = deferred();
+    await callee.session.register('com.example.stuck', () => {
+      invoked.resolve();
+      return new Promise(() => {});
+    });
+    const held = post('call', { procedure: 'com.example.stuck' });
+    await within(invoked.promise, 5000, 'the invocation');
+    router.debugFailWorker(0, 'throw');
+    const res = await within(held, 10_000, 'the held request to be answered');
+    assert.equal(res.status, 500);
+    assert.equal(((await res.json()) as { error: string }).error, 'wamp.error.runtime_error');
+    await within(router.workers[0]!.whenOnline, 15_000, 'the restarted worker');
+    const again = await within(post('publish', { topic: 'com.myapp.after' }), 10_000, 'a publish after the restart');
+    assert.equal(again.status, 200);
   });
 });
