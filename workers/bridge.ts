@@ -4,7 +4,8 @@ import type { Outbox } from '../src/ipc/outbox.js';
 import type { Logger } from '../src/log.js';
 import { MsgType } from '../src/wamp/codes.js';
 import { randomId } from '../src/wamp/ids.js';
-import { type Dict, isDict } from '../src/wamp/messages.js';
+import { checkClientMessage, type Dict, isDict, ProtocolViolation } from '../src/wamp/messages.js';
+import { checkOptions } from '../src/wamp/options.js';
 import { Uri } from '../src/wamp/uris.js';
 import type { InternalOutput } from './auth/internal-caller.js';
 import type { Realm } from './realm.js';
@@ -140,15 +141,17 @@ class BridgeService {
         p(msg);
         return;
       }
-      case MsgType.GOODBYE: {
-        // The router ends the session (meta kill, shutdown): answer, and join again on the next request.
-        const s = this.#session;
-        if (s !== null && s.state === SessionState.SHUTTING_DOWN) this.realm.dispatch(s, [MsgType.GOODBYE, {}, Uri.GOODBYE_AND_OUT]);
-        this.#lost();
+      case MsgType.GOODBYE:
+        // The router ends the session (meta kill, shutdown): answer once the realm has done its part
+        // of the GOODBYE (this sink is called from inside it), and join again on the next request.
+        queueMicrotask(() => {
+          const s = this.#session;
+          if (s !== null && s.state === SessionState.SHUTTING_DOWN) this.realm.dispatch(s, [MsgType.GOODBYE, {}, Uri.GOODBYE_AND_OUT]);
+          this.#lost();
+        });
         return;
-      }
       case MsgType.ABORT:
-        this.#lost();
+        queueMicrotask(() => this.#lost());
         return;
       default:
         return; // UNSUBSCRIBED (revocation) and the like: nothing to do
@@ -193,30 +196,40 @@ class BridgeService {
     if (!Array.isArray(args)) return reply(400, deny("Request body was valid JSON, but not well formed ('args' must be a list)."));
     if (!isDict(kwargs)) return reply(400, deny("Request body was valid JSON, but not well formed ('kwargs' must be a dict)."));
     if (!isDict(options)) return reply(400, deny("Request body was valid JSON, but not well formed ('options' must be a dict)."));
-    const s = this.#join();
-    if (s === null) return reply(503, deny('The router is shutting down.'));
     const payload: unknown[] = [];
     if (args.length > 0 || Object.keys(kwargs).length > 0) payload.push(args);
     if (Object.keys(kwargs).length > 0) payload.push(kwargs);
     const req = this.#nextRequest++;
+    let msg: unknown[];
     if (spec.kind === 'publisher') {
       const o: Dict = { acknowledge: true };
       for (const k of PUBLISH_OPTIONS) if (options[k] !== undefined && options[k] !== null) o[k] = options[k];
-      this.#pending.set(req, (msg) => {
-        if (msg[0] === MsgType.PUBLISHED) reply(200, JSON.stringify({ id: msg[2] }));
-        else reply(...wampError(msg));
-      });
-      this.realm.dispatch(s, [MsgType.PUBLISH, req, o, event.topic, ...payload]);
-      return;
+      msg = [MsgType.PUBLISH, req, o, event.topic, ...payload];
+    } else {
+      // The service's timeout, or a shorter one the request asks for (milliseconds, WAMP's call_timeout).
+      const asked = options.timeout;
+      const timeout = Number.isInteger(asked) && (asked as number) > 0 && (asked as number) < spec.callTimeout ? (asked as number) : spec.callTimeout;
+      msg = [MsgType.CALL, req, { timeout }, event.procedure, ...payload];
     }
-    // caller: the service's timeout, or a shorter one the request asks for (milliseconds, WAMP's call_timeout).
-    const asked = options.timeout;
-    const timeout = typeof asked === 'number' && asked > 0 && asked < spec.callTimeout ? asked : spec.callTimeout;
-    this.#pending.set(req, (msg) => {
-      if (msg[0] !== MsgType.RESULT) return reply(...wampError(msg));
-      reply(200, JSON.stringify(callResult(msg[3], msg[4])));
+    // What a WebSocket client would be ABORTed for (a topic that is no string, an option of the
+    // wrong type) is this request's 400: the session is shared by every request of the service.
+    try {
+      checkClientMessage(msg);
+      checkOptions(msg[0] as number, msg[2] as Dict);
+    } catch (e) {
+      if (!(e instanceof ProtocolViolation)) throw e;
+      return reply(400, deny(`Request body was valid JSON, but not well formed (${e.message}).`));
+    }
+    const s = this.#join();
+    if (s === null) return reply(503, deny('The router is shutting down.'));
+    this.#pending.set(req, (m) => {
+      if (spec.kind === 'publisher') {
+        if (m[0] === MsgType.PUBLISHED) reply(200, JSON.stringify({ id: m[2] }));
+        else reply(...wampError(m));
+      } else if (m[0] !== MsgType.RESULT) reply(...wampError(m));
+      else reply(200, JSON.stringify(callResult(m[3], m[4])));
     });
-    this.realm.dispatch(s, [MsgType.CALL, req, { timeout }, event.procedure, ...payload]);
+    this.realm.dispatch(s, msg);
   }
 
   /** Crossbar's webhook: one positional argument, {headers: {name: [values]}, body: text}; 202 or 500. */

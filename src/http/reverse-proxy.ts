@@ -103,9 +103,14 @@ export function mountReverseProxy(app: TemplatedApp, p: ReverseProxyPath, log: L
       bres.on('end', () => {
         if (!aborted) res.cork(() => res.end());
       });
-      bres.on('error', () => {
-        if (!aborted) res.close();
+      // The backend's connection broke before its body was complete: so does the client's.
+      bres.on('close', () => {
+        if (!aborted && !bres.complete) {
+          aborted = true;
+          res.close();
+        }
       });
+      bres.on('error', () => {});
     });
     if (!hasBody) {
       out.end();

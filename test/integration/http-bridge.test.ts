@@ -189,6 +189,13 @@ describe('publisher', () => {
     const noTopic = await post('publish', { args: [1] });
     assert.equal(noTopic.status, 400);
     assert.equal(((await noTopic.json()) as { error: string }).error, "Request body was valid JSON, but not well formed (missing key 'topic').");
+    // What would ABORT a WebSocket client is a 400 here: the service's session is shared.
+    const numeric = await post('publish', { topic: 123 });
+    assert.equal(numeric.status, 400);
+    assert.match(((await numeric.json()) as { error: string }).error, /element 3 has the wrong type/);
+    const badOption = await post('publish', { topic: 'com.x', options: { exclude: 'me' } });
+    assert.equal(badOption.status, 400);
+    assert.match(((await badOption.json()) as { error: string }).error, /exclude/);
     const put = await post('publish', { topic: 'com.myapp.put' }, { method: 'PUT' });
     assert.equal(put.status, 200);
   });
