@@ -73,8 +73,8 @@ class BridgeService {
   readonly #connId: number;
   readonly #transport: TransportInfo;
   readonly #forwarder: Forwarder | null;
-  /** Subscriber: the URL of each subscription id. */
-  #urls = new Map<number, string>();
+  /** Subscriber: the URLs of each subscription id (two entries on one topic share its subscription). */
+  #urls = new Map<number, string[]>();
 
   constructor(
     readonly spec: BridgeSpec,
@@ -111,7 +111,11 @@ class BridgeService {
       for (const sub of this.spec.subscriptions) {
         const req = this.#nextRequest++;
         this.#pending.set(req, (msg) => {
-          if (msg[0] === MsgType.SUBSCRIBED) this.#urls.set(msg[2] as number, sub.url);
+          if (msg[0] === MsgType.SUBSCRIBED) {
+            const urls = this.#urls.get(msg[2] as number);
+            if (urls === undefined) this.#urls.set(msg[2] as number, [sub.url]);
+            else if (!urls.includes(sub.url)) urls.push(sub.url);
+          }
           else this.log.error({ topic: sub.topic, error: msg[4], details: msg[3] }, 'HTTP bridge subscriber cannot subscribe');
         });
         this.realm.dispatch(s, [MsgType.SUBSCRIBE, req, sub.match === 'exact' ? {} : { match: sub.match }, sub.topic]);
@@ -124,10 +128,10 @@ class BridgeService {
   #answer(msg: unknown[]): void {
     switch (msg[0]) {
       case MsgType.EVENT: {
-        const url = this.#urls.get(msg[1] as number);
-        if (url !== undefined && this.#forwarder !== null) {
-          this.#forwarder.push(url, JSON.stringify({ args: Array.isArray(msg[4]) ? msg[4] : [], kwargs: isDict(msg[5]) ? msg[5] : {} }));
-        }
+        const urls = this.#urls.get(msg[1] as number);
+        if (urls === undefined || this.#forwarder === null) return;
+        const body = JSON.stringify({ args: Array.isArray(msg[4]) ? msg[4] : [], kwargs: isDict(msg[5]) ? msg[5] : {} });
+        for (const url of urls) this.#forwarder.push(url, body);
         return;
       }
       case MsgType.PUBLISHED:

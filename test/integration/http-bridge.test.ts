@@ -58,8 +58,17 @@ function signedQuery(body: string, opts: { key?: string; secret?: string; timest
 }
 
 before(async () => {
+  const flakySeen = new Set<string>();
   sink = createServer(async (req, res) => {
-    forwarded.push({ method: req.method!, url: req.url!, type: String(req.headers['content-type']), body: await read(req) });
+    const body = await read(req);
+    // /flaky fails each body's first delivery: the subscriber service must retry it.
+    if (req.url === '/flaky' && !flakySeen.has(body)) {
+      flakySeen.add(body);
+      res.statusCode = 503;
+      res.end('try again');
+      return;
+    }
+    forwarded.push({ method: req.method!, url: req.url!, type: String(req.headers['content-type']), body });
     res.end('ok');
   });
   backend = createServer(async (req, res) => {
@@ -112,7 +121,14 @@ before(async () => {
                 small: bridge('publisher', { options: { post_body_limit: 64 } }),
                 tls: bridge('publisher', { options: { require_tls: true } }),
                 hook: bridge('webhook', { options: { topic: 'com.hooks.github', github_secret: GITHUB } }),
-                forward: bridge('subscriber', { subscriptions: [{ topic: 'com.forward.', match: 'prefix', url: `http://127.0.0.1:${sinkPort}/events` }], expectedcode: 200 }),
+                forward: bridge('subscriber', {
+                  subscriptions: [
+                    { topic: 'com.forward.', match: 'prefix', url: `http://127.0.0.1:${sinkPort}/events` },
+                    { topic: 'com.forward.', match: 'prefix', url: `http://127.0.0.1:${sinkPort}/copy` },
+                    { topic: 'com.flaky.topic', url: `http://127.0.0.1:${sinkPort}/flaky` },
+                  ],
+                  expectedcode: 200,
+                }),
                 app: { type: 'reverseproxy', host: '127.0.0.1', port: backendPort, path: '/base', forwarded_proto: 'https', forwarded_port: 443 },
                 gone: { type: 'reverseproxy', host: '127.0.0.1', port: 1 },
               },
@@ -376,19 +392,27 @@ describe('request limits', () => {
 });
 
 describe('subscriber', () => {
-  test('events on the configured topics are POSTed to the URL as {"args", "kwargs"}', async () => {
+  test('events on the configured topics are POSTed to each URL as {"args", "kwargs"}', async () => {
     const before = forwarded.items.length;
     await peer.session.publish('com.forward.one', ['a', 1], { k: 'v' }, { acknowledge: true, exclude_me: false });
     await peer.session.publish('com.other.none', ['no'], {}, { acknowledge: true });
     await peer.session.publish('com.forward.two', [], {}, { acknowledge: true });
-    const got = (await forwarded.waitFor(before + 2)).slice(before);
-    assert.deepEqual(got.map((g) => [g.method, g.url, g.type]), [
-      ['POST', '/events', 'application/json'],
-      ['POST', '/events', 'application/json'],
+    const got = (await forwarded.waitFor(before + 4)).slice(before);
+    // Requests in flight at once may arrive in any order.
+    assert.deepEqual(got.map((g) => `${g.method} ${g.url} ${g.type} ${g.body}`).sort(), [
+      'POST /copy application/json {"args":["a",1],"kwargs":{"k":"v"}}',
+      'POST /copy application/json {"args":[],"kwargs":{}}',
+      'POST /events application/json {"args":["a",1],"kwargs":{"k":"v"}}',
+      'POST /events application/json {"args":[],"kwargs":{}}',
     ]);
-    // Two requests in flight at once may arrive in either order.
-    const bodies = got.map((g) => g.body).sort();
-    assert.deepEqual(bodies, ['{"args":["a",1],"kwargs":{"k":"v"}}', '{"args":[],"kwargs":{}}'].sort());
+  });
+
+  test('a delivery that fails (a status other than expectedcode) is retried', async () => {
+    const before = forwarded.items.length;
+    await peer.session.publish('com.flaky.topic', ['again'], {}, { acknowledge: true });
+    const [got] = (await forwarded.waitFor(before + 1)).slice(before);
+    assert.equal(got!.url, '/flaky');
+    assert.equal(got!.body, '{"args":["again"],"kwargs":{}}');
   });
 });
 
