@@ -25,6 +25,12 @@ let peer: Client;
 let sink: Server;
 let backend: Server;
 const forwarded = new Inbox<{ method: string; url: string; type: string; body: string }>();
+/** /hang: requests the sink holds until `release` is called. */
+const hanging = new Inbox<string>();
+let release: () => void = () => {};
+const released = new Promise<void>((r) => {
+  release = r;
+});
 const SECRET = 'kkjH68GiuUZ';
 const GITHUB = 'hush';
 
@@ -61,6 +67,12 @@ before(async () => {
   const flakySeen = new Set<string>();
   sink = createServer(async (req, res) => {
     const body = await read(req);
+    if (req.url === '/hang') {
+      hanging.push(body);
+      await released;
+      res.end('late');
+      return;
+    }
     // /flaky fails each body's first delivery: the subscriber service must retry it.
     if (req.url === '/flaky' && !flakySeen.has(body)) {
       flakySeen.add(body);
@@ -128,6 +140,10 @@ before(async () => {
                     { topic: 'com.flaky.topic', url: `http://127.0.0.1:${sinkPort}/flaky` },
                   ],
                   expectedcode: 200,
+                }),
+                bounded: bridge('subscriber', {
+                  subscriptions: [{ topic: 'com.slow.topic', url: `http://127.0.0.1:${sinkPort}/hang` }],
+                  options: { concurrency: 2, queue_limit: 3, retries: 0 },
                 }),
                 app: { type: 'reverseproxy', host: '127.0.0.1', port: backendPort, path: '/base', forwarded_proto: 'https', forwarded_port: 443 },
                 gone: { type: 'reverseproxy', host: '127.0.0.1', port: 1 },
@@ -405,6 +421,22 @@ describe('subscriber', () => {
       'POST /events application/json {"args":["a",1],"kwargs":{"k":"v"}}',
       'POST /events application/json {"args":[],"kwargs":{}}',
     ]);
+  });
+
+  test('a slow endpoint holds at most concurrency + queue_limit events; the realm carries on meanwhile', async () => {
+    for (let i = 0; i < 20; i++) await peer.session.publish('com.slow.topic', [i], {}, { acknowledge: true });
+    // Two requests are in flight (concurrency 2) and held by the endpoint.
+    assert.deepEqual((await hanging.waitFor(2)).slice(0, 2).sort(), ['{"args":[0],"kwargs":{}}', '{"args":[1],"kwargs":{}}']);
+    // The realm is not held up: publish and call over HTTP still answer.
+    assert.equal((await post('publish', { topic: 'com.myapp.meanwhile' })).status, 200);
+    release();
+    // Then the three that waited (queue_limit 3); the other 15 were dropped.
+    const all = await hanging.waitFor(5);
+    assert.deepEqual(all.map((b) => (JSON.parse(b) as { args: number[] }).args[0]).sort((a, b) => a! - b!), [0, 1, 2, 3, 4]);
+    // One more publication goes through now that there is room, and nothing dropped comes late.
+    await peer.session.publish('com.slow.topic', [99], {}, { acknowledge: true });
+    const after = await hanging.waitFor(6);
+    assert.equal(after[5], '{"args":[99],"kwargs":{}}');
   });
 
   test('a delivery that fails (a status other than expectedcode) is retried', async () => {
