@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +16,8 @@ import { buildConfig, ConfigError, loadConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/log.js';
 import { Router } from '../../src/router.js';
 import { type Client, connect } from '../helpers/client.js';
+import { makePki } from '../helpers/pki.js';
+import { startRouter } from '../helpers/router.js';
 import { deferred, Inbox, within } from '../helpers/wait.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'crosswire-bridge-'));
@@ -546,6 +549,37 @@ describe('config', () => {
     refused({ s: { type: 'subscriber', realm: 'realm1', role: 'anonymous', subscriptions: [{ topic: 't', url: 'ftp://x' }] } }, /subscriptions\[0\]\.url: must be an http/);
     refused({ r: { type: 'reverseproxy' } }, /paths\.r\.host: is required/);
     refused({ r: { type: 'reverseproxy', host: 'x', forwarded_proto: 'gopher' } }, /paths\.r\.forwarded_proto/);
+  });
+});
+
+describe('over TLS', () => {
+  test('require_tls: a request over TLS is served', async () => {
+    const pki = makePki();
+    const r = await startRouter({
+      transports: [
+        {
+          type: 'web',
+          endpoint: { type: 'tcp', port: 0, interface: '127.0.0.1', tls: { key: pki.serverKey, certificate: pki.serverCert, chain_certificates: [pki.interCert] } },
+          paths: { ws: { type: 'websocket' }, publish: { type: 'publisher', realm: 'realm1', role: 'anonymous', options: { require_tls: true } } },
+        },
+      ],
+    });
+    try {
+      const body = JSON.stringify({ topic: 'com.myapp.tls', args: [1] });
+      const answer = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+        const req = httpsRequest(
+          { host: '127.0.0.1', servername: 'localhost', port: r.port, path: '/publish', method: 'POST', ca: pki.read(pki.rootCert), headers: { 'content-type': 'application/json', connection: 'close' } },
+          async (res) => resolve({ status: res.statusCode!, text: await read(res) }),
+        );
+        req.on('error', reject);
+        req.end(body);
+      });
+      assert.equal(answer.status, 200, answer.text);
+      assert.match(answer.text, /^\{"id":\d+\}$/);
+    } finally {
+      await r.stop();
+      rmSync(pki.dir, { recursive: true, force: true });
+    }
   });
 });
 
