@@ -628,6 +628,17 @@ function container(value: unknown, path: string, index: number, baseDir: string,
 }
 
 function component(value: unknown, path: string, index: number, baseDir: string, env: NodeJS.ProcessEnv): ComponentConfig {
+  // Crossbar's HTTP bridge components (crossbar/bridge/rest/): the subscriber is a path service here.
+  const classname = isObject(value) && value.type === 'class' && typeof value.classname === 'string' ? value.classname : '';
+  if (/^crossbar\.(bridge|adapter)\.rest\.MessageForwarder$/.test(classname)) {
+    throw new ConfigError(
+      `${path}.classname: Crossbar's HTTP bridge subscriber is a "subscriber" path service of a web transport in Crosswire: ` +
+        'move extra.subscriptions, method, expectedcode and debug there, with this realm and a role (docs/http-bridge.md)',
+    );
+  }
+  if (/^crossbar\.(bridge|adapter)\.rest\.RESTCallee$/.test(classname)) {
+    throw new ConfigError(`${path}.classname: Crossbar's HTTP bridge callee (WAMP calls turned into HTTP requests) is not implemented in Crosswire`);
+  }
   if (isObject(value) && value.type !== undefined && value.type !== 'module') {
     throw new ConfigError(`${path}.type: '${String(value.type)}' components are not implemented (only "module": a JavaScript module)`);
   }

@@ -548,6 +548,25 @@ describe('config', () => {
     refused({ h: { type: 'webhook', realm: 'realm1', role: 'anonymous', options: { topic: 't', key: 'k' } } }, /paths\.h\.options\.key: unknown key/);
     refused({ s: { type: 'subscriber', realm: 'realm1', role: 'anonymous', subscriptions: [{ topic: 't', url: 'ftp://x' }] } }, /subscriptions\[0\]\.url: must be an http/);
     refused({ r: { type: 'reverseproxy' } }, /paths\.r\.host: is required/);
+    // Crossbar's MessageForwarder component points at the subscriber path service.
+    const forwarder = {
+      version: 2,
+      workers: [
+        {
+          type: 'container',
+          components: [
+            {
+              type: 'class',
+              classname: 'crossbar.bridge.rest.MessageForwarder',
+              realm: 'realm1',
+              extra: { subscriptions: [{ url: 'https://httpbin.org/post', topic: 'com.myapp.topic1' }], method: 'POST', expectedcode: 200 },
+              transport: { type: 'websocket', endpoint: { type: 'tcp', host: '127.0.0.1', port: 8080 }, url: 'ws://127.0.0.1:8080/ws' },
+            },
+          ],
+        },
+      ],
+    };
+    assert.throws(() => buildConfig(forwarder, {}), /components\[0\]\.classname: Crossbar's HTTP bridge subscriber is a "subscriber" path service/);
     refused({ r: { type: 'reverseproxy', host: 'x', forwarded_proto: 'gopher' } }, /paths\.r\.forwarded_proto/);
   });
 });
