@@ -173,7 +173,7 @@ export class HttpBridge {
     if (cl !== '' && Number(cl) > limit) return refuse(413, `Request too long. (${cl} is longer than accepted ${limit})`);
     // require_ip and require_tls, before any body is read.
     if (p.http.allowedIps !== null) {
-      const addr = peerAddress(res, svc);
+      const addr = peerAddress(res);
       if (addr === null || !p.http.allowedIps.check(addr.addr, addr.family)) {
         this.log.info({ service: p.key, peer: addr?.addr ?? 'unix' }, 'HTTP bridge: request denied based on IP address');
         return refuse(400, 'Request denied based on IP address.');
@@ -320,7 +320,7 @@ export class HttpBridge {
 }
 
 /** The client's address for require_ip (IPv4-mapped IPv6 addresses as IPv4), or null (unix socket). */
-function peerAddress(res: HttpResponse, _svc: Service): { addr: string; family: 'ipv4' | 'ipv6' } | null {
+function peerAddress(res: HttpResponse): { addr: string; family: 'ipv4' | 'ipv6' } | null {
   const text = Buffer.from(res.getRemoteAddressAsText()).toString();
   const mapped = /^(?:0{0,4}:){0,5}(?:0{0,4}:)?ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(text);
   if (mapped) return { addr: mapped[1]!, family: 'ipv4' };
