@@ -20,6 +20,8 @@ export interface DeliveryHost {
   statsArrived(w: WorkerHandle, stats: WorkerStats): void;
   /** The worker consumed the client bytes up to `mark` (flow control, src/flow.ts). */
   acked(w: WorkerHandle, mark: number): void;
+  /** The answer to an HTTP bridge request (src/http/bridge.ts). */
+  bridged(id: number, status: number, body: string): void;
 }
 
 /**
@@ -153,6 +155,10 @@ export class Delivery {
         case Op.ACK:
           ack = ops[i + 1] as number;
           i += 2;
+          break;
+        case Op.BRIDGE_REPLY:
+          this.host.bridged(ops[i + 1] as number, ops[i + 2] as number, ops[i + 3] as string);
+          i += 4;
           break;
         case Op.STATS: {
           const stats = ops[i + 1] as WorkerStats;

@@ -1,6 +1,9 @@
 import type { RouterConfig } from './config/load.js';
 import { Delivery } from './delivery.js';
 import { FlowControl } from './flow.js';
+import type { BridgePath } from './config/bridge.js';
+import type { TransportConfig } from './config/load.js';
+import { HttpBridge } from './http/bridge.js';
 import { mountOps, mountOpsEndpoint, OpsListener, type OpsTarget } from './http/ops.js';
 import { type DebugFailMode, Op, type TransportInfo } from './ipc/protocol.js';
 import { type Logger, resolveLogFormat } from './log.js';
@@ -10,7 +13,7 @@ import { RouterMetrics } from './metrics/registry.js';
 import { type Conn, ConnState } from './transport/connection.js';
 import { forgetSession, noteCall, orphanedCalls } from './transport/session-track.js';
 import { type ConnHandler, Listener } from './transport/ws-server.js';
-import { loadUws, type TemplatedApp } from './uws.js';
+import { type HttpResponse, loadUws, type TemplatedApp } from './uws.js';
 import { VERSION } from './version.js';
 import { CloseCode, KNOWN_TYPES, MsgType } from './wamp/codes.js';
 import { peeked } from './wamp/peek.js';
@@ -73,6 +76,8 @@ export class Router implements ConnHandler, OpsTarget {
   readonly #connWindow: number;
   /** Bytes of the frame being decoded on the main thread, counted towards flow control where it is posted to a worker. */
   #frameBytes = 0;
+  /** The HTTP bridge's path services (src/http/bridge.ts). */
+  readonly bridge: HttpBridge;
 
   private constructor(
     readonly config: RouterConfig,
@@ -86,6 +91,7 @@ export class Router implements ConnHandler, OpsTarget {
     if (!native) this.log.warn({ uws: build }, 'uWebSockets.js runs on its pure-JS fallback (allowed by config): expect poor performance');
     else this.log.info({ uws: build }, 'uWebSockets.js loaded');
     this.#debugHooks = opts.debugHooks === true;
+    this.bridge = new HttpBridge((realm) => this.#realmWorker.get(realm), rootLog.child({ component: 'http-bridge' }));
     // Listeners first: one that cannot be built (a TLS file, say) fails before any thread starts.
     for (const t of config.transports) {
       this.listeners.push(new Listener(uws, t, this, rootLog.child({ component: 'transport', transport: t.id })));
@@ -118,12 +124,18 @@ export class Router implements ConnHandler, OpsTarget {
       flow: this.flow,
       sendBuffered: () => this.#out.refreshSendBuffered(),
     });
+    this.bridge.registerMetrics(this.metrics.registry);
     const workers = this.#workers;
     this.#out = new Delivery(
       this.#conns,
       this.counters,
       this.metrics.routingLatency,
-      { detached: (c) => this.#detached(c), statsArrived: (w, stats) => workers.statsArrived(w, stats), acked: (w, mark) => this.flow.acked(w, mark) },
+      {
+        detached: (c) => this.#detached(c),
+        statsArrived: (w, stats) => workers.statsArrived(w, stats),
+        acked: (w, mark) => this.flow.acked(w, mark),
+        bridged: (id, status, body) => this.bridge.reply(id, status, body),
+      },
       config.flow.sendBudget,
       this.log,
     );
@@ -199,6 +211,10 @@ export class Router implements ConnHandler, OpsTarget {
 
   mountOpsAt(app: TemplatedApp, kind: 'metrics' | 'health' | 'ready', path: string): void {
     mountOpsEndpoint(app, this, kind, path, this.rootLog.child({ component: 'ops' }));
+  }
+
+  mountBridgeAt(app: TemplatedApp, p: BridgePath, transport: TransportConfig, peerOf: (res: HttpResponse) => string): void {
+    this.bridge.mount(app, p, transport, peerOf);
   }
 
   mountHttp(app: TemplatedApp): void {
@@ -454,6 +470,7 @@ export class Router implements ConnHandler, OpsTarget {
    */
   #workerFailed(old: WorkerHandle, cause: WorkerFailure, detail: { err?: unknown; exitCode: number; delayMs: number }): void {
     this.counters.restarted(old.index, cause);
+    this.bridge.workerFailed(old);
     const message = `the realm's worker thread failed (${cause}); the router is restarting it`;
     let sessions = 0;
     let calls = 0;
@@ -518,6 +535,7 @@ export class Router implements ConnHandler, OpsTarget {
     // Listening until here: load balancers see /ready 503 and upgrades get 503 during the drain.
     for (const l of this.listeners) l.stopListening();
     this.ops?.stopListening();
+    this.bridge.close();
     await this.#workers.terminate();
     await Promise.all(this.listeners.map((l) => l.close()));
     this.log.info('router stopped');

@@ -7,7 +7,7 @@ import { RolePermissions } from './authorizer.js';
 import type { EventStore } from './event-store.js';
 import { approxSize, countLimit, knownFrameBytes, type Limits, limited, overLimit } from './limits.js';
 import { type Match, UriIndex } from './match/uri-index.js';
-import type { Output } from './output.js';
+import { INTERNAL_BIT, type Output } from './output.js';
 import type { Session } from './session.js';
 
 /** All subscribers of one (topic, match) share one subscription id (WAMP spec, "SUBSCRIBED"). */
@@ -479,7 +479,7 @@ const EMPTY: Dict = Object.freeze({}) as Dict;
 
 function serBit(s: Session): number {
   const k = s.transport.serIndex;
-  return k >= 0 ? 1 << k : 0;
+  return k >= 0 ? 1 << k : INTERNAL_BIT;
 }
 
 export function copyPpt(from: Dict, to: Dict): void {

@@ -11,6 +11,7 @@ import { isMessage, NOT_A_MESSAGE } from '../src/wamp/messages.js';
 import { Uri } from '../src/wamp/uris.js';
 import { InternalOutput } from './auth/internal-caller.js';
 import { AuthService } from './auth/service.js';
+import { Bridges } from './bridge.js';
 import { ClusterLink } from './cluster.js';
 import { Drain } from './drain.js';
 import { noteFrame } from './limits.js';
@@ -49,6 +50,9 @@ const realms = new Map<string, Realm>();
 const auth = new AuthService(startup.auth, startup.authOptions, realms, out, log);
 for (const cfg of startup.realms) realms.set(cfg.name, new Realm(cfg, out, log, sessionsByConn, auth));
 const stats = new StatsReporter(outbox, realms, startup.statsIntervalMs);
+// The HTTP bridge services of these realms (docs/http-bridge.md): one internal session each.
+const bridges = new Bridges(startup.bridges, realms, out, outbox, log);
+bridges.start();
 // The cluster link (docs/cluster.md): this worker's own NATS connection, never the main thread's.
 const cluster = startup.cluster === null ? null : new ClusterLink(startup.cluster, startup.workerIndex, log);
 if (cluster !== null) {
@@ -148,6 +152,15 @@ function onBatch(ops: unknown[]): void {
         i += 1;
         stats.report();
         break;
+      case Op.BRIDGE: {
+        const reqId = ops[i + 1] as number;
+        const key = ops[i + 2] as string;
+        const body = ops[i + 3] as Uint8Array;
+        const headers = ops[i + 4] as Record<string, string[]> | null;
+        i += 5;
+        bridges.request(reqId, key, body, headers);
+        break;
+      }
       case Op.DEBUG_FAIL:
         debugFail(ops[i + 1] as DebugFailMode);
         i += 2;

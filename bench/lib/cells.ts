@@ -4,7 +4,7 @@
  */
 import type { PayloadName, SerName } from './codec.js';
 
-export const SCENARIOS = ['rpc', 'rpc-shared', 'fanout', 'fanin', 'join', 'idle'] as const;
+export const SCENARIOS = ['rpc', 'rpc-shared', 'fanout', 'fanin', 'join', 'idle', 'http-publish'] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 
 export interface Cell {
@@ -34,6 +34,7 @@ export const METRICS: Readonly<Record<Scenario, { name: string; higherIsBetter: 
   fanin: { name: 'deliveries/s', higherIsBetter: true },
   join: { name: 'sessions/s', higherIsBetter: true },
   idle: { name: 'KiB RSS/session', higherIsBetter: false },
+  'http-publish': { name: 'requests/s', higherIsBetter: true },
 };
 
 export interface MatrixOptions {
@@ -76,6 +77,10 @@ export function matrix(o: MatrixOptions): Cell[] {
           break;
         case 'idle':
           add(`${o.idle} sessions`, 'small', o.idle, 'echo', `idle ${o.idle}`);
+          break;
+        case 'http-publish':
+          // HTTP POSTs of JSON; the serializer is the WAMP subscriber's. No raw uWS limit (unsupported there).
+          add('16 conns small', 'small', 16, 'echo', 'http-publish');
           break;
       }
     }

@@ -7,7 +7,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Cell, METRICS } from './cells.js';
-import { FANOUT_PREFIX_CONFIG, type Mark, type PeerResult, type PeerSetup, type RoleConfig, type Target } from './ipc.js';
+import { FANOUT_PREFIX_CONFIG, HTTP_PUBLISH_CONFIG, type Mark, type PeerResult, type PeerSetup, type RoleConfig, type Target } from './ipc.js';
 import { cpuTicks, LIMIT_SERVERS, machineTicks, PeerProc, rssKiB, type ServerProc, startServer } from './procs.js';
 import { Histogram } from './stats.js';
 import type { ClientKind } from './wamp-peer.js';
@@ -82,16 +82,18 @@ export function profileSubdir(cell: Cell, label: string): string {
   return `${label}-${cell.scenario}-${cell.variant}-${cell.serializer}`.replace(/[^A-Za-z0-9._+-]+/g, '_');
 }
 
-let prefixConfig: string | null = null;
-/** The config file of --fanout-match prefix (written once per bench run). */
-function fanoutPrefixConfig(): string {
-  if (prefixConfig === null) {
+const configFiles = new Map<string, string>();
+/** A config file the router of some cells starts with (--fanout-match prefix, http-publish), written once per bench run. */
+function configFile(name: string, config: unknown): string {
+  let file = configFiles.get(name);
+  if (file === undefined) {
     const dir = mkdtempSync(join(tmpdir(), 'crosswire-bench-'));
     process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
-    prefixConfig = join(dir, 'fanout-prefix.json');
-    writeFileSync(prefixConfig, JSON.stringify(FANOUT_PREFIX_CONFIG));
+    file = join(dir, `${name}.json`);
+    writeFileSync(file, JSON.stringify(config));
+    configFiles.set(name, file);
   }
-  return prefixConfig;
+  return file;
 }
 
 async function startTarget(cell: Cell, target: TargetSpec, o: RunOptions, fds: number): Promise<ServerProc> {
@@ -103,7 +105,12 @@ async function startTarget(cell: Cell, target: TargetSpec, o: RunOptions, fds: n
     nodeArgs = ['--cpu-prof', '--cpu-prof-dir', dir];
   }
   return startServer(target.label, target.cli, {
-    args: cell.match === 'prefix' ? ['start', '--config', fanoutPrefixConfig()] : ['start'],
+    args:
+      cell.match === 'prefix'
+        ? ['start', '--config', configFile('fanout-prefix', FANOUT_PREFIX_CONFIG)]
+        : cell.scenario === 'http-publish'
+          ? ['start', '--config', configFile('http-publish', HTTP_PUBLISH_CONFIG)]
+          : ['start'],
     nodeArgs,
     fds,
     env: {
@@ -133,6 +140,8 @@ function roles(cell: Cell, t: Target, o: RunOptions): { cfg: RoleConfig; fds: nu
       return [{ cfg: { role: 'fanin', publishers: cell.peers, window: o.window, payload: cell.payload }, fds: cell.peers + 64 }];
     case 'join':
       return [{ cfg: { role: 'join', concurrency: o.joinConcurrency }, fds: 0 }];
+    case 'http-publish':
+      return [{ cfg: { role: 'http-publish', connections: cell.peers }, fds: cell.peers + 64 }];
     case 'idle': {
       // Two generator processes, each connecting from its own loopback addresses.
       const half = Math.ceil(cell.peers / 2);
@@ -146,7 +155,7 @@ function roles(cell: Cell, t: Target, o: RunOptions): { cfg: RoleConfig; fds: nu
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-const HEADLINE: Readonly<Record<string, string>> = { rpc: 'calls', 'rpc-shared': 'calls', fanout: 'deliveries', fanin: 'deliveries', join: 'sessions' };
+const HEADLINE: Readonly<Record<string, string>> = { rpc: 'calls', 'rpc-shared': 'calls', fanout: 'deliveries', fanin: 'deliveries', join: 'sessions', 'http-publish': 'requests' };
 
 export async function runCell(cell: Cell, target: TargetSpec, o: RunOptions): Promise<CellResult> {
   const plan = roles(cell, target.kind, o);

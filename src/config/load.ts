@@ -43,6 +43,7 @@ import { ConfigError, isObject, rewrite, section } from './section.js';
 import { cookieConfig, endpoint, type TransportConfig, type WsServiceConfig, wsOptions } from './transport.js';
 import { configVersion, UPGRADE_HINT } from './upgrade.js';
 import { webTransport } from './web.js';
+import type { BridgeSpec } from './bridge.js';
 
 export { ConfigError, section } from './section.js';
 export type { CookieConfig, CookieStoreConfig, EndpointConfig, TlsConfig, TransportConfig, WsOptions, WsServiceConfig } from './transport.js';
@@ -414,6 +415,22 @@ export function wsAuthKey(transportId: string, path: string | null): string {
 }
 
 /** Every WebSocket service of a transport with its auth key and auth (what realm workers get). */
+/** The HTTP bridge services of every web transport, as realm workers run them (src/config/bridge.ts). */
+export function bridgeSpecs(config: RouterConfig): BridgeSpec[] {
+  const out: BridgeSpec[] = [];
+  for (const t of config.transports) {
+    for (const p of t.paths ?? []) {
+      if (p.type === 'subscriber') {
+        const { type: _t, path: _p, ...rest } = p;
+        out.push({ kind: 'subscriber', ...rest });
+      } else if (p.type === 'publisher' || p.type === 'caller' || p.type === 'webhook') {
+        out.push({ kind: p.type, key: p.key, realm: p.realm, role: p.role, callTimeout: p.callTimeout, topic: p.topic, successResponse: p.successResponse, errorResponse: p.errorResponse });
+      }
+    }
+  }
+  return out;
+}
+
 export function serviceAuths(t: TransportConfig): [string, TransportAuth][] {
   if (t.paths === null) return [[wsAuthKey(t.id, null), t.auth]];
   return t.paths.flatMap((p): [string, TransportAuth][] => (p.type === 'websocket' ? [[wsAuthKey(t.id, p.path), p.service.auth]] : []));
@@ -545,6 +562,16 @@ export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env, 
       }
     }
   }
+  // The HTTP bridge's sessions join a realm with a role, both of which must exist.
+  for (const [i, t] of transports.entries()) {
+    for (const p of t.paths ?? []) {
+      if (p.type !== 'publisher' && p.type !== 'caller' && p.type !== 'webhook' && p.type !== 'subscriber') continue;
+      const at2 = `${at}.transports[${i}].paths.${p.path === '/' ? '"/"' : p.path.slice(1)}`;
+      const r = realms.find((x) => x.name === p.realm);
+      if (r === undefined) throw new ConfigError(`${at2}.realm: no realm '${p.realm}' on this router`);
+      if (!r.roles.some((x) => x.name === p.role)) throw new ConfigError(`${at2}.role: realm '${p.realm}' has no role '${p.role}'`);
+    }
+  }
   if (authenticatorRealms.length > 0 && realmThreads > 1) {
     // An authenticator is called in the realm worker that holds the HELLO's realm, and a client may
     // ask for any realm: every realm must share the authenticator realm's thread (authenticator
@@ -627,6 +654,17 @@ function container(value: unknown, path: string, index: number, baseDir: string,
 }
 
 function component(value: unknown, path: string, index: number, baseDir: string, env: NodeJS.ProcessEnv): ComponentConfig {
+  // Crossbar's HTTP bridge components (crossbar/bridge/rest/): the subscriber is a path service here.
+  const classname = isObject(value) && value.type === 'class' && typeof value.classname === 'string' ? value.classname : '';
+  if (/^crossbar\.(bridge|adapter)\.rest\.MessageForwarder$/.test(classname)) {
+    throw new ConfigError(
+      `${path}.classname: Crossbar's HTTP bridge subscriber is a "subscriber" path service of a web transport in Crosswire: ` +
+        'move extra.subscriptions, method, expectedcode and debug there, with this realm and a role (docs/http-bridge.md)',
+    );
+  }
+  if (/^crossbar\.(bridge|adapter)\.rest\.RESTCallee$/.test(classname)) {
+    throw new ConfigError(`${path}.classname: Crossbar's HTTP bridge callee (WAMP calls turned into HTTP requests) is not implemented in Crosswire`);
+  }
   if (isObject(value) && value.type !== undefined && value.type !== 'module') {
     throw new ConfigError(`${path}.type: '${String(value.type)}' components are not implemented (only "module": a JavaScript module)`);
   }

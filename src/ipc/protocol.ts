@@ -1,4 +1,5 @@
 import type { TransportAuth } from '../config/auth.js';
+import type { BridgeSpec } from '../config/bridge.js';
 import type { Limit } from '../metrics/labels.js';
 import type { CookieAuth } from '../transport/cookies.js';
 /**
@@ -31,6 +32,9 @@ import type { CookieAuth } from '../transport/cookies.js';
  *   MARK,   bytes                                     flow control (src/flow.ts): the bytes of client messages
  *                                                     posted to this worker so far, cumulative, at the end of a
  *                                                     batch that carried some
+ *   BRIDGE, reqId, key, body, headers                 an HTTP bridge request (src/http/bridge.ts) that passed the
+ *                                                     main thread's checks: the service's key, the body bytes,
+ *                                                     the request headers for a webhook (else null)
  *   DEBUG_FAIL, mode                                  tests only: make the worker fail (see DebugFailMode);
  *                                                     ignored unless the worker was started with debugHooks
  * worker → main
@@ -43,6 +47,7 @@ import type { CookieAuth } from '../transport/cookies.js';
  *   ROUTED, time                                      the STAMP of the main-thread batch this reply answers
  *   STATS,  WorkerStats                               counters since the last report, current gauges
  *                                                     (every ~1 s and on COLLECT; never per message)
+ *   BRIDGE_REPLY, reqId, status, body                 the HTTP answer to that request (workers/bridge.ts)
  *   ACK,    mark                                      the last MARK whose batch the worker has consumed (routed):
  *                                                     with that batch's own output, or once per event-loop turn
  *                                                     when there was none
@@ -65,6 +70,8 @@ export const Op = {
   FANOUT_BYTES: 18,
   MARK: 24,
   ACK: 25,
+  BRIDGE: 40,
+  BRIDGE_REPLY: 41,
 } as const;
 
 /** How a DEBUG_FAIL makes a worker die: an uncaught exception, process.exit, or running out of heap. */
@@ -102,7 +109,8 @@ export interface WorkerStats {
 
 /** What a realm worker learns about the transport a session arrived on. */
 export interface TransportInfo {
-  type: 'websocket';
+  /** 'http': a router-internal session of the HTTP bridge (workers/bridge.ts). */
+  type: 'websocket' | 'http';
   /** The serializer's index in SERIALIZER_LIST (src/serializers/index.ts), -1 for router-internal sessions. */
   serIndex: number;
   /** The transport's id, as sessions and authenticators see it. */
@@ -182,6 +190,8 @@ export interface WorkerStartup {
   maxHeapMb: number;
   /** The NATS link of a cluster node (docs/cluster.md), or null: a single node. */
   cluster: ClusterConfig | null;
+  /** The HTTP bridge services on this worker's realms (docs/http-bridge.md). */
+  bridges: BridgeSpec[];
 }
 
 /** crosswire.cluster, resolved (secrets read from the environment). */

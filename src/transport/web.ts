@@ -5,6 +5,8 @@ import mime from 'mime-types';
 import type { TransportConfig, WebPathConfig, WsServiceConfig } from '../config/load.js';
 import type { Logger } from '../log.js';
 import { allMethods, type HttpRequest, type HttpResponse, type TemplatedApp } from '../uws.js';
+import type { BridgePath } from '../config/bridge.js';
+import { mountReverseProxy } from '../http/reverse-proxy.js';
 import { VERSION } from './http.js';
 import type { WsService } from './ws-service.js';
 
@@ -26,6 +28,7 @@ export function mountWebPaths(
   mountOpsAt?: (app: TemplatedApp, kind: 'metrics' | 'health' | 'ready', path: string) => void,
   /** The client's address (behind a front, src/transport/front.ts, the socket's is not). */
   peerOf: (res: HttpResponse) => string = (res) => Buffer.from(res.getRemoteAddressAsText()).toString(),
+  mountBridgeAt?: (app: TemplatedApp, p: BridgePath, transport: TransportConfig, peerOf: (res: HttpResponse) => string) => void,
 ): WsService[] {
   const web = config.web!;
   const services: WsService[] = [];
@@ -81,6 +84,17 @@ export function mountWebPaths(
       case 'ready':
         if (mountOpsAt === undefined) throw new Error(`transport ${config.id}: '${p.type}' path services need a router`);
         mountOpsAt(app, p.type, p.path);
+        break;
+      case 'publisher':
+      case 'caller':
+      case 'webhook':
+        if (mountBridgeAt === undefined) throw new Error(`transport ${config.id}: '${p.type}' path services need a router`);
+        mountBridgeAt(app, p, config, peerOf);
+        break;
+      case 'subscriber':
+        break; // runs in the realm worker (workers/bridge.ts); nothing is served on its path
+      case 'reverseproxy':
+        mountReverseProxy(app, p, log);
         break;
     }
   }

@@ -67,6 +67,7 @@ export class Listener {
         log,
         handler.mountOpsAt?.bind(handler),
         (res) => (handoff !== null ? (handoff.peek(res)?.address ?? 'unknown') : Buffer.from(res.getRemoteAddressAsText()).toString()),
+        handler.mountBridgeAt?.bind(handler),
       );
       this.services.push(...made);
     }

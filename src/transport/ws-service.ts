@@ -1,4 +1,5 @@
-import type { WsServiceConfig } from '../config/load.js';
+import type { BridgePath } from '../config/bridge.js';
+import type { TransportConfig, WsServiceConfig } from '../config/load.js';
 import { MAX_MESSAGE_CEILING } from '../config/schema.js';
 import type { TransportInfo } from '../ipc/protocol.js';
 import type { Logger } from '../log.js';
@@ -26,6 +27,8 @@ export interface ConnHandler {
   mountHttp?(app: TemplatedApp): void;
   /** A web transport's `metrics`/`health`/`ready` path service at `path`. */
   mountOpsAt?(app: TemplatedApp, kind: 'metrics' | 'health' | 'ready', path: string): void;
+  /** A web transport's HTTP bridge path service (`publisher`, `caller`, `webhook`: src/http/bridge.ts). */
+  mountBridgeAt?(app: TemplatedApp, p: BridgePath, transport: TransportConfig, peerOf: (res: HttpResponse) => string): void;
 }
 
 /** A Sec-WebSocket-Key: 16 random bytes in base64 (RFC 6455 §4.1). */

@@ -4,7 +4,7 @@ import { randomId } from '../../src/wamp/ids.js';
 import { type Dict, WampError } from '../../src/wamp/messages.js';
 import { Uri } from '../../src/wamp/uris.js';
 import { RolePermissions } from '../authorizer.js';
-import { Output } from '../output.js';
+import { INTERNAL_BIT, Output } from '../output.js';
 import type { Realm } from '../realm.js';
 import { Session } from '../session.js';
 
@@ -26,6 +26,21 @@ export class InternalOutput extends Output {
   override send(connId: number, msg: unknown[]): void {
     if (connId < 0) this.#sinks.get(connId)?.(msg);
     else super.send(connId, msg);
+  }
+
+  /** An EVENT some router-internal sessions subscribe to (mask bit INTERNAL_BIT): theirs is handed over here. */
+  override fanout(connIds: number[], msg: unknown[], mask: number): void {
+    if ((mask & INTERNAL_BIT) !== 0) {
+      const rest: number[] = [];
+      for (const id of connIds) {
+        if (id < 0) this.#sinks.get(id)?.(msg);
+        else rest.push(id);
+      }
+      mask &= ~INTERNAL_BIT;
+      if (rest.length === 0) return;
+      connIds = rest;
+    }
+    super.fanout(connIds, msg, mask);
   }
 }
 
