@@ -19,7 +19,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { connect, type NatsConnection, type Subscription as NatsSubscription } from 'nats';
-import type { ClusterConfig } from '../src/ipc/protocol.js';
+import type { ClusterConfig, ClusterStats } from '../src/ipc/protocol.js';
 import type { Logger } from '../src/log.js';
 import { msgpackSerializer } from '../src/serializers/msgpack.js';
 import type { Dict } from '../src/wamp/messages.js';
@@ -98,7 +98,7 @@ class RealmLink implements Backplane {
   readonly #subjects = new Map<string, string>();
 
   /** The other nodes' sessions of this realm by authrole, as last reported, by NATS connection. */
-  readonly #peers = new Map<string, { roles: [string, number][]; at: number }>();
+  readonly #peers = new Map<string, { roles: [string, number][]; at: number; node: string }>();
   #gossipTimer: NodeJS.Timeout | null = null;
 
   constructor(
@@ -120,6 +120,18 @@ class RealmLink implements Backplane {
     this.#gossipTimer.unref();
   }
 
+  /** Adds the node ids of the other nodes that reported within PEER_TTL_MS to `into`; returns how many connections that is. */
+  livePeers(into?: Set<string>): number {
+    const now = Date.now();
+    let n = 0;
+    for (const p of this.#peers.values()) {
+      if (now - p.at > PEER_TTL_MS) continue;
+      n++;
+      into?.add(p.node);
+    }
+    return n;
+  }
+
   remoteSessionCount(roles: Set<string> | null): number {
     const now = Date.now();
     let n = 0;
@@ -135,15 +147,15 @@ class RealmLink implements Backplane {
     this.remoteSessionCount(null); // drops the reports of nodes gone silent
     const roles = new Map<string, number>();
     for (const s of this.sessions.values()) roles.set(s.authrole, (roles.get(s.authrole) ?? 0) + 1);
-    this.link.send(`${this.base}n`, [this.link.id, [...roles], ask]);
+    this.link.send(`${this.base}n`, [this.link.id, [...roles], ask, this.link.cfg.nodeId]);
   }
 
   /** Another node's report. */
   heard(data: Uint8Array): void {
-    const [id, roles, ask] = msgpackSerializer.decode(data) as unknown[];
+    const [id, roles, ask, node] = msgpackSerializer.decode(data) as unknown[];
     if (typeof id !== 'string' || id === this.link.id || !Array.isArray(roles)) return;
     const valid = roles.filter((x): x is [string, number] => Array.isArray(x) && typeof x[0] === 'string' && Number.isInteger(x[1]) && (x[1] as number) >= 0);
-    this.#peers.set(id, { roles: valid, at: Date.now() });
+    this.#peers.set(id, { roles: valid, at: Date.now(), node: typeof node === 'string' ? node : id });
     if (ask === true) this.sessionsChanged();
   }
 
@@ -213,6 +225,13 @@ export class ClusterLink {
   #closing = false;
   #heartbeat: NodeJS.Timeout | null = null;
   #up = false;
+  /** Why the link is down (for /ready), or null while connected. */
+  #down: string | null = 'connecting to NATS';
+  #reconnects = 0;
+  /** The NATS connection's message and byte counts at the last takeStats() (it keeps them across reconnects). */
+  #reported = { inMsgs: 0, outMsgs: 0, inBytes: 0, outBytes: 0, reconnects: 0 };
+  /** Called when the link goes up or down (the worker reports it to the main thread at once, for /ready). */
+  onChange: (() => void) | null = null;
   /** Publications not handed to NATS (not connected, too big, …): counted, logged now and then. */
   dropped = 0;
   #droppedLogged = 0;
@@ -226,6 +245,32 @@ export class ClusterLink {
   /** Whether the NATS connection is up now (not connecting, not reconnecting, not closed). */
   get connected(): boolean {
     return this.#up;
+  }
+
+  /** The link's state and counters since the previous call (STATS, src/ipc/protocol.ts). */
+  takeStats(): ClusterStats {
+    const now = this.#nc?.stats() ?? { inMsgs: 0, outMsgs: 0, inBytes: 0, outBytes: 0 };
+    const was = this.#reported;
+    const peers = new Set<string>();
+    for (const r of this.#realms) r.livePeers(peers);
+    peers.delete(this.cfg.nodeId);
+    const stats: ClusterStats = {
+      down: this.#down,
+      msgsIn: now.inMsgs - was.inMsgs,
+      msgsOut: now.outMsgs - was.outMsgs,
+      bytesIn: now.inBytes - was.inBytes,
+      bytesOut: now.outBytes - was.outBytes,
+      reconnects: this.#reconnects - was.reconnects,
+      peers: peers.size,
+    };
+    this.#reported = { ...now, reconnects: this.#reconnects };
+    return stats;
+  }
+
+  #state(up: boolean, down: string | null): void {
+    this.#up = up;
+    this.#down = down;
+    this.onChange?.();
   }
 
   /** This connection in the session-count reports (the queue group name is unique per connection). */
@@ -269,22 +314,28 @@ export class ClusterLink {
   /** Connects (retrying for ever, with NATS's reconnect wait); the realms' interest is subscribed once connected. */
   async start(): Promise<void> {
     const { cfg } = this;
-    const nc = await connect({
-      servers: cfg.servers,
-      name: `crosswire ${cfg.nodeId} worker ${this.workerIndex}`,
-      noEcho: true,
-      waitOnFirstConnect: true,
-      maxReconnectAttempts: -1,
-      reconnectTimeWait: 1000,
-      ...(cfg.user !== null ? { user: cfg.user, pass: cfg.password ?? '' } : {}),
-      ...(cfg.token !== null ? { token: cfg.token } : {}),
-    });
+    let nc: NatsConnection;
+    try {
+      nc = await connect({
+        servers: cfg.servers,
+        name: `crosswire ${cfg.nodeId} worker ${this.workerIndex}`,
+        noEcho: true,
+        waitOnFirstConnect: true,
+        maxReconnectAttempts: -1,
+        reconnectTimeWait: 1000,
+        ...(cfg.user !== null ? { user: cfg.user, pass: cfg.password ?? '' } : {}),
+        ...(cfg.token !== null ? { token: cfg.token } : {}),
+      });
+    } catch (e) {
+      this.#state(false, `cannot connect to NATS: ${String(e)}`);
+      throw e;
+    }
     if (this.#closing) {
       await nc.close();
       return;
     }
     this.#nc = nc;
-    this.#up = true;
+    this.#state(true, null);
     this.log.info({ node: cfg.nodeId, server: nc.getServer() }, 'cluster: connected to NATS');
     for (const r of this.#realms) this.#join(r);
     this.#heartbeat = setInterval(() => {
@@ -293,14 +344,18 @@ export class ClusterLink {
     this.#heartbeat.unref();
     void (async () => {
       for await (const s of nc.status()) {
-        if (s.type === 'disconnect') this.#up = false;
-        else if (s.type === 'reconnect') this.#up = true;
-        else if (s.type !== 'error') continue;
+        if (s.type === 'disconnect') this.#state(false, `NATS connection lost (${String(s.data)}), reconnecting`);
+        else if (s.type === 'reconnect') {
+          this.#reconnects++;
+          this.#state(true, null);
+          // The NATS client subscribes again by itself; the others learn this node's sessions at once.
+          for (const r of this.#realms) r.gossip(true);
+        } else if (s.type !== 'error') continue;
         this.log.warn({ node: cfg.nodeId, status: s.type, data: String(s.data) }, 'cluster: NATS connection');
       }
     })();
     void nc.closed().then((err) => {
-      this.#up = false;
+      this.#state(false, `NATS connection closed (${String(err ?? 'closed')})`);
       if (!this.#closing) this.log.error({ node: cfg.nodeId, err: String(err ?? 'closed') }, 'cluster: NATS connection closed');
     });
   }

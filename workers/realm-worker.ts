@@ -53,6 +53,9 @@ const cluster = startup.cluster === null ? null : new ClusterLink(startup.cluste
 if (cluster !== null) {
   for (const [name, realm] of realms) cluster.attach(name, realm.broker, realm.sessions);
   stats.clusterConnected = () => cluster.connected;
+  stats.clusterStats = () => cluster.takeStats();
+  // Up or down is reported at once (not at the next STATS interval): /ready follows the link.
+  cluster.onChange = () => stats.report();
   cluster.start().catch((err: unknown) => log.error({ err: String(err) }, 'cluster: cannot connect to NATS'));
 }
 let drain: Drain | null = null;

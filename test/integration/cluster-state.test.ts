@@ -1,0 +1,124 @@
+// Cluster state beyond plain pub/sub (docs/cluster.md): /ready and crosswire_cluster_* follow the
+// NATS link, NATS killed and restarted under traffic. Two real routers (each its own realm worker
+// thread with its own NATS connection, uWS on 127.0.0.1) joined through a real nats-server.
+//
+// Needs Debian's nats-server (scripts/install-test-deps.sh installs it): without it this file FAILS.
+import '../helpers/quiet.js'; // before 'autobahn'
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { type Client, connect } from '../helpers/client.js';
+import { get } from '../helpers/http.js';
+import { scrape } from '../helpers/metrics.js';
+import { argsOf, killNats, linked, type Nats, startNats, stopAllNats, sub, until } from '../helpers/nats.js';
+import { ANONYMOUS_ALL, startRouter, type TestRouter } from '../helpers/router.js';
+
+const REALMS = [{ name: 'realm1', roles: [ANONYMOUS_ALL] }];
+
+let nats: Nats;
+const nodes: TestRouter[] = [];
+const clients: Client[] = [];
+
+before(async () => {
+  nats = await startNats();
+  for (const id of ['state_a', 'state_b']) {
+    nodes.push(await startRouter({ realms: REALMS, crosswire: { realm_threads: 1, cluster: { nats: { servers: [nats.url] }, node_id: id } } }));
+  }
+});
+
+after(async () => {
+  await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
+  await Promise.all(nodes.map((n) => n.stop()));
+  await stopAllNats();
+});
+
+async function client(node: number, realm = 'realm1'): Promise<Client> {
+  const c = await connect(nodes[node]!.url, 'json', realm);
+  clients.push(c);
+  return c;
+}
+
+async function ready(node: number): Promise<{ code: number; body: { status: string; reason?: string } }> {
+  const r = await get(`${nodes[node]!.http}/ready`);
+  return { code: r.status, body: (await r.json()) as { status: string; reason?: string } };
+}
+
+let seq = 0;
+const base = () => `com.state.t${++seq}`;
+
+describe('cluster link state: /ready and metrics (real nats-server)', () => {
+  test('a connected node is ready and counts its NATS traffic and its peers', async () => {
+    await until(async () => (await ready(0)).code === 200 && (await ready(1)).code === 200, 'both nodes ready');
+    await until(async () => (await scrape(nodes[0]!.http)).get('crosswire_cluster_peers', { worker: '0' }) === 1, 'node a to see one peer');
+    const t = base();
+    const a = await client(0);
+    const b = await client(1);
+    const s = await sub(b, t);
+    await linked(a, t, [b]);
+    const m0 = await scrape(nodes[0]!.http);
+    const m1 = await scrape(nodes[1]!.http);
+    await a.session.publish(t, ['x'.repeat(10_000)], {}, { acknowledge: true });
+    await s.events.waitFor(1);
+    const n0 = await scrape(nodes[0]!.http);
+    const n1 = await scrape(nodes[1]!.http);
+    const d = (n: typeof m0, m: typeof m0, name: string, direction: string) => n.get(name, { worker: '0', direction }) - m.get(name, { worker: '0', direction });
+    assert.ok(d(n0, m0, 'crosswire_cluster_messages_total', 'out') >= 1);
+    assert.ok(d(n0, m0, 'crosswire_cluster_bytes_total', 'out') >= 10_000, 'the 10 kB event left node a');
+    assert.ok(d(n1, m1, 'crosswire_cluster_bytes_total', 'in') >= 10_000, 'the 10 kB event reached node b');
+    assert.equal(n1.get('crosswire_cluster_peers', { worker: '0' }), 1);
+    assert.equal(n0.type('crosswire_cluster_messages_total'), 'counter');
+  });
+
+  test('a single node has no cluster metrics and its /ready says nothing of a cluster', async () => {
+    const single = await startRouter({ crosswire: { realm_threads: 1 } });
+    try {
+      let m = await scrape(single.http);
+      await until(async () => (m = await scrape(single.http)).has('crosswire_worker_heap_used_bytes'), 'the worker to report its stats');
+      for (const name of ['crosswire_cluster_peers', 'crosswire_cluster_messages_total', 'crosswire_cluster_reconnects_total']) assert.equal(m.has(name), false, name);
+      const r = await get(`${single.http}/ready`);
+      assert.equal(r.status, 200);
+      assert.deepEqual(await r.json(), { status: 'ready' });
+    } finally {
+      await single.stop();
+    }
+  });
+
+  // Last: it kills nats-server.
+  test('NATS killed under traffic: /ready 503 with the reason, local delivery goes on; restarted: 200, reconnects counted, events cross again', async () => {
+    const t = base();
+    const a = await client(0);
+    const a2 = await client(0);
+    const b = await client(1);
+    const local = await sub(a2, t);
+    const remote = await sub(b, t);
+    await linked(a, t, [b]);
+    const before0 = (await scrape(nodes[0]!.http)).get('crosswire_cluster_reconnects_total', { worker: '0' });
+    // Traffic all along: a publishes until told to stop (each publish acknowledged: bounded by round trips).
+    let stop = false;
+    let sent = 0;
+    const traffic = (async () => {
+      while (!stop && sent < 100_000) await a.session.publish(t, [`n${sent++}`], {}, { acknowledge: true });
+    })();
+    await local.events.waitFor(5);
+    await killNats(nats);
+    await until(async () => (await ready(0)).code === 503 && (await ready(1)).code === 503, '/ready 503 on both nodes');
+    const down = await ready(0);
+    assert.equal(down.body.status, 'cluster_unavailable');
+    assert.match(down.body.reason ?? '', /^worker 0: NATS connection lost/);
+    assert.equal((await scrape(nodes[0]!.http)).get('crosswire_cluster_connected', { worker: '0' }), 0);
+    // The node keeps serving its own sessions.
+    const n = local.events.items.length;
+    await local.events.waitFor(n + 5);
+    nats = await startNats({ port: nats.port, dir: nats.dir });
+    await until(async () => (await ready(0)).code === 200 && (await ready(1)).code === 200, '/ready 200 again on both nodes', 20_000);
+    stop = true;
+    await traffic;
+    assert.equal((await scrape(nodes[0]!.http)).get('crosswire_cluster_reconnects_total', { worker: '0' }), before0 + 1);
+    // The subscription made before the restart is announced again: events cross again.
+    await linked(a, t, [b]);
+    const k = remote.events.items.length;
+    await a.session.publish(t, ['after'], {}, { acknowledge: true });
+    await remote.events.waitFor(k + 1);
+    assert.equal(argsOf(remote.events).at(-1), 'after');
+    assert.equal(argsOf(local.events).at(-1), 'after');
+  });
+});
