@@ -24,6 +24,7 @@ import type { Logger } from '../src/log.js';
 import { msgpackSerializer } from '../src/serializers/msgpack.js';
 import type { Dict } from '../src/wamp/messages.js';
 import type { Backplane, Broker, Publication, Subscription } from './broker.js';
+import { RetainedStore } from './cluster/retained.js';
 
 /** Longest event subject used; a longer one goes to the realm's `L` subject (NATS's control line is 4 KiB by default). */
 export const MAX_SUBJECT = 1024;
@@ -109,6 +110,18 @@ class RealmLink implements Backplane {
   ) {
     this.base = `cw.${natsToken(realm)}.`;
     this.interest.set(`${this.base}L`, { count: 1, sub: null });
+    // Event history (docs/cluster.md): every event a history entry matches comes here, subscribers or not.
+    for (const h of broker.store?.patterns() ?? []) this.#want(interestSubject(this.base, h.uri, h.match));
+  }
+
+  /** The cluster's retained events of this realm (workers/cluster/retained.ts), once connected. */
+  retained: RetainedStore | null = null;
+
+  #want(subject: string | null): void {
+    if (subject === null) return;
+    const i = this.interest.get(subject);
+    if (i !== undefined) i.count++;
+    else this.interest.set(subject, { count: 1, sub: null });
   }
 
   sessionsChanged(): void {
@@ -175,6 +188,7 @@ class RealmLink implements Backplane {
       if (o[k] !== undefined) (options ??= {})[k] = o[k];
     }
     this.link.publish(subject, [pub.id, pub.topic, options, pub.disclosed, pub.payload, pub.jsonTail ?? null]);
+    if (pub.options.retain === true && this.retained !== null) this.retained.put(pub, pub.publisher?.id ?? 0);
   }
 
   subscriptionCreated(sub: Subscription): void {
@@ -300,6 +314,10 @@ export class ClusterLink {
       },
     });
     r.gossip(true);
+    if (r.retained === null) {
+      r.retained = new RetainedStore(r.realm, r.broker, r.broker.limits, this.log);
+      void r.retained.open(this.#nc!);
+    }
   }
 
   /** A best-effort message (session-count reports): not counted as a lost publication. */
@@ -398,6 +416,7 @@ export class ClusterLink {
   async close(): Promise<void> {
     this.#closing = true;
     if (this.#heartbeat !== null) clearInterval(this.#heartbeat);
+    for (const r of this.#realms) r.retained?.close();
     if (this.#nc !== null) await this.#nc.close();
   }
 }

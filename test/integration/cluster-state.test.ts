@@ -9,10 +9,17 @@ import { after, before, describe, test } from 'node:test';
 import { type Client, connect } from '../helpers/client.js';
 import { get } from '../helpers/http.js';
 import { scrape } from '../helpers/metrics.js';
-import { argsOf, killNats, linked, type Nats, startNats, stopAllNats, sub, until } from '../helpers/nats.js';
+import { argsOf, type Ev, killNats, linked, type Nats, startNats, stopAllNats, sub, until } from '../helpers/nats.js';
 import { ANONYMOUS_ALL, startRouter, type TestRouter } from '../helpers/router.js';
+import { Inbox } from '../helpers/wait.js';
 
-const REALMS = [{ name: 'realm1', roles: [ANONYMOUS_ALL] }];
+type Dict = Record<string, unknown>;
+
+const REALMS = [
+  { name: 'realm1', roles: [ANONYMOUS_ALL] },
+  { name: 'hist.realm', roles: [ANONYMOUS_ALL], store: { type: 'memory', 'event-history': [{ uri: 'com.hist.', match: 'prefix', limit: 5 }] } },
+];
+const clusterOf = (id: string) => ({ realm_threads: 1, cluster: { nats: { servers: [nats.url] }, node_id: id } });
 
 let nats: Nats;
 const nodes: TestRouter[] = [];
@@ -21,7 +28,7 @@ const clients: Client[] = [];
 before(async () => {
   nats = await startNats();
   for (const id of ['state_a', 'state_b']) {
-    nodes.push(await startRouter({ realms: REALMS, crosswire: { realm_threads: 1, cluster: { nats: { servers: [nats.url] }, node_id: id } } }));
+    nodes.push(await startRouter({ realms: REALMS, crosswire: clusterOf(id) }));
   }
 });
 
@@ -82,6 +89,76 @@ describe('cluster link state: /ready and metrics (real nats-server)', () => {
     }
   });
 
+});
+
+/** Subscribes with get_retained until a retained event arrives (bounded); returns its event and unsubscribes. */
+async function retainedOn(c: Client, topic: string, options: Record<string, unknown> = {}): Promise<Ev> {
+  let got: Ev | undefined;
+  await until(async () => {
+    const box = new Inbox<Ev>();
+    const s = await c.session.subscribe(topic, (args, kwargs, details) => box.push({ args, kwargs: kwargs ?? {}, details }), { get_retained: true, ...options });
+    got = (await box.waitFor(1, 200).catch(() => []))[0];
+    await c.session.unsubscribe(s);
+    return got !== undefined;
+  }, `a retained event of ${topic}`);
+  return got!;
+}
+
+describe('retained events and event history across nodes (JetStream)', () => {
+  test('retain on node a, get_retained on node b sees the latest; a node started later too', async () => {
+    const t = base();
+    const a = await client(0);
+    const b = await client(1);
+    const p1 = await a.session.publish(t, ['first'], { k: 1 }, { retain: true, acknowledge: true });
+    const e1 = await retainedOn(b, t);
+    assert.deepEqual([e1.args, e1.kwargs, e1.details.publication, (e1.details as unknown as Dict).retained], [['first'], { k: 1 }, p1!.id, true]);
+    const p2 = await a.session.publish(t, ['second'], {}, { retain: true, acknowledge: true });
+    let e2: Ev | undefined;
+    await until(async () => (e2 = await retainedOn(b, t)).args[0] === 'second', 'node b to have the second retained event');
+    assert.equal(e2!.details.publication, p2!.id);
+    // A pattern subscription on b gets the retained event of a topic it matches.
+    assert.deepEqual((await retainedOn(b, 'com.state.', { match: 'prefix' })).details.topic !== undefined, true);
+    // A third node, started after the events were retained, learns them from the bucket.
+    const late = await startRouter({ realms: REALMS, crosswire: clusterOf('state_late') });
+    try {
+      const c = await connect(late.url, 'msgpack', 'realm1');
+      clients.push(c);
+      assert.deepEqual((await retainedOn(c, t)).args, ['second']);
+    } finally {
+      await late.stop();
+    }
+  });
+
+  test('black/whitelists of retained events hold on the other node (the latest each subscriber may receive)', async () => {
+    const t = base();
+    const a = await client(0);
+    const b1 = await client(1);
+    const b2 = await client(1);
+    await a.session.publish(t, ['all'], {}, { retain: true, acknowledge: true });
+    await retainedOn(b2, t); // b has 'all'
+    await a.session.publish(t, ['only-b1'], {}, { retain: true, acknowledge: true, eligible: [b1.session.id] });
+    await until(async () => (await retainedOn(b1, t)).args[0] === 'only-b1', 'b1 to get the event only it may receive');
+    assert.deepEqual((await retainedOn(b2, t)).args, ['all']);
+  });
+
+  test('event history on node b has the events published on node a (no subscriber on b when they were published)', async () => {
+    const a = await client(0, 'hist.realm');
+    const b = await client(1, 'hist.realm');
+    const t = `com.hist.t${++seq}`;
+    // Both nodes are linked to NATS (history interest is made when a node connects).
+    await linked(a, `com.link${seq}`, [b]);
+    for (let i = 0; i < 7; i++) await a.session.publish(t, [i], {}, { acknowledge: true });
+    await a.session.publish('com.other', ['not kept'], {}, { acknowledge: true });
+    const s = await b.session.subscribe('com.hist.', () => undefined, { match: 'prefix' });
+    let events: Dict[] = [];
+    await until(async () => (events = (await b.session.call('wamp.subscription.get_events', [s.id, 10])) as Dict[]).length === 5, 'node b to have 5 events');
+    // Newest first, the history's limit (5) applied.
+    assert.deepEqual(events.map((e) => (e.args as unknown[])[0]), [6, 5, 4, 3, 2]);
+    assert.ok(events.every((e) => e.topic === t && e.subscription === s.id));
+  });
+});
+
+describe('cluster link lost and back (real nats-server)', () => {
   // Last: it kills nats-server.
   test('NATS killed under traffic: /ready 503 with the reason, local delivery goes on; restarted: 200, reconnects counted, events cross again', async () => {
     const t = base();
