@@ -160,6 +160,10 @@ export interface Backplane {
   sessionsChanged(): void;
   /** Sessions of the realm on the other nodes, of the given authroles (null: all). */
   remoteSessionCount(roles: Set<string> | null): number;
+  /** The id of a new subscription: the same on every node for the same (topic, match) (workers/cluster/meta.ts). */
+  subscriptionId(topic: string, match: Match): number;
+  /** The other nodes' parts of a meta procedure's answer (workers/cluster/meta.ts). */
+  ask(procedure: string, args: unknown[], kwargs: Dict): Promise<unknown[]>;
 }
 
 interface Retained {
@@ -233,7 +237,7 @@ export class Broker {
     }
     let created = false;
     if (sub === undefined) {
-      let id = randomId();
+      let id = this.backplane !== null ? this.backplane.subscriptionId(topic, match) : randomId();
       while (this.#byId.has(id)) id = randomId();
       sub = new Subscription(id, topic, match);
       this.#index.set(topic, match, sub);
@@ -298,9 +302,16 @@ export class Broker {
     return this.#index.matchAll(topic, []).length > 0;
   }
 
-  /** A publication by the router itself (meta events, testaments). */
+  /** A publication by the router itself (meta events, testaments): in a cluster, to the other nodes too. */
   publishInternal(topic: string, args: unknown[], kwargs?: Dict, options: Dict = {}): void {
-    this.dispatch({ id: randomId(), topic, publisher: null, options, disclosed: null, payload: kwargs === undefined ? [args] : [args, kwargs], jsonTail: undefined, bytes: -1 });
+    const pub: Publication = { id: randomId(), topic, publisher: null, options, disclosed: null, payload: kwargs === undefined ? [args] : [args, kwargs], jsonTail: undefined, bytes: -1 };
+    this.dispatch(pub);
+    if (this.backplane !== null) this.backplane.published(pub);
+  }
+
+  /** Whether a router publication to `topic` may reach anybody: in a cluster, subscribers on other nodes may exist. */
+  mayReach(topic: string): boolean {
+    return this.backplane !== null || this.hasSubscribers(topic);
   }
 
   /** Delivers a publication to every matching subscription, then retains/stores it. */

@@ -17,13 +17,14 @@
  * matches several of them is delivered to the connection once (NATS delivers to one member of each
  * matching queue group), and `noEcho` keeps a node's own publications from coming back to it.
  */
-import { randomBytes } from 'node:crypto';
-import { connect, type NatsConnection, type Subscription as NatsSubscription } from 'nats';
+import { createHash, randomBytes } from 'node:crypto';
+import { connect, createInbox, type NatsConnection, type Subscription as NatsSubscription } from 'nats';
 import type { ClusterConfig, ClusterStats } from '../src/ipc/protocol.js';
 import type { Logger } from '../src/log.js';
 import { msgpackSerializer } from '../src/serializers/msgpack.js';
 import type { Dict } from '../src/wamp/messages.js';
 import type { Backplane, Broker, Publication, Subscription } from './broker.js';
+import { META_TIMEOUT_MS } from './cluster/meta.js';
 import { RetainedStore } from './cluster/retained.js';
 
 /** Longest event subject used; a longer one goes to the realm's `L` subject (NATS's control line is 4 KiB by default). */
@@ -112,6 +113,28 @@ class RealmLink implements Backplane {
     this.interest.set(`${this.base}L`, { count: 1, sub: null });
     // Event history (docs/cluster.md): every event a history entry matches comes here, subscribers or not.
     for (const h of broker.store?.patterns() ?? []) this.#want(interestSubject(this.base, h.uri, h.match));
+  }
+
+  /** This node's part of a meta procedure's answer, for the other nodes (workers/cluster/meta.ts). */
+  metaPart: ((procedure: string, args: unknown[], kwargs: Dict) => unknown) | null = null;
+
+  subscriptionId(topic: string, match: string): number {
+    // The same on every node: 53 bits of SHA-256 of (match, topic), in [1, 2^53] like a random id.
+    const h = createHash('sha256').update(`${match}\0${topic}`).digest();
+    return (h.readUIntBE(0, 6) * 32 + (h[6]! >> 3)) + 1;
+  }
+
+  ask(procedure: string, args: unknown[], kwargs: Dict): Promise<unknown[]> {
+    const expected = this.livePeers();
+    if (expected === 0) return Promise.resolve([]);
+    return this.link.request(`${this.base}m`, [procedure, args, kwargs], expected, META_TIMEOUT_MS).then((xs) => xs.map((x) => (Array.isArray(x) ? x[0] : null)));
+  }
+
+  /** Another node's meta request: this node's part as the reply. */
+  answer(data: Uint8Array): unknown {
+    const [procedure, args, kwargs] = msgpackSerializer.decode(data) as unknown[];
+    if (typeof procedure !== 'string' || !Array.isArray(args) || typeof kwargs !== 'object' || kwargs === null || this.metaPart === null) return null;
+    return this.metaPart(procedure, args, kwargs as Dict);
   }
 
   /** The cluster's retained events of this realm (workers/cluster/retained.ts), once connected. */
@@ -292,6 +315,50 @@ export class ClusterLink {
     return this.#queue;
   }
 
+  /** Lets the other nodes ask this node's part of a meta procedure's answer for a realm (workers/cluster/meta.ts). */
+  answerMeta(realm: string, part: (procedure: string, args: unknown[], kwargs: Dict) => unknown): void {
+    const r = this.#realms.find((x) => x.realm === realm);
+    if (r !== undefined) r.metaPart = part;
+  }
+
+  /**
+   * Asks every node listening on `subject` (request/reply through a fresh inbox); resolves with the
+   * answers that came within `ms`, sooner once `expected` answered. Not connected: no answers.
+   */
+  request(subject: string, message: unknown[], expected: number, ms: number): Promise<unknown[]> {
+    const nc = this.#nc;
+    if (nc === null || !this.#up) return Promise.resolve([]);
+    return new Promise((resolve) => {
+      const answers: unknown[] = [];
+      const inbox = createInbox();
+      let finished = false;
+      const done = () => {
+        if (finished) return;
+        finished = true;
+        clearTimeout(timer);
+        sub.unsubscribe();
+        resolve(answers);
+      };
+      const timer = setTimeout(done, ms);
+      const sub = nc.subscribe(inbox, {
+        callback: (err, msg) => {
+          if (err !== null) return;
+          try {
+            answers.push(msgpackSerializer.decode(msg.data));
+          } catch {
+            // a malformed answer counts as none
+          }
+          if (answers.length >= expected) done();
+        },
+      });
+      try {
+        nc.publish(subject, msgpackSerializer.encode(message) as Uint8Array, { reply: inbox });
+      } catch {
+        done();
+      }
+    });
+  }
+
   /** Joins a realm's Broker to the cluster. */
   attach(realm: string, broker: Broker, sessions: ReadonlyMap<number, { authrole: string }>): void {
     const r = new RealmLink(this, realm, broker, sessions);
@@ -310,6 +377,16 @@ export class ClusterLink {
           r.heard(msg.data);
         } catch (e) {
           this.log.warn({ err: String(e) }, 'cluster: malformed session count report');
+        }
+      },
+    });
+    this.#nc!.subscribe(`${r.base}m`, {
+      callback: (err, msg) => {
+        if (err !== null || msg.reply === '') return;
+        try {
+          msg.respond(msgpackSerializer.encode([r.answer(msg.data)]) as Uint8Array);
+        } catch (e) {
+          this.log.warn({ err: String(e) }, 'cluster: cannot answer a meta request');
         }
       },
     });

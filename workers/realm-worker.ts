@@ -11,6 +11,7 @@ import { Uri } from '../src/wamp/uris.js';
 import { InternalOutput } from './auth/internal-caller.js';
 import { AuthService } from './auth/service.js';
 import { ClusterLink } from './cluster.js';
+import { metaPart } from './cluster/meta.js';
 import { Drain } from './drain.js';
 import { noteFrame } from './limits.js';
 import { CloseCode, Realm } from './realm.js';
@@ -51,7 +52,10 @@ const stats = new StatsReporter(outbox, realms, startup.statsIntervalMs);
 // The cluster link (docs/cluster.md): this worker's own NATS connection, never the main thread's.
 const cluster = startup.cluster === null ? null : new ClusterLink(startup.cluster, startup.workerIndex, log);
 if (cluster !== null) {
-  for (const [name, realm] of realms) cluster.attach(name, realm.broker, realm.sessions);
+  for (const [name, realm] of realms) {
+    cluster.attach(name, realm.broker, realm.sessions);
+    cluster.answerMeta(name, (procedure, args, kwargs) => metaPart(realm, procedure, args, kwargs));
+  }
   stats.clusterConnected = () => cluster.connected;
   stats.clusterStats = () => cluster.takeStats();
   // Up or down is reported at once (not at the next STATS interval): /ready follows the link.

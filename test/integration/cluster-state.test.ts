@@ -6,6 +6,10 @@
 import '../helpers/quiet.js'; // before 'autobahn'
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { connect as natsConnect } from 'nats';
+import { msgpackSerializer } from '../../src/serializers/msgpack.js';
+import { natsToken } from '../../workers/cluster.js';
+import { META_TIMEOUT_MS } from '../../workers/cluster/meta.js';
 import { type Client, connect } from '../helpers/client.js';
 import { get } from '../helpers/http.js';
 import { scrape } from '../helpers/metrics.js';
@@ -17,6 +21,8 @@ type Dict = Record<string, unknown>;
 
 const REALMS = [
   { name: 'realm1', roles: [ANONYMOUS_ALL] },
+  { name: 'meta.realm', roles: [ANONYMOUS_ALL] },
+  { name: 'events.realm', roles: [ANONYMOUS_ALL] },
   { name: 'hist.realm', roles: [ANONYMOUS_ALL], store: { type: 'memory', 'event-history': [{ uri: 'com.hist.', match: 'prefix', limit: 5 }] } },
 ];
 const clusterOf = (id: string) => ({ realm_threads: 1, cluster: { nats: { servers: [nats.url] }, node_id: id } });
@@ -155,6 +161,115 @@ describe('retained events and event history across nodes (JetStream)', () => {
     // Newest first, the history's limit (5) applied.
     assert.deepEqual(events.map((e) => (e.args as unknown[])[0]), [6, 5, 4, 3, 2]);
     assert.ok(events.every((e) => e.topic === t && e.subscription === s.id));
+  });
+});
+
+async function wampError(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+  } catch (e) {
+    return (e as { error: string }).error;
+  }
+  throw new Error('the call succeeded');
+}
+
+const sorted = (xs: unknown) => [...(xs as number[])].sort((x, y) => x - y);
+
+describe('meta API across nodes', () => {
+  test('wamp.session.list and wamp.session.get answer for every node', async () => {
+    const a = await client(0, 'meta.realm');
+    const b1 = await client(1, 'meta.realm');
+    const b2 = await client(1, 'meta.realm');
+    const all = sorted([a.session.id, b1.session.id, b2.session.id]);
+    let last: unknown;
+    await until(async () => JSON.stringify(sorted((last = await a.session.call('wamp.session.list')))) === JSON.stringify(all), 'node a to list every session').catch((e) => {
+      throw new Error(`${String(e)}: last ${JSON.stringify(last)}, want ${JSON.stringify(all)}`);
+    });
+    assert.deepEqual(sorted(await b1.session.call('wamp.session.list', [['anonymous']])), all);
+    assert.deepEqual(await b1.session.call('wamp.session.list', [['nobody']]), []);
+    const d = (await a.session.call('wamp.session.get', [b2.session.id])) as Dict;
+    assert.equal(d.session, b2.session.id);
+    assert.equal(d.authrole, 'anonymous');
+    assert.equal(((await b2.session.call('wamp.session.get', [a.session.id])) as Dict).session, a.session.id);
+    assert.equal(await wampError(a.session.call('wamp.session.get', [424242])), 'wamp.error.no_such_session');
+    await b2.close();
+    await until(async () => (await a.session.call('wamp.session.list')) !== null && !(await a.session.call('wamp.session.list') as number[]).includes(b2.session.id), 'a session that left to be gone');
+  });
+
+  test('wamp.subscription.* answer for every node; a subscription has the same id on every node', async () => {
+    const t = base();
+    const a = await client(0, 'meta.realm');
+    const a2 = await client(0, 'meta.realm');
+    const b1 = await client(1, 'meta.realm');
+    const b2 = await client(1, 'meta.realm');
+    const onA = await a2.session.subscribe(t, () => undefined);
+    const onB1 = await b1.session.subscribe(t, () => undefined);
+    await b2.session.subscribe(t, () => undefined);
+    const pattern = await b1.session.subscribe(`${t}.`, () => undefined, { match: 'prefix' });
+    assert.equal(onA.id, onB1.id, 'same (topic, match): same subscription id on both nodes');
+    await until(async () => (await a.session.call('wamp.subscription.count_subscribers', [onA.id])) === 3, 'node a to count 3 subscribers');
+    assert.deepEqual(sorted(await a.session.call('wamp.subscription.list_subscribers', [onA.id])), sorted([a2.session.id, b1.session.id, b2.session.id]));
+    // Only on node b: node a answers from b's part.
+    assert.equal(await a.session.call('wamp.subscription.lookup', [`${t}.`, { match: 'prefix' }]), pattern.id);
+    assert.equal(await a.session.call('wamp.subscription.lookup', [`${t}.nothing`]), null);
+    assert.deepEqual(sorted(await a.session.call('wamp.subscription.match', [`${t}.x`])), [pattern.id]);
+    assert.deepEqual(sorted(await a.session.call('wamp.subscription.match', [t])), [onA.id]);
+    assert.equal(await a.session.call('wamp.subscription.match', [`com.none${seq}`]), null);
+    const info = (await a.session.call('wamp.subscription.get', [pattern.id])) as Dict;
+    assert.deepEqual([info.id, info.uri, info.match], [pattern.id, `${t}.`, 'prefix']);
+    assert.deepEqual(await a.session.call('wamp.subscription.list_subscribers', [pattern.id]), [b1.session.id]);
+    const list = (await a.session.call('wamp.subscription.list')) as { exact: number[]; prefix: number[] };
+    assert.ok(list.exact.includes(onA.id) && list.prefix.includes(pattern.id));
+    assert.equal(list.exact.filter((x) => x === onA.id).length, 1, 'listed once');
+    assert.equal(await wampError(a.session.call('wamp.subscription.get', [424242])), 'wamp.error.no_such_subscription');
+    assert.equal(await wampError(a.session.call('wamp.subscription.count_subscribers', [424242])), 'wamp.error.no_such_subscription');
+  });
+
+  test('a node that does not answer a meta request in time is left out: the call answers after the timeout with the others', async () => {
+    const a = await client(0, 'meta.realm');
+    const b = await client(1, 'meta.realm');
+    await until(async () => ((await a.session.call('wamp.session.list')) as number[]).includes(b.session.id), 'node a to list b');
+    // A silent "node": it reports sessions of the realm (so it is expected to answer) and never answers.
+    const silent = await natsConnect({ servers: nats.url });
+    try {
+      silent.publish(`cw.${natsToken('meta.realm')}.n`, msgpackSerializer.encode(['silent-conn', [['anonymous', 1]], false, 'silent-node']) as Uint8Array);
+      await silent.flush();
+      await until(async () => (await a.session.call('wamp.session.count')) === ((await a.session.call('wamp.session.list')) as number[]).length + 1, 'node a to count the silent node');
+      const t0 = performance.now();
+      const ids = (await a.session.call('wamp.session.list')) as number[];
+      const ms = performance.now() - t0;
+      assert.ok(ids.includes(a.session.id) && ids.includes(b.session.id), 'the nodes that answered are in');
+      assert.ok(ms >= META_TIMEOUT_MS * 0.9 && ms < META_TIMEOUT_MS + 4000, `answered after the ${META_TIMEOUT_MS} ms timeout (took ${Math.round(ms)} ms)`);
+    } finally {
+      await silent.close();
+    }
+  });
+
+  test('session and subscription meta events from another node reach subscribers once', async () => {
+    const a = await client(0, 'events.realm');
+    const b = await client(1, 'events.realm');
+    const got: { topic: string; args: unknown[] }[] = [];
+    const box = new Inbox<{ topic: string; args: unknown[] }>();
+    for (const topic of ['wamp.session.on_join', 'wamp.session.on_leave', 'wamp.subscription.on_create', 'wamp.subscription.on_subscribe', 'wamp.subscription.on_unsubscribe', 'wamp.subscription.on_delete']) {
+      await a.session.subscribe(topic, (args) => box.push({ topic: topic.split('.').at(-1)!, args }));
+    }
+    const p = `com.ev${++seq}`;
+    await linked(b, p, [a]);
+    box.items.length = 0; // the probe subscription's own meta events
+    const c = await client(1, 'events.realm');
+    const id = c.session.id;
+    const s = await c.session.subscribe(`${p}.x`, () => undefined);
+    await c.session.unsubscribe(s);
+    await c.close();
+    // One NATS connection carries node b's publications in order: once the marker is in, so are the meta events.
+    const marker = await sub(a, `${p}.marker`);
+    await linked(b, `${p}.m`, [a]);
+    await b.session.publish(`${p}.marker`, ['end'], {}, { acknowledge: true });
+    await marker.events.waitFor(1);
+    got.push(...box.items.filter((e) => e.topic === 'on_join' ? (e.args[0] as Dict).session === id : e.args[0] === id));
+    assert.deepEqual(got.map((e) => e.topic), ['on_join', 'on_create', 'on_subscribe', 'on_unsubscribe', 'on_delete', 'on_leave']);
+    assert.equal((got[1]!.args[1] as Dict).uri, `${p}.x`);
+    assert.equal(got[2]!.args[1], s.id);
   });
 });
 
