@@ -7,6 +7,7 @@ import { HttpBridge } from './http/bridge.js';
 import { mountOps, mountOpsEndpoint, OpsListener, type OpsTarget } from './http/ops.js';
 import { type DebugFailMode, Op, type TransportInfo } from './ipc/protocol.js';
 import { type Logger, resolveLogFormat } from './log.js';
+import { clusterNotReady } from './metrics/cluster.js';
 import { MainCounters } from './metrics/counters.js';
 import { type RefuseReason, TYPE_SLOTS, type WorkerFailure } from './metrics/labels.js';
 import { RouterMetrics } from './metrics/registry.js';
@@ -200,7 +201,14 @@ export class Router implements ConnHandler, OpsTarget {
     if (this.#shuttingDown) return 'draining';
     if (!this.#started) return 'starting';
     if (!this.#workers.allOnline) return 'recovering';
+    // A cluster node cut off from NATS serves its own sessions only (docs/cluster.md).
+    if (clusterNotReady(this.#workers.handles) !== null) return 'cluster_unavailable';
     return 'ready';
+  }
+
+  /** Why readiness() is not `ready`, where there is more to say (the cluster link), else null. */
+  readinessReason(): string | null {
+    return this.readiness() === 'cluster_unavailable' ? clusterNotReady(this.#workers.handles) : null;
   }
 
   /** The Prometheus text, after fresh STATS from every worker (at most 1 s wait for a busy one). */

@@ -13,6 +13,7 @@ import { InternalOutput } from './auth/internal-caller.js';
 import { AuthService } from './auth/service.js';
 import { Bridges } from './bridge.js';
 import { ClusterLink } from './cluster.js';
+import { metaPart } from './cluster/meta.js';
 import { Drain } from './drain.js';
 import { noteFrame } from './limits.js';
 import { Realm } from './realm.js';
@@ -56,8 +57,14 @@ bridges.start();
 // The cluster link (docs/cluster.md): this worker's own NATS connection, never the main thread's.
 const cluster = startup.cluster === null ? null : new ClusterLink(startup.cluster, startup.workerIndex, log);
 if (cluster !== null) {
-  for (const [name, realm] of realms) cluster.attach(name, realm.broker, realm.sessions);
+  for (const [name, realm] of realms) {
+    cluster.attach(name, realm.broker, realm.sessions);
+    cluster.answerMeta(name, (procedure, args, kwargs) => metaPart(realm, procedure, args, kwargs));
+  }
   stats.clusterConnected = () => cluster.connected;
+  stats.clusterStats = () => cluster.takeStats();
+  // Up or down is reported at once (not at the next STATS interval): /ready follows the link.
+  cluster.onChange = () => stats.report();
   cluster.start().catch((err: unknown) => log.error({ err: String(err) }, 'cluster: cannot connect to NATS'));
 }
 let drain: Drain | null = null;

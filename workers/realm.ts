@@ -15,6 +15,7 @@ import { EventStore } from './event-store.js';
 import type { Match } from './match/uri-index.js';
 import { frameBytes, keepFrameBytes, knownFrameBytes, type Limits, maxCachedUri, overLimit } from './limits.js';
 import { callMeta, isMetaProcedure } from './meta.js';
+import { clusterMeta, isClusterMeta } from './cluster/meta.js';
 import type { Output } from './output.js';
 import { Session, SessionState } from './session.js';
 import { countAuth } from './stats.js';
@@ -144,7 +145,7 @@ export class Realm implements BrokerEvents, DealerEvents {
       },
     ]);
     this.log.debug({ session: id, conn: connId, realm: this.name, authid: s.authid, authmethod: s.authmethod }, 'session joined');
-    if (this.metaApi && this.broker.hasSubscribers('wamp.session.on_join')) this.broker.publishInternal('wamp.session.on_join', [s.details()]);
+    if (this.metaApi && this.broker.mayReach('wamp.session.on_join')) this.broker.publishInternal('wamp.session.on_join', [s.details()]);
   }
 
   /** ABORT a session that is not established yet, and close its connection. */
@@ -313,7 +314,7 @@ export class Realm implements BrokerEvents, DealerEvents {
     this.broker.leave(s);
     this.dealer.leave(s);
     if (this.metaApi && !silent) {
-      if (this.broker.hasSubscribers('wamp.session.on_leave')) this.broker.publishInternal('wamp.session.on_leave', [s.id, s.authid, s.authrole]);
+      if (this.broker.mayReach('wamp.session.on_leave')) this.broker.publishInternal('wamp.session.on_leave', [s.id, s.authid, s.authrole]);
       // WAMP spec, "Session Testament": detached-scope first, then destroyed (no resumption here).
       for (const scope of ['detached', 'destroyed'] as const) {
         for (const t of s.testaments) if (t.scope === scope) this.broker.publishInternal(t.topic, t.args, t.kwargs, t.options);
@@ -324,7 +325,7 @@ export class Realm implements BrokerEvents, DealerEvents {
   // ---- meta events (WAMP spec, "Subscription/Registration Meta API"); none for wamp.* URIs ----
 
   #metaEvent(topic: string, s: Session, uri: string, arg: unknown): void {
-    if (this.metaApi && !isReservedUri(uri) && this.broker.hasSubscribers(topic)) this.broker.publishInternal(topic, [s.id, arg]);
+    if (this.metaApi && !isReservedUri(uri) && this.broker.mayReach(topic)) this.broker.publishInternal(topic, [s.id, arg]);
   }
   created(s: Session, x: { topic?: string; procedure?: string; info(): Dict }): void {
     if ('topic' in x) this.#metaEvent('wamp.subscription.on_create', s, x.topic!, x.info());
@@ -477,6 +478,9 @@ export class Realm implements BrokerEvents, DealerEvents {
     if (this.metaApi && isMetaProcedure(procedure)) {
       const args = Array.isArray(msg[4]) ? (msg[4] as unknown[]) : [];
       const kwargs = isDict(msg[5]) ? msg[5] : {};
+      // In a cluster, these answer for every node (docs/cluster.md): asynchronously.
+      const backplane = this.broker.backplane;
+      if (backplane !== null && isClusterMeta(procedure)) return clusterMeta(this, s, msg, procedure, args, kwargs, (p, a, k) => backplane.ask(p, a, k));
       const [rArgs, rKwargs] = callMeta(this, s, procedure, args, kwargs, msg);
       const result: unknown[] = [MsgType.RESULT, msg[1], {}, rArgs];
       if (rKwargs !== undefined) result.push(rKwargs);

@@ -24,6 +24,8 @@ export interface Cell {
    * so the router authorizes each delivery (--fanout-match prefix).
    */
   match?: 'prefix';
+  /** --cluster: the router is this many nodes joined through NATS (bench/lib/cluster.ts); absent: one. */
+  nodes?: number;
 }
 
 /** What a cell reports: the headline metric and whether higher is better. */

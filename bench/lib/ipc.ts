@@ -26,6 +26,8 @@ export type RoleConfig =
 
 export interface PeerSetup {
   endpoint: Endpoint;
+  /** A cluster cell's other nodes (bench/lib/cluster.ts): fanout spreads its subscribers over all. */
+  others?: Endpoint[];
   serializer: SerName;
   target: Target;
   cfg: RoleConfig;

@@ -584,6 +584,16 @@ export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env, 
     realmThreads = 1;
   }
   const x = c.crosswire;
+  const cluster = clusterConfig(c.crosswire.cluster, env);
+  // A nats cookie store uses the cluster's NATS (src/transport/cookies-nats.ts).
+  for (const t of transports) {
+    for (const svc of [t, ...(t.paths ?? []).flatMap((p) => (p.type === 'websocket' ? [p.service] : []))]) {
+      const store = svc.cookie?.store;
+      if (store?.type !== 'nats') continue;
+      if (cluster === null) throw new ConfigError(`${store.at}.type: a nats cookie store needs crosswire.cluster.nats.servers (docs/cluster.md)`);
+      store.nats = cluster;
+    }
+  }
   return deepFreeze({
     title: w.options.title ?? controllerTitleValue,
     realms,
@@ -606,7 +616,7 @@ export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env, 
     logFormat: c.crosswire.log_format,
     workerMaxHeapMb: c.crosswire.worker_max_heap_mb,
     ops: { onTransports: [...new Set(c.crosswire.ops.on_transports)], port: c.crosswire.ops.port, host: c.crosswire.ops.interface },
-    cluster: clusterConfig(c.crosswire.cluster, env),
+    cluster,
     flow: flowConfig(c.crosswire.flow),
   });
 }

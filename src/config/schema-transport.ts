@@ -267,8 +267,9 @@ convict.addFormats({
 });
 
 export interface CookieStoreFile {
-  type: 'memory' | 'file' | 'database';
+  type: 'memory' | 'file' | 'database' | 'nats';
   filename: string | null;
+  bucket: string | null;
   path: string | null;
   purge_on_startup: boolean;
   maxsize: number;
@@ -277,11 +278,12 @@ export interface CookieStoreFile {
 }
 
 export const cookieStoreSchema: Schema<CookieStoreFile> = {
-  type: { doc: 'memory, file (JSON lines) or database (LMDB).', format: ['memory', 'file', 'database'], default: 'memory' },
+  type: { doc: 'memory, file (JSON lines), database (LMDB) or nats (a JetStream key-value bucket shared by the nodes of a cluster).', format: ['memory', 'file', 'database', 'nats'], default: 'memory' },
+  bucket: { doc: 'nats store: the key-value bucket (default crosswire-cookies).', format: 'nullable-string', default: null, nullable: true },
   filename: { doc: 'file store: the JSON-lines file.', format: 'nullable-string', default: null, nullable: true },
   path: { doc: 'database store: the LMDB directory.', format: 'nullable-string', default: null, nullable: true },
   purge_on_startup: { doc: 'Forget every cookie at startup.', format: Boolean, default: false },
-  maxsize: { doc: 'database store: map size, bytes (128 KiB..128 GiB).', format: 'db-maxsize', default: 1024 * 1024 * 1024 },
+  maxsize: { doc: 'database store: map size; nats store: the bucket size; bytes (128 KiB..128 GiB).', format: 'db-maxsize', default: 1024 * 1024 * 1024 },
   readonly: { doc: 'database store: open read-only.', format: Boolean, default: false },
   sync: { doc: 'database store: fsync every write.', format: Boolean, default: true },
 };

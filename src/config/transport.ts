@@ -4,7 +4,7 @@
  * Crossbar's value rules applied, and every value uWebSockets.js cannot honour refused by name.
  */
 import { resolve } from 'node:path';
-import type { TransportAuth } from '../ipc/protocol.js';
+import type { ClusterConfig, TransportAuth } from '../ipc/protocol.js';
 import type { SerializerName } from '../serializers/index.js';
 import {
   CROSSBAR_CIPHERS,
@@ -70,7 +70,9 @@ export interface WsOptions {
 export type CookieStoreConfig =
   | { type: 'memory' }
   | { type: 'file'; filename: string; purgeOnStartup: boolean }
-  | { type: 'database'; path: string; purgeOnStartup: boolean; maxsize: number; readonly: boolean; sync: boolean };
+  | { type: 'database'; path: string; purgeOnStartup: boolean; maxsize: number; readonly: boolean; sync: boolean }
+  /** `nats`: the cluster's NATS link (crosswire.cluster.nats, set by load.ts); `at`: the config path, for errors. */
+  | { type: 'nats'; bucket: string; purgeOnStartup: boolean; maxsize: number; maxAge: number; at: string; nats: ClusterConfig | null };
 
 export interface CookieConfig {
   name: string;
@@ -272,6 +274,7 @@ export function cookieConfig(value: Record<string, unknown> | null, path: string
     memory: ['type'],
     file: ['type', 'filename', 'purge_on_startup'],
     database: ['type', 'path', 'purge_on_startup', 'maxsize', 'readonly', 'sync'],
+    nats: ['type', 'bucket', 'purge_on_startup', 'maxsize'],
   };
   for (const k of Object.keys(c.store ?? {})) if (!allowed[s.type].includes(k)) refuse(`${sp}.${k}`, `not a key of a '${s.type}' cookie store`);
   let store: CookieStoreConfig;
@@ -281,6 +284,10 @@ export function cookieConfig(value: Record<string, unknown> | null, path: string
   } else if (s.type === 'database') {
     if (s.path === null || s.path === '') refuse(`${sp}.path`, 'is required for a database store');
     store = { type: 'database', path: resolve(baseDir, s.path), purgeOnStartup: s.purge_on_startup, maxsize: s.maxsize, readonly: s.readonly, sync: s.sync };
+  } else if (s.type === 'nats') {
+    const bucket = s.bucket ?? 'crosswire-cookies';
+    if (!/^[-\w]+$/.test(bucket)) refuse(`${sp}.bucket`, 'a NATS bucket name is letters, digits, - and _');
+    store = { type: 'nats', bucket, purgeOnStartup: s.purge_on_startup, maxsize: s.maxsize, maxAge: c.max_age, at: sp, nats: null };
   } else store = { type: 'memory' };
   return { name: c.name, length: c.length, maxAge: c.max_age, secure: c.secure, httpStrict: c.http_strict, sameSite: c.same_site, store };
 }

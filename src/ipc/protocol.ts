@@ -105,6 +105,23 @@ export interface WorkerStats {
   loopLagMax: number;
   /** Gauge: whether the worker's NATS connection is up (docs/cluster.md); null: not a cluster node. */
   clusterConnected: boolean | null;
+  /** The worker's cluster link (docs/cluster.md), or null: not a cluster node. */
+  cluster: ClusterStats | null;
+}
+
+/** What a realm worker reports of its NATS connection (workers/cluster.ts); counters are deltas. */
+export interface ClusterStats {
+  /** Why the link is not usable now (connecting, disconnected, closed), or null: connected. */
+  down: string | null;
+  /** Deltas: NATS messages and their payload bytes received and sent on the worker's connection. */
+  msgsIn: number;
+  msgsOut: number;
+  bytesIn: number;
+  bytesOut: number;
+  /** Delta: reconnections to NATS. */
+  reconnects: number;
+  /** Gauge: other nodes (distinct node ids) heard from within the last PEER_TTL_MS. */
+  peers: number;
 }
 
 /** What a realm worker learns about the transport a session arrived on. */

@@ -384,6 +384,7 @@ export class RouterMetrics {
         }
       },
     });
+    c.cluster.register(this.registry, src.workers);
   }
 
   /** Container components: how many are in each state, and their restarts. */

@@ -2,6 +2,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { createWriteStream, mkdirSync, openSync, readFileSync, renameSync, type WriteStream, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { CookieConfig, CookieStoreConfig } from '../config/load.js';
+import type { Logger } from '../log.js';
 import { serialId } from '../wamp/ids.js';
 
 /** What is stored per tracking cookie (Crossbar's cookie store fields). */
@@ -51,7 +52,7 @@ export interface CookieStore {
   close(): Promise<void>;
 }
 
-class MemoryStore implements CookieStore {
+export class MemoryStore implements CookieStore {
   readonly map = new Map<string, CookieRecord>();
   get(id: string): CookieRecord | undefined {
     return this.map.get(id);
@@ -233,9 +234,10 @@ class DatabaseStore implements CookieStore {
   }
 }
 
-export async function openCookieStore(s: CookieStoreConfig): Promise<CookieStore> {
+export async function openCookieStore(s: CookieStoreConfig, log?: Logger): Promise<CookieStore> {
   if (s.type === 'memory') return new MemoryStore();
   if (s.type === 'file') return new FileStore(s.filename, s.purgeOnStartup);
+  if (s.type === 'nats') return (await import('./cookies-nats.js')).NatsCookieStore.open(s, log);
   return new DatabaseStore(await import('lmdb'), s);
 }
 

@@ -129,7 +129,7 @@ export class WsService {
   /** Opens what the service needs before accepting (the cookie store). */
   async open(): Promise<void> {
     if (this.config.cookie !== null && this.cookies === null) {
-      this.cookies = new CookieTracker(this.config.cookie, await openCookieStore(this.config.cookie.store));
+      this.cookies = new CookieTracker(this.config.cookie, await openCookieStore(this.config.cookie.store, this.log));
     }
   }
 
