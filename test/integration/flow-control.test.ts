@@ -4,7 +4,7 @@
 // 1 MB): 4 connections × FLOOD × 256 KiB of JSON numbers, no subscribers, no acknowledge.
 import '../helpers/quiet.js';
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { test } from 'node:test';
 import { connect } from '../helpers/client.js';
 import { captureLog } from '../helpers/log.js';
@@ -111,8 +111,21 @@ function sampler(r: TestRouter): { stop(): { queued: number; held: number } } {
 // buffer (net.ipv4.tcp_rmem), unless that maximum is at most one read.
 const UWS = loadUws(true);
 const PER_READ = pauseStopsWithinOneRead(UWS.version);
-/** Where a paused socket is read on: the most the kernel may queue for one (the flooders, in this process, cannot add to it meanwhile). */
-const KERNEL_QUEUE = PER_READ ? 0 : (tcpReceiveBufferMax() ?? 32 * MiB);
+/**
+ * Where a paused socket is read on: the most its read loop can bring in, the router's receive
+ * buffer and what the kernel still moves over from the flooder's send buffer meanwhile (the
+ * flooders, in this process, cannot write while the loop runs).
+ */
+const KERNEL_QUEUE = PER_READ ? 0 : (tcpReceiveBufferMax() ?? 32 * MiB) + sysctlMax('/proc/sys/net/ipv4/tcp_wmem', 4 * MiB);
+
+function sysctlMax(path: string, otherwise: number): number {
+  try {
+    const max = Number(readFileSync(path, 'utf8').trim().split(/\s+/)[2]);
+    return Number.isFinite(max) && max > 0 ? max : otherwise;
+  } catch {
+    return otherwise;
+  }
+}
 
 test('four connections flooding 256 KiB PUBLISHes: the queue to the worker stays within its window, a bystander stays fast, nothing is lost', async (t) => {
   // Where a paused socket is read on, a flooder may hold what its kernel queue held: the default
@@ -170,7 +183,7 @@ test('four connections flooding 256 KiB PUBLISHes: the queue to the worker stays
     } else {
       // 20.57 with receive buffers larger than one read: each flooder's socket was read until the
       // kernel's queue for it ran short: at most its receive buffer.
-      t.diagnostic(`uWebSockets.js ${UWS.version}: a paused socket is read until its kernel queue is below ${READ_SIZE} bytes (net.ipv4.tcp_rmem maximum ${KERNEL_QUEUE}); the per-read bound does not apply`);
+      t.diagnostic(`uWebSockets.js ${UWS.version}: a paused socket is read until its kernel queue is below ${READ_SIZE} bytes (up to ${KERNEL_QUEUE} bytes per socket here); the per-read bound does not apply`);
       assert.ok(held <= FLOODERS * (KERNEL_QUEUE + 2 * frame.length), `held on the main thread: ${held} bytes`);
     }
     assert.ok(m.get('crosswire_flow_pauses_total') > 0, 'pauses are counted');
