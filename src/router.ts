@@ -14,7 +14,7 @@ import { RouterMetrics } from './metrics/registry.js';
 import { type Conn, ConnState } from './transport/connection.js';
 import { forgetSession, noteCall, orphanedCalls } from './transport/session-track.js';
 import { type ConnHandler, Listener } from './transport/ws-server.js';
-import { type HttpResponse, loadUws, type TemplatedApp } from './uws.js';
+import { type HttpResponse, loadUws, pauseStopsWithinOneRead, READ_SIZE, tcpReceiveBufferMax, type TemplatedApp } from './uws.js';
 import { VERSION } from './version.js';
 import { CloseCode, KNOWN_TYPES, MsgType } from './wamp/codes.js';
 import { peeked } from './wamp/peek.js';
@@ -86,7 +86,7 @@ export class Router implements ConnHandler, OpsTarget {
     opts: RouterOptions,
   ) {
     this.log = rootLog.child({ component: 'router' });
-    const { uws, native, build } = loadUws(config.allowUwsFallback);
+    const { uws, native, build, version } = loadUws(config.allowUwsFallback);
     this.nativeUws = native;
     this.uwsBuild = build;
     if (!native) this.log.warn({ uws: build }, 'uWebSockets.js runs on its pure-JS fallback (allowed by config): expect poor performance');
@@ -116,6 +116,16 @@ export class Router implements ConnHandler, OpsTarget {
       { replay: (c, data) => this.#process(c, data), close: (c, reason) => this.#end(c, CloseCode.POLICY_VIOLATION, reason) },
       this.log,
     );
+    if (native && config.flow.pauseReading && !pauseStopsWithinOneRead(version)) {
+      const rmemMax = tcpReceiveBufferMax();
+      this.log.warn(
+        { uws: build, tcp_rmem_max: rmemMax, read_size: READ_SIZE },
+        `uWebSockets.js ${version} keeps reading a socket while each read fills its ${READ_SIZE} byte buffer, even once flow control has paused it: ` +
+          `a paused connection is read until the kernel has less than that queued for it (with a fast sender, until crosswire.flow.connection_hold closes it, 1008). ` +
+          `${rmemMax === null ? 'The kernel' : `net.ipv4.tcp_rmem (maximum ${rmemMax})`} allows more per socket; ` +
+          `a maximum of ${READ_SIZE} or less in the router's network namespace makes pausing stop reads within one read (docs/flow-control.md)`,
+      );
+    }
     this.metrics = new RouterMetrics({
       counters: this.counters,
       workers: this.#workers.handles, // the live list: a restarted worker's handle replaces the old one in place
