@@ -134,6 +134,7 @@ export class Router implements ConnHandler, OpsTarget {
       isReady: () => this.readiness() === 'ready',
       flow: this.flow,
       sendBuffered: () => this.#out.refreshSendBuffered(),
+      cookies: () => this.listeners.flatMap((l) => l.services.flatMap((s) => (s.cookies === null ? [] : [{ transport: s.info.authKey, tracker: s.cookies }]))),
     });
     this.bridge.registerMetrics(this.metrics.registry);
     const workers = this.#workers;

@@ -244,6 +244,8 @@ export interface CookieFile {
   secure: boolean;
   http_strict: boolean;
   same_site: 'Strict' | 'Lax' | 'None' | null;
+  max_anonymous: number;
+  max_per_principal: number;
 }
 
 export const cookieSchema: Schema<CookieFile> = {
@@ -254,6 +256,8 @@ export const cookieSchema: Schema<CookieFile> = {
   secure: { doc: 'Append ;Secure.', format: Boolean, default: false },
   http_strict: { doc: 'Append ;HttpOnly.', format: Boolean, default: false },
   same_site: { doc: 'Append ;SameSite=<value>.', format: ['Strict', 'Lax', 'None', null], default: null, nullable: true },
+  max_anonymous: { doc: 'Crosswire: issued cookies that authenticate nobody, remembered in memory at most (oldest forgotten first).', format: 'positive-int', default: 10_000 },
+  max_per_principal: { doc: 'Crosswire: stored cookies of one principal (realm, authid) at most (the least recently logged in with forgets its login).', format: 'positive-int', default: 100 },
 };
 
 convict.addFormats({

@@ -82,6 +82,10 @@ export interface CookieConfig {
   httpStrict: boolean;
   sameSite: 'Strict' | 'Lax' | 'None' | null;
   store: CookieStoreConfig;
+  /** Issued cookies that authenticate nobody, remembered in memory at most. */
+  maxAnonymous: number;
+  /** Stored cookies of one principal at most. */
+  maxPerPrincipal: number;
 }
 
 /** One WAMP-over-WebSocket service: a websocket transport, or a websocket path of a web transport. */
@@ -289,5 +293,5 @@ export function cookieConfig(value: Record<string, unknown> | null, path: string
     if (!/^[-\w]+$/.test(bucket)) refuse(`${sp}.bucket`, 'a NATS bucket name is letters, digits, - and _');
     store = { type: 'nats', bucket, purgeOnStartup: s.purge_on_startup, maxsize: s.maxsize, maxAge: c.max_age, at: sp, nats: null };
   } else store = { type: 'memory' };
-  return { name: c.name, length: c.length, maxAge: c.max_age, secure: c.secure, httpStrict: c.http_strict, sameSite: c.same_site, store };
+  return { name: c.name, length: c.length, maxAge: c.max_age, secure: c.secure, httpStrict: c.http_strict, sameSite: c.same_site, store, maxAnonymous: c.max_anonymous, maxPerPrincipal: c.max_per_principal };
 }

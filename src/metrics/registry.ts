@@ -3,6 +3,7 @@ import { SERIALIZER_LIST } from '../serializers/index.js';
 import { KNOWN_TYPES, MSG_NAMES } from '../wamp/codes.js';
 import type { FlowControl } from '../flow.js';
 import type { WorkerHandle } from '../workers.js';
+import type { CookieTracker } from '../transport/cookies.js';
 import type { MainCounters } from './counters.js';
 import { AUTH_METHODS, IMPLEMENTED_REFUSE_REASONS, LIMITS, REFUSE_REASONS, TYPE_SLOTS, WORKER_FAILURES } from './labels.js';
 
@@ -17,6 +18,8 @@ export interface MetricsSource {
   readonly flow: Pick<FlowControl, 'paused' | 'heldBytes'>;
   /** Bytes in the connections' send buffers (src/delivery.ts). */
   sendBuffered(): number;
+  /** Cookie tracking of each WebSocket service that has it (label: transport id and path). */
+  cookies(): Iterable<{ transport: string; tracker: Pick<CookieTracker, 'anonymousCount' | 'storedCount' | 'forgotten'> }>;
 }
 
 /** Node's process metrics (process_*, nodejs_*): one set per process, shared by every router in it. */
@@ -202,6 +205,30 @@ export class RouterMetrics {
       registers,
     });
 
+    new Gauge({
+      name: 'crosswire_cookies',
+      help: 'Tracked cookies, by transport (id and path) and kind: anonymous (in memory, authenticate nobody; at most cookie.max_anonymous) or stored (authenticated someone).',
+      labelNames: ['transport', 'kind'],
+      registers,
+      collect() {
+        for (const { transport, tracker } of src.cookies()) {
+          this.set({ transport, kind: 'anonymous' }, tracker.anonymousCount);
+          this.set({ transport, kind: 'stored' }, tracker.storedCount);
+        }
+      },
+    });
+    new Counter({
+      name: 'crosswire_cookies_forgotten_total',
+      help: 'Tracked cookies forgotten, by transport and reason: anonymous_limit (cookie.max_anonymous), principal_limit (cookie.max_per_principal: the login forgotten), expired.',
+      labelNames: ['transport', 'reason'],
+      registers,
+      collect() {
+        this.reset();
+        for (const { transport, tracker } of src.cookies()) {
+          for (const [reason, n] of Object.entries(tracker.forgotten)) this.inc({ transport, reason }, n);
+        }
+      },
+    });
     new Gauge({
       name: 'crosswire_sessions',
       help: 'Joined WAMP sessions, by realm (as last reported by the realm workers).',

@@ -241,10 +241,6 @@ export async function openCookieStore(s: CookieStoreConfig, log?: Logger): Promi
   return new DatabaseStore(await import('lmdb'), s);
 }
 
-/** Tracked cookies that authenticate nothing, remembered in memory at most (see CookieTracker). */
-export const ANONYMOUS_COOKIES_MAX = 10_000;
-/** Stored cookies of one principal (realm, authid) at most (see CookieTracker). */
-export const COOKIES_PER_PRINCIPAL_MAX = 100;
 /** How often expired cookies are forgotten. */
 const PURGE_EVERY_MS = 10 * 60_000;
 
@@ -254,9 +250,9 @@ const PURGE_EVERY_MS = 10 * 60_000;
  * `Set-Cookie` in the 101 response, exactly as Crossbar writes it (no Path, no Domain).
  *
  * Bounded (docs/limits.md): the store holds only cookies that authenticated someone (a WELCOME by any
- * method but anonymous or cookie), at most `perPrincipalMax` per principal (realm, authid): a
+ * method but anonymous or cookie), at most `cookie.max_per_principal` per principal (realm, authid): a
  * further login makes the cookie least recently logged in with forget its authentication. The
- * others are remembered in memory only, at most `anonymousMax` of them (the oldest is forgotten
+ * others are remembered in memory only, at most `cookie.max_anonymous` of them (the oldest is forgotten
  * first: its holder gets a new cookie on its next connection). Expired cookies are forgotten
  * every 10 minutes.
  */
@@ -272,8 +268,8 @@ export class CookieTracker {
   constructor(
     readonly config: CookieConfig,
     readonly store: CookieStore,
-    public anonymousMax = ANONYMOUS_COOKIES_MAX,
-    public perPrincipalMax = COOKIES_PER_PRINCIPAL_MAX,
+    public anonymousMax = config.maxAnonymous,
+    public perPrincipalMax = config.maxPerPrincipal,
   ) {
     this.#index();
     this.#timer = setInterval(() => this.purge(), PURGE_EVERY_MS).unref();
@@ -306,6 +302,16 @@ export class CookieTracker {
     return this.#anonymous.size;
   }
 
+  /** Cookies the store holds (each authenticated someone). */
+  get storedCount(): number {
+    let n = 0;
+    for (const ids of this.#byPrincipal.values()) n += ids.size;
+    return n;
+  }
+
+  /** Cookies forgotten since the start, by why (for crosswire_cookies_forgotten_total). */
+  readonly forgotten = { anonymous_limit: 0, principal_limit: 0, expired: 0 };
+
   /** The tracking id for a handshake with this Cookie header, and the Set-Cookie to send (or null). */
   track(cookieHeader: string, now = Date.now()): { id: string; setCookie: string | null } {
     const presented = cookieValue(cookieHeader, this.config.name);
@@ -331,7 +337,10 @@ export class CookieTracker {
   #remember(id: string, created: number): void {
     this.#anonymous.delete(id);
     this.#anonymous.set(id, created);
-    if (this.#anonymous.size > this.anonymousMax) this.#anonymous.delete(this.#anonymous.keys().next().value!);
+    if (this.#anonymous.size > this.anonymousMax) {
+      this.#anonymous.delete(this.#anonymous.keys().next().value!);
+      this.forgotten.anonymous_limit++;
+    }
   }
 
   /**
@@ -385,6 +394,7 @@ export class CookieTracker {
       const r = this.store.get(oldest);
       if (r === undefined) continue;
       this.store.delete(oldest);
+      this.forgotten.principal_limit++;
       this.#remember(oldest, r.created);
     }
   }
@@ -400,9 +410,15 @@ export class CookieTracker {
 
   /** Forgets expired cookies, stored or not. */
   purge(now = Date.now()): void {
-    if (this.store.purge(now) > 0) this.#index();
+    const purged = this.store.purge(now);
+    if (purged > 0) this.#index();
+    this.forgotten.expired += purged;
     const ms = this.config.maxAge * 1000;
-    for (const [id, created] of this.#anonymous) if (created + ms <= now) this.#anonymous.delete(id);
+    for (const [id, created] of this.#anonymous) {
+      if (created + ms > now) continue;
+      this.#anonymous.delete(id);
+      this.forgotten.expired++;
+    }
   }
 
   close(): Promise<void> {

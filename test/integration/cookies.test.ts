@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { open } from 'lmdb';
 import WebSocket from 'ws';
+import { scrape } from '../helpers/metrics.js';
 import { startRouter, type TestRouter } from '../helpers/router.js';
 import { within } from '../helpers/wait.js';
 
@@ -208,14 +209,18 @@ describe('the cookie store stays bounded (issue 21)', () => {
     return cookies;
   }
 
-  test('1,000 cookieless anonymous sessions: nothing written to the file store; in memory at most the bound', async () => {
+  test('1,000 cookieless anonymous sessions: nothing written to the file store; in memory at most cookie.max_anonymous, counted', async () => {
     const filename = join(dir, 'churn.jsonl');
-    const r = await router({ store: { type: 'file', filename } }, { auth: AUTH });
+    const r = await router({ store: { type: 'file', filename }, max_anonymous: 200 }, { auth: AUTH });
     const tracker = r.router.listeners[0]!.services[0]!.cookies!;
-    tracker.anonymousMax = 200;
     const cookies = await churn(r, 1000);
     assert.equal(cookies.size, 1000, 'each got its own cookie');
     const held = { stored: tracker.store.size, anonymous: tracker.anonymousCount };
+    const m = await scrape(r.http);
+    const transport = r.router.listeners[0]!.services[0]!.info.authKey;
+    assert.equal(m.get('crosswire_cookies', { transport, kind: 'anonymous' }), 200);
+    assert.equal(m.get('crosswire_cookies', { transport, kind: 'stored' }), 0);
+    assert.equal(m.get('crosswire_cookies_forgotten_total', { transport, reason: 'anonymous_limit' }), 800);
     // A login still stores its cookie.
     await visit(r, undefined, { ticket: 'alice-secret' });
     await r.stop();
@@ -244,11 +249,10 @@ describe('the cookie store stays bounded (issue 21)', () => {
     assert.equal((JSON.parse(lines.at(-1)!) as { id: string }).id, cbtid);
   });
 
-  test('300 logins of one principal, each on a fresh cookie: the store keeps the 50 most recent', async () => {
+  test('300 logins of one principal, each on a fresh cookie: the store keeps the 50 most recent (cookie.max_per_principal), counted', async () => {
     const filename = join(dir, 'principal.jsonl');
-    const r = await router({ store: { type: 'file', filename } }, { auth: AUTH });
+    const r = await router({ store: { type: 'file', filename }, max_per_principal: 50 }, { auth: AUTH });
     const tracker = r.router.listeners[0]!.services[0]!.cookies!;
-    tracker.perPrincipalMax = 50;
     const logins: string[] = [];
     let started = 0;
     await Promise.all(
@@ -257,6 +261,10 @@ describe('the cookie store stays bounded (issue 21)', () => {
       }),
     );
     const stored = tracker.store.size;
+    const m = await scrape(r.http);
+    const transport = r.router.listeners[0]!.services[0]!.info.authKey;
+    assert.equal(m.get('crosswire_cookies', { transport, kind: 'stored' }), 50);
+    assert.equal(m.get('crosswire_cookies_forgotten_total', { transport, reason: 'principal_limit' }), 250);
     await r.stop();
     const live = new Map<string, unknown>();
     for (const line of readFileSync(filename, 'utf8').trim().split('\n')) {

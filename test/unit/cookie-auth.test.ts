@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { CookieTracker, openCookieStore } from '../../src/transport/cookies.js';
 
-const CONFIG = { name: 'cbtid', length: 24, maxAge: 60, secure: false, httpStrict: false, sameSite: null, store: { type: 'memory' } } as const;
+const CONFIG = { name: 'cbtid', length: 24, maxAge: 60, secure: false, httpStrict: false, sameSite: null, store: { type: 'memory' }, maxAnonymous: 10_000, maxPerPrincipal: 100 } as const;
 
 test('the stored identity of a live cookie; null when unknown, unauthenticated, logged out or expired', async () => {
   const store = await openCookieStore({ type: 'memory' });

@@ -200,6 +200,8 @@ describe('cookie', () => {
       httpStrict: false,
       sameSite: null,
       store: { type: 'memory' },
+      maxAnonymous: 10_000,
+      maxPerPrincipal: 100,
     });
   });
   test('stores and validation', () => {
