@@ -97,12 +97,22 @@ describe('cluster link state: /ready and metrics (real nats-server)', () => {
 
 });
 
-/** Subscribes with get_retained until a retained event arrives (bounded); returns its event and unsubscribes. */
+/**
+ * Subscribes with get_retained until a retained event arrives (bounded); returns its event and
+ * unsubscribes. Only events marked retained count: the live copy of a publication made just
+ * before may still be crossing NATS when the subscription is made, and arrives as a live event.
+ */
 async function retainedOn(c: Client, topic: string, options: Record<string, unknown> = {}): Promise<Ev> {
   let got: Ev | undefined;
   await until(async () => {
     const box = new Inbox<Ev>();
-    const s = await c.session.subscribe(topic, (args, kwargs, details) => box.push({ args, kwargs: kwargs ?? {}, details }), { get_retained: true, ...options });
+    const s = await c.session.subscribe(
+      topic,
+      (args, kwargs, details) => {
+        if ((details as unknown as Dict).retained === true) box.push({ args, kwargs: kwargs ?? {}, details });
+      },
+      { get_retained: true, ...options },
+    );
     got = (await box.waitFor(1, 200).catch(() => []))[0];
     await c.session.unsubscribe(s);
     return got !== undefined;

@@ -111,7 +111,7 @@ describe('transport auth config', () => {
   test('brute-force and timeout knobs', () => {
     const c = buildConfig(cfg(null, { crosswire: { auth_timeout: 2000, auth_fail_delay: 0, auth_max_failures: 3, auth_failure_window: 1000, auth_threads: 2 } }), {});
     assert.deepEqual(c.auth, { timeout: 2000, threads: 2, failDelay: 0, maxFailures: 3, failureWindow: 1000 });
-    refused(cfg(null, { crosswire: { auth_timeout: 0 } }), /crosswire\.auth_timeout: must be a positive integer/);
+    refused(cfg(null, { crosswire: { auth_timeout: 0 } }), /crosswire\.auth_timeout: must be an integer number of milliseconds from 1 to 2147483647/);
     assert.equal(buildConfig(cfg(null), { CROSSWIRE_AUTH_FAIL_DELAY: '0' }).auth.failDelay, 0);
   });
 });
