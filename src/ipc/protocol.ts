@@ -102,7 +102,8 @@ export interface WorkerStats {
 
 /** What a realm worker learns about the transport a session arrived on. */
 export interface TransportInfo {
-  type: 'websocket';
+  /** The transport type: WAMP over WebSocket, or over RawSocket (src/transport/rawsocket.ts). */
+  type: 'websocket' | 'rawsocket';
   /** The serializer's index in SERIALIZER_LIST (src/serializers/index.ts), -1 for router-internal sessions. */
   serIndex: number;
   /** The transport's id, as sessions and authenticators see it. */

@@ -1,4 +1,5 @@
-import type { HttpResponse, WebSocket } from '../uws.js';
+import type { HttpResponse } from '../uws.js';
+import type { ConnSocket, ReadThrottle } from './connection.js';
 
 type Toggle = (this: unknown) => void;
 
@@ -28,7 +29,7 @@ type Toggle = (this: unknown) => void;
  *   why the messages of a paused connection are still bounded on the main thread
  *   (crosswire.flow.connection_hold, src/flow.ts).
  */
-export class SocketThrottle {
+export class SocketThrottle implements ReadThrottle {
   readonly #pause: Toggle;
   readonly #resume: Toggle;
   /** A call threw (a build where this does not hold): no more pausing; paused sockets are still resumed. */
@@ -47,7 +48,7 @@ export class SocketThrottle {
   }
 
   /** Stops reading `ws`; false (nothing done) while it has unsent output, or if this does not work here. */
-  pause(ws: WebSocket<unknown>): boolean {
+  pause(ws: ConnSocket): boolean {
     if (this.#failed || ws.getBufferedAmount() !== 0) return false;
     try {
       this.#pause.call(ws);
@@ -59,7 +60,7 @@ export class SocketThrottle {
   }
 
   /** Reads `ws` again (after pause() returned true). */
-  resume(ws: WebSocket<unknown>): void {
+  resume(ws: ConnSocket): void {
     // Unsent output now means a send re-armed the socket after the pause: it is reading already.
     if (ws.getBufferedAmount() !== 0) return;
     try {
