@@ -10,6 +10,7 @@ import { type Cell, METRICS } from './cells.js';
 import { FANOUT_PREFIX_CONFIG, type Mark, type PeerResult, type PeerSetup, type RoleConfig, type Target } from './ipc.js';
 import { cpuTicks, LIMIT_SERVERS, machineTicks, PeerProc, rssKiB, type ServerProc, startServer } from './procs.js';
 import { Histogram } from './stats.js';
+import { DEFAULT_CONFIG } from '../../src/config/default.js';
 import type { ClientKind } from './wamp-peer.js';
 
 /** What to run a cell against: a built router (this tree or another ref) or the limit. */
@@ -94,6 +95,26 @@ function fanoutPrefixConfig(): string {
   return prefixConfig;
 }
 
+const rawsocketConfigs = new Map<boolean, string>();
+/**
+ * The config of --transport rawsocket cells: the embedded default plus a RawSocket transport on
+ * an ephemeral port (the second of the ready line's ports), written once per bench run. The
+ * WebSocket transport stays first, so CROSSWIRE_PORT/INTERFACE apply to it as in the other cells.
+ */
+function rawsocketRouterConfig(prefix: boolean): string {
+  let file = rawsocketConfigs.get(prefix);
+  if (file === undefined) {
+    const dir = mkdtempSync(join(tmpdir(), 'crosswire-bench-'));
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+    file = join(dir, 'rawsocket.json');
+    rawsocketConfigs.set(prefix, file);
+    const base = JSON.parse(JSON.stringify(prefix ? FANOUT_PREFIX_CONFIG : DEFAULT_CONFIG)) as typeof FANOUT_PREFIX_CONFIG;
+    base.workers[0]!.transports.push({ type: 'rawsocket', endpoint: { type: 'tcp', port: 0, interface: '127.0.0.1' }, serializers: ['json', 'msgpack'] } as never);
+    writeFileSync(file, JSON.stringify(base));
+  }
+  return file;
+}
+
 async function startTarget(cell: Cell, target: TargetSpec, o: RunOptions, fds: number): Promise<ServerProc> {
   if (target.kind === 'limit') return startServer(`${cell.limit} limit`, LIMIT_SERVERS[cell.limit], { fds });
   let nodeArgs: string[] = [];
@@ -103,7 +124,12 @@ async function startTarget(cell: Cell, target: TargetSpec, o: RunOptions, fds: n
     nodeArgs = ['--cpu-prof', '--cpu-prof-dir', dir];
   }
   return startServer(target.label, target.cli, {
-    args: cell.match === 'prefix' ? ['start', '--config', fanoutPrefixConfig()] : ['start'],
+    args:
+      cell.transport === 'rawsocket'
+        ? ['start', '--config', rawsocketRouterConfig(cell.match === 'prefix')]
+        : cell.match === 'prefix'
+          ? ['start', '--config', fanoutPrefixConfig()]
+          : ['start'],
     nodeArgs,
     fds,
     env: {
@@ -161,7 +187,11 @@ export async function runCell(cell: Cell, target: TargetSpec, o: RunOptions): Pr
   try {
     const rss0 = rssKiB(server.pid);
     const setup = (cfg: RoleConfig): PeerSetup => ({
-      endpoint: { host: '127.0.0.1', port: server.port, client: o.client },
+      // The limit (a raw uWS WebSocket server) is measured over WebSocket for every cell.
+      endpoint:
+        cell.transport === 'rawsocket' && target.kind === 'router'
+          ? { host: '127.0.0.1', port: server.ports[1]!, client: 'rawsocket' }
+          : { host: '127.0.0.1', port: server.port, client: o.client },
       serializer: cell.serializer,
       target: target.kind,
       cfg,
