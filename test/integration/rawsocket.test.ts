@@ -120,3 +120,181 @@ describe('RawSocket sessions cross to WebSocket sessions in the same realm', () 
     });
   }
 });
+
+describe('RawSocket framing: bad or oversize frames close only their own connection', () => {
+  let r: TestRouter;
+  let ws: Client;
+  before(async () => {
+    r = await startRouter({ transports: [WS, rs({ max_message_size: 4096 })] });
+    ws = await connect(`ws://127.0.0.1:${r.port}/ws`, 'json');
+  });
+  after(async () => {
+    await ws?.close();
+    await r?.stop();
+  });
+
+  /** A joined RawSocket bystander, to show that others carry on. */
+  async function bystander(): Promise<RawSocketClient> {
+    const b = await RawSocketClient.connect({ port: rsPort(r) });
+    await b.handshake('json');
+    await b.join();
+    return b;
+  }
+
+  for (const [what, header] of [
+    ['a frame header longer than max_message_size (4096): closed before its payload comes', [0, 0, 0x10, 0x01]],
+    ['a frame of reserved type 3', [3, 0, 0, 2]],
+    ['a frame with a reserved bit set', [0x10, 0, 0, 2]],
+  ] as const) {
+    test(`${what}`, async () => {
+      const b = await bystander();
+      const c = await RawSocketClient.connect({ port: rsPort(r) });
+      await c.handshake('json');
+      await c.join();
+      assert.equal(await ws.session.call('wamp.session.count'), 3);
+      c.socket.write(Buffer.from(header));
+      await within(c.closed, 5000, 'the router to close the offender');
+      // Only the bystander and the WebSocket session remain.
+      const n = b.messages().length;
+      b.send([48, 100 + n, {}, 'wamp.session.count']);
+      assert.deepEqual((await b.message(n + 1)).slice(0, 1), [50]);
+      assert.equal(await ws.session.call('wamp.session.count'), 2);
+      b.destroy();
+    });
+  }
+
+  test('a message of exactly max_message_size passes; one byte more closes the connection', async () => {
+    const c = await RawSocketClient.connect({ port: rsPort(r) });
+    await c.handshake('json');
+    await c.join();
+    const prefix = '[16,1,{"acknowledge":true},"com.big",["';
+    const fill = (n: number) => Buffer.from(`${prefix}${'x'.repeat(n - prefix.length - 3)}"]]`);
+    const ok = fill(4096);
+    assert.equal(ok.length, 4096);
+    c.socket.write(RawSocketClient.frame(0, ok));
+    assert.equal((await c.message(2))[0], 17, 'PUBLISHED for a 4096-byte message');
+    c.socket.write(RawSocketClient.frame(0, fill(4097)));
+    await within(c.closed, 5000, 'the router to close');
+  });
+
+  test('a message split into single bytes, and many messages in one write, are read in order', async () => {
+    const c = await RawSocketClient.connect({ port: rsPort(r) });
+    await c.handshake('json');
+    await c.join();
+    const frame = RawSocketClient.frame(0, Buffer.from('[48,7,{},"wamp.session.count"]'));
+    for (const b of frame) {
+      c.socket.write(Buffer.from([b]));
+      await new Promise<void>((res) => setImmediate(res));
+    }
+    assert.deepEqual((await c.message(2)).slice(0, 2), [50, 7]);
+    const many = Buffer.concat(Array.from({ length: 50 }, (_, i) => RawSocketClient.frame(0, Buffer.from(`[48,${10 + i},{},"wamp.session.count"]`))));
+    c.socket.write(many);
+    await c.message(52);
+    assert.deepEqual(
+      c.messages().slice(2).map((m) => m[1]),
+      Array.from({ length: 50 }, (_, i) => 10 + i),
+    );
+    c.destroy();
+  });
+
+  test('PING is answered with a PONG carrying the same payload, before and after HELLO', async () => {
+    const c = await RawSocketClient.connect({ port: rsPort(r) });
+    await c.handshake('msgpack');
+    c.socket.write(RawSocketClient.frame(1, Buffer.from('ping-1')));
+    const [pong] = await c.frames.waitFor(1);
+    assert.equal(pong!.type, 2);
+    assert.equal(pong!.payload.toString(), 'ping-1');
+    await c.join();
+    c.socket.write(RawSocketClient.frame(1, Buffer.alloc(0)));
+    const frames = await c.frames.waitFor(3);
+    assert.deepEqual([frames[2]!.type, frames[2]!.payload.length], [2, 0]);
+    // An unsolicited PONG is ignored; the session carries on.
+    c.socket.write(RawSocketClient.frame(2, Buffer.from('x')));
+    c.send([48, 9, {}, 'wamp.session.count']);
+    assert.deepEqual((await c.message(2)).slice(0, 2), [50, 9]);
+    c.destroy();
+  });
+
+  test('a message bigger than the client announced it accepts (2^10 = 1 KiB) closes that client, not the publisher', async () => {
+    const c = await RawSocketClient.connect({ port: rsPort(r) });
+    await c.handshake('json', 1);
+    await c.join();
+    c.send([32, 1, {}, 'com.small.client']);
+    assert.equal((await c.message(2))[0], 33);
+    await ws.session.publish('com.small.client', ['fits'], {}, { acknowledge: true });
+    assert.deepEqual((await c.message(3))[4], ['fits']);
+    await ws.session.publish('com.small.client', ['y'.repeat(1100)], {}, { acknowledge: true });
+    await within(c.closed, 5000, 'the router to close the small client');
+    assert.equal(c.messages().length, 3, 'no truncated or oversize frame was sent');
+    assert.equal(await ws.session.call('wamp.session.count'), 1);
+  });
+});
+
+describe('RawSocket limits: handshake timeout, max_connections, send buffer', () => {
+  test('a client that sends no handshake within handshake_timeout is dropped and counted as refused', async () => {
+    const r = await startRouter({ transports: [WS, rs({ options: { handshake_timeout: 1000 } })] });
+    try {
+      const c = await RawSocketClient.connect({ port: rsPort(r) });
+      c.socket.write(Buffer.from([0x7f, 0xf1])); // half a handshake
+      const t0 = Date.now();
+      await within(c.closed, 5000, 'the router to drop the silent client');
+      assert.ok(Date.now() - t0 >= 800, 'not before the timeout');
+      assert.equal(c.socket.bytesRead, 0, 'no reply');
+      assert.equal(r.router.counters.refused[6], 1, 'refused: other');
+    } finally {
+      await r.stop();
+    }
+  });
+
+  test('max_connections: the connection past the limit gets handshake error 4; after one leaves, a new one gets in', async () => {
+    const r = await startRouter({ transports: [WS, rs({ options: { max_connections: 2 } })] });
+    try {
+      const a = await RawSocketClient.connect({ port: rsPort(r) });
+      await a.handshake();
+      const b = await RawSocketClient.connect({ port: rsPort(r) });
+      await b.handshake();
+      const c = await RawSocketClient.connect({ port: rsPort(r) });
+      assert.deepEqual([...(await c.handshake())], [0x7f, 4 << 4, 0, 0]);
+      await within(c.closed, 5000, 'the refused connection to close');
+      a.destroy();
+      await within(a.closed, 5000, 'a to close');
+      // The router sees the close asynchronously: retry a bounded number of times.
+      let reply: number[] = [];
+      for (let i = 0; i < 50; i++) {
+        const d = await RawSocketClient.connect({ port: rsPort(r) });
+        reply = [...(await d.handshake())];
+        d.destroy();
+        if (reply[1] !== 4 << 4) break;
+        await new Promise<void>((res) => setTimeout(res, 20));
+      }
+      assert.deepEqual(reply, [0x7f, 0xf1, 0, 0]);
+      b.destroy();
+    } finally {
+      await r.stop();
+    }
+  });
+
+  test('a subscriber that does not read is dropped at max_backpressure; the publisher and others carry on', async () => {
+    const r = await startRouter({ transports: [WS, rs({ options: { max_backpressure: 64 * 1024 } })] });
+    const ws = await connect(`ws://127.0.0.1:${r.port}/ws`, 'msgpack');
+    try {
+      const slow = await RawSocketClient.connect({ port: rsPort(r) });
+      await slow.handshake('msgpack');
+      await slow.join();
+      slow.send([32, 1, {}, 'com.flood']);
+      assert.equal((await slow.message(2))[0], 33);
+      slow.socket.pause(); // stops reading: the kernel buffers fill, then the router's
+      const payload = 'z'.repeat(16 * 1024);
+      const deadline = Date.now() + 20_000;
+      while (r.router.slowConsumerCloses === 0 && Date.now() < deadline) {
+        await Promise.all(Array.from({ length: 32 }, () => ws.session.publish('com.flood', [payload], {}, { acknowledge: true })));
+      }
+      assert.equal(r.router.slowConsumerCloses, 1, 'the RawSocket subscriber was closed as a slow consumer');
+      assert.equal(await ws.session.call('wamp.session.count'), 1);
+      slow.destroy();
+    } finally {
+      await ws.close();
+      await r.stop();
+    }
+  });
+});
