@@ -3,8 +3,13 @@
 // same realm worker. Autobahn|Python's RawSocket client: rawsocket-python.test.ts.
 import '../helpers/quiet.js';
 import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { type Client, connect } from '../helpers/client.js';
+import { scrape } from '../helpers/metrics.js';
+import { makePki } from '../helpers/pki.js';
 import { RawSocketClient } from '../helpers/rawsocket.js';
 import { startRouter, type TestRouter } from '../helpers/router.js';
 import { Inbox, within } from '../helpers/wait.js';
@@ -296,5 +301,136 @@ describe('RawSocket limits: handshake timeout, max_connections, send buffer', ()
       await ws.close();
       await r.stop();
     }
+  });
+});
+
+describe('RawSocket: auth, session meta, metrics', () => {
+  let r: TestRouter;
+  let ws: Client;
+  before(async () => {
+    r = await startRouter({
+      realms: [{ name: 'realm1', roles: [{ name: 'user', permissions: [{ uri: '', match: 'prefix', allow: { call: true, register: true, publish: true, subscribe: true } }] }, { name: 'anonymous', permissions: [{ uri: '', match: 'prefix', allow: { call: true, register: true, publish: true, subscribe: true } }] }] }],
+      transports: [WS, rs({ auth: { ticket: { type: 'static', principals: { joe: { ticket: 'joe-secret', role: 'user' } } } } })],
+    });
+    ws = await connect(`ws://127.0.0.1:${r.port}/ws`, 'json');
+  });
+  after(async () => {
+    await ws?.close();
+    await r?.stop();
+  });
+
+  test("the transport's auth applies: ticket accepted (authid, role), a wrong one and anonymous refused", async () => {
+    const c = await RawSocketClient.connect({ port: rsPort(r) });
+    await c.handshake('cbor');
+    const challenge = await c.join('realm1', { roles: { caller: {} }, authmethods: ['ticket'], authid: 'joe' });
+    assert.deepEqual(challenge.slice(0, 2), [4, 'ticket']);
+    c.send([5, 'joe-secret', {}]);
+    const welcome = await c.message(2);
+    assert.equal(welcome[0], 2, `WELCOME, got ${JSON.stringify(welcome)}`);
+    const details = welcome[2] as Record<string, unknown>;
+    assert.equal(details.authid, 'joe');
+    assert.equal(details.authrole, 'user');
+    assert.equal(details.authmethod, 'ticket');
+    // What the realm knows about the session's transport (wamp.session.get, from a WebSocket session).
+    const info = (await ws.session.call('wamp.session.get', [welcome[1]])) as Record<string, Record<string, unknown>>;
+    assert.equal(info.transport!.type, 'rawsocket');
+    assert.equal(info.transport!.serializer, 'cbor');
+    assert.match(String(info.transport!.peer), /^tcp:127\.0\.0\.1$/);
+    c.destroy();
+
+    const bad = await RawSocketClient.connect({ port: rsPort(r) });
+    await bad.handshake('json');
+    await bad.join('realm1', { roles: { caller: {} }, authmethods: ['ticket'], authid: 'joe' });
+    bad.send([5, 'wrong', {}]);
+    const abort = await bad.message(2, 10_000);
+    assert.deepEqual([abort[0], abort[2]], [3, 'wamp.error.authentication_failed']);
+    await within(bad.closed, 5000, 'the refused connection to close');
+
+    const anon = await RawSocketClient.connect({ port: rsPort(r) });
+    await anon.handshake('json');
+    const refused = await anon.join();
+    assert.deepEqual([refused[0], refused[2]], [3, 'wamp.error.no_matching_auth_method']);
+  });
+
+  test('metrics count RawSocket connections under its transport id, messages under their serializer', async () => {
+    const before = await scrape(r.http);
+    const c = await RawSocketClient.connect({ port: rsPort(r) });
+    await c.handshake('json');
+    await c.join('realm1', { roles: { caller: {} }, authmethods: ['ticket'], authid: 'joe' });
+    c.send([5, 'joe-secret', {}]);
+    assert.equal((await c.message(2))[0], 2);
+    const during = await scrape(r.http);
+    assert.equal(during.get('crosswire_connections', { transport: 'rsock' }), before.get('crosswire_connections', { transport: 'rsock' }) + 1);
+    assert.equal(
+      during.get('crosswire_connections_opened_total', { transport: 'rsock' }),
+      before.get('crosswire_connections_opened_total', { transport: 'rsock' }) + 1,
+    );
+    assert.equal(during.get('crosswire_connections', { transport: 'wsock' }), 1);
+    c.destroy();
+    await within(c.closed, 5000, 'close');
+    let after = await scrape(r.http);
+    for (let i = 0; i < 50 && after.get('crosswire_connections', { transport: 'rsock' }) !== before.get('crosswire_connections', { transport: 'rsock' }); i++) {
+      await new Promise<void>((res) => setTimeout(res, 20));
+      after = await scrape(r.http);
+    }
+    assert.equal(after.get('crosswire_connections', { transport: 'rsock' }), before.get('crosswire_connections', { transport: 'rsock' }));
+    assert.equal(after.get('crosswire_connections_closed_total', { transport: 'rsock' }), before.get('crosswire_connections_closed_total', { transport: 'rsock' }) + 1);
+  });
+});
+
+describe('RawSocket endpoints: unix and tls', () => {
+  test('a unix socket endpoint: join, peer "unix", the socket file removed on shutdown', async () => {
+    const path = join(tmpdir(), `crosswire-rs-${process.pid}.sock`);
+    rmSync(path, { force: true });
+    const r = await startRouter({ transports: [WS, { id: 'rsunix', type: 'rawsocket', endpoint: { type: 'unix', path } }] });
+    const ws = await connect(`ws://127.0.0.1:${r.port}/ws`, 'json');
+    try {
+      const c = await RawSocketClient.connect({ path });
+      await c.handshake('msgpack');
+      const welcome = await c.join();
+      assert.equal(welcome[0], 2);
+      const info = (await ws.session.call('wamp.session.get', [welcome[1]])) as Record<string, Record<string, unknown>>;
+      assert.equal(info.transport!.peer, 'unix');
+      assert.deepEqual(r.router.peers().sort(), ['tcp:127.0.0.1', 'unix']);
+      c.destroy();
+    } finally {
+      await ws.close();
+      await r.stop();
+    }
+    assert.throws(() => rmSync(path), /ENOENT/);
+  });
+
+  test('a tls endpoint: RawSocket inside TLS, with the chain served', async () => {
+    const pki = makePki();
+    const r = await startRouter({
+      transports: [WS, rs({ endpoint: { type: 'tcp', port: 0, interface: '127.0.0.1', tls: { key: pki.serverKey, certificate: pki.serverCert, chain_certificates: [pki.interCert] } } })],
+    });
+    try {
+      const c = await RawSocketClient.connect({ port: rsPort(r) }, { ca: pki.read(pki.rootCert), servername: 'localhost' });
+      assert.equal((c.socket as import('node:tls').TLSSocket).authorized, true);
+      await c.handshake('json');
+      assert.equal((await c.join())[0], 2);
+      c.destroy();
+    } finally {
+      await r.stop();
+      rmSync(pki.dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('RawSocket drain', () => {
+  test('shutdown: a joined session gets GOODBYE system_shutdown, then the close; a new handshake gets error 4', async () => {
+    const r = await startRouter({ transports: [WS, rs()] });
+    const c = await RawSocketClient.connect({ port: rsPort(r) });
+    await c.handshake('json');
+    await c.join();
+    const stopped = r.router.shutdown(2000);
+    const goodbye = await c.message(2);
+    assert.deepEqual([goodbye[0], goodbye[2]], [6, 'wamp.close.system_shutdown']);
+    const late = await RawSocketClient.connect({ port: rsPort(r) });
+    assert.deepEqual([...(await late.handshake())], [0x7f, 4 << 4, 0, 0]);
+    c.send([6, {}, 'wamp.close.goodbye_and_out']);
+    await within(c.closed, 5000, 'the router to close after GOODBYE');
+    await within(stopped, 10_000, 'the router to stop');
   });
 });
