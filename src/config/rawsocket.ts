@@ -98,6 +98,9 @@ function wsSendOptions(maxBackpressure: number): WsOptions {
 export function rawsocketTransport(value: unknown, path: string, id: string, env: NodeJS.ProcessEnv, baseDir: string, warnings: string[]): TransportConfig {
   const t = section<RawSocketTransportFile>(rawsocketTransportSchema, value, path);
   const ep = endpoint(t.endpoint, `${path}.endpoint`, env, baseDir, warnings);
+  if (ep.endpoint.type === 'tcp' && ep.endpoint.shared) {
+    warnings.push(`${path}.endpoint.shared: true is not applied: the RawSocket listener is a Node.js net server, which cannot set SO_REUSEPORT on Node 20`);
+  }
   const o = section<RawSocketOptionsFile>(rawsocketOptionsSchema, t.options ?? {}, `${path}.options`);
   let size = o.max_message_size;
   let sizeKey = `${path}.options.max_message_size`;
