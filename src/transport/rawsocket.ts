@@ -244,6 +244,10 @@ export class RawSocketConn implements ConnSocket {
       const data = payload.buffer.slice(payload.byteOffset, payload.byteOffset + payload.byteLength) as ArrayBuffer;
       this.handler.frame(c, data, c.ser.binary);
     } else if (type === RsFrame.PING) {
+      // A client that sends PINGs and does not read its PONGs would grow the send buffer: bounded like messages (max_backpressure).
+      if (this.socket.writableLength + 4 + payload.byteLength > this.service.config.ws.maxBackpressure) {
+        return this.#drop('PINGs while not reading the PONGs: send buffer limit exceeded');
+      }
       // WAMP spec: a PONG echoes the PING's payload, at once.
       this.#write(RsFrame.PONG, payload);
     }

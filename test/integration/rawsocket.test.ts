@@ -279,6 +279,28 @@ describe('RawSocket limits: handshake timeout, max_connections, send buffer', ()
     }
   });
 
+  test('a client that sends PINGs and does not read the PONGs is dropped at max_backpressure', async () => {
+    const r = await startRouter({ transports: [WS, rs({ options: { max_backpressure: 64 * 1024 } })] });
+    try {
+      const c = await RawSocketClient.connect({ port: rsPort(r) });
+      await c.handshake('json');
+      c.socket.pause();
+      const ping = RawSocketClient.frame(1, Buffer.alloc(60 * 1024, 7));
+      let sent = 0;
+      let closed = false;
+      void c.closed.then(() => (closed = true));
+      // Bounded: 1000 PINGs (60 MB) are far more than loopback buffers plus 64 KiB.
+      while (!closed && sent < 1000) {
+        if (!c.socket.write(ping)) await Promise.race([new Promise((res) => c.socket.once('drain', res)), c.closed]);
+        sent++;
+      }
+      await within(c.closed, 10_000, 'the router to drop the PING flooder');
+      assert.ok(sent < 1000, `dropped after ${sent} PINGs`);
+    } finally {
+      await r.stop();
+    }
+  });
+
   test('a subscriber that does not read is dropped at max_backpressure; the publisher and others carry on', async () => {
     const r = await startRouter({ transports: [WS, rs({ options: { max_backpressure: 64 * 1024 } })] });
     const ws = await connect(`ws://127.0.0.1:${r.port}/ws`, 'msgpack');
