@@ -472,8 +472,9 @@ export class RawSocketListener {
             key: read(t.key, 'key'),
             cert: [read(t.certificate, 'certificate'), ...t.chainCertificates.map((f) => read(f, 'chain_certificates'))].join('\n'),
             ciphers: t.ciphers,
-            // As the WebSocket transports (tls.ts): a client certificate is asked for and verified when presented, not required.
-            ...(ca.length > 0 ? { ca, requestCert: true, rejectUnauthorized: false } : {}),
+            // As Crossbar (Twisted's CertificateOptions(verify=True, caCerts=...)): with CAs, a client
+            // certificate they verify is required; the TLS handshake fails without one.
+            ...(ca.length > 0 ? { ca, requestCert: true, rejectUnauthorized: true } : {}),
             handshakeTimeout: config.rawsocket!.handshakeTimeout > 0 ? config.rawsocket!.handshakeTimeout : 120_000,
           },
           (s) => this.#secure(s),
@@ -493,8 +494,7 @@ export class RawSocketListener {
   }
 
   #secure(s: tls.TLSSocket): void {
-    const cert = s.getPeerCertificate();
-    if (cert !== null && Object.keys(cert).length > 0 && !s.authorized) {
+    if (this.config.endpoint.type === 'tcp' && this.config.endpoint.tls!.caCertificates.length > 0 && !s.authorized) {
       this.handler.refused('other', `tcp:${s.remoteAddress ?? ''}`, { transport: this.config.id, reason: `client certificate not verified: ${String(s.authorizationError)}` });
       s.destroy();
       return;

@@ -440,6 +440,37 @@ describe('RawSocket endpoints: unix and tls', () => {
   });
 });
 
+describe('RawSocket tls with ca_certificates', () => {
+  test("a client certificate from the CA is required: with one the client joins, without one or with a stranger's the TLS handshake fails", async () => {
+    const pki = makePki();
+    const r = await startRouter({
+      transports: [
+        WS,
+        rs({ endpoint: { type: 'tcp', port: 0, interface: '127.0.0.1', tls: { key: pki.serverKey, certificate: pki.serverCert, chain_certificates: [pki.interCert], ca_certificates: [pki.rootCert] } } }),
+      ],
+    });
+    const tlsTo = (extra: Record<string, unknown>) => ({ ca: pki.read(pki.rootCert), servername: 'localhost', ...extra });
+    try {
+      const ok = await RawSocketClient.connect({ port: rsPort(r) }, tlsTo({ key: pki.read(pki.clientKey), cert: pki.read(pki.clientCert) }));
+      await ok.handshake('json');
+      assert.equal((await ok.join())[0], 2);
+      ok.destroy();
+      for (const extra of [{}, { key: pki.read(pki.strangerKey), cert: pki.read(pki.strangerCert) }]) {
+        // TLS 1.3: the client's side of the handshake may complete before the router checks its certificate.
+        const c = await RawSocketClient.connect({ port: rsPort(r) }, tlsTo(extra)).catch(() => null);
+        if (c === null) continue;
+        c.socket.write(Buffer.from([0x7f, 0xf1, 0, 0]));
+        await within(c.closed, 5000, 'the router to fail the TLS connection');
+        assert.equal(c.frames.items.length, 0);
+        assert.equal(c.socket.bytesRead, 0, 'no RawSocket handshake reply');
+      }
+    } finally {
+      await r.stop();
+      rmSync(pki.dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('RawSocket drain', () => {
   test('shutdown: a joined session gets GOODBYE system_shutdown, then the close; a new handshake gets error 4', async () => {
     const r = await startRouter({ transports: [WS, rs()] });
