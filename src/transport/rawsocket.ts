@@ -312,7 +312,16 @@ export class RawSocketConn implements ConnSocket {
       const total = this.#outBytes;
       this.#out = null;
       this.#outBytes = 0;
-      if (out.length > 0 && this.#state === ST_OPEN) {
+      if (out.length === 1 && this.#state === ST_OPEN) {
+        // Fan-out: every recipient of an EVENT gets the same bytes (one view per serializer), framed once.
+        const d = out[0]!;
+        if (d !== lastPayload) {
+          lastFrame = Buffer.allocUnsafe(total);
+          lastFrame.set(d, frameHeader(lastFrame, 0, RsFrame.MESSAGE, d.byteLength));
+          lastPayload = d;
+        }
+        this.socket.write(lastFrame!);
+      } else if (out.length > 0 && this.#state === ST_OPEN) {
         // One buffer, one write: the headers written in place.
         const buf = Buffer.allocUnsafe(total);
         let at = 0;
@@ -430,6 +439,14 @@ export class RawSocketConn implements ConnSocket {
     this.handler.closed(c, code);
   }
 }
+
+/**
+ * The last single message framed by a cork() and its frame: a fanned-out EVENT reaches every
+ * recipient of a serializer as the same Uint8Array, so it is framed once. Frames are never
+ * modified after they are written, so one Buffer can go to many sockets.
+ */
+let lastPayload: Uint8Array | null = null;
+let lastFrame: Buffer | null = null;
 
 /** Writes a frame header at `at`; returns where the payload goes. */
 function frameHeader(buf: Buffer, at: number, type: number, len: number): number {

@@ -126,6 +126,41 @@ describe('RawSocket sessions cross to WebSocket sessions in the same realm', () 
   }
 });
 
+describe('RawSocket fan-out', () => {
+  test('an EVENT reaches many RawSocket subscribers of two serializers and WebSocket ones, each event with its own payload', async () => {
+    const r = await startRouter({ transports: [WS, rs()] });
+    const ws = await connect(`ws://127.0.0.1:${r.port}/ws`, 'msgpack');
+    try {
+      const subs: RawSocketClient[] = [];
+      for (const ser of ['json', 'json', 'json', 'msgpack', 'msgpack'] as const) {
+        const c = await RawSocketClient.connect({ port: rsPort(r) });
+        await c.handshake(ser);
+        await c.join();
+        c.send([32, 1, {}, 'com.fan']);
+        assert.equal((await c.message(2))[0], 33);
+        subs.push(c);
+      }
+      const wsEvents = new Inbox<unknown[]>();
+      await ws.session.subscribe('com.fan', (a) => wsEvents.push(a!));
+      const pub = await connect(`ws://127.0.0.1:${r.port}/ws`, 'json');
+      for (let i = 0; i < 3; i++) await pub.session.publish('com.fan', [`event-${i}`, i], {}, { acknowledge: true });
+      for (const c of subs) {
+        await c.message(5);
+        assert.deepEqual(
+          c.messages().slice(2).map((m) => m[4]),
+          [0, 1, 2].map((i) => [`event-${i}`, i]),
+        );
+      }
+      assert.deepEqual(await wsEvents.waitFor(3), [0, 1, 2].map((i) => [`event-${i}`, i]));
+      await pub.close();
+      for (const c of subs) c.destroy();
+    } finally {
+      await ws.close();
+      await r.stop();
+    }
+  });
+});
+
 describe('RawSocket framing: bad or oversize frames close only their own connection', () => {
   let r: TestRouter;
   let ws: Client;
