@@ -124,7 +124,7 @@ export function rawsocketTransport(value: unknown, path: string, id: string, env
   }
   if (o.max_backpressure < 1024) throw new ConfigError(`${path}.options.max_backpressure: must be at least 1024 bytes`);
   if (t.auth !== null && 'tls' in t.auth) {
-    throw new ConfigError(`${path}.auth.tls: not offered on RawSocket transports (their sessions get no client certificate facts); use ticket, wampcra, cryptosign or scram`);
+    throw new ConfigError(`${path}.auth.tls: not offered on RawSocket transports yet; use ticket, wampcra, cryptosign or scram`);
   }
   let auth;
   try {

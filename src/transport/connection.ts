@@ -1,5 +1,5 @@
 import type { WsServiceConfig } from '../config/load.js';
-import type { TransportInfo } from '../ipc/protocol.js';
+import type { TlsFacts, TransportInfo } from '../ipc/protocol.js';
 import type { Serializer } from '../serializers/index.js';
 import type { WorkerHandle } from '../workers.js';
 import type { CookieTracker } from './cookies.js';
@@ -65,7 +65,9 @@ export interface ConnService {
   readonly config: Pick<WsServiceConfig, 'id' | 'maxMessageSize' | 'debug'> & {
     readonly ws: Pick<WsServiceConfig['ws'], 'maxBackpressure' | 'autoFragmentSize' | 'failByDrop'>;
   };
-  readonly info: Omit<TransportInfo, 'serIndex' | 'serializer' | 'peer' | 'cookieAnonAuthid' | 'cookieAuth'>;
+  readonly info: Omit<TransportInfo, 'serIndex' | 'serializer' | 'peer' | 'cookieAnonAuthid' | 'cookieAuth' | 'secure' | 'tls'>;
+  /** Whether the transport's endpoint is TLS. */
+  readonly secure: boolean;
   /** Whether sends ask for compression (permessage-deflate). */
   readonly compress: boolean;
   readonly cookies: CookieTracker | null;
@@ -100,6 +102,8 @@ export interface Conn {
   service: ConnService;
   /** auto_ping_* state, or null when off. */
   ka: PingState | null;
+  /** What its TLS handshake established, when Node.js terminated it (src/transport/front.ts), else null. */
+  tls: TlsFacts | null;
   /** Tracking cookie id when the transport tracks cookies, else null. */
   cbtid: string | null;
   /** Its send buffer was non-empty at the last send: check it against max_backpressure. */
@@ -142,6 +146,7 @@ export function newConn(ser: Serializer, serIndex: number, peer: string, service
     peer,
     service,
     ka: null,
+    tls: null,
     pressured: false,
     sendBuffered: 0,
     cbtid: null,

@@ -6,6 +6,7 @@ import type { RawSocketOptions } from '../config/rawsocket.js';
 import type { TransportInfo } from '../ipc/protocol.js';
 import type { Logger } from '../log.js';
 import { SERIALIZER_LIST, SERIALIZERS, type Serializer, type SerializerName } from '../serializers/index.js';
+import { tlsFacts } from './front.js';
 import { type Conn, type ConnService, type ConnSocket, newConn, type ReadThrottle } from './connection.js';
 import type { ConnHandler } from './ws-service.js';
 
@@ -56,7 +57,8 @@ const NODE_THROTTLE: ReadThrottle = {
 
 /** A RawSocket transport's per-connection settings and counters (the router's Conn.service). */
 export class RawSocketService implements ConnService {
-  readonly info: Omit<TransportInfo, 'serIndex' | 'serializer' | 'peer' | 'cookieAnonAuthid' | 'cookieAuth'>;
+  readonly info: Omit<TransportInfo, 'serIndex' | 'serializer' | 'peer' | 'cookieAnonAuthid' | 'cookieAuth' | 'secure' | 'tls'>;
+  readonly secure: boolean;
   readonly compress = false;
   readonly cookies = null;
   readonly throttle = NODE_THROTTLE;
@@ -71,6 +73,7 @@ export class RawSocketService implements ConnService {
     readonly unix: boolean,
   ) {
     this.info = { type: 'rawsocket', transportId: config.id, authKey: wsAuthKey(config.id, null) };
+    this.secure = config.endpoint.type === 'tcp' && config.endpoint.tls !== null;
     for (const n of config.serializers) this.serializers.set(RAWSOCKET_SERIALIZER_IDS[n], SERIALIZERS[n]);
     this.rs = config.rawsocket!;
   }
@@ -203,6 +206,7 @@ export class RawSocketConn implements ConnSocket {
     s.connections++;
     const c = newConn(ser, SERIALIZER_LIST.indexOf(ser), this.peer, s);
     c.ws = this;
+    if (this.socket instanceof tls.TLSSocket) c.tls = tlsFacts(this.socket);
     this.#c = c;
     this.handler.opened(c);
   }
@@ -460,6 +464,8 @@ function frameHeader(buf: Buffer, at: number, type: number, len: number): number
 /** A listening `rawsocket` transport: a Node net (or tls) server on its endpoint. */
 export class RawSocketListener {
   readonly services: RawSocketService[];
+  /** No TLS front (src/transport/front.ts): Node terminates a RawSocket transport's TLS itself. */
+  readonly front = null;
   port = -1;
   readonly #service: RawSocketService;
   readonly #server: net.Server;
