@@ -10,7 +10,7 @@ import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
-import { type Cell, cellId, matrix, SCENARIOS, type Scenario } from './lib/cells.js';
+import { type Cell, cellId, matrix, SCENARIOS, type Scenario, TRANSPORTS, type Transport } from './lib/cells.js';
 import { type PayloadName, SER_NAMES, type SerName } from './lib/codec.js';
 import { type BuiltRef, buildRef } from './lib/compare.js';
 import { clusterTwin } from './lib/cluster.js';
@@ -42,6 +42,9 @@ const USAGE = `npm run bench -- [options]
   --profile-generators  profile the load generator processes too
   --out DIR           results directory (default: bench/results)
   --client lean|ws    the generator's WebSocket client (default: lean; ws = the ws package)
+  --transport LIST    websocket,rawsocket (default: websocket): rawsocket adds, beside each cell
+                      but idle, the same cell over the router's RawSocket transport (variant
+                      "… rawsocket"; its limit is the WebSocket one)
   --window N, --callers N, --call-window N, --join-concurrency N
                       load shape (defaults: 32 publications ahead, 16 callers × 32 calls, 16 joiners)
   --self-test-drop N  fanout publisher skips sequence number N: the run must report it lost
@@ -72,6 +75,7 @@ const { values } = parseArgs({
     'join-concurrency': { type: 'string', default: '16' },
     'self-test-drop': { type: 'string', default: '-1' },
     client: { type: 'string', default: 'lean' },
+    transport: { type: 'string', default: 'websocket' },
     cluster: { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
@@ -110,7 +114,8 @@ const rounds = values.rounds === undefined ? undefined : num(values.rounds, 'rou
 const outDir = values.out ?? join(ROOT, 'bench', 'results');
 
 const fanoutMatch = list<'exact' | 'prefix'>(values['fanout-match'], ['exact', 'prefix'], 'fanout match')[0]!;
-const oneNode = matrix({ scenarios, serializers, payloads, fanout: subscribers, fanin: 100, idle: num(values.sessions, 'sessions', 1), fanoutMatch });
+const transports = list<Transport>(values.transport, TRANSPORTS, 'transport');
+const oneNode = matrix({ scenarios, serializers, payloads, fanout: subscribers, fanin: 100, idle: num(values.sessions, 'sessions', 1), fanoutMatch, transports });
 // --cluster: each cell with a cluster twin (bench/lib/cluster.ts) is followed by it.
 const cells = values.cluster ? oneNode.flatMap((c) => [c, ...[clusterTwin(c)].filter((x): x is Cell => x !== null)]) : oneNode;
 

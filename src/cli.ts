@@ -55,6 +55,10 @@ function summary(c: RouterConfig): string {
       lines.push(`transport ${t.id}: web on ${where} (${t.paths.map((p) => `${p.path} ${p.type}`).join(', ')})`);
       continue;
     }
+    if (t.rawsocket !== undefined) {
+      lines.push(`transport ${t.id}: rawsocket on ${where} (${t.serializers.join(', ')}; max_message_size ${t.maxMessageSize}; auth ${Object.keys(t.auth).join(', ')})`);
+      continue;
+    }
     lines.push(`transport ${t.id}: websocket on ${where} (${t.serializers.join(', ')}; auth ${Object.keys(t.auth).join(', ')}${t.cookie !== null ? `; cookie ${t.cookie.store.type}` : ''})`);
   }
   const on = c.ops.onTransports.flatMap((x) => (x === 'metrics' ? ['/metrics'] : ['/health', '/ready']));

@@ -13,6 +13,7 @@ import { type RefuseReason, TYPE_SLOTS, type WorkerFailure } from './metrics/lab
 import { RouterMetrics } from './metrics/registry.js';
 import { type Conn, ConnState } from './transport/connection.js';
 import { forgetSession, noteCall, orphanedCalls } from './transport/session-track.js';
+import { RawSocketListener } from './transport/rawsocket.js';
 import { type ConnHandler, Listener } from './transport/ws-server.js';
 import { type HttpResponse, loadUws, pauseStopsWithinOneRead, READ_SIZE, tcpReceiveBufferMax, type TemplatedApp } from './uws.js';
 import { VERSION } from './version.js';
@@ -54,7 +55,8 @@ export interface RouterOptions {
  * plain are decoded here.
  */
 export class Router implements ConnHandler, OpsTarget {
-  readonly listeners: Listener[] = [];
+  /** One per transport: uWS (websocket, web) or Node net/tls (rawsocket). */
+  readonly listeners: (Listener | RawSocketListener)[] = [];
   readonly ops: OpsListener | null = null;
   readonly nativeUws: boolean;
   /** Which uWebSockets.js build runs (src/uws.ts). */
@@ -95,7 +97,8 @@ export class Router implements ConnHandler, OpsTarget {
     this.bridge = new HttpBridge((realm) => this.#realmWorker.get(realm), rootLog.child({ component: 'http-bridge' }));
     // Listeners first: one that cannot be built (a TLS file, say) fails before any thread starts.
     for (const t of config.transports) {
-      this.listeners.push(new Listener(uws, t, this, rootLog.child({ component: 'transport', transport: t.id })));
+      const log = rootLog.child({ component: 'transport', transport: t.id });
+      this.listeners.push(t.rawsocket !== undefined ? new RawSocketListener(t, this, log) : new Listener(uws, t, this, log));
     }
     this.#workers = new RealmWorkers(
       config,

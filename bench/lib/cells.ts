@@ -24,6 +24,8 @@ export interface Cell {
    * so the router authorizes each delivery (--fanout-match prefix).
    */
   match?: 'prefix';
+  /** The router's transport the generators use: WebSocket (absent) or RawSocket (--transport rawsocket). */
+  transport?: 'rawsocket';
   /** --cluster: the router is this many nodes joined through NATS (bench/lib/cluster.ts); absent: one. */
   nodes?: number;
 }
@@ -49,7 +51,12 @@ export interface MatrixOptions {
   idle: number;
   /** fanout subscriptions: exact (default) or partly covered prefix (Cell.match). */
   fanoutMatch?: 'exact' | 'prefix';
+  /** Transports measured (default websocket only); a rawsocket cell sits beside each WebSocket one. */
+  transports?: readonly Transport[];
 }
+
+export const TRANSPORTS = ['websocket', 'rawsocket'] as const;
+export type Transport = (typeof TRANSPORTS)[number];
 
 export function matrix(o: MatrixOptions): Cell[] {
   const cells: Cell[] = [];
@@ -87,7 +94,14 @@ export function matrix(o: MatrixOptions): Cell[] {
       }
     }
   }
-  return cells;
+  const transports = o.transports ?? ['websocket'];
+  // idle measures memory per WebSocket session: not repeated for RawSocket.
+  return cells.flatMap((c) => {
+    const both: Cell[] = [];
+    if (transports.includes('websocket')) both.push(c);
+    if (transports.includes('rawsocket') && c.scenario !== 'idle') both.push({ ...c, variant: `${c.variant} rawsocket`, transport: 'rawsocket' });
+    return both;
+  });
 }
 
 export function cellId(c: Pick<Cell, 'scenario' | 'variant' | 'serializer'>): string {

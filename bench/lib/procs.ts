@@ -38,6 +38,8 @@ export interface ServerProc {
   child: ChildProcess;
   pid: number;
   port: number;
+  /** Every port of the ready line (a router's transports in config order). */
+  ports: number[];
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   stop(): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
@@ -85,6 +87,7 @@ export function startServer(
           child,
           pid: child.pid!,
           port: ports[0]!,
+          ports,
           exited,
           stop: () => {
             child.kill('SIGTERM');

@@ -11,6 +11,7 @@ import { FANOUT_PREFIX_CONFIG, HTTP_PUBLISH_CONFIG, type Mark, type PeerResult, 
 import { cpuTicks, LIMIT_SERVERS, machineTicks, PeerProc, rssKiB, type ServerProc, startServer } from './procs.js';
 import { natsUrl, nodeOf } from './cluster.js';
 import { Histogram } from './stats.js';
+import { DEFAULT_CONFIG } from '../../src/config/default.js';
 import type { ClientKind } from './wamp-peer.js';
 
 /** What to run a cell against: a built router (this tree or another ref) or the limit. */
@@ -97,6 +98,17 @@ function configFile(name: string, config: unknown): string {
   return file;
 }
 
+/**
+ * The config of --transport rawsocket cells: the embedded default (or --fanout-match prefix's)
+ * plus a RawSocket transport on an ephemeral port (the second of the ready line's ports). The
+ * WebSocket transport stays first, so CROSSWIRE_PORT/INTERFACE apply to it as in the other cells.
+ */
+function withRawSocket(config: unknown): unknown {
+  const c = JSON.parse(JSON.stringify(config)) as { workers: { transports: unknown[] }[] };
+  c.workers[0]!.transports.push({ type: 'rawsocket', endpoint: { type: 'tcp', port: 0, interface: '127.0.0.1' }, serializers: ['json', 'msgpack'] });
+  return c;
+}
+
 /** The server(s) of a cell: a cluster cell's router is `cell.nodes` nodes joined through the harness's NATS. */
 async function startTargets(cell: Cell, target: TargetSpec, o: RunOptions, fds: number): Promise<ServerProc[]> {
   const n = target.kind === 'router' ? (cell.nodes ?? 1) : 1;
@@ -122,7 +134,9 @@ async function startTarget(cell: Cell, target: TargetSpec, o: RunOptions, fds: n
   }
   return startServer(target.label, target.cli, {
     args:
-      cell.match === 'prefix'
+      cell.transport === 'rawsocket'
+        ? ['start', '--config', cell.match === 'prefix' ? configFile('rawsocket-prefix', withRawSocket(FANOUT_PREFIX_CONFIG)) : configFile('rawsocket', withRawSocket(DEFAULT_CONFIG))]
+        : cell.match === 'prefix'
         ? ['start', '--config', configFile('fanout-prefix', FANOUT_PREFIX_CONFIG)]
         : cell.scenario === 'http-publish'
           ? ['start', '--config', configFile('http-publish', HTTP_PUBLISH_CONFIG)]
@@ -189,7 +203,11 @@ export async function runCell(cell: Cell, target: TargetSpec, o: RunOptions): Pr
     const rss0 = rssKiB(server.pid);
     const at = (s: ServerProc) => ({ host: '127.0.0.1', port: s.port, client: o.client });
     const setup = (cfg: RoleConfig): PeerSetup => ({
-      endpoint: at(servers[Math.min(nodeOf(cfg.role), servers.length - 1)]!),
+      // The limit (a raw uWS WebSocket server) is measured over WebSocket for every cell.
+      endpoint:
+        cell.transport === 'rawsocket' && target.kind === 'router'
+          ? { host: '127.0.0.1', port: servers[0]!.ports[1]!, client: 'rawsocket' }
+          : at(servers[Math.min(nodeOf(cfg.role), servers.length - 1)]!),
       ...(servers.length > 1 ? { others: servers.slice(1).map(at) } : {}),
       serializer: cell.serializer,
       target: target.kind,

@@ -4,10 +4,14 @@
  */
 import type { Codec } from './codec.js';
 import { WsClient } from './ws-client.js';
+import { RsClient } from './rs-client.js';
 import { WsPackageClient } from './ws-package-client.js';
 
-/** Which WebSocket client the generator uses: the lean one (default) or the `ws` package. */
-export type ClientKind = 'lean' | 'ws';
+/**
+ * Which client the generator uses: the lean WebSocket one (default), the `ws` package, or the
+ * lean RawSocket one (rs-client.ts; the router's RawSocket transport, --transport rawsocket).
+ */
+export type ClientKind = 'lean' | 'ws' | 'rawsocket';
 type AnyClient = Pick<WsClient, 'onMessage' | 'onClose' | 'closed' | 'send' | 'close' | 'destroy'>;
 
 export const T = {
@@ -69,7 +73,7 @@ export class WampPeer {
 
   static async open(ep: Endpoint, codec: Codec, localAddress?: string): Promise<WampPeer> {
     const o = { host: ep.host, port: ep.port, path: ep.path, protocol: codec.subprotocol, localAddress };
-    const ws = ep.client === 'ws' ? await WsPackageClient.connect(o) : await WsClient.connect(o);
+    const ws = ep.client === 'ws' ? await WsPackageClient.connect(o) : ep.client === 'rawsocket' ? await RsClient.connect(o) : await WsClient.connect(o);
     return new WampPeer(ws, codec);
   }
 

@@ -51,6 +51,10 @@ export function effectiveConfig(raw: unknown, env: NodeJS.ProcessEnv = process.e
       const tp = `workers[${i}].transports[${j}]`;
       // A web transport is shown as written (its path services have their own shapes), with its id.
       if (typeof t === 'object' && t !== null && (t as Json).type === 'web') return { ...(t as Json), id: resolved.transports[j]!.id };
+      if (typeof t === 'object' && t !== null && (t as Json).type === 'rawsocket') {
+        const r = resolved.transports[j]!;
+        return { ...(t as Json), id: r.id, serializers: r.serializers, auth: r.auth };
+      }
       const tc = section<WebSocketTransportConfig>(websocketTransportSchema, t, tp) as unknown as Json;
       // Every WebSocket option with its effective default (compression is shown as written).
       tc.options = section<WebSocketOptionsFile>(websocketOptionsSchema, tc.options ?? {}, `${tp}.options`);

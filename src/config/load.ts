@@ -41,6 +41,7 @@ import {
 } from './schema.js';
 import { ConfigError, isObject, rewrite, section } from './section.js';
 import { cookieConfig, endpoint, type TransportConfig, type WsServiceConfig, wsOptions } from './transport.js';
+import { rawsocketTransport } from './rawsocket.js';
 import { configVersion, UPGRADE_HINT } from './upgrade.js';
 import { webTransport } from './web.js';
 import type { BridgeSpec } from './bridge.js';
@@ -370,6 +371,7 @@ function checkStore(v: Record<string, unknown> | null, path: string): RealmConfi
 
 function transport(value: unknown, path: string, index: number, env: NodeJS.ProcessEnv, baseDir: string, warnings: string[]): TransportConfig {
   const id = isObject(value) && typeof value.id === 'string' ? value.id : `transport${index + 1}`;
+  if (isObject(value) && value.type === 'rawsocket') return rawsocketTransport(value, path, id, env, baseDir, warnings);
   if (isObject(value) && value.type === 'web') return webTransport(value, path, index, env, baseDir, (v, p) => wsService(v, p, id, env, baseDir, warnings), warnings);
   const t = section<WebSocketTransportConfig>(websocketTransportSchema, value, path);
   const ep = endpoint(t.endpoint, `${path}.endpoint`, env, baseDir, warnings);
@@ -529,8 +531,8 @@ export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env, 
   const dupRealm = realms.find((x, i) => realms.findIndex((y) => y.name === x.name) !== i);
   if (dupRealm) throw new ConfigError(`${at}.realms: realm '${dupRealm.name}' is defined twice`);
   const transports = w.transports.map((t, i) => {
-    if (isObject(t) && t.type !== 'websocket' && t.type !== 'web') {
-      throw new ConfigError(`${at}.transports[${i}].type: '${String(t.type)}' transports are not implemented yet (only "websocket" and "web")`);
+    if (isObject(t) && t.type !== 'websocket' && t.type !== 'web' && t.type !== 'rawsocket') {
+      throw new ConfigError(`${at}.transports[${i}].type: '${String(t.type)}' transports are not implemented yet (only "websocket", "web" and "rawsocket")`);
     }
     return transport(t, `${at}.transports[${i}]`, i, env, baseDir, warnings);
   });

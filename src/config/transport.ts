@@ -24,6 +24,7 @@ import {
   type WebSocketOptionsFile,
   websocketOptionsSchema,
 } from './schema-transport.js';
+import type { RawSocketOptions } from './rawsocket.js';
 import { ConfigError, isObject, section } from './section.js';
 import type { WebOptions, WebPathConfig } from './web.js';
 
@@ -113,6 +114,8 @@ export interface TransportConfig extends WsServiceConfig {
   port: number;
   paths: WebPathConfig[] | null;
   web: WebOptions | null;
+  /** A `rawsocket` transport's own settings (src/config/rawsocket.ts); absent on websocket and web transports. */
+  rawsocket?: RawSocketOptions;
 }
 
 const isPort = (v: unknown): v is number => Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 65535;

@@ -126,8 +126,8 @@ export interface ClusterStats {
 
 /** What a realm worker learns about the transport a session arrived on. */
 export interface TransportInfo {
-  /** 'http': a router-internal session of the HTTP bridge (workers/bridge.ts). */
-  type: 'websocket' | 'http';
+  /** WAMP over WebSocket or RawSocket (src/transport/rawsocket.ts); 'http': a router-internal session of the HTTP bridge (workers/bridge.ts). */
+  type: 'websocket' | 'rawsocket' | 'http';
   /** The serializer's index in SERIALIZER_LIST (src/serializers/index.ts), -1 for router-internal sessions. */
   serIndex: number;
   /** The transport's id, as sessions and authenticators see it. */

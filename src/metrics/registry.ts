@@ -103,7 +103,7 @@ export class RouterMetrics {
 
     new Gauge({
       name: 'crosswire_connections',
-      help: 'Open WebSocket connections, by transport.',
+      help: 'Open connections (WebSocket and RawSocket), by transport.',
       labelNames: ['transport'],
       registers,
       collect() {
@@ -123,8 +123,8 @@ export class RouterMetrics {
           }
         },
       });
-    perTransport('crosswire_connections_opened_total', 'WebSocket connections accepted, by transport.', c.opened);
-    perTransport('crosswire_connections_closed_total', 'WebSocket connections closed (either side), by transport.', c.closed);
+    perTransport('crosswire_connections_opened_total', 'Connections accepted (WebSocket upgrades, RawSocket handshakes), by transport.', c.opened);
+    perTransport('crosswire_connections_closed_total', 'Connections closed (either side), by transport.', c.closed);
     new Counter({
       name: 'crosswire_connections_refused_total',
       help: 'Connections refused: at the upgrade (subprotocol, draining) or closed after their HELLO was refused (auth, no_such_realm, other).',

@@ -1,9 +1,9 @@
-import type { TlsFacts } from '../ipc/protocol.js';
+import type { WsServiceConfig } from '../config/load.js';
+import type { TlsFacts, TransportInfo } from '../ipc/protocol.js';
 import type { Serializer } from '../serializers/index.js';
-import type { WebSocket } from '../uws.js';
 import type { WorkerHandle } from '../workers.js';
+import type { CookieTracker } from './cookies.js';
 import type { PingState } from './keepalive.js';
-import type { WsService } from './ws-service.js';
 
 export const ConnState = {
   /** No session: the next message must be HELLO. */
@@ -25,12 +25,63 @@ export interface ConnRef {
   readonly c: Conn;
 }
 
+/**
+ * The socket of a connection as the router drives it: the methods of uWS's WebSocket that
+ * router.ts, delivery.ts, send.ts and flow.ts call. A uWS WebSocket is one as it is; a RawSocket
+ * connection (src/transport/rawsocket.ts) implements the same contract on a Node socket, so both
+ * go through one routing path. Like uWS, end() and close() call the service's close handler
+ * before they return (Router.closed sets Conn.ws to null), and send() answers 1 (written or
+ * queued within the limits), 0 (queued behind unsent data) or 2 (dropped).
+ */
+export interface ConnSocket {
+  send(message: string | Uint8Array, isBinary?: boolean, compress?: boolean): number;
+  sendFirstFragment(message: Uint8Array, isBinary?: boolean, compress?: boolean): unknown;
+  sendFragment(message: Uint8Array, compress?: boolean): unknown;
+  sendLastFragment(message: Uint8Array, compress?: boolean): unknown;
+  ping(message: Uint8Array): number;
+  /** Sends what was sent inside `cb` as one write. */
+  cork(cb: () => void): unknown;
+  /** Unsent bytes queued for this socket. */
+  getBufferedAmount(): number;
+  /** Graceful close (WebSocket: a close frame with code and reason). */
+  end(code?: number, reason?: string): void;
+  /** Drops the connection at once. */
+  close(): void;
+}
+
+/** Stops and restarts reading a connection's socket (flow control, src/flow.ts). */
+export interface ReadThrottle {
+  /** Stops reading; false when it could not. */
+  pause(s: ConnSocket): boolean;
+  resume(s: ConnSocket): void;
+  readonly failed: boolean;
+}
+
+/**
+ * What a connection's service (a WebSocket service, or a RawSocket transport) gives the router:
+ * its config (limits, debug), how it throttles and fails its connections, its transport info.
+ */
+export interface ConnService {
+  readonly config: Pick<WsServiceConfig, 'id' | 'maxMessageSize' | 'debug'> & {
+    readonly ws: Pick<WsServiceConfig['ws'], 'maxBackpressure' | 'autoFragmentSize' | 'failByDrop'>;
+  };
+  readonly info: Omit<TransportInfo, 'serIndex' | 'serializer' | 'peer' | 'cookieAnonAuthid' | 'cookieAuth' | 'secure' | 'tls'>;
+  /** Whether the transport's endpoint is TLS. */
+  readonly secure: boolean;
+  /** Whether sends ask for compression (permessage-deflate). */
+  readonly compress: boolean;
+  readonly cookies: CookieTracker | null;
+  readonly throttle: ReadThrottle | null;
+  /** Fails a connection Crosswire gives up on (slow consumer, message too big). */
+  fail(c: Conn, code: number, reason: string): void;
+}
+
 /** Per-connection state, reached from uWS user data (ConnRef) so the hot path does no lookup per frame. */
 export interface Conn {
   id: number;
   /** Closes the connection if no session starts in time (crosswire.hello_timeout). */
   helloTimer: NodeJS.Timeout | null;
-  ws: WebSocket<ConnRef> | null;
+  ws: ConnSocket | null;
   ser: Serializer;
   serIndex: number;
   state: ConnState;
@@ -47,8 +98,8 @@ export interface Conn {
   calls: Set<number> | null;
   /** `tcp:<address>` (the real client behind trusted proxies) or `unix`. */
   peer: string;
-  /** The WebSocket service (transport, or web path) the connection came through. */
-  service: WsService;
+  /** The WebSocket service (transport, or web path) or RawSocket transport the connection came through. */
+  service: ConnService;
   /** auto_ping_* state, or null when off. */
   ka: PingState | null;
   /** What its TLS handshake established, when Node.js terminated it (src/transport/front.ts), else null. */
@@ -75,4 +126,36 @@ export interface Conn {
   flowStopped: boolean;
   /** Held bytes at which to try stopping the socket again (it may have started reading again). */
   flowRetryAt: number;
+}
+
+/** A fresh connection without a session, before the router's opened() numbers it. */
+export function newConn(ser: Serializer, serIndex: number, peer: string, service: ConnService): Conn {
+  return {
+    id: 0,
+    helloTimer: null,
+    ws: null,
+    ser,
+    serIndex,
+    state: ConnState.IDLE,
+    worker: null,
+    held: null,
+    leaving: false,
+    out: null,
+    joined: false,
+    calls: null,
+    peer,
+    service,
+    ka: null,
+    tls: null,
+    pressured: false,
+    sendBuffered: 0,
+    cbtid: null,
+    flowHeld: null,
+    flowHeldBytes: 0,
+    flowBound: 0,
+    flowMark: 0,
+    flowWorker: null,
+    flowStopped: false,
+    flowRetryAt: 0,
+  };
 }

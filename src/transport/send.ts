@@ -1,5 +1,4 @@
-import type { WebSocket } from '../uws.js';
-import type { Conn, ConnRef } from './connection.js';
+import type { Conn, ConnSocket } from './connection.js';
 
 /**
  * uWS gets this multiple of max_backpressure as its own limit. Crosswire enforces
@@ -19,7 +18,7 @@ export const UWS_BACKPRESSURE_FACTOR = 4;
  * Otherwise returns, for a connection still `pressured`, an upper bound of its unsent buffer (the
  * last reading plus what was queued after it), so the caller needs no further reading; else 0.
  */
-export function sendAll(c: Conn, ws: WebSocket<ConnRef>, out: (string | Uint8Array)[]): number {
+export function sendAll(c: Conn, ws: ConnSocket, out: (string | Uint8Array)[]): number {
   const { compress, config } = c.service;
   const binary = c.ser.binary;
   const limit = config.ws.maxBackpressure;
@@ -48,7 +47,7 @@ export function sendAll(c: Conn, ws: WebSocket<ConnRef>, out: (string | Uint8Arr
  * Fragmented messages go out uncompressed: uWS deflates fragment by fragment, which
  * permessage-deflate does not allow.
  */
-function sendFragmented(ws: WebSocket<ConnRef>, data: string | Uint8Array, binary: boolean, size: number, compress: boolean): void {
+function sendFragmented(ws: ConnSocket, data: string | Uint8Array, binary: boolean, size: number, compress: boolean): void {
   const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
   if (bytes.byteLength <= size) {
     ws.send(bytes, binary, compress);

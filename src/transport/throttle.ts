@@ -1,4 +1,5 @@
-import type { HttpResponse, WebSocket } from '../uws.js';
+import type { HttpResponse } from '../uws.js';
+import type { ConnSocket, ReadThrottle } from './connection.js';
 
 type Toggle = (this: unknown) => void;
 
@@ -31,7 +32,7 @@ type Toggle = (this: unknown) => void;
  * 20.30, but on 20.57 only once uSockets' read loop ends, when the kernel has less than one read
  * (512 KiB) queued for the socket (src/uws.ts, `readLoop`; docs/flow-control.md).
  */
-export class SocketThrottle {
+export class SocketThrottle implements ReadThrottle {
   readonly #pause: Toggle;
   readonly #resume: Toggle;
   /** A call threw (a build where this does not hold): no more pausing; paused sockets are still resumed. */
@@ -50,7 +51,7 @@ export class SocketThrottle {
   }
 
   /** Stops reading `ws`; false (nothing done) while it has unsent output, or if this does not work here. */
-  pause(ws: WebSocket<unknown>): boolean {
+  pause(ws: ConnSocket): boolean {
     if (this.#failed || ws.getBufferedAmount() !== 0) return false;
     try {
       this.#pause.call(ws);
@@ -62,7 +63,7 @@ export class SocketThrottle {
   }
 
   /** Reads `ws` again (after pause() returned true). */
-  resume(ws: WebSocket<unknown>): void {
+  resume(ws: ConnSocket): void {
     // Unsent output now means a send re-armed the socket after the pause: it is reading already.
     if (ws.getBufferedAmount() !== 0) return;
     try {

@@ -114,7 +114,7 @@ describe('Crossbar-style files', () => {
     refused(router({}, { cookie: {}, auth: { cookie: {} } }), /auth\.cookie: needs at least one other method/);
     refused(router({}, { cookie: {}, auth: { cookie: { type: 'static' } } }), /auth\.cookie\.type: unknown key/);
     refused(router({}, { cookie: { store: { type: 'memory', filename: 'x' } } }), /transports\[0\]\.cookie\.store\.filename: not a key of a 'memory' cookie store/);
-    refused(router({}, { type: 'rawsocket' }), /transports\[0\]\.type: 'rawsocket' transports are not implemented yet/);
+    refused(router({}, { type: 'mqtt' }), /transports\[0\]\.type: 'mqtt' transports are not implemented yet/);
     refused(router({}, { endpoint: { type: 'twisted', server_string: 'tcp:80' } }), /endpoint\.type: 'twisted' endpoints are not implemented/);
     refused(
       { version: 2, workers: [router().workers[0], { type: 'proxy' }] },
