@@ -1,4 +1,5 @@
-import type { RouterConfig } from './config/load.js';
+import { componentTransport, type RouterConfig } from './config/load.js';
+import { ComponentGate } from './container/gate.js';
 import { Close, Delivery } from './delivery.js';
 import { FlowControl } from './flow.js';
 import { mountOps, mountOpsEndpoint, OpsListener, type OpsTarget } from './http/ops.js';
@@ -51,6 +52,10 @@ export interface RouterOptions {
  */
 export class Router implements ConnHandler, OpsTarget {
   readonly listeners: Listener[] = [];
+  /** The router components' private path (null without router components). */
+  readonly componentGate: ComponentGate | null = null;
+  /** Set by CrosswireNode: why configured components make the router not ready yet (null: they are all running). */
+  componentsPending: (() => string | null) | null = null;
   readonly ops: OpsListener | null = null;
   readonly nativeUws: boolean;
   /** Which uWebSockets.js build runs (src/uws.ts). */
@@ -89,6 +94,14 @@ export class Router implements ConnHandler, OpsTarget {
     // Listeners first: one that cannot be built (a TLS file, say) fails before any thread starts.
     for (const t of config.transports) {
       this.listeners.push(new Listener(uws, t, this, rootLog.child({ component: 'transport', transport: t.id })));
+    }
+    if (config.pythonComponents.some((c) => c.kind === 'router')) {
+      const gate = new ComponentGate();
+      this.componentGate = gate;
+      const t = componentTransport(gate.socket);
+      const l = new Listener(uws, t, this, rootLog.child({ component: 'transport', transport: t.id }));
+      for (const s of l.services) s.componentGate = gate;
+      this.listeners.push(l);
     }
     this.#workers = new RealmWorkers(
       config,
@@ -141,6 +154,7 @@ export class Router implements ConnHandler, OpsTarget {
       r.ops?.stopListening();
       await Promise.all(r.listeners.map((l) => l.close()));
       await r.#workers.terminate();
+      r.componentGate?.close();
       throw e;
     }
     r.#started = true;
@@ -188,7 +202,7 @@ export class Router implements ConnHandler, OpsTarget {
     if (this.#shuttingDown) return 'draining';
     if (!this.#started) return 'starting';
     if (!this.#workers.allOnline) return 'recovering';
-    return 'ready';
+    return this.componentsPending?.() ?? 'ready';
   }
 
   /** The Prometheus text, after fresh STATS from every worker (at most 1 s wait for a busy one). */
@@ -369,6 +383,21 @@ export class Router implements ConnHandler, OpsTarget {
       c.ws?.end(1000, Uri.NO_SUCH_REALM);
       return;
     }
+    let component: TransportInfo['component'] = null;
+    const gate = c.service.componentGate;
+    if (gate !== null) {
+      const authextra = (msg[2] as { authextra?: unknown }).authextra;
+      const id = gate.claim(isDict(authextra) ? authextra.crosswire_component_token : undefined, realm);
+      if (typeof id === 'string') {
+        this.counters.refuse('auth');
+        this.log.warn({ conn: c.id, peer: c.peer, reason: Uri.AUTHENTICATION_FAILED, realm, why: id }, 'session refused on the component socket');
+        this.#out.sendNow(c, [MsgType.ABORT, { message: id }, Uri.AUTHENTICATION_FAILED]);
+        c.ws?.end(Close.POLICY, Uri.AUTHENTICATION_FAILED);
+        return;
+      }
+      component = { authid: id.authid, role: id.role };
+      this.log.info({ conn: c.id, realm, component: id.component, authrole: id.role }, 'router component joining over its private socket');
+    }
     c.state = ConnState.ATTACHED;
     if (c.helloTimer !== null) {
       clearTimeout(c.helloTimer);
@@ -382,6 +411,7 @@ export class Router implements ConnHandler, OpsTarget {
       peer: c.peer,
       cookieAnonAuthid: c.cbtid === null ? null : (c.service.cookies?.anonymousAuthid(c.cbtid) ?? null),
       cookieAuth: c.cbtid === null ? null : (c.service.cookies?.auth(c.cbtid) ?? null),
+      component,
     };
     this.#posting(c, w);
     w.outbox.push5(Op.OPEN, c.id, realm, msg[2], transport);
@@ -518,6 +548,7 @@ export class Router implements ConnHandler, OpsTarget {
     this.ops?.stopListening();
     await this.#workers.terminate();
     await Promise.all(this.listeners.map((l) => l.close()));
+    this.componentGate?.close();
     this.log.info('router stopped');
   }
 }
