@@ -14,6 +14,7 @@ Stdin closing (Crosswire went away) or SIGTERM ends the session with GOODBYE and
 """
 
 import importlib
+import inspect
 import json
 import os
 import signal
@@ -82,9 +83,10 @@ def serializers(names):
 class Runner:
     """The session's life: joined, failed, left; the exit code follows from it."""
 
-    def __init__(self, spec, cls):
+    def __init__(self, spec, cls, flavor):
         self.spec = spec
         self.cls = cls
+        self.flavor = flavor
         self.session = None
         self.failed = None
         self.left = None
@@ -111,6 +113,22 @@ class Runner:
             session.disconnect()
 
         session._swallow_error = panic
+        if self.flavor == "asyncio":
+            # Autobahn|Python on asyncio runs a coroutine onJoin as a task nobody awaits, so its
+            # error would only be printed at exit: await it here and fail as on Twisted.
+            user_on_join = session.onJoin
+
+            async def on_join_checked(details):
+                try:
+                    result = user_on_join(details)
+                    if inspect.isawaitable(result):
+                        await result
+                except Exception:
+                    import txaio
+
+                    panic(txaio.create_failure(), "While firing onJoin")
+
+            session.onJoin = on_join_checked
         if spec["kind"] == "router":
             # The router assigns realm, role and authid to whoever presents this one-time token on
             # the private component socket; what the class asks for is replaced (trusted setup).
@@ -275,7 +293,7 @@ def main():
         txaio.use_asyncio()
     txaio.start_logging(level=spec.get("log_level", "info"), out=sys.stdout)
     emit(event="loaded", flavor=flavor)
-    runner = Runner(spec, cls)
+    runner = Runner(spec, cls, flavor)
     (run_twisted if flavor == "twisted" else run_asyncio)(spec, runner)
     code = runner.exit_code()
     sys.stdout.flush()

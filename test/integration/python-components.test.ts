@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { chmodSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { buildConfig } from '../../src/config/load.js';
+import { checkFiles } from '../../src/config/files.js';
+import { buildConfig, readConfigFile } from '../../src/config/load.js';
 import { createLogger } from '../../src/log.js';
 import { Router } from '../../src/router.js';
 import { MsgType } from '../../src/wamp/codes.js';
@@ -238,7 +239,15 @@ describe('Python component errors', () => {
       [crossbarFile(dir, {}, {}, [{ type: 'container', components: [py({ transport, role: 'x' })] }]), /workers\[1\]\.components\[0\]\.role: unknown key/],
       [crossbarFile(dir, {}, {}, [{ type: 'container', components: [py({ transport, classname: 'a..b' })] }]), /workers\[1\]\.components\[0\]\.classname: 'a\.\.b' is not a dotted Python name/],
     ];
-    await Promise.all(cases.map(([file, pattern]) => refusedByBoth(file, pattern)));
+    // Each case in process (what check and start both run: buildConfig, then checkFiles) ...
+    const validate = (file: string) => {
+      const raw = readConfigFile(file);
+      buildConfig(raw, {}, dirname(file));
+      checkFiles(raw, dirname(file), {});
+    };
+    for (const [file, pattern] of cases) assert.throws(() => validate(file), pattern);
+    // ... and two through the CLI.
+    await Promise.all([cases[6]!, cases[8]!].map(([file, pattern]) => refusedByBoth(file, pattern)));
   });
 });
 
