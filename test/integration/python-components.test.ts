@@ -210,6 +210,16 @@ describe('Python component errors', () => {
     );
   });
 
+  test('print-config shows the Python components (container workers as written)', async () => {
+    const r = await runCli(['print-config', '--config', CONFIG], { CROSSWIRE_PORT: '8080' });
+    assert.equal(r.code, 0, r.stderr);
+    const c = JSON.parse(r.stdout) as { workers: { type: string; components: { classname: string }[] }[] };
+    assert.deepEqual(c.workers.map((w) => [w.type, w.components.map((x) => x.classname)]), [
+      ['router', ['backend.Backend', 'raises.RaisesOnJoin']],
+      ['container', ['listener.Listener', 'exits.Exits']],
+    ]);
+  });
+
   test('interpreter discovery: python3 on PATH without Autobahn|Python is passed over for /usr/bin/python3', async () => {
     const bin = join(dir, 'bin');
     mkdirSync(bin);
