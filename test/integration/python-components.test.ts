@@ -208,6 +208,11 @@ describe('Python component errors', () => {
       /workers\[0\]\.components\[0\] \(router 'router', component 'auth'\): the Python interpreter crosswire\.python \(CROSSWIRE_PYTHON\) names, .*bare-python, cannot run Python components: ModuleNotFoundError: No module named 'autobahn'\. Install Autobahn\|Python for it \(Debian\/Ubuntu: apt-get install python3-autobahn; elsewhere: pip install autobahn\[twisted\]\)/,
       { CROSSWIRE_PYTHON: bare },
     );
+    // The same through the worker's own options.python (Crossbar's key), which wins over crosswire.python.
+    const own = crossbarFile(dir, {}, {}, [
+      { type: 'container', id: 'box', options: { python: bare }, components: [{ type: 'class', id: 'job', classname: 'app.Job', realm: 'realm1', transport: { type: 'websocket', url: 'ws://127.0.0.1:8080/ws', endpoint: { type: 'tcp', host: '127.0.0.1', port: 8080 } } }] },
+    ]);
+    await refusedByBoth(own, /workers\[1\]\.components\[0\] \(container 'box', component 'job'\): the Python interpreter workers\[1\]\.options\.python names, .*bare-python, cannot run Python components: ModuleNotFoundError: No module named 'autobahn'/, { CROSSWIRE_PYTHON: '/usr/bin/python3' });
   });
 
   test('print-config shows the Python components (container workers as written)', async () => {
