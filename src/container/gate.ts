@@ -25,6 +25,9 @@ export interface ComponentIdentity {
  *   stdin pipe (never argv, environment or a file, which other processes can read), valid for
  *   one HELLO on this socket, for the component's realm, and revoked when the process exits.
  *   The router, not the client, decides realm, role and authid from the token.
+ *
+ * Network clients and other local users cannot get past the first lock; processes of the
+ * router's own user are trusted (they could read the router's memory as well).
  */
 export class ComponentGate implements PrivatePath {
   readonly dir: string;
