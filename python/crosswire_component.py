@@ -283,6 +283,8 @@ def run_asyncio(spec, runner):
 
 
 def main():
+    # A terminal's Ctrl-C reaches the whole process group: Crosswire decides (SIGTERM, stdin EOF).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     spec = json.loads(sys.stdin.readline())
     cls, flavor = load_class(spec)
     import txaio
