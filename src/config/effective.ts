@@ -32,8 +32,10 @@ export function effectiveConfig(raw: unknown, env: NodeJS.ProcessEnv = process.e
   top.load(raw as object);
   const c = top.getProperties() as TopConfig as unknown as Json;
   c.workers = (c.workers as unknown[]).map((w, i) => {
-    // Container and guest workers are shown as written (their components have their own shapes).
-    if (typeof w === 'object' && w !== null && (w as Json).type !== undefined && (w as Json).type !== 'router') return w;
+    // Container and guest workers are shown as written: their keys are checked by buildConfig
+    // above and have no defaults to fill in beyond what their own sections say.
+    const type = typeof w === 'object' && w !== null ? (w as Json).type : undefined;
+    if (type === 'container' || type === 'guest') return structuredClone(w) as Json;
     const wc = section<RouterWorkerConfig>(routerWorkerSchema, w, `workers[${i}]`) as unknown as Json;
     wc.realms = (wc.realms as unknown[]).map((r, j) => {
       const rc = section<RealmFileConfig>(realmSchema, r, `workers[${i}].realms[${j}]`) as unknown as Json;

@@ -155,6 +155,9 @@ function clusterConfig(c: TopConfig['crosswire']['cluster'], env: NodeJS.Process
   };
 }
 
+/** The largest delay setTimeout honours (a signed 32-bit millisecond count). */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
 const isPort = (v: unknown): v is number => Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 65535;
 
 
@@ -176,6 +179,19 @@ convict.addFormats({
     validate(v: unknown) {
       if (v !== null && (!Number.isInteger(v) || (v as number) < 0)) throw new Error('must be null or an integer >= 0');
     },
+  },
+  // Milliseconds handed to setTimeout, which fires at once for anything above 2^31 - 1.
+  'timer-ms': {
+    validate(v: unknown) {
+      if (!Number.isInteger(v) || (v as number) < 0 || (v as number) > MAX_TIMER_MS) throw new Error(`must be an integer number of milliseconds from 0 to ${MAX_TIMER_MS}`);
+    },
+    coerce: (v: string) => Number(v),
+  },
+  'positive-timer-ms': {
+    validate(v: unknown) {
+      if (!Number.isInteger(v) || (v as number) < 1 || (v as number) > MAX_TIMER_MS) throw new Error(`must be an integer number of milliseconds from 1 to ${MAX_TIMER_MS}`);
+    },
+    coerce: (v: string) => Number(v),
   },
   'positive-int': {
     validate(v: unknown) {

@@ -11,6 +11,7 @@ import convict, { type Schema } from 'convict';
 const MS_TIMEOUT = (v: unknown) => {
   if (!Number.isInteger(v) || (v as number) < 0) throw new Error('must be an integer number of milliseconds');
   if (v !== 0 && (v as number) < 1000) throw new Error(`is in milliseconds; ${String(v)} is too small (0 = off, or at least 1000)`);
+  if ((v as number) > 2 ** 31 - 1) throw new Error(`is in milliseconds; ${String(v)} is more than a timer can wait (at most ${2 ** 31 - 1})`);
 };
 
 const intIn = (lo: number, hi: number) => (v: unknown) => {

@@ -56,6 +56,15 @@ describe('operations config', () => {
     refused(DEFAULT_CONFIG, /crosswire\.ops\.port/, { CROSSWIRE_OPS_PORT: '99999' });
   });
 
+  test('timer values past what setTimeout can wait (2^31 - 1 ms) are refused, naming the key', () => {
+    const max = 2 ** 31 - 1;
+    for (const key of ['hello_timeout', 'shutdown_timeout', 'auth_timeout', 'auth_fail_delay']) {
+      assert.equal((effectiveConfig(withCrosswire({ [key]: max }), {}) as any).crosswire[key], max, key);
+      refused(withCrosswire({ [key]: max + 1 }), new RegExp(`crosswire\\.${key}: must be an integer number of milliseconds from [01] to ${max}`));
+    }
+    refused(DEFAULT_CONFIG, /crosswire\.shutdown_timeout: must be an integer number of milliseconds/, { CROSSWIRE_SHUTDOWN_TIMEOUT: String(2 ** 31) });
+  });
+
   test('crosswire.flow: defaults, environment overrides, and bad values name the key', () => {
     const MiB = 1024 * 1024;
     assert.deepEqual(buildConfig(DEFAULT_CONFIG, {}).flow, {
@@ -102,6 +111,14 @@ describe('print-config', () => {
     assert.deepEqual(t.auth, { anonymous: { type: 'static', role: 'anonymous', authid: null } });
     // What it prints is itself a valid config that runs the same router.
     assert.deepEqual(buildConfig(e, {}), buildConfig(DEFAULT_CONFIG, { CROSSWIRE_SHUTDOWN_TIMEOUT: '1234' }));
+  });
+
+  test('container and guest workers are shown as written beside the router', () => {
+    const raw = JSON.parse(readFileSync(new URL('../../../config/example-container.json', import.meta.url), 'utf8'));
+    const e = effectiveConfig(structuredClone(raw), {}) as Record<string, any>;
+    assert.equal(e.workers.length, raw.workers.length);
+    for (const [i, w] of raw.workers.entries()) if (w.type !== 'router') assert.deepEqual(e.workers[i], w);
+    assert.ok(e.workers.some((w: any) => w.type === 'container'));
   });
 
   test('an invalid config throws the same ConfigError as check', () => {

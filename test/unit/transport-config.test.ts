@@ -86,6 +86,7 @@ describe('WebSocket options', () => {
 
   test("Crossbar's value rules", () => {
     refused({ options: { auto_ping_interval: 500 } }, /auto_ping_interval: is in milliseconds; 500 is too small/);
+    refused({ options: { auto_ping_interval: 2 ** 31 } }, /auto_ping_interval: is in milliseconds; 2147483648 is more than a timer can wait/);
     refused({ options: { open_handshake_timeout: 10 } }, /open_handshake_timeout: is in milliseconds; 10 is too small/);
     refused({ options: { close_handshake_timeout: -1 } }, /close_handshake_timeout: must be an integer/);
     refused({ options: { auto_ping_size: 11 } }, /auto_ping_size: must be an integer from 12 to 125/);

@@ -32,6 +32,12 @@ function cookieIdentity(a: Attempt): Identity {
   return { authid: c.authid!, role: c.authrole!, realm: null, method: c.authmethod ?? 'cookie', provider: 'cookie', extra: c.authextra ?? {} };
 }
 
+/** A peer-chosen string as it goes into a log line: at most 256 characters, longer ones marked. */
+export function clipForLog(v: string | null): string | null {
+  if (v === null || v.length <= 256) return v;
+  return `${v.slice(0, 256)}… (${v.length} characters)`;
+}
+
 const THROTTLED = 'too many failed authentication attempts from this address or for this authid; try again later';
 
 /** One authentication in progress. */
@@ -147,7 +153,7 @@ export class AuthService {
       this.counters.throttled++;
       countAuth('none', false);
       // debug, not info: a blocked peer that keeps trying must not flood the log (its failures were logged).
-      this.log.debug({ conn: connId, peer: transport.peer, realm: realm.name, authid }, 'authentication refused: too many failed attempts');
+      this.log.debug({ conn: connId, peer: transport.peer, realm: realm.name, authid: clipForLog(authid) }, 'authentication refused: too many failed attempts');
       return realm.abortNew(connId, Uri.AUTHENTICATION_FAILED, THROTTLED);
     }
     const p = new Pending(connId, realm, details, transport, method, authid, randomId(), keys);
@@ -233,7 +239,7 @@ export class AuthService {
       this.counters.throttled++;
       this.#finish(p);
       countAuth(p.method === 'wamp-scram' ? 'scram' : p.method, false);
-      this.log.debug({ conn: p.connId, peer: p.transport.peer, realm: p.realm.name, authid: p.authid }, 'authentication refused: too many failed attempts');
+      this.log.debug({ conn: p.connId, peer: p.transport.peer, realm: p.realm.name, authid: clipForLog(p.authid) }, 'authentication refused: too many failed attempts');
       p.realm.abortNew(p.connId, Uri.AUTHENTICATION_FAILED, THROTTLED);
       return null;
     }
@@ -312,7 +318,7 @@ export class AuthService {
     const peer = p.transport.peer;
     this.counters.failed++;
     countAuth(p.method === 'wamp-scram' ? 'scram' : p.method, false);
-    this.log.info({ conn: p.connId, peer, realm: p.realm.name, authmethod: p.method, authid: p.authid, reason: f.uri, message: f.detail ?? f.message }, 'authentication failed');
+    this.log.info({ conn: p.connId, peer, realm: p.realm.name, authmethod: p.method, authid: clipForLog(p.authid), reason: f.uri, message: clipForLog(f.detail ?? f.message) }, 'authentication failed');
     if (!f.counts) return p.realm.abortNew(p.connId, f.uri, f.message);
     this.#count(p);
     // Brute-force hygiene: a guess costs the guesser time.
