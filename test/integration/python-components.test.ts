@@ -155,6 +155,8 @@ describe('Python components from a Crossbar config (Autobahn|Python)', () => {
       assert.equal(abort[2], 'wamp.error.authentication_failed', JSON.stringify(details));
       assert.equal((await within(raw.closed, 5000, 'the close')).code, 1008);
     }
+    // Each refusal is logged (the lines reach this process asynchronously: wait for the fourth).
+    await nth(p, { msg: 'session refused on the component socket' }, 4, 5000);
     assert.equal(parsed(p).filter((l) => l.msg === 'session refused on the component socket').length, 4);
   });
 
