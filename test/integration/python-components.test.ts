@@ -82,7 +82,8 @@ describe('Python components from a Crossbar config (Autobahn|Python)', () => {
       assert.deepEqual(await c.session.call('com.example.env'), { GREETING: 'hello from options.env', CROSSWIRE_TEST_STATE: state, HOME: null, PYTHONUNBUFFERED: '1' });
       assert.ok(process.env.HOME !== undefined, 'HOME is set in the router, so its absence above is the inherit list at work');
       // Logged under its router worker and component id.
-      assert.ok(parsed(p).some((l) => l.router === 'router' && l.component === 'backend' && l.stream === 'stdout' && String(l.msg).includes('backend joined as backend')));
+      const joined = await line(p, { component: 'backend', stream: 'stdout', msg: 'backend joined as backend' });
+      assert.equal(joined.router, 'router');
     } finally {
       await c.close();
     }
@@ -167,6 +168,8 @@ describe('Python components from a Crossbar config (Autobahn|Python)', () => {
     p.child.kill('SIGTERM');
     assert.equal(await within(call as Promise<unknown>, 10_000, 'the in-flight call'), 'slow done');
     assert.equal((await within(p.exited, 15_000, 'the router to exit')).code, 0);
+    // Its last line: everything before it has been read.
+    await line(p, { msg: 'router stopped' }, 5000);
     const lines = parsed(p);
     const after = lines.slice(lines.findIndex((l) => l.msg === 'shutting down'));
     // No component failed or was restarted during the stop.
