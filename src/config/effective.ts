@@ -68,8 +68,7 @@ export function effectiveConfig(raw: unknown, env: NodeJS.ProcessEnv = process.e
 
 /**
  * Keys whose values are secrets in Crossbar's vocabulary (ticket and WAMP-CRA secrets, SCRAM
- * keys and salts, TLS private keys, passwords, tokens). No key Crosswire accepts today holds
- * one; the authentication methods (issue 6) will.
+ * keys and salts, TLS private keys, passwords, tokens): masked when a config is printed.
  */
 const SECRET_KEY = /^(secret|ticket|password|passphrase|token|key|private_key|privkey|salt|stored-key|server-key|stored_key|server_key)$|_(secret|password|token)$/i;
 export const MASK = '********';

@@ -6,6 +6,9 @@ import { effectiveConfig, envVars, MASK, maskSecrets } from '../../src/config/ef
 import { buildConfig, ConfigError } from '../../src/config/load.js';
 import { resolveLogFormat } from '../../src/log.js';
 
+// biome-ignore lint/suspicious/noExplicitAny: the tests walk printed JSON by key
+type Walk = Record<string, any>;
+
 // The configuration reference (every key and variable) lives in docs/configuration.md.
 const CONFIG_DOC = readFileSync(new URL('../../../docs/configuration.md', import.meta.url), 'utf8');
 
@@ -96,7 +99,7 @@ describe('operations config', () => {
 
 describe('print-config', () => {
   test('the effective config: every default filled in, environment overrides applied', () => {
-    const e = effectiveConfig(DEFAULT_CONFIG, { CROSSWIRE_SHUTDOWN_TIMEOUT: '1234' }) as Record<string, any>;
+    const e = effectiveConfig(DEFAULT_CONFIG, { CROSSWIRE_SHUTDOWN_TIMEOUT: '1234' }) as Walk;
     assert.equal(e.version, 2);
     assert.equal(e.crosswire.shutdown_timeout, 1234);
     assert.deepEqual(e.crosswire.ops, { on_transports: ['metrics', 'health'], port: null, interface: '127.0.0.1' });
@@ -135,7 +138,7 @@ describe('print-config', () => {
       db: { password: 'hunter2', admin_password: 'x', token_url: 'https://example.com' },
       list: [{ secret: 's' }],
       empty: { secret: '' },
-    }) as Record<string, any>;
+    }) as Walk;
     assert.equal(masked.auth.ticket.principals.joe.ticket, MASK);
     assert.equal(masked.auth.ticket.principals.joe.role, 'user');
     assert.equal(masked.auth.ticket.type, 'static');

@@ -8,23 +8,24 @@ import { createHash } from 'node:crypto';
 import type { AuthMethodName, TransportAuth } from '../../src/config/auth.js';
 import type { AuthOptions, TransportInfo } from '../../src/ipc/protocol.js';
 import type { Logger } from '../../src/log.js';
-import { MsgType } from '../../src/wamp/codes.js';
+import { CloseCode, MsgType } from '../../src/wamp/codes.js';
 import { randomId } from '../../src/wamp/ids.js';
 import { type Dict, isDict } from '../../src/wamp/messages.js';
 import { Uri } from '../../src/wamp/uris.js';
 
-import { CloseCode, type Realm } from '../realm.js';
+import type { Realm } from '../realm.js';
 import { cryptosign } from './cryptosign.js';
 import { InternalCaller, type InternalOutput } from './internal-caller.js';
 import { anonymous, ticket, wampcra } from './methods.js';
 import { VerifyPool } from './pool.js';
 import { scram } from './scram.js';
 import { Throttle } from './throttle.js';
+import { tlsCertificate } from './tls.js';
 import { type Attempt, AuthFailure, type Identity, type Step } from './types.js';
 import { countAuth } from '../stats.js';
 
 /**
- * Cookie authentication (crossbar.md §4, §5): no CHALLENGE; the identity the main thread read from
+ * Cookie authentication (Crossbar.io docs, "Cookie Tracking", "Cookie Authentication"): no CHALLENGE; the identity the main thread read from
  * the cookie store at HELLO, reported as Crossbar does: the original authmethod, authprovider "cookie".
  */
 function cookieIdentity(a: Attempt): Identity {
@@ -72,7 +73,7 @@ function throttleKeys(peer: string, method: string, authid: string | null): stri
   return keys;
 }
 
-/** Counters for the metrics endpoint (issue 7): plain numbers, only ever incremented. */
+/** Counters for the metrics endpoint: plain numbers, only ever incremented. */
 export interface AuthCounters {
   started: number;
   welcomed: number;
@@ -120,7 +121,8 @@ export class AuthService {
   /** HELLO with valid roles: pick the method (client's order) and start it. */
   hello(realm: Realm, connId: number, details: Dict, transport: TransportInfo, methods: string[]): void {
     this.counters.started++;
-    if (transport.component !== null) return this.#component(realm, connId, details, transport);
+    // Only the main thread sets it (router.ts #hello, the private component socket); absent is none.
+    if ((transport.component ?? null) !== null) return this.#component(realm, connId, details, transport);
     const auth = this.transports[transport.authKey] ?? {};
     // WAMP spec, "Authentication": the router uses the first method in the client's list it supports.
     // `cookie` applies only when the cookie already authenticated on this realm; else it is skipped.
@@ -139,7 +141,7 @@ export class AuthService {
       );
     }
     // Crossbar: with cookie tracking on, an anonymous session's authid is the cookie id. Crosswire:
-    // an id derived from it (issue 20: the cookie itself would be handed to others as the authid).
+    // an id derived from it (the cookie itself would be handed to others as the authid).
     const authid =
       method === 'cookie'
         ? transport.cookieAuth!.authid
@@ -193,6 +195,8 @@ export class AuthService {
         return cryptosign(a, auth.cryptosign!, this.pool);
       case 'scram':
         return scram(a, auth.scram!);
+      case 'tls':
+        return tlsCertificate(a, auth.tls!);
       case 'cookie':
         return Promise.resolve({ identity: cookieIdentity(a) });
     }
@@ -215,7 +219,14 @@ export class AuthService {
           session: p.sessionId,
           authmethod: p.method,
           authextra,
-          transport: { type: p.transport.type, transport_id: p.transport.transportId, peer: p.transport.peer, serializer: p.transport.serializer },
+          transport: {
+            type: p.transport.type,
+            transport_id: p.transport.transportId,
+            peer: p.transport.peer,
+            serializer: p.transport.serializer,
+            // Crossbar's transport details: the verified client certificate (Autobahn|Python's peer_cert) or null.
+            peer_cert: p.transport.tls?.peerCert ?? null,
+          },
           ...extra,
         };
         return this.caller(target)
@@ -227,7 +238,7 @@ export class AuthService {
 
   /**
    * Runs one step of `p`; its outcome is a CHALLENGE, a WELCOME or an ABORT. A step decides a
-   * guess, so it is admitted by the throttle first (issue 20: parallel connections must not get
+   * guess, so it is admitted by the throttle first (parallel connections must not get
    * more guesses decided than `auth_max_failures`): refused when its peer or authid has too many
    * failures, queued while failures plus steps in flight reach the limit. Returns the key it
    * waits on, or null.
