@@ -5,6 +5,8 @@
 #        separate listener (add -e CROSSWIRE_OPS_ON_TRANSPORTS=health to keep /metrics off 8080).
 # Stop:  docker stop sends SIGTERM: the router drains (shutdown_timeout, 3 s, plus up to 1 s for
 #        GOODBYE replies), well within docker's default 10 s grace period, and exits 0.
+# Python components (docs/python-components.md): docker build --build-arg WITH_PYTHON=1 -t crosswire:python .
+#        adds Debian's python3 and python3-autobahn (Twisted and asyncio); the default image has no Python.
 # Node 24 LTS on Debian 13 (trixie, glibc 2.41): uWebSockets.js 20.57's Linux binaries need
 # glibc >= 2.38 (docs/platforms.md), so bookworm (2.36) images would not load them on Node 24.
 
@@ -18,6 +20,10 @@ COPY workers ./workers
 RUN npx tsc -p tsconfig.json
 
 FROM node:24-trixie-slim
+ARG WITH_PYTHON=0
+RUN if [ "$WITH_PYTHON" = 1 ]; then \
+      apt-get update && apt-get install -y --no-install-recommends python3 python3-autobahn && rm -rf /var/lib/apt/lists/*; \
+    fi
 ENV NODE_ENV=production \
     CROSSWIRE_INTERFACE=0.0.0.0 \
     CROSSWIRE_PORT=8080 \
@@ -29,6 +35,7 @@ RUN npm ci --omit=dev --no-audit --no-fund && rm -rf node_modules/uWebSockets.js
 COPY --from=build /app/dist/src ./dist/src
 COPY --from=build /app/dist/workers ./dist/workers
 COPY config ./config
+COPY python ./python
 USER node
 EXPOSE 8080
 STOPSIGNAL SIGTERM

@@ -8,6 +8,7 @@ import { effectiveConfig, envVars } from './config/effective.js';
 import { checkFiles } from './config/files.js';
 import { buildConfig, ConfigError, configDir, readConfigFile, type RouterConfig, serviceAuths } from './config/load.js';
 import { upgradeConfigFile } from './config/upgrade.js';
+import { findPythons } from './container/python.js';
 import { createLogger, resolveLogFormat } from './log.js';
 import { frontNeeded } from './transport/front.js';
 import { CrosswireNode } from './node.js';
@@ -112,7 +113,18 @@ async function main(): Promise<void> {
     throw e;
   }
   if (command === 'check') {
-    process.stdout.write(`configuration OK\n${summary(config)}\n${warnings.map((w) => `warning: ${w}\n`).join('')}`);
+    // Python components: an interpreter with Autobahn|Python must be there, as for start.
+    let pythons: Awaited<ReturnType<typeof findPythons>>;
+    try {
+      pythons = await findPythons(config.pythonComponents, config.python);
+    } catch (e) {
+      fail((e as Error).message);
+    }
+    const py = config.pythonComponents.map((c) => {
+      const p = pythons.get(c)!;
+      return `python component ${c.worker}/${c.id}: ${c.classname} on realm ${c.realm}${c.kind === 'router' ? ` as role ${c.role}` : ` via ${c.transport!.url}`} (${p.executable}: ${p.version})`;
+    });
+    process.stdout.write(`configuration OK\n${[summary(config), ...py].join('\n')}\n${warnings.map((w) => `warning: ${w}\n`).join('')}`);
     return;
   }
   if (command === 'print-config') {

@@ -1,4 +1,5 @@
-import type { RouterConfig } from './config/load.js';
+import { componentTransport, type RouterConfig } from './config/load.js';
+import { ComponentGate } from './container/gate.js';
 import { Delivery } from './delivery.js';
 import { FlowControl } from './flow.js';
 import type { BridgePath } from './config/bridge.js';
@@ -57,6 +58,10 @@ export interface RouterOptions {
 export class Router implements ConnHandler, OpsTarget {
   /** One per transport: uWS (websocket, web) or Node net/tls (rawsocket). */
   readonly listeners: (Listener | RawSocketListener)[] = [];
+  /** The router components' private path (null without router components). */
+  readonly componentGate: ComponentGate | null = null;
+  /** Set by CrosswireNode: why configured components make the router not ready yet (null: they are all running). */
+  componentsPending: (() => string | null) | null = null;
   readonly ops: OpsListener | null = null;
   readonly nativeUws: boolean;
   /** Which uWebSockets.js build runs (src/uws.ts). */
@@ -99,6 +104,14 @@ export class Router implements ConnHandler, OpsTarget {
     for (const t of config.transports) {
       const log = rootLog.child({ component: 'transport', transport: t.id });
       this.listeners.push(t.rawsocket !== undefined ? new RawSocketListener(t, this, log) : new Listener(uws, t, this, log));
+    }
+    if (config.pythonComponents.some((c) => c.kind === 'router')) {
+      const gate = new ComponentGate();
+      this.componentGate = gate;
+      const t = componentTransport(gate.socket);
+      const l = new Listener(uws, t, this, rootLog.child({ component: 'transport', transport: t.id }));
+      for (const s of l.services) s.componentGate = gate;
+      this.listeners.push(l);
     }
     this.#workers = new RealmWorkers(
       config,
@@ -168,6 +181,7 @@ export class Router implements ConnHandler, OpsTarget {
       r.ops?.stopListening();
       await Promise.all(r.listeners.map((l) => l.close()));
       await r.#workers.terminate();
+      r.componentGate?.close();
       throw e;
     }
     r.#started = true;
@@ -217,7 +231,7 @@ export class Router implements ConnHandler, OpsTarget {
     if (!this.#workers.allOnline) return 'recovering';
     // A cluster node cut off from NATS serves its own sessions only (docs/cluster.md).
     if (clusterNotReady(this.#workers.handles) !== null) return 'cluster_unavailable';
-    return 'ready';
+    return this.componentsPending?.() ?? 'ready';
   }
 
   /** Why readiness() is not `ready`, where there is more to say (the cluster link), else null. */
@@ -407,6 +421,21 @@ export class Router implements ConnHandler, OpsTarget {
       c.ws?.end(CloseCode.NORMAL, Uri.NO_SUCH_REALM);
       return;
     }
+    let component: TransportInfo['component'] = null;
+    const gate = c.service.componentGate;
+    if (gate !== null) {
+      const authextra = (msg[2] as { authextra?: unknown }).authextra;
+      const id = gate.claim(isDict(authextra) ? authextra.crosswire_component_token : undefined, realm);
+      if (typeof id === 'string') {
+        this.counters.refuse('auth');
+        this.log.warn({ conn: c.id, peer: c.peer, reason: Uri.AUTHENTICATION_FAILED, realm, why: id }, 'session refused on the component socket');
+        this.#out.sendNow(c, [MsgType.ABORT, { message: id }, Uri.AUTHENTICATION_FAILED]);
+        c.ws?.end(CloseCode.POLICY_VIOLATION, Uri.AUTHENTICATION_FAILED);
+        return;
+      }
+      component = { authid: id.authid, role: id.role };
+      this.log.info({ conn: c.id, realm, component: id.component, authrole: id.role }, 'router component joining over its private socket');
+    }
     c.state = ConnState.ATTACHED;
     if (c.helloTimer !== null) {
       clearTimeout(c.helloTimer);
@@ -420,6 +449,7 @@ export class Router implements ConnHandler, OpsTarget {
       peer: c.peer,
       cookieAnonAuthid: c.cbtid === null ? null : (c.service.cookies?.anonymousAuthid(c.cbtid) ?? null),
       cookieAuth: c.cbtid === null ? null : (c.service.cookies?.auth(c.cbtid) ?? null),
+      component,
       secure: c.service.secure,
       tls: c.tls,
     };
@@ -560,6 +590,7 @@ export class Router implements ConnHandler, OpsTarget {
     this.bridge.close();
     await this.#workers.terminate();
     await Promise.all(this.listeners.map((l) => l.close()));
+    this.componentGate?.close();
     this.log.info('router stopped');
   }
 }

@@ -84,7 +84,7 @@ class BridgeService {
   ) {
     this.#connId = out.attach((msg) => this.#answer(msg));
     const [transportId] = spec.key.split('/');
-    this.#transport = { type: 'http', serIndex: -1, transportId: transportId!, authKey: 'internal', serializer: 'none', peer: `http-bridge:${spec.kind}`, cookieAnonAuthid: null, cookieAuth: null, secure: false, tls: null };
+    this.#transport = { type: 'http', serIndex: -1, transportId: transportId!, authKey: 'internal', serializer: 'none', peer: `http-bridge:${spec.kind}`, cookieAnonAuthid: null, cookieAuth: null, secure: false, tls: null, component: null };
     this.#forwarder = spec.kind === 'subscriber' ? new Forwarder(spec, log) : null;
   }
 

@@ -6,7 +6,7 @@
 import { isAbsolute, resolve } from 'node:path';
 import type { Schema } from 'convict';
 import { isValidUri, REALM_NAME } from '../wamp/uris.js';
-import { ID_PATTERN } from './schema.js';
+import { ID_PATTERN, nativeWorkerOptionsSchema } from './schema.js';
 
 export type RestartPolicy = 'restart-always' | 'restart-on-failed' | 'restart-never';
 export type ShutdownPolicy =
@@ -52,7 +52,46 @@ export interface ContainerConfig {
   id: string;
   restart: RestartPolicy;
   shutdown: ShutdownPolicy;
+  /** The JavaScript components (the container's Node process); its Python ones are in RouterConfig.pythonComponents. */
   components: ComponentConfig[];
+}
+
+/** A worker's environment for its Python components (Crossbar's `options.env`). */
+export interface WorkerEnv {
+  /** true: all of the router's variables; false: none; a list: those names. */
+  inherit: boolean | string[];
+  vars: Record<string, string>;
+}
+
+/**
+ * A Python component (`type: "class"`): a router component (joins `realm` with a fixed role over
+ * the router's private component path) or a container component (connects through `transport`).
+ * Each runs in its own Python process (python/crosswire_component.py).
+ */
+export interface PythonComponentConfig {
+  kind: 'router' | 'container';
+  /** The config key of the entry, for messages (workers[i].components[j]). */
+  key: string;
+  /** Its worker's id (router workers without one: "router"). */
+  worker: string;
+  id: string;
+  classname: string;
+  realm: string;
+  /** ComponentConfig.extra: a dict, as Crossbar requires (it adds `cbdir`). */
+  extra: Record<string, unknown>;
+  /** Router components: the role and authid the router assigns. */
+  role: string;
+  authid: string | null;
+  /** Container components: the connecting transport. */
+  transport: ConnectingTransport | null;
+  restart: RestartPolicy;
+  /** The worker's `options.python` (null: crosswire.python or discovery). */
+  python: string | null;
+  /** Absolute directories, first on sys.path. */
+  pythonpath: string[];
+  env: WorkerEnv;
+  /** The config file's directory (Crossbar's cbdir): the process's working directory. */
+  cbdir: string;
 }
 
 export interface GuestConfig {
@@ -80,6 +119,7 @@ export const containerSchema = {
       default: 'shutdown-manual',
     },
     title: { doc: 'Process title.', format: 'nullable-string', default: null },
+    ...nativeWorkerOptionsSchema,
   },
   components: { doc: 'Components hosted by the container.', format: Array, default: [] },
 } satisfies Schema<unknown>;
@@ -92,6 +132,28 @@ export const componentSchema = {
   transport: { doc: 'Connecting transport.', format: Object, default: null, nullable: true },
   extra: { doc: 'Passed to the component as its third argument.', format: '*', default: null },
   auth: { doc: 'Client credentials: {ticket|wampcra|cryptosign: {...}}.', format: Object, default: null, nullable: true },
+} satisfies Schema<unknown>;
+
+/** A Python class component of a container (Crossbar's container component `type: "class"`). */
+export const pythonContainerComponentSchema = {
+  type: { doc: 'Component type.', format: ['class'], default: 'class' },
+  id: { doc: 'Component id (default componentN): any non-empty string, as Crossbar.', format: 'nullable-name', default: null },
+  classname: { doc: 'Dotted name of an Autobahn|Python ApplicationSession subclass (module.Class).', format: 'non-empty-string', default: '' },
+  realm: { doc: 'Realm to join.', format: 'realm-name', default: '' },
+  transport: { doc: 'Connecting transport.', format: Object, default: null, nullable: true },
+  extra: { doc: 'ComponentConfig.extra (a dict).', format: '*', default: null },
+} satisfies Schema<unknown>;
+
+/** A Python class component of a router worker (Crossbar's router component `type: "class"`). */
+export const pythonRouterComponentSchema = {
+  type: { doc: 'Component type.', format: ['class'], default: 'class' },
+  id: { doc: 'Component id (default componentN): any non-empty string, as Crossbar.', format: 'nullable-name', default: null },
+  classname: { doc: 'Dotted name of an Autobahn|Python ApplicationSession subclass (module.Class).', format: 'non-empty-string', default: '' },
+  realm: { doc: 'Realm to join.', format: 'realm-name', default: '' },
+  role: { doc: 'Role the router assigns (no authentication: trusted setup).', format: 'non-empty-string', default: 'anonymous' },
+  authid: { doc: 'Crosswire: the authid the router assigns (default: a random UUID, as Crossbar).', format: 'nullable-name', default: null },
+  references: { doc: 'Crossbar: references to connections (not implemented).', format: Array, default: [] },
+  extra: { doc: 'ComponentConfig.extra (a dict).', format: '*', default: null },
 } satisfies Schema<unknown>;
 
 export const connectingTransportSchema = {

@@ -97,6 +97,11 @@ export function checkFiles(raw: unknown, baseDir: string, env: NodeJS.ProcessEnv
   for (const [i, w] of workers.entries()) {
     if (!isObject(w)) continue;
     const wp = `workers[${i}]`;
+    if (w.type === 'router' || w.type === 'container' || w.type === undefined) {
+      // Python components' sys.path entries (Crossbar: relative to the node directory).
+      const o = (isObject(w.options) ? w.options : {}) as Json;
+      for (const [k, d] of ((Array.isArray(o.pythonpath) ? o.pythonpath : []) as string[]).entries()) directory(resolve(baseDir, d), `${wp}.options.pythonpath[${k}]`);
+    }
     if (w.type === 'router' || w.type === undefined) {
       for (const [j, t] of ((w.transports ?? []) as Json[]).entries()) {
         const tp = `${wp}.transports[${j}]`;
@@ -116,6 +121,12 @@ export function checkFiles(raw: unknown, baseDir: string, env: NodeJS.ProcessEnv
     } else if (w.type === 'container') {
       for (const [j, c] of ((w.components ?? []) as Json[]).entries()) {
         const cp = `${wp}.components[${j}]`;
+        if (c.type === 'class') {
+          const tr = c.transport as Json;
+          const tls = isObject(tr.endpoint) ? tr.endpoint.tls : undefined;
+          if (isObject(tls)) connecting(tls, `${cp}.transport.endpoint.tls`, baseDir);
+          continue;
+        }
         const module = resolve(baseDir, c.module as string);
         let isFile = false;
         try {

@@ -19,6 +19,10 @@ import {
   containerSchema,
   type GuestConfig,
   guestSchema,
+  type PythonComponentConfig,
+  pythonContainerComponentSchema,
+  pythonRouterComponentSchema,
+  type WorkerEnv,
 } from './components.js';
 import { DEFAULT_CONFIG } from './default.js';
 import {
@@ -34,6 +38,7 @@ import {
   realmSchema,
   roleSchema,
   routerWorkerSchema,
+  type NativeWorkerOptions,
   type TopConfig,
   topSchema,
   type WebSocketTransportConfig,
@@ -65,6 +70,10 @@ export interface RouterConfig {
   warnings: string[];
   containers: ContainerConfig[];
   guests: GuestConfig[];
+  /** Python components of the router worker and of containers (docs/python-components.md). */
+  pythonComponents: PythonComponentConfig[];
+  /** crosswire.python (null: discovered at start). */
+  python: string | null;
   auth: AuthOptions;
   logFormat: 'auto' | 'json' | 'pretty';
   workerMaxHeapMb: number;
@@ -230,6 +239,12 @@ convict.addFormats({
       if (v !== null && (typeof v !== 'string' || v === '')) throw new Error('must be a non-empty string');
     },
   },
+  'env-inherit': {
+    validate(v: unknown) {
+      if (typeof v === 'boolean') return;
+      if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw new Error('must be true, false or a list of environment variable names');
+    },
+  },
   'realm-name': {
     validate(v: unknown) {
       if (typeof v !== 'string' || !REALM_NAME.test(v)) throw new Error(`is required and must match ${REALM_NAME}`);
@@ -369,6 +384,19 @@ function checkStore(v: Record<string, unknown> | null, path: string): RealmConfi
   });
 }
 
+/** The id of the router components' private transport: outside Crossbar's id pattern, so no configured transport can have it. */
+export const COMPONENT_TRANSPORT_ID = 'crosswire-components';
+
+/**
+ * The router components' private listening transport (src/container/gate.ts): a unix socket
+ * with the WebSocket defaults, no authentication method at all (only a component token admits),
+ * and an auth key no configured service has.
+ */
+export function componentTransport(socket: string): TransportConfig {
+  const t = transport({ type: 'websocket', endpoint: { type: 'unix', path: socket }, serializers: ['msgpack', 'json'] }, 'crosswire components', 0, {}, '/', []);
+  return { ...t, id: COMPONENT_TRANSPORT_ID, auth: {} };
+}
+
 function transport(value: unknown, path: string, index: number, env: NodeJS.ProcessEnv, baseDir: string, warnings: string[]): TransportConfig {
   const id = isObject(value) && typeof value.id === 'string' ? value.id : `transport${index + 1}`;
   if (isObject(value) && value.type === 'rawsocket') return rawsocketTransport(value, path, id, env, baseDir, warnings);
@@ -491,14 +519,16 @@ export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env, 
   const routers: { w: RouterWorkerConfig; at: string }[] = [];
   const containers: ContainerConfig[] = [];
   const guests: GuestConfig[] = [];
+  const pythonComponents: PythonComponentConfig[] = [];
   c.workers.forEach((w, i) => {
     const type = isObject(w) ? w.type : undefined;
-    if (type === 'container') containers.push(container(w, `workers[${i}]`, containers.length, baseDir, env));
+    if (type === 'container') containers.push(container(w, `workers[${i}]`, containers.length, baseDir, env, pythonComponents));
     else if (type === 'guest') guests.push(guest(w, `workers[${i}]`, guests.length, baseDir));
     else if (type === 'router' || type === undefined) routers.push({ w: section<RouterWorkerConfig>(routerWorkerSchema, w, `workers[${i}]`), at: `workers[${i}]` });
     else throw new ConfigError(`workers[${i}].type: '${String(type)}' workers are not implemented yet (router, container and guest are)`);
   });
   if (routers.length > 1) throw new ConfigError(`workers: at most one worker of type "router" is supported, found ${routers.length}`);
+  const python = c.crosswire.python === '' ? null : c.crosswire.python;
   const workerIds = [...routers.flatMap((x) => (x.w.id === null ? [] : [x.w.id])), ...containers.map((x) => x.id), ...guests.map((x) => x.id)];
   const dupWorker = workerIds.find((x, i) => workerIds.indexOf(x) !== i);
   if (dupWorker) throw new ConfigError(`workers: worker id '${dupWorker}' is used twice`);
@@ -516,6 +546,8 @@ export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env, 
       warnings: [],
       containers,
       guests,
+      pythonComponents,
+      python,
       auth: { timeout: c.crosswire.auth_timeout, threads: 1, failDelay: c.crosswire.auth_fail_delay, maxFailures: c.crosswire.auth_max_failures, failureWindow: c.crosswire.auth_failure_window },
       logFormat: c.crosswire.log_format,
       workerMaxHeapMb: c.crosswire.worker_max_heap_mb,
@@ -530,6 +562,7 @@ export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env, 
   if (realms.length === 0) throw new ConfigError(`${at}.realms: at least one realm is required`);
   const dupRealm = realms.find((x, i) => realms.findIndex((y) => y.name === x.name) !== i);
   if (dupRealm) throw new ConfigError(`${at}.realms: realm '${dupRealm.name}' is defined twice`);
+  pythonComponents.unshift(...routerComponents(w, at, realms, baseDir));
   const transports = w.transports.map((t, i) => {
     if (isObject(t) && t.type !== 'websocket' && t.type !== 'web' && t.type !== 'rawsocket') {
       throw new ConfigError(`${at}.transports[${i}].type: '${String(t.type)}' transports are not implemented yet (only "websocket", "web" and "rawsocket")`);
@@ -608,6 +641,8 @@ export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env, 
     warnings,
     containers,
     guests,
+    pythonComponents,
+    python,
     auth: {
       timeout: x.auth_timeout,
       threads: x.auth_threads > 0 ? x.auth_threads : Math.max(1, Math.floor(cores / 2 / realmThreads)),
@@ -651,22 +686,96 @@ function crossCheckAuth(auth: TransportAuth, path: string, realms: RealmConfig[]
 
 // ---- container and guest workers -------------------------------------------------------------
 
-function container(value: unknown, path: string, index: number, baseDir: string, env: NodeJS.ProcessEnv): ContainerConfig {
-  const c = section<{ id: string | null; options: { restart: ContainerConfig['restart']; shutdown: ContainerConfig['shutdown'] }; components: unknown[] }>(
-    containerSchema as Schema<unknown> as never,
-    value,
-    path,
-  );
-  const components = c.components.map((x, i) => component(x, `${path}.components[${i}]`, i, baseDir, env));
-  if (components.length === 0) throw new ConfigError(`${path}.components: at least one component is required`);
-  const ids = components.map((x) => x.id);
+function container(value: unknown, path: string, index: number, baseDir: string, env: NodeJS.ProcessEnv, python: PythonComponentConfig[]): ContainerConfig {
+  const c = section<{
+    id: string | null;
+    options: { restart: ContainerConfig['restart']; shutdown: ContainerConfig['shutdown'] } & NativeWorkerOptions;
+    components: unknown[];
+  }>(containerSchema as Schema<unknown> as never, value, path);
+  const id = c.id ?? `container${index + 1}`;
+  const components: ComponentConfig[] = [];
+  const ids: string[] = [];
+  let pythonCount = 0;
+  const native = nativeOptions(c.options, `${path}.options`, baseDir);
+  c.components.forEach((x, i) => {
+    const at = `${path}.components[${i}]`;
+    const type = isObject(x) ? x.type : undefined;
+    refuseComponentType(type, at, 'container');
+    if (type === 'class') {
+      const p = pythonComponent(x, at, i, 'container', id, c.options.restart, native, baseDir, env);
+      python.push(p);
+      ids.push(p.id);
+      pythonCount++;
+    } else {
+      const m = component(x, at, i, baseDir, env);
+      components.push(m);
+      ids.push(m.id);
+    }
+  });
+  if (ids.length === 0) throw new ConfigError(`${path}.components: at least one component is required`);
   const dup = ids.find((x, i) => ids.indexOf(x) !== i);
   if (dup) throw new ConfigError(`${path}.components: component id '${dup}' is used twice`);
-  return { id: c.id ?? `container${index + 1}`, restart: c.options.restart, shutdown: c.options.shutdown, components };
+  if (pythonCount > 0 && c.options.shutdown !== 'shutdown-manual') {
+    throw new ConfigError(`${path}.options.shutdown: '${c.options.shutdown}' is not implemented for containers with Python components (each Python component is restarted by options.restart on its own; use shutdown-manual)`);
+  }
+  return { id, restart: c.options.restart, shutdown: c.options.shutdown, components };
 }
 
-function component(value: unknown, path: string, index: number, baseDir: string, env: NodeJS.ProcessEnv): ComponentConfig {
-  // Crossbar's HTTP bridge components (crossbar/bridge/rest/): the subscriber is a path service here.
+/**
+ * Component types Crosswire does not run, refused by name with what to do instead. `wamplet`
+ * (a setuptools entry point) is from Crossbar's version-1 era; `function` runs Python callbacks.
+ */
+function refuseComponentType(type: unknown, path: string, where: 'router' | 'container'): void {
+  if (type === 'wamplet') {
+    throw new ConfigError(
+      `${path}.type: 'wamplet' components are not supported (Crossbar.io dropped them): name the ApplicationSession class directly with "type": "class" and "classname": "package.module.Class" (docs/python-components.md)`,
+    );
+  }
+  if (type === 'function') {
+    throw new ConfigError(`${path}.type: 'function' components (Python callbacks) are not implemented: put the callbacks in an ApplicationSession subclass and use "type": "class"`);
+  }
+  const known = where === 'container' ? ['module', 'class', undefined] : ['class'];
+  if (!known.includes(type as string | undefined)) {
+    throw new ConfigError(
+      `${path}.type: ${type === undefined ? 'is required' : `'${String(type)}' components are not implemented`} (${where === 'container' ? '"class": a Python ApplicationSession class, or "module": a JavaScript module' : '"class": a Python ApplicationSession class'})`,
+    );
+  }
+}
+
+/** A worker's pythonpath (absolute) and env, checked. */
+function nativeOptions(o: NativeWorkerOptions, path: string, baseDir: string): { python: string | null; pythonpath: string[]; env: WorkerEnv } {
+  const pythonpath = o.pythonpath.map((p, i) => {
+    if (typeof p !== 'string' || p === '') throw new ConfigError(`${path}.pythonpath[${i}]: must be a non-empty string (a directory, relative to the config file)`);
+    return resolve(baseDir, p);
+  });
+  const vars: Record<string, string> = {};
+  for (const [k, v] of Object.entries(o.env.vars)) {
+    if (typeof v !== 'string') throw new ConfigError(`${path}.env.vars.${k}: must be a string`);
+    vars[k] = v;
+  }
+  return { python: o.python === '' ? null : o.python, pythonpath, env: { inherit: o.env.inherit, vars } };
+}
+
+/** A router worker's `components`: Python classes joined to one of its realms with a fixed role. */
+function routerComponents(w: RouterWorkerConfig, at: string, realms: RealmConfig[], baseDir: string): PythonComponentConfig[] {
+  const native = nativeOptions(w.options, `${at}.options`, baseDir);
+  const out = w.components.map((x, i) => {
+    const p = `${at}.components[${i}]`;
+    refuseComponentType(isObject(x) ? x.type : undefined, p, 'router');
+    const pc = pythonComponent(x, p, i, 'router', w.id ?? 'router', 'restart-on-failed', native, baseDir, {});
+    const realm = realms.find((r) => r.name === pc.realm);
+    if (realm === undefined) throw new ConfigError(`${p}.realm: no realm '${pc.realm}' on this router (realms: ${realms.map((r) => r.name).join(', ')})`);
+    if (!realm.roles.some((r) => r.name === pc.role)) throw new ConfigError(`${p}.role: realm '${pc.realm}' has no role '${pc.role}'`);
+    return pc;
+  });
+  const ids = out.map((x) => x.id);
+  const dup = ids.find((x, i) => ids.indexOf(x) !== i);
+  if (dup) throw new ConfigError(`${at}.components: component id '${dup}' is used twice`);
+  return out;
+}
+
+/** Crossbar's HTTP bridge components (crossbar/bridge/rest/): the subscriber is a path service here. */
+function refuseBridgeClass(value: unknown, path: string): void {
   const classname = isObject(value) && value.type === 'class' && typeof value.classname === 'string' ? value.classname : '';
   if (/^crossbar\.(bridge|adapter)\.rest\.MessageForwarder$/.test(classname)) {
     throw new ConfigError(
@@ -677,9 +786,57 @@ function component(value: unknown, path: string, index: number, baseDir: string,
   if (/^crossbar\.(bridge|adapter)\.rest\.RESTCallee$/.test(classname)) {
     throw new ConfigError(`${path}.classname: Crossbar's HTTP bridge callee (WAMP calls turned into HTTP requests) is not implemented in Crosswire`);
   }
-  if (isObject(value) && value.type !== undefined && value.type !== 'module') {
-    throw new ConfigError(`${path}.type: '${String(value.type)}' components are not implemented (only "module": a JavaScript module)`);
+}
+
+const DOTTED = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$/;
+
+function pythonComponent(
+  value: unknown,
+  path: string,
+  index: number,
+  kind: 'router' | 'container',
+  worker: string,
+  restart: ContainerConfig['restart'],
+  native: { python: string | null; pythonpath: string[]; env: WorkerEnv },
+  baseDir: string,
+  env: NodeJS.ProcessEnv,
+): PythonComponentConfig {
+  refuseBridgeClass(value, path);
+  const schema = kind === 'router' ? pythonRouterComponentSchema : pythonContainerComponentSchema;
+  const c = section<{ id: string | null; classname: string; realm: string; extra: unknown; role?: string; authid?: string | null; references?: unknown[]; transport?: Record<string, unknown> | null }>(
+    schema as Schema<unknown> as never,
+    value,
+    path,
+  );
+  if (!DOTTED.test(c.classname)) throw new ConfigError(`${path}.classname: '${c.classname}' is not a dotted Python name (module.Class)`);
+  if (c.extra !== null && !isObject(c.extra)) throw new ConfigError(`${path}.extra: must be an object (Crossbar hands a dict to ComponentConfig.extra)`);
+  if (c.references !== undefined && c.references.length > 0) throw new ConfigError(`${path}.references: references to connections are not implemented (Crossbar's 'connections' are not either)`);
+  let transport: ConnectingTransport | null = null;
+  if (kind === 'container') {
+    if (c.transport === null || c.transport === undefined) throw new ConfigError(`${path}.transport: is required (a connecting transport)`);
+    if (c.transport.type === 'rawsocket') throw new ConfigError(`${path}.transport.type: 'rawsocket' connecting transports are not implemented yet (use "websocket")`);
+    transport = connecting(c.transport, `${path}.transport`, baseDir, env);
   }
+  return {
+    kind,
+    key: path,
+    worker,
+    id: c.id ?? `component${index + 1}`,
+    classname: c.classname,
+    realm: c.realm,
+    extra: (c.extra ?? {}) as Record<string, unknown>,
+    role: c.role ?? 'anonymous',
+    authid: c.authid ?? null,
+    transport,
+    restart,
+    python: native.python,
+    pythonpath: native.pythonpath,
+    env: native.env,
+    cbdir: baseDir,
+  };
+}
+
+function component(value: unknown, path: string, index: number, baseDir: string, env: NodeJS.ProcessEnv): ComponentConfig {
   const c = section<{ id: string | null; module: string; realm: string; transport: Record<string, unknown> | null; extra: unknown; auth: Record<string, unknown> | null }>(
     componentSchema as Schema<unknown> as never,
     value,

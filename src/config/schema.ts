@@ -33,6 +33,7 @@ export interface TopConfig {
     auth_failure_window: number;
     log_format: 'auto' | 'json' | 'pretty';
     worker_max_heap_mb: number;
+    python: string | null;
     flow: {
       worker_window: number;
       connection_window: number;
@@ -142,6 +143,12 @@ export const topSchema: Schema<TopConfig> = {
       default: 0,
       env: 'CROSSWIRE_WORKER_MAX_HEAP_MB',
     },
+    python: {
+      doc: 'Python interpreter for Python components (docs/python-components.md); null = the first of python3 on PATH and /usr/bin/python3 that can import Autobahn|Python.',
+      format: 'nullable-string',
+      default: null,
+      env: 'CROSSWIRE_PYTHON',
+    },
     // Flow control between the sockets and the realm workers, and the router-wide memory budgets
     // (docs/flow-control.md).
     flow: {
@@ -227,19 +234,39 @@ export const topSchema: Schema<TopConfig> = {
 export interface RouterWorkerConfig {
   type: 'router';
   id: string | null;
-  options: { title: string | null };
+  options: { title: string | null } & NativeWorkerOptions;
   realms: unknown[];
   transports: unknown[];
+  components: unknown[];
 }
+
+/** Crossbar's native worker options that Python components use (crossbar.md §8). */
+export interface NativeWorkerOptions {
+  python: string | null;
+  pythonpath: unknown[];
+  env: { inherit: boolean | string[]; vars: Record<string, unknown> };
+}
+
+/** The schema of those options (router and container workers). */
+export const nativeWorkerOptionsSchema = {
+  python: { doc: "Python interpreter for this worker's Python components (default: crosswire.python).", format: 'nullable-string', default: null },
+  pythonpath: { doc: "Directories put first on the Python components' sys.path, relative to the config file.", format: Array, default: [] },
+  env: {
+    inherit: { doc: "Pass the router's environment on to Python components: true, false, or a list of variable names.", format: 'env-inherit', default: true },
+    vars: { doc: 'Environment variables set for Python components.', format: Object, default: {} },
+  },
+};
 
 export const routerWorkerSchema: Schema<RouterWorkerConfig> = {
   type: { doc: 'Worker type; only "router" is implemented.', format: ['router'], default: 'router' },
   id: { doc: 'Worker id.', format: 'nullable-router-id', default: null },
   options: {
     title: { doc: 'Process title.', format: 'nullable-string', default: null },
+    ...nativeWorkerOptionsSchema,
   },
   realms: { doc: 'Realms served by this router.', format: Array, default: [] },
   transports: { doc: 'Listening transports.', format: Array, default: [] },
+  components: { doc: 'Router components: Python classes (type "class") joined to a realm with a fixed role (docs/python-components.md).', format: Array, default: [] },
 };
 
 export interface RealmFileConfig {

@@ -34,8 +34,15 @@ export class ContainerManager extends EventEmitter {
     super();
   }
 
+  /** Forks a Node process for every container with JavaScript components (Python ones run in their own processes: python.ts). */
   start(): void {
-    for (const c of this.containers) this.#spawn(c, 0);
+    for (const c of this.containers) if (c.components.length > 0) this.#spawn(c, 0);
+  }
+
+  /** A component state change from elsewhere (a Python component), counted and reported like the hosts'. */
+  report(s: ComponentStatus): void {
+    this.status.set(JSON.stringify([s.container, s.component]), s);
+    this.emit('status', s);
   }
 
   get componentsRunning(): number {

@@ -151,6 +151,12 @@ export interface TransportInfo {
    * at HELLO), or null: no cookie, or none authenticated with it (yet, or since its logout).
    */
   cookieAuth: CookieAuth | null;
+  /**
+   * A router component (docs/python-components.md): the identity the main thread assigned after
+   * its one-time token was used up on the private component socket; else null. Only the main
+   * thread sets it: no client message can.
+   */
+  component: { authid: string; role: string } | null;
   /** Whether the connection came over TLS (uWS's or Node's). */
   secure: boolean;
   /** What the TLS handshake established, for transports whose TLS Node.js terminates (src/transport/front.ts); else null. */

@@ -420,7 +420,7 @@ export class RouterMetrics {
     const STATES = ['starting', 'running', 'failed', 'stopped', 'restarting', 'down'];
     new Gauge({
       name: 'crosswire_components',
-      help: 'Container components by state (running, starting, restarting, failed, stopped, down).',
+      help: 'Components (JavaScript and Python, of containers and the router worker) by state (running, starting, restarting, failed, stopped, down).',
       labelNames: ['state'],
       registers,
       collect() {
@@ -432,7 +432,7 @@ export class RouterMetrics {
     let reportedRestarts = 0;
     new Counter({
       name: 'crosswire_component_restarts_total',
-      help: 'Component restarts by their container (restart policy) since the router started.',
+      help: 'Component restarts (by restart policy) since the router started.',
       registers,
       collect() {
         let total = 0;

@@ -3,6 +3,7 @@ import type { TlsFacts, TransportInfo } from '../ipc/protocol.js';
 import type { Serializer } from '../serializers/index.js';
 import type { WorkerHandle } from '../workers.js';
 import type { CookieTracker } from './cookies.js';
+import type { ComponentGate } from '../container/gate.js';
 import type { PingState } from './keepalive.js';
 
 export const ConnState = {
@@ -65,7 +66,9 @@ export interface ConnService {
   readonly config: Pick<WsServiceConfig, 'id' | 'maxMessageSize' | 'debug'> & {
     readonly ws: Pick<WsServiceConfig['ws'], 'maxBackpressure' | 'autoFragmentSize' | 'failByDrop'>;
   };
-  readonly info: Omit<TransportInfo, 'serIndex' | 'serializer' | 'peer' | 'cookieAnonAuthid' | 'cookieAuth' | 'secure' | 'tls'>;
+  readonly info: Omit<TransportInfo, 'serIndex' | 'serializer' | 'peer' | 'cookieAnonAuthid' | 'cookieAuth' | 'secure' | 'tls' | 'component'>;
+  /** The router components' private socket only (src/container/gate.ts); null on every other service. */
+  readonly componentGate: ComponentGate | null;
   /** Whether the transport's endpoint is TLS. */
   readonly secure: boolean;
   /** Whether sends ask for compression (permessage-deflate). */

@@ -57,7 +57,7 @@ const NODE_THROTTLE: ReadThrottle = {
 
 /** A RawSocket transport's per-connection settings and counters (the router's Conn.service). */
 export class RawSocketService implements ConnService {
-  readonly info: Omit<TransportInfo, 'serIndex' | 'serializer' | 'peer' | 'cookieAnonAuthid' | 'cookieAuth' | 'secure' | 'tls'>;
+  readonly info: Omit<TransportInfo, 'serIndex' | 'serializer' | 'peer' | 'cookieAnonAuthid' | 'cookieAuth' | 'secure' | 'tls' | 'component'>;
   readonly secure: boolean;
   readonly compress = false;
   readonly cookies = null;
@@ -67,6 +67,8 @@ export class RawSocketService implements ConnService {
   /** Serializers by handshake id. */
   readonly serializers = new Map<number, Serializer>();
   readonly rs: RawSocketOptions;
+  /** RawSocket transports never carry the router components' private path. */
+  readonly componentGate = null;
 
   constructor(
     readonly config: TransportConfig,

@@ -1,5 +1,6 @@
 import type { BridgePath } from '../config/bridge.js';
 import type { TransportConfig, WsServiceConfig } from '../config/load.js';
+import type { ComponentGate } from '../container/gate.js';
 import { MAX_MESSAGE_CEILING } from '../config/schema.js';
 import type { TransportInfo } from '../ipc/protocol.js';
 import type { Logger } from '../log.js';
@@ -40,13 +41,15 @@ const WS_KEY = /^[A-Za-z0-9+/]{22}==$/;
  * checks in autobahn's order and the WebSocket options uWS applies per socket.
  */
 export class WsService {
-  readonly info: Omit<TransportInfo, 'serIndex' | 'serializer' | 'peer' | 'cookieAnonAuthid' | 'cookieAuth' | 'secure' | 'tls'>;
+  readonly info: Omit<TransportInfo, 'serIndex' | 'serializer' | 'peer' | 'cookieAnonAuthid' | 'cookieAuth' | 'secure' | 'tls' | 'component'>;
   /** WebSocket connections open on this service (for max_connections). */
   connections = 0;
   /** Whether permessage-deflate is on (uWS compresses only when asked per send). */
   readonly compress: boolean;
   readonly keepAlive: KeepAlive | null;
   readonly server: string;
+  /** The router components' private socket only: the gate that turns a one-time token into their identity (src/container/gate.ts). */
+  componentGate: ComponentGate | null = null;
   /** Cookie tracking (`cookie`), opened by open(). */
   cookies: CookieTracker | null = null;
   /** Stops reading a socket (flow control); from the first upgrade response, null until then or if unavailable. */

@@ -173,7 +173,9 @@ describe('container and guest workers', () => {
     refused(containerWith({ transport: { ...t, endpoint: { type: 'tcp', host: 'h', port: 1, tls: { ca_certificates: [] } } } }), /tls\.hostname: is required/);
     refused(containerWith({ transport: { ...t, endpoint: { type: 'tcp', host: 'h', port: 1, tls: { hostname: 'h' } } } }), /a TLS endpoint needs a wss:\/\/ URL/);
     refused(containerWith({ transport: t, module: 'c.py' }), /module: must be a \.js, \.mjs or \.cjs file/);
-    refused(containerWith({ transport: t, type: 'class', classname: 'x.Y' }), /'class' components are not implemented/);
+    // A Python class component takes no `module` (docs/python-components.md).
+    refused(containerWith({ transport: t, type: 'class', classname: 'x.Y' }), /components\[0\]\.module: unknown key/);
+    refused(containerWith({ transport: t, type: 'wamplet' }), /components\[0\]\.type: 'wamplet' components are not supported/);
     refused(containerWith({ transport: t, auth: { ticket: { authid: 'a' } } }), /auth\.ticket\.ticket: is required/);
     refused(containerWith({ transport: t, auth: { scram: { authid: 'a' } } }), /not a client authentication method/);
     refused({ version: 2, workers: [{ type: 'guest', executable: 'x', options: { bogus: 1 } }] }, /workers\[0\]\.options\.bogus: unknown key/);

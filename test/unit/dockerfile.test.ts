@@ -78,6 +78,21 @@ describe('Dockerfile (static: no Docker engine here)', () => {
     assert.equal(stop, 'SIGTERM');
   });
 
+  test('Python components: a WITH_PYTHON build arg (default off) adds python3-autobahn; the runner is where the compiled code looks for it', () => {
+    const arg = ops('ARG').find((a) => a.args.startsWith('WITH_PYTHON'));
+    assert.equal(arg?.args, 'WITH_PYTHON=0', 'off by default: the default image has no Python');
+    const installs = ops('RUN').filter((r) => /apt-get install/.test(r.args));
+    assert.equal(installs.length, 1);
+    assert.match(installs[0]!.args.replace(/\s+/g, " "), /^if \[ "\$WITH_PYTHON" = 1 \]; then .*apt-get install -y --no-install-recommends python3 python3-autobahn && rm -rf \/var\/lib\/apt\/lists\/\*; fi$/);
+    // The ARG comes before the RUN that reads it (ARG scope starts at its line).
+    assert.ok(final.instructions.indexOf(arg!) < final.instructions.indexOf(installs[0]!));
+    // src/container/python.ts finds the runner at ../../../python/ from dist/src/container: /app/python.
+    const copy = ops('COPY').find((c) => c.args === 'python ./python');
+    assert.ok(copy, 'COPY python ./python');
+    assert.equal(new URL('../../../python/crosswire_component.py', 'file:///app/dist/src/container/python.js').pathname, '/app/python/crosswire_component.py');
+    assert.ok(existsSync(root('python/crosswire_component.py')));
+  });
+
   test('.dockerignore keeps node_modules and dist out of the build context', () => {
     const ignore = readFileSync(root('.dockerignore'), 'utf8').split('\n').map((l) => l.trim());
     for (const p of ['node_modules', 'dist']) assert.ok(ignore.includes(p), p);

@@ -59,7 +59,7 @@ export class CallError extends Error {
 }
 
 const TRUSTED = new RolePermissions({ name: 'trusted', 'allow-by-default': true });
-const INTERNAL_TRANSPORT: TransportInfo = { type: 'websocket', serIndex: -1, transportId: 'internal', authKey: 'internal', serializer: 'none', peer: 'internal', cookieAnonAuthid: null, cookieAuth: null, secure: false, tls: null };
+const INTERNAL_TRANSPORT: TransportInfo = { type: 'websocket', serIndex: -1, transportId: 'internal', authKey: 'internal', serializer: 'none', peer: 'internal', cookieAnonAuthid: null, cookieAuth: null, secure: false, tls: null, component: null };
 
 /**
  * The router's own caller on one realm (Crossbar's service session, role "trusted"): dynamic

@@ -121,6 +121,8 @@ export class AuthService {
   /** HELLO with valid roles: pick the method (client's order) and start it. */
   hello(realm: Realm, connId: number, details: Dict, transport: TransportInfo, methods: string[]): void {
     this.counters.started++;
+    // Only the main thread sets it (router.ts #hello, the private component socket); absent is none.
+    if ((transport.component ?? null) !== null) return this.#component(realm, connId, details, transport);
     const auth = this.transports[transport.authKey] ?? {};
     // WAMP spec, "Authentication": the router uses the first method in the client's list it supports.
     // `cookie` applies only when the cookie already authenticated on this realm; else it is skipped.
@@ -164,6 +166,21 @@ export class AuthService {
     }, this.options.timeout);
     const a = this.#attempt(p, isDict(details.authextra) ? details.authextra : {});
     this.#run(p, () => this.#start(a, (method === 'wamp-scram' ? 'scram' : method) as AuthMethodName, auth));
+  }
+
+  /**
+   * A router component on its private socket: the main thread used up its one-time token and
+   * set the identity (src/container/gate.ts); the session joins with it, as Crossbar adds its
+   * router components with a trusted role (no authmethod of the client's is consulted).
+   */
+  #component(realm: Realm, connId: number, details: Dict, transport: TransportInfo): void {
+    const c = transport.component!;
+    if (!realm.roles.has(c.role)) {
+      countAuth('none', false);
+      return realm.abortNew(connId, Uri.NO_SUCH_ROLE, `role '${c.role}' does not exist on realm '${realm.name}'`);
+    }
+    this.counters.welcomed++;
+    realm.join(connId, randomId(), details, transport, { authid: c.authid, role: c.role, realm: null, method: 'trusted', provider: 'component', extra: {} });
   }
 
   #start(a: Attempt, m: AuthMethodName, auth: TransportAuth): Promise<Step> {

@@ -9,8 +9,8 @@ export interface Identity {
   /** The realm the principal is admitted to (null: the realm the client asked for). */
   realm: string | null;
   method: string;
-  /** `cookie`: admitted by the identity stored against the connection's tracking cookie. */
-  provider: 'static' | 'dynamic' | 'cookie';
+  /** `cookie`: admitted by the identity stored against the connection's tracking cookie; `component`: a router component (its private socket). */
+  provider: 'static' | 'dynamic' | 'cookie' | 'component';
   /** WELCOME.Details.authextra. */
   extra: Dict;
 }
