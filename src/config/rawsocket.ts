@@ -126,7 +126,7 @@ export function rawsocketTransport(value: unknown, path: string, id: string, env
   if (t.auth !== null && 'tls' in t.auth) {
     throw new ConfigError(`${path}.auth.tls: not offered on RawSocket transports yet; use ticket, wampcra, cryptosign or scram`);
   }
-  let auth;
+  let auth: ReturnType<typeof checkAuth>;
   try {
     auth = checkAuth(t.auth, `${path}.auth`, env, warnings);
   } catch (e) {

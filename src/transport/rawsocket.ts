@@ -535,7 +535,7 @@ export class RawSocketListener {
   listen(): Promise<number> {
     const ep = this.config.endpoint;
     if (ep.type === 'unix') {
-      let stat;
+      let stat: import('node:fs').Stats | null;
       try {
         stat = lstatSync(ep.path);
       } catch {
