@@ -11,6 +11,8 @@ import { Uri } from '../src/wamp/uris.js';
 import { InternalOutput } from './auth/internal-caller.js';
 import { AuthService } from './auth/service.js';
 import { ClusterLink } from './cluster.js';
+import { Membership } from './cluster/membership.js';
+import { ClusterRpc } from './cluster/rpc.js';
 import { Drain } from './drain.js';
 import { noteFrame } from './limits.js';
 import { CloseCode, Realm } from './realm.js';
@@ -52,6 +54,9 @@ const stats = new StatsReporter(outbox, realms, startup.statsIntervalMs);
 const cluster = startup.cluster === null ? null : new ClusterLink(startup.cluster, startup.workerIndex, log);
 if (cluster !== null) {
   for (const [name, realm] of realms) cluster.attach(name, realm.broker, realm.sessions);
+  // Membership and RPC across nodes (workers/cluster/membership.ts, rpc.ts).
+  const rpc = new ClusterRpc(new Membership(cluster, log), out, log);
+  for (const realm of realms.values()) rpc.attach(realm);
   stats.clusterConnected = () => cluster.connected;
   cluster.start().catch((err: unknown) => log.error({ err: String(err) }, 'cluster: cannot connect to NATS'));
 }
@@ -140,6 +145,8 @@ function onBatch(ops: unknown[]): void {
           auth.shutdown();
           drain = new Drain(realms.values(), log);
           drain.start(drainMs);
+          cluster?.leaving(); // after the idle sessions' registrations were withdrawn
+
         }
         break;
       }
