@@ -306,7 +306,7 @@ describe('RPC across nodes (real nats-server, three nodes)', () => {
     assert.equal(callee.received.filter((m) => m[0] === 69).length, 0, 'skip sent no INTERRUPT');
   });
 
-  test('single is unique cluster-wide: a second REGISTER on any node is refused, also when three nodes race', async () => {
+  test('single is unique cluster-wide: a second REGISTER on any node is refused, also when nodes race (single against single, shared or another policy)', async () => {
     const [a, b, c] = await Promise.all([client(0), client(1, 'msgpack'), client(2)]);
     const p = uri('single');
     const reg = await a.session.register(p, () => 'a');
@@ -323,6 +323,29 @@ describe('RPC across nodes (real nats-server, three nodes)', () => {
       for (const r of results) if (r.status === 'rejected') wampError('wamp.error.procedure_already_exists')(r.reason);
       await seen(obs, q, 1);
     }
+    // A single and a shared REGISTER racing: one wins. Shared ones with different policies: one policy wins.
+    for (let k = 0; k < 3; k++) {
+      const q = uri('mixed');
+      const mixed = await Promise.allSettled([a.session.register(q, () => 'a'), b.session.register(q, () => 'b', { invoke: 'roundrobin' })]);
+      assert.equal(mixed.filter((r) => r.status === 'fulfilled').length, 1, `mixed race ${k}: ${JSON.stringify(mixed.map((r) => r.status))}`);
+      for (const r of mixed) if (r.status === 'rejected') wampError('wamp.error.procedure_already_exists')(r.reason);
+      const q2 = uri('policies');
+      const policies = ['roundrobin', 'random', 'roundrobin'] as const;
+      const results = await Promise.allSettled([a, b, c].map((x, i) => x.session.register(q2, () => i, { invoke: policies[i] })));
+      const winners = new Set(policies.filter((_, i) => results[i]!.status === 'fulfilled'));
+      assert.equal(winners.size, 1, `policy race ${k}: ${JSON.stringify(results.map((r) => r.status))}`);
+      results.forEach((r, i) => {
+        if (r.status === 'rejected') {
+          assert.ok(!winners.has(policies[i]!), `a ${policies[i]} REGISTER lost to its own policy`);
+          wampError('wamp.error.procedure_exists_with_different_invocation_policy')(r.reason);
+        }
+      });
+      await seen(obs, q2, winners.has('random') ? 1 : 2);
+    }
+    // Shared registrations with one policy on every node at once: all of them join.
+    const q3 = uri('joined');
+    await Promise.all([a, b, c].map((x, i) => x.session.register(q3, () => i, { invoke: 'roundrobin' })));
+    await seen(obs, q3, 3);
     // Once its callee goes, the name is free again on every node (within a round trip to NATS).
     await a.session.unregister(reg);
     await seen(obs, p, 0);

@@ -44,6 +44,8 @@ export interface MembershipEvents {
   direct(from: string, msg: unknown[]): void;
   /** The NATS connection is up (first time): subscribe what you need. */
   connected(nc: NatsConnection): void;
+  /** The NATS connection is back after a loss: what was sent to this member meanwhile is lost. */
+  rejoined(): void;
 }
 
 export class Membership implements LinkWatcher {
@@ -142,6 +144,12 @@ export class Membership implements LinkWatcher {
   reconnected(): void {
     this.#upSince = Date.now();
     this.#beat();
+    for (const l of this.listeners) l.rejoined();
+  }
+
+  /** The members heard and not shutting down. */
+  *alivePeers(): Iterable<string> {
+    for (const [member, p] of this.#peers) if (!p.left) yield member;
   }
 
   /** Graceful shutdown: the others stop sending new work here at once. */

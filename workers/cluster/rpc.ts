@@ -18,13 +18,16 @@
  * in flight to its callees end with ERROR wamp.error.canceled for their callers, invocations it
  * made here are interrupted (WAMP spec, "Caller Leaving" / "Callee Leaving").
  *
- * `single`: a new `single` registration is first claimed in a JetStream KV bucket with `create`,
- * which fails when the key exists (https://docs.nats.io/nats-concepts/jetstream/key-value-store),
- * so of two nodes racing only one gets it. The key names its owner (member); a key whose owner is
- * no longer a live member is taken over with `update` at the key's revision (compare-and-set), so a
- * dead node's claims never block a procedure for good. The owner deletes its key (at its revision)
- * when its callee goes. A claim made while NATS was unreachable is made again on reconnection; a
- * callee that lost its claim to a live node meanwhile is revoked.
+ * Uniqueness: the first callee of a registration on a node claims it in a JetStream KV bucket
+ * (https://docs.nats.io/nats-concepts/jetstream/key-value-store), one key per (realm, match,
+ * procedure) whose value is the policy and the members with callees of it. Every write is a
+ * compare-and-set (`create` fails when the key exists, `update` when its revision moved on), so
+ * of two nodes racing only one gets a `single` registration, and a `single` and a shared one, or
+ * two shared ones with different policies, cannot both be registered either. Members that are not
+ * alive do not count, so a dead node's claims never block a procedure for good. A node removes
+ * itself from the value when its last callee of the registration goes. A node that was cut off
+ * claims its registrations again on reconnection; one that lost a claim to a live node meanwhile
+ * revokes its callees of it.
  */
 import { createHash } from 'node:crypto';
 import type { KV, NatsConnection, Subscription } from 'nats';
@@ -160,21 +163,17 @@ export class ClusterRpc implements MembershipEvents {
     void this.openKv().then(() => this.revalidate());
   }
 
-  disconnected(): void {}
-
-  reconnected(): void {
+  /**
+   * Back after losing NATS: what the other nodes announced meanwhile was lost, so every live member
+   * is asked for its callees again (and gets this node's), and the claims are made again.
+   */
+  rejoined(): void {
+    for (const member of this.membership.alivePeers()) for (const r of this.#realms.values()) r.sync(member, true);
     void this.openKv().then(() => this.revalidate());
   }
 
   revalidate(): void {
     for (const r of this.#realms.values()) r.revalidate();
-  }
-
-  leaving(): void {}
-
-  close(): void {
-    if (this.#prune !== null) clearInterval(this.#prune);
-    for (const s of this.#subs) s.unsubscribe();
   }
 
   up(member: string): void {
@@ -222,10 +221,26 @@ export class ClusterRpc implements MembershipEvents {
   }
 }
 
-/** A claim of a `single` registration in the KV bucket: its key and the revision this node wrote (0: not claimed yet). */
+/** A registration with callees here, claimed in the KV bucket (or not, while NATS or JetStream was unavailable). */
 interface Claim {
-  key: string;
-  rev: number;
+  procedure: string;
+  match: Match;
+  invoke: InvokePolicy;
+  claimed: boolean;
+}
+
+/** How a claim went: claimed; `unclaimed` (no KV now: registered here, claimed on reconnection); refused. */
+type Verdict = 'claimed' | 'unclaimed' | 'taken' | 'other-policy';
+
+/** A claim's value: the registration's policy and the members with callees of it. */
+function parseClaim(value: Uint8Array): { invoke: string; members: string[] } {
+  try {
+    const v = JSON.parse(dec.decode(value)) as { invoke?: unknown; members?: unknown };
+    const members = Array.isArray(v.members) ? v.members.filter((m): m is string => typeof m === 'string') : [];
+    return { invoke: typeof v.invoke === 'string' ? v.invoke : 'single', members };
+  } catch {
+    return { invoke: 'single', members: [] };
+  }
 }
 
 /** One realm's RPC across nodes; the backplane of its dealer. */
@@ -241,10 +256,10 @@ class RealmRpc implements DealerBackplane {
   #seq = 0;
   /** The order of the remote callee being added (read by calleeAdded). */
   #adding: Order | null = null;
-  /** `single` registrations of local callees and their claims. */
-  readonly #claims = new Map<Registration, Claim>();
-  /** Keys being claimed now. */
-  readonly #claiming = new Set<string>();
+  /** Registrations with callees here, by claim key. */
+  readonly #claims = new Map<string, Claim>();
+  /** KV operations per key, one at a time. */
+  readonly #ops = new Map<string, Promise<unknown>>();
   readonly #deny: RolePermissions;
 
   constructor(
@@ -289,10 +304,13 @@ class RealmRpc implements DealerBackplane {
       return;
     }
     this.rpc.broadcast(this.realm.name, ['d', this.rpc.me, this.realm.name, s.id, reg.procedure, reg.match]);
-    const claim = this.#claims.get(reg);
-    if (claim !== undefined) {
-      this.#claims.delete(reg);
-      this.#release(claim);
+    if (!this.#hasLocal(reg)) {
+      // Looked at again after the current message: force_reregister removes the old callees first.
+      const { procedure, match } = reg;
+      queueMicrotask(() => {
+        const key = this.#key(procedure, match);
+        if (!this.#hasLocal(this.#dealer.lookup(procedure, match)) && this.#claims.delete(key)) this.#release(key, procedure, match);
+      });
     }
   }
 
@@ -553,10 +571,30 @@ class RealmRpc implements DealerBackplane {
     this.#dealer.cancel(sc, msg[4] as number, { mode });
   }
 
-  // ---- single registrations claimed cluster-wide --------------------------------------------
+  // ---- registrations claimed cluster-wide ------------------------------------------------------
 
   #key(procedure: string, match: string): string {
     return createHash('sha256').update(JSON.stringify([this.realm.name, match, procedure])).digest('base64url');
+  }
+
+  /** Whether this node has a callee of its own in `reg`. */
+  #hasLocal(reg: Registration | undefined): boolean {
+    return reg !== undefined && reg.callees.some((c) => !(c.session instanceof RemoteSession));
+  }
+
+  /** Runs `op` after the KV operations already queued for `key` (one at a time per key on this node). */
+  #serial<T>(key: string, op: () => Promise<T>): Promise<T> {
+    const prev = this.#ops.get(key) ?? Promise.resolve();
+    const next = prev.then(op, op);
+    const tail = next.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#ops.set(key, tail);
+    void tail.then(() => {
+      if (this.#ops.get(key) === tail) this.#ops.delete(key);
+    });
+    return next;
   }
 
   admit(s: Session, msg: unknown[], filtered: boolean): boolean {
@@ -568,38 +606,38 @@ class RealmRpc implements DealerBackplane {
     if (reg !== undefined && options.force_reregister === true && reg.callees.some((c) => c.session instanceof RemoteSession)) {
       throw new WampError(Uri.PROCEDURE_ALREADY_EXISTS, `'${procedure}' (match ${match}) has callees on other nodes: force_reregister takes over callees of this node only`);
     }
-    if (invoke !== 'single' || reg !== undefined) return true; // the dealer decides (already registered, or shared)
+    // This node holds the claim already, or the dealer refuses it anyway (single, another policy).
+    if (reg !== undefined && (this.#hasLocal(reg) || reg.invoke === 'single' || invoke === 'single' || reg.invoke !== invoke)) return true;
     const key = this.#key(procedure, match);
-    if (this.#claiming.has(key)) throw new WampError(Uri.PROCEDURE_ALREADY_EXISTS, `procedure '${procedure}' (match ${match}) is being registered`);
-    this.#claiming.add(key);
     s.held = [];
-    void this.#claim(key).then(
-      (rev) => this.#claimed(s, msg, filtered, key, rev),
+    void this.#serial(key, () => this.#claim(key, invoke)).then(
+      (verdict) => this.#claimed(s, msg, filtered, key, verdict),
       (e: unknown) => {
-        this.rpc.log.warn({ procedure, err: String(e) }, 'cluster: cannot claim a single registration: registered on this node only');
-        this.#claimed(s, msg, filtered, key, 0);
+        this.rpc.log.warn({ procedure, err: String(e) }, 'cluster: cannot claim a registration in NATS: registered on this node only');
+        this.#claimed(s, msg, filtered, key, 'unclaimed');
       },
     );
     return false;
   }
 
-  /** The REGISTER after its claim: `rev` > 0 claimed, 0 not claimed (no KV now), null taken by another node. */
-  #claimed(s: Session, msg: unknown[], filtered: boolean, key: string, rev: number | null): void {
-    this.#claiming.delete(key);
+  /** The REGISTER after its claim. */
+  #claimed(s: Session, msg: unknown[], filtered: boolean, key: string, verdict: Verdict): void {
     const options = msg[2] as Dict;
     const procedure = msg[3] as string;
     const match = (options.match as Match | undefined) ?? 'exact';
+    const invoke = (options.invoke as InvokePolicy | undefined) ?? 'single';
     if (s.state !== SessionState.ESTABLISHED) {
-      if (rev !== null && rev > 0) this.#release({ key, rev });
-    } else if (rev === null) {
-      this.realm.out.send(s.connId, [MsgType.ERROR, MsgType.REGISTER, msg[1], { message: `procedure '${procedure}' (match ${match}) is already registered on another node` }, Uri.PROCEDURE_ALREADY_EXISTS]);
+      if (verdict === 'claimed') this.#release(key, procedure, match);
+    } else if (verdict === 'taken' || verdict === 'other-policy') {
+      const error = verdict === 'taken' ? Uri.PROCEDURE_ALREADY_EXISTS : Uri.PROCEDURE_EXISTS_WITH_DIFFERENT_INVOCATION_POLICY;
+      const message = verdict === 'taken' ? `procedure '${procedure}' (match ${match}) is already registered on another node` : `'${procedure}' is registered with another invocation policy on another node`;
+      this.realm.out.send(s.connId, [MsgType.ERROR, MsgType.REGISTER, msg[1], { message }, error]);
     } else {
       try {
         this.#dealer.register(s, msg[1] as number, options, procedure, filtered);
-        const reg = this.#dealer.lookup(procedure, match);
-        if (reg !== undefined) this.#claims.set(reg, { key, rev });
+        this.#claims.set(key, { procedure, match, invoke, claimed: verdict === 'claimed' });
       } catch (e) {
-        if (rev > 0) this.#release({ key, rev });
+        if (verdict === 'claimed') this.#release(key, procedure, match);
         if (!(e instanceof WampError)) throw e;
         this.realm.out.send(s.connId, [MsgType.ERROR, MsgType.REGISTER, msg[1], { message: e.message }, e.uri]);
       }
@@ -613,64 +651,96 @@ class RealmRpc implements DealerBackplane {
   }
 
   /**
-   * Claims `key` for this member: its revision, or null when a live member holds it. A key whose
-   * owner is not a live member (dead, left, or this member's own stale claim) is taken over at
-   * its revision. 0: no KV (JetStream unavailable, or not connected to NATS).
+   * Claims `key` for this member in the KV bucket, whose value is the registration's policy and
+   * the members with callees of it: `taken` when a live member holds it with `single` (or this
+   * claim is `single` and a live member has callees), `other-policy` when live members hold it
+   * with another shared policy. Members that are not alive (dead, left, or this member's own stale
+   * entry) do not count; until every live member has been heard (membership settled) a member
+   * not heard yet is waited for. Every write is a compare-and-set on the key's revision.
    */
-  async #claim(key: string, mine = 0): Promise<number | null> {
-    if (!this.rpc.membership.link.connected) return 0;
+  async #claim(key: string, invoke: InvokePolicy): Promise<Verdict> {
+    if (!this.rpc.membership.link.connected) return 'unclaimed';
     const kv = await this.rpc.openKv();
-    if (kv === null) return 0;
+    if (kv === null) return 'unclaimed';
     const me = this.rpc.me;
-    for (let attempt = 0; attempt < 8; attempt++) {
-      try {
-        return await kv.create(key, enc.encode(me));
-      } catch {
-        // exists (or a transient failure): see who holds it
-      }
+    const mine = JSON.stringify({ invoke, members: [me] });
+    for (let attempt = 0; attempt < 16; attempt++) {
       const e = await kv.get(key);
-      if (e === null || e.operation !== 'PUT') continue;
-      const owner = dec.decode(e.value);
-      if (owner === me) {
-        if (mine !== 0 && e.revision === mine) return mine; // still ours
-      } else if (this.rpc.membership.alive(owner)) return null;
-      else if (!this.rpc.membership.settled) {
+      if (e === null || e.operation !== 'PUT') {
+        try {
+          await kv.create(key, enc.encode(mine));
+          return 'claimed';
+        } catch {
+          continue; // someone else was quicker: look again
+        }
+      }
+      const held = parseClaim(e.value);
+      const others = held.members.filter((m) => m !== me);
+      if (others.some((m) => !this.rpc.membership.alive(m)) && !this.rpc.membership.settled) {
         // Not every live member has been heard yet: wait until they would have been.
         await new Promise((r) => setTimeout(r, this.rpc.membership.settleMs()).unref());
         continue;
       }
+      const live = others.filter((m) => this.rpc.membership.alive(m));
+      if (live.length > 0) {
+        if (held.invoke === 'single' || invoke === 'single') return 'taken';
+        if (held.invoke !== invoke) return 'other-policy';
+      }
+      const value = invoke === 'single' ? mine : JSON.stringify({ invoke, members: [...live, me] });
       try {
-        return await kv.update(key, enc.encode(me), e.revision);
+        await kv.update(key, enc.encode(value), e.revision);
+        return 'claimed';
       } catch {
-        // someone else was quicker: look again
+        // changed meanwhile: look again
       }
     }
-    return null;
+    return 'taken';
   }
 
-  #release(claim: Claim): void {
-    if (claim.rev <= 0 || this.rpc.kv === null) return;
-    this.rpc.kv.delete(claim.key, { previousSeq: claim.rev }).catch((e: unknown) => this.rpc.log.debug({ err: String(e) }, 'cluster: a single claim was not released'));
+  /** This node's last callee of (procedure, match) went: its member leaves the claim (deleted when none is left). */
+  #release(key: string, procedure: string, match: Match): void {
+    void this.#serial(key, async () => {
+      const kv = this.rpc.kv;
+      if (kv === null || this.#hasLocal(this.#dealer.lookup(procedure, match))) return; // claimed again meanwhile
+      const me = this.rpc.me;
+      for (let attempt = 0; attempt < 16; attempt++) {
+        const e = await kv.get(key);
+        if (e === null || e.operation !== 'PUT') return;
+        const held = parseClaim(e.value);
+        if (!held.members.includes(me)) return;
+        const members = held.members.filter((m) => m !== me);
+        try {
+          if (members.length === 0) await kv.delete(key, { previousSeq: e.revision });
+          else await kv.update(key, enc.encode(JSON.stringify({ invoke: held.invoke, members })), e.revision);
+          return;
+        } catch {
+          // changed meanwhile: look again
+        }
+      }
+    }).catch((e: unknown) => this.rpc.log.debug({ err: String(e) }, 'cluster: a registration claim was not released'));
   }
 
   /**
-   * After (re)connecting: every local `single` registration claims its key again (unchanged if it
-   * still holds it); one that lost it to a live node meanwhile is revoked here.
+   * After (re)connecting: every registration with callees here claims its key again (no change if
+   * it still holds it); one taken by a live node meanwhile (while this one was cut off and declared
+   * dead) loses its callees here, which are told (registration revocation).
    */
   revalidate(): void {
-    for (const [reg, claim] of this.#claims) {
-      void this.#claim(claim.key, claim.rev).then(
-        (rev) => {
-          if (this.#claims.get(reg) !== claim) return; // unregistered meanwhile
-          if (rev !== null) {
-            claim.rev = rev;
+    for (const [key, c] of this.#claims) {
+      void this.#serial(key, () => this.#claim(key, c.invoke)).then(
+        (verdict) => {
+          if (this.#claims.get(key) !== c) return; // unregistered meanwhile
+          if (verdict === 'claimed' || verdict === 'unclaimed') {
+            c.claimed = verdict === 'claimed';
             return;
           }
-          this.#claims.delete(reg);
-          this.rpc.log.warn({ procedure: reg.procedure }, 'cluster: a single registration was taken by another node while this one was cut off: revoked here');
-          for (const c of [...reg.callees]) if (!(c.session instanceof RemoteSession)) this.#dealer.revoke(reg, c.session, Uri.PROCEDURE_ALREADY_EXISTS);
+          this.#claims.delete(key);
+          const reg = this.#dealer.lookup(c.procedure, c.match);
+          if (reg === undefined) return;
+          this.rpc.log.warn({ procedure: c.procedure, match: c.match }, 'cluster: a registration was taken by another node while this one was cut off: revoked here');
+          for (const x of [...reg.callees]) if (!(x.session instanceof RemoteSession)) this.#dealer.revoke(reg, x.session, verdict === 'taken' ? Uri.PROCEDURE_ALREADY_EXISTS : Uri.PROCEDURE_EXISTS_WITH_DIFFERENT_INVOCATION_POLICY);
         },
-        (e: unknown) => this.rpc.log.warn({ err: String(e) }, 'cluster: cannot claim a single registration again'),
+        (e: unknown) => this.rpc.log.warn({ err: String(e) }, 'cluster: cannot claim a registration again'),
       );
     }
   }
