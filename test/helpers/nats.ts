@@ -27,17 +27,22 @@ export interface Nats {
   dir: string;
   /** Stops it (SIGTERM) and removes its store. */
   stop(): Promise<void>;
+  /** Kills it (SIGKILL), keeping its store (for a restart with startNats(…, {port, dir})). */
+  kill(): Promise<void>;
 }
 
-/** Starts nats-server on a free loopback port with JetStream and a temporary store; resolves when it is ready. */
-export async function startNats(extra: string[] = []): Promise<Nats> {
+/**
+ * Starts nats-server on a free loopback port with JetStream and a temporary store; resolves when it
+ * is ready. `at`: on that port and store instead (a restart).
+ */
+export async function startNats(extra: string[] = [], at?: { port: number; dir: string }): Promise<Nats> {
   const bin = [process.env.NATS_SERVER ?? 'nats-server', ...(process.env.NATS_SERVER === undefined ? ['/usr/sbin/nats-server'] : [])].find((b) => {
     const v = spawnSync(b, ['--version'], { encoding: 'utf8' });
     return v.error === undefined && v.status === 0;
   });
   if (bin === undefined) throw new Error(INSTALL_HINT);
-  const port = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), 'crosswire-nats-'));
+  const port = at?.port ?? (await freePort());
+  const dir = at?.dir ?? mkdtempSync(join(tmpdir(), 'crosswire-nats-'));
   const child = spawn(bin, ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir, ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   let log = '';
@@ -57,6 +62,10 @@ export async function startNats(extra: string[] = []): Promise<Nats> {
     }
     rmSync(dir, { recursive: true, force: true });
   };
+  const kill = async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await within(exited, 10_000, 'nats-server to die');
+  };
   try {
     await within(ready, 15_000, `nats-server on 127.0.0.1:${port} to be ready`);
   } catch (e) {
@@ -64,5 +73,5 @@ export async function startNats(extra: string[] = []): Promise<Nats> {
     rmSync(dir, { recursive: true, force: true });
     throw e;
   }
-  return { child, url: `nats://127.0.0.1:${port}`, dir, stop };
+  return { child, url: `nats://127.0.0.1:${port}`, dir, stop, kill };
 }

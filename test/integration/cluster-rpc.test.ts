@@ -433,7 +433,9 @@ describe('RPC across nodes (real nats-server, three nodes)', () => {
     await seen([obs[0]!], p, 0, 2500);
     assert.equal(d.child.exitCode, null, 'node D is still draining');
     go.resolve('finished while draining');
-    assert.equal(await inFlight, 'finished while draining');
+    assert.equal(await inFlight.catch((e: unknown) => {
+      throw new Error(`${JSON.stringify(e)}; node D said:\n${d.stdout.join('\n')}`);
+    }), 'finished while draining');
     assert.equal((await within(d.exited, 15_000, 'node D to exit')).code, 0);
   });
 
@@ -471,6 +473,39 @@ describe('RPC across nodes (real nats-server, three nodes)', () => {
     for (let k = 0; k < 3; k++) assert.equal(await a.session.call(shared), 'b');
     // The dead node's single claim does not block the name.
     await a.session.register(p, () => 'a now');
+    await seen([obs[1]!], p, 1);
     assert.equal(await b.session.call(p), 'a now');
+  });
+
+  // After the SIGKILL test: nodes A and B are left. It restarts nats-server.
+  test('NATS restarting: nodes that declared each other dead meet again, exchange their callees, and settle single registrations made meanwhile', async () => {
+    const [a, b] = await Promise.all([client(0), client(1, 'msgpack')]);
+    const p = uri('before');
+    await b.session.register(p, () => 'b');
+    await seen([obs[0]!], p, 1);
+    const port = Number(new URL(nats.url).port);
+    await nats.kill();
+    // Cut off for longer than DEAD_AFTER_MS: A drops B's callees (and B A's).
+    await seen([obs[0]!], p, 0);
+    // While cut off, both register the same single procedure (each node alone can only check itself).
+    const q = uri('meanwhile');
+    await Promise.all([a.session.register(q, () => 'a'), b.session.register(q, () => 'b')]);
+    assert.equal(await a.session.call(q), 'a');
+    assert.equal(await b.session.call(q), 'b');
+    nats = await startNats([], { port, dir: nats.dir });
+    // Back: B's callee is known on A again.
+    await seen([obs[0]!], p, 1, 20_000);
+    assert.equal(await a.session.call(p), 'b');
+    // The two single registrations made meanwhile: one node keeps its own, the other revokes its
+    // callee and routes to the winner (claims are settled once every live member was heard).
+    await until(
+      async () => {
+        const [x, y] = await Promise.all([a.session.call(q), b.session.call(q)]);
+        return x === y;
+      },
+      'both nodes to route the single registration to the same callee',
+      20_000,
+    );
+    await seen([obs[0]!, obs[1]!], q, 1);
   });
 });
