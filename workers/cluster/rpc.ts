@@ -739,6 +739,8 @@ class RealmRpc implements DealerBackplane {
           if (reg === undefined) return;
           this.rpc.log.warn({ procedure: c.procedure, match: c.match }, 'cluster: a registration was taken by another node while this one was cut off: revoked here');
           for (const x of [...reg.callees]) if (!(x.session instanceof RemoteSession)) this.#dealer.revoke(reg, x.session, verdict === 'taken' ? Uri.PROCEDURE_ALREADY_EXISTS : Uri.PROCEDURE_EXISTS_WITH_DIFFERENT_INVOCATION_POLICY);
+          // The winner's callees were refused here while these held the name: ask for them again.
+          for (const member of this.rpc.membership.alivePeers()) this.sync(member, true);
         },
         (e: unknown) => this.rpc.log.warn({ err: String(e) }, 'cluster: cannot claim a registration again'),
       );
