@@ -13,8 +13,9 @@ import { parseArgs } from 'node:util';
 import { type Cell, cellId, matrix, SCENARIOS, type Scenario } from './lib/cells.js';
 import { type PayloadName, SER_NAMES, type SerName } from './lib/codec.js';
 import { type BuiltRef, buildRef } from './lib/compare.js';
+import { clusterTwin } from './lib/cluster.js';
 import { formatSummary, summarizeDir } from './lib/profile.js';
-import { jsonLines, markdown, type Meta, type Row, svg } from './lib/report.js';
+import { jsonLines, markdown, type Meta, type Row, svg, typicalRun } from './lib/report.js';
 import type { ClientKind } from './lib/wamp-peer.js';
 import { type CellResult, profileSubdir, type RunOptions, runCell, type TargetSpec } from './lib/runner.js';
 
@@ -44,6 +45,9 @@ const USAGE = `npm run bench -- [options]
   --window N, --callers N, --call-window N, --join-concurrency N
                       load shape (defaults: 32 publications ahead, 16 callers × 32 calls, 16 joiners)
   --self-test-drop N  fanout publisher skips sequence number N: the run must report it lost
+  --cluster           also run each fanout cell on 2 nodes joined through a nats-server the bench
+                      starts (publisher on node A, subscribers spread over A and B; variant
+                      "… 2 nodes"), right after the same cell on one node; prints cluster ÷ one node
 `;
 
 const { values } = parseArgs({
@@ -68,6 +72,7 @@ const { values } = parseArgs({
     'join-concurrency': { type: 'string', default: '16' },
     'self-test-drop': { type: 'string', default: '-1' },
     client: { type: 'string', default: 'lean' },
+    cluster: { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -105,7 +110,9 @@ const rounds = values.rounds === undefined ? undefined : num(values.rounds, 'rou
 const outDir = values.out ?? join(ROOT, 'bench', 'results');
 
 const fanoutMatch = list<'exact' | 'prefix'>(values['fanout-match'], ['exact', 'prefix'], 'fanout match')[0]!;
-const cells = matrix({ scenarios, serializers, payloads, fanout: subscribers, fanin: 100, idle: num(values.sessions, 'sessions', 1), fanoutMatch });
+const oneNode = matrix({ scenarios, serializers, payloads, fanout: subscribers, fanin: 100, idle: num(values.sessions, 'sessions', 1), fanoutMatch });
+// --cluster: each cell with a cluster twin (bench/lib/cluster.ts) is followed by it.
+const cells = values.cluster ? oneNode.flatMap((c) => [c, ...[clusterTwin(c)].filter((x): x is Cell => x !== null)]) : oneNode;
 
 // ---- progress on stderr -------------------------------------------------------------------
 
@@ -296,6 +303,18 @@ if (profileDir !== null) {
   writeFileSync(join(profileDir, 'summary.txt'), `${text.join('\n')}\n`);
   process.stdout.write(`\n${text.join('\n')}\n`);
   line(`profiles: ${relative(process.cwd(), profileDir)}`);
+}
+if (values.cluster) {
+  const text = ['', '| cluster cell | one node | 2 nodes | 2 nodes ÷ one node |', '|---|---:|---:|---:|'];
+  for (const row of rows) {
+    if (row.cell.nodes === undefined) continue;
+    const one = rows.find((r) => r.cell.nodes === undefined && r.cell.scenario === row.cell.scenario && r.cell.serializer === row.cell.serializer && clusterTwin(r.cell)?.variant === row.cell.variant);
+    if (one === undefined) continue;
+    const [a, b] = [typicalRun(one.router), typicalRun(row.router)];
+    const lost = [...one.router, ...row.router].reduce((n, r) => n + r.lost, 0);
+    text.push(`| ${cellId(row.cell)} | ${a?.toLocaleString('en-US') ?? '—'} | ${b?.toLocaleString('en-US') ?? '—'} | ${a && b ? (b / a).toFixed(2) : '—'}${lost > 0 ? ` (${lost} lost)` : ''} |`);
+  }
+  process.stdout.write(`${text.join('\n')}\n`);
 }
 line(`wrote ${Object.values(files).map((f) => relative(process.cwd(), f)).join(', ')}`);
 const failed = rows.some((r) => [...r.router, ...r.ref, ...(r.limit ? [r.limit] : [])].some((x) => x.status === 'failed'));

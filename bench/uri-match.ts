@@ -42,7 +42,7 @@ const patterns = [
 ];
 const distinct = patterns;
 const index = new UriIndex<number>();
-patterns.forEach((p, i) => index.set(p.uri, p.match, i));
+for (const [i, p] of patterns.entries()) index.set(p.uri, p.match, i);
 
 // Topics published: half hit exact subscriptions, half are random (hitting prefixes/wildcards).
 const topics: string[] = [];

@@ -6,9 +6,10 @@
 import { parseArgs } from 'node:util';
 import { effectiveConfig, envVars } from './config/effective.js';
 import { checkFiles } from './config/files.js';
-import { buildConfig, ConfigError, configDir, readConfigFile, type RouterConfig } from './config/load.js';
+import { buildConfig, ConfigError, configDir, readConfigFile, type RouterConfig, serviceAuths } from './config/load.js';
 import { upgradeConfigFile } from './config/upgrade.js';
 import { createLogger, resolveLogFormat } from './log.js';
+import { frontNeeded } from './transport/front.js';
 import { CrosswireNode } from './node.js';
 import { UwsFallbackError } from './uws.js';
 import { VERSION } from './version.js';
@@ -48,7 +49,8 @@ function summary(c: RouterConfig): string {
   for (const r of c.realms) lines.push(`realm ${r.name} (uri_check ${r.options.uri_check}; roles ${r.roles.map((x) => x.name).join(', ') || 'none'})`);
   for (const t of c.transports) {
     const ep = t.endpoint;
-    const where = ep.type === 'unix' ? `unix:${ep.path}` : `${ep.tls !== null ? 'tls ' : ''}${t.host}:${t.port}`;
+    const tls = ep.type === 'tcp' && ep.tls !== null ? (frontNeeded(t, serviceAuths(t).map(([, a]) => a)) ? 'tls (Node.js; client certificate required) ' : 'tls ') : '';
+    const where = ep.type === 'unix' ? `unix:${ep.path}` : `${tls}${t.host}:${t.port}`;
     if (t.paths !== null) {
       lines.push(`transport ${t.id}: web on ${where} (${t.paths.map((p) => `${p.path} ${p.type}`).join(', ')})`);
       continue;
@@ -63,12 +65,10 @@ function summary(c: RouterConfig): string {
 }
 
 async function main(): Promise<void> {
-  let parsed;
+  const options = { config: { type: 'string', short: 'c' }, version: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } as const;
+  let parsed: ReturnType<typeof parseArgs<{ allowPositionals: true; options: typeof options }>>;
   try {
-    parsed = parseArgs({
-      allowPositionals: true,
-      options: { config: { type: 'string', short: 'c' }, version: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
-    });
+    parsed = parseArgs({ allowPositionals: true, options });
   } catch (e) {
     fail(`${(e as Error).message}\n\n${HELP}`, 2);
   }

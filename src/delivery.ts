@@ -8,13 +8,10 @@ import { SERIALIZER_LIST } from './serializers/index.js';
 import type { Conn } from './transport/connection.js';
 import { sendAll } from './transport/send.js';
 import { forgetSession, noteSent, refusalReason } from './transport/session-track.js';
-import { MsgType } from './wamp/codes.js';
+import { CloseCode, MsgType } from './wamp/codes.js';
 import { isDict } from './wamp/messages.js';
 import { Uri } from './wamp/uris.js';
 import type { WorkerHandle } from './workers.js';
-
-/** WebSocket close codes sent by the main thread. */
-export const Close = { GOING_AWAY: 1001, PROTOCOL_ERROR: 1002, POLICY: 1008, TOO_BIG: 1009, INTERNAL: 1011 } as const;
 
 /** What the output side needs from the router. */
 export interface DeliveryHost {
@@ -23,6 +20,8 @@ export interface DeliveryHost {
   statsArrived(w: WorkerHandle, stats: WorkerStats): void;
   /** The worker consumed the client bytes up to `mark` (flow control, src/flow.ts). */
   acked(w: WorkerHandle, mark: number): void;
+  /** The answer to an HTTP bridge request (src/http/bridge.ts). */
+  bridged(id: number, status: number, body: string): void;
 }
 
 /**
@@ -157,6 +156,10 @@ export class Delivery {
           ack = ops[i + 1] as number;
           i += 2;
           break;
+        case Op.BRIDGE_REPLY:
+          this.host.bridged(ops[i + 1] as number, ops[i + 2] as number, ops[i + 3] as string);
+          i += 4;
+          break;
         case Op.STATS: {
           const stats = ops[i + 1] as WorkerStats;
           i += 2;
@@ -206,7 +209,7 @@ export class Delivery {
     } catch (err) {
       this.log.error({ err, conn: c.id, peer: c.peer, msgType: msg[0] }, 'cannot encode an outgoing message');
       this.flush(c);
-      c.ws?.end(Close.INTERNAL, 'an outgoing message could not be encoded');
+      c.ws?.end(CloseCode.INTERNAL, 'an outgoing message could not be encoded');
       return undefined;
     }
   }
@@ -260,7 +263,7 @@ export class Delivery {
         { conn: c.id, peer: c.peer, reason: 'send buffer limit exceeded', max_backpressure: c.service.config.ws.maxBackpressure },
         'slow consumer closed',
       );
-      c.service.fail(c, Close.POLICY, 'slow consumer: send buffer limit exceeded');
+      c.service.fail(c, CloseCode.POLICY_VIOLATION, 'slow consumer: send buffer limit exceeded');
     }
   }
 

@@ -1,20 +1,24 @@
 import type { RouterConfig } from './config/load.js';
-import { Close, Delivery } from './delivery.js';
+import { Delivery } from './delivery.js';
 import { FlowControl } from './flow.js';
+import type { BridgePath } from './config/bridge.js';
+import type { TransportConfig } from './config/load.js';
+import { HttpBridge } from './http/bridge.js';
 import { mountOps, mountOpsEndpoint, OpsListener, type OpsTarget } from './http/ops.js';
 import { type DebugFailMode, Op, type TransportInfo } from './ipc/protocol.js';
 import { type Logger, resolveLogFormat } from './log.js';
+import { clusterNotReady } from './metrics/cluster.js';
 import { MainCounters } from './metrics/counters.js';
 import { type RefuseReason, TYPE_SLOTS, type WorkerFailure } from './metrics/labels.js';
 import { RouterMetrics } from './metrics/registry.js';
 import { type Conn, ConnState } from './transport/connection.js';
 import { forgetSession, noteCall, orphanedCalls } from './transport/session-track.js';
 import { type ConnHandler, Listener } from './transport/ws-server.js';
-import { loadUws, type TemplatedApp } from './uws.js';
+import { type HttpResponse, loadUws, pauseStopsWithinOneRead, READ_SIZE, tcpReceiveBufferMax, type TemplatedApp } from './uws.js';
 import { VERSION } from './version.js';
-import { KNOWN_TYPES, MsgType } from './wamp/codes.js';
+import { CloseCode, KNOWN_TYPES, MsgType } from './wamp/codes.js';
 import { peeked } from './wamp/peek.js';
-import { isDict } from './wamp/messages.js';
+import { isDict, isMessage, NOT_A_MESSAGE } from './wamp/messages.js';
 import { Uri } from './wamp/uris.js';
 import { RealmWorkers, type WorkerHandle } from './workers.js';
 
@@ -73,6 +77,8 @@ export class Router implements ConnHandler, OpsTarget {
   readonly #connWindow: number;
   /** Bytes of the frame being decoded on the main thread, counted towards flow control where it is posted to a worker. */
   #frameBytes = 0;
+  /** The HTTP bridge's path services (src/http/bridge.ts). */
+  readonly bridge: HttpBridge;
 
   private constructor(
     readonly config: RouterConfig,
@@ -80,12 +86,13 @@ export class Router implements ConnHandler, OpsTarget {
     opts: RouterOptions,
   ) {
     this.log = rootLog.child({ component: 'router' });
-    const { uws, native, build } = loadUws(config.allowUwsFallback);
+    const { uws, native, build, version } = loadUws(config.allowUwsFallback);
     this.nativeUws = native;
     this.uwsBuild = build;
     if (!native) this.log.warn({ uws: build }, 'uWebSockets.js runs on its pure-JS fallback (allowed by config): expect poor performance');
     else this.log.info({ uws: build }, 'uWebSockets.js loaded');
     this.#debugHooks = opts.debugHooks === true;
+    this.bridge = new HttpBridge((realm) => this.#realmWorker.get(realm), rootLog.child({ component: 'http-bridge' }));
     // Listeners first: one that cannot be built (a TLS file, say) fails before any thread starts.
     for (const t of config.transports) {
       this.listeners.push(new Listener(uws, t, this, rootLog.child({ component: 'transport', transport: t.id })));
@@ -106,9 +113,19 @@ export class Router implements ConnHandler, OpsTarget {
       config.flow,
       native,
       this.counters,
-      { replay: (c, data) => this.#process(c, data), close: (c, reason) => this.#end(c, Close.POLICY, reason) },
+      { replay: (c, data) => this.#process(c, data), close: (c, reason) => this.#end(c, CloseCode.POLICY_VIOLATION, reason) },
       this.log,
     );
+    if (native && config.flow.pauseReading && !pauseStopsWithinOneRead(version)) {
+      const rmemMax = tcpReceiveBufferMax();
+      this.log.warn(
+        { uws: build, tcp_rmem_max: rmemMax, read_size: READ_SIZE },
+        `uWebSockets.js ${version} keeps reading a socket while each read fills its ${READ_SIZE} byte buffer, even once flow control has paused it: ` +
+          `a paused connection is read until the kernel has less than that queued for it (with a fast sender, until crosswire.flow.connection_hold closes it, 1008). ` +
+          `${rmemMax === null ? 'The kernel' : `net.ipv4.tcp_rmem (maximum ${rmemMax})`} allows more per socket; ` +
+          `a maximum of ${READ_SIZE} or less in the router's network namespace makes pausing stop reads within one read (docs/flow-control.md)`,
+      );
+    }
     this.metrics = new RouterMetrics({
       counters: this.counters,
       workers: this.#workers.handles, // the live list: a restarted worker's handle replaces the old one in place
@@ -118,12 +135,18 @@ export class Router implements ConnHandler, OpsTarget {
       flow: this.flow,
       sendBuffered: () => this.#out.refreshSendBuffered(),
     });
+    this.bridge.registerMetrics(this.metrics.registry);
     const workers = this.#workers;
     this.#out = new Delivery(
       this.#conns,
       this.counters,
       this.metrics.routingLatency,
-      { detached: (c) => this.#detached(c), statsArrived: (w, stats) => workers.statsArrived(w, stats), acked: (w, mark) => this.flow.acked(w, mark) },
+      {
+        detached: (c) => this.#detached(c),
+        statsArrived: (w, stats) => workers.statsArrived(w, stats),
+        acked: (w, mark) => this.flow.acked(w, mark),
+        bridged: (id, status, body) => this.bridge.reply(id, status, body),
+      },
       config.flow.sendBudget,
       this.log,
     );
@@ -188,7 +211,14 @@ export class Router implements ConnHandler, OpsTarget {
     if (this.#shuttingDown) return 'draining';
     if (!this.#started) return 'starting';
     if (!this.#workers.allOnline) return 'recovering';
+    // A cluster node cut off from NATS serves its own sessions only (docs/cluster.md).
+    if (clusterNotReady(this.#workers.handles) !== null) return 'cluster_unavailable';
     return 'ready';
+  }
+
+  /** Why readiness() is not `ready`, where there is more to say (the cluster link), else null. */
+  readinessReason(): string | null {
+    return this.readiness() === 'cluster_unavailable' ? clusterNotReady(this.#workers.handles) : null;
   }
 
   /** The Prometheus text, after fresh STATS from every worker (at most 1 s wait for a busy one). */
@@ -199,6 +229,10 @@ export class Router implements ConnHandler, OpsTarget {
 
   mountOpsAt(app: TemplatedApp, kind: 'metrics' | 'health' | 'ready', path: string): void {
     mountOpsEndpoint(app, this, kind, path, this.rootLog.child({ component: 'ops' }));
+  }
+
+  mountBridgeAt(app: TemplatedApp, p: BridgePath, transport: TransportConfig, peerOf: (res: HttpResponse) => string): void {
+    this.bridge.mount(app, p, transport, peerOf);
   }
 
   mountHttp(app: TemplatedApp): void {
@@ -240,7 +274,7 @@ export class Router implements ConnHandler, OpsTarget {
     if (data.byteLength > c.service.config.maxMessageSize) {
       this.log.info({ conn: c.id, peer: c.peer, reason: 'message over max_message_size', size: data.byteLength }, 'message too big');
       this.#out.flush(c);
-      c.service.fail(c, Close.TOO_BIG, `message too big (limit ${c.service.config.maxMessageSize} bytes)`);
+      c.service.fail(c, CloseCode.TOO_BIG, `message too big (limit ${c.service.config.maxMessageSize} bytes)`);
       return;
     }
     if (isBinary !== c.ser.binary) {
@@ -302,8 +336,8 @@ export class Router implements ConnHandler, OpsTarget {
 
   /** Envelope check of one decoded message, then routing. False after a protocol violation. */
   #accept(c: Conn, msg: unknown): boolean {
-    if (!Array.isArray(msg) || msg.length === 0 || !KNOWN_TYPES.has(msg[0] as number)) {
-      this.#violation(c, 'a WAMP message must be a non-empty list starting with a known message type code');
+    if (!isMessage(msg)) {
+      this.#violation(c, NOT_A_MESSAGE);
       return false;
     }
     this.counters.msgIn[c.serIndex * TYPE_SLOTS + (msg[0] as number)]!++;
@@ -342,7 +376,7 @@ export class Router implements ConnHandler, OpsTarget {
   #logout(c: Conn, cbtid: string): void {
     c.service.cookies?.logout(cbtid);
     for (const o of this.#conns.values()) {
-      if (o !== c && o.cbtid === cbtid && o.service === c.service) this.#end(o, 1000, LOGOUT);
+      if (o !== c && o.cbtid === cbtid && o.service === c.service) this.#end(o, CloseCode.NORMAL, LOGOUT);
     }
   }
 
@@ -358,7 +392,7 @@ export class Router implements ConnHandler, OpsTarget {
     if (this.#shuttingDown) {
       this.refused('draining', c.peer, { conn: c.id });
       this.#out.sendNow(c, [MsgType.ABORT, { message: 'the router is shutting down' }, Uri.SYSTEM_SHUTDOWN]);
-      c.ws?.end(Close.GOING_AWAY, 'router shutting down');
+      c.ws?.end(CloseCode.GOING_AWAY, 'router shutting down');
       return;
     }
     const w = this.#realmWorker.get(realm);
@@ -366,7 +400,7 @@ export class Router implements ConnHandler, OpsTarget {
       this.counters.refuse('no_such_realm');
       this.log.info({ conn: c.id, peer: c.peer, reason: Uri.NO_SUCH_REALM, realm }, 'session refused');
       this.#out.sendNow(c, [MsgType.ABORT, { message: `no realm '${realm}' exists on this router` }, Uri.NO_SUCH_REALM]);
-      c.ws?.end(1000, Uri.NO_SUCH_REALM);
+      c.ws?.end(CloseCode.NORMAL, Uri.NO_SUCH_REALM);
       return;
     }
     c.state = ConnState.ATTACHED;
@@ -382,6 +416,8 @@ export class Router implements ConnHandler, OpsTarget {
       peer: c.peer,
       cookieAnonAuthid: c.cbtid === null ? null : (c.service.cookies?.anonymousAuthid(c.cbtid) ?? null),
       cookieAuth: c.cbtid === null ? null : (c.service.cookies?.auth(c.cbtid) ?? null),
+      secure: c.service.secure,
+      tls: c.tls,
     };
     this.#posting(c, w);
     w.outbox.push5(Op.OPEN, c.id, realm, msg[2], transport);
@@ -392,7 +428,7 @@ export class Router implements ConnHandler, OpsTarget {
     this.counters.violations++;
     this.log.info({ conn: c.id, peer: c.peer, reason: message }, 'protocol violation');
     this.#out.sendNow(c, [MsgType.ABORT, { message }, Uri.PROTOCOL_VIOLATION]);
-    c.ws?.end(Close.PROTOCOL_ERROR, Uri.PROTOCOL_VIOLATION);
+    c.ws?.end(CloseCode.PROTOCOL_ERROR, Uri.PROTOCOL_VIOLATION);
   }
 
   /** Closes `c` from the main thread, after what was routed to it (Delivery writes once per event-loop turn). */
@@ -412,7 +448,7 @@ export class Router implements ConnHandler, OpsTarget {
       c.helloTimer = null;
       if (c.state !== ConnState.IDLE || c.ws === null) return;
       this.log.info({ conn: c.id, peer: c.peer, ms }, 'no HELLO in time: closing');
-      c.ws.end(Close.POLICY, `no HELLO within ${ms} ms`);
+      c.ws.end(CloseCode.POLICY_VIOLATION, `no HELLO within ${ms} ms`);
     }, ms);
     c.helloTimer.unref();
   }
@@ -424,7 +460,7 @@ export class Router implements ConnHandler, OpsTarget {
     forgetSession(c);
     this.#awaitHello(c);
     if (this.#shuttingDown) {
-      this.#end(c, Close.GOING_AWAY, 'router shutting down');
+      this.#end(c, CloseCode.GOING_AWAY, 'router shutting down');
       return;
     }
     const leaving = c.leaving;
@@ -434,7 +470,7 @@ export class Router implements ConnHandler, OpsTarget {
       // behind the GOODBYE reply. uWS answers a close frame itself, echoing its code, so a client
       // that closes without a code (AutobahnJS on Node.js) would get no code (1005, "lost"), where
       // Crossbar answers 1000 (autobahn's echo_close_codereason: false).
-      this.#end(c, 1000, '');
+      this.#end(c, CloseCode.NORMAL, '');
       return;
     }
     // WAMP spec, "GOODBYE": the transport may carry a new session; replay what came meanwhile.
@@ -452,6 +488,7 @@ export class Router implements ConnHandler, OpsTarget {
    */
   #workerFailed(old: WorkerHandle, cause: WorkerFailure, detail: { err?: unknown; exitCode: number; delayMs: number }): void {
     this.counters.restarted(old.index, cause);
+    this.bridge.workerFailed(old);
     const message = `the realm's worker thread failed (${cause}); the router is restarting it`;
     let sessions = 0;
     let calls = 0;
@@ -465,7 +502,7 @@ export class Router implements ConnHandler, OpsTarget {
         this.#out.sendNow(c, m);
       }
       forgetSession(c);
-      this.#end(c, Close.INTERNAL, `realm worker failed (${cause}); reconnect`);
+      this.#end(c, CloseCode.INTERNAL, `realm worker failed (${cause}); reconnect`);
     }
     this.log.error(
       { err: detail.err, exitCode: detail.exitCode, cause, worker: old.index, realms: old.realms, sessions, canceledCalls: calls, restartInMs: detail.delayMs },
@@ -500,7 +537,7 @@ export class Router implements ConnHandler, OpsTarget {
     this.log.info({ drainMs, connections: this.#conns.size }, 'draining');
     for (const w of this.workers) w.outbox.push2(Op.SHUTDOWN, drainMs);
     for (const c of [...this.#conns.values()]) {
-      if (c.state === ConnState.IDLE) c.ws?.end(Close.GOING_AWAY, 'router shutting down');
+      if (c.state === ConnState.IDLE) c.ws?.end(CloseCode.GOING_AWAY, 'router shutting down');
     }
     if (this.#conns.size > 0) {
       const graceMs = Math.min(1000, Math.max(100, drainMs));
@@ -512,10 +549,11 @@ export class Router implements ConnHandler, OpsTarget {
         };
       });
     }
-    for (const c of [...this.#conns.values()]) this.#end(c, Close.GOING_AWAY, 'router shutting down');
+    for (const c of [...this.#conns.values()]) this.#end(c, CloseCode.GOING_AWAY, 'router shutting down');
     // Listening until here: load balancers see /ready 503 and upgrades get 503 during the drain.
     for (const l of this.listeners) l.stopListening();
     this.ops?.stopListening();
+    this.bridge.close();
     await this.#workers.terminate();
     await Promise.all(this.listeners.map((l) => l.close()));
     this.log.info('router stopped');

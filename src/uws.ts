@@ -1,4 +1,4 @@
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type * as UWS from 'uWebSockets.js';
@@ -59,9 +59,47 @@ export class UwsFallbackError extends Error {
  * binaries need (objdump -T), which test/integration/uws-build.test.ts checks against what loads.
  */
 export const UWS_BUILDS = [
-  { version: '20.57.0', module: 'uWebSockets.js', npm: '@btc-vision/uwebsockets.js@20.57.0', glibc: '2.38', binaryDir: '.' },
-  { version: '20.30.0', module: 'uWebSockets.js-20.30', npm: '@trufflesuite/uws-js-unofficial@20.30.0-unofficial.0', glibc: '2.27', binaryDir: '../binaries' },
+  { version: '20.57.0', module: 'uWebSockets.js', npm: '@btc-vision/uwebsockets.js@20.57.0', glibc: '2.38', binaryDir: '.', readLoop: true },
+  { version: '20.30.0', module: 'uWebSockets.js-20.30', npm: '@trufflesuite/uws-js-unofficial@20.30.0-unofficial.0', glibc: '2.27', binaryDir: '../binaries', readLoop: false },
 ] as const;
+
+/*
+ * `readLoop`: how a readable socket is read. Both builds read at most READ_SIZE bytes per recv().
+ * 20.30's uSockets reads once per readiness event. 20.57's reads again at once as long as a
+ * recv() filled the whole buffer (uSockets commit 833497e, "Always read again immediately after
+ * reading a full recv buffer", in the binary: `cmp $0x80000` after the on_data call in
+ * us_internal_dispatch_ready_poll), and checks only that the socket is still open, not whether
+ * it was paused meanwhile. So a pause (src/transport/throttle.ts) made while that loop runs takes
+ * effect only when a recv() returns less than READ_SIZE: when the kernel has less than that queued
+ * for the socket. Where the kernel never queues that much for one TCP socket (its receive buffer,
+ * at most net.ipv4.tcp_rmem's maximum, is no larger), the loop never repeats.
+ */
+
+/** The most uSockets reads from a socket with one recv() (LIBUS_RECV_BUFFER_LENGTH), both builds. */
+export const READ_SIZE = 512 * 1024;
+
+/**
+ * The largest receive buffer the kernel gives a TCP socket (the maximum of net.ipv4.tcp_rmem, in
+ * this process's network namespace), or null where it cannot be read (not Linux).
+ */
+export function tcpReceiveBufferMax(): number | null {
+  try {
+    const max = Number(readFileSync('/proc/sys/net/ipv4/tcp_rmem', 'utf8').trim().split(/\s+/)[2]);
+    return Number.isFinite(max) && max > 0 ? max : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Whether pausing a socket of `version` stops its reads within the read that paused it (true), or
+ * only once the kernel's queue for it falls below one read (false: 20.57 where a TCP receive
+ * buffer may exceed READ_SIZE; see `readLoop`).
+ */
+export function pauseStopsWithinOneRead(version: UwsBuild['version'], rmemMax = tcpReceiveBufferMax()): boolean {
+  const build = UWS_BUILDS.find((b) => b.version === version);
+  return build === undefined || !build.readLoop || (rmemMax !== null && rmemMax <= READ_SIZE);
+}
 
 export type UwsBuild = (typeof UWS_BUILDS)[number];
 

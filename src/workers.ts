@@ -1,5 +1,5 @@
 import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
-import { type RouterConfig, serviceAuths } from './config/load.js';
+import { bridgeSpecs, type RouterConfig, serviceAuths } from './config/load.js';
 import { IpcBytes, Outbox } from './ipc/outbox.js';
 import { type LogFormat, Op, type WorkerStartup, type WorkerStats } from './ipc/protocol.js';
 import type { Logger } from './log.js';
@@ -142,6 +142,7 @@ export class RealmWorkers {
       auth: Object.fromEntries(config.transports.flatMap(serviceAuths)),
       authOptions: config.auth,
       cluster: config.cluster,
+      bridges: bridgeSpecs(config).filter((b) => h.realms.includes(b.realm)),
     };
     const worker = new Worker(WORKER_URL, {
       workerData: { startup, port: port2 },

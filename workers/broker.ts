@@ -1,5 +1,5 @@
 import { MsgType } from '../src/wamp/codes.js';
-import { type TailedMessage } from '../src/wamp/json-tail.js';
+import type { TailedMessage } from '../src/wamp/json-tail.js';
 import { randomId } from '../src/wamp/ids.js';
 import { type Dict, WampError } from '../src/wamp/messages.js';
 import { Uri } from '../src/wamp/uris.js';
@@ -7,7 +7,7 @@ import { RolePermissions } from './authorizer.js';
 import type { EventStore } from './event-store.js';
 import { approxSize, countLimit, knownFrameBytes, type Limits, limited, overLimit } from './limits.js';
 import { type Match, UriIndex } from './match/uri-index.js';
-import type { Output } from './output.js';
+import { INTERNAL_BIT, type Output } from './output.js';
 import type { Session } from './session.js';
 
 /** All subscribers of one (topic, match) share one subscription id (WAMP spec, "SUBSCRIBED"). */
@@ -160,6 +160,10 @@ export interface Backplane {
   sessionsChanged(): void;
   /** Sessions of the realm on the other nodes, of the given authroles (null: all). */
   remoteSessionCount(roles: Set<string> | null): number;
+  /** The id of a new subscription: the same on every node for the same (topic, match) (workers/cluster/meta.ts). */
+  subscriptionId(topic: string, match: Match): number;
+  /** The other nodes' parts of a meta procedure's answer (workers/cluster/meta.ts). */
+  ask(procedure: string, args: unknown[], kwargs: Dict): Promise<unknown[]>;
 }
 
 interface Retained {
@@ -233,7 +237,7 @@ export class Broker {
     }
     let created = false;
     if (sub === undefined) {
-      let id = randomId();
+      let id = this.backplane !== null ? this.backplane.subscriptionId(topic, match) : randomId();
       while (this.#byId.has(id)) id = randomId();
       sub = new Subscription(id, topic, match);
       this.#index.set(topic, match, sub);
@@ -298,9 +302,16 @@ export class Broker {
     return this.#index.matchAll(topic, []).length > 0;
   }
 
-  /** A publication by the router itself (meta events, testaments). */
+  /** A publication by the router itself (meta events, testaments): in a cluster, to the other nodes too. */
   publishInternal(topic: string, args: unknown[], kwargs?: Dict, options: Dict = {}): void {
-    this.dispatch({ id: randomId(), topic, publisher: null, options, disclosed: null, payload: kwargs === undefined ? [args] : [args, kwargs], jsonTail: undefined, bytes: -1 });
+    const pub: Publication = { id: randomId(), topic, publisher: null, options, disclosed: null, payload: kwargs === undefined ? [args] : [args, kwargs], jsonTail: undefined, bytes: -1 };
+    this.dispatch(pub);
+    if (this.backplane !== null) this.backplane.published(pub);
+  }
+
+  /** Whether a router publication to `topic` may reach anybody: in a cluster, subscribers on other nodes may exist. */
+  mayReach(topic: string): boolean {
+    return this.backplane !== null || this.hasSubscribers(topic);
   }
 
   /** Delivers a publication to every matching subscription, then retains/stores it. */
@@ -317,11 +328,31 @@ export class Broker {
 
   /**
    * A publication made on another node of the cluster (workers/cluster.ts): delivered to the
-   * matching subscribers here only; neither retained nor recorded in the event history (not yet
-   * cluster-wide, docs/cluster.md).
+   * matching subscribers here and recorded in the event history; not retained here (retained
+   * events cross through the cluster's retained store: retainRemote).
    */
   dispatchRemote(pub: Publication): void {
-    this.#fanout(pub, Eligibility.from(pub.options));
+    const eligibility = Eligibility.from(pub.options);
+    this.#fanout(pub, eligibility);
+    if (this.store !== null && (eligibility === null || !eligibility.bySessionId)) this.store.record(this, pub, eligibility);
+  }
+
+  /**
+   * A retained event as the cluster's retained store has it (workers/cluster/retained.ts), the
+   * publisher's id for publisher exclusion: kept as a local one would be, within the same limits
+   * (an event over them is not kept, and counted). One already kept (this node's own, coming back
+   * in the store's order) moves to its place in that order, so every node ends with the same list.
+   */
+  retainRemote(pub: Publication, publisherId: number): void {
+    const list = this.#retained.get(pub.topic);
+    const i = list === undefined ? -1 : list.findIndex((r) => r.pub.id === pub.id);
+    if (i >= 0) {
+      const [old] = list!.splice(i, 1);
+      this.#retainedEvents--;
+      this.#retainedBytes -= old!.bytes;
+      if (list!.length === 0) this.#retained.delete(pub.topic);
+    }
+    this.#retain(pub, Eligibility.from(pub.options), publisherId);
   }
 
   #fanout(pub: Publication, eligibility: Eligibility | null): void {
@@ -339,12 +370,12 @@ export class Broker {
    * past max_retained_events or max_retained_bytes a client's publication is refused (ERROR), a
    * router's own (a testament) is delivered without being retained. Both are counted.
    */
-  #retain(pub: Publication, eligibility: Eligibility | null): void {
+  #retain(pub: Publication, eligibility: Eligibility | null, publisherId = pub.publisher?.id ?? 0): void {
     const { max_retained_events: maxEvents, max_retained_bytes: maxBytes, max_retained_topic_bytes: maxTopic } = this.limits;
     const size = publicationBytes(pub, maxTopic > 0 ? maxTopic : maxBytes > 0 ? maxBytes : Number.POSITIVE_INFINITY);
     const list = this.#retained.get(pub.topic);
     // An event everybody would receive (no lists, publisher not excluded) supersedes all before it.
-    const supersedes = list === undefined || (eligibility === null && (pub.publisher === null || pub.options.exclude_me === false));
+    const supersedes = list === undefined || (eligibility === null && (publisherId === 0 || pub.options.exclude_me === false));
     let drop = 0; // the topic's oldest events that make room for this one
     let freed = 0;
     if (list !== undefined) {
@@ -373,7 +404,7 @@ export class Broker {
       countLimit(refused.limit);
       return;
     }
-    const r: Retained = { pub: pub.publisher === null ? pub : { ...pub, publisher: null }, publisherId: pub.publisher?.id ?? 0, eligibility, bytes: size };
+    const r: Retained = { pub: pub.publisher === null ? pub : { ...pub, publisher: null }, publisherId, eligibility, bytes: size };
     if (list === undefined || drop === list.length) this.#retained.set(pub.topic, [r]);
     else {
       list.splice(0, drop);
@@ -479,7 +510,7 @@ const EMPTY: Dict = Object.freeze({}) as Dict;
 
 function serBit(s: Session): number {
   const k = s.transport.serIndex;
-  return k >= 0 ? 1 << k : 0;
+  return k >= 0 ? 1 << k : INTERNAL_BIT;
 }
 
 export function copyPpt(from: Dict, to: Dict): void {

@@ -17,13 +17,15 @@
  * matches several of them is delivered to the connection once (NATS delivers to one member of each
  * matching queue group), and `noEcho` keeps a node's own publications from coming back to it.
  */
-import { randomBytes } from 'node:crypto';
-import { connect, type NatsConnection, type Subscription as NatsSubscription } from 'nats';
-import type { ClusterConfig } from '../src/ipc/protocol.js';
+import { createHash, randomBytes } from 'node:crypto';
+import { connect, createInbox, type NatsConnection, type Subscription as NatsSubscription } from 'nats';
+import type { ClusterConfig, ClusterStats } from '../src/ipc/protocol.js';
 import type { Logger } from '../src/log.js';
 import { msgpackSerializer } from '../src/serializers/msgpack.js';
 import type { Dict } from '../src/wamp/messages.js';
 import type { Backplane, Broker, Publication, Subscription } from './broker.js';
+import { META_TIMEOUT_MS } from './cluster/meta.js';
+import { RetainedStore } from './cluster/retained.js';
 
 /** Longest event subject used; a longer one goes to the realm's `L` subject (NATS's control line is 4 KiB by default). */
 export const MAX_SUBJECT = 1024;
@@ -98,7 +100,7 @@ class RealmLink implements Backplane {
   readonly #subjects = new Map<string, string>();
 
   /** The other nodes' sessions of this realm by authrole, as last reported, by NATS connection. */
-  readonly #peers = new Map<string, { roles: [string, number][]; at: number }>();
+  readonly #peers = new Map<string, { roles: [string, number][]; at: number; node: string }>();
   #gossipTimer: NodeJS.Timeout | null = null;
 
   constructor(
@@ -109,6 +111,40 @@ class RealmLink implements Backplane {
   ) {
     this.base = `cw.${natsToken(realm)}.`;
     this.interest.set(`${this.base}L`, { count: 1, sub: null });
+    // Event history (docs/cluster.md): every event a history entry matches comes here, subscribers or not.
+    for (const h of broker.store?.patterns() ?? []) this.#want(interestSubject(this.base, h.uri, h.match));
+  }
+
+  /** This node's part of a meta procedure's answer, for the other nodes (workers/cluster/meta.ts). */
+  metaPart: ((procedure: string, args: unknown[], kwargs: Dict) => unknown) | null = null;
+
+  subscriptionId(topic: string, match: string): number {
+    // The same on every node: 53 bits of SHA-256 of (match, topic), in [1, 2^53] like a random id.
+    const h = createHash('sha256').update(`${match}\0${topic}`).digest();
+    return (h.readUIntBE(0, 6) * 32 + (h[6]! >> 3)) + 1;
+  }
+
+  ask(procedure: string, args: unknown[], kwargs: Dict): Promise<unknown[]> {
+    const expected = this.livePeers();
+    if (expected === 0) return Promise.resolve([]);
+    return this.link.request(`${this.base}m`, [procedure, args, kwargs], expected, META_TIMEOUT_MS).then((xs) => xs.map((x) => (Array.isArray(x) ? x[0] : null)));
+  }
+
+  /** Another node's meta request: this node's part as the reply. */
+  answer(data: Uint8Array): unknown {
+    const [procedure, args, kwargs] = msgpackSerializer.decode(data) as unknown[];
+    if (typeof procedure !== 'string' || !Array.isArray(args) || typeof kwargs !== 'object' || kwargs === null || this.metaPart === null) return null;
+    return this.metaPart(procedure, args, kwargs as Dict);
+  }
+
+  /** The cluster's retained events of this realm (workers/cluster/retained.ts), once connected. */
+  retained: RetainedStore | null = null;
+
+  #want(subject: string | null): void {
+    if (subject === null) return;
+    const i = this.interest.get(subject);
+    if (i !== undefined) i.count++;
+    else this.interest.set(subject, { count: 1, sub: null });
   }
 
   sessionsChanged(): void {
@@ -118,6 +154,18 @@ class RealmLink implements Backplane {
       this.gossip(false);
     }, GOSSIP_DELAY_MS);
     this.#gossipTimer.unref();
+  }
+
+  /** Adds the node ids of the other nodes that reported within PEER_TTL_MS to `into`; returns how many connections that is. */
+  livePeers(into?: Set<string>): number {
+    const now = Date.now();
+    let n = 0;
+    for (const p of this.#peers.values()) {
+      if (now - p.at > PEER_TTL_MS) continue;
+      n++;
+      into?.add(p.node);
+    }
+    return n;
   }
 
   remoteSessionCount(roles: Set<string> | null): number {
@@ -135,15 +183,15 @@ class RealmLink implements Backplane {
     this.remoteSessionCount(null); // drops the reports of nodes gone silent
     const roles = new Map<string, number>();
     for (const s of this.sessions.values()) roles.set(s.authrole, (roles.get(s.authrole) ?? 0) + 1);
-    this.link.send(`${this.base}n`, [this.link.id, [...roles], ask]);
+    this.link.send(`${this.base}n`, [this.link.id, [...roles], ask, this.link.cfg.nodeId]);
   }
 
   /** Another node's report. */
   heard(data: Uint8Array): void {
-    const [id, roles, ask] = msgpackSerializer.decode(data) as unknown[];
+    const [id, roles, ask, node] = msgpackSerializer.decode(data) as unknown[];
     if (typeof id !== 'string' || id === this.link.id || !Array.isArray(roles)) return;
     const valid = roles.filter((x): x is [string, number] => Array.isArray(x) && typeof x[0] === 'string' && Number.isInteger(x[1]) && (x[1] as number) >= 0);
-    this.#peers.set(id, { roles: valid, at: Date.now() });
+    this.#peers.set(id, { roles: valid, at: Date.now(), node: typeof node === 'string' ? node : id });
     if (ask === true) this.sessionsChanged();
   }
 
@@ -163,6 +211,7 @@ class RealmLink implements Backplane {
       if (o[k] !== undefined) (options ??= {})[k] = o[k];
     }
     this.link.publish(subject, [pub.id, pub.topic, options, pub.disclosed, pub.payload, pub.jsonTail ?? null]);
+    if (pub.options.retain === true && this.retained !== null) this.retained.put(pub, pub.publisher?.id ?? 0);
   }
 
   subscriptionCreated(sub: Subscription): void {
@@ -226,6 +275,13 @@ export class ClusterLink {
   #closing = false;
   #heartbeat: NodeJS.Timeout | null = null;
   #up = false;
+  /** Why the link is down (for /ready), or null while connected. */
+  #down: string | null = 'connecting to NATS';
+  #reconnects = 0;
+  /** The NATS connection's message and byte counts at the last takeStats() (it keeps them across reconnects). */
+  #reported = { inMsgs: 0, outMsgs: 0, inBytes: 0, outBytes: 0, reconnects: 0 };
+  /** Called when the link goes up or down (the worker reports it to the main thread at once, for /ready). */
+  onChange: (() => void) | null = null;
   /** Publications not handed to NATS (not connected, too big, …): counted, logged now and then. */
   dropped = 0;
   #droppedLogged = 0;
@@ -241,9 +297,79 @@ export class ClusterLink {
     return this.#up;
   }
 
+  /** The link's state and counters since the previous call (STATS, src/ipc/protocol.ts). */
+  takeStats(): ClusterStats {
+    const now = this.#nc?.stats() ?? { inMsgs: 0, outMsgs: 0, inBytes: 0, outBytes: 0 };
+    const was = this.#reported;
+    const peers = new Set<string>();
+    for (const r of this.#realms) r.livePeers(peers);
+    peers.delete(this.cfg.nodeId);
+    const stats: ClusterStats = {
+      down: this.#down,
+      msgsIn: now.inMsgs - was.inMsgs,
+      msgsOut: now.outMsgs - was.outMsgs,
+      bytesIn: now.inBytes - was.inBytes,
+      bytesOut: now.outBytes - was.outBytes,
+      reconnects: this.#reconnects - was.reconnects,
+      peers: peers.size,
+    };
+    this.#reported = { ...now, reconnects: this.#reconnects };
+    return stats;
+  }
+
+  #state(up: boolean, down: string | null): void {
+    this.#up = up;
+    this.#down = down;
+    this.onChange?.();
+  }
+
   /** This connection in the session-count reports (the queue group name is unique per connection). */
   get id(): string {
     return this.#queue;
+  }
+
+  /** Lets the other nodes ask this node's part of a meta procedure's answer for a realm (workers/cluster/meta.ts). */
+  answerMeta(realm: string, part: (procedure: string, args: unknown[], kwargs: Dict) => unknown): void {
+    const r = this.#realms.find((x) => x.realm === realm);
+    if (r !== undefined) r.metaPart = part;
+  }
+
+  /**
+   * Asks every node listening on `subject` (request/reply through a fresh inbox); resolves with the
+   * answers that came within `ms`, sooner once `expected` answered. Not connected: no answers.
+   */
+  request(subject: string, message: unknown[], expected: number, ms: number): Promise<unknown[]> {
+    const nc = this.#nc;
+    if (nc === null || !this.#up) return Promise.resolve([]);
+    return new Promise((resolve) => {
+      const answers: unknown[] = [];
+      const inbox = createInbox();
+      let finished = false;
+      const done = () => {
+        if (finished) return;
+        finished = true;
+        clearTimeout(timer);
+        sub.unsubscribe();
+        resolve(answers);
+      };
+      const timer = setTimeout(done, ms);
+      const sub = nc.subscribe(inbox, {
+        callback: (err, msg) => {
+          if (err !== null) return;
+          try {
+            answers.push(msgpackSerializer.decode(msg.data));
+          } catch {
+            // a malformed answer counts as none
+          }
+          if (answers.length >= expected) done();
+        },
+      });
+      try {
+        nc.publish(subject, msgpackSerializer.encode(message) as Uint8Array, { reply: inbox });
+      } catch {
+        done();
+      }
+    });
   }
 
   /** Joins a realm's Broker to the cluster. */
@@ -267,7 +393,21 @@ export class ClusterLink {
         }
       },
     });
+    this.#nc!.subscribe(`${r.base}m`, {
+      callback: (err, msg) => {
+        if (err !== null || msg.reply === '') return;
+        try {
+          msg.respond(msgpackSerializer.encode([r.answer(msg.data)]) as Uint8Array);
+        } catch (e) {
+          this.log.warn({ err: String(e) }, 'cluster: cannot answer a meta request');
+        }
+      },
+    });
     r.gossip(true);
+    if (r.retained === null) {
+      r.retained = new RetainedStore(r.realm, r.broker, r.broker.limits, this.log);
+      void r.retained.open(this.#nc!);
+    }
   }
 
   /** A best-effort message (session-count reports): not counted as a lost publication. */
@@ -282,22 +422,28 @@ export class ClusterLink {
   /** Connects (retrying for ever, with NATS's reconnect wait); the realms' interest is subscribed once connected. */
   async start(): Promise<void> {
     const { cfg } = this;
-    const nc = await connect({
-      servers: cfg.servers,
-      name: `crosswire ${cfg.nodeId} worker ${this.workerIndex}`,
-      noEcho: true,
-      waitOnFirstConnect: true,
-      maxReconnectAttempts: -1,
-      reconnectTimeWait: 1000,
-      ...(cfg.user !== null ? { user: cfg.user, pass: cfg.password ?? '' } : {}),
-      ...(cfg.token !== null ? { token: cfg.token } : {}),
-    });
+    let nc: NatsConnection;
+    try {
+      nc = await connect({
+        servers: cfg.servers,
+        name: `crosswire ${cfg.nodeId} worker ${this.workerIndex}`,
+        noEcho: true,
+        waitOnFirstConnect: true,
+        maxReconnectAttempts: -1,
+        reconnectTimeWait: 1000,
+        ...(cfg.user !== null ? { user: cfg.user, pass: cfg.password ?? '' } : {}),
+        ...(cfg.token !== null ? { token: cfg.token } : {}),
+      });
+    } catch (e) {
+      this.#state(false, `cannot connect to NATS: ${String(e)}`);
+      throw e;
+    }
     if (this.#closing) {
       await nc.close();
       return;
     }
     this.#nc = nc;
-    this.#up = true;
+    this.#state(true, null);
     this.log.info({ node: cfg.nodeId, server: nc.getServer() }, 'cluster: connected to NATS');
     for (const r of this.#realms) this.#join(r);
     for (const w of this.watchers) w.connected(nc);
@@ -308,17 +454,20 @@ export class ClusterLink {
     void (async () => {
       for await (const s of nc.status()) {
         if (s.type === 'disconnect') {
-          this.#up = false;
+          this.#state(false, `NATS connection lost (${String(s.data)}), reconnecting`);
           for (const w of this.watchers) w.disconnected();
         } else if (s.type === 'reconnect') {
-          this.#up = true;
+          this.#reconnects++;
+          this.#state(true, null);
+          // The NATS client subscribes again by itself; the others learn this node's sessions at once.
+          for (const r of this.#realms) r.gossip(true);
           for (const w of this.watchers) w.reconnected();
         } else if (s.type !== 'error') continue;
         this.log.warn({ node: cfg.nodeId, status: s.type, data: String(s.data) }, 'cluster: NATS connection');
       }
     })();
     void nc.closed().then((err) => {
-      this.#up = false;
+      this.#state(false, `NATS connection closed (${String(err ?? 'closed')})`);
       if (!this.#closing) this.log.error({ node: cfg.nodeId, err: String(err ?? 'closed') }, 'cluster: NATS connection closed');
     });
   }
@@ -368,6 +517,7 @@ export class ClusterLink {
     this.leaving();
     for (const w of this.watchers) w.close();
     if (this.#heartbeat !== null) clearInterval(this.#heartbeat);
+    for (const r of this.#realms) r.retained?.close();
     if (this.#nc !== null) await this.#nc.close();
   }
 }

@@ -43,6 +43,11 @@ export class EventStore {
     this.#maxBytes = limits.max_event_history_bytes;
   }
 
+  /** The configured (uri, match) patterns (a cluster node listens to every event they match: workers/cluster.ts). */
+  patterns(): HistoryConfig[] {
+    return [...this.#entries.exact.values(), ...this.#entries.prefix.values(), ...this.#entries.wildcard.values()].map((e) => e.cfg);
+  }
+
   record(_broker: Broker, pub: Publication, eligibility: Eligibility | null): void {
     const entries = this.#entries.matchAll(pub.topic, this.#scratch);
     if (entries.length === 0) return;

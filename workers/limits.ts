@@ -1,5 +1,5 @@
 /**
- * Limits on what clients can make a realm hold (issue 21; docs/limits.md). Each is checked with a
+ * Limits on what clients can make a realm hold (docs/limits.md). Each is checked with a
  * counter the realm keeps anyway (a Set's size, a running byte total), never by scanning; a
  * request over a limit gets an ERROR and is counted in crosswire_limit_exceeded_total.
  */

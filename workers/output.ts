@@ -6,6 +6,11 @@ import { MsgType } from '../src/wamp/codes.js';
 import type { Dict } from '../src/wamp/messages.js';
 
 const SER_COUNT = SERIALIZER_LIST.length;
+/**
+ * The fan-out mask bit of router-internal subscribers (the HTTP bridge's subscriber service): their
+ * EVENTs are handed over in this thread (InternalOutput.fanout), never encoded or posted.
+ */
+export const INTERNAL_BIT = 1 << 30;
 
 /**
  * What a realm worker can do to connections; every call is batched into the worker's outbox.

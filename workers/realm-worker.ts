@@ -6,16 +6,19 @@ import { type MessagePort, workerData } from 'node:worker_threads';
 import { IpcBytes, Outbox } from '../src/ipc/outbox.js';
 import { type DebugFailMode, Op, type TransportInfo, type WorkerStartup } from '../src/ipc/protocol.js';
 import { createLogger } from '../src/log.js';
-import { KNOWN_TYPES } from '../src/wamp/codes.js';
+import { CloseCode, MsgType } from '../src/wamp/codes.js';
+import { isMessage, NOT_A_MESSAGE } from '../src/wamp/messages.js';
 import { Uri } from '../src/wamp/uris.js';
 import { InternalOutput } from './auth/internal-caller.js';
 import { AuthService } from './auth/service.js';
+import { Bridges } from './bridge.js';
 import { ClusterLink } from './cluster.js';
 import { Membership } from './cluster/membership.js';
+import { metaPart } from './cluster/meta.js';
 import { ClusterRpc } from './cluster/rpc.js';
 import { Drain } from './drain.js';
 import { noteFrame } from './limits.js';
-import { CloseCode, Realm } from './realm.js';
+import { Realm } from './realm.js';
 import type { Session } from './session.js';
 import { countBatchIn, StatsReporter } from './stats.js';
 
@@ -50,14 +53,23 @@ const realms = new Map<string, Realm>();
 const auth = new AuthService(startup.auth, startup.authOptions, realms, out, log);
 for (const cfg of startup.realms) realms.set(cfg.name, new Realm(cfg, out, log, sessionsByConn, auth));
 const stats = new StatsReporter(outbox, realms, startup.statsIntervalMs);
+// The HTTP bridge services of these realms (docs/http-bridge.md): one internal session each.
+const bridges = new Bridges(startup.bridges, realms, out, outbox, log);
+bridges.start();
 // The cluster link (docs/cluster.md): this worker's own NATS connection, never the main thread's.
 const cluster = startup.cluster === null ? null : new ClusterLink(startup.cluster, startup.workerIndex, log);
 if (cluster !== null) {
-  for (const [name, realm] of realms) cluster.attach(name, realm.broker, realm.sessions);
+  for (const [name, realm] of realms) {
+    cluster.attach(name, realm.broker, realm.sessions);
+    cluster.answerMeta(name, (procedure, args, kwargs) => metaPart(realm, procedure, args, kwargs));
+  }
   // Membership and RPC across nodes (workers/cluster/membership.ts, rpc.ts).
   const rpc = new ClusterRpc(new Membership(cluster, log), out, log);
   for (const realm of realms.values()) rpc.attach(realm);
   stats.clusterConnected = () => cluster.connected;
+  stats.clusterStats = () => cluster.takeStats();
+  // Up or down is reported at once (not at the next STATS interval): /ready follows the link.
+  cluster.onChange = () => stats.report();
   cluster.start().catch((err: unknown) => log.error({ err: String(err) }, 'cluster: cannot connect to NATS'));
 }
 let drain: Drain | null = null;
@@ -115,7 +127,7 @@ function onBatch(ops: unknown[]): void {
         i += 5;
         const realm = realms.get(realmName);
         if (realm === undefined) {
-          out.send(connId, [3, { message: `no realm '${realmName}' on this worker` }, Uri.NO_SUCH_REALM]);
+          out.send(connId, [MsgType.ABORT, { message: `no realm '${realmName}' on this worker` }, Uri.NO_SUCH_REALM]);
           out.close(connId, CloseCode.NORMAL, Uri.NO_SUCH_REALM);
         } else {
           safely(() => realm.hello(connId, details, transport), connId);
@@ -154,6 +166,15 @@ function onBatch(ops: unknown[]): void {
         i += 1;
         stats.report();
         break;
+      case Op.BRIDGE: {
+        const reqId = ops[i + 1] as number;
+        const key = ops[i + 2] as string;
+        const body = ops[i + 3] as Uint8Array;
+        const headers = ops[i + 4] as Record<string, string[]> | null;
+        i += 5;
+        bridges.request(reqId, key, body, headers);
+        break;
+      }
       case Op.DEBUG_FAIL:
         debugFail(ops[i + 1] as DebugFailMode);
         i += 2;
@@ -199,16 +220,16 @@ function decode(connId: number, area: Uint8Array, start: number, end: number): u
     // Decoded from a view of exactly its bytes, never from the batch's area with a start and end:
     // msgpackr bounds only length-prefixed reads by the end it is given, so a crafted frame ending
     // in a fixed-width value (or using msgpackr's bundled-strings extension to move its read
-    // position) read the bytes after it — another connection's record (found in review;
-    // test/integration/raw-frames.test.ts). Through a view, a read past the frame fails (the
+    // position) read the bytes after it — another connection's record
+    // (test/integration/raw-frames.test.ts). Through a view, a read past the frame fails (the
     // decoder's DataView and indexing are bounded by the view) and the frame is malformed.
     msg = ser.decode(area.subarray(start, end));
   } catch (e) {
     violation(connId, `malformed ${ser.name} message: ${(e as Error).message}`);
     return undefined;
   }
-  if (!Array.isArray(msg) || msg.length === 0 || !KNOWN_TYPES.has(msg[0] as number)) {
-    violation(connId, 'a WAMP message must be a non-empty list starting with a known message type code');
+  if (!isMessage(msg)) {
+    violation(connId, NOT_A_MESSAGE);
     return undefined;
   }
   return msg;
@@ -221,7 +242,7 @@ function violation(connId: number, message: string): void {
     s.realm.abort(s, Uri.PROTOCOL_VIOLATION, message, CloseCode.PROTOCOL_ERROR);
   } else {
     auth.closed(connId);
-    out.send(connId, [3, { message }, Uri.PROTOCOL_VIOLATION]);
+    out.send(connId, [MsgType.ABORT, { message }, Uri.PROTOCOL_VIOLATION]);
     out.close(connId, CloseCode.PROTOCOL_ERROR, Uri.PROTOCOL_VIOLATION);
   }
 }

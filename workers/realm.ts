@@ -1,6 +1,7 @@
 import type { RealmConfig, TransportInfo } from '../src/ipc/protocol.js';
 import type { Logger } from '../src/log.js';
-import { MsgType } from '../src/wamp/codes.js';
+import { VERSION } from '../src/version.js';
+import { CloseCode, MsgType } from '../src/wamp/codes.js';
 import { checkClientMessage, type Dict, isDict, ProtocolViolation, WampError } from '../src/wamp/messages.js';
 import { checkOptions } from '../src/wamp/options.js';
 import { isReservedUri, isValidPattern, isValidUri, Uri, type UriCheck } from '../src/wamp/uris.js';
@@ -14,12 +15,13 @@ import { EventStore } from './event-store.js';
 import type { Match } from './match/uri-index.js';
 import { frameBytes, keepFrameBytes, knownFrameBytes, type Limits, maxCachedUri, overLimit } from './limits.js';
 import { callMeta, isMetaProcedure } from './meta.js';
+import { clusterMeta, isClusterMeta } from './cluster/meta.js';
 import type { Output } from './output.js';
 import { RemoteSession } from './cluster/remote-session.js';
 import { Session, SessionState } from './session.js';
 import { countAuth } from './stats.js';
 
-export const AGENT = 'Crosswire-0.1.0';
+export const AGENT = `Crosswire-${VERSION}`;
 
 /** Exactly what this router implements; WELCOME announces this and nothing more. */
 function routerRoles(meta: boolean, history: boolean) {
@@ -58,9 +60,6 @@ const CLIENT_ROLES = new Set(['publisher', 'subscriber', 'caller', 'callee']);
 
 /** Client messages that an ERROR answers (WAMP spec, "ERROR"). */
 const ANSWERABLE = new Set<number>([MsgType.PUBLISH, MsgType.SUBSCRIBE, MsgType.UNSUBSCRIBE, MsgType.CALL, MsgType.REGISTER, MsgType.UNREGISTER]);
-
-/** WebSocket close codes Crosswire uses after an ABORT. */
-export const CloseCode = { NORMAL: 1000, GOING_AWAY: 1001, PROTOCOL_ERROR: 1002, POLICY_VIOLATION: 1008, INTERNAL: 1011 } as const;
 
 /** How long a session may take to answer a router GOODBYE before its connection is closed. */
 const GOODBYE_TIMEOUT_MS = 5000;
@@ -147,7 +146,7 @@ export class Realm implements BrokerEvents, DealerEvents {
       },
     ]);
     this.log.debug({ session: id, conn: connId, realm: this.name, authid: s.authid, authmethod: s.authmethod }, 'session joined');
-    if (this.metaApi && this.broker.hasSubscribers('wamp.session.on_join')) this.broker.publishInternal('wamp.session.on_join', [s.details()]);
+    if (this.metaApi && this.broker.mayReach('wamp.session.on_join')) this.broker.publishInternal('wamp.session.on_join', [s.details()]);
   }
 
   /** ABORT a session that is not established yet, and close its connection. */
@@ -316,7 +315,7 @@ export class Realm implements BrokerEvents, DealerEvents {
     this.broker.leave(s);
     this.dealer.leave(s);
     if (this.metaApi && !silent) {
-      if (this.broker.hasSubscribers('wamp.session.on_leave')) this.broker.publishInternal('wamp.session.on_leave', [s.id, s.authid, s.authrole]);
+      if (this.broker.mayReach('wamp.session.on_leave')) this.broker.publishInternal('wamp.session.on_leave', [s.id, s.authid, s.authrole]);
       // WAMP spec, "Session Testament": detached-scope first, then destroyed (no resumption here).
       for (const scope of ['detached', 'destroyed'] as const) {
         for (const t of s.testaments) if (t.scope === scope) this.broker.publishInternal(t.topic, t.args, t.kwargs, t.options);
@@ -328,7 +327,7 @@ export class Realm implements BrokerEvents, DealerEvents {
 
   #metaEvent(topic: string, s: Session, uri: string, arg: unknown): void {
     if (s instanceof RemoteSession) return; // a callee on another node: its own node publishes these
-    if (this.metaApi && !isReservedUri(uri) && this.broker.hasSubscribers(topic)) this.broker.publishInternal(topic, [s.id, arg]);
+    if (this.metaApi && !isReservedUri(uri) && this.broker.mayReach(topic)) this.broker.publishInternal(topic, [s.id, arg]);
   }
   created(s: Session, x: { topic?: string; procedure?: string; info(): Dict }): void {
     if ('topic' in x) this.#metaEvent('wamp.subscription.on_create', s, x.topic!, x.info());
@@ -481,6 +480,9 @@ export class Realm implements BrokerEvents, DealerEvents {
     if (this.metaApi && isMetaProcedure(procedure)) {
       const args = Array.isArray(msg[4]) ? (msg[4] as unknown[]) : [];
       const kwargs = isDict(msg[5]) ? msg[5] : {};
+      // In a cluster, these answer for every node (docs/cluster.md): asynchronously.
+      const backplane = this.broker.backplane;
+      if (backplane !== null && isClusterMeta(procedure)) return clusterMeta(this, s, msg, procedure, args, kwargs, (p, a, k) => backplane.ask(p, a, k));
       const [rArgs, rKwargs] = callMeta(this, s, procedure, args, kwargs, msg);
       const result: unknown[] = [MsgType.RESULT, msg[1], {}, rArgs];
       if (rKwargs !== undefined) result.push(rKwargs);

@@ -1,7 +1,7 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { getHeapStatistics } from 'node:v8';
 import type { Outbox } from '../src/ipc/outbox.js';
-import { Op, type WorkerStats } from '../src/ipc/protocol.js';
+import { type ClusterStats, Op, type WorkerStats } from '../src/ipc/protocol.js';
 import { AUTH_METHODS, authIndex } from '../src/metrics/labels.js';
 import { takeLimitCounts } from './limits.js';
 import type { Realm } from './realm.js';
@@ -32,6 +32,8 @@ export class StatsReporter {
   #entries = 0;
   /** Whether the worker's cluster link is connected (workers/cluster.ts); null: not a cluster node. */
   clusterConnected: (() => boolean) | null = null;
+  /** The cluster link's state and counters since the previous report (workers/cluster.ts); null: not a cluster node. */
+  clusterStats: (() => ClusterStats) | null = null;
 
   constructor(
     readonly outbox: Outbox,
@@ -73,6 +75,7 @@ export class StatsReporter {
       loopLagP99: ok ? lag.percentile(99) / 1e9 : 0,
       loopLagMax: ok ? lag.max / 1e9 : 0,
       clusterConnected: this.clusterConnected === null ? null : this.clusterConnected(),
+      cluster: this.clusterStats === null ? null : this.clusterStats(),
     };
     this.#batches = outbox.batches;
     this.#entries = outbox.entries;

@@ -4,7 +4,7 @@
  */
 import type { PayloadName, SerName } from './codec.js';
 
-export const SCENARIOS = ['rpc', 'rpc-shared', 'fanout', 'fanin', 'join', 'idle'] as const;
+export const SCENARIOS = ['rpc', 'rpc-shared', 'fanout', 'fanin', 'join', 'idle', 'http-publish'] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 
 export interface Cell {
@@ -24,6 +24,8 @@ export interface Cell {
    * so the router authorizes each delivery (--fanout-match prefix).
    */
   match?: 'prefix';
+  /** --cluster: the router is this many nodes joined through NATS (bench/lib/cluster.ts); absent: one. */
+  nodes?: number;
 }
 
 /** What a cell reports: the headline metric and whether higher is better. */
@@ -34,6 +36,7 @@ export const METRICS: Readonly<Record<Scenario, { name: string; higherIsBetter: 
   fanin: { name: 'deliveries/s', higherIsBetter: true },
   join: { name: 'sessions/s', higherIsBetter: true },
   idle: { name: 'KiB RSS/session', higherIsBetter: false },
+  'http-publish': { name: 'requests/s', higherIsBetter: true },
 };
 
 export interface MatrixOptions {
@@ -76,6 +79,10 @@ export function matrix(o: MatrixOptions): Cell[] {
           break;
         case 'idle':
           add(`${o.idle} sessions`, 'small', o.idle, 'echo', `idle ${o.idle}`);
+          break;
+        case 'http-publish':
+          // HTTP POSTs of JSON; the serializer is the WAMP subscriber's. No raw uWS limit (unsupported there).
+          add('16 conns small', 'small', 16, 'echo', 'http-publish');
           break;
       }
     }

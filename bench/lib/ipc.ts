@@ -21,10 +21,13 @@ export type RoleConfig =
   | { role: 'fanout'; subscribers: number; window: number; payload: PayloadName; dropSeq: number; match?: 'prefix' }
   | { role: 'fanin'; publishers: number; window: number; payload: PayloadName }
   | { role: 'join'; concurrency: number }
-  | { role: 'idle'; sessions: number; concurrency: number; localAddresses: string[] };
+  | { role: 'idle'; sessions: number; concurrency: number; localAddresses: string[] }
+  | { role: 'http-publish'; connections: number };
 
 export interface PeerSetup {
   endpoint: Endpoint;
+  /** A cluster cell's other nodes (bench/lib/cluster.ts): fanout spreads its subscribers over all. */
+  others?: Endpoint[];
   serializer: SerName;
   target: Target;
   cfg: RoleConfig;
@@ -67,6 +70,24 @@ export const TOPIC = 'com.bench.topic';
  * (FANOUT_PREFIX_CONFIG) covers it only in part, so every delivery is authorized.
  */
 export const TOPIC_PREFIX = 'com.bench.';
+/** http-publish: the HTTP bridge publisher's path, and the router config that has it (beside a WebSocket path). */
+export const HTTP_PUBLISH_PATH = '/publish';
+export const HTTP_PUBLISH_CONFIG = {
+  version: 2,
+  workers: [
+    {
+      type: 'router',
+      realms: [{ name: 'realm1', roles: [{ name: 'anonymous', permissions: [{ uri: '', match: 'prefix', allow: { call: true, register: true, publish: true, subscribe: true } }] }] }],
+      transports: [
+        {
+          type: 'web',
+          endpoint: { type: 'tcp', port: 8080, interface: '127.0.0.1' },
+          paths: { ws: { type: 'websocket', serializers: ['json', 'msgpack'] }, publish: { type: 'publisher', realm: 'realm1', role: 'anonymous' } },
+        },
+      ],
+    },
+  ],
+};
 export const FANOUT_PREFIX_CONFIG = {
   version: 2,
   workers: [

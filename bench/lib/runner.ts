@@ -7,8 +7,9 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Cell, METRICS } from './cells.js';
-import { FANOUT_PREFIX_CONFIG, type Mark, type PeerResult, type PeerSetup, type RoleConfig, type Target } from './ipc.js';
+import { FANOUT_PREFIX_CONFIG, HTTP_PUBLISH_CONFIG, type Mark, type PeerResult, type PeerSetup, type RoleConfig, type Target } from './ipc.js';
 import { cpuTicks, LIMIT_SERVERS, machineTicks, PeerProc, rssKiB, type ServerProc, startServer } from './procs.js';
+import { natsUrl, nodeOf } from './cluster.js';
 import { Histogram } from './stats.js';
 import type { ClientKind } from './wamp-peer.js';
 
@@ -82,28 +83,50 @@ export function profileSubdir(cell: Cell, label: string): string {
   return `${label}-${cell.scenario}-${cell.variant}-${cell.serializer}`.replace(/[^A-Za-z0-9._+-]+/g, '_');
 }
 
-let prefixConfig: string | null = null;
-/** The config file of --fanout-match prefix (written once per bench run). */
-function fanoutPrefixConfig(): string {
-  if (prefixConfig === null) {
+const configFiles = new Map<string, string>();
+/** A config file the router of some cells starts with (--fanout-match prefix, http-publish), written once per bench run. */
+function configFile(name: string, config: unknown): string {
+  let file = configFiles.get(name);
+  if (file === undefined) {
     const dir = mkdtempSync(join(tmpdir(), 'crosswire-bench-'));
     process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
-    prefixConfig = join(dir, 'fanout-prefix.json');
-    writeFileSync(prefixConfig, JSON.stringify(FANOUT_PREFIX_CONFIG));
+    file = join(dir, `${name}.json`);
+    writeFileSync(file, JSON.stringify(config));
+    configFiles.set(name, file);
   }
-  return prefixConfig;
+  return file;
 }
 
-async function startTarget(cell: Cell, target: TargetSpec, o: RunOptions, fds: number): Promise<ServerProc> {
+/** The server(s) of a cell: a cluster cell's router is `cell.nodes` nodes joined through the harness's NATS. */
+async function startTargets(cell: Cell, target: TargetSpec, o: RunOptions, fds: number): Promise<ServerProc[]> {
+  const n = target.kind === 'router' ? (cell.nodes ?? 1) : 1;
+  if (n === 1) return [await startTarget(cell, target, o, fds)];
+  const url = await natsUrl();
+  const servers: ServerProc[] = [];
+  try {
+    for (let i = 0; i < n; i++) servers.push(await startTarget(cell, target, o, fds, { CROSSWIRE_CLUSTER_NATS: url, CROSSWIRE_NODE_ID: `bench-${i}` }, i));
+  } catch (e) {
+    await Promise.all(servers.map((s) => s.stop()));
+    throw e;
+  }
+  return servers;
+}
+
+async function startTarget(cell: Cell, target: TargetSpec, o: RunOptions, fds: number, env: Record<string, string> = {}, node = 0): Promise<ServerProc> {
   if (target.kind === 'limit') return startServer(`${cell.limit} limit`, LIMIT_SERVERS[cell.limit], { fds });
   let nodeArgs: string[] = [];
   if (o.profileDir !== null) {
-    const dir = `${o.profileDir}/${profileSubdir(cell, target.label)}`;
+    const dir = `${o.profileDir}/${profileSubdir(cell, target.label)}${node > 0 ? `-node${node}` : ''}`;
     mkdirSync(dir, { recursive: true });
     nodeArgs = ['--cpu-prof', '--cpu-prof-dir', dir];
   }
   return startServer(target.label, target.cli, {
-    args: cell.match === 'prefix' ? ['start', '--config', fanoutPrefixConfig()] : ['start'],
+    args:
+      cell.match === 'prefix'
+        ? ['start', '--config', configFile('fanout-prefix', FANOUT_PREFIX_CONFIG)]
+        : cell.scenario === 'http-publish'
+          ? ['start', '--config', configFile('http-publish', HTTP_PUBLISH_CONFIG)]
+          : ['start'],
     nodeArgs,
     fds,
     env: {
@@ -111,6 +134,7 @@ async function startTarget(cell: Cell, target: TargetSpec, o: RunOptions, fds: n
       CROSSWIRE_INTERFACE: '127.0.0.1',
       CROSSWIRE_LOG_LEVEL: 'info',
       CROSSWIRE_SHUTDOWN_TIMEOUT: '1000',
+      ...env,
       // V8 flags for the router processes only (e.g. --max-semi-space-size=4), not the generators.
       ...(process.env.BENCH_ROUTER_NODE_OPTIONS !== undefined ? { NODE_OPTIONS: process.env.BENCH_ROUTER_NODE_OPTIONS } : {}),
     },
@@ -133,6 +157,8 @@ function roles(cell: Cell, t: Target, o: RunOptions): { cfg: RoleConfig; fds: nu
       return [{ cfg: { role: 'fanin', publishers: cell.peers, window: o.window, payload: cell.payload }, fds: cell.peers + 64 }];
     case 'join':
       return [{ cfg: { role: 'join', concurrency: o.joinConcurrency }, fds: 0 }];
+    case 'http-publish':
+      return [{ cfg: { role: 'http-publish', connections: cell.peers }, fds: cell.peers + 64 }];
     case 'idle': {
       // Two generator processes, each connecting from its own loopback addresses.
       const half = Math.ceil(cell.peers / 2);
@@ -146,22 +172,25 @@ function roles(cell: Cell, t: Target, o: RunOptions): { cfg: RoleConfig; fds: nu
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-const HEADLINE: Readonly<Record<string, string>> = { rpc: 'calls', 'rpc-shared': 'calls', fanout: 'deliveries', fanin: 'deliveries', join: 'sessions' };
+const HEADLINE: Readonly<Record<string, string>> = { rpc: 'calls', 'rpc-shared': 'calls', fanout: 'deliveries', fanin: 'deliveries', join: 'sessions', 'http-publish': 'requests' };
 
 export async function runCell(cell: Cell, target: TargetSpec, o: RunOptions): Promise<CellResult> {
   const plan = roles(cell, target.kind, o);
   const serverFds = cell.scenario === 'idle' ? cell.peers + 256 : 0;
-  let server: ServerProc;
+  let servers: ServerProc[];
   try {
-    server = await startTarget(cell, target, o, serverFds);
+    servers = await startTargets(cell, target, o, serverFds);
   } catch (e) {
     return result(cell, target, { status: 'failed', note: (e as Error).message });
   }
+  const server = servers[0]!;
   const peers: PeerProc[] = [];
   try {
     const rss0 = rssKiB(server.pid);
+    const at = (s: ServerProc) => ({ host: '127.0.0.1', port: s.port, client: o.client });
     const setup = (cfg: RoleConfig): PeerSetup => ({
-      endpoint: { host: '127.0.0.1', port: server.port, client: o.client },
+      endpoint: at(servers[Math.min(nodeOf(cfg.role), servers.length - 1)]!),
+      ...(servers.length > 1 ? { others: servers.slice(1).map(at) } : {}),
       serializer: cell.serializer,
       target: target.kind,
       cfg,
@@ -180,22 +209,32 @@ export async function runCell(cell: Cell, target: TargetSpec, o: RunOptions): Pr
       if (answer.k !== 'ready') return result(cell, target, { status: 'failed', note: `setup: ${answer.k === 'failed' ? answer.error : answer.k}` });
     }
     if (cell.scenario === 'idle') return await idle(cell, target, server, peers, rss0);
-    return await measure(cell, target, server, peers, o);
+    // A cluster cell: the nodes learn each other's subscriptions through NATS (one round trip;
+    // docs/cluster.md), so the load starts once that has surely happened.
+    if (servers.length > 1) await sleep(1000);
+    return await measure(cell, target, servers, peers, o);
   } catch (e) {
     return result(cell, target, { status: 'failed', note: (e as Error).message });
   } finally {
     await Promise.all(peers.map((p) => p.exit()));
-    const { code, signal } = await server.stop();
-    if (code !== 0 && target.kind === 'router') o.progress(`warning: ${target.label} exited with ${code ?? signal} on SIGTERM`);
+    for (const { code, signal } of await Promise.all(servers.map((s) => s.stop()))) {
+      if (code !== 0 && target.kind === 'router') o.progress(`warning: ${target.label} exited with ${code ?? signal} on SIGTERM`);
+    }
   }
 }
 
-async function measure(cell: Cell, target: TargetSpec, server: ServerProc, peers: PeerProc[], o: RunOptions): Promise<CellResult> {
+/** CPU ticks of the server processes together (a cluster cell's nodes; main: the first node's main thread). */
+function serverTicks(servers: ServerProc[]): { main: number; total: number } {
+  const t = servers.map((s) => cpuTicks(s.pid));
+  return { main: t[0]!.main, total: t.reduce((a, x) => a + x.total, 0) };
+}
+
+async function measure(cell: Cell, target: TargetSpec, servers: ServerProc[], peers: PeerProc[], o: RunOptions): Promise<CellResult> {
   for (const p of peers) p.send({ k: 'start' });
   await sleep(o.warmup * 1000);
   const key = HEADLINE[cell.scenario]!;
   const begin = await Promise.all(peers.map((p) => p.mark('begin')));
-  const cpu0 = cpuTicks(server.pid);
+  const cpu0 = serverTicks(servers);
   const sys0 = machineTicks();
   const sum = (marks: Mark[], k: string): number => marks.reduce((a, m) => a + (m.counters[k] ?? 0), 0);
   const t0 = performance.now();
@@ -209,7 +248,7 @@ async function measure(cell: Cell, target: TargetSpec, server: ServerProc, peers
     o.progress(`${((performance.now() - t0) / 1000).toFixed(0)}/${o.seconds} s  ${Math.round(rate).toLocaleString('en-US')} ${key}/s`);
   }
   const end = await Promise.all(peers.map((p) => p.mark('end')));
-  const cpu1 = cpuTicks(server.pid);
+  const cpu1 = serverTicks(servers);
   const sys1 = machineTicks();
   const results: PeerResult[] = [];
   for (const p of peers) results.push(await p.stop(5000));

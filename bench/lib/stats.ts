@@ -13,7 +13,7 @@ export class Histogram {
   max = 0;
 
   record(us: number): void {
-    const v = us < 0 ? 0 : us;
+    const v = Math.max(0, us);
     this.#counts[Histogram.bucket(v)]!++;
     this.count++;
     if (v > this.max) this.max = v;

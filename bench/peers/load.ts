@@ -7,6 +7,7 @@ import { Fanin, Fanout } from './pubsub.js';
 import { type Role, Unsupported } from './role.js';
 import { Callees, Callers } from './rpc.js';
 import { Idle, Join } from './sessions.js';
+import { HttpPublish } from './http.js';
 
 function reply(m: FromPeer): void {
   process.send!(m);
@@ -26,6 +27,8 @@ function makeRole(s: PeerSetup): Role {
       return new Join(s, s.cfg);
     case 'idle':
       return new Idle(s, s.cfg);
+    case 'http-publish':
+      return new HttpPublish(s, s.cfg);
   }
 }
 

@@ -24,13 +24,20 @@ async function subscribers(s: PeerSetup, n: number, onClose: (code: number, reas
   const router = s.target === 'router';
   const ep = router ? s.endpoint : { ...s.endpoint, path: '/sub' };
   const subscribe = prefix ? [T.SUBSCRIBE, 1, { match: 'prefix' }, TOPIC_PREFIX] : [T.SUBSCRIBE, 1, {}, TOPIC];
-  return openMany(n, ep, codecOf(s), 64, async (p) => {
-    p.onClose = onClose;
-    if (router) {
-      await p.join();
-      await p.expect(subscribe, T.SUBSCRIBED);
-    }
-  });
+  // A cluster cell: subscriber i on node i % nodes (bench/lib/cluster.ts).
+  const eps = router ? [ep, ...(s.others ?? [])] : [ep];
+  const groups = await Promise.all(
+    eps.map((e, k) =>
+      openMany(Math.floor(n / eps.length) + (k < n % eps.length ? 1 : 0), e, codecOf(s), 64, async (p) => {
+        p.onClose = onClose;
+        if (router) {
+          await p.join();
+          await p.expect(subscribe, T.SUBSCRIBED);
+        }
+      }),
+    ),
+  );
+  return groups.flat();
 }
 
 async function publishers(s: PeerSetup, n: number, onClose: (code: number, reason: string) => void): Promise<WampPeer[]> {

@@ -3,7 +3,7 @@
  * idle: `sessions` joined sessions that then sit still while the harness reads the RSS.
  * Against the echo limit server, HELLO and GOODBYE come back as themselves.
  */
-import { type PeerResult, type PeerSetup, type RoleConfig } from '../lib/ipc.js';
+import type { PeerResult, PeerSetup, RoleConfig } from '../lib/ipc.js';
 import { addError, newVerdict } from '../lib/stats.js';
 import { HELLO_DETAILS, T, WampPeer } from '../lib/wamp-peer.js';
 import { codecOf, openMany, type Role } from './role.js';

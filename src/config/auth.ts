@@ -1,5 +1,5 @@
 /**
- * A listening transport's `auth` (Crossbar.io's vocabulary, crossbar.md §5): every method's
+ * A listening transport's `auth` (Crossbar.io's vocabulary, its docs' "Authentication"): every method's
  * config, validated key by key, with `${ENV}` secrets resolved at load time. The result is the
  * normalized form the realm workers get at startup (WorkerStartup.auth).
  */
@@ -41,6 +41,10 @@ export interface CryptosignPrincipal extends PrincipalBase {
   /** Ed25519 public keys, lower-case hex (64 characters). */
   authorized_keys: string[];
 }
+export interface TlsPrincipal extends PrincipalBase {
+  /** SHA-1 of the client certificate (DER): upper-case hex pairs joined by ':', as Crossbar writes it. */
+  'certificate-sha1': string;
+}
 export type ScramKdf = 'argon2id-13' | 'pbkdf2';
 export interface ScramPrincipal extends PrincipalBase {
   kdf: ScramKdf;
@@ -64,15 +68,12 @@ export interface TransportAuth {
   wampcra?: ({ type: 'static'; users: Record<string, WampcraUser> } | DynamicAuth) & { salted_secret: SaltedSecret };
   cryptosign?: { type: 'static'; principals: Record<string, CryptosignPrincipal> } | DynamicAuth;
   scram?: { type: 'static'; principals: Record<string, ScramPrincipal> } | DynamicAuth;
-  /** Crossbar's cookie authentication: `{}`, no options (crossbar.md §5); needs the transport's `cookie` tracking. */
+  /** TLS client certificate authentication (Crossbar `tls`): needs endpoint.tls.ca_certificates. */
+  tls?: { type: 'static'; principals: Record<string, TlsPrincipal> } | DynamicAuth;
+  /** Crossbar's cookie authentication: `{}`, no options (Crossbar.io docs, "Cookie Authentication"); needs the transport's `cookie` tracking. */
   cookie?: Record<string, never>;
 }
 export type AuthMethodName = keyof TransportAuth;
-
-/** Methods Crossbar knows that Crosswire cannot offer (yet): refused by name. */
-const NEEDS_TRANSPORT = {
-  tls: 'is not possible: uWebSockets.js 20.30 verifies client certificates (endpoint.tls.ca_certificates) but does not hand them to JavaScript, so no principal can be derived from one',
-} as const;
 
 export class AuthConfigError extends Error {
   override name = 'AuthConfigError';
@@ -205,6 +206,20 @@ function method(m: string, c: Record<string, unknown>, path: string, env: NodeJS
       });
       return { type, principals };
     }
+    case 'tls': {
+      if (type === 'dynamic') return dynamic(c, path);
+      only(c, ['type', 'principals'], path);
+      const owner = new Map<string, string>();
+      const principals = table(c.principals, `${path}.principals`, (p, pp) => {
+        only(p, ['certificate-sha1', 'role', 'realm'], pp);
+        const fp = certificateSha1(p['certificate-sha1'], `${pp}.certificate-sha1`);
+        const other = owner.get(fp);
+        if (other !== undefined) throw new AuthConfigError(`${pp}.certificate-sha1: the certificate is also the one of ${other}`);
+        owner.set(fp, pp);
+        return { ...principalBase(p, pp), 'certificate-sha1': fp };
+      });
+      return { type, principals };
+    }
     case 'scram':
       if (type === 'dynamic') return dynamic(c, path);
       only(c, ['type', 'principals'], path);
@@ -212,6 +227,18 @@ function method(m: string, c: Record<string, unknown>, path: string, env: NodeJS
     default:
       throw new AuthConfigError(`${path}: unknown authentication method '${m}'`);
   }
+}
+
+/**
+ * A certificate's SHA-1 fingerprint as Crossbar compares it (`openssl x509 -fingerprint -sha1`:
+ * upper-case hex pairs joined by ':'); lower case and no colons are accepted and normalized.
+ */
+function certificateSha1(v: unknown, path: string): string {
+  const hex = typeof v === 'string' ? v.replace(/:/g, '') : '';
+  if (!/^[0-9a-fA-F]{40}$/.test(hex) || (typeof v === 'string' && v.includes(':') && !/^([0-9a-fA-F]{2}:){19}[0-9a-fA-F]{2}$/.test(v))) {
+    throw new AuthConfigError(`${path}: must be the certificate's SHA-1 fingerprint, e.g. "B6:E5:E6:F2:2A:86:DB:3C:DC:9F:51:42:58:39:9B:14:92:5D:A1:EB" (openssl x509 -noout -fingerprint -sha1)`);
+  }
+  return hex.toUpperCase().match(/../g)!.join(':');
 }
 
 /** Crossbar's KDF names and the spec's: argon2id-13 / argon2id13, pbkdf2. */
@@ -253,7 +280,6 @@ export function checkAuth(v: Record<string, unknown> | null, path: string, env: 
   const out: Record<string, unknown> = {};
   if (Object.keys(v).length === 0) throw new AuthConfigError(`${path}: enables no method (remove it for anonymous access)`);
   for (const [m, c] of Object.entries(v)) {
-    if (m in NEEDS_TRANSPORT) throw new AuthConfigError(`${path}.${m}: method '${m}' ${NEEDS_TRANSPORT[m as keyof typeof NEEDS_TRANSPORT]}`);
     if (!isObject(c)) throw new AuthConfigError(`${path}.${m}: must be an object`);
     if (m === 'cookie') {
       // Crossbar: `cookie: {}` takes no options.

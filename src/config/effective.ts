@@ -32,6 +32,10 @@ export function effectiveConfig(raw: unknown, env: NodeJS.ProcessEnv = process.e
   top.load(raw as object);
   const c = top.getProperties() as TopConfig as unknown as Json;
   c.workers = (c.workers as unknown[]).map((w, i) => {
+    // Container and guest workers are shown as written: their keys are checked by buildConfig
+    // above and have no defaults to fill in beyond what their own sections say.
+    const type = typeof w === 'object' && w !== null ? (w as Json).type : undefined;
+    if (type === 'container' || type === 'guest') return structuredClone(w) as Json;
     const wc = section<RouterWorkerConfig>(routerWorkerSchema, w, `workers[${i}]`) as unknown as Json;
     wc.realms = (wc.realms as unknown[]).map((r, j) => {
       const rc = section<RealmFileConfig>(realmSchema, r, `workers[${i}].realms[${j}]`) as unknown as Json;
@@ -64,8 +68,7 @@ export function effectiveConfig(raw: unknown, env: NodeJS.ProcessEnv = process.e
 
 /**
  * Keys whose values are secrets in Crossbar's vocabulary (ticket and WAMP-CRA secrets, SCRAM
- * keys and salts, TLS private keys, passwords, tokens). No key Crosswire accepts today holds
- * one; the authentication methods (issue 6) will.
+ * keys and salts, TLS private keys, passwords, tokens): masked when a config is printed.
  */
 const SECRET_KEY = /^(secret|ticket|password|passphrase|token|key|private_key|privkey|salt|stored-key|server-key|stored_key|server_key)$|_(secret|password|token)$/i;
 export const MASK = '********';

@@ -43,6 +43,7 @@ import { ConfigError, isObject, rewrite, section } from './section.js';
 import { cookieConfig, endpoint, type TransportConfig, type WsServiceConfig, wsOptions } from './transport.js';
 import { configVersion, UPGRADE_HINT } from './upgrade.js';
 import { webTransport } from './web.js';
+import type { BridgeSpec } from './bridge.js';
 
 export { ConfigError, section } from './section.js';
 export type { CookieConfig, CookieStoreConfig, EndpointConfig, TlsConfig, TransportConfig, WsOptions, WsServiceConfig } from './transport.js';
@@ -109,7 +110,7 @@ export interface OpsConfig {
   host: string;
 }
 
-const NATS_URL = /^((nats|tls):\/\/)?([^\s/:@]+(:[^\s/@]*)?@)?(\[[0-9A-Fa-f:.]+\]|[^\s/:@\[\]]+)(:\d{1,5})?$/;
+const NATS_URL = /^((nats|tls):\/\/)?([^\s/:@]+(:[^\s/@]*)?@)?(\[[0-9A-Fa-f:.]+\]|[^\s/:@[\]]+)(:\d{1,5})?$/;
 const NODE_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
 /** `${VARNAME}` → the variable's value; any other string as it is. */
@@ -146,6 +147,9 @@ function clusterConfig(c: TopConfig['crosswire']['cluster'], env: NodeJS.Process
   };
 }
 
+/** The largest delay setTimeout honours (a signed 32-bit millisecond count). */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
 const isPort = (v: unknown): v is number => Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 65535;
 
 
@@ -167,6 +171,19 @@ convict.addFormats({
     validate(v: unknown) {
       if (v !== null && (!Number.isInteger(v) || (v as number) < 0)) throw new Error('must be null or an integer >= 0');
     },
+  },
+  // Milliseconds handed to setTimeout, which fires at once for anything above 2^31 - 1.
+  'timer-ms': {
+    validate(v: unknown) {
+      if (!Number.isInteger(v) || (v as number) < 0 || (v as number) > MAX_TIMER_MS) throw new Error(`must be an integer number of milliseconds from 0 to ${MAX_TIMER_MS}`);
+    },
+    coerce: (v: string) => Number(v),
+  },
+  'positive-timer-ms': {
+    validate(v: unknown) {
+      if (!Number.isInteger(v) || (v as number) < 1 || (v as number) > MAX_TIMER_MS) throw new Error(`must be an integer number of milliseconds from 1 to ${MAX_TIMER_MS}`);
+    },
+    coerce: (v: string) => Number(v),
   },
   'positive-int': {
     validate(v: unknown) {
@@ -372,7 +389,7 @@ function wsService(value: unknown, path: string, id: string, env: NodeJS.Process
   const { ws, maxMessageSize } = wsOptions(t.options, `${path}.options`);
   const cookie = cookieConfig(t.cookie, `${path}.cookie`, baseDir);
   if (auth.cookie !== undefined) {
-    // crossbar.md §5: cookie authentication needs cookie tracking and another method to authenticate first.
+    // Crossbar.io docs, "Cookie Authentication": cookie authentication needs cookie tracking and another method to authenticate first.
     if (cookie === null) throw new ConfigError(`${path}.auth.cookie: cookie authentication needs cookie tracking on this transport (add ${path}.cookie)`);
     if (Object.keys(auth).length === 1) throw new ConfigError(`${path}.auth.cookie: needs at least one other method to authenticate a cookie first`);
   }
@@ -398,6 +415,22 @@ export function wsAuthKey(transportId: string, path: string | null): string {
 }
 
 /** Every WebSocket service of a transport with its auth key and auth (what realm workers get). */
+/** The HTTP bridge services of every web transport, as realm workers run them (src/config/bridge.ts). */
+export function bridgeSpecs(config: RouterConfig): BridgeSpec[] {
+  const out: BridgeSpec[] = [];
+  for (const t of config.transports) {
+    for (const p of t.paths ?? []) {
+      if (p.type === 'subscriber') {
+        const { type: _t, path: _p, ...rest } = p;
+        out.push({ kind: 'subscriber', ...rest });
+      } else if (p.type === 'publisher' || p.type === 'caller' || p.type === 'webhook') {
+        out.push({ kind: p.type, key: p.key, realm: p.realm, role: p.role, callTimeout: p.callTimeout, topic: p.topic, successResponse: p.successResponse, errorResponse: p.errorResponse });
+      }
+    }
+  }
+  return out;
+}
+
 export function serviceAuths(t: TransportConfig): [string, TransportAuth][] {
   if (t.paths === null) return [[wsAuthKey(t.id, null), t.auth]];
   return t.paths.flatMap((p): [string, TransportAuth][] => (p.type === 'websocket' ? [[wsAuthKey(t.id, p.path), p.service.auth]] : []));
@@ -517,7 +550,27 @@ export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env, 
   for (const [i, t] of transports.entries()) {
     // A web transport's auth lives in each of its websocket paths: name the key where it is written.
     const services = t.paths === null ? [{ auth: t.auth, key: '' }] : t.paths.flatMap((p) => (p.type === 'websocket' ? [{ auth: p.service.auth, key: `.paths.${p.path === '/' ? '"/"' : p.path.slice(1)}` }] : []));
-    for (const s of services) authenticatorRealms.push(...crossCheckAuth(s.auth, `${at}.transports[${i}]${s.key}.auth`, realms));
+    for (const s of services) {
+      authenticatorRealms.push(...crossCheckAuth(s.auth, `${at}.transports[${i}]${s.key}.auth`, realms));
+      // Crossbar requests a client certificate only with ca_certificates (Twisted verify=True): without
+      // them nobody could ever log in with `tls`, so the config is refused instead.
+      if (s.auth.tls !== undefined && !(t.endpoint.type === 'tcp' && t.endpoint.tls !== null && t.endpoint.tls.caCertificates.length > 0)) {
+        throw new ConfigError(
+          `${at}.transports[${i}]${s.key}.auth.tls: TLS client certificate authentication needs a TLS endpoint with ca_certificates ` +
+            `(${at}.transports[${i}].endpoint.tls.ca_certificates): only then does the router ask for a client certificate`,
+        );
+      }
+    }
+  }
+  // The HTTP bridge's sessions join a realm with a role, both of which must exist.
+  for (const [i, t] of transports.entries()) {
+    for (const p of t.paths ?? []) {
+      if (p.type !== 'publisher' && p.type !== 'caller' && p.type !== 'webhook' && p.type !== 'subscriber') continue;
+      const at2 = `${at}.transports[${i}].paths.${p.path === '/' ? '"/"' : p.path.slice(1)}`;
+      const r = realms.find((x) => x.name === p.realm);
+      if (r === undefined) throw new ConfigError(`${at2}.realm: no realm '${p.realm}' on this router`);
+      if (!r.roles.some((x) => x.name === p.role)) throw new ConfigError(`${at2}.role: realm '${p.realm}' has no role '${p.role}'`);
+    }
   }
   if (authenticatorRealms.length > 0 && realmThreads > 1) {
     // An authenticator is called in the realm worker that holds the HELLO's realm, and a client may
@@ -531,6 +584,16 @@ export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env, 
     realmThreads = 1;
   }
   const x = c.crosswire;
+  const cluster = clusterConfig(c.crosswire.cluster, env);
+  // A nats cookie store uses the cluster's NATS (src/transport/cookies-nats.ts).
+  for (const t of transports) {
+    for (const svc of [t, ...(t.paths ?? []).flatMap((p) => (p.type === 'websocket' ? [p.service] : []))]) {
+      const store = svc.cookie?.store;
+      if (store?.type !== 'nats') continue;
+      if (cluster === null) throw new ConfigError(`${store.at}.type: a nats cookie store needs crosswire.cluster.nats.servers (docs/cluster.md)`);
+      store.nats = cluster;
+    }
+  }
   return deepFreeze({
     title: w.options.title ?? controllerTitleValue,
     realms,
@@ -553,7 +616,7 @@ export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env, 
     logFormat: c.crosswire.log_format,
     workerMaxHeapMb: c.crosswire.worker_max_heap_mb,
     ops: { onTransports: [...new Set(c.crosswire.ops.on_transports)], port: c.crosswire.ops.port, host: c.crosswire.ops.interface },
-    cluster: clusterConfig(c.crosswire.cluster, env),
+    cluster,
     flow: flowConfig(c.crosswire.flow),
   });
 }
@@ -601,6 +664,17 @@ function container(value: unknown, path: string, index: number, baseDir: string,
 }
 
 function component(value: unknown, path: string, index: number, baseDir: string, env: NodeJS.ProcessEnv): ComponentConfig {
+  // Crossbar's HTTP bridge components (crossbar/bridge/rest/): the subscriber is a path service here.
+  const classname = isObject(value) && value.type === 'class' && typeof value.classname === 'string' ? value.classname : '';
+  if (/^crossbar\.(bridge|adapter)\.rest\.MessageForwarder$/.test(classname)) {
+    throw new ConfigError(
+      `${path}.classname: Crossbar's HTTP bridge subscriber is a "subscriber" path service of a web transport in Crosswire: ` +
+        'move extra.subscriptions, method, expectedcode and debug there, with this realm and a role (docs/http-bridge.md)',
+    );
+  }
+  if (/^crossbar\.(bridge|adapter)\.rest\.RESTCallee$/.test(classname)) {
+    throw new ConfigError(`${path}.classname: Crossbar's HTTP bridge callee (WAMP calls turned into HTTP requests) is not implemented in Crosswire`);
+  }
   if (isObject(value) && value.type !== undefined && value.type !== 'module') {
     throw new ConfigError(`${path}.type: '${String(value.type)}' components are not implemented (only "module": a JavaScript module)`);
   }

@@ -11,6 +11,7 @@ import convict, { type Schema } from 'convict';
 const MS_TIMEOUT = (v: unknown) => {
   if (!Number.isInteger(v) || (v as number) < 0) throw new Error('must be an integer number of milliseconds');
   if (v !== 0 && (v as number) < 1000) throw new Error(`is in milliseconds; ${String(v)} is too small (0 = off, or at least 1000)`);
+  if ((v as number) > 2 ** 31 - 1) throw new Error(`is in milliseconds; ${String(v)} is more than a timer can wait (at most ${2 ** 31 - 1})`);
 };
 
 const intIn = (lo: number, hi: number) => (v: unknown) => {
@@ -82,7 +83,7 @@ convict.addFormats({
   },
 });
 
-/** WebSocket `options` (crossbar.md §2), plus Crosswire's own load-balancer options at the end. */
+/** WebSocket `options` (Crossbar.io docs, "WebSocket Options"), plus Crosswire's own load-balancer options at the end. */
 export interface WebSocketOptionsFile {
   allowed_origins: string[];
   allow_null_origin: boolean;
@@ -160,7 +161,7 @@ export const websocketOptionsSchema: Schema<WebSocketOptionsFile> = {
   },
 };
 
-/** `options.compression.deflate` (crossbar.md §3; code defaults, not the docs'). */
+/** `options.compression.deflate` (Crossbar.io docs, "WebSocket Compression"; the defaults of Crossbar's code, not of its docs). */
 export interface DeflateFile {
   request_no_context_takeover: boolean;
   request_max_window_bits: number;
@@ -213,7 +214,7 @@ export const unixEndpointSchema: Schema<UnixEndpointFile> = {
   backlog: { doc: 'Accept queue (uWS always uses 512).', format: 'nullable-port', default: null, nullable: true },
 };
 
-/** Crossbar's default cipher list for listening TLS endpoints (crossbar.md §6.1). */
+/** Crossbar's default cipher list for listening TLS endpoints (crossbar's src/crossbar/common/twisted/endpoint.py). */
 export const CROSSBAR_CIPHERS =
   'ECDHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-SHA256:DHE-RSA-AES128-SHA256:ECDHE-RSA-AES128-SHA:DHE-RSA-AES128-SHA';
 
@@ -230,7 +231,7 @@ export const tlsSchema: Schema<TlsFile> = {
   key: { doc: 'Server private key (PEM file).', format: 'non-empty-string', default: '' },
   certificate: { doc: 'Server certificate (PEM file).', format: 'non-empty-string', default: '' },
   chain_certificates: { doc: 'Intermediate certificates (PEM files).', format: 'nullable-string-list', default: null, nullable: true },
-  ca_certificates: { doc: 'CAs that client certificates are verified against (requested and verified when presented, not required: a warning says so).', format: 'nullable-string-list', default: null, nullable: true },
+  ca_certificates: { doc: 'CAs a client certificate must chain to: with them, a client without one fails the TLS handshake (as in Crossbar).', format: 'nullable-string-list', default: null, nullable: true },
   dhparam: { doc: 'DH parameters (PEM file).', format: 'nullable-string', default: null, nullable: true },
   ciphers: { doc: 'OpenSSL cipher list (default: Crossbar.io\'s).', format: 'nullable-string', default: null, nullable: true },
 };
@@ -266,8 +267,9 @@ convict.addFormats({
 });
 
 export interface CookieStoreFile {
-  type: 'memory' | 'file' | 'database';
+  type: 'memory' | 'file' | 'database' | 'nats';
   filename: string | null;
+  bucket: string | null;
   path: string | null;
   purge_on_startup: boolean;
   maxsize: number;
@@ -276,11 +278,12 @@ export interface CookieStoreFile {
 }
 
 export const cookieStoreSchema: Schema<CookieStoreFile> = {
-  type: { doc: 'memory, file (JSON lines) or database (LMDB).', format: ['memory', 'file', 'database'], default: 'memory' },
+  type: { doc: 'memory, file (JSON lines), database (LMDB) or nats (a JetStream key-value bucket shared by the nodes of a cluster).', format: ['memory', 'file', 'database', 'nats'], default: 'memory' },
+  bucket: { doc: 'nats store: the key-value bucket (default crosswire-cookies).', format: 'nullable-string', default: null, nullable: true },
   filename: { doc: 'file store: the JSON-lines file.', format: 'nullable-string', default: null, nullable: true },
   path: { doc: 'database store: the LMDB directory.', format: 'nullable-string', default: null, nullable: true },
   purge_on_startup: { doc: 'Forget every cookie at startup.', format: Boolean, default: false },
-  maxsize: { doc: 'database store: map size, bytes (128 KiB..128 GiB).', format: 'db-maxsize', default: 1024 * 1024 * 1024 },
+  maxsize: { doc: 'database store: map size; nats store: the bucket size; bytes (128 KiB..128 GiB).', format: 'db-maxsize', default: 1024 * 1024 * 1024 },
   readonly: { doc: 'database store: open read-only.', format: Boolean, default: false },
   sync: { doc: 'database store: fsync every write.', format: Boolean, default: true },
 };

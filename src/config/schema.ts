@@ -88,7 +88,7 @@ export const topSchema: Schema<TopConfig> = {
     },
     hello_timeout: {
       doc: 'Milliseconds a WebSocket may stay open without a session (before its first HELLO, or after a GOODBYE) before it is closed (1008); 0 = never.',
-      format: 'nat',
+      format: 'timer-ms',
       default: 10000,
       env: 'CROSSWIRE_HELLO_TIMEOUT',
     },
@@ -96,13 +96,13 @@ export const topSchema: Schema<TopConfig> = {
       doc:
         'Drain time on SIGTERM, in ms: in-flight calls may finish meanwhile; then waiting callers get ' +
         'wamp.error.canceled and sessions get up to 1 s more to answer GOODBYE (SIGINT: at most 1000).',
-      format: 'nat',
+      format: 'timer-ms',
       default: 3000,
       env: 'CROSSWIRE_SHUTDOWN_TIMEOUT',
     },
     auth_timeout: {
       doc: 'Milliseconds from HELLO to WELCOME for an authenticating session (AUTHENTICATE and dynamic authenticators), and for a dynamic authorizer to answer.',
-      format: 'positive-int',
+      format: 'positive-timer-ms',
       default: 10000,
       env: 'CROSSWIRE_AUTH_TIMEOUT',
     },
@@ -114,7 +114,7 @@ export const topSchema: Schema<TopConfig> = {
     },
     auth_fail_delay: {
       doc: 'Milliseconds a failed authentication waits before its ABORT is sent (brute-force hygiene).',
-      format: 'nat',
+      format: 'timer-ms',
       default: 500,
       env: 'CROSSWIRE_AUTH_FAIL_DELAY',
     },

@@ -4,7 +4,7 @@
  * Crossbar's value rules applied, and every value uWebSockets.js cannot honour refused by name.
  */
 import { resolve } from 'node:path';
-import type { TransportAuth } from '../ipc/protocol.js';
+import type { ClusterConfig, TransportAuth } from '../ipc/protocol.js';
 import type { SerializerName } from '../serializers/index.js';
 import {
   CROSSBAR_CIPHERS,
@@ -70,7 +70,9 @@ export interface WsOptions {
 export type CookieStoreConfig =
   | { type: 'memory' }
   | { type: 'file'; filename: string; purgeOnStartup: boolean }
-  | { type: 'database'; path: string; purgeOnStartup: boolean; maxsize: number; readonly: boolean; sync: boolean };
+  | { type: 'database'; path: string; purgeOnStartup: boolean; maxsize: number; readonly: boolean; sync: boolean }
+  /** `nats`: the cluster's NATS link (crosswire.cluster.nats, set by load.ts); `at`: the config path, for errors. */
+  | { type: 'nats'; bucket: string; purgeOnStartup: boolean; maxsize: number; maxAge: number; at: string; nats: ClusterConfig | null };
 
 export interface CookieConfig {
   name: string;
@@ -160,15 +162,9 @@ function tlsConfig(value: Record<string, unknown>, path: string, baseDir: string
         'so the ECDHE suites of the cipher list apply (forward secrecy as with DHE)',
     );
   }
-  if (t.ca_certificates !== null && t.ca_certificates.length > 0) {
-    // Crossbar (Twisted's CertificateOptions(verify=True, caCerts=...), requireCertificate=True)
-    // fails the handshake of a client without a certificate. uSockets sets SSL_VERIFY_PEER
-    // without SSL_VERIFY_FAIL_IF_NO_PEER_CERT and uWebSockets.js has no option for it.
-    warnings.push(
-      `${path}.ca_certificates: a client certificate is verified against these CAs when presented, but not required: ` +
-        'uWebSockets.js cannot refuse a client that presents none (Crossbar.io does)',
-    );
-  }
+  // ca_certificates: a client certificate is required (Crossbar: Twisted's CertificateOptions(verify=True,
+  // caCerts=…), requireCertificate=True). uSockets cannot require one, so such a transport's TLS is
+  // terminated by Node.js (src/transport/front.ts).
   const file = (f: string) => resolve(baseDir, f);
   return {
     key: file(t.key),
@@ -278,6 +274,7 @@ export function cookieConfig(value: Record<string, unknown> | null, path: string
     memory: ['type'],
     file: ['type', 'filename', 'purge_on_startup'],
     database: ['type', 'path', 'purge_on_startup', 'maxsize', 'readonly', 'sync'],
+    nats: ['type', 'bucket', 'purge_on_startup', 'maxsize'],
   };
   for (const k of Object.keys(c.store ?? {})) if (!allowed[s.type].includes(k)) refuse(`${sp}.${k}`, `not a key of a '${s.type}' cookie store`);
   let store: CookieStoreConfig;
@@ -287,6 +284,10 @@ export function cookieConfig(value: Record<string, unknown> | null, path: string
   } else if (s.type === 'database') {
     if (s.path === null || s.path === '') refuse(`${sp}.path`, 'is required for a database store');
     store = { type: 'database', path: resolve(baseDir, s.path), purgeOnStartup: s.purge_on_startup, maxsize: s.maxsize, readonly: s.readonly, sync: s.sync };
+  } else if (s.type === 'nats') {
+    const bucket = s.bucket ?? 'crosswire-cookies';
+    if (!/^[-\w]+$/.test(bucket)) refuse(`${sp}.bucket`, 'a NATS bucket name is letters, digits, - and _');
+    store = { type: 'nats', bucket, purgeOnStartup: s.purge_on_startup, maxsize: s.maxsize, maxAge: c.max_age, at: sp, nats: null };
   } else store = { type: 'memory' };
   return { name: c.name, length: c.length, maxAge: c.max_age, secure: c.secure, httpStrict: c.http_strict, sameSite: c.same_site, store };
 }

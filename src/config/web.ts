@@ -1,11 +1,13 @@
 /**
- * `type: "web"` transports (crossbar.md §10): one endpoint, `paths` of path services. Crosswire
- * implements the services `websocket`, `static`, `redirect`, `json` and `nodeinfo`; every other
- * Crossbar service type is refused by name.
+ * `type: "web"` transports (Crossbar.io docs, "Web Services"): one endpoint, `paths` of path services. Crosswire
+ * implements the services `websocket`, `static`, `redirect`, `json`, `nodeinfo`, the HTTP bridge
+ * (`publisher`, `caller`, `webhook`, `subscriber`) and `reverseproxy`; every other Crossbar service
+ * type is refused by name.
  */
 import { resolve } from 'node:path';
 import type { Schema } from 'convict';
 import convict from 'convict';
+import { type BridgePath, bridgePath, REFUSED_WITH_ADVICE, type ReverseProxyPath, reverseProxyPath, type SubscriberPath, subscriberPath } from './bridge.js';
 import { endpoint, type TransportConfig, type WsServiceConfig, wsOptions } from './transport.js';
 import { ConfigError, isObject, section } from './section.js';
 
@@ -24,7 +26,11 @@ export type WebPathConfig =
   | { type: 'json'; path: string; value: unknown; prettify: boolean; allowCrossOrigin: boolean; discourageCaching: boolean }
   | { type: 'nodeinfo'; path: string }
   /** Crosswire's operations endpoints as path services (the metrics issue). */
-  | { type: 'metrics' | 'health' | 'ready'; path: string };
+  | { type: 'metrics' | 'health' | 'ready'; path: string }
+  /** The HTTP bridge and the HTTP reverse proxy (src/config/bridge.ts, docs/http-bridge.md). */
+  | BridgePath
+  | SubscriberPath
+  | ReverseProxyPath;
 
 export interface WebOptions {
   accessLog: boolean;
@@ -96,10 +102,9 @@ const jsonSchema: Schema<Omit<JsonFile, 'value'>> = {
   },
 };
 
-const NOT_IMPLEMENTED = new Set([
-  'websocket-reverseproxy', 'reverseproxy', 'longpoll', 'publisher', 'caller', 'webhook', 'upload', 'cgi', 'wsgi',
-  'resource', 'path', 'archive', 'wap', 'catalog', 'none', 'fileupload',
-]);
+const NOT_IMPLEMENTED = new Set(['websocket-reverseproxy', 'upload', 'path', 'archive', 'wap', 'catalog', 'none', 'fileupload']);
+
+const IMPLEMENTED = 'websocket, static, redirect, json, nodeinfo, metrics, health, ready, publisher, caller, webhook, subscriber, reverseproxy';
 
 const PATH_KEY = /^([a-z0-9A-Z_-]+|\/)$/;
 
@@ -183,9 +188,23 @@ export function webTransport(
         paths.push({ type: svc.type, path: route });
         break;
       }
+      case 'publisher':
+      case 'caller':
+      case 'webhook':
+        paths.push(bridgePath(svc.type, svc, pp, route, id));
+        break;
+      case 'subscriber':
+        paths.push(subscriberPath(svc, pp, route, id));
+        break;
+      case 'reverseproxy':
+        paths.push(reverseProxyPath(svc, pp, route));
+        break;
       default:
+        if (typeof svc.type === 'string' && Object.hasOwn(REFUSED_WITH_ADVICE, svc.type)) {
+          throw new ConfigError(`${pp}.type: '${svc.type}' path services are not supported: ${REFUSED_WITH_ADVICE[svc.type]}`);
+        }
         if (typeof svc.type === 'string' && NOT_IMPLEMENTED.has(svc.type)) {
-          throw new ConfigError(`${pp}.type: '${svc.type}' path services are not implemented (websocket, static, redirect, json, nodeinfo, metrics, health, ready are)`);
+          throw new ConfigError(`${pp}.type: '${svc.type}' path services are not implemented (${IMPLEMENTED} are)`);
         }
         throw new ConfigError(`${pp}.type: unknown path service type '${String(svc.type)}'`);
     }

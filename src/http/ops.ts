@@ -7,6 +7,8 @@ import { type HttpRequest, type HttpResponse, LISTEN_EXCLUSIVE_PORT, type Templa
 export interface OpsTarget {
   /** `ready`, or why not: `starting`, `draining`, `recovering` (a realm worker is restarting). */
   readiness(): string;
+  /** More about a readiness that is not `ready` (which link is down and why), or null. */
+  readinessReason?(): string | null;
   /** The Prometheus text exposition (after fresh STATS from the workers). */
   metricsText(): Promise<{ contentType: string; body: string }>;
 }
@@ -42,11 +44,12 @@ export function mountOpsEndpoint(app: TemplatedApp, target: OpsTarget, kind: 'me
       return;
     }
     const status = target.readiness();
+    const reason = status === 'ready' ? null : (target.readinessReason?.() ?? null);
     res
       .writeStatus(status === 'ready' ? '200 OK' : '503 Service Unavailable')
       .writeHeader('Content-Type', JSON_TYPE)
       .writeHeader('Cache-Control', 'no-store')
-      .end(`{"status":"${status}"}\n`, CLOSE);
+      .end(`${JSON.stringify(reason === null ? { status } : { status, reason })}\n`, CLOSE);
   });
 }
 

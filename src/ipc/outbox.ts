@@ -6,10 +6,8 @@ import { Op } from './protocol.js';
  * At most this many operands per batch (about 64 messages). A batch is posted once per event-loop
  * turn, or as soon as it reaches this size: then the other thread starts on the first part while
  * this one is still producing the rest, instead of the two threads taking turns on one large batch
- * per turn. Measured with `npm run bench -- --scenario rpc --serializer msgpack --payload small`
- * (3 interleaved runs each): unbounded 48.8–56.3k calls/s, 96 → 62.8–71.2k, 192 → 61.6–75.1k at
- * the same CPU per call (the router used 130–138 % CPU instead of 106–114 %: the threads overlap);
- * 48 was slower in fan-out (more postMessage calls per delivery).
+ * per turn (`npm run bench -- --scenario rpc` and `--scenario fanout` compare sizes; smaller
+ * batches mean more postMessage calls per fan-out).
  */
 export const MAX_BATCH_OPS = 192;
 

@@ -1,4 +1,5 @@
 import type { TransportAuth } from '../config/auth.js';
+import type { BridgeSpec } from '../config/bridge.js';
 import type { Limit } from '../metrics/labels.js';
 import type { CookieAuth } from '../transport/cookies.js';
 /**
@@ -31,6 +32,9 @@ import type { CookieAuth } from '../transport/cookies.js';
  *   MARK,   bytes                                     flow control (src/flow.ts): the bytes of client messages
  *                                                     posted to this worker so far, cumulative, at the end of a
  *                                                     batch that carried some
+ *   BRIDGE, reqId, key, body, headers                 an HTTP bridge request (src/http/bridge.ts) that passed the
+ *                                                     main thread's checks: the service's key, the body bytes,
+ *                                                     the request headers for a webhook (else null)
  *   DEBUG_FAIL, mode                                  tests only: make the worker fail (see DebugFailMode);
  *                                                     ignored unless the worker was started with debugHooks
  * worker → main
@@ -43,6 +47,7 @@ import type { CookieAuth } from '../transport/cookies.js';
  *   ROUTED, time                                      the STAMP of the main-thread batch this reply answers
  *   STATS,  WorkerStats                               counters since the last report, current gauges
  *                                                     (every ~1 s and on COLLECT; never per message)
+ *   BRIDGE_REPLY, reqId, status, body                 the HTTP answer to that request (workers/bridge.ts)
  *   ACK,    mark                                      the last MARK whose batch the worker has consumed (routed):
  *                                                     with that batch's own output, or once per event-loop turn
  *                                                     when there was none
@@ -65,6 +70,8 @@ export const Op = {
   FANOUT_BYTES: 18,
   MARK: 24,
   ACK: 25,
+  BRIDGE: 40,
+  BRIDGE_REPLY: 41,
 } as const;
 
 /** How a DEBUG_FAIL makes a worker die: an uncaught exception, process.exit, or running out of heap. */
@@ -98,11 +105,29 @@ export interface WorkerStats {
   loopLagMax: number;
   /** Gauge: whether the worker's NATS connection is up (docs/cluster.md); null: not a cluster node. */
   clusterConnected: boolean | null;
+  /** The worker's cluster link (docs/cluster.md), or null: not a cluster node. */
+  cluster: ClusterStats | null;
+}
+
+/** What a realm worker reports of its NATS connection (workers/cluster.ts); counters are deltas. */
+export interface ClusterStats {
+  /** Why the link is not usable now (connecting, disconnected, closed), or null: connected. */
+  down: string | null;
+  /** Deltas: NATS messages and their payload bytes received and sent on the worker's connection. */
+  msgsIn: number;
+  msgsOut: number;
+  bytesIn: number;
+  bytesOut: number;
+  /** Delta: reconnections to NATS. */
+  reconnects: number;
+  /** Gauge: other nodes (distinct node ids) heard from within the last PEER_TTL_MS. */
+  peers: number;
 }
 
 /** What a realm worker learns about the transport a session arrived on. */
 export interface TransportInfo {
-  type: 'websocket';
+  /** 'http': a router-internal session of the HTTP bridge (workers/bridge.ts). */
+  type: 'websocket' | 'http';
   /** The serializer's index in SERIALIZER_LIST (src/serializers/index.ts), -1 for router-internal sessions. */
   serIndex: number;
   /** The transport's id, as sessions and authenticators see it. */
@@ -126,6 +151,32 @@ export interface TransportInfo {
    * at HELLO), or null: no cookie, or none authenticated with it (yet, or since its logout).
    */
   cookieAuth: CookieAuth | null;
+  /** Whether the connection came over TLS (uWS's or Node's). */
+  secure: boolean;
+  /** What the TLS handshake established, for transports whose TLS Node.js terminates (src/transport/front.ts); else null. */
+  tls: TlsFacts | null;
+}
+
+/** A verified TLS client certificate, in Autobahn|Python's `peer_cert` vocabulary. */
+export interface PeerCert {
+  /** SHA-1 / SHA-256 of the DER certificate: upper-case hex pairs joined by ':' (Crossbar's `certificate-sha1`). */
+  sha1: string;
+  sha256: string;
+  subject: Record<string, string | string[]>;
+  issuer: Record<string, string | string[]>;
+  serial: string;
+  not_before: string;
+  not_after: string;
+}
+
+/** What a TLS handshake established (src/transport/front.ts tlsFacts). */
+export interface TlsFacts {
+  /** The client certificate (verified against the transport's ca_certificates), or null: none. */
+  peerCert: PeerCert | null;
+  /** e.g. TLSv1.3. */
+  protocol: string;
+  /** The accepted `tls-unique` channel ids (32 bytes, hex): see tlsFacts for why more than one. */
+  tlsUnique: string[];
 }
 
 export type { TransportAuth } from '../config/auth.js';
@@ -156,6 +207,8 @@ export interface WorkerStartup {
   maxHeapMb: number;
   /** The NATS link of a cluster node (docs/cluster.md), or null: a single node. */
   cluster: ClusterConfig | null;
+  /** The HTTP bridge services on this worker's realms (docs/http-bridge.md). */
+  bridges: BridgeSpec[];
 }
 
 /** crosswire.cluster, resolved (secrets read from the environment). */

@@ -1,5 +1,6 @@
 import type { WorkerStats } from '../ipc/protocol.js';
 import { SERIALIZER_LIST } from '../serializers/index.js';
+import { ClusterCounters } from './cluster.js';
 import { AUTH_METHODS, LIMITS, REFUSE_REASONS, type RefuseReason, TYPE_SLOTS, WORKER_FAILURES, type WorkerFailure } from './labels.js';
 
 /**
@@ -42,6 +43,8 @@ export class MainCounters {
   readonly fromWorker = new Map<number, { batches: number; entries: number; maxBatch: number }>();
   /** Worker restarts by worker index * WORKER_FAILURES.length + cause. */
   readonly restarts = new Map<number, number>();
+  /** Deltas from workers' STATS: the cluster link (src/metrics/cluster.ts). */
+  readonly cluster = new ClusterCounters();
 
   refuse(reason: RefuseReason): void {
     this.refused[REFUSE_REASONS.indexOf(reason)]!++;
@@ -71,5 +74,6 @@ export class MainCounters {
     f.batches += s.batchesOut;
     f.entries += s.entriesOut;
     if (s.maxBatchOut > f.maxBatch) f.maxBatch = s.maxBatchOut;
+    if (s.cluster !== null) this.cluster.add(worker, s.cluster);
   }
 }

@@ -8,9 +8,8 @@
 export const TYPE_SLOTS = 128;
 
 /**
- * Authentication methods (Crossbar's names). `none` counts HELLOs none of whose offered methods
- * the transport enables. Only `anonymous` exists today; the others are here so the
- * authentication code (issue 6) can count into the same metric.
+ * Authentication methods (Crossbar's names), the label of the authentication metrics. `none`
+ * counts HELLOs none of whose offered methods the transport enables.
  */
 export const AUTH_METHODS = ['anonymous', 'ticket', 'wampcra', 'cryptosign', 'scram', 'tls', 'cookie', 'none'] as const;
 export type AuthMethod = (typeof AUTH_METHODS)[number];

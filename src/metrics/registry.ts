@@ -151,7 +151,7 @@ export class RouterMetrics {
       c.violations = 0;
       return v;
     });
-    scalar('crosswire_slow_consumer_closes_total', 'Connections closed (1008) because their send buffer passed 16 MiB.', () => {
+    scalar('crosswire_slow_consumer_closes_total', 'Connections closed (1008) because their send buffer passed options.max_backpressure.', () => {
       const v = c.slowConsumerCloses;
       c.slowConsumerCloses = 0;
       return v;
@@ -384,9 +384,10 @@ export class RouterMetrics {
         }
       },
     });
+    c.cluster.register(this.registry, src.workers);
   }
 
-  /** Container components (issue 5): how many are in each state, and their restarts. */
+  /** Container components: how many are in each state, and their restarts. */
   addComponents(src: { status: ReadonlyMap<string, { state: string; restarts: number }>; processRestarts: number }): void {
     const registers = [this.registry];
     const STATES = ['starting', 'running', 'failed', 'stopped', 'restarting', 'down'];

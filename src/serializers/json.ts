@@ -42,9 +42,9 @@ const idTexts: string[] = new Array<string>(64).fill('0');
 
 /**
  * The decimal text of a number as JSON.stringify writes it. WAMP ids are integers up to 2^53,
- * which V8 converts as doubles (~175 ns, ~250 ns inside JSON.stringify; a publication id is new
- * every time, so its number-to-string cache does not help): an integer ≥ 10^8 is written as two
- * small-integer halves (~95 ns), and the last few such texts are kept.
+ * which V8 converts as doubles, slowly (a publication id is new every time, so its
+ * number-to-string cache does not help): an integer ≥ 10^8 is written as two small-integer
+ * halves, and the last few such texts are kept.
  */
 export function numberText(n: number): string {
   if (!Number.isSafeInteger(n) || n < 1e8) return Number.isFinite(n) ? `${n}` : 'null';

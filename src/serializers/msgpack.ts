@@ -22,7 +22,7 @@ addExtension({
   type: 0x7f, // never written: pack() below returns nothing, so no extension header is emitted
   pack(v: WideInt, allocateForWrite: (size: number) => { target: Uint8Array; targetView: DataView; position: number }) {
     const { target, targetView, position } = allocateForWrite(9);
-    // Two 32-bit halves, no BigInt (a BigInt per wide id was 2 % of the worker's time in rpc):
+    // Two 32-bit halves, no BigInt (a BigInt per wide id shows in the worker's profile):
     // v = hi·2^32 + lo exactly, lo in [0, 2^32), hi the high word (signed for int64).
     const n = v.value;
     const hi = Math.floor(n / 0x100000000);

@@ -1,3 +1,4 @@
+import type { TlsFacts } from '../ipc/protocol.js';
 import type { Serializer } from '../serializers/index.js';
 import type { WebSocket } from '../uws.js';
 import type { WorkerHandle } from '../workers.js';
@@ -50,6 +51,8 @@ export interface Conn {
   service: WsService;
   /** auto_ping_* state, or null when off. */
   ka: PingState | null;
+  /** What its TLS handshake established, when Node.js terminated it (src/transport/front.ts), else null. */
+  tls: TlsFacts | null;
   /** Tracking cookie id when the transport tracks cookies, else null. */
   cbtid: string | null;
   /** Its send buffer was non-empty at the last send: check it against max_backpressure. */

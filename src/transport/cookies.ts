@@ -2,6 +2,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { createWriteStream, mkdirSync, openSync, readFileSync, renameSync, type WriteStream, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { CookieConfig, CookieStoreConfig } from '../config/load.js';
+import type { Logger } from '../log.js';
 import { serialId } from '../wamp/ids.js';
 
 /** What is stored per tracking cookie (Crossbar's cookie store fields). */
@@ -27,8 +28,8 @@ export function expired(rec: CookieRecord, now: number): boolean {
 
 /**
  * A record worth keeping: the cookie authenticated someone by a method other than anonymous.
- * Anonymous and unauthenticated cookies are never stored (issue 21: every cookieless connection
- * used to add a record that nothing ever removed).
+ * Anonymous and unauthenticated cookies are never stored: every cookieless connection would add
+ * a record that nothing removes.
  */
 export function authenticates(rec: CookieRecord): boolean {
   return rec.authid !== null && rec.authrole !== null && rec.authrealm !== null && rec.authmethod !== 'anonymous';
@@ -51,7 +52,7 @@ export interface CookieStore {
   close(): Promise<void>;
 }
 
-class MemoryStore implements CookieStore {
+export class MemoryStore implements CookieStore {
   readonly map = new Map<string, CookieRecord>();
   get(id: string): CookieRecord | undefined {
     return this.map.get(id);
@@ -225,7 +226,7 @@ class DatabaseStore implements CookieStore {
     return this.#db.getCount();
   }
   *records(): Iterable<CookieRecord> {
-    for (const [id, rec] of this.#pending) if (rec !== null) yield rec;
+    for (const rec of this.#pending.values()) if (rec !== null) yield rec;
     for (const { key, value } of this.#db.getRange()) if (!this.#pending.has(key)) yield value;
   }
   close(): Promise<void> {
@@ -233,9 +234,10 @@ class DatabaseStore implements CookieStore {
   }
 }
 
-export async function openCookieStore(s: CookieStoreConfig): Promise<CookieStore> {
+export async function openCookieStore(s: CookieStoreConfig, log?: Logger): Promise<CookieStore> {
   if (s.type === 'memory') return new MemoryStore();
   if (s.type === 'file') return new FileStore(s.filename, s.purgeOnStartup);
+  if (s.type === 'nats') return (await import('./cookies-nats.js')).NatsCookieStore.open(s, log);
   return new DatabaseStore(await import('lmdb'), s);
 }
 
@@ -247,11 +249,11 @@ export const COOKIES_PER_PRINCIPAL_MAX = 100;
 const PURGE_EVERY_MS = 10 * 60_000;
 
 /**
- * Cookie tracking on one transport (crossbar.md §4): a connection that presents a cookie the
+ * Cookie tracking on one transport (Crossbar.io docs, "Cookie Tracking"): a connection that presents a cookie the
  * router issued (and that has not expired) keeps its id; any other gets a new random id and a
  * `Set-Cookie` in the 101 response, exactly as Crossbar writes it (no Path, no Domain).
  *
- * Bounded (issue 21): the store holds only cookies that authenticated someone (a WELCOME by any
+ * Bounded (docs/limits.md): the store holds only cookies that authenticated someone (a WELCOME by any
  * method but anonymous or cookie), at most `perPrincipalMax` per principal (realm, authid): a
  * further login makes the cookie least recently logged in with forget its authentication. The
  * others are remembered in memory only, at most `anonymousMax` of them (the oldest is forgotten

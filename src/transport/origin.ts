@@ -10,7 +10,7 @@ function patternRegExp(p: string): RegExp {
 /**
  * `allowed_origins` / `allow_null_origin`. Crossbar matches each pattern against the origin
  * normalised to `scheme://host:port` with the port always written out, so its docs' own
- * `https://*.example.com` never matches `https://app.example.com` (crossbar.md §17.15).
+ * `https://*.example.com` never matches `https://app.example.com` (Autobahn|Python's WebSocket server; docs/websocket.md).
  * Here a pattern is tried against both forms: with the explicit port and, for an origin on
  * its scheme's default port, without it. So `https://*.example.com` matches
  * `https://app.example.com` and `https://app.example.com:443`, not `https://app.example.com:8443`;

@@ -27,6 +27,9 @@ type Toggle = (this: unknown) => void;
  *   That is why resume() is skipped when there is unsent output (the socket already reads), and
  *   why the messages of a paused connection are still bounded on the main thread
  *   (crosswire.flow.connection_hold, src/flow.ts).
+ * And one that differs: a pause made while uWS delivers a read takes effect after that read on
+ * 20.30, but on 20.57 only once uSockets' read loop ends, when the kernel has less than one read
+ * (512 KiB) queued for the socket (src/uws.ts, `readLoop`; docs/flow-control.md).
  */
 export class SocketThrottle {
   readonly #pause: Toggle;

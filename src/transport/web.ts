@@ -5,6 +5,8 @@ import mime from 'mime-types';
 import type { TransportConfig, WebPathConfig, WsServiceConfig } from '../config/load.js';
 import type { Logger } from '../log.js';
 import { allMethods, type HttpRequest, type HttpResponse, type TemplatedApp } from '../uws.js';
+import type { BridgePath } from '../config/bridge.js';
+import { mountReverseProxy } from '../http/reverse-proxy.js';
 import { VERSION } from './http.js';
 import type { WsService } from './ws-service.js';
 
@@ -14,7 +16,7 @@ const escape = (s: string) => s.replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0
 type Send = (res: HttpResponse, status: string, body: string | Buffer, headers?: Record<string, string>) => void;
 
 /**
- * Mounts the path services of a `web` transport (crossbar.md §10) on its uWS app and returns
+ * Mounts the path services of a `web` transport (Crossbar.io docs, "Web Services") on its uWS app and returns
  * its WebSocket services. Paths are single segments (`/ws`, `/info`) or the root `/`; a
  * `static` service serves its directory below its path.
  */
@@ -24,6 +26,9 @@ export function mountWebPaths(
   makeService: (c: WsServiceConfig, path: string) => WsService,
   log: Logger,
   mountOpsAt?: (app: TemplatedApp, kind: 'metrics' | 'health' | 'ready', path: string) => void,
+  /** The client's address (behind a front, src/transport/front.ts, the socket's is not). */
+  peerOf: (res: HttpResponse) => string = (res) => Buffer.from(res.getRemoteAddressAsText()).toString(),
+  mountBridgeAt?: (app: TemplatedApp, p: BridgePath, transport: TransportConfig, peerOf: (res: HttpResponse) => string) => void,
 ): WsService[] {
   const web = config.web!;
   const services: WsService[] = [];
@@ -38,7 +43,7 @@ export function mountWebPaths(
   const logged = (handler: (res: HttpResponse, req: HttpRequest) => void) =>
     web.accessLog
       ? (res: HttpResponse, req: HttpRequest) => {
-          log.info({ method: req.getMethod(), url: req.getUrl(), peer: Buffer.from(res.getRemoteAddressAsText()).toString() }, 'http request');
+          log.info({ method: req.getMethod(), url: req.getUrl(), peer: peerOf(res) }, 'http request');
           handler(res, req);
         }
       : handler;
@@ -79,6 +84,17 @@ export function mountWebPaths(
       case 'ready':
         if (mountOpsAt === undefined) throw new Error(`transport ${config.id}: '${p.type}' path services need a router`);
         mountOpsAt(app, p.type, p.path);
+        break;
+      case 'publisher':
+      case 'caller':
+      case 'webhook':
+        if (mountBridgeAt === undefined) throw new Error(`transport ${config.id}: '${p.type}' path services need a router`);
+        mountBridgeAt(app, p, config, peerOf);
+        break;
+      case 'subscriber':
+        break; // runs in the realm worker (workers/bridge.ts); nothing is served on its path
+      case 'reverseproxy':
+        mountReverseProxy(app, p, log);
         break;
     }
   }

@@ -1,8 +1,9 @@
 import { lstatSync, unlinkSync } from 'node:fs';
-import { type TransportConfig, type WsServiceConfig, wsAuthKey } from '../config/load.js';
+import { serviceAuths, type TransportConfig, type WsServiceConfig, wsAuthKey } from '../config/load.js';
 import type { Logger } from '../log.js';
 import type * as UWS from 'uWebSockets.js';
 import { LISTEN_EXCLUSIVE_PORT, LISTEN_SHARED, type TemplatedApp, type us_listen_socket, type WebSocket } from '../uws.js';
+import { FrontHandoff, frontNeeded, TlsFront } from './front.js';
 import { sslApp } from './tls.js';
 import { mountWebPaths } from './web.js';
 import { type ConnHandler, WsService } from './ws-service.js';
@@ -11,7 +12,9 @@ export type { ConnHandler } from './ws-service.js';
 
 /**
  * One listening transport on its own uWS app and endpoint (tcp, tls, unix): a `websocket`
- * transport is one WsService on every path; a `web` transport mounts its `paths`.
+ * transport is one WsService on every path; a `web` transport mounts its `paths`. A TLS transport
+ * that needs what uWS's TLS cannot do (front.ts frontNeeded) listens with Node's TLS (TlsFront),
+ * which hands each connection to the same routes on a private plaintext uWS app.
  */
 export class Listener {
   readonly app: TemplatedApp;
@@ -19,6 +22,8 @@ export class Listener {
   readonly services: WsService[] = [];
   port = -1;
   #socket: us_listen_socket | null = null;
+  /** Node terminates this transport's TLS (null: uWS listens itself). */
+  readonly front: TlsFront | null = null;
 
   constructor(
     readonly uws: typeof UWS,
@@ -27,21 +32,42 @@ export class Listener {
     readonly log: Logger,
   ) {
     const ep = config.endpoint;
-    this.app = ep.type === 'tcp' && ep.tls !== null ? sslApp(uws, ep.tls, config.id) : uws.App();
+    const fronted = frontNeeded(config, serviceAuths(config).map(([, a]) => a));
+    this.app = ep.type === 'tcp' && ep.tls !== null && !fronted ? sslApp(uws, ep.tls, config.id) : uws.App();
+    let handoff: FrontHandoff | null = null;
+    if (fronted && ep.type === 'tcp' && ep.tls !== null) {
+      handoff = new FrontHandoff(uws, this.app, log);
+      try {
+        this.front = new TlsFront(ep.tls, handoff, config.id, log);
+      } catch (e) {
+        handoff.stop();
+        throw e;
+      }
+    }
     const unix = ep.type === 'unix';
+    const secure = ep.type === 'tcp' && ep.tls !== null;
     // Operations endpoints (/metrics, /health, /ready) go before every catch-all route.
     handler.mountHttp?.(this.app);
     if (config.paths === null) {
       const s = new WsService(config, config.id, unix, handler, log);
+      s.front = handoff;
+      s.secure = secure;
       s.mount(this.app, '/*');
       this.services.push(s);
     } else {
       const made = mountWebPaths(
         this.app,
         config,
-        (svc: WsServiceConfig, path: string) => new WsService(svc, config.id, unix, handler, log, wsAuthKey(config.id, path)),
+        (svc: WsServiceConfig, path: string) => {
+          const s = new WsService(svc, config.id, unix, handler, log, wsAuthKey(config.id, path));
+          s.front = handoff;
+          s.secure = secure;
+          return s;
+        },
         log,
         handler.mountOpsAt?.bind(handler),
+        (res) => (handoff !== null ? (handoff.peek(res)?.address ?? 'unknown') : Buffer.from(res.getRemoteAddressAsText()).toString()),
+        handler.mountBridgeAt?.bind(handler),
       );
       this.services.push(...made);
     }
@@ -54,6 +80,11 @@ export class Listener {
     const ports: number[] = [];
     if (ep.portRange !== null) for (let p = ep.portRange[0]; p <= ep.portRange[1]; p++) ports.push(p);
     else ports.push(this.config.port);
+    if (this.front !== null) {
+      await this.front.handoff.listen();
+      this.port = await this.front.listen(this.config.host, ports, ep.type === 'tcp' && ep.shared);
+      return this.port;
+    }
     return this.#listenTcp(ports);
   }
 
@@ -83,7 +114,7 @@ export class Listener {
   #listenUnix(path: string): Promise<number> {
     // Crossbar removes a stale socket file first. uSockets would unlink whatever is there, so a
     // path that holds anything but a socket is refused instead of deleted.
-    let stat;
+    let stat: import('node:fs').Stats | null;
     try {
       stat = lstatSync(path);
     } catch {
@@ -112,6 +143,10 @@ export class Listener {
 
   /** Stops accepting connections (open ones are untouched). */
   stopListening(): void {
+    if (this.front !== null) {
+      this.front.stop();
+      this.front.handoff.stop();
+    }
     if (this.#socket !== null) {
       this.uws.us_listen_socket_close(this.#socket);
       this.#socket = null;

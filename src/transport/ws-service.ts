@@ -1,4 +1,5 @@
-import type { WsServiceConfig } from '../config/load.js';
+import type { BridgePath } from '../config/bridge.js';
+import type { TransportConfig, WsServiceConfig } from '../config/load.js';
 import { MAX_MESSAGE_CEILING } from '../config/schema.js';
 import type { TransportInfo } from '../ipc/protocol.js';
 import type { Logger } from '../log.js';
@@ -7,6 +8,7 @@ import { BATCHED, SERIALIZERS, SERIALIZER_LIST, type Serializer } from '../seria
 import { allMethods, type HttpRequest, type HttpResponse, type TemplatedApp, type us_socket_context_t } from '../uws.js';
 import { type Conn, type ConnRef, ConnState } from './connection.js';
 import { CookieTracker, openCookieStore } from './cookies.js';
+import type { FrontHandoff } from './front.js';
 import { hostPort, reply, statusPage, VERSION } from './http.js';
 import { KeepAlive } from './keepalive.js';
 import { OriginPolicy, ProxyPolicy } from './origin.js';
@@ -25,6 +27,8 @@ export interface ConnHandler {
   mountHttp?(app: TemplatedApp): void;
   /** A web transport's `metrics`/`health`/`ready` path service at `path`. */
   mountOpsAt?(app: TemplatedApp, kind: 'metrics' | 'health' | 'ready', path: string): void;
+  /** A web transport's HTTP bridge path service (`publisher`, `caller`, `webhook`: src/http/bridge.ts). */
+  mountBridgeAt?(app: TemplatedApp, p: BridgePath, transport: TransportConfig, peerOf: (res: HttpResponse) => string): void;
 }
 
 /** A Sec-WebSocket-Key: 16 random bytes in base64 (RFC 6455 §4.1). */
@@ -36,7 +40,7 @@ const WS_KEY = /^[A-Za-z0-9+/]{22}==$/;
  * checks in autobahn's order and the WebSocket options uWS applies per socket.
  */
 export class WsService {
-  readonly info: Omit<TransportInfo, 'serIndex' | 'serializer' | 'peer' | 'cookieAnonAuthid' | 'cookieAuth'>;
+  readonly info: Omit<TransportInfo, 'serIndex' | 'serializer' | 'peer' | 'cookieAnonAuthid' | 'cookieAuth' | 'secure' | 'tls'>;
   /** WebSocket connections open on this service (for max_connections). */
   connections = 0;
   /** Whether permessage-deflate is on (uWS compresses only when asked per send). */
@@ -48,6 +52,10 @@ export class WsService {
   /** Stops reading a socket (flow control); from the first upgrade response, null until then or if unavailable. */
   throttle: SocketThrottle | null = null;
   #throttleTried = false;
+  /** Set when the transport's connections come through a front (src/transport/front.ts): their address and TLS facts are there. */
+  front: FrontHandoff | null = null;
+  /** Whether the transport's endpoint is TLS (set by its Listener). */
+  secure = false;
   readonly #offered: Map<string, Serializer>;
   readonly #origins: OriginPolicy;
   readonly #proxies: ProxyPolicy;
@@ -121,7 +129,7 @@ export class WsService {
   /** Opens what the service needs before accepting (the cookie store). */
   async open(): Promise<void> {
     if (this.config.cookie !== null && this.cookies === null) {
-      this.cookies = new CookieTracker(this.config.cookie, await openCookieStore(this.config.cookie.store));
+      this.cookies = new CookieTracker(this.config.cookie, await openCookieStore(this.config.cookie.store, this.log));
     }
   }
 
@@ -173,12 +181,24 @@ export class WsService {
   }
 
   #refuse(res: HttpResponse, reason: RefuseReason, status: string, body: string, why: Record<string, unknown>, headers: Record<string, string> = {}): void {
-    this.handler.refused(reason, this.unix ? 'unix' : `tcp:${Buffer.from(res.getRemoteAddressAsText()).toString()}`, { transport: this.config.id, status, ...why });
+    this.handler.refused(reason, this.unix ? 'unix' : `tcp:${this.#socketAddr(res)}`, { transport: this.config.id, status, ...why });
     reply(res, this.server, status, body, headers);
+  }
+
+  /** The client's address: from the front when there is one, else from the socket. */
+  #socketAddr(res: HttpResponse): string {
+    if (this.front !== null) return this.front.peek(res)?.address ?? 'unknown';
+    return Buffer.from(res.getRemoteAddressAsText()).toString();
   }
 
   #upgrade(res: HttpResponse, req: HttpRequest, ctx: us_socket_context_t): void {
     const o = this.config.ws;
+    // Through a front, the facts it registered for this connection must exist (they always do for a
+    // connection it handed over; one that reached the private socket otherwise has none).
+    const fronted = this.front === null ? null : this.front.peek(res);
+    if (fronted === undefined) {
+      return this.#refuse(res, 'other', '403 Forbidden', 'this transport accepts connections through its TLS listener only\n', { front: 'no facts' });
+    }
     if (!this.handler.accepting()) return this.#refuse(res, 'draining', '503 Service Unavailable', 'the router is shutting down\n', {});
     if (o.maxConnections > 0 && this.connections >= o.maxConnections) {
       return this.#refuse(res, 'max_connections', '503 Service Unavailable', 'maximum number of connections reached\n', { max_connections: o.maxConnections });
@@ -216,7 +236,7 @@ export class WsService {
       ser = SERIALIZERS.json;
       subprotocol = '';
     }
-    const socketAddr = this.unix ? '' : Buffer.from(res.getRemoteAddressAsText()).toString();
+    const socketAddr = fronted !== null ? fronted.address : this.unix ? '' : Buffer.from(res.getRemoteAddressAsText()).toString();
     const conn: Conn = {
       id: 0,
       helloTimer: null,
@@ -235,6 +255,7 @@ export class WsService {
       ka: null,
       pressured: false,
       sendBuffered: 0,
+      tls: fronted?.tls ?? null,
       cbtid: null,
       flowHeld: null,
       flowHeldBytes: 0,
@@ -250,6 +271,7 @@ export class WsService {
     }
     let setCookie: string | null = null;
     if (this.cookies !== null) ({ id: conn.cbtid, setCookie } = this.cookies.track(req.getHeader('cookie')));
+    if (fronted !== null) this.front!.take(res); // one upgrade per connection
     res.cork(() => {
       res.writeStatus('101 Switching Protocols').writeHeader('Server', this.server);
       if (setCookie !== null) res.writeHeader('Set-Cookie', setCookie);

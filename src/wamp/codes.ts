@@ -27,6 +27,9 @@ export const MsgType = {
 } as const;
 export type MsgType = (typeof MsgType)[keyof typeof MsgType];
 
+/** The WebSocket close codes Crosswire sends (RFC 6455, 7.4.1), on either thread. */
+export const CloseCode = { NORMAL: 1000, GOING_AWAY: 1001, PROTOCOL_ERROR: 1002, POLICY_VIOLATION: 1008, TOO_BIG: 1009, INTERNAL: 1011 } as const;
+
 /** Every type code a router may ever see on the wire (used for envelope checks). */
 export const KNOWN_TYPES: ReadonlySet<number> = new Set(Object.values(MsgType));
 

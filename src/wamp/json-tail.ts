@@ -4,9 +4,8 @@ import { MsgType } from './codes.js';
  * JSON payload pass-through. The payload of CALL → INVOCATION, YIELD → RESULT, ERROR → ERROR and
  * PUBLISH → EVENT (Arguments, ArgumentsKw) travels unchanged (WAMP spec), so a JSON frame keeps
  * the JSON text of its payload beside the decoded values, and a JSON receiver gets that text
- * back instead of a fresh JSON.stringify of the payload (V8 on Node 20 stringifies a string at
- * ≈2.4 ns per character; for a small message JSON.stringify of the whole array costs 300–500 ns,
- * a written head and the carried text less than half of that: `npm run bench`, rpc json).
+ * back instead of a fresh JSON.stringify of the payload (writing the head and carrying the text
+ * costs less than stringifying the whole message: `npm run bench -- --scenario rpc`, json).
  *
  * The text is located by scanning the frame's head (everything before Arguments) for the comma
  * that ends it, after JSON.parse accepted the whole frame: in valid JSON text a comma outside

@@ -1,5 +1,5 @@
 import { isId } from './ids.js';
-import { MsgType } from './codes.js';
+import { KNOWN_TYPES, MsgType } from './codes.js';
 
 /** Thrown when a peer breaks the protocol; the session is ABORTed with wamp.error.protocol_violation. */
 export class ProtocolViolation extends Error {
@@ -21,6 +21,14 @@ export type Dict = Record<string, unknown>;
 
 export function isDict(v: unknown): v is Dict {
   return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array);
+}
+
+/** What a decoded frame that is not a WAMP message is told (main thread and realm workers alike). */
+export const NOT_A_MESSAGE = 'a WAMP message must be a non-empty list starting with a known message type code';
+
+/** The envelope of every WAMP message (WAMP spec, "Message Structure"): a non-empty list led by a known type code. */
+export function isMessage(msg: unknown): msg is unknown[] {
+  return Array.isArray(msg) && msg.length > 0 && KNOWN_TYPES.has(msg[0] as number);
 }
 
 // Expected shape of each message a client may send after HELLO:

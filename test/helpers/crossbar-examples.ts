@@ -1,4 +1,4 @@
-/** crossbar.md §2: the production WebSocket options of the Crossbar.io docs, verbatim. */
+/** Crossbar.io docs, "WebSocket Options": the production WebSocket options of the Crossbar.io docs, verbatim. */
 export const PRODUCTION_OPTIONS = {
   enable_webstatus: false,
   max_frame_size: 1048576,

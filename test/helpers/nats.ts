@@ -1,14 +1,18 @@
-// A real nats-server for the cluster tests (docs/cluster.md): started on a free loopback port with
-// JetStream and a temporary store. Needs Debian's nats-server (scripts/install-test-deps.sh):
-// NATS_SERVER may name the binary; else nats-server on PATH, else /usr/sbin/nats-server.
+// A real nats-server for the cluster tests (docs/cluster.md), and waiting helpers shared by them.
+// Same scheme as test/integration/cluster.test.ts (which keeps its own copy): Debian's nats-server,
+// a free loopback port, JetStream with a temporary store.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { within } from './wait.js';
+import type { EventDetails } from 'autobahn';
+import type { Client } from './client.js';
+import { Inbox, within } from './wait.js';
 
-export const INSTALL_HINT = 'nats-server is not installed: run scripts/install-test-deps.sh as root (apt-get installs nats-server)';
+const INSTALL_HINT = 'nats-server is not installed: run scripts/install-test-deps.sh as root (apt-get installs nats-server)';
+
+export type Ev = { args: unknown[]; kwargs: Record<string, unknown>; details: EventDetails };
 
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -24,18 +28,15 @@ export function freePort(): Promise<number> {
 export interface Nats {
   child: ChildProcess;
   url: string;
+  port: number;
   dir: string;
-  /** Stops it (SIGTERM) and removes its store. */
-  stop(): Promise<void>;
-  /** Kills it (SIGKILL), keeping its store (for a restart with startNats(…, {port, dir})). */
-  kill(): Promise<void>;
 }
 
-/**
- * Starts nats-server on a free loopback port with JetStream and a temporary store; resolves when it
- * is ready. `at`: on that port and store instead (a restart).
- */
-export async function startNats(extra: string[] = [], at?: { port: number; dir: string }): Promise<Nats> {
+const children = new Set<ChildProcess>();
+const dirs = new Set<string>();
+
+/** Starts nats-server on a free loopback port (or `at`) with JetStream and a temporary store; resolves when it is ready. */
+export async function startNats(at?: { port: number; dir: string }, extra: string[] = []): Promise<Nats> {
   const bin = [process.env.NATS_SERVER ?? 'nats-server', ...(process.env.NATS_SERVER === undefined ? ['/usr/sbin/nats-server'] : [])].find((b) => {
     const v = spawnSync(b, ['--version'], { encoding: 'utf8' });
     return v.error === undefined && v.status === 0;
@@ -43,8 +44,10 @@ export async function startNats(extra: string[] = [], at?: { port: number; dir: 
   if (bin === undefined) throw new Error(INSTALL_HINT);
   const port = at?.port ?? (await freePort());
   const dir = at?.dir ?? mkdtempSync(join(tmpdir(), 'crosswire-nats-'));
+  dirs.add(dir);
   const child = spawn(bin, ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir, ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  children.add(child);
+  child.once('exit', () => children.delete(child));
   let log = '';
   const ready = new Promise<void>((resolve, reject) => {
     const onData = (d: Buffer) => {
@@ -55,23 +58,63 @@ export async function startNats(extra: string[] = [], at?: { port: number; dir: 
     child.stderr!.on('data', onData);
     child.once('exit', (code) => reject(new Error(`nats-server exited (code ${code}) before it was ready:\n${log}`)));
   });
-  const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      await within(exited, 10_000, 'nats-server to exit');
-    }
-    rmSync(dir, { recursive: true, force: true });
-  };
-  const kill = async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    await within(exited, 10_000, 'nats-server to die');
-  };
-  try {
-    await within(ready, 15_000, `nats-server on 127.0.0.1:${port} to be ready`);
-  } catch (e) {
-    child.kill('SIGKILL');
-    rmSync(dir, { recursive: true, force: true });
-    throw e;
-  }
-  return { child, url: `nats://127.0.0.1:${port}`, dir, stop, kill };
+  await within(ready, 15_000, `nats-server on 127.0.0.1:${port} to be ready`);
+  return { child, url: `nats://127.0.0.1:${port}`, port, dir };
 }
+
+/** Kills a nats-server (SIGKILL: no goodbye to its clients) and waits for it to exit. */
+export async function killNats(n: Nats): Promise<void> {
+  if (n.child.exitCode !== null || n.child.signalCode !== null) return;
+  const exited = new Promise((r) => n.child.once('exit', r));
+  n.child.kill('SIGKILL');
+  await within(exited, 10_000, 'nats-server to die');
+}
+
+/** Stops every nats-server started here and removes their stores (for after()). */
+export async function stopAllNats(): Promise<void> {
+  await Promise.all(
+    [...children].map((child) => {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      return within(exited, 10_000, 'nats-server to exit');
+    }),
+  );
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  dirs.clear();
+}
+
+/** Calls `probe` until it returns true: bounded in count and time (each call is a round trip, never a sleep). */
+export async function until(probe: () => Promise<boolean>, what: string, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (let i = 0; i < 20_000 && Date.now() < deadline; i++) if (await probe()) return;
+  throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+}
+
+/** Subscribes; events whose kwargs carry `probe` go to `probes`, the rest to `events`. */
+export async function sub(c: Client, topic: string, options: Record<string, unknown> = {}): Promise<{ events: Inbox<Ev>; probes: Inbox<Ev> }> {
+  const events = new Inbox<Ev>();
+  const probes = new Inbox<Ev>();
+  await c.session.subscribe(topic, (args, kwargs, details) => ((kwargs ?? {}).probe !== undefined ? probes : events).push({ args, kwargs: kwargs ?? {}, details }), options);
+  return { events, probes };
+}
+
+/**
+ * Waits until a subscription made on other nodes has reached NATS: each subscriber subscribes
+ * `<prefix>.probe` after its other subscriptions, and probes are published until every one got
+ * one (NATS handles one connection's subscriptions in order). Bounded in count and time.
+ */
+export async function linked(publisher: Client, prefix: string, subscribers: Client[]): Promise<void> {
+  const inboxes = await Promise.all(subscribers.map(async (c) => (await sub(c, `${prefix}.probe`)).probes));
+  for (let i = 0; i < 100; i++) {
+    await publisher.session.publish(`${prefix}.probe`, [], { probe: i }, { acknowledge: true });
+    try {
+      await Promise.all(inboxes.map((x) => x.waitFor(1, 100)));
+      return;
+    } catch {
+      // not yet: publish another probe
+    }
+  }
+  throw new Error(`the nodes did not link within 100 probes: ${inboxes.map((x) => x.items.length).join(', ')}`);
+}
+
+export const argsOf = (x: Inbox<Ev>) => x.items.map((e) => e.args[0]);

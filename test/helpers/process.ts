@@ -12,18 +12,29 @@ export interface RouterProcess {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** Runs `crosswire <args>` to completion; resolves with exit code and output. An undefined env value unsets it. */
-export function runCli(args: string[], env: Record<string, string | undefined> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+export interface Finished {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `node <script> <args>` to completion within `ms`; resolves with exit code and output. An undefined env value unsets it. */
+export function runNode(script: string, args: string[], ms: number, what: string, env: Record<string, string | undefined> = {}): Promise<Finished> {
+  const child = spawn(process.execPath, [script, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   return within(
     new Promise((resolve) => child.on('exit', (code) => resolve({ code, stdout, stderr }))),
-    15000,
-    `crosswire ${args.join(' ')} to exit`,
+    ms,
+    what,
   );
+}
+
+/** Runs `crosswire <args>` to completion; resolves with exit code and output. An undefined env value unsets it. */
+export function runCli(args: string[], env: Record<string, string | undefined> = {}): Promise<Finished> {
+  return runNode(CLI, args, 15000, `crosswire ${args.join(' ')} to exit`, env);
 }
 
 /** Starts `crosswire start` as a child process on an ephemeral port; resolves once it is ready. */

@@ -1,4 +1,4 @@
-// Cookie authentication (crossbar.md §4, §5) with raw WebSocket peers (no client library offers
+// Cookie authentication (Crossbar.io docs, "Cookie Authentication") with raw WebSocket peers (no client library offers
 // `cookie`): a ticket login stores its identity on the tracking cookie; a later connection that
 // presents the cookie and offers "cookie" is welcomed at once with that identity; an unknown or
 // unauthenticated cookie, another realm, or a client not offering "cookie" gets no cookie auth;

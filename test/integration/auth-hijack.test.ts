@@ -4,7 +4,7 @@
 // whoever presents it. The attack end to end with real clients: an attacker collects every authid
 // the router hands out about the victim, the victim logs in with a ticket on its cookie, and the
 // attacker presents each collected authid as the cookie, offering authmethod "cookie".
-// Also: the caller's role decides disclosure (crossbar.md §7 `disclose`), not a callee's
+// Also: the caller's role decides disclosure (`disclose`, Crossbar.io docs, "Authorization"), not a callee's
 // REGISTER.Options.disclose_caller or a caller's or publisher's Options.disclose_me.
 import '../helpers/quiet.js';
 import assert from 'node:assert/strict';

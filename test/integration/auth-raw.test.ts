@@ -1,8 +1,12 @@
 import '../helpers/quiet.js';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { scramCredential, scramProof } from '../helpers/auth.js';
+import { spawnRouter } from '../helpers/process.js';
 import { RawPeer } from '../helpers/raw.js';
 import { ANONYMOUS_ALL, startRouter, type TestRouter } from '../helpers/router.js';
 import { within } from '../helpers/wait.js';
@@ -197,5 +201,44 @@ describe('brute-force hygiene', () => {
     ok.send([32, 7, {}, 'com.example.still_here']);
     assert.equal((await ok.next(33))[1], 7);
     ok.close();
+  });
+});
+
+describe('failed logins in the log', () => {
+  // Realm workers log from their own threads straight to stdout, so this runs the router process.
+  test('a hostile 1 MiB authid is logged clipped to 256 characters with its length', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cw-authlog-'));
+    const file = join(dir, 'config.json');
+    writeFileSync(
+      file,
+      JSON.stringify({
+        version: 2,
+        workers: [
+          {
+            type: 'router',
+            realms: [{ name: 'realm1', roles: [{ ...ANONYMOUS_ALL, name: 'user' }] }],
+            transports: [{ type: 'websocket', endpoint: { type: 'tcp', port: 0 }, auth: { ticket: { type: 'static', principals: { joe: { ticket: 't', role: 'user' } } } } }],
+          },
+        ],
+        crosswire: { auth_fail_delay: 0, auth_max_failures: 0 },
+      }),
+    );
+    const rp = await spawnRouter(['--config', file]);
+    try {
+      const authid = `x${'y'.repeat(1024 * 1024 - 1)}`;
+      const p = await RawPeer.open(`ws://127.0.0.1:${rp.port}/ws`, 'json');
+      p.send([1, 'realm1', { roles: ROLES, authmethods: ['ticket'], authid }]);
+      assert.equal((await p.nextOf([4, 3]))[0], 4);
+      p.send([5, 'wrong', {}]);
+      assert.equal((await p.nextOf([3]))[0], 3);
+      p.close();
+      const line = await rp.waitForLine((l) => l.includes('"authentication failed"'), 10_000, 'the failure log line');
+      assert.ok(line.length < 2048, `the whole line stays small (${line.length} characters)`);
+      assert.equal((JSON.parse(line) as { authid: string }).authid, `${authid.slice(0, 256)}… (${authid.length} characters)`);
+    } finally {
+      rp.child.kill('SIGTERM');
+      await within(rp.exited, 10_000, 'the router to exit');
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,26 +1,14 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { within } from '../helpers/wait.js';
+import { type Finished, runNode } from '../helpers/process.js';
 
 const RUN = new URL('../../bench/run.js', import.meta.url).pathname;
 
 /** Runs the benchmark harness for real (built router, limit servers, generator processes). */
-function bench(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [RUN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  return within(
-    new Promise((resolve) => child.on('exit', (code) => resolve({ code, stdout, stderr }))),
-    60000,
-    `npm run bench -- ${args.join(' ')}`,
-  );
-}
+const bench = (args: string[]): Promise<Finished> => runNode(RUN, args, 60000, `npm run bench -- ${args.join(' ')}`);
 
 type Line = Record<string, unknown> & { target: string; status: string; value: number | null; lost: number; errors: number };
 

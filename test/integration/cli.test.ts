@@ -69,6 +69,7 @@ describe('crosswire print-config, --help', { concurrency: true }, () => {
   test('print-config: the effective config as JSON with defaults and environment overrides', async () => {
     const { code, stdout } = await runCli(['print-config'], { ...CLEAN, CROSSWIRE_SHUTDOWN_TIMEOUT: '4321', CROSSWIRE_OPS_PORT: '9100' });
     assert.equal(code, 0);
+    // biome-ignore lint/suspicious/noExplicitAny: walks the printed JSON
     const c = JSON.parse(stdout) as { crosswire: Record<string, any>; workers: Record<string, any>[] };
     assert.equal(c.crosswire.shutdown_timeout, 4321);
     assert.equal(c.crosswire.ops.port, 9100);
@@ -93,7 +94,10 @@ describe('logging', () => {
     try {
       // Upgrade without a WAMP subprotocol.
       const ws = new WebSocket(url, ['foo']);
-      await within(new Promise<void>((resolve) => ws.on('unexpected-response', (req) => (req.destroy(), resolve()))), 5000, 'the 400');
+      await within(new Promise<void>((resolve) => ws.on('unexpected-response', (req) => {
+            req.destroy();
+            resolve();
+          })), 5000, 'the 400');
       // HELLO for a realm that does not exist; HELLO offering only a disabled method.
       const a = await RawPeer.open(url, 'json');
       a.send([1, 'nosuchrealm', { roles: { caller: {} } }]);

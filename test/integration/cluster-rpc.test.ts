@@ -17,7 +17,7 @@ import autobahn, { type RegistrationHandle, type Result } from 'autobahn';
 import { connect as natsConnect } from 'nats';
 import { msgpackSerializer } from '../../src/serializers/msgpack.js';
 import { type Client, connect, type SerializerName } from '../helpers/client.js';
-import { type Nats, startNats } from '../helpers/nats.js';
+import { killNats, type Nats, startNats, stopAllNats } from '../helpers/nats.js';
 import { type RouterProcess, spawnRouter } from '../helpers/process.js';
 import { RawPeer } from '../helpers/raw.js';
 import { startRouter, type TestRouter } from '../helpers/router.js';
@@ -85,7 +85,7 @@ after(async () => {
   await Promise.all(inProcess.map((n) => n.stop()));
   for (const p of children) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
   await Promise.all(children.map((p) => within(p.exited, 10_000, 'a node process to exit')));
-  await nats.stop();
+  await stopAllNats();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -483,8 +483,8 @@ describe('RPC across nodes (real nats-server, three nodes)', () => {
     const p = uri('before');
     await b.session.register(p, () => 'b');
     await seen([obs[0]!], p, 1);
-    const port = Number(new URL(nats.url).port);
-    await nats.kill();
+    const { port, dir: store } = nats;
+    await killNats(nats);
     // Cut off for longer than DEAD_AFTER_MS: A drops B's callees (and B A's).
     await seen([obs[0]!], p, 0);
     // While cut off, both register the same single procedure (each node alone can only check itself).
@@ -492,7 +492,7 @@ describe('RPC across nodes (real nats-server, three nodes)', () => {
     await Promise.all([a.session.register(q, () => 'a'), b.session.register(q, () => 'b')]);
     assert.equal(await a.session.call(q), 'a');
     assert.equal(await b.session.call(q), 'b');
-    nats = await startNats([], { port, dir: nats.dir });
+    nats = await startNats({ port, dir: store });
     // Back: B's callee is known on A again.
     await seen([obs[0]!], p, 1, 20_000);
     assert.equal(await a.session.call(p), 'b');

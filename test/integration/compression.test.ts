@@ -1,4 +1,4 @@
-// permessage-deflate (options.compression.deflate, crossbar.md §3) mapped onto uWS compressors:
+// permessage-deflate (options.compression.deflate, Crossbar.io docs, "WebSocket Compression") mapped onto uWS compressors:
 // the negotiation is visible in the handshake, frames really are compressed, clients decompress.
 import '../helpers/quiet.js';
 import assert from 'node:assert/strict';

@@ -1,4 +1,4 @@
-// Cookie tracking (crossbar.md §4) with the memory, file (JSON lines) and database (LMDB) stores:
+// Cookie tracking (Crossbar.io docs, "Cookie Tracking") with the memory, file (JSON lines) and database (LMDB) stores:
 // the Set-Cookie Crossbar sends, an anonymous authid derived from the cookie (never the cookie), a
 // reconnect that presents the cookie is recognised, the file and database stores survive a router
 // restart, and (issue 21) the store holds only cookies that authenticated someone, forgets expired

@@ -2,7 +2,8 @@
 // path, authenticator-realm with several realm threads, and the README's web transport example.
 import '../helpers/quiet.js';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent as HttpsAgent } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -164,15 +165,22 @@ describe('the README example of a Crossbar-style web transport (config/crossbar-
   const DEVICE_SEED = Buffer.from('2deace91045510a02869ca11948a67fe5650ea43b45c9a1cd01bd45c93075699', 'hex');
   const DEVICE_PUB = Buffer.from('86c9aaff6c0a87639c135fe81e4852c872b0d1ed6d57009c9dd5c5179aa9f049', 'hex');
 
-  test('no "/", backlog 1024, dhparam: it starts with two warnings, anonymous on /ws and ticket, wampcra, cryptosign on /auth log in', async () => {
+  test('no "/", backlog 1024, dhparam: it starts with two warnings, anonymous on /ws and ticket, wampcra, cryptosign, tls on /auth log in', async () => {
     const pki = makePki();
-    // The config as shipped, beside the files it names (tls/: a server certificate with its chain).
+    // The config as shipped, beside the files it names (tls/: a server certificate with its chain,
+    // the CA of client certificates), with the tls principal's certificate-sha1 set to the test
+    // client's certificate (README: put your client certificate's fingerprint).
     const home = mkdtempSync(join(tmpdir(), 'crosswire-web-example-'));
     mkdirSync(join(home, 'tls'));
-    copyFileSync(new URL('../../../config/crossbar-web.json', import.meta.url).pathname, join(home, 'config.json'));
+    const shipped = readFileSync(new URL('../../../config/crossbar-web.json', import.meta.url).pathname, 'utf8');
+    const example = 'B6:E5:E6:F2:2A:86:DB:3C:DC:9F:51:42:58:39:9B:14:92:5D:A1:EB';
+    assert.ok(shipped.includes(`"certificate-sha1": "${example}"`));
+    writeFileSync(join(home, 'config.json'), shipped.replace(example, new X509Certificate(pki.read(pki.clientCert)).fingerprint));
     copyFileSync(pki.serverKey, join(home, 'tls', 'server.key'));
     writeFileSync(join(home, 'tls', 'server.crt'), Buffer.concat([pki.read(pki.serverCert), pki.read(pki.interCert)]));
-    const agent = new HttpsAgent({ ca: pki.read(pki.rootCert) });
+    copyFileSync(pki.rootCert, join(home, 'tls', 'client-ca.crt'));
+    // ca_certificates: every client of this port presents a certificate of that CA (as in Crossbar).
+    const agent = new HttpsAgent({ ca: pki.read(pki.rootCert), key: pki.read(pki.clientKey), cert: pki.read(pki.clientCert) });
     const p = await spawnRouter(['--config', join(home, 'config.json')], { SERVICE1_TICKET: 'svc-ticket', JOE_SECRET: 'joe-secret', CROSSWIRE_AUTH_FAIL_DELAY: '0' });
     try {
       const warned = p.stdout.filter((l) => l.includes('"level":40')).map((l) => String((JSON.parse(l) as Record<string, unknown>).msg));
@@ -194,11 +202,12 @@ describe('the README example of a Crossbar-style web transport (config/crossbar-
         onchallenge: (_s: unknown, _m: string, extra: Record<string, unknown>) =>
           autobahn.auth_cryptosign.sign_challenge({ publicKey: new Uint8Array(DEVICE_PUB), secretKey: new Uint8Array(Buffer.concat([DEVICE_SEED, DEVICE_PUB])) }, extra),
       });
+      const backend = await at('auth', 'msgpack', { authmethods: ['tls'] });
       const visitor = await at('ws', 'json');
       try {
         assert.deepEqual(
-          [service, joe, device].map((c) => [c.details.authid, c.details.authrole, c.details.authmethod]),
-          [['service1', 'backend', 'ticket'], ['joe', 'frontend', 'wampcra'], ['device1', 'backend', 'cryptosign']],
+          [service, joe, device, backend].map((c) => [c.details.authid, c.details.authrole, c.details.authmethod]),
+          [['service1', 'backend', 'ticket'], ['joe', 'frontend', 'wampcra'], ['device1', 'backend', 'cryptosign'], ['backend1', 'backend', 'tls']],
         );
         assert.deepEqual([visitor.details.authrole, visitor.details.authmethod], ['anonymous', 'anonymous']);
         await service.session.register('com.example.public.hello', () => 'hello');
@@ -206,8 +215,16 @@ describe('the README example of a Crossbar-style web transport (config/crossbar-
         assert.equal(await visitor.session.call('com.example.public.hello'), 'hello');
         assert.equal(await joe.session.call('com.example.api.add', [2, 3]), 5);
         await assert.rejects(at('auth', 'json'), /no_matching_auth_method|no_auth_method/);
+        // Without a client certificate the TLS handshake fails (ca_certificates, as in Crossbar).
+        const bare = new HttpsAgent({ ca: pki.read(pki.rootCert) });
+        try {
+          const url = `wss://127.0.0.1:${p.port}/ws`;
+          await assert.rejects(connect(url, 'json', 'realm1', { transports: [{ type: 'websocket', url, agent: bare }] }), /closed before joining/);
+        } finally {
+          bare.destroy();
+        }
       } finally {
-        for (const c of [service, joe, device, visitor]) await c.close();
+        for (const c of [service, joe, device, backend, visitor]) await c.close();
       }
     } finally {
       agent.destroy();

@@ -1,5 +1,5 @@
 // A Crossbar.io node config in the style of its docs, with the production WebSocket options of
-// crossbar.md §2 verbatim, runs unchanged through the real CLI; a misspelled option does not.
+// Crossbar.io docs, "WebSocket Options", verbatim, runs unchanged through the real CLI; a misspelled option does not.
 // Issue 16: configs Crossbar accepts that Crosswire refused or mishandled (the other two parts:
 // crossbar-config-auth.test.ts, crossbar-config-workers.test.ts).
 import '../helpers/quiet.js';

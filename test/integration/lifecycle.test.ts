@@ -16,10 +16,15 @@ function configFile(name: string, content: unknown): string {
 }
 
 describe('signals', () => {
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    test(`${signal}: a call still running at the drain timeout is canceled, every session gets GOODBYE wamp.close.system_shutdown, exit 0`, async () => {
-      // SIGTERM drains for shutdown_timeout (1 s here), SIGINT for at most 1 s.
-      const proc = await spawnRouter([], { CROSSWIRE_SHUTDOWN_TIMEOUT: '1000' });
+  // shutdown_timeout 3 s: SIGTERM drains for all of it, SIGINT for at most 1 s, so the two are told
+  // apart by the drain the router logs and by when the hanging call is canceled.
+  const SHUTDOWN_TIMEOUT = 3000;
+  for (const [signal, drainMs] of [
+    ['SIGTERM', SHUTDOWN_TIMEOUT],
+    ['SIGINT', 1000],
+  ] as const) {
+    test(`${signal}: drains ${drainMs} ms; a call still running then is canceled, every session gets GOODBYE wamp.close.system_shutdown, exit 0`, async () => {
+      const proc = await spawnRouter([], { CROSSWIRE_SHUTDOWN_TIMEOUT: String(SHUTDOWN_TIMEOUT) });
       const url = `ws://127.0.0.1:${proc.port}/ws`;
       const [a, b] = await Promise.all([connect(url, 'json'), connect(url, 'msgpack')]);
       // An in-flight call when the signal arrives: the caller must not be left hanging.
@@ -28,22 +33,51 @@ describe('signals', () => {
         invoked.resolve();
         return new Promise(() => {});
       });
+      let settledAt = 0;
       const call = b.session.call('com.example.slow').then(
         () => 'result',
-        (e: { error?: string }) => e.error ?? 'error',
+        (e: { error?: string }) => {
+          settledAt = Date.now();
+          return e.error ?? 'error';
+        },
       );
       await within(invoked.promise, 5000, 'the invocation');
       const started = Date.now();
       proc.child.kill(signal);
-      const [ca, cb] = await within(Promise.all([a.closed, b.closed]), 5000, 'both sessions to be closed');
+      const draining = await proc.waitForLine((l) => l.includes('"msg":"draining"'), 5000, 'the draining log line');
+      assert.equal((JSON.parse(draining) as { drainMs: number }).drainMs, drainMs);
+      const [ca, cb] = await within(Promise.all([a.closed, b.closed]), drainMs + 5000, 'both sessions to be closed');
       assert.equal(ca.details.reason, 'wamp.close.system_shutdown');
       assert.equal(cb.details.reason, 'wamp.close.system_shutdown');
       assert.equal(await within(call, 5000, 'the pending call to settle'), 'wamp.error.canceled');
+      const took = settledAt - started;
+      // Canceled at the end of the drain: not before it, and (for SIGINT) well before shutdown_timeout.
+      assert.ok(took >= drainMs - 100, `canceled after the ${drainMs} ms drain (${took} ms)`);
+      if (drainMs < SHUTDOWN_TIMEOUT) assert.ok(took < SHUTDOWN_TIMEOUT - 500, `canceled before shutdown_timeout (${took} ms)`);
       const { code } = await within(proc.exited, 5000, 'the process to exit');
       assert.equal(code, 0);
-      assert.ok(Date.now() - started < 5000);
     });
   }
+
+  test('a second signal during the drain exits 1 at once', async () => {
+    const proc = await spawnRouter([], { CROSSWIRE_SHUTDOWN_TIMEOUT: '30000' });
+    const url = `ws://127.0.0.1:${proc.port}/ws`;
+    const [a, b] = await Promise.all([connect(url, 'json'), connect(url, 'json')]);
+    // A call that never returns keeps the drain going for the whole 30 s.
+    const invoked = deferred();
+    await a.session.register('com.example.slow', () => {
+      invoked.resolve();
+      return new Promise(() => {});
+    });
+    b.session.call('com.example.slow').catch(() => {});
+    await within(invoked.promise, 5000, 'the invocation');
+    proc.child.kill('SIGTERM');
+    await proc.waitForLine((l) => l.includes('"msg":"draining"'), 5000, 'the draining log line');
+    proc.child.kill('SIGINT');
+    const { code } = await within(proc.exited, 10000, 'the process to exit on the second signal');
+    assert.equal(code, 1);
+    assert.ok(proc.stdout.some((l) => l.includes('second signal: exiting now')), 'the second signal is logged');
+  });
 });
 
 describe('command line', () => {

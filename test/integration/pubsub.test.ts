@@ -7,7 +7,7 @@ import { Inbox } from '../helpers/wait.js';
 
 type Ev = { args: unknown[]; kwargs: Record<string, unknown>; details: EventDetails };
 
-// The embedded default's role, plus publisher disclosure (crossbar.md §7 `disclose`) on one prefix.
+// The embedded default's role, plus publisher disclosure (`disclose`, Crossbar.io docs, "Authorization") on one prefix.
 const ALLOW = { call: true, register: true, publish: true, subscribe: true };
 let r: TestRouter;
 before(async () => {

@@ -6,7 +6,7 @@ import { type Client, connect, SERIALIZERS } from '../helpers/client.js';
 import { startRouter, type TestRouter } from '../helpers/router.js';
 import { deferred, within } from '../helpers/wait.js';
 
-// The embedded default's role, plus caller disclosure (crossbar.md §7 `disclose`) on one prefix.
+// The embedded default's role, plus caller disclosure (`disclose`, Crossbar.io docs, "Authorization") on one prefix.
 const ALLOW = { call: true, register: true, publish: true, subscribe: true };
 let r: TestRouter;
 before(async () => {

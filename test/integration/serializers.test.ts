@@ -30,6 +30,7 @@ function unframe(proto: string, data: Buffer): Msg[] {
   } else {
     for (let off = 0; off < data.length; ) {
       const len = data.readUInt32BE(off);
+      assert.ok(off + 4 + len <= data.length, 'a length prefix within the WebSocket message');
       out.push(one(data.subarray(off + 4, off + 4 + len)));
       off += 4 + len;
     }
@@ -193,13 +194,24 @@ describe('batches', () => {
     p.ws.close();
   });
 
-  test('msgpack.batched: several length-prefixed messages in one WebSocket message', async () => {
+  test('msgpack.batched: several length-prefixed messages in one WebSocket message are processed in order', async () => {
     const p = await Peer.open(r.url, ['wamp.2.msgpack.batched']);
     p.sendRaw(frame('wamp.2.msgpack.batched', [[1, 'realm1', { roles: ROLES }]]));
     await p.nextOf(2);
-    p.sendRaw(frame('wamp.2.msgpack.batched', [[32, 1, {}, 'com.example.mb'], [16, 2, { acknowledge: true }, 'com.example.mb', [1]]]));
-    await p.nextOf(33);
+    p.sendRaw(
+      frame('wamp.2.msgpack.batched', [
+        [32, 1, {}, 'com.example.mb'],
+        [32, 2, {}, 'com.example.mb2'],
+        [16, 3, { acknowledge: true, exclude_me: false }, 'com.example.mb', [1, 'two', { three: 3 }]],
+      ]),
+    );
     await p.nextOf(17);
+    const ev = await p.nextOf(36);
+    const subscribed = p.inbox.items.find((m) => m[0] === 33 && m[1] === 1)!;
+    assert.equal(ev[1], subscribed[2], 'the EVENT is for the first subscription of the batch');
+    assert.deepEqual(ev[4], [1, 'two', { three: 3 }]);
+    const acks = p.inbox.items.filter((m) => m[0] === 33 || m[0] === 17).map((m) => [m[0], m[1]]);
+    assert.deepEqual(acks, [[33, 1], [33, 2], [17, 3]], 'answered in the order of the batch');
     p.ws.close();
   });
 

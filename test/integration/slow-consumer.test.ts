@@ -1,4 +1,4 @@
-// Crossbar's oldest open complaint (crossbar.md §16 #3): a subscriber that stops reading makes
+// Crossbar's oldest open complaint (crossbario/crossbar#874): a subscriber that stops reading makes
 // the router buffer events without bound. Here the buffer is bounded by max_backpressure: one
 // subscriber stops reading its socket while a publisher floods; the router closes it (1008 with
 // a reason) and counts it once its send buffer passes the limit, and everyone else keeps receiving.

@@ -1,4 +1,4 @@
-// A `web` transport (crossbar.md §10) sharing one port: static files, a WAMP WebSocket path,
+// A `web` transport (Crossbar.io docs, "Web Services") sharing one port: static files, a WAMP WebSocket path,
 // nodeinfo, json and redirect services, driven with Node's fetch and AutobahnJS.
 import '../helpers/quiet.js';
 import assert from 'node:assert/strict';
@@ -181,7 +181,7 @@ describe('config', () => {
       return true;
     });
   test('path services Crosswire does not implement and bad keys are refused by name', () => {
-    refused(web({ '/': { type: 'reverseproxy', host: 'x' } }), /paths\."\/"\.type: 'reverseproxy' path services are not implemented/);
+    refused(web({ '/': { type: 'websocket-reverseproxy', url: 'ws://x' } }), /paths\."\/"\.type: 'websocket-reverseproxy' path services are not implemented/);
     refused(web({ '/': { type: 'nodeinfo' }, 'a/b': { type: 'nodeinfo' } }), /paths\.a\/b: a path must be "\/" or one segment/);
     refused(web({ '/': { type: 'nodeinfo' }, ws: { type: 'websocket', endpoint: { type: 'tcp', port: 1 } } }), /paths\.ws\.endpoint: a websocket path service has no endpoint/);
     refused(web({ '/': { type: 'nodeinfo' }, ws: { type: 'websocket', options: { auto_ping_intervall: 1 } } }), /paths\.ws\.options\.auto_ping_intervall: unknown key/);

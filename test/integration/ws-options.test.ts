@@ -1,4 +1,4 @@
-// WebSocket options of a listening transport (crossbar.md §2) against the real router: each test
+// WebSocket options of a listening transport (Crossbar.io docs, "WebSocket Options") against the real router: each test
 // starts a router with the option under test and drives it with raw HTTP, the byte-level
 // WireClient, `ws` and AutobahnJS.
 import '../helpers/quiet.js';
@@ -277,15 +277,28 @@ describe('auto ping', { concurrency: true }, () => {
     }
     assert.equal(c_ended(busy), false, 'still connected');
     busy.destroy();
-    // Without the restart, the same peer is dropped.
+    // Without the restart, the same traffic does not keep the peer: every CALL is still answered
+    // (so nothing but the missing pong can end it), and it is dropped without a close handshake
+    // after interval + timeout, like the mute peer above.
     const strict = await router({ ...options, auto_ping_restart_on_any_traffic: false });
+    const t0 = Date.now();
     const s = await WireClient.open({ port: strict.port }, {}, { autoPong: false });
-    const drop = within(s.ended.promise, 8000, 'the drop');
-    for (let i = 0; i < 20 && !c_ended(s); i++) {
-      s.send(1, HELLO);
-      await Promise.race([drop, within(new Promise((resolve) => setTimeout(resolve, 300)), 1000, 'pacing')]);
+    s.send(1, HELLO);
+    assert.equal((JSON.parse((await s.next(isText)).payload.toString()) as unknown[])[0], 2, 'WELCOME');
+    let answered = 0;
+    for (let i = 0; i < 30 && !c_ended(s); i++) {
+      s.send(1, JSON.stringify([48, i + 1, {}, 'com.example.nothing']));
+      const reply = s.next((f) => isText(f) && f.payload.toString().startsWith(`[8,48,${i + 1},`), 5000, `ERROR ${i + 1}`);
+      reply.catch(() => {}); // the drop may come before this answer
+      await Promise.race([s.ended.promise, reply.then(() => answered++)]);
+      await Promise.race([s.ended.promise, within(new Promise((resolve) => setTimeout(resolve, 300)), 1000, 'pacing')]);
     }
-    await drop;
+    await within(s.ended.promise, 1000, 'the drop for the missing pong');
+    const took = Date.now() - t0;
+    assert.ok(took >= 2800, `dropped after interval + timeout (${took} ms)`);
+    assert.ok(answered >= 5, `it kept sending and being answered until the drop (${answered} answers)`);
+    assert.equal(s.frames.filter(isClose).length, 0, 'dropped, not closed');
+    assert.equal(s.frames.filter((f) => isText(f) && f.payload.toString().startsWith('[3,')).length, 0, 'no ABORT');
   });
 });
 

@@ -69,6 +69,8 @@ declare module 'autobahn' {
     use_es6_promises?: boolean;
     /** Called for errors thrown by the application's handlers (default: console.error). */
     on_user_error?: (error: unknown, message: string) => void;
+    /** Called for AutobahnJS's own errors, e.g. a protocol violation it saw (default: console.error). */
+    on_internal_error?: (error: unknown, message?: string) => void;
   }
   export class Connection {
     constructor(options: ConnectionOptions);

@@ -109,7 +109,7 @@ describe('Crossbar-style files', () => {
   });
 
   test('features not implemented yet are refused by name, never ignored', () => {
-    refused(router({}, { auth: { tls: { type: 'static', principals: {} } } }), /auth\.tls: method 'tls' is not possible: uWebSockets\.js 20\.30 verifies client certificates/);
+    refused(router({}, { auth: { tls: { type: 'static', principals: {} } } }), /transports\[0\]\.auth\.tls: TLS client certificate authentication needs a TLS endpoint with ca_certificates/);
     refused(router({}, { auth: { ticket: { type: 'static', principals: {} }, cookie: {} } }), /transports\[0\]\.auth\.cookie: cookie authentication needs cookie tracking on this transport/);
     refused(router({}, { cookie: {}, auth: { cookie: {} } }), /auth\.cookie: needs at least one other method/);
     refused(router({}, { cookie: {}, auth: { cookie: { type: 'static' } } }), /auth\.cookie\.type: unknown key/);

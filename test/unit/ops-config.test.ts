@@ -6,6 +6,9 @@ import { effectiveConfig, envVars, MASK, maskSecrets } from '../../src/config/ef
 import { buildConfig, ConfigError } from '../../src/config/load.js';
 import { resolveLogFormat } from '../../src/log.js';
 
+// biome-ignore lint/suspicious/noExplicitAny: the tests walk printed JSON by key
+type Walk = Record<string, any>;
+
 // The configuration reference (every key and variable) lives in docs/configuration.md.
 const CONFIG_DOC = readFileSync(new URL('../../../docs/configuration.md', import.meta.url), 'utf8');
 
@@ -56,6 +59,15 @@ describe('operations config', () => {
     refused(DEFAULT_CONFIG, /crosswire\.ops\.port/, { CROSSWIRE_OPS_PORT: '99999' });
   });
 
+  test('timer values past what setTimeout can wait (2^31 - 1 ms) are refused, naming the key', () => {
+    const max = 2 ** 31 - 1;
+    for (const key of ['hello_timeout', 'shutdown_timeout', 'auth_timeout', 'auth_fail_delay']) {
+      assert.equal((effectiveConfig(withCrosswire({ [key]: max }), {}) as any).crosswire[key], max, key);
+      refused(withCrosswire({ [key]: max + 1 }), new RegExp(`crosswire\\.${key}: must be an integer number of milliseconds from [01] to ${max}`));
+    }
+    refused(DEFAULT_CONFIG, /crosswire\.shutdown_timeout: must be an integer number of milliseconds/, { CROSSWIRE_SHUTDOWN_TIMEOUT: String(2 ** 31) });
+  });
+
   test('crosswire.flow: defaults, environment overrides, and bad values name the key', () => {
     const MiB = 1024 * 1024;
     assert.deepEqual(buildConfig(DEFAULT_CONFIG, {}).flow, {
@@ -87,7 +99,7 @@ describe('operations config', () => {
 
 describe('print-config', () => {
   test('the effective config: every default filled in, environment overrides applied', () => {
-    const e = effectiveConfig(DEFAULT_CONFIG, { CROSSWIRE_SHUTDOWN_TIMEOUT: '1234' }) as Record<string, any>;
+    const e = effectiveConfig(DEFAULT_CONFIG, { CROSSWIRE_SHUTDOWN_TIMEOUT: '1234' }) as Walk;
     assert.equal(e.version, 2);
     assert.equal(e.crosswire.shutdown_timeout, 1234);
     assert.deepEqual(e.crosswire.ops, { on_transports: ['metrics', 'health'], port: null, interface: '127.0.0.1' });
@@ -104,6 +116,14 @@ describe('print-config', () => {
     assert.deepEqual(buildConfig(e, {}), buildConfig(DEFAULT_CONFIG, { CROSSWIRE_SHUTDOWN_TIMEOUT: '1234' }));
   });
 
+  test('container and guest workers are shown as written beside the router', () => {
+    const raw = JSON.parse(readFileSync(new URL('../../../config/example-container.json', import.meta.url), 'utf8'));
+    const e = effectiveConfig(structuredClone(raw), {}) as Record<string, any>;
+    assert.equal(e.workers.length, raw.workers.length);
+    for (const [i, w] of raw.workers.entries()) if (w.type !== 'router') assert.deepEqual(e.workers[i], w);
+    assert.ok(e.workers.some((w: any) => w.type === 'container'));
+  });
+
   test('an invalid config throws the same ConfigError as check', () => {
     assert.throws(() => effectiveConfig(withCrosswire({ ops: { prot: 1 } }), {}), /crosswire\.ops\.prot: unknown key/);
   });
@@ -118,7 +138,7 @@ describe('print-config', () => {
       db: { password: 'hunter2', admin_password: 'x', token_url: 'https://example.com' },
       list: [{ secret: 's' }],
       empty: { secret: '' },
-    }) as Record<string, any>;
+    }) as Walk;
     assert.equal(masked.auth.ticket.principals.joe.ticket, MASK);
     assert.equal(masked.auth.ticket.principals.joe.role, 'user');
     assert.equal(masked.auth.ticket.type, 'static');

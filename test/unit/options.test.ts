@@ -14,17 +14,27 @@ interface Sample {
   expected_error?: { type: string; contains: string };
 }
 
-// The WAMP test vectors' options_validation samples: a router must accept the valid ones and
-// answer the invalid ones with a protocol violation naming the key.
-for (const file of ['publish.json', 'subscribe.json']) {
-  describe(`option validation samples of ${file}`, () => {
+// The WAMP test vectors' options_validation and details_validation samples: the valid ones pass,
+// the invalid ones are a protocol violation naming the key. A router never receives an EVENT: its
+// samples pin the table that every EVENT the router sends is held to (event-details.test.ts).
+for (const [file, category, count] of [
+  ['publish.json', 'options_validation', 0],
+  ['subscribe.json', 'options_validation', 0],
+  ['event.json', 'details_validation', 21],
+] as const) {
+  describe(`${category} samples of ${file}`, () => {
     const samples = (JSON.parse(readFileSync(new URL(file, VECTORS), 'utf8')) as { samples: Sample[] }).samples.filter(
-      (s) => s.test_category === 'options_validation',
+      (s) => s.test_category === category,
     );
-    test('there are samples', () => assert.ok(samples.length > 5));
+    test('there are samples', () => {
+      assert.ok(samples.length > 5);
+      if (count > 0) assert.equal(samples.length, count);
+    });
     for (const s of samples) {
       test(s.description ?? JSON.stringify(s.wmsg), () => {
-        const [type, , options] = s.wmsg as [number, number, Record<string, unknown>];
+        const type = s.wmsg![0] as number;
+        // Options follow the request id; an EVENT's Details follow its subscription and publication ids.
+        const options = s.wmsg![type === MsgType.EVENT ? 3 : 2] as Record<string, unknown>;
         if (s.expected_error === undefined) {
           checkOptions(type, options);
         } else {

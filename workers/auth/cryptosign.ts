@@ -20,14 +20,34 @@ function keyOwner(principals: Record<string, CryptosignPrincipal>, pubkey: strin
   return m.get(pubkey);
 }
 
+function xor(a: Buffer, b: Buffer): Buffer {
+  const out = Buffer.alloc(a.length);
+  for (let i = 0; i < a.length; i++) out[i] = a[i]! ^ (b[i] ?? 0);
+  return out;
+}
+
 export async function cryptosign(a: Attempt, cfg: NonNullable<TransportAuth['cryptosign']>, pool: VerifyPool): Promise<Step> {
   const x = a.authextra;
   if (typeof x.pubkey !== 'string' || !HEX64.test(x.pubkey)) {
     throw new AuthFailure(Uri.AUTHENTICATION_FAILED, 'cryptosign needs HELLO.Details.authextra.pubkey: an Ed25519 public key in hex');
   }
-  if (x.channel_binding !== undefined && x.channel_binding !== null) {
-    // tls-unique / tls-exporter need a TLS transport; Crosswire has none yet.
-    throw new AuthFailure(Uri.AUTHENTICATION_FAILED, `channel binding '${String(x.channel_binding)}' is not available: this transport is not TLS`, false);
+  // Channel binding (WAMP spec, "TLS Channel Binding"): the client signs challenge XOR channel id, so a
+  // signature made for one TLS connection is worthless on another.
+  const binding = x.channel_binding ?? null;
+  let channelIds: Buffer[] | null = null;
+  if (binding !== null) {
+    if (binding !== 'tls-unique') throw new AuthFailure(Uri.AUTHENTICATION_FAILED, `channel binding '${String(binding)}' is not supported (only 'tls-unique')`, false);
+    const ids = a.transport.tls?.tlsUnique ?? [];
+    if (ids.length === 0) {
+      throw new AuthFailure(
+        Uri.AUTHENTICATION_FAILED,
+        a.transport.secure
+          ? "channel binding 'tls-unique' is not available on this transport: its TLS is terminated by uWebSockets.js, which does not expose the TLS Finished messages (transports with ca_certificates or auth.tls have it)"
+          : "channel binding 'tls-unique' is not available: this transport is not TLS",
+        false,
+      );
+    }
+    channelIds = ids.map((h) => Buffer.from(h, 'hex'));
   }
   if (x.challenge !== undefined && x.challenge !== null) {
     throw new AuthFailure(Uri.AUTHENTICATION_FAILED, 'router authentication (authextra.challenge) is not supported: the router has no signing key', false);
@@ -56,18 +76,23 @@ export async function cryptosign(a: Attempt, cfg: NonNullable<TransportAuth['cry
   }
   const challenge = randomBytes(32);
   return {
-    challenge: { challenge: challenge.toString('hex'), channel_binding: null },
+    challenge: { challenge: challenge.toString('hex'), channel_binding: binding },
     authenticate: async (signature): Promise<Identity> => {
       // AUTHENTICATE carries hex(signature(64) ‖ signed message(32)); a bare signature is accepted too.
       if (!/^[0-9a-fA-F]*$/.test(signature) || (signature.length !== 192 && signature.length !== 128)) {
         throw new AuthFailure(Uri.AUTHENTICATION_FAILED, 'the cryptosign signature must be 64 or 96 bytes in hex');
       }
       const raw = Buffer.from(signature, 'hex');
-      if (raw.length === 96 && !raw.subarray(64).equals(challenge)) {
-        throw new AuthFailure(Uri.AUTHENTICATION_FAILED, 'the signed message is not the challenge');
+      // What the client must have signed: the challenge, or with channel binding the challenge XOR
+      // this connection's channel id (tlsFacts: either accepted form).
+      const expected = channelIds === null ? [challenge] : channelIds.map((id) => xor(challenge, id));
+      const signed = raw.length === 96 ? expected.filter((m) => m.equals(raw.subarray(64))) : expected;
+      if (signed.length === 0) {
+        throw new AuthFailure(Uri.AUTHENTICATION_FAILED, channelIds === null ? 'the signed message is not the challenge' : 'the signed message is not the challenge bound to this TLS channel');
       }
       // Verified for an unknown key too: the same work, then the same ABORT.
-      const valid = await pool.ed25519(pubkey, challenge, raw.subarray(0, 64));
+      let valid = false;
+      for (const m of signed) if (!valid) valid = await pool.ed25519(pubkey, m, raw.subarray(0, 64));
       if (!valid || identity === null) throw wrongSecret('cryptosign signature', unknown);
       return { ...identity, extra: { ...identity.extra, pubkey } };
     },

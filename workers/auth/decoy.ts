@@ -1,5 +1,5 @@
 /**
- * Decoy principals (issue 20: principal enumeration). A static method asked for an authid it does
+ * Decoy principals, against principal enumeration. A static method asked for an authid it does
  * not know answers as it would for a known one: a CHALLENGE at once, shaped like a configured
  * principal's, then the same work and the same ABORT as a wrong secret at AUTHENTICATE. The decoy
  * is derived from the authid with a key hashed from the whole principal table (secrets included,

@@ -1,5 +1,5 @@
 /**
- * Dynamic authorization (Crossbar's role `authorizer`, crossbar.md §7): the router calls
+ * Dynamic authorization (Crossbar's role `authorizer`, Crossbar.io docs, "Authorization"): the router calls
  * authorize(session, uri, action, options) on the role's realm and gets true/false or
  * {allow, disclose, cache}. Beyond Crossbar (its issue #212), answers with `cache: true` are
  * kept per session, URI, action and match policy, for `authorizer-cache-ttl` ms, at most

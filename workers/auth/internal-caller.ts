@@ -4,7 +4,7 @@ import { randomId } from '../../src/wamp/ids.js';
 import { type Dict, WampError } from '../../src/wamp/messages.js';
 import { Uri } from '../../src/wamp/uris.js';
 import { RolePermissions } from '../authorizer.js';
-import { Output } from '../output.js';
+import { INTERNAL_BIT, Output } from '../output.js';
 import type { Realm } from '../realm.js';
 import { Session } from '../session.js';
 
@@ -32,6 +32,21 @@ export class InternalOutput extends Output {
     if (connId < 0) this.#sinks.get(connId)?.(msg);
     else super.send(connId, msg);
   }
+
+  /** An EVENT some router-internal sessions subscribe to (mask bit INTERNAL_BIT): theirs is handed over here. */
+  override fanout(connIds: number[], msg: unknown[], mask: number): void {
+    if ((mask & INTERNAL_BIT) !== 0) {
+      const rest: number[] = [];
+      for (const id of connIds) {
+        if (id < 0) this.#sinks.get(id)?.(msg);
+        else rest.push(id);
+      }
+      mask &= ~INTERNAL_BIT;
+      if (rest.length === 0) return;
+      connIds = rest;
+    }
+    super.fanout(connIds, msg, mask);
+  }
 }
 
 /** A call's error as the callee (or the router) answered it. */
@@ -49,7 +64,7 @@ export class CallError extends Error {
 }
 
 const TRUSTED = new RolePermissions({ name: 'trusted', 'allow-by-default': true });
-const INTERNAL_TRANSPORT: TransportInfo = { type: 'websocket', serIndex: -1, transportId: 'internal', authKey: 'internal', serializer: 'none', peer: 'internal', cookieAnonAuthid: null, cookieAuth: null };
+const INTERNAL_TRANSPORT: TransportInfo = { type: 'websocket', serIndex: -1, transportId: 'internal', authKey: 'internal', serializer: 'none', peer: 'internal', cookieAnonAuthid: null, cookieAuth: null, secure: false, tls: null };
 
 /**
  * The router's own caller on one realm (Crossbar's service session, role "trusted"): dynamic

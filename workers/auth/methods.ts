@@ -1,6 +1,6 @@
 /**
  * anonymous, ticket and WAMP-CRA (WAMP advanced profile, "Authentication Methods";
- * Crossbar's static and dynamic variants, crossbar.md §5).
+ * Crossbar's static and dynamic variants, Crossbar.io docs, "Authentication").
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { AnonymousStatic, DynamicAuth, TransportAuth, WampcraUser } from '../../src/config/auth.js';

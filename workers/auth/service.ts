@@ -8,28 +8,35 @@ import { createHash } from 'node:crypto';
 import type { AuthMethodName, TransportAuth } from '../../src/config/auth.js';
 import type { AuthOptions, TransportInfo } from '../../src/ipc/protocol.js';
 import type { Logger } from '../../src/log.js';
-import { MsgType } from '../../src/wamp/codes.js';
+import { CloseCode, MsgType } from '../../src/wamp/codes.js';
 import { randomId } from '../../src/wamp/ids.js';
 import { type Dict, isDict } from '../../src/wamp/messages.js';
 import { Uri } from '../../src/wamp/uris.js';
 
-import { CloseCode, type Realm } from '../realm.js';
+import type { Realm } from '../realm.js';
 import { cryptosign } from './cryptosign.js';
 import { InternalCaller, type InternalOutput } from './internal-caller.js';
 import { anonymous, ticket, wampcra } from './methods.js';
 import { VerifyPool } from './pool.js';
 import { scram } from './scram.js';
 import { Throttle } from './throttle.js';
+import { tlsCertificate } from './tls.js';
 import { type Attempt, AuthFailure, type Identity, type Step } from './types.js';
 import { countAuth } from '../stats.js';
 
 /**
- * Cookie authentication (crossbar.md §4, §5): no CHALLENGE; the identity the main thread read from
+ * Cookie authentication (Crossbar.io docs, "Cookie Tracking", "Cookie Authentication"): no CHALLENGE; the identity the main thread read from
  * the cookie store at HELLO, reported as Crossbar does: the original authmethod, authprovider "cookie".
  */
 function cookieIdentity(a: Attempt): Identity {
   const c = a.transport.cookieAuth!;
   return { authid: c.authid!, role: c.authrole!, realm: null, method: c.authmethod ?? 'cookie', provider: 'cookie', extra: c.authextra ?? {} };
+}
+
+/** A peer-chosen string as it goes into a log line: at most 256 characters, longer ones marked. */
+export function clipForLog(v: string | null): string | null {
+  if (v === null || v.length <= 256) return v;
+  return `${v.slice(0, 256)}… (${v.length} characters)`;
 }
 
 const THROTTLED = 'too many failed authentication attempts from this address or for this authid; try again later';
@@ -66,7 +73,7 @@ function throttleKeys(peer: string, method: string, authid: string | null): stri
   return keys;
 }
 
-/** Counters for the metrics endpoint (issue 7): plain numbers, only ever incremented. */
+/** Counters for the metrics endpoint: plain numbers, only ever incremented. */
 export interface AuthCounters {
   started: number;
   welcomed: number;
@@ -132,7 +139,7 @@ export class AuthService {
       );
     }
     // Crossbar: with cookie tracking on, an anonymous session's authid is the cookie id. Crosswire:
-    // an id derived from it (issue 20: the cookie itself would be handed to others as the authid).
+    // an id derived from it (the cookie itself would be handed to others as the authid).
     const authid =
       method === 'cookie'
         ? transport.cookieAuth!.authid
@@ -146,7 +153,7 @@ export class AuthService {
       this.counters.throttled++;
       countAuth('none', false);
       // debug, not info: a blocked peer that keeps trying must not flood the log (its failures were logged).
-      this.log.debug({ conn: connId, peer: transport.peer, realm: realm.name, authid }, 'authentication refused: too many failed attempts');
+      this.log.debug({ conn: connId, peer: transport.peer, realm: realm.name, authid: clipForLog(authid) }, 'authentication refused: too many failed attempts');
       return realm.abortNew(connId, Uri.AUTHENTICATION_FAILED, THROTTLED);
     }
     const p = new Pending(connId, realm, details, transport, method, authid, randomId(), keys);
@@ -171,6 +178,8 @@ export class AuthService {
         return cryptosign(a, auth.cryptosign!, this.pool);
       case 'scram':
         return scram(a, auth.scram!);
+      case 'tls':
+        return tlsCertificate(a, auth.tls!);
       case 'cookie':
         return Promise.resolve({ identity: cookieIdentity(a) });
     }
@@ -193,7 +202,14 @@ export class AuthService {
           session: p.sessionId,
           authmethod: p.method,
           authextra,
-          transport: { type: p.transport.type, transport_id: p.transport.transportId, peer: p.transport.peer, serializer: p.transport.serializer },
+          transport: {
+            type: p.transport.type,
+            transport_id: p.transport.transportId,
+            peer: p.transport.peer,
+            serializer: p.transport.serializer,
+            // Crossbar's transport details: the verified client certificate (Autobahn|Python's peer_cert) or null.
+            peer_cert: p.transport.tls?.peerCert ?? null,
+          },
           ...extra,
         };
         return this.caller(target)
@@ -205,7 +221,7 @@ export class AuthService {
 
   /**
    * Runs one step of `p`; its outcome is a CHALLENGE, a WELCOME or an ABORT. A step decides a
-   * guess, so it is admitted by the throttle first (issue 20: parallel connections must not get
+   * guess, so it is admitted by the throttle first (parallel connections must not get
    * more guesses decided than `auth_max_failures`): refused when its peer or authid has too many
    * failures, queued while failures plus steps in flight reach the limit. Returns the key it
    * waits on, or null.
@@ -217,7 +233,7 @@ export class AuthService {
       this.counters.throttled++;
       this.#finish(p);
       countAuth(p.method === 'wamp-scram' ? 'scram' : p.method, false);
-      this.log.debug({ conn: p.connId, peer: p.transport.peer, realm: p.realm.name, authid: p.authid }, 'authentication refused: too many failed attempts');
+      this.log.debug({ conn: p.connId, peer: p.transport.peer, realm: p.realm.name, authid: clipForLog(p.authid) }, 'authentication refused: too many failed attempts');
       p.realm.abortNew(p.connId, Uri.AUTHENTICATION_FAILED, THROTTLED);
       return null;
     }
@@ -296,7 +312,7 @@ export class AuthService {
     const peer = p.transport.peer;
     this.counters.failed++;
     countAuth(p.method === 'wamp-scram' ? 'scram' : p.method, false);
-    this.log.info({ conn: p.connId, peer, realm: p.realm.name, authmethod: p.method, authid: p.authid, reason: f.uri, message: f.detail ?? f.message }, 'authentication failed');
+    this.log.info({ conn: p.connId, peer, realm: p.realm.name, authmethod: p.method, authid: clipForLog(p.authid), reason: f.uri, message: clipForLog(f.detail ?? f.message) }, 'authentication failed');
     if (!f.counts) return p.realm.abortNew(p.connId, f.uri, f.message);
     this.#count(p);
     // Brute-force hygiene: a guess costs the guesser time.

@@ -12,6 +12,8 @@ const REMOTE_TRANSPORT: TransportInfo = {
   peer: 'cluster',
   cookieAnonAuthid: null,
   cookieAuth: null,
+  secure: false,
+  tls: null,
 };
 
 /**

@@ -1,0 +1,183 @@
+/**
+ * The meta API of a cluster node (docs/cluster.md, WAMP spec "Session Meta API" and "Subscription
+ * Meta API"): the procedures below answer for the whole realm. The caller's node computes its own
+ * part, asks the other nodes of the realm for theirs (NATS request on `cw.<realm>.m`, answers
+ * collected until every node known to serve the realm answered or META_TIMEOUT_MS passed; a node
+ * that did not answer in time is left out) and merges them.
+ *
+ * A subscription has the same id on every node in a cluster (Broker: the backplane derives it
+ * from the topic and match), so the lists merge by id.
+ */
+import { MsgType } from '../../src/wamp/codes.js';
+import { isId } from '../../src/wamp/ids.js';
+import { type Dict, isDict, WampError } from '../../src/wamp/messages.js';
+import { Uri } from '../../src/wamp/uris.js';
+import type { Match } from '../match/uri-index.js';
+import type { Realm } from '../realm.js';
+import { type Session, SessionState } from '../session.js';
+
+/** How long the caller's node waits for the other nodes' answers. */
+export const META_TIMEOUT_MS = 1000;
+
+const isMatch = (v: unknown): v is Match => v === 'exact' || v === 'prefix' || v === 'wildcard';
+
+/** This node's part of a procedure's answer; throws WampError for bad arguments (on the caller's node). */
+type Part = (realm: Realm, args: unknown[], kwargs: Dict) => unknown;
+/** Merges the caller's node's part with the other nodes' (parts that did not decode are skipped). */
+type Merge = (local: unknown, remote: unknown[], args: unknown[]) => unknown;
+
+function roles(args: unknown[]): Set<string> | null {
+  const r = args[0];
+  if (r === undefined || r === null) return null;
+  if (!Array.isArray(r) || !r.every((x) => typeof x === 'string')) throw new WampError(Uri.INVALID_ARGUMENT, 'argument 1 must be a list of authroles');
+  return new Set(r as string[]);
+}
+function str(args: unknown[], i: number, what: string): string {
+  if (typeof args[i] !== 'string') throw new WampError(Uri.INVALID_ARGUMENT, `argument ${i + 1} must be ${what}`);
+  return args[i] as string;
+}
+function match(args: unknown[], kwargs: Dict): Match {
+  const m = { ...(isDict(args[1]) ? args[1] : {}), ...kwargs }.match ?? 'exact';
+  if (!isMatch(m)) throw new WampError(Uri.INVALID_ARGUMENT, 'match must be exact, prefix or wildcard');
+  return m;
+}
+const ids = (v: unknown): number[] => (Array.isArray(v) ? v.filter((x): x is number => isId(x)) : []);
+const union = (...lists: number[][]): number[] => [...new Set(lists.flat())];
+const first = (local: unknown, remote: unknown[]): unknown => (local !== null && local !== undefined ? local : (remote.find((x) => x !== null && x !== undefined) ?? null));
+/** Whether the caller's node alone can answer (the other nodes are not asked). */
+const localEnough = (local: unknown): boolean => local !== null && local !== undefined;
+
+interface Procedure {
+  part: Part;
+  merge: Merge;
+  /** When the caller's node's part is the answer already. */
+  enough?: (local: unknown) => boolean;
+}
+
+function noSuchSubscription(): never {
+  throw new WampError(Uri.NO_SUCH_SUBSCRIPTION);
+}
+
+const PROCEDURES: Readonly<Record<string, Procedure>> = {
+  'wamp.session.list': {
+    part: (realm, args) => {
+      const r = roles(args);
+      return [...realm.sessions.values()].filter((s) => r === null || r.has(s.authrole)).map((s) => s.id);
+    },
+    merge: (local, remote) => union(ids(local), ...remote.map(ids)),
+  },
+  'wamp.session.get': {
+    part: (realm, args) => (isId(args[0]) ? (realm.sessions.get(args[0])?.details() ?? null) : null),
+    enough: localEnough,
+    merge: (local, remote, args) => {
+      const d = first(local, remote.filter(isDict));
+      if (d === null) throw new WampError(Uri.NO_SUCH_SESSION, `no session ${String(args[0])} on this realm`);
+      return d;
+    },
+  },
+  'wamp.subscription.list': {
+    part: (realm) => realm.broker.list(),
+    merge: (local, remote) => {
+      const all = [local, ...remote].filter(isDict);
+      return { exact: union(...all.map((x) => ids(x.exact))), prefix: union(...all.map((x) => ids(x.prefix))), wildcard: union(...all.map((x) => ids(x.wildcard))) };
+    },
+  },
+  'wamp.subscription.lookup': {
+    part: (realm, args, kwargs) => realm.broker.lookup(str(args, 0, 'a topic URI'), match(args, kwargs))?.id ?? null,
+    enough: localEnough,
+    merge: (local, remote) => first(local, remote.filter((x): x is number => isId(x))),
+  },
+  'wamp.subscription.match': {
+    part: (realm, args) => realm.broker.matching(str(args, 0, 'a topic URI')).map((s) => s.id),
+    merge: (local, remote) => {
+      const all = union(ids(local), ...remote.map(ids));
+      return all.length === 0 ? null : all;
+    },
+  },
+  'wamp.subscription.get': {
+    part: (realm, args) => (isId(args[0]) ? (realm.broker.get(args[0])?.info() ?? null) : null),
+    enough: localEnough,
+    merge: (local, remote) => first(local, remote.filter(isDict)) ?? noSuchSubscription(),
+  },
+  'wamp.subscription.list_subscribers': {
+    part: (realm, args) => {
+      const sub = isId(args[0]) ? realm.broker.get(args[0]) : undefined;
+      return sub === undefined ? null : [...sub.subscribers].map((s) => s.id);
+    },
+    merge: (local, remote) => {
+      const all = [local, ...remote].filter(Array.isArray);
+      return all.length === 0 ? noSuchSubscription() : union(...all.map(ids));
+    },
+  },
+  'wamp.subscription.count_subscribers': {
+    part: (realm, args) => {
+      const sub = isId(args[0]) ? realm.broker.get(args[0]) : undefined;
+      return sub === undefined ? null : sub.subscribers.size;
+    },
+    merge: (local, remote) => {
+      const all = [local, ...remote].filter((x): x is number => Number.isInteger(x) && (x as number) >= 0);
+      return all.length === 0 ? noSuchSubscription() : all.reduce((a, b) => a + b, 0);
+    },
+  },
+};
+
+/** Whether a meta procedure answers for the whole cluster (clusterMeta) rather than this node. */
+export function isClusterMeta(procedure: string): boolean {
+  return Object.hasOwn(PROCEDURES, procedure);
+}
+
+/** This node's part, for another node that asked (null when it has nothing or the arguments are bad). */
+export function metaPart(realm: Realm, procedure: string, args: unknown[], kwargs: Dict): unknown {
+  const p = Object.hasOwn(PROCEDURES, procedure) ? PROCEDURES[procedure]! : undefined;
+  if (p === undefined) return null;
+  try {
+    return p.part(realm, args, kwargs);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Answers a CALL of a cluster meta procedure (already authorized) with RESULT or ERROR, once the
+ * other nodes answered or META_TIMEOUT_MS passed; nothing is sent to a session that left meanwhile.
+ */
+export function clusterMeta(
+  realm: Realm,
+  caller: Session,
+  msg: unknown[],
+  procedure: string,
+  args: unknown[],
+  kwargs: Dict,
+  ask: (procedure: string, args: unknown[], kwargs: Dict) => Promise<unknown[]>,
+): void {
+  const p = PROCEDURES[procedure]!;
+  const requestId = msg[1];
+  const fail = (e: unknown) => {
+    const err = e instanceof WampError ? e : new WampError(Uri.INTERNAL_ERROR, 'the cluster meta call failed');
+    if (!(e instanceof WampError)) realm.log.error({ err: String(e), procedure }, 'cluster: meta call failed');
+    realm.out.send(caller.connId, [MsgType.ERROR, MsgType.CALL, requestId, err.message !== err.uri ? { message: err.message } : {}, err.uri]);
+  };
+  let local: unknown;
+  try {
+    local = p.part(realm, args, kwargs);
+    if (p.enough?.(local) === true) {
+      realm.out.send(caller.connId, [MsgType.RESULT, requestId, {}, [p.merge(local, [], args)]]);
+      return;
+    }
+  } catch (e) {
+    return fail(e);
+  }
+  ask(procedure, args, kwargs).then(
+    (remote) => {
+      if (caller.state !== SessionState.ESTABLISHED) return;
+      try {
+        realm.out.send(caller.connId, [MsgType.RESULT, requestId, {}, [p.merge(local, remote, args)]]);
+      } catch (e) {
+        fail(e);
+      }
+    },
+    (e: unknown) => {
+      if (caller.state === SessionState.ESTABLISHED) fail(e);
+    },
+  );
+}
