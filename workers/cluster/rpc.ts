@@ -126,11 +126,18 @@ export class ClusterRpc implements MembershipEvents {
     if (this.kv !== null) return Promise.resolve(this.kv);
     const nc = this.#nc;
     if (nc === null) return Promise.resolve(null);
-    this.#kvOpening ??= nc
-      .jetstream()
-      .views.kv(SINGLE_BUCKET, { history: 1 })
+    const js = nc.jetstream();
+    // Once more on failure: nodes starting together race to create the bucket's stream.
+    this.#kvOpening ??= js.views
+      .kv(SINGLE_BUCKET, { history: 1 })
+      .catch(() => js.views.kv(SINGLE_BUCKET, { history: 1 }))
       .then(
-        (kv) => (this.kv = kv),
+        (kv) => {
+          this.kv = kv;
+          // Registrations made while it could not be opened are claimed now.
+          if (this.#kvWarned) queueMicrotask(() => this.revalidate());
+          return kv;
+        },
         (e: unknown) => {
           if (!this.#kvWarned) {
             this.#kvWarned = true;
