@@ -253,8 +253,21 @@ class RealmLink implements Backplane {
   }
 }
 
+/** Told of the NATS connection's life (workers/cluster/membership.ts). */
+export interface LinkWatcher {
+  /** The connection is up for the first time. */
+  connected(nc: NatsConnection): void;
+  disconnected(): void;
+  reconnected(): void;
+  /** The node is shutting down gracefully. */
+  leaving(): void;
+  close(): void;
+}
+
 /** The worker's NATS connection and the links of its realms. */
 export class ClusterLink {
+  /** Told of the connection's life (membership, RPC). */
+  readonly watchers: LinkWatcher[] = [];
   #nc: NatsConnection | null = null;
   readonly #realms: RealmLink[] = [];
   /** This connection's own queue group (see the file comment); random, so that two nodes never share one. */
@@ -433,18 +446,22 @@ export class ClusterLink {
     this.#state(true, null);
     this.log.info({ node: cfg.nodeId, server: nc.getServer() }, 'cluster: connected to NATS');
     for (const r of this.#realms) this.#join(r);
+    for (const w of this.watchers) w.connected(nc);
     this.#heartbeat = setInterval(() => {
       for (const r of this.#realms) r.gossip(false);
     }, HEARTBEAT_MS);
     this.#heartbeat.unref();
     void (async () => {
       for await (const s of nc.status()) {
-        if (s.type === 'disconnect') this.#state(false, `NATS connection lost (${String(s.data)}), reconnecting`);
-        else if (s.type === 'reconnect') {
+        if (s.type === 'disconnect') {
+          this.#state(false, `NATS connection lost (${String(s.data)}), reconnecting`);
+          for (const w of this.watchers) w.disconnected();
+        } else if (s.type === 'reconnect') {
           this.#reconnects++;
           this.#state(true, null);
           // The NATS client subscribes again by itself; the others learn this node's sessions at once.
           for (const r of this.#realms) r.gossip(true);
+          for (const w of this.watchers) w.reconnected();
         } else if (s.type !== 'error') continue;
         this.log.warn({ node: cfg.nodeId, status: s.type, data: String(s.data) }, 'cluster: NATS connection');
       }
@@ -490,8 +507,15 @@ export class ClusterLink {
     }
   }
 
+  /** Graceful shutdown begins: the other nodes are told at once. */
+  leaving(): void {
+    for (const w of this.watchers) w.leaving();
+  }
+
   async close(): Promise<void> {
     this.#closing = true;
+    this.leaving();
+    for (const w of this.watchers) w.close();
     if (this.#heartbeat !== null) clearInterval(this.#heartbeat);
     for (const r of this.#realms) r.retained?.close();
     if (this.#nc !== null) await this.#nc.close();

@@ -14,7 +14,7 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export type InvokePolicy = 'single' | 'roundrobin' | 'random' | 'first' | 'last';
 
-interface Callee {
+export interface Callee {
   session: Session;
   forwardTimeout: boolean;
   /** The callee's role allows only part of what the pattern matches: each call is checked. */
@@ -82,6 +82,16 @@ export interface DealerEvents {
   deleted(s: Session, reg: Registration): void;
 }
 
+/** The cluster's side of a realm's dealer (workers/cluster/rpc.ts); null on a single node. */
+export interface DealerBackplane {
+  /** Whether a REGISTER may go ahead now; false: the backplane took it over and answers it later. */
+  admit(s: Session, msg: unknown[], filtered: boolean): boolean;
+  /** A callee was added to `reg` (last in reg.callees). */
+  calleeAdded(s: Session, reg: Registration, callee: Callee): void;
+  /** `s` is no longer a callee of `reg`. */
+  calleeRemoved(s: Session, reg: Registration): void;
+}
+
 /**
  * The dealer of one realm: exact and pattern registrations, shared registrations, progressive
  * results and invocations, timeouts and canceling. Which registration a call reaches is decided
@@ -92,6 +102,8 @@ export class Dealer {
   #byId = new Map<number, Registration>();
   /** Registrations with filtered callees: while 0, routing needs no per-call check. */
   #filtered = 0;
+  /** The cluster link (workers/cluster/rpc.ts), or null: a single node. */
+  cluster: DealerBackplane | null = null;
 
   constructor(
     readonly out: Output,
@@ -158,8 +170,10 @@ export class Dealer {
       this.#byId.set(id, reg);
       created = true;
     }
-    reg.callees.push({ session: s, forwardTimeout: options.forward_timeout === true, filtered });
+    const callee: Callee = { session: s, forwardTimeout: options.forward_timeout === true, filtered };
+    reg.callees.push(callee);
     if (filtered && reg.filtered++ === 0) this.#filtered++;
+    if (this.cluster !== null) this.cluster.calleeAdded(s, reg, callee);
     s.registrations.add(reg);
     this.out.send(s.connId, [MsgType.REGISTERED, requestId, reg.id]);
     if (created) this.events.created(s, reg);
@@ -336,6 +350,7 @@ export class Dealer {
     if (reg.callees[i]!.filtered && --reg.filtered === 0) this.#filtered--;
     reg.callees.splice(i, 1);
     s.registrations.delete(reg);
+    if (this.cluster !== null) this.cluster.calleeRemoved(s, reg);
     this.events.unregistered(s, reg);
     if (reg.callees.length === 0) {
       this.#index.delete(reg.procedure, reg.match);

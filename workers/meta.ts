@@ -2,6 +2,7 @@ import { type Dict, isDict, WampError } from '../src/wamp/messages.js';
 import { isId } from '../src/wamp/ids.js';
 import { isReservedUri, isValidUri, Uri } from '../src/wamp/uris.js';
 import { RolePermissions } from './authorizer.js';
+import { RemoteSession } from './cluster/remote-session.js';
 import { frameBytes, overLimit } from './limits.js';
 import type { Match } from './match/uri-index.js';
 import type { Realm } from './realm.js';
@@ -173,6 +174,8 @@ const PROCEDURES: Readonly<Record<string, Handler>> = {
     const reg = registration(realm, args[0]);
     const callee = reg.callees.find((c) => c.session.id === args[1])?.session;
     if (callee === undefined) throw new WampError(Uri.NO_SUCH_SESSION, `session ${String(args[1])} is not a callee of registration ${reg.id}`);
+    // A callee on another node of the cluster (docs/cluster.md) is removed there, not here.
+    if (callee instanceof RemoteSession) throw new WampError(Uri.NO_SUCH_SESSION, `session ${callee.id} is a callee on another node of the cluster`);
     const reason = reasonArgs(args, 2, kwargs).reason;
     realm.dealer.revoke(reg, callee, typeof reason === 'string' ? reason : undefined);
     return [[]];

@@ -13,7 +13,9 @@ import { InternalOutput } from './auth/internal-caller.js';
 import { AuthService } from './auth/service.js';
 import { Bridges } from './bridge.js';
 import { ClusterLink } from './cluster.js';
+import { Membership } from './cluster/membership.js';
 import { metaPart } from './cluster/meta.js';
+import { ClusterRpc } from './cluster/rpc.js';
 import { Drain } from './drain.js';
 import { noteFrame } from './limits.js';
 import { Realm } from './realm.js';
@@ -61,6 +63,9 @@ if (cluster !== null) {
     cluster.attach(name, realm.broker, realm.sessions);
     cluster.answerMeta(name, (procedure, args, kwargs) => metaPart(realm, procedure, args, kwargs));
   }
+  // Membership and RPC across nodes (workers/cluster/membership.ts, rpc.ts).
+  const rpc = new ClusterRpc(new Membership(cluster, log), out, log);
+  for (const realm of realms.values()) rpc.attach(realm);
   stats.clusterConnected = () => cluster.connected;
   stats.clusterStats = () => cluster.takeStats();
   // Up or down is reported at once (not at the next STATS interval): /ready follows the link.
@@ -152,6 +157,8 @@ function onBatch(ops: unknown[]): void {
           auth.shutdown();
           drain = new Drain(realms.values(), log);
           drain.start(drainMs);
+          cluster?.leaving(); // after the idle sessions' registrations were withdrawn
+
         }
         break;
       }

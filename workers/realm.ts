@@ -17,6 +17,7 @@ import { frameBytes, keepFrameBytes, knownFrameBytes, type Limits, maxCachedUri,
 import { callMeta, isMetaProcedure } from './meta.js';
 import { clusterMeta, isClusterMeta } from './cluster/meta.js';
 import type { Output } from './output.js';
+import { RemoteSession } from './cluster/remote-session.js';
 import { Session, SessionState } from './session.js';
 import { countAuth } from './stats.js';
 
@@ -325,6 +326,7 @@ export class Realm implements BrokerEvents, DealerEvents {
   // ---- meta events (WAMP spec, "Subscription/Registration Meta API"); none for wamp.* URIs ----
 
   #metaEvent(topic: string, s: Session, uri: string, arg: unknown): void {
+    if (s instanceof RemoteSession) return; // a callee on another node: its own node publishes these
     if (this.metaApi && !isReservedUri(uri) && this.broker.mayReach(topic)) this.broker.publishInternal(topic, [s.id, arg]);
   }
   created(s: Session, x: { topic?: string; procedure?: string; info(): Dict }): void {
@@ -502,6 +504,8 @@ export class Realm implements BrokerEvents, DealerEvents {
       // Taking a registration over would cut its callees off procedures this role may not register.
       throw new WampError(Uri.NOT_AUTHORIZED, `force_reregister of '${procedure}' (match ${match}) needs the right to register all it matches`);
     }
+    // In a cluster, a `single` registration is first claimed cluster-wide (workers/cluster/rpc.ts).
+    if (this.dealer.cluster !== null && !this.dealer.cluster.admit(s, msg, filtered)) return;
     this.dealer.register(s, msg[1] as number, options, procedure, filtered);
   }
 }

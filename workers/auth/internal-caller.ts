@@ -23,6 +23,11 @@ export class InternalOutput extends Output {
     return id;
   }
 
+  /** Ends a pseudo-connection: messages to it are dropped from now on. */
+  release(id: number): void {
+    this.#sinks.delete(id);
+  }
+
   override send(connId: number, msg: unknown[]): void {
     if (connId < 0) this.#sinks.get(connId)?.(msg);
     else super.send(connId, msg);

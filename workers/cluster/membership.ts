@@ -1,0 +1,223 @@
+/**
+ * Cluster membership (docs/cluster.md, "Membership and failures"). Every realm worker's NATS
+ * connection is one member: it announces itself on `cwx.hb` every HEARTBEAT_MS and hears the
+ * others there. A member not heard for DEAD_AFTER_MS is declared dead (`down`), so a node killed
+ * without a word (SIGKILL, power loss, cut off from NATS) is gone for the others within
+ * DEAD_AFTER_MS + SWEEP_MS of its last heartbeat. A node shutting down says so at once (`left`):
+ * the others stop routing new work to it but let what is in flight finish.
+ *
+ * Each member also listens on its own subject `cwx.d.<member id>` for messages meant for it alone
+ * (directory snapshots, invocations and their results: workers/cluster/rpc.ts).
+ *
+ * `cwx.` is not a realm's subject root (realms use `cw.<realm>.`, workers/cluster.ts).
+ */
+import type { NatsConnection, Subscription } from 'nats';
+import type { Logger } from '../../src/log.js';
+import { msgpackSerializer } from '../../src/serializers/msgpack.js';
+import type { ClusterLink, LinkWatcher } from '../cluster.js';
+
+/** How often a member says it is alive, and after how long without a word it is dead. */
+export const HEARTBEAT_MS = 1000;
+export const DEAD_AFTER_MS = 3000;
+/** How often silent members are looked for. */
+const SWEEP_MS = 250;
+
+const HB_SUBJECT = 'cwx.hb';
+/** The subject a member hears its direct messages on. */
+export const directSubject = (member: string): string => `cwx.d.${member}`;
+
+interface Peer {
+  node: string;
+  at: number;
+  /** It said it is shutting down: no new work goes to it. */
+  left: boolean;
+}
+
+export interface MembershipEvents {
+  /** A member was heard for the first time (or again after it was declared dead). */
+  up(member: string): void;
+  /** A member is shutting down: it serves what it has in flight, takes nothing new. */
+  left(member: string): void;
+  /** A member died (not heard for DEAD_AFTER_MS) or is gone after leaving. */
+  down(member: string): void;
+  /** A message for this member alone, from `from`. */
+  direct(from: string, msg: unknown[]): void;
+  /** The NATS connection is up (first time): subscribe what you need. */
+  connected(nc: NatsConnection): void;
+  /** The NATS connection is back after a loss: what was sent to this member meanwhile is lost. */
+  rejoined(): void;
+}
+
+export class Membership implements LinkWatcher {
+  readonly #peers = new Map<string, Peer>();
+  readonly listeners: MembershipEvents[] = [];
+  #nc: NatsConnection | null = null;
+  #heartbeat: NodeJS.Timeout | null = null;
+  #sweep: NodeJS.Timeout | null = null;
+  #subs: Subscription[] = [];
+  /** Since when the connection is up (0: it is not): until DEAD_AFTER_MS later, not every live member may have been heard. */
+  #upSince = 0;
+  #leaving = false;
+
+  constructor(
+    readonly link: ClusterLink,
+    readonly log: Logger,
+  ) {
+    link.watchers.push(this);
+  }
+
+  /** This member's id (its connection's unique queue group name). */
+  get id(): string {
+    return this.link.id;
+  }
+
+  /** Whether `member` is heard and not shutting down. */
+  alive(member: string): boolean {
+    const p = this.#peers.get(member);
+    return p !== undefined && !p.left;
+  }
+
+  /** Whether `member` said it is shutting down (and is not gone yet). */
+  isLeaving(member: string): boolean {
+    return this.#peers.get(member)?.left === true;
+  }
+
+  /** How long until `settled` (at least a little: a caller waits this long and looks again). */
+  settleMs(): number {
+    return Math.max(50, DEAD_AFTER_MS - (this.#upSince > 0 ? Date.now() - this.#upSince : 0));
+  }
+
+  /** Whether the connection has been up long enough that every live member has been heard. */
+  get settled(): boolean {
+    return this.#upSince > 0 && Date.now() - this.#upSince >= DEAD_AFTER_MS;
+  }
+
+  /** The members heard and alive (not this one). */
+  get peers(): number {
+    let n = 0;
+    for (const p of this.#peers.values()) if (!p.left) n++;
+    return n;
+  }
+
+  /** Sends `msg` to `member` alone (best effort: lost if either side is cut off). */
+  send(member: string, msg: unknown[]): boolean {
+    const nc = this.#nc;
+    if (nc === null) return false;
+    try {
+      nc.publish(directSubject(member), msgpackSerializer.encode(msg));
+      return true;
+    } catch (e) {
+      this.log.debug({ err: String(e), member }, 'cluster: direct message not sent');
+      return false;
+    }
+  }
+
+  connected(nc: NatsConnection): void {
+    this.#nc = nc;
+    this.#upSince = Date.now();
+    this.#subs.push(
+      nc.subscribe(HB_SUBJECT, { callback: (err, m) => err === null && this.#safely(() => this.#heard(msgpackSerializer.decode(m.data) as unknown[])) }),
+      nc.subscribe(directSubject(this.id), {
+        callback: (err, m) => {
+          if (err !== null) return;
+          this.#safely(() => {
+            const msg = msgpackSerializer.decode(m.data) as unknown[];
+            if (!Array.isArray(msg) || typeof msg[1] !== 'string') throw new Error('malformed direct message');
+            this.#touch(msg[1]);
+            for (const l of this.listeners) l.direct(msg[1], msg);
+          });
+        },
+      }),
+    );
+    for (const l of this.listeners) l.connected(nc);
+    this.#beat();
+    this.#heartbeat = setInterval(() => this.#beat(), HEARTBEAT_MS);
+    this.#heartbeat.unref();
+    this.#sweep = setInterval(() => this.#sweepSilent(), SWEEP_MS);
+    this.#sweep.unref();
+  }
+
+  disconnected(): void {
+    this.#upSince = 0;
+  }
+
+  reconnected(): void {
+    this.#upSince = Date.now();
+    this.#beat();
+    for (const l of this.listeners) l.rejoined();
+  }
+
+  /** The members heard and not shutting down. */
+  *alivePeers(): Iterable<string> {
+    for (const [member, p] of this.#peers) if (!p.left) yield member;
+  }
+
+  /** Graceful shutdown: the others stop sending new work here at once. */
+  leaving(): void {
+    if (this.#leaving) return;
+    this.#leaving = true;
+    this.#publish(['l', this.id, this.link.cfg.nodeId]);
+  }
+
+  close(): void {
+    if (this.#heartbeat !== null) clearInterval(this.#heartbeat);
+    if (this.#sweep !== null) clearInterval(this.#sweep);
+    for (const s of this.#subs) s.unsubscribe();
+  }
+
+  #beat(): void {
+    this.#publish([this.#leaving ? 'l' : 'h', this.id, this.link.cfg.nodeId]);
+  }
+
+  #publish(msg: unknown[]): void {
+    try {
+      this.#nc?.publish(HB_SUBJECT, msgpackSerializer.encode(msg));
+    } catch (e) {
+      this.log.debug({ err: String(e) }, 'cluster: heartbeat not sent');
+    }
+  }
+
+  #safely(fn: () => void): void {
+    try {
+      fn();
+    } catch (e) {
+      this.log.warn({ err: String(e) }, 'cluster: cannot handle a message from another node');
+    }
+  }
+
+  #heard(msg: unknown[]): void {
+    const [kind, member, node] = msg;
+    if (typeof member !== 'string' || member === this.id) return;
+    const p = this.#touch(member, typeof node === 'string' ? node : '?');
+    if (kind === 'l' && !p.left) {
+      p.left = true;
+      this.log.info({ member, node: p.node }, 'cluster: a node is shutting down');
+      for (const l of this.listeners) l.left(member);
+    }
+  }
+
+  /** `member` was heard now; a member not known yet is up. */
+  #touch(member: string, node = '?'): Peer {
+    let p = this.#peers.get(member);
+    if (p !== undefined) {
+      p.at = Date.now();
+      if (node !== '?') p.node = node;
+      return p;
+    }
+    p = { node, at: Date.now(), left: false };
+    this.#peers.set(member, p);
+    this.log.info({ member, node }, 'cluster: a node joined');
+    for (const l of this.listeners) l.up(member);
+    return p;
+  }
+
+  #sweepSilent(): void {
+    const now = Date.now();
+    for (const [member, p] of this.#peers) {
+      if (now - p.at <= DEAD_AFTER_MS) continue;
+      this.#peers.delete(member);
+      this.log[p.left ? 'info' : 'warn']({ member, node: p.node, silentMs: now - p.at }, p.left ? 'cluster: a node left' : 'cluster: a node is gone (no heartbeat)');
+      for (const l of this.listeners) l.down(member);
+    }
+  }
+}

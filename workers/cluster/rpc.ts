@@ -1,0 +1,756 @@
+/**
+ * RPC across the nodes of a cluster (docs/cluster.md, "Calls across nodes").
+ *
+ * Directory: every node announces each callee of its own sessions on `cw.<realm>.rpc` (added,
+ * removed) and sends a whole snapshot of them directly to a member it hears for the first time
+ * (workers/cluster/membership.ts), which answers with its own. Each node keeps the other nodes'
+ * callees in its own dealer, as stand-in sessions (RemoteSession) on internal pseudo-connections:
+ * routing (exact, prefix, wildcard precedence), the invocation policies, feature checks, caller
+ * disclosure, timeouts and canceling are then the dealer's own code, over the callees of all nodes.
+ * Callees are ordered cluster-wide by (time of registration on their node, member, sequence), so
+ * `first` and `last` name the same callee on every node (given clocks in step).
+ *
+ * A call to a remote callee: the dealer sends the INVOCATION to the stand-in, whose pseudo-
+ * connection hands it to the callee's node (direct subject of its member); there a stand-in for the
+ * caller holds the invocation, and the callee's YIELD/ERROR comes back to the caller's node the
+ * same way, where it is the stand-in callee's answer. INTERRUPTs (CANCEL kill/killnowait, timeouts)
+ * travel the same way. A member that dies (membership `down`) takes its stand-ins with it: calls
+ * in flight to its callees end with ERROR wamp.error.canceled for their callers, invocations it
+ * made here are interrupted (WAMP spec, "Caller Leaving" / "Callee Leaving").
+ *
+ * Uniqueness: the first callee of a registration on a node claims it in a JetStream KV bucket
+ * (https://docs.nats.io/nats-concepts/jetstream/key-value-store), one key per (realm, match,
+ * procedure) whose value is the policy and the members with callees of it. Every write is a
+ * compare-and-set (`create` fails when the key exists, `update` when its revision moved on), so
+ * of two nodes racing only one gets a `single` registration, and a `single` and a shared one, or
+ * two shared ones with different policies, cannot both be registered either. Members that are not
+ * alive do not count, so a dead node's claims never block a procedure for good. A node removes
+ * itself from the value when its last callee of the registration goes. A node that was cut off
+ * claims its registrations again on reconnection; one that lost a claim to a live node meanwhile
+ * revokes its callees of it.
+ */
+import { createHash } from 'node:crypto';
+import type { KV, NatsConnection, Subscription } from 'nats';
+import type { Logger } from '../../src/log.js';
+import { msgpackSerializer } from '../../src/serializers/msgpack.js';
+import { MsgType } from '../../src/wamp/codes.js';
+import type { TailedMessage } from '../../src/wamp/json-tail.js';
+import { type Dict, isDict, WampError } from '../../src/wamp/messages.js';
+import { Uri } from '../../src/wamp/uris.js';
+import type { InternalOutput } from '../auth/internal-caller.js';
+import { RolePermissions } from '../authorizer.js';
+import { natsToken } from '../cluster.js';
+import { type Callee, type DealerBackplane, Invocation, type InvokePolicy, type Registration } from '../dealer.js';
+import type { Match } from '../match/uri-index.js';
+import type { Realm } from '../realm.js';
+import { type Session, SessionState } from '../session.js';
+import type { Membership, MembershipEvents } from './membership.js';
+import { RemoteSession } from './remote-session.js';
+
+/** The JetStream KV bucket of `single` claims. */
+export const SINGLE_BUCKET = 'crosswire_single';
+/** What one member can make this node hold: callees in the directory, invocations waiting here. */
+export const MAX_REMOTE_CALLEES = 100_000;
+export const MAX_REMOTE_PENDING = 10_000;
+
+/** Callee features that matter to the caller's node (the rest stay with the callee's node). */
+const FEATURES = [
+  'progressive_call_results',
+  'progressive_call_invocations',
+  'call_timeout',
+  'call_canceling',
+  'payload_passthru_mode',
+  'registration_revocation',
+] as const;
+
+/** Where a callee stands in the cluster-wide order: registered at `at` (ms) on member's node, its `seq`-th there. */
+type Order = [at: number, member: string, seq: number];
+const before = (a: Order, b: Order): boolean => a[0] !== b[0] ? a[0] < b[0] : a[1] !== b[1] ? a[1] < b[1] : a[2] < b[2];
+
+/** One callee as announced: [session, procedure, match, invoke, at, seq, forwardTimeout, filtered, authid, authrole, features]. */
+type Entry = [number, string, Match, InvokePolicy, number, number, boolean, boolean, string, string, Dict];
+
+const MATCHES = new Set(['exact', 'prefix', 'wildcard']);
+const POLICIES = new Set(['single', 'roundrobin', 'random', 'first', 'last']);
+
+function validEntry(e: unknown): e is Entry {
+  return (
+    Array.isArray(e) &&
+    Number.isSafeInteger(e[0]) &&
+    typeof e[1] === 'string' &&
+    MATCHES.has(e[2] as string) &&
+    POLICIES.has(e[3] as string) &&
+    typeof e[4] === 'number' &&
+    typeof e[5] === 'number' &&
+    typeof e[6] === 'boolean' &&
+    typeof e[7] === 'boolean' &&
+    typeof e[8] === 'string' &&
+    typeof e[9] === 'string' &&
+    isDict(e[10])
+  );
+}
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+/** The RPC side of one worker's cluster link: one RealmRpc per realm. */
+export class ClusterRpc implements MembershipEvents {
+  readonly #realms = new Map<string, RealmRpc>();
+  readonly #subs: Subscription[] = [];
+  /** The `single` claims bucket once opened; null: not (yet) available. */
+  kv: KV | null = null;
+  #kvOpening: Promise<KV | null> | null = null;
+  #kvWarned = false;
+  #prune: NodeJS.Timeout | null = null;
+
+  constructor(
+    readonly membership: Membership,
+    readonly out: InternalOutput,
+    readonly log: Logger,
+  ) {
+    membership.listeners.push(this);
+  }
+
+  get me(): string {
+    return this.membership.id;
+  }
+
+  attach(realm: Realm): void {
+    const r = new RealmRpc(this, realm);
+    this.#realms.set(realm.name, r);
+    realm.dealer.cluster = r;
+  }
+
+  /** The claims bucket, opened on first use (null when JetStream is not available: claims are then per node). */
+  openKv(): Promise<KV | null> {
+    if (this.kv !== null) return Promise.resolve(this.kv);
+    const nc = this.#nc;
+    if (nc === null) return Promise.resolve(null);
+    const js = nc.jetstream();
+    // Once more on failure: nodes starting together race to create the bucket's stream.
+    this.#kvOpening ??= js.views
+      .kv(SINGLE_BUCKET, { history: 1 })
+      .catch(() => js.views.kv(SINGLE_BUCKET, { history: 1 }))
+      .then(
+        (kv) => {
+          this.kv = kv;
+          // Registrations made while it could not be opened are claimed now.
+          if (this.#kvWarned) queueMicrotask(() => this.revalidate());
+          return kv;
+        },
+        (e: unknown) => {
+          if (!this.#kvWarned) {
+            this.#kvWarned = true;
+            this.log.warn({ err: String(e) }, 'cluster: no JetStream KV: single registrations are unique per node only until it is available');
+          }
+          return null;
+        },
+      )
+      .finally(() => (this.#kvOpening = null));
+    return this.#kvOpening;
+  }
+
+  #nc: NatsConnection | null = null;
+
+  connected(nc: NatsConnection): void {
+    this.#nc = nc;
+    for (const r of this.#realms.values()) {
+      this.#subs.push(
+        nc.subscribe(`cw.${natsToken(r.realm.name)}.rpc`, {
+          callback: (err, m) => {
+            if (err === null) this.#safely(() => r.announced(msgpackSerializer.decode(m.data) as unknown[]));
+          },
+        }),
+      );
+    }
+    this.#prune = setInterval(() => {
+      for (const r of this.#realms.values()) r.prune();
+    }, 10_000);
+    this.#prune.unref();
+    void this.openKv().then(() => this.revalidate());
+  }
+
+  /**
+   * Back after losing NATS: what the other nodes announced meanwhile was lost, so every live member
+   * is asked for its callees again (and gets this node's), and the claims are made again.
+   */
+  rejoined(): void {
+    for (const member of this.membership.alivePeers()) for (const r of this.#realms.values()) r.sync(member, true);
+    void this.openKv().then(() => this.revalidate());
+  }
+
+  revalidate(): void {
+    for (const r of this.#realms.values()) r.revalidate();
+  }
+
+  up(member: string): void {
+    for (const r of this.#realms.values()) r.sync(member, true);
+  }
+
+  left(member: string): void {
+    for (const r of this.#realms.values()) r.withdraw(member);
+  }
+
+  down(member: string): void {
+    for (const r of this.#realms.values()) r.gone(member);
+  }
+
+  direct(from: string, msg: unknown[]): void {
+    const r = this.#realms.get(msg[2] as string);
+    if (r === undefined) return;
+    switch (msg[0]) {
+      case 's':
+        return r.synced(from, msg);
+      case 'i':
+        return r.invoked(from, msg);
+      case 'x':
+        return r.interrupted(from, msg);
+      case 'r':
+        return r.answered(from, msg);
+    }
+  }
+
+  /** Announces to every node of the realm. */
+  broadcast(realm: string, msg: unknown[]): void {
+    try {
+      this.#nc?.publish(`cw.${natsToken(realm)}.rpc`, msgpackSerializer.encode(msg));
+    } catch (e) {
+      this.log.warn({ err: String(e) }, 'cluster: a registration change did not reach the other nodes');
+    }
+  }
+
+  #safely(fn: () => void): void {
+    try {
+      fn();
+    } catch (e) {
+      this.log.warn({ err: String(e) }, 'cluster: cannot handle a registration message from another node');
+    }
+  }
+}
+
+/** A registration with callees here, claimed in the KV bucket (or not, while NATS or JetStream was unavailable). */
+interface Claim {
+  procedure: string;
+  match: Match;
+  invoke: InvokePolicy;
+  claimed: boolean;
+}
+
+/** How a claim went: claimed; `unclaimed` (no KV now: registered here, claimed on reconnection); refused. */
+type Verdict = 'claimed' | 'unclaimed' | 'taken' | 'other-policy';
+
+/** A claim's value: the registration's policy and the members with callees of it. */
+function parseClaim(value: Uint8Array): { invoke: string; members: string[] } {
+  try {
+    const v = JSON.parse(dec.decode(value)) as { invoke?: unknown; members?: unknown };
+    const members = Array.isArray(v.members) ? v.members.filter((m): m is string => typeof m === 'string') : [];
+    return { invoke: typeof v.invoke === 'string' ? v.invoke : 'single', members };
+  } catch {
+    return { invoke: 'single', members: [] };
+  }
+}
+
+/** One realm's RPC across nodes; the backplane of its dealer. */
+class RealmRpc implements DealerBackplane {
+  /** Stand-ins for the callees of other nodes, by member, then session id. */
+  readonly #callees = new Map<string, Map<number, RemoteSession>>();
+  /** Stand-ins for callers on other nodes, by member, then the id of the callee here they call. */
+  readonly #callers = new Map<string, Map<number, RemoteSession>>();
+  /** Callees of each member in the directory, and invocations of each member waiting here. */
+  readonly #entries = new Map<string, number>();
+  readonly #pending = new Map<string, number>();
+  readonly #order = new WeakMap<Callee, Order>();
+  #seq = 0;
+  /** The order of the remote callee being added (read by calleeAdded). */
+  #adding: Order | null = null;
+  /** Registrations with callees here, by claim key. */
+  readonly #claims = new Map<string, Claim>();
+  /** KV operations per key, one at a time. */
+  readonly #ops = new Map<string, Promise<unknown>>();
+  readonly #deny: RolePermissions;
+
+  constructor(
+    readonly rpc: ClusterRpc,
+    readonly realm: Realm,
+  ) {
+    this.#deny = new RolePermissions({ name: 'cluster-remote' });
+  }
+
+  get #dealer() {
+    return this.realm.dealer;
+  }
+
+  // ---- the directory --------------------------------------------------------------------
+
+  #entry(s: Session, reg: Registration, c: Callee): Entry {
+    const o = this.#order.get(c) ?? [0, this.rpc.me, 0];
+    const features: Dict = {};
+    for (const f of FEATURES) if (s.has('callee', f)) features[f] = true;
+    return [s.id, reg.procedure, reg.match, reg.invoke, o[0], o[2], c.forwardTimeout, c.filtered, s.authid, s.authrole, features];
+  }
+
+  calleeAdded(s: Session, reg: Registration, callee: Callee): void {
+    const o: Order = s instanceof RemoteSession ? (this.#adding ?? [Date.now(), s.member, 0]) : [Date.now(), this.rpc.me, ++this.#seq];
+    this.#order.set(callee, o);
+    // Moved from the end to its place in the cluster-wide order.
+    const cs = reg.callees;
+    let i = cs.length - 1;
+    while (i > 0) {
+      const prev = this.#order.get(cs[i - 1]!);
+      if (prev === undefined || before(prev, o)) break;
+      cs[i] = cs[i - 1]!;
+      i--;
+    }
+    cs[i] = callee;
+    if (!(s instanceof RemoteSession)) this.rpc.broadcast(this.realm.name, ['a', this.rpc.me, this.realm.name, this.#entry(s, reg, callee)]);
+  }
+
+  calleeRemoved(s: Session, reg: Registration): void {
+    if (s instanceof RemoteSession) {
+      this.#count(this.#entries, s.member, -1);
+      return;
+    }
+    this.rpc.broadcast(this.realm.name, ['d', this.rpc.me, this.realm.name, s.id, reg.procedure, reg.match]);
+    if (!this.#hasLocal(reg)) {
+      // Looked at again after the current message: force_reregister removes the old callees first.
+      const { procedure, match } = reg;
+      queueMicrotask(() => {
+        const key = this.#key(procedure, match);
+        if (!this.#hasLocal(this.#dealer.lookup(procedure, match)) && this.#claims.delete(key)) this.#release(key, procedure, match);
+      });
+    }
+  }
+
+  /** The local callees, for a snapshot. */
+  #snapshot(): Entry[] {
+    const entries: Entry[] = [];
+    for (const s of this.realm.sessions.values()) {
+      if (s.state !== SessionState.ESTABLISHED) continue;
+      for (const reg of s.registrations) {
+        const c = reg.callees.find((x) => x.session === s);
+        if (c !== undefined) entries.push(this.#entry(s, reg, c));
+      }
+    }
+    return entries;
+  }
+
+  /** Sends this node's callees to `member` (which answers with its own if `ask`). */
+  sync(member: string, ask: boolean): void {
+    this.rpc.membership.send(member, ['s', this.rpc.me, this.realm.name, ask, this.#snapshot()]);
+  }
+
+  /** A snapshot of `member`'s callees: replaces what was known of them. */
+  synced(member: string, msg: unknown[]): void {
+    const entries = Array.isArray(msg[4]) ? msg[4].filter(validEntry) : [];
+    const keep = new Set(entries.map((e) => `${e[0]} ${e[2]} ${e[1]}`));
+    for (const r of this.#callees.get(member)?.values() ?? []) {
+      for (const reg of [...r.registrations]) if (!keep.has(`${r.id} ${reg.match} ${reg.procedure}`)) this.#dealer.revoke(reg, r, undefined);
+    }
+    for (const e of entries) this.#add(member, e);
+    this.#dropIdle(member);
+    if (msg[3] === true) this.sync(member, false);
+  }
+
+  /** An announcement on the realm's subject. */
+  announced(msg: unknown[]): void {
+    const member = msg[1];
+    if (typeof member !== 'string' || member === this.rpc.me) return;
+    if (msg[0] === 'a' && validEntry(msg[3])) this.#add(member, msg[3]);
+    else if (msg[0] === 'd' && Number.isSafeInteger(msg[3]) && typeof msg[4] === 'string' && MATCHES.has(msg[5] as string)) {
+      const r = this.#callees.get(member)?.get(msg[3] as number);
+      if (r === undefined) return;
+      const reg = this.#dealer.lookup(msg[4], msg[5] as Match);
+      if (reg !== undefined && r.registrations.has(reg)) this.#dealer.revoke(reg, r, undefined);
+      this.#dropIdle(member, r);
+    }
+  }
+
+  #add(member: string, e: Entry): void {
+    const [id, procedure, match, invoke, at, seq, forwardTimeout, filtered, authid, authrole, features] = e;
+    if (this.rpc.membership.isLeaving(member)) return;
+    let byId = this.#callees.get(member);
+    let r = byId?.get(id);
+    if (r !== undefined) {
+      const reg = this.#dealer.lookup(procedure, match);
+      if (reg !== undefined && r.registrations.has(reg)) return; // known already (snapshot and announcement)
+    }
+    if ((this.#entries.get(member) ?? 0) >= MAX_REMOTE_CALLEES) {
+      this.rpc.log.warn({ member, max: MAX_REMOTE_CALLEES }, 'cluster: too many callees announced by one node: ignored');
+      return;
+    }
+    if (r === undefined) {
+      const connId = this.rpc.out.attach((m) => this.#toCallee(member, id, m));
+      const roles = { callee: { features } };
+      r = new RemoteSession(member, id, connId, this.realm, authid, authrole, this.realm.roles.get(authrole) ?? this.#deny, roles);
+      if (byId === undefined) this.#callees.set(member, (byId = new Map()));
+      byId.set(id, r);
+    }
+    this.#adding = [at, member, seq];
+    try {
+      this.#dealer.register(r, 0, { match, invoke, forward_timeout: forwardTimeout }, procedure, filtered);
+      this.#count(this.#entries, member, 1);
+    } catch (err) {
+      // Only when two nodes registered it differently at the same time without a claim (docs/cluster.md).
+      this.rpc.log.warn({ member, procedure, match, invoke, err: String(err) }, 'cluster: a callee on another node conflicts with a registration here: not used here');
+      this.#dropIdle(member, r);
+    } finally {
+      this.#adding = null;
+    }
+  }
+
+  /** `member` is shutting down: no new calls go to its callees; calls in flight finish. */
+  withdraw(member: string): void {
+    for (const r of this.#callees.get(member)?.values() ?? []) {
+      for (const reg of [...r.registrations]) this.#dealer.revoke(reg, r, undefined);
+    }
+    this.#dropIdle(member);
+  }
+
+  /** `member` is gone: its callees with it (their callers get an ERROR), its calls here interrupted. */
+  gone(member: string): void {
+    for (const map of [this.#callees, this.#callers]) {
+      const byId = map.get(member);
+      if (byId === undefined) continue;
+      map.delete(member);
+      for (const r of byId.values()) {
+        this.#dealer.leave(r);
+        this.rpc.out.release(r.connId);
+      }
+    }
+    this.#entries.delete(member);
+    this.#pending.delete(member);
+  }
+
+  /** Drops stand-ins of `member` that hold nothing any more (all of them, or `only`). */
+  #dropIdle(member: string, only?: RemoteSession): void {
+    const byId = this.#callees.get(member);
+    if (byId === undefined) return;
+    for (const r of only !== undefined ? [only] : [...byId.values()]) {
+      if (r.registrations.size > 0 || r.invocations.size > 0) continue;
+      byId.delete(r.id);
+      this.rpc.out.release(r.connId);
+    }
+    if (byId.size === 0) this.#callees.delete(member);
+  }
+
+  /** Drops caller stand-ins with nothing in flight whose callee here is gone. */
+  prune(): void {
+    for (const [member, byId] of this.#callers) {
+      for (const [calleeId, sc] of byId) {
+        if (sc.calls.size === 0 && !this.realm.sessions.has(calleeId)) {
+          byId.delete(calleeId);
+          this.rpc.out.release(sc.connId);
+        }
+      }
+      if (byId.size === 0) this.#callers.delete(member);
+    }
+  }
+
+  #count(m: Map<string, number>, member: string, d: number): number {
+    const n = Math.max(0, (m.get(member) ?? 0) + d);
+    if (n === 0) m.delete(member);
+    else m.set(member, n);
+    return n;
+  }
+
+  // ---- calls: the caller's node ----------------------------------------------------------
+
+  /** What the dealer sends to a remote callee's stand-in goes to its node. */
+  #toCallee(member: string, calleeId: number, m: unknown[]): void {
+    const t = m[0];
+    let sent = true;
+    if (t === MsgType.INVOCATION) {
+      const reg = this.#dealer.get(m[2] as number);
+      sent = this.rpc.membership.send(member, ['i', this.rpc.me, this.realm.name, calleeId, reg?.procedure ?? '', reg?.match ?? 'exact', m, (m as TailedMessage).jsonTail ?? null]);
+    } else if (t === MsgType.INTERRUPT) {
+      this.rpc.membership.send(member, ['x', this.rpc.me, this.realm.name, calleeId, m[1], m[2]]);
+    }
+    // REGISTERED / UNREGISTERED for the stand-in: nothing to tell.
+    if (!sent) {
+      // Not connected to NATS: the call cannot reach its callee.
+      const r = this.#callees.get(member)?.get(calleeId);
+      const id = m[1] as number;
+      if (r !== undefined) {
+        queueMicrotask(() => {
+          try {
+            this.#dealer.error(r, [MsgType.ERROR, MsgType.INVOCATION, id, { message: 'the callee is on another node, which cannot be reached now' }, Uri.CANCELED]);
+          } catch {
+            // already answered
+          }
+        });
+      }
+    }
+  }
+
+  /** The answer of a callee on `member`'s node: the stand-in callee answers. */
+  answered(member: string, msg: unknown[]): void {
+    const r = this.#callees.get(member)?.get(msg[3] as number);
+    const m = msg[4];
+    if (r === undefined || !Array.isArray(m)) return;
+    const tail = typeof msg[5] === 'string' ? msg[5] : undefined;
+    try {
+      if (m[0] === MsgType.RESULT && isDict(m[2])) {
+        const y: TailedMessage = [MsgType.YIELD, m[1], m[2], ...m.slice(3)];
+        if (tail !== undefined) y.jsonTail = tail;
+        this.#dealer.yield(r, y);
+      } else if (m[0] === MsgType.ERROR && isDict(m[3]) && typeof m[4] === 'string') {
+        const e: TailedMessage = [MsgType.ERROR, MsgType.INVOCATION, m[2], m[3], m[4], ...m.slice(5)];
+        if (tail !== undefined) e.jsonTail = tail;
+        this.#dealer.error(r, e);
+      }
+    } catch (e) {
+      this.rpc.log.debug({ member, err: String(e) }, 'cluster: an answer for an unknown invocation');
+    }
+    if (r.invocations.size === 0 && r.registrations.size === 0) this.#dropIdle(member, r);
+  }
+
+  // ---- calls: the callee's node ----------------------------------------------------------
+
+  #caller(member: string, calleeId: number, create: boolean): RemoteSession | undefined {
+    let byId = this.#callers.get(member);
+    let sc = byId?.get(calleeId);
+    if (sc !== undefined || !create) return sc;
+    const connId = this.rpc.out.attach((m) => this.#toCaller(member, calleeId, m));
+    sc = new RemoteSession(member, 0, connId, this.realm, '', '', this.#deny, {
+      caller: { features: { progressive_call_invocations: true, payload_passthru_mode: true } },
+    });
+    if (byId === undefined) this.#callers.set(member, (byId = new Map()));
+    byId.set(calleeId, sc);
+    return sc;
+  }
+
+  /** What the dealer sends to a remote caller's stand-in (RESULT, ERROR) goes back to its node. */
+  #toCaller(member: string, calleeId: number, m: unknown[]): void {
+    const t = m[0];
+    if ((t === MsgType.RESULT && (m[2] as Dict).progress !== true) || t === MsgType.ERROR) this.#count(this.#pending, member, -1);
+    this.rpc.membership.send(member, ['r', this.rpc.me, this.realm.name, calleeId, m, (m as TailedMessage).jsonTail ?? null]);
+  }
+
+  #refuse(member: string, calleeId: number, id: unknown, uri: string, message: string): void {
+    this.rpc.membership.send(member, ['r', this.rpc.me, this.realm.name, calleeId, [MsgType.ERROR, MsgType.CALL, id, { message }, uri], null]);
+  }
+
+  /** An INVOCATION for a callee here from a caller on `member`'s node (or more input for one under way). */
+  invoked(member: string, msg: unknown[]): void {
+    const [, , , calleeId, procedure, match, m, tail] = msg;
+    if (!Number.isSafeInteger(calleeId) || !Array.isArray(m) || m[0] !== MsgType.INVOCATION || !Number.isSafeInteger(m[1]) || !isDict(m[3])) return;
+    const id = m[1] as number;
+    const details = m[3];
+    const payload = m.slice(4);
+    const ongoing = this.#caller(member, calleeId as number, false)?.calls.get(id);
+    if (ongoing !== undefined) {
+      // Progressive call invocations: the caller's next CALL, as the dealer takes it.
+      const call: TailedMessage = [MsgType.CALL, id, details.progress === true ? { progress: true } : {}, ongoing.registration.procedure, ...payload];
+      if (typeof tail === 'string') call.jsonTail = tail;
+      try {
+        this.#dealer.call(ongoing.caller, call, false);
+      } catch (e) {
+        this.rpc.log.debug({ member, err: String(e) }, 'cluster: more input for a call that takes no more');
+      }
+      return;
+    }
+    const cs = this.realm.sessions.get(calleeId as number);
+    const reg = typeof procedure === 'string' && MATCHES.has(match as string) ? this.#dealer.lookup(procedure, match as Match) : undefined;
+    if (cs === undefined || cs.state !== SessionState.ESTABLISHED || reg === undefined || !reg.callees.some((c) => c.session === cs)) {
+      return this.#refuse(member, calleeId as number, id, Uri.CANCELED, 'the callee left before answering');
+    }
+    if ((this.#pending.get(member) ?? 0) >= MAX_REMOTE_PENDING) {
+      return this.#refuse(member, calleeId as number, id, Uri.LIMIT_EXCEEDED, `the callee's node holds ${MAX_REMOTE_PENDING} calls from this node already`);
+    }
+    const sc = this.#caller(member, calleeId as number, true)!;
+    if (sc.calls.has(id)) return;
+    this.#count(this.#pending, member, 1);
+    const inv = new Invocation(cs.nextInvocationId(), sc, id, cs, reg, details.receive_progress === true);
+    inv.streaming = details.progress === true;
+    cs.invocations.set(inv.id, inv);
+    sc.calls.set(id, inv);
+    const invocation: TailedMessage = [MsgType.INVOCATION, inv.id, reg.id, details, ...payload];
+    if (typeof tail === 'string') invocation.jsonTail = tail;
+    this.realm.out.send(cs.connId, invocation);
+  }
+
+  /** An INTERRUPT from the caller's node (CANCEL kill/killnowait, a timeout). */
+  interrupted(member: string, msg: unknown[]): void {
+    const sc = this.#caller(member, msg[3] as number, false);
+    const options = msg[5];
+    if (sc === undefined || !Number.isSafeInteger(msg[4])) return;
+    const mode = isDict(options) && options.mode === 'kill' ? 'kill' : 'killnowait';
+    this.#dealer.cancel(sc, msg[4] as number, { mode });
+  }
+
+  // ---- registrations claimed cluster-wide ------------------------------------------------------
+
+  #key(procedure: string, match: string): string {
+    return createHash('sha256').update(JSON.stringify([this.realm.name, match, procedure])).digest('base64url');
+  }
+
+  /** Whether this node has a callee of its own in `reg`. */
+  #hasLocal(reg: Registration | undefined): boolean {
+    return reg !== undefined && reg.callees.some((c) => !(c.session instanceof RemoteSession));
+  }
+
+  /** Runs `op` after the KV operations already queued for `key` (one at a time per key on this node). */
+  #serial<T>(key: string, op: () => Promise<T>): Promise<T> {
+    const prev = this.#ops.get(key) ?? Promise.resolve();
+    const next = prev.then(op, op);
+    const tail = next.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#ops.set(key, tail);
+    void tail.then(() => {
+      if (this.#ops.get(key) === tail) this.#ops.delete(key);
+    });
+    return next;
+  }
+
+  admit(s: Session, msg: unknown[], filtered: boolean): boolean {
+    const options = msg[2] as Dict;
+    const procedure = msg[3] as string;
+    const match = (options.match as Match | undefined) ?? 'exact';
+    const invoke = (options.invoke as InvokePolicy | undefined) ?? 'single';
+    const reg = this.#dealer.lookup(procedure, match);
+    if (reg !== undefined && options.force_reregister === true && reg.callees.some((c) => c.session instanceof RemoteSession)) {
+      throw new WampError(Uri.PROCEDURE_ALREADY_EXISTS, `'${procedure}' (match ${match}) has callees on other nodes: force_reregister takes over callees of this node only`);
+    }
+    // This node holds the claim already, or the dealer refuses it anyway (single, another policy).
+    if (reg !== undefined && (this.#hasLocal(reg) || reg.invoke === 'single' || invoke === 'single' || reg.invoke !== invoke)) return true;
+    const key = this.#key(procedure, match);
+    s.held = [];
+    void this.#serial(key, () => this.#claim(key, invoke)).then(
+      (verdict) => this.#claimed(s, msg, filtered, key, verdict),
+      (e: unknown) => {
+        this.rpc.log.warn({ procedure, err: String(e) }, 'cluster: cannot claim a registration in NATS: registered on this node only');
+        this.#claimed(s, msg, filtered, key, 'unclaimed');
+      },
+    );
+    return false;
+  }
+
+  /** The REGISTER after its claim. */
+  #claimed(s: Session, msg: unknown[], filtered: boolean, key: string, verdict: Verdict): void {
+    const options = msg[2] as Dict;
+    const procedure = msg[3] as string;
+    const match = (options.match as Match | undefined) ?? 'exact';
+    const invoke = (options.invoke as InvokePolicy | undefined) ?? 'single';
+    if (s.state !== SessionState.ESTABLISHED) {
+      if (verdict === 'claimed') this.#release(key, procedure, match);
+    } else if (verdict === 'taken' || verdict === 'other-policy') {
+      const error = verdict === 'taken' ? Uri.PROCEDURE_ALREADY_EXISTS : Uri.PROCEDURE_EXISTS_WITH_DIFFERENT_INVOCATION_POLICY;
+      const message = verdict === 'taken' ? `procedure '${procedure}' (match ${match}) is already registered on another node` : `'${procedure}' is registered with another invocation policy on another node`;
+      this.realm.out.send(s.connId, [MsgType.ERROR, MsgType.REGISTER, msg[1], { message }, error]);
+    } else {
+      try {
+        this.#dealer.register(s, msg[1] as number, options, procedure, filtered);
+        this.#claims.set(key, { procedure, match, invoke, claimed: verdict === 'claimed' });
+      } catch (e) {
+        if (verdict === 'claimed') this.#release(key, procedure, match);
+        if (!(e instanceof WampError)) throw e;
+        this.realm.out.send(s.connId, [MsgType.ERROR, MsgType.REGISTER, msg[1], { message: e.message }, e.uri]);
+      }
+    }
+    // The session's messages that waited for this one, in order.
+    const held = s.held ?? [];
+    s.held = null;
+    s.heldBytes = 0;
+    if (s.state === SessionState.CLOSED) return;
+    for (const m of held) this.realm.dispatch(s, m);
+  }
+
+  /**
+   * Claims `key` for this member in the KV bucket, whose value is the registration's policy and
+   * the members with callees of it: `taken` when a live member holds it with `single` (or this
+   * claim is `single` and a live member has callees), `other-policy` when live members hold it
+   * with another shared policy. Members that are not alive (dead, left, or this member's own stale
+   * entry) do not count; until every live member has been heard (membership settled) a member
+   * not heard yet is waited for. Every write is a compare-and-set on the key's revision.
+   */
+  async #claim(key: string, invoke: InvokePolicy): Promise<Verdict> {
+    if (!this.rpc.membership.link.connected) return 'unclaimed';
+    const kv = await this.rpc.openKv();
+    if (kv === null) return 'unclaimed';
+    const me = this.rpc.me;
+    const mine = JSON.stringify({ invoke, members: [me] });
+    for (let attempt = 0; attempt < 16; attempt++) {
+      const e = await kv.get(key);
+      if (e === null || e.operation !== 'PUT') {
+        try {
+          await kv.create(key, enc.encode(mine));
+          return 'claimed';
+        } catch {
+          continue; // someone else was quicker: look again
+        }
+      }
+      const held = parseClaim(e.value);
+      const others = held.members.filter((m) => m !== me);
+      if (others.some((m) => !this.rpc.membership.alive(m)) && !this.rpc.membership.settled) {
+        // Not every live member has been heard yet: wait until they would have been.
+        await new Promise((r) => setTimeout(r, this.rpc.membership.settleMs()).unref());
+        continue;
+      }
+      const live = others.filter((m) => this.rpc.membership.alive(m));
+      if (live.length > 0) {
+        if (held.invoke === 'single' || invoke === 'single') return 'taken';
+        if (held.invoke !== invoke) return 'other-policy';
+      }
+      const value = invoke === 'single' ? mine : JSON.stringify({ invoke, members: [...live, me] });
+      try {
+        await kv.update(key, enc.encode(value), e.revision);
+        return 'claimed';
+      } catch {
+        // changed meanwhile: look again
+      }
+    }
+    return 'taken';
+  }
+
+  /** This node's last callee of (procedure, match) went: its member leaves the claim (deleted when none is left). */
+  #release(key: string, procedure: string, match: Match): void {
+    void this.#serial(key, async () => {
+      const kv = this.rpc.kv;
+      if (kv === null || this.#hasLocal(this.#dealer.lookup(procedure, match))) return; // claimed again meanwhile
+      const me = this.rpc.me;
+      for (let attempt = 0; attempt < 16; attempt++) {
+        const e = await kv.get(key);
+        if (e === null || e.operation !== 'PUT') return;
+        const held = parseClaim(e.value);
+        if (!held.members.includes(me)) return;
+        const members = held.members.filter((m) => m !== me);
+        try {
+          if (members.length === 0) await kv.delete(key, { previousSeq: e.revision });
+          else await kv.update(key, enc.encode(JSON.stringify({ invoke: held.invoke, members })), e.revision);
+          return;
+        } catch {
+          // changed meanwhile: look again
+        }
+      }
+    }).catch((e: unknown) => this.rpc.log.debug({ err: String(e) }, 'cluster: a registration claim was not released'));
+  }
+
+  /**
+   * After (re)connecting: every registration with callees here claims its key again (no change if
+   * it still holds it); one taken by a live node meanwhile (while this one was cut off and declared
+   * dead) loses its callees here, which are told (registration revocation).
+   */
+  revalidate(): void {
+    for (const [key, c] of this.#claims) {
+      void this.#serial(key, () => this.#claim(key, c.invoke)).then(
+        (verdict) => {
+          if (this.#claims.get(key) !== c) return; // unregistered meanwhile
+          if (verdict === 'claimed' || verdict === 'unclaimed') {
+            c.claimed = verdict === 'claimed';
+            return;
+          }
+          this.#claims.delete(key);
+          const reg = this.#dealer.lookup(c.procedure, c.match);
+          if (reg === undefined) return;
+          this.rpc.log.warn({ procedure: c.procedure, match: c.match }, 'cluster: a registration was taken by another node while this one was cut off: revoked here');
+          for (const x of [...reg.callees]) if (!(x.session instanceof RemoteSession)) this.#dealer.revoke(reg, x.session, verdict === 'taken' ? Uri.PROCEDURE_ALREADY_EXISTS : Uri.PROCEDURE_EXISTS_WITH_DIFFERENT_INVOCATION_POLICY);
+          // The winner's callees were refused here while these held the name: ask for them again.
+          for (const member of this.rpc.membership.alivePeers()) this.sync(member, true);
+        },
+        (e: unknown) => this.rpc.log.warn({ err: String(e) }, 'cluster: cannot claim a registration again'),
+      );
+    }
+  }
+}
