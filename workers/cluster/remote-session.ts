@@ -14,6 +14,7 @@ const REMOTE_TRANSPORT: TransportInfo = {
   cookieAuth: null,
   secure: false,
   tls: null,
+  component: null,
 };
 
 /**
