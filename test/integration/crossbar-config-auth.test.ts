@@ -183,8 +183,12 @@ describe('the README example of a Crossbar-style web transport (config/crossbar-
     const agent = new HttpsAgent({ ca: pki.read(pki.rootCert), key: pki.read(pki.clientKey), cert: pki.read(pki.clientCert) });
     const p = await spawnRouter(['--config', join(home, 'config.json')], { SERVICE1_TICKET: 'svc-ticket', JOE_SECRET: 'joe-secret', CROSSWIRE_AUTH_FAIL_DELAY: '0' });
     try {
+      // The config's warnings (each names its key); on uWebSockets.js 20.57 the router also warns
+      // once about its read loop (flow control), which is not about this config.
       const warned = p.stdout.filter((l) => l.includes('"level":40')).map((l) => String((JSON.parse(l) as Record<string, unknown>).msg));
-      assert.deepEqual(warned.map((m) => m.replace(/:.*/, '')).sort(), ['workers[0].transports[0].endpoint.backlog', 'workers[0].transports[0].endpoint.tls.dhparam']);
+      const aboutConfig = warned.filter((m) => !m.startsWith('uWebSockets.js 20.57'));
+      assert.ok(warned.length - aboutConfig.length <= 1, warned.join('\n'));
+      assert.deepEqual(aboutConfig.map((m) => m.replace(/:.*/, '')).sort(), ['workers[0].transports[0].endpoint.backlog', 'workers[0].transports[0].endpoint.tls.dhparam']);
       const at = (path: string, ser: 'json' | 'msgpack', extra: Record<string, unknown> = {}) => {
         const url = `wss://127.0.0.1:${p.port}/${path}`;
         const serializer = ser === 'json' ? new autobahn.serializer.JSONSerializer() : new autobahn.serializer.MsgpackSerializer();
