@@ -4,7 +4,8 @@
 // Web part, from a Crossbar-format config.
 import '../helpers/quiet.js';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +14,7 @@ import { buildConfig, ConfigError } from '../../src/config/load.js';
 import type { UniversalFront } from '../../src/transport/universal.js';
 import type { Listener } from '../../src/transport/ws-server.js';
 import { type Client, connect } from '../helpers/client.js';
+import { makePki } from '../helpers/pki.js';
 import { RawSocketClient } from '../helpers/rawsocket.js';
 import { ANONYMOUS_ALL, startRouter, type TestRouter } from '../helpers/router.js';
 import { deferred, within } from '../helpers/wait.js';
@@ -128,7 +130,6 @@ describe('universal transport: RawSocket, WebSocket and Web on one port', () => 
   test('an HTTP request to the private socket without the front\'s key is refused', async () => {
     // The handoff's uWS app also answers only what the front registered: a WebSocket through it without facts is refused.
     const front = (r.router.listeners[0] as Listener).front as UniversalFront;
-    assert.equal(front.handoff.pending >= 0, true);
     const res = await new Promise<string>((resolve, reject) => {
       const s = net.connect(front.handoff.path);
       let out = '';
@@ -138,6 +139,50 @@ describe('universal transport: RawSocket, WebSocket and Web on one port', () => 
       s.write('GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: wamp.2.json\r\n\r\n');
     });
     assert.match(res, /^HTTP\/1\.1 403/);
+  });
+});
+
+describe('universal transport on TLS with client certificates', () => {
+  test('RawSocket and WebSocket over the one TLS port; the certificate reaches auth.tls through the handoff', async () => {
+    const pki = makePki();
+    const fingerprint = new X509Certificate(readFileSync(pki.clientCert)).fingerprint;
+    const r = await startRouter({
+      realms: [{ name: 'realm1', roles: [{ name: 'user', 'allow-by-default': true }, ANONYMOUS_ALL] }],
+      transports: [
+        universal({
+          endpoint: {
+            type: 'tcp',
+            port: 0,
+            interface: '127.0.0.1',
+            tls: { key: pki.serverKey, certificate: pki.serverCert, chain_certificates: [pki.interCert], ca_certificates: [pki.rootCert] },
+          },
+          websocket: { ws: { auth: { tls: { type: 'static', principals: { client1: { 'certificate-sha1': fingerprint, role: 'user' } } } } } },
+        }),
+      ],
+    });
+    try {
+      const creds = { ca: pki.read(pki.rootCert), key: pki.read(pki.clientKey), cert: pki.read(pki.clientCert), servername: 'localhost' };
+      const w = await connect(`wss://localhost:${r.port}/ws`, 'json', 'realm1', { authmethods: ['tls'], tlsConfiguration: creds });
+      assert.deepEqual([w.details.authid, w.details.authrole, w.details.authmethod], ['client1', 'user', 'tls']);
+      await w.session.register('com.uni.tls', () => 'over tls');
+      const c = await RawSocketClient.connect({ port: r.port }, creds);
+      await c.handshake('msgpack');
+      assert.equal((await c.join())[0], 2, 'WELCOME');
+      c.send([48, 1, {}, 'com.uni.tls']);
+      assert.deepEqual(await c.message(2), [50, 1, {}, ['over tls']]);
+      c.destroy();
+      await w.close();
+      // Without a client certificate the TLS handshake fails, for either protocol.
+      await assert.rejects(
+        RawSocketClient.connect({ port: r.port }, { ca: pki.read(pki.rootCert), servername: 'localhost' }).then(async (x) => {
+          await x.handshake('json');
+          return x.join();
+        }),
+      );
+    } finally {
+      await r.stop();
+      rmSync(pki.dir, { recursive: true, force: true });
+    }
   });
 });
 
