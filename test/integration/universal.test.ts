@@ -14,6 +14,7 @@ import { buildConfig, ConfigError } from '../../src/config/load.js';
 import type { UniversalFront } from '../../src/transport/universal.js';
 import type { Listener } from '../../src/transport/ws-server.js';
 import { type Client, connect } from '../helpers/client.js';
+import { scrape } from '../helpers/metrics.js';
 import { makePki } from '../helpers/pki.js';
 import { RawSocketClient } from '../helpers/rawsocket.js';
 import { ANONYMOUS_ALL, startRouter, type TestRouter } from '../helpers/router.js';
@@ -101,6 +102,20 @@ describe('universal transport: RawSocket, WebSocket and Web on one port', () => 
     assert.match(String(info.transport?.peer), /^tcp:(::ffff:)?127\.0\.0\.1:\d+$|^tcp:(::ffff:)?127\.0\.0\.1$/, JSON.stringify(info.transport));
   });
 
+  test('/ready and /metrics answer on the port; connections of both protocols count under the transport id', async () => {
+    assert.equal((await fetch(`${r.http}/ready`)).status, 200);
+    const before = await scrape(r.http);
+    const c = await RawSocketClient.connect({ port: r.port });
+    await c.handshake('json');
+    await c.join();
+    const during = await scrape(r.http);
+    // The AutobahnJS session of this describe block and the RawSocket one.
+    assert.equal(before.get('crosswire_connections', { transport: 'uni' }), 1);
+    assert.equal(during.get('crosswire_connections', { transport: 'uni' }), 2);
+    assert.equal(during.get('crosswire_connections_opened_total', { transport: 'uni' }), before.get('crosswire_connections_opened_total', { transport: 'uni' }) + 1);
+    c.destroy();
+  });
+
   test('a client that sends nothing is closed after the first-byte timeout (rawsocket.options.handshake_timeout)', async () => {
     const front = (r.router.listeners[0] as Listener).front as UniversalFront;
     const t0 = Date.now();
@@ -183,6 +198,24 @@ describe('universal transport on TLS with client certificates', () => {
       await r.stop();
       rmSync(pki.dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('universal transport drain', () => {
+  test('shutdown: RawSocket and WebSocket sessions on the port get GOODBYE system_shutdown', async () => {
+    const r = await startRouter({ transports: [universal()] });
+    const c = await RawSocketClient.connect({ port: r.port });
+    await c.handshake('json');
+    await c.join();
+    const w = await connect(`ws://127.0.0.1:${r.port}/ws`, 'json');
+    const stopped = r.router.shutdown(2000);
+    const goodbye = await c.message(2);
+    assert.deepEqual([goodbye[0], goodbye[2]], [6, 'wamp.close.system_shutdown']);
+    c.send([6, {}, 'wamp.close.goodbye_and_out']);
+    await within(c.closed, 5000, 'the router to close the RawSocket after GOODBYE');
+    const closed = await within(w.closed, 5000, 'the WebSocket session to close');
+    assert.equal(closed.details.reason, 'wamp.close.system_shutdown');
+    await within(stopped, 10_000, 'the router to stop');
   });
 });
 
