@@ -133,12 +133,14 @@ describe('universal transport: RawSocket, WebSocket and Web on one port', () => 
     ['lower-case text', [...Buffer.from('get / HTTP/1.1\r\n')]],
   ] as const) {
     test(`garbage first bytes (${what}) are closed at once, unanswered`, async () => {
+      const before = (await scrape(r.http)).get('crosswire_connections_refused_total', { reason: 'other' });
       const c = await rawConnect(r.port);
       const t0 = Date.now();
       c.socket.write(Buffer.from(bytes));
       await within(c.closed, 5000, 'the router to close');
       assert.ok(Date.now() - t0 < 1200, 'closed before the first-byte timeout');
       assert.equal(c.bytes(), 0);
+      assert.equal((await scrape(r.http)).get('crosswire_connections_refused_total', { reason: 'other' }), before + 1);
     });
   }
 
