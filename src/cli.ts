@@ -52,6 +52,12 @@ function summary(c: RouterConfig): string {
     const ep = t.endpoint;
     const tls = ep.type === 'tcp' && ep.tls !== null ? (frontNeeded(t, serviceAuths(t).map(([, a]) => a)) ? 'tls (Node.js; client certificate required) ' : 'tls ') : '';
     const where = ep.type === 'unix' ? `unix:${ep.path}` : `${tls}${t.host}:${t.port}`;
+    if (t.universal !== undefined) {
+      const rs = t.universal.rawsocket;
+      const raw = rs === null ? 'no rawsocket' : `rawsocket ${rs.serializers.join('/')}`;
+      lines.push(`transport ${t.id}: universal on ${where} (${raw}; ${t.paths!.map((p) => `${p.path} ${p.type}`).join(', ') || 'no HTTP paths'})`);
+      continue;
+    }
     if (t.paths !== null) {
       lines.push(`transport ${t.id}: web on ${where} (${t.paths.map((p) => `${p.path} ${p.type}`).join(', ')})`);
       continue;

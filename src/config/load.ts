@@ -47,6 +47,7 @@ import {
 import { ConfigError, isObject, rewrite, section } from './section.js';
 import { cookieConfig, endpoint, type TransportConfig, type WsServiceConfig, wsOptions } from './transport.js';
 import { rawsocketTransport } from './rawsocket.js';
+import { universalTransport } from './universal.js';
 import { configVersion, UPGRADE_HINT } from './upgrade.js';
 import { webTransport } from './web.js';
 import type { BridgeSpec } from './bridge.js';
@@ -400,6 +401,7 @@ export function componentTransport(socket: string): TransportConfig {
 function transport(value: unknown, path: string, index: number, env: NodeJS.ProcessEnv, baseDir: string, warnings: string[]): TransportConfig {
   const id = isObject(value) && typeof value.id === 'string' ? value.id : `transport${index + 1}`;
   if (isObject(value) && value.type === 'rawsocket') return rawsocketTransport(value, path, id, env, baseDir, warnings);
+  if (isObject(value) && value.type === 'universal') return universalTransport(value, path, index, env, baseDir, (v, p) => wsService(v, p, id, env, baseDir, warnings), warnings);
   if (isObject(value) && value.type === 'web') return webTransport(value, path, index, env, baseDir, (v, p) => wsService(v, p, id, env, baseDir, warnings), warnings);
   const t = section<WebSocketTransportConfig>(websocketTransportSchema, value, path);
   const ep = endpoint(t.endpoint, `${path}.endpoint`, env, baseDir, warnings);
@@ -463,7 +465,9 @@ export function bridgeSpecs(config: RouterConfig): BridgeSpec[] {
 
 export function serviceAuths(t: TransportConfig): [string, TransportAuth][] {
   if (t.paths === null) return [[wsAuthKey(t.id, null), t.auth]];
-  return t.paths.flatMap((p): [string, TransportAuth][] => (p.type === 'websocket' ? [[wsAuthKey(t.id, p.path), p.service.auth]] : []));
+  // A universal transport's RawSocket part: the transport's own key (its websocket paths have id+path).
+  const raw: [string, TransportAuth][] = t.universal?.rawsocket ? [[wsAuthKey(t.id, null), t.universal.rawsocket.auth]] : [];
+  return raw.concat(t.paths.flatMap((p): [string, TransportAuth][] => (p.type === 'websocket' ? [[wsAuthKey(t.id, p.path), p.service.auth]] : [])));
 }
 
 /**
@@ -564,8 +568,8 @@ export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env, 
   if (dupRealm) throw new ConfigError(`${at}.realms: realm '${dupRealm.name}' is defined twice`);
   pythonComponents.unshift(...routerComponents(w, at, realms, baseDir));
   const transports = w.transports.map((t, i) => {
-    if (isObject(t) && t.type !== 'websocket' && t.type !== 'web' && t.type !== 'rawsocket') {
-      throw new ConfigError(`${at}.transports[${i}].type: '${String(t.type)}' transports are not implemented yet (only "websocket", "web" and "rawsocket")`);
+    if (isObject(t) && t.type !== 'websocket' && t.type !== 'web' && t.type !== 'rawsocket' && t.type !== 'universal') {
+      throw new ConfigError(`${at}.transports[${i}].type: '${String(t.type)}' transports are not implemented yet (only "websocket", "web", "rawsocket" and "universal")`);
     }
     return transport(t, `${at}.transports[${i}]`, i, env, baseDir, warnings);
   });

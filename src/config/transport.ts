@@ -25,6 +25,7 @@ import {
   websocketOptionsSchema,
 } from './schema-transport.js';
 import type { RawSocketOptions } from './rawsocket.js';
+import type { UniversalOptions } from './universal.js';
 import { ConfigError, isObject, section } from './section.js';
 import type { WebOptions, WebPathConfig } from './web.js';
 
@@ -116,6 +117,8 @@ export interface TransportConfig extends WsServiceConfig {
   web: WebOptions | null;
   /** A `rawsocket` transport's own settings (src/config/rawsocket.ts); absent on websocket and web transports. */
   rawsocket?: RawSocketOptions;
+  /** A `universal` transport's RawSocket part and first-byte timeout (src/config/universal.ts); absent on the others. */
+  universal?: UniversalOptions;
 }
 
 const isPort = (v: unknown): v is number => Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 65535;

@@ -210,7 +210,7 @@ export function tlsFacts(s: tls.TLSSocket): TlsFacts {
 }
 
 /** Node's TLS options for a Crossbar `tls` endpoint, or an error naming the key. */
-function secureOptions(t: TlsConfig, transportId: string): tls.TlsOptions {
+export function secureOptions(t: TlsConfig, transportId: string): tls.TlsOptions {
   const read = (file: string, key: string) => {
     try {
       return readFileSync(file, 'utf8');
@@ -281,34 +281,39 @@ export class TlsFront {
   }
 
   /** Listens on the first port of `ports` that is free; resolves with it. */
-  listen(host: string, ports: number[], shared: boolean): Promise<number> {
-    if (shared && !reusePortSupported()) {
-      return Promise.reject(
-        new Error(`transport ${this.transportId}: endpoint.shared: SO_REUSEPORT for a transport whose TLS Node.js terminates needs Node.js >= 22.12 (this is ${process.version})`),
-      );
-    }
-    return new Promise((resolve, reject) => {
-      const next = (i: number) => {
-        if (i >= ports.length) {
-          const what = ports.length > 1 ? `any port of ${ports[0]}..${ports[ports.length - 1]}` : String(ports[0]);
-          return reject(new Error(`transport ${this.transportId}: cannot listen on ${host}:${what} (address in use or not available)`));
-        }
-        const onError = () => next(i + 1);
-        this.server.once('error', onError);
-        this.server.listen({ host, port: ports[i], exclusive: true, ...(shared ? { reusePort: true } : {}) }, () => {
-          this.server.off('error', onError);
-          this.port = (this.server.address() as net.AddressInfo).port;
-          resolve(this.port);
-        });
-      };
-      next(0);
-    });
+  async listen(host: string, ports: number[], shared: boolean): Promise<number> {
+    this.port = await listenNode(this.server, this.transportId, host, ports, shared);
+    return this.port;
   }
 
   /** Stops accepting (open connections carry on). */
   stop(): void {
     this.server.close();
   }
+}
+
+/** Listens with a Node server on the first port of `ports` that is free; resolves with it. */
+export function listenNode(server: net.Server, transportId: string, host: string, ports: number[], shared: boolean): Promise<number> {
+  if (shared && !reusePortSupported()) {
+    return Promise.reject(
+      new Error(`transport ${transportId}: endpoint.shared: SO_REUSEPORT on a port Node.js listens on (a universal transport, or one whose TLS Node.js terminates) needs Node.js >= 22.12 (this is ${process.version})`),
+    );
+  }
+  return new Promise((resolve, reject) => {
+    const next = (i: number) => {
+      if (i >= ports.length) {
+        const what = ports.length > 1 ? `any port of ${ports[0]}..${ports[ports.length - 1]}` : String(ports[0]);
+        return reject(new Error(`transport ${transportId}: cannot listen on ${host}:${what} (address in use or not available)`));
+      }
+      const onError = () => next(i + 1);
+      server.once('error', onError);
+      server.listen({ host, port: ports[i], exclusive: true, ...(shared ? { reusePort: true } : {}) }, () => {
+        server.off('error', onError);
+        resolve((server.address() as net.AddressInfo).port);
+      });
+    };
+    next(0);
+  });
 }
 
 /** net.Server's reusePort option: Node 22.12+ and 23.1+. */

@@ -5,6 +5,7 @@ import type * as UWS from 'uWebSockets.js';
 import { LISTEN_EXCLUSIVE_PORT, LISTEN_SHARED, type TemplatedApp, type us_listen_socket, type WebSocket } from '../uws.js';
 import { FrontHandoff, frontNeeded, TlsFront } from './front.js';
 import { sslApp } from './tls.js';
+import { UniversalFront } from './universal.js';
 import { mountWebPaths } from './web.js';
 import { type ConnHandler, WsService } from './ws-service.js';
 
@@ -22,8 +23,8 @@ export class Listener {
   readonly services: WsService[] = [];
   port = -1;
   #socket: us_listen_socket | null = null;
-  /** Node terminates this transport's TLS (null: uWS listens itself). */
-  readonly front: TlsFront | null = null;
+  /** Node accepts this transport's connections: it terminates TLS, or it is universal (null: uWS listens itself). */
+  readonly front: TlsFront | UniversalFront | null = null;
 
   constructor(
     readonly uws: typeof UWS,
@@ -32,10 +33,20 @@ export class Listener {
     readonly log: Logger,
   ) {
     const ep = config.endpoint;
-    const fronted = frontNeeded(config, serviceAuths(config).map(([, a]) => a));
+    const universal = config.universal !== undefined;
+    const fronted = universal || frontNeeded(config, serviceAuths(config).map(([, a]) => a));
     this.app = ep.type === 'tcp' && ep.tls !== null && !fronted ? sslApp(uws, ep.tls, config.id) : uws.App();
     let handoff: FrontHandoff | null = null;
-    if (fronted && ep.type === 'tcp' && ep.tls !== null) {
+    if (universal) {
+      // Every connection is accepted by Node, which keeps RawSocket and hands HTTP to this app (universal.ts).
+      handoff = new FrontHandoff(uws, this.app, log);
+      try {
+        this.front = new UniversalFront(config, handoff, handler, log);
+      } catch (e) {
+        handoff.stop();
+        throw e;
+      }
+    } else if (fronted && ep.type === 'tcp' && ep.tls !== null) {
       handoff = new FrontHandoff(uws, this.app, log);
       try {
         this.front = new TlsFront(ep.tls, handoff, config.id, log);
