@@ -40,9 +40,13 @@ async function spawnNode(id: string): Promise<RouterProcess> {
   return p;
 }
 
+/** Sessions on the survivors A and B (for the expected session counts). */
+const onSurvivors: Client[] = [];
+
 async function client(url: string): Promise<Client> {
   const c = await connect(url, 'json');
   clients.push(c);
+  if (inProcess.some((r) => r.url === url)) onSurvivors.push(c);
   return c;
 }
 
@@ -64,6 +68,24 @@ after(async () => {
 
 const count = async (c: Client): Promise<number> => (await c.session.call('wamp.session.count')) as number;
 const leftIds = (x: Inbox<Ev>): unknown[] => x.items.map((e) => e.args[0]);
+
+/**
+ * Returns once both survivors (clients `a` on A, `b` on B) declared the dead nodes dead and
+ * everything they published for them has reached the other: their counts dropped the dead nodes'
+ * sessions (done in the same step as firing their testaments), and then a marker from each node
+ * reached a subscriber on the other (one NATS connection per node: in order after those events).
+ */
+async function settled(a: Client, b: Client, total: number, tag: string): Promise<void> {
+  await until(async () => (await count(a)) === total && (await count(b)) === total, 'both survivors to drop the dead nodes');
+  const topic = `com.marker.${tag}`;
+  const markers = await Promise.all([sub(a, topic), sub(b, topic)]);
+  await linked(a, `${topic}.link1`, [b]);
+  await linked(b, `${topic}.link2`, [a]);
+  // Each marker reaches the other node's subscriber (a publisher's own subscription is excluded).
+  await a.session.publish(topic, ['from a'], {}, { acknowledge: true });
+  await b.session.publish(topic, ['from b'], {}, { acknowledge: true });
+  await Promise.all(markers.map((m) => m.events.waitFor(1, 10_000)));
+}
 
 describe('a node killed without a word (real nats-server, three nodes)', () => {
   test("SIGKILL: one survivor publishes on_leave for each of the dead node's sessions and fires their testaments, once, within the bound; session.count drops them", async () => {
@@ -120,16 +142,7 @@ describe('a node killed without a word (real nats-server, three nodes)', () => {
     );
     assert.deepEqual(wills[1]!.kwargs, { n: 1 });
 
-    // Exactly once: both survivors declared C dead (their counts dropped it: done in the same step as
-    // firing), and a marker each sent afterwards came after anything they published for C.
-    await until(async () => (await count(a)) === 2 && (await count(b)) === 2, 'both survivors to drop the dead node');
-    const markers = await Promise.all([sub(a, 'com.marker'), sub(b, 'com.marker')]);
-    await linked(a, 'com.marker.link', [b]);
-    await linked(b, 'com.marker.link2', [a]);
-    // Each marker reaches the other node's subscriber (a publisher's own subscription is excluded).
-    await a.session.publish('com.marker', ['from a'], {}, { acknowledge: true });
-    await b.session.publish('com.marker', ['from b'], {}, { acknowledge: true });
-    await Promise.all(markers.map((m) => m.events.waitFor(1, 10_000)));
+    await settled(a, b, 2, 'one');
     for (const [name, x] of [
       ['A', leaveA],
       ['B', leaveB],
@@ -138,5 +151,36 @@ describe('a node killed without a word (real nats-server, three nodes)', () => {
     }
     assert.equal(willA.events.items.length, 2, `testament events on A: ${JSON.stringify(willA.events.items.map((e) => e.args))}`);
     assert.equal(willB.events.items.length, 2, `testament events on B: ${JSON.stringify(willB.events.items.map((e) => e.args))}`);
+  });
+
+  test('two nodes killed at once: each of their sessions gets one on_leave and its testament once, cluster-wide', async () => {
+    const [urlA, urlB] = inProcess.map((r) => r.url) as [string, string];
+    const [a, b] = await Promise.all([client(urlA), client(urlB)]);
+    const base = onSurvivors.filter((c) => c.connection.isOpen).length;
+    const [leaveA, leaveB, willA, willB] = await Promise.all([sub(a, 'wamp.session.on_leave'), sub(b, 'wamp.session.on_leave'), sub(a, 'com.twice.will'), sub(b, 'com.twice.will')]);
+    const nodes = await Promise.all([spawnNode('fail_d'), spawnNode('fail_e')]);
+    const doomed = await Promise.all(nodes.flatMap((n) => [client(`ws://127.0.0.1:${n.port}/ws`), client(`ws://127.0.0.1:${n.port}/ws`)]));
+    const ids = doomed.map((c) => c.session.id);
+    await Promise.all(doomed.map((c, i) => c.session.call('wamp.session.add_testament', ['com.twice.will', [ids[i]], {}])));
+    // Their testaments reached A and B (each node's announcements precede its probe on its one NATS connection).
+    await Promise.all([linked(doomed[0]!, 'com.twice.link1', [a, b]), linked(doomed[2]!, 'com.twice.link2', [a, b])]);
+    await until(async () => (await count(a)) === base + 4 && (await count(b)) === base + 4, 'every node to count every session');
+
+    const t0 = Date.now();
+    for (const n of nodes) n.child.kill('SIGKILL');
+    await Promise.all(nodes.map((n) => within(n.exited, 10_000, 'a node to die')));
+    const got = await Promise.all([leaveA.events.waitFor(4, 15_000), willA.events.waitFor(4, 15_000), leaveB.events.waitFor(4, 15_000), willB.events.waitFor(4, 15_000)]);
+    const ms = Date.now() - t0;
+    assert.ok(ms < 8000, `on_leave and testaments came ${ms} ms after the kill`);
+    await settled(a, b, base, 'two');
+    const want = [...ids].sort();
+    for (const [what, x] of [
+      ['on_leave on A', got[0]],
+      ['testaments on A', got[1]],
+      ['on_leave on B', got[2]],
+      ['testaments on B', got[3]],
+    ] as const) {
+      assert.deepEqual(x.map((e) => e.args[0]).sort(), want, what);
+    }
   });
 });
