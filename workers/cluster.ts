@@ -168,6 +168,11 @@ class RealmLink implements Backplane {
     return n;
   }
 
+  /** A member declared dead by membership: its sessions are no longer counted. */
+  forget(member: string): void {
+    this.#peers.delete(member);
+  }
+
   remoteSessionCount(roles: Set<string> | null): number {
     const now = Date.now();
     let n = 0;
@@ -326,6 +331,11 @@ export class ClusterLink {
   /** This connection in the session-count reports (the queue group name is unique per connection). */
   get id(): string {
     return this.#queue;
+  }
+
+  /** A member declared dead (workers/cluster/membership.ts): its session-count reports are dropped at once. */
+  forget(member: string): void {
+    for (const r of this.#realms) r.forget(member);
   }
 
   /** Lets the other nodes ask this node's part of a meta procedure's answer for a realm (workers/cluster/meta.ts). */

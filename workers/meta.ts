@@ -148,14 +148,16 @@ const PROCEDURES: Readonly<Record<string, Handler>> = {
     const bytes = testamentRoom(realm, caller, msg);
     caller.testaments.push({ topic, args: tArgs, kwargs: tKwargs, options: isDict(options.publish_options) ? options.publish_options : {}, scope, bytes });
     caller.testamentBytes += bytes;
+    realm.wills?.testamentsChanged(caller);
     return [[]];
   },
-  'wamp.session.flush_testaments': (_realm, caller, args, kwargs) => {
+  'wamp.session.flush_testaments': (realm, caller, args, kwargs) => {
     const scope = ({ ...optionalDict(args, 0), ...kwargs }.scope as string | undefined) ?? 'destroyed';
     const before = caller.testaments.length;
     const kept = caller.testaments.filter((t) => t.scope !== scope);
     caller.testaments.splice(0, caller.testaments.length, ...kept);
     caller.testamentBytes = kept.reduce((n, t) => n + t.bytes, 0);
+    if (kept.length !== before) realm.wills?.testamentsChanged(caller);
     return [[before - kept.length]];
   },
 

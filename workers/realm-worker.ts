@@ -16,6 +16,7 @@ import { ClusterLink } from './cluster.js';
 import { Membership } from './cluster/membership.js';
 import { metaPart } from './cluster/meta.js';
 import { ClusterRpc } from './cluster/rpc.js';
+import { ClusterWills } from './cluster/wills.js';
 import { Drain } from './drain.js';
 import { noteFrame } from './limits.js';
 import { Realm } from './realm.js';
@@ -64,8 +65,12 @@ if (cluster !== null) {
     cluster.answerMeta(name, (procedure, args, kwargs) => metaPart(realm, procedure, args, kwargs));
   }
   // Membership and RPC across nodes (workers/cluster/membership.ts, rpc.ts).
-  const rpc = new ClusterRpc(new Membership(cluster, log), out, log);
+  const membership = new Membership(cluster, log);
+  const rpc = new ClusterRpc(membership, out, log);
   for (const realm of realms.values()) rpc.attach(realm);
+  // A dead node's on_leave events and testaments, published by a survivor (workers/cluster/wills.ts).
+  const wills = new ClusterWills(membership, cluster, log);
+  for (const realm of realms.values()) wills.attach(realm);
   stats.clusterConnected = () => cluster.connected;
   stats.clusterStats = () => cluster.takeStats();
   // Up or down is reported at once (not at the next STATS interval): /ready follows the link.

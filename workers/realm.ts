@@ -18,6 +18,7 @@ import { callMeta, isMetaProcedure } from './meta.js';
 import { clusterMeta, isClusterMeta } from './cluster/meta.js';
 import type { Output } from './output.js';
 import { RemoteSession } from './cluster/remote-session.js';
+import type { WillsBackplane } from './cluster/wills.js';
 import { Session, SessionState } from './session.js';
 import { countAuth } from './stats.js';
 
@@ -77,6 +78,8 @@ export class Realm implements BrokerEvents, DealerEvents {
   readonly limits: Limits;
   readonly #welcomeRoles: Dict;
   #goodbyeTimers = new Map<Session, NodeJS.Timeout>();
+  /** In a cluster: told of sessions and testaments, for when this node dies (workers/cluster/wills.ts). */
+  wills: WillsBackplane | null = null;
   /** Set by a graceful drain (drain.ts): no new calls are accepted. */
   draining = false;
 
@@ -130,6 +133,7 @@ export class Realm implements BrokerEvents, DealerEvents {
     countAuth(s.authmethod === 'wamp-scram' ? 'scram' : s.authmethod, true);
     this.sessions.set(id, s);
     if (this.broker.backplane !== null) this.broker.backplane.sessionsChanged();
+    if (this.wills !== null) this.wills.joined(s);
     this.sessionsByConn.set(connId, s);
     this.out.send(connId, [
       MsgType.WELCOME,
@@ -312,6 +316,7 @@ export class Realm implements BrokerEvents, DealerEvents {
   #release(s: Session, silent = false): void {
     if (!this.sessions.delete(s.id)) return;
     if (this.broker.backplane !== null) this.broker.backplane.sessionsChanged();
+    if (this.wills !== null) this.wills.left(s);
     this.broker.leave(s);
     this.dealer.leave(s);
     if (this.metaApi && !silent) {

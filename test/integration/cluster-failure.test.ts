@@ -1,0 +1,186 @@
+// A node that dies (SIGKILL) in a cluster joined through a real nats-server (docs/cluster.md,
+// "Node failures: on_leave and testaments"): one survivor publishes wamp.session.on_leave for each
+// of its sessions and fires their testaments, once cluster-wide, within the failure detection
+// bound; wamp.session.count on the survivors drops its sessions as soon as it is declared dead.
+// Nodes A and B run in this process, C is a child process that is killed.
+//
+// Needs Debian's nats-server (scripts/install-test-deps.sh installs it): without it this file FAILS.
+import '../helpers/quiet.js'; // before 'autobahn'
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { type Client, connect } from '../helpers/client.js';
+import { type Ev, linked, type Nats, startNats, stopAllNats, sub, until } from '../helpers/nats.js';
+import { type RouterProcess, spawnRouter } from '../helpers/process.js';
+import { startRouter, type TestRouter } from '../helpers/router.js';
+import { within } from '../helpers/wait.js';
+import type { Inbox } from '../helpers/wait.js';
+
+const REALMS = [{ name: 'realm1', roles: [{ name: 'anonymous', permissions: [{ uri: '', match: 'prefix', allow: { call: true, register: true, publish: true, subscribe: true } }] }] }];
+
+let nats: Nats;
+let dir: string;
+const inProcess: TestRouter[] = [];
+const children: RouterProcess[] = [];
+const clients: Client[] = [];
+
+/** A node in a child process (killable), on the same NATS and realms. */
+async function spawnNode(id: string): Promise<RouterProcess> {
+  const file = join(dir, `${id}.json`);
+  const config = {
+    version: 2,
+    workers: [{ type: 'router', realms: REALMS, transports: [{ type: 'websocket', endpoint: { type: 'tcp', port: 0, interface: '127.0.0.1' } }] }],
+    crosswire: { realm_threads: 1, shutdown_timeout: 5000 },
+  };
+  writeFileSync(file, JSON.stringify(config));
+  const p = await spawnRouter(['--config', file], { CROSSWIRE_CLUSTER_NATS: nats.url, CROSSWIRE_NODE_ID: id, CROSSWIRE_LOG_LEVEL: 'info' });
+  children.push(p);
+  return p;
+}
+
+/** Sessions on the survivors A and B (for the expected session counts). */
+const onSurvivors: Client[] = [];
+
+async function client(url: string): Promise<Client> {
+  const c = await connect(url, 'json');
+  clients.push(c);
+  if (inProcess.some((r) => r.url === url)) onSurvivors.push(c);
+  return c;
+}
+
+before(async () => {
+  nats = await startNats();
+  dir = mkdtempSync(join(tmpdir(), 'crosswire-cluster-failure-'));
+  const cluster = (id: string) => ({ realms: REALMS, crosswire: { realm_threads: 1, cluster: { nats: { servers: [nats.url] }, node_id: id } } });
+  inProcess.push(...(await Promise.all([startRouter(cluster('fail_a')), startRouter(cluster('fail_b'))])));
+});
+
+after(async () => {
+  await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
+  await Promise.all(inProcess.map((n) => n.stop()));
+  for (const p of children) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
+  await Promise.all(children.map((p) => within(p.exited, 10_000, 'a node process to exit')));
+  await stopAllNats();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const count = async (c: Client): Promise<number> => (await c.session.call('wamp.session.count')) as number;
+const leftIds = (x: Inbox<Ev>): unknown[] => x.items.map((e) => e.args[0]);
+
+/**
+ * Returns once both survivors (clients `a` on A, `b` on B) declared the dead nodes dead and
+ * everything they published for them has reached the other: their counts dropped the dead nodes'
+ * sessions (done in the same step as firing their testaments), and then a marker from each node
+ * reached a subscriber on the other (one NATS connection per node: in order after those events).
+ */
+async function settled(a: Client, b: Client, total: number, tag: string): Promise<void> {
+  await until(async () => (await count(a)) === total && (await count(b)) === total, 'both survivors to drop the dead nodes');
+  const topic = `com.marker.${tag}`;
+  const markers = await Promise.all([sub(a, topic), sub(b, topic)]);
+  await linked(a, `${topic}.link1`, [b]);
+  await linked(b, `${topic}.link2`, [a]);
+  // Each marker reaches the other node's subscriber (a publisher's own subscription is excluded).
+  await a.session.publish(topic, ['from a'], {}, { acknowledge: true });
+  await b.session.publish(topic, ['from b'], {}, { acknowledge: true });
+  await Promise.all(markers.map((m) => m.events.waitFor(1, 10_000)));
+}
+
+describe('a node killed without a word (real nats-server, three nodes)', () => {
+  test("SIGKILL: one survivor publishes on_leave for each of the dead node's sessions and fires their testaments, once, within the bound; session.count drops them", async () => {
+    const [urlA, urlB] = inProcess.map((r) => r.url) as [string, string];
+    const c = await spawnNode('fail_c');
+    const urlC = `ws://127.0.0.1:${c.port}/ws`;
+    const [a, b] = await Promise.all([client(urlA), client(urlB)]);
+    // Subscribers on both survivors: to on_leave and to the testament topics.
+    const [leaveA, leaveB, willA, willB] = await Promise.all([sub(a, 'wamp.session.on_leave'), sub(b, 'wamp.session.on_leave'), sub(a, 'com.will.', { match: 'prefix' }), sub(b, 'com.will.', { match: 'prefix' })]);
+    // Two sessions on C: one with a testament of each scope (and one flushed), one without any.
+    const [c1, c2] = await Promise.all([client(urlC), client(urlC)]);
+    await c1.session.call('wamp.session.add_testament', ['com.will.gone', ['c1 destroyed'], { n: 1 }]);
+    await c1.session.call('wamp.session.add_testament', ['com.will.detached', ['c1 detached'], {}], { scope: 'detached' });
+    await c1.session.call('wamp.session.add_testament', ['com.will.flushed', ['never'], {}], { scope: 'detached' });
+    await c1.session.call('wamp.session.flush_testaments', [], { scope: 'detached' });
+    await c1.session.call('wamp.session.add_testament', ['com.will.detached', ['c1 detached'], {}], { scope: 'detached' });
+    const ids = [c1.session.id, c2.session.id];
+    // C's session announcements travel on its one NATS connection before this probe: once the probe
+    // reached A and B, so did the testaments.
+    await linked(c1, 'com.will.link', [a, b]);
+    const total = 5; // a and b; c1, c2 and c3 on C (the probe subscriptions are on a and b)
+    // A session joining C makes C report its count at once: its report is fresh when it is killed,
+    // so the reports' own staleness (6 s) would keep C's sessions counted for about 6 s.
+    const c3 = await client(urlC);
+    await until(async () => (await count(a)) === total && (await count(b)) === total, 'every node to count every session');
+    ids.push(c3.session.id);
+
+    const t0 = Date.now();
+    c.child.kill('SIGKILL');
+    await within(c.exited, 10_000, 'node C to die');
+    const leaves = await leaveA.events.waitFor(3, 15_000);
+    const ms = Date.now() - t0;
+    // Declared dead at most DEAD_AFTER_MS (3 s) + a sweep (0.25 s) after its last heartbeat (at most 1 s before the kill): with margin for a loaded machine.
+    assert.ok(ms < 8000, `on_leave came ${ms} ms after the kill`);
+    // B may have been first to declare C dead and fired: A follows within a sweep (0.25 s).
+    await until(async () => (await count(a)) === 2, "A's session count to drop C's sessions");
+    const countMs = Date.now() - t0;
+    // Dropped when membership declared C dead (at most 3.25 s), not when its last report went stale (6 s).
+    assert.ok(countMs < 5500, `A counted C's sessions for ${countMs} ms after the kill`);
+    assert.deepEqual(leaves.map((e) => e.args[0]).sort(), [...ids].sort());
+    // (AutobahnJS forgets a session's id once its connection is gone: the ids were taken before.)
+    const l1 = leaves.find((e) => e.args[0] === ids[0])!;
+    assert.deepEqual(l1.args, [ids[0], c1.details.authid, c1.details.authrole]);
+    await leaveB.events.waitFor(3, 15_000);
+    const wills = await willA.events.waitFor(2, 15_000);
+    await willB.events.waitFor(2, 15_000);
+    // Detached scope first, then destroyed (WAMP spec, "Session Testament"); the flushed one never.
+    assert.deepEqual(
+      wills.map((e) => [e.details.topic, e.args]),
+      [
+        ['com.will.detached', ['c1 detached']],
+        ['com.will.gone', ['c1 destroyed']],
+      ],
+    );
+    assert.deepEqual(wills[1]!.kwargs, { n: 1 });
+
+    await settled(a, b, 2, 'one');
+    for (const [name, x] of [
+      ['A', leaveA],
+      ['B', leaveB],
+    ] as const) {
+      assert.deepEqual(leftIds(x.events).sort(), [...ids].sort(), `on_leave events on ${name}`);
+    }
+    assert.equal(willA.events.items.length, 2, `testament events on A: ${JSON.stringify(willA.events.items.map((e) => e.args))}`);
+    assert.equal(willB.events.items.length, 2, `testament events on B: ${JSON.stringify(willB.events.items.map((e) => e.args))}`);
+  });
+
+  test('two nodes killed at once: each of their sessions gets one on_leave and its testament once, cluster-wide', async () => {
+    const [urlA, urlB] = inProcess.map((r) => r.url) as [string, string];
+    const [a, b] = await Promise.all([client(urlA), client(urlB)]);
+    const base = onSurvivors.filter((c) => c.connection.isOpen).length;
+    const [leaveA, leaveB, willA, willB] = await Promise.all([sub(a, 'wamp.session.on_leave'), sub(b, 'wamp.session.on_leave'), sub(a, 'com.twice.will'), sub(b, 'com.twice.will')]);
+    const nodes = await Promise.all([spawnNode('fail_d'), spawnNode('fail_e')]);
+    const doomed = await Promise.all(nodes.flatMap((n) => [client(`ws://127.0.0.1:${n.port}/ws`), client(`ws://127.0.0.1:${n.port}/ws`)]));
+    const ids = doomed.map((c) => c.session.id);
+    await Promise.all(doomed.map((c, i) => c.session.call('wamp.session.add_testament', ['com.twice.will', [ids[i]], {}])));
+    // Their testaments reached A and B (each node's announcements precede its probe on its one NATS connection).
+    await Promise.all([linked(doomed[0]!, 'com.twice.link1', [a, b]), linked(doomed[2]!, 'com.twice.link2', [a, b])]);
+    await until(async () => (await count(a)) === base + 4 && (await count(b)) === base + 4, 'every node to count every session');
+
+    const t0 = Date.now();
+    for (const n of nodes) n.child.kill('SIGKILL');
+    await Promise.all(nodes.map((n) => within(n.exited, 10_000, 'a node to die')));
+    const got = await Promise.all([leaveA.events.waitFor(4, 15_000), willA.events.waitFor(4, 15_000), leaveB.events.waitFor(4, 15_000), willB.events.waitFor(4, 15_000)]);
+    const ms = Date.now() - t0;
+    assert.ok(ms < 8000, `on_leave and testaments came ${ms} ms after the kill`);
+    await settled(a, b, base, 'two');
+    const want = [...ids].sort();
+    for (const [what, x] of [
+      ['on_leave on A', got[0]],
+      ['testaments on A', got[1]],
+      ['on_leave on B', got[2]],
+      ['testaments on B', got[3]],
+    ] as const) {
+      assert.deepEqual(x.map((e) => e.args[0]).sort(), want, what);
+    }
+  });
+});
