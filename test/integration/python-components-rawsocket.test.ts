@@ -15,6 +15,7 @@ import { type RouterProcess, spawnRouter } from '../helpers/process.js';
 import { within } from '../helpers/wait.js';
 
 const APP = new URL('../../../test/fixtures/python-components/app/', import.meta.url).pathname;
+const NEWER = new URL('../../../test/fixtures/python-components/newer-autobahn/', import.meta.url).pathname;
 const dir = configDir('crosswire-python-rawsocket-');
 
 type Line = Record<string, unknown>;
@@ -63,6 +64,13 @@ describe('Python container components over a rawsocket transport', () => {
             py('rs_asyncio', 'listener.Listener', { type: 'rawsocket', endpoint: { type: 'tcp', host: '127.0.0.1', port: rsPort }, serializer: 'json' }, { label: 'asyncio' }),
           ],
         },
+        {
+          // The same asyncio class where the asyncio RawSocket client works (a newer Autobahn|Python, simulated).
+          type: 'container',
+          id: 'newer',
+          options: { pythonpath: [APP], env: { vars: { PYTHONPATH: NEWER } } },
+          components: [py('rs_asyncio_newer', 'listener.Listener', { type: 'rawsocket', endpoint: { type: 'unix', path: sock }, serializer: 'msgpack' }, { label: 'asyncio over rawsocket' })],
+        },
       ],
     );
     p = await spawnRouter(['--config', file], { CROSSWIRE_PORT: String(wsPort), CROSSWIRE_LOG_FORMAT: 'json' });
@@ -108,12 +116,27 @@ describe('Python container components over a rawsocket transport', () => {
     // have joined by now: the previous test waited for them.)
     await line(p, { component: 'rs_tcp', msg: 'component running' });
     await line(p, { component: 'rs_unix', msg: 'component running' });
+    await line(p, { component: 'rs_asyncio_newer', msg: 'component running' });
     const metrics = await (await fetch(`http://127.0.0.1:${wsPort}/metrics`)).text();
     assert.match(metrics, /^crosswire_components\{state="failed"\} 1$/m);
-    assert.match(metrics, /^crosswire_components\{state="running"\} 2$/m);
+    assert.match(metrics, /^crosswire_components\{state="running"\} 3$/m);
     const lines = parsed(p).filter((l) => l.component === 'rs_asyncio');
     assert.deepEqual(lines.filter((l) => l.msg === 'restarting component' || l.msg === 'component running'), []);
     assert.equal(lines.filter((l) => l.level === 50).length, 1, JSON.stringify(lines));
+  });
+
+  test('where the asyncio RawSocket client works (its protocol has transport_details, as in later Autobahn|Python releases), the asyncio component runs over rawsocket', async () => {
+    const running = await line(p, { component: 'rs_asyncio_newer', msg: 'component running' });
+    const c = await connect(`ws://127.0.0.1:${wsPort}/ws`, 'json');
+    try {
+      assert.equal(await c.session.call('app.public.listener.label'), 'asyncio over rawsocket');
+      const info = (await c.session.call('wamp.session.get', [running.session])) as Record<string, Record<string, unknown>>;
+      assert.equal(info.transport!.type, 'rawsocket');
+      assert.equal(info.transport!.serializer, 'msgpack');
+      assert.equal(info.transport!.peer, 'unix');
+    } finally {
+      await c.close();
+    }
   });
 
   test('SIGTERM: the rawsocket components leave and the router exits 0', async () => {
