@@ -8,8 +8,12 @@ subclass with the framework it derives from (``autobahn.twisted.wamp`` or
 ``autobahn.asyncio.wamp``), with ``ComponentConfig(realm, extra)`` where ``extra`` gets
 ``cbdir`` as in Crossbar.io. State changes go to Crosswire as JSON lines on fd 3.
 
+Container components connect over their transport: WebSocket, or RawSocket (Twisted:
+``autobahn.twisted.rawsocket``; asyncio: ``autobahn.asyncio.rawsocket`` where it works).
+
 Exit codes: 0 the session ended cleanly, 1 it failed (an error in onJoin or another handler,
-the connection failed or was lost), 3 the class cannot be imported or is not a session.
+the connection failed or was lost), 3 the class cannot be imported or is not a session, 4 this
+Autobahn|Python cannot run the component as configured (restarting would not help).
 Stdin closing (Crosswire went away) or SIGTERM ends the session with GOODBYE and exits.
 """
 
@@ -78,6 +82,45 @@ def serializers(names):
     if not made:
         made.append(s.JsonSerializer())
     return made
+
+
+def unsupported(spec, message):
+    """Exits 4: this Autobahn|Python cannot run the component as configured."""
+    emit(event="unsupported", message=f"component '{spec['id']}' ({spec['classname']}): {message}")
+    sys.exit(4)
+
+
+def rawsocket_serializer(spec):
+    """The one serializer a RawSocket client asks for; exits 4 if this Autobahn|Python lacks it."""
+    from autobahn.wamp import serializer as s
+
+    name = spec["serializers"][0]
+    cls = getattr(s, {"json": "JsonSerializer", "msgpack": "MsgPackSerializer", "cbor": "CBORSerializer"}[name], None)
+    try:
+        if cls is not None:
+            return cls()
+    except Exception:
+        pass  # e.g. MsgPackSerializer without the msgpack package
+    unsupported(spec, f"its rawsocket transport asks for serializer '{name}', which this Autobahn|Python does not have: choose another \"serializer\" or install the library it needs")
+
+
+def asyncio_rawsocket_factory(spec):
+    """autobahn.asyncio.rawsocket's client factory, if it works; else exits 4 saying what to do."""
+    from autobahn.asyncio import rawsocket
+
+    # Autobahn|Python 22.7's asyncio RawSocket client protocol lacks the transport_details the
+    # WAMP session reads on WELCOME, so every join fails ("Error calling onWelcome handler");
+    # later releases define it.
+    if not hasattr(rawsocket.WampRawSocketClientProtocol, "transport_details"):
+        import autobahn
+
+        unsupported(
+            spec,
+            f"it is an asyncio component with a rawsocket transport, and the asyncio RawSocket client of Autobahn|Python {autobahn.__version__} "
+            "is broken (its protocol has no transport_details, so joining fails). Use a \"websocket\" transport, make the class a Twisted "
+            "component (autobahn.twisted.wamp.ApplicationSession), or run it with a newer Autobahn|Python (pip install -U autobahn)",
+        )
+    return rawsocket.WampRawSocketClientFactory
 
 
 class Runner:
@@ -194,7 +237,6 @@ def watch_stdin(on_eof):
 
 
 def run_twisted(spec, runner):
-    from autobahn.twisted.websocket import WampWebSocketClientFactory
     from twisted.internet import reactor
     from twisted.internet import endpoints
 
@@ -204,7 +246,14 @@ def run_twisted(spec, runner):
 
     runner.finish = finish
     runner.later = lambda secs, fn: reactor.callLater(secs, fn)
-    factory = WampWebSocketClientFactory(runner.make, url=spec["url"], serializers=serializers(spec["serializers"]))
+    if spec.get("transport") == "rawsocket":
+        from autobahn.twisted.rawsocket import WampRawSocketClientFactory
+
+        factory = WampRawSocketClientFactory(runner.make, serializer=rawsocket_serializer(spec))
+    else:
+        from autobahn.twisted.websocket import WampWebSocketClientFactory
+
+        factory = WampWebSocketClientFactory(runner.make, url=spec["url"], serializers=serializers(spec["serializers"]))
     ep = spec["endpoint"]
     if ep["type"] == "unix":
         endpoint = endpoints.UNIXClientEndpoint(reactor, ep["path"], timeout=ep["timeout"])
@@ -239,14 +288,19 @@ def run_asyncio(spec, runner):
     import ssl
 
     import txaio
-    from autobahn.asyncio.websocket import WampWebSocketClientFactory
 
+    rawsocket_factory = asyncio_rawsocket_factory(spec) if spec.get("transport") == "rawsocket" else None
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     txaio.config.loop = loop
     runner.finish = loop.stop
     runner.later = lambda secs, fn: loop.call_later(secs, fn)
-    factory = WampWebSocketClientFactory(runner.make, url=spec["url"], serializers=serializers(spec["serializers"]), loop=loop)
+    if rawsocket_factory is not None:
+        factory = rawsocket_factory(runner.make, serializer=rawsocket_serializer(spec))
+    else:
+        from autobahn.asyncio.websocket import WampWebSocketClientFactory
+
+        factory = WampWebSocketClientFactory(runner.make, url=spec["url"], serializers=serializers(spec["serializers"]), loop=loop)
     ep = spec["endpoint"]
 
     async def connect():

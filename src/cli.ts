@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { effectiveConfig, envVars } from './config/effective.js';
 import { checkFiles } from './config/files.js';
 import { buildConfig, ConfigError, configDir, readConfigFile, type RouterConfig, serviceAuths } from './config/load.js';
+import type { PythonComponentConfig } from './config/components.js';
 import { upgradeConfigFile } from './config/upgrade.js';
 import { findPythons } from './container/python.js';
 import { createLogger, resolveLogFormat } from './log.js';
@@ -43,6 +44,13 @@ ${ENV_HELP}
 function fail(message: string, code = 1): never {
   process.stderr.write(`crosswire: ${message}\n`);
   process.exit(code);
+}
+
+/** Where a Python container component connects, for `check`. */
+function via(t: NonNullable<PythonComponentConfig['transport']>): string {
+  if (t.type === 'websocket') return t.url;
+  const e = t.endpoint;
+  return `rawsocket ${e.type === 'unix' ? `unix:${e.path}` : `${e.tls !== null ? 'tls' : 'tcp'}:${e.host}:${e.port}`} (${t.serializer})`;
 }
 
 function summary(c: RouterConfig): string {
@@ -128,7 +136,7 @@ async function main(): Promise<void> {
     }
     const py = config.pythonComponents.map((c) => {
       const p = pythons.get(c)!;
-      return `python component ${c.worker}/${c.id}: ${c.classname} on realm ${c.realm}${c.kind === 'router' ? ` as role ${c.role}` : ` via ${c.transport!.url}`} (${p.executable}: ${p.version})`;
+      return `python component ${c.worker}/${c.id}: ${c.classname} on realm ${c.realm}${c.kind === 'router' ? ` as role ${c.role}` : ` via ${via(c.transport!)}`} (${p.executable}: ${p.version})`;
     });
     process.stdout.write(`configuration OK\n${[summary(config), ...py].join('\n')}\n${warnings.map((w) => `warning: ${w}\n`).join('')}`);
     return;

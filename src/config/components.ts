@@ -16,12 +16,27 @@ export type ShutdownPolicy =
   | 'shutdown-on-any-component-stopped';
 
 export interface ConnectingTransport {
+  type: 'websocket';
   url: string;
   endpoint:
     | { type: 'tcp'; host: string; port: number; version: 4 | 6; timeout: number; tls: ClientTls | null }
     | { type: 'unix'; path: string; timeout: number };
   serializers: ('json' | 'msgpack')[];
   reconnect: { max_retries: number; initial_retry_delay: number; max_retry_delay: number; retry_delay_growth: number; retry_delay_jitter: number };
+}
+
+/**
+ * A connecting RawSocket transport (Crossbar's checkconfig check_connecting_transport_rawsocket):
+ * Python container components only (AutobahnJS on Node has no RawSocket client).
+ */
+export interface RawSocketConnectingTransport {
+  type: 'rawsocket';
+  endpoint: ConnectingTransport['endpoint'];
+  /** The one serializer the client asks for in its handshake. */
+  serializer: 'json' | 'msgpack' | 'cbor';
+  /** Crossbar's optional rs:// or rss:// URL: informational, the endpoint is what is connected to. */
+  url: string | null;
+  reconnect: ConnectingTransport['reconnect'];
 }
 
 export interface ClientTls {
@@ -83,7 +98,7 @@ export interface PythonComponentConfig {
   role: string;
   authid: string | null;
   /** Container components: the connecting transport. */
-  transport: ConnectingTransport | null;
+  transport: ConnectingTransport | RawSocketConnectingTransport | null;
   restart: RestartPolicy;
   /** The worker's `options.python` (null: crosswire.python or discovery). */
   python: string | null;
@@ -156,6 +171,14 @@ export const pythonRouterComponentSchema = {
   extra: { doc: 'ComponentConfig.extra (a dict).', format: '*', default: null },
 } satisfies Schema<unknown>;
 
+const reconnectSchema = {
+  max_retries: { doc: 'Reconnect attempts after a lost or failed connection (-1 = forever).', format: 'int', default: -1 },
+  initial_retry_delay: { doc: 'First reconnect delay (s).', format: Number, default: 0.5 },
+  max_retry_delay: { doc: 'Largest reconnect delay (s).', format: Number, default: 10 },
+  retry_delay_growth: { doc: 'Delay factor per attempt.', format: Number, default: 1.5 },
+  retry_delay_jitter: { doc: 'Jitter: standard deviation as a fraction of the delay.', format: Number, default: 0.1 },
+};
+
 export const connectingTransportSchema = {
   id: { doc: 'Transport id.', format: 'nullable-id', default: null },
   type: { doc: 'Transport type; only "websocket".', format: ['websocket'], default: 'websocket' },
@@ -163,13 +186,18 @@ export const connectingTransportSchema = {
   endpoint: { doc: 'Connecting endpoint: tcp {host, port, version, timeout, tls} or unix {path, timeout}.', format: Object, default: null, nullable: true },
   serializers: { doc: 'Serializers offered, in preference order (honoured, unlike Crossbar).', format: 'serializers', default: ['json', 'msgpack'] },
   options: { doc: 'Client-side WebSocket options (none implemented yet).', format: Object, default: {} },
-  reconnect: {
-    max_retries: { doc: 'Reconnect attempts after a lost or failed connection (-1 = forever).', format: 'int', default: -1 },
-    initial_retry_delay: { doc: 'First reconnect delay (s).', format: Number, default: 0.5 },
-    max_retry_delay: { doc: 'Largest reconnect delay (s).', format: Number, default: 10 },
-    retry_delay_growth: { doc: 'Delay factor per attempt.', format: Number, default: 1.5 },
-    retry_delay_jitter: { doc: 'Jitter: standard deviation as a fraction of the delay.', format: Number, default: 0.1 },
-  },
+  reconnect: reconnectSchema,
+} satisfies Schema<unknown>;
+
+/** Crossbar's connecting RawSocket transport keys (id, type, endpoint, serializer, url, debug), plus Crosswire's reconnect. */
+export const rawsocketConnectingTransportSchema = {
+  id: { doc: 'Transport id.', format: 'nullable-id', default: null },
+  type: { doc: 'Transport type.', format: ['rawsocket'], default: 'rawsocket' },
+  endpoint: { doc: 'Connecting endpoint: tcp {host, port, version, timeout, tls} or unix {path, timeout}.', format: Object, default: null, nullable: true },
+  serializer: { doc: 'The serializer asked for in the handshake: json, msgpack or cbor (required, as in Crossbar).', format: '*', default: null, nullable: true },
+  url: { doc: 'Crossbar: an rs:// or rss:// URL (informational: the endpoint is connected to).', format: '*', default: null, nullable: true },
+  debug: { doc: 'Crossbar: debug logging of the transport (accepted, no effect: use the log level).', format: 'nullable-bool', default: false },
+  reconnect: reconnectSchema,
 } satisfies Schema<unknown>;
 
 export const guestSchema = {

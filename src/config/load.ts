@@ -22,6 +22,8 @@ import {
   type PythonComponentConfig,
   pythonContainerComponentSchema,
   pythonRouterComponentSchema,
+  type RawSocketConnectingTransport,
+  rawsocketConnectingTransportSchema,
   type WorkerEnv,
 } from './components.js';
 import { DEFAULT_CONFIG } from './default.js';
@@ -815,11 +817,10 @@ function pythonComponent(
   if (!DOTTED.test(c.classname)) throw new ConfigError(`${path}.classname: '${c.classname}' is not a dotted Python name (module.Class)`);
   if (c.extra !== null && !isObject(c.extra)) throw new ConfigError(`${path}.extra: must be an object (Crossbar hands a dict to ComponentConfig.extra)`);
   if (c.references !== undefined && c.references.length > 0) throw new ConfigError(`${path}.references: references to connections are not implemented (Crossbar's 'connections' are not either)`);
-  let transport: ConnectingTransport | null = null;
+  let transport: PythonComponentConfig['transport'] = null;
   if (kind === 'container') {
     if (c.transport === null || c.transport === undefined) throw new ConfigError(`${path}.transport: is required (a connecting transport)`);
-    if (c.transport.type === 'rawsocket') throw new ConfigError(`${path}.transport.type: 'rawsocket' connecting transports are not implemented yet (use "websocket")`);
-    transport = connecting(c.transport, `${path}.transport`, baseDir, env);
+    transport = c.transport.type === 'rawsocket' ? rawsocketConnecting(c.transport, `${path}.transport`, baseDir, env) : connecting(c.transport, `${path}.transport`, baseDir, env);
   }
   return {
     kind,
@@ -848,6 +849,11 @@ function component(value: unknown, path: string, index: number, baseDir: string,
   );
   if (!/\.(m?js|cjs)$/.test(c.module)) throw new ConfigError(`${path}.module: must be a .js, .mjs or .cjs file`);
   if (c.transport === null) throw new ConfigError(`${path}.transport: is required (a connecting transport)`);
+  if (c.transport.type === 'rawsocket') {
+    throw new ConfigError(
+      `${path}.transport.type: 'rawsocket' is not available to JavaScript module components (AutobahnJS on Node.js has no RawSocket client): use "websocket", or a Python class component ("type": "class")`,
+    );
+  }
   return {
     id: c.id ?? `component${index + 1}`,
     module: resolve(baseDir, c.module),
@@ -866,51 +872,79 @@ function connecting(value: unknown, path: string, baseDir: string, env: NodeJS.P
   );
   if (t.url === null) throw new ConfigError(`${path}.url: is required for a connecting transport`);
   if (Object.keys(t.options).length > 0) throw new ConfigError(`${path}.options.${Object.keys(t.options)[0]}: client-side WebSocket options are not implemented yet`);
-  const e = t.endpoint;
+  const endpoint = connectingEndpoint(t.endpoint, path, baseDir, env);
+  if (endpoint.type === 'tcp' && endpoint.tls !== null && !t.url.startsWith('wss://')) {
+    throw new ConfigError(`${path}.url: a TLS endpoint needs a wss:// URL`);
+  }
+  return { type: 'websocket', url: t.url, endpoint, serializers: t.serializers, reconnect: t.reconnect };
+}
+
+/**
+ * A Python container component's connecting RawSocket transport, with Crossbar's keys
+ * (checkconfig check_connecting_transport_rawsocket): `endpoint` and `serializer` required,
+ * `url` (rs:// or rss://), `id` and `debug` optional; `reconnect` as on WebSocket.
+ */
+function rawsocketConnecting(value: unknown, path: string, baseDir: string, env: NodeJS.ProcessEnv): RawSocketConnectingTransport {
+  const t = section<{ endpoint: Record<string, unknown> | null; serializer: unknown; url: unknown; reconnect: ConnectingTransport['reconnect'] }>(
+    rawsocketConnectingTransportSchema as Schema<unknown> as never,
+    value,
+    path,
+  );
+  const s = t.serializer;
+  if (s === null) throw new ConfigError(`${path}.serializer: is required for a connecting rawsocket transport ("json", "msgpack" or "cbor": the one serializer the client asks for)`);
+  if (s === 'ubjson') throw new ConfigError(`${path}.serializer: 'ubjson' is not implemented by Crosswire (use "json", "msgpack" or "cbor")`);
+  if (s !== 'json' && s !== 'msgpack' && s !== 'cbor') throw new ConfigError(`${path}.serializer: must be "json", "msgpack" or "cbor" (one string, not a list)`);
+  const endpoint = connectingEndpoint(t.endpoint, path, baseDir, env);
+  let url: string | null = null;
+  if (t.url !== null) {
+    if (typeof t.url !== 'string' || !/^rss?:\/\/[^/?#]+$/.test(t.url)) throw new ConfigError(`${path}.url: must be a RawSocket URL, rs://host:port or rss://host:port`);
+    const tls = endpoint.type === 'tcp' && endpoint.tls !== null;
+    if (tls !== t.url.startsWith('rss://')) throw new ConfigError(`${path}.url: ${tls ? 'a TLS endpoint needs an rss:// URL' : 'an rss:// URL needs a TLS endpoint (endpoint.tls)'}`);
+    url = t.url;
+  }
+  return { type: 'rawsocket', endpoint, serializer: s, url, reconnect: t.reconnect };
+}
+
+function connectingEndpoint(e: Record<string, unknown> | null, path: string, baseDir: string, env: NodeJS.ProcessEnv): ConnectingTransport['endpoint'] {
   if (e === null) throw new ConfigError(`${path}.endpoint: is required`);
   const allow = (keys: string[]) => {
     for (const k of Object.keys(e)) if (!keys.includes(k)) throw new ConfigError(`${path}.endpoint.${k}: unknown key`);
   };
   const timeout = e.timeout ?? 10;
   if (typeof timeout !== 'number' || timeout <= 0 || timeout > 600) throw new ConfigError(`${path}.endpoint.timeout: must be 0 < seconds <= 600`);
-  let endpoint: ConnectingTransport['endpoint'];
   if (e.type === 'unix') {
     allow(['type', 'path', 'timeout']);
     if (typeof e.path !== 'string' || e.path === '') throw new ConfigError(`${path}.endpoint.path: is required`);
-    endpoint = { type: 'unix', path: resolve(baseDir, e.path), timeout };
-  } else if (e.type === 'tcp') {
-    allow(['type', 'host', 'port', 'version', 'timeout', 'tls']);
-    if (typeof e.host !== 'string' || e.host === '') throw new ConfigError(`${path}.endpoint.host: is required`);
-    const port = typeof e.port === 'string' && e.port.startsWith('$') ? Number(env[e.port.slice(1)]) : e.port;
-    if (!isPort(port) || port === 0) throw new ConfigError(`${path}.endpoint.port: must be a TCP port 1..65535 (or "$VAR")`);
-    const version = e.version ?? 4;
-    if (version !== 4 && version !== 6) throw new ConfigError(`${path}.endpoint.version: must be 4 or 6`);
-    let tls: ClientTls | null = null;
-    if (e.tls !== undefined) {
-      if (!isObject(e.tls)) throw new ConfigError(`${path}.endpoint.tls: must be an object`);
-      for (const k of Object.keys(e.tls)) {
-        if (!['hostname', 'ca_certificates', 'certificate', 'key'].includes(k)) throw new ConfigError(`${path}.endpoint.tls.${k}: unknown key`);
-      }
-      if (typeof e.tls.hostname !== 'string' || e.tls.hostname === '') throw new ConfigError(`${path}.endpoint.tls.hostname: is required`);
-      const ca = e.tls.ca_certificates ?? [];
-      if (!Array.isArray(ca) || !ca.every((x) => typeof x === 'string')) throw new ConfigError(`${path}.endpoint.tls.ca_certificates: must be a list of file paths`);
-      const file = (k: 'certificate' | 'key') => {
-        const v = (e.tls as Record<string, unknown>)[k];
-        if (v === undefined) return null;
-        if (typeof v !== 'string') throw new ConfigError(`${path}.endpoint.tls.${k}: must be a file path`);
-        return resolve(baseDir, v);
-      };
-      const certificate = file('certificate');
-      const key = file('key');
-      if ((certificate === null) !== (key === null)) throw new ConfigError(`${path}.endpoint.tls: certificate and key go together`);
-      tls = { hostname: e.tls.hostname, ca_certificates: (ca as string[]).map((x) => resolve(baseDir, x)), certificate, key };
-    }
-    endpoint = { type: 'tcp', host: e.host, port, version, timeout, tls };
-  } else throw new ConfigError(`${path}.endpoint.type: must be "tcp" or "unix"`);
-  if (endpoint.type === 'tcp' && endpoint.tls !== null && !t.url.startsWith('wss://')) {
-    throw new ConfigError(`${path}.url: a TLS endpoint needs a wss:// URL`);
+    return { type: 'unix', path: resolve(baseDir, e.path), timeout };
   }
-  return { url: t.url, endpoint, serializers: t.serializers, reconnect: t.reconnect };
+  if (e.type !== 'tcp') throw new ConfigError(`${path}.endpoint.type: must be "tcp" or "unix"`);
+  allow(['type', 'host', 'port', 'version', 'timeout', 'tls']);
+  if (typeof e.host !== 'string' || e.host === '') throw new ConfigError(`${path}.endpoint.host: is required`);
+  const port = typeof e.port === 'string' && e.port.startsWith('$') ? Number(env[e.port.slice(1)]) : e.port;
+  if (!isPort(port) || port === 0) throw new ConfigError(`${path}.endpoint.port: must be a TCP port 1..65535 (or "$VAR")`);
+  const version = e.version ?? 4;
+  if (version !== 4 && version !== 6) throw new ConfigError(`${path}.endpoint.version: must be 4 or 6`);
+  let tls: ClientTls | null = null;
+  if (e.tls !== undefined) {
+    if (!isObject(e.tls)) throw new ConfigError(`${path}.endpoint.tls: must be an object`);
+    for (const k of Object.keys(e.tls)) {
+      if (!['hostname', 'ca_certificates', 'certificate', 'key'].includes(k)) throw new ConfigError(`${path}.endpoint.tls.${k}: unknown key`);
+    }
+    if (typeof e.tls.hostname !== 'string' || e.tls.hostname === '') throw new ConfigError(`${path}.endpoint.tls.hostname: is required`);
+    const ca = e.tls.ca_certificates ?? [];
+    if (!Array.isArray(ca) || !ca.every((x) => typeof x === 'string')) throw new ConfigError(`${path}.endpoint.tls.ca_certificates: must be a list of file paths`);
+    const file = (k: 'certificate' | 'key') => {
+      const v = (e.tls as Record<string, unknown>)[k];
+      if (v === undefined) return null;
+      if (typeof v !== 'string') throw new ConfigError(`${path}.endpoint.tls.${k}: must be a file path`);
+      return resolve(baseDir, v);
+    };
+    const certificate = file('certificate');
+    const key = file('key');
+    if ((certificate === null) !== (key === null)) throw new ConfigError(`${path}.endpoint.tls: certificate and key go together`);
+    tls = { hostname: e.tls.hostname, ca_certificates: (ca as string[]).map((x) => resolve(baseDir, x)), certificate, key };
+  }
+  return { type: 'tcp', host: e.host, port, version, timeout, tls };
 }
 
 function componentAuth(v: Record<string, unknown> | null, path: string, env: NodeJS.ProcessEnv): ComponentAuth | null {

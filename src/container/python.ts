@@ -190,7 +190,8 @@ export class PythonComponent {
       };
     }
     const t = c.transport!;
-    return { ...base, url: t.url, endpoint: t.endpoint, serializers: t.serializers };
+    if (t.type === 'rawsocket') return { ...base, transport: 'rawsocket', endpoint: t.endpoint, serializers: [t.serializer] };
+    return { ...base, transport: 'websocket', url: t.url, endpoint: t.endpoint, serializers: t.serializers };
   }
 
   start(): void {
@@ -228,7 +229,8 @@ export class PythonComponent {
       this.#error = `cannot import classname '${this.cfg.classname}': ${e.message ?? ''}`;
       const hint = /autobahn|twisted/i.test(e.message ?? '') ? `; ${INSTALL}` : '';
       this.log.error({ classname: this.cfg.classname, pythonpath: e.pythonpath, cwd: this.cfg.cbdir }, `${this.#error} (pythonpath: ${JSON.stringify(e.pythonpath ?? [])})${hint}`);
-    } else if (e.event === 'error') this.#error = e.message ?? 'failed';
+    } else if (e.event === 'unsupported') this.#error = e.message ?? 'unsupported';
+    else if (e.event === 'error') this.#error = e.message ?? 'failed';
   }
 
   #exited(child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
@@ -245,12 +247,15 @@ export class PythonComponent {
     if (failed) {
       this.#error ??= signal !== null ? `killed by ${signal}` : `exited with code ${code}`;
       this.state = 'failed';
-      this.log.error({ code, signal, error: this.#error }, 'component failed');
+      // 4: the runner's Autobahn|Python cannot run the component as configured (one line says what to do).
+      if (code === 4) this.log.error({ code, python: this.python.executable, error: this.#error }, `component cannot run, not restarted: ${this.#error}`);
+      else this.log.error({ code, signal, error: this.#error }, 'component failed');
     } else {
       this.state = 'stopped';
       this.log.info({ code }, 'component stopped');
     }
     this.#report();
+    if (code === 4) return; // not restarted: it would fail the same way
     const p = this.cfg.restart;
     if (p === 'restart-always' || (p === 'restart-on-failed' && failed)) this.#restart();
   }

@@ -102,7 +102,7 @@ describe('Python component errors', () => {
       [crossbarFile(dir, { components: [{ type: 'function', realm: 'realm1', callbacks: { join: 'app.on_join' } }] }), /workers\[0\]\.components\[0\]\.type: 'function' components \(Python callbacks\) are not implemented/],
       [crossbarFile(dir, { options: { pythonpath: ['no/such/dir'] }, components: [py({})] }), /workers\[0\]\.options\.pythonpath\[0\]: .*no\/such\/dir does not exist/],
       [crossbarFile(dir, { options: { env: { inherit: 'yes' } } }), /workers\[0\]\.options\.env\.inherit: must be true, false or a list of environment variable names/],
-      [crossbarFile(dir, {}, {}, [{ type: 'container', components: [py({ transport: { ...transport, type: 'rawsocket' } })] }]), /workers\[1\]\.components\[0\]\.transport\.type: 'rawsocket' connecting transports are not implemented yet/],
+      [crossbarFile(dir, {}, {}, [{ type: 'container', components: [py({ transport: { type: 'rawsocket', endpoint: transport.endpoint } })] }]), /workers\[1\]\.components\[0\]\.transport\.serializer: is required for a connecting rawsocket transport/],
       [crossbarFile(dir, {}, {}, [{ type: 'container', components: [py({})] }]), /workers\[1\]\.components\[0\]\.transport: is required/],
       [crossbarFile(dir, {}, {}, [{ type: 'container', components: [py({ transport, role: 'x' })] }]), /workers\[1\]\.components\[0\]\.role: unknown key/],
       [crossbarFile(dir, {}, {}, [{ type: 'container', components: [py({ transport, classname: 'a..b' })] }]), /workers\[1\]\.components\[0\]\.classname: 'a\.\.b' is not a dotted Python name/],
