@@ -48,9 +48,10 @@ const USAGE = `npm run bench -- [options]
   --window N, --callers N, --call-window N, --join-concurrency N
                       load shape (defaults: 32 publications ahead, 16 callers × 32 calls, 16 joiners)
   --self-test-drop N  fanout publisher skips sequence number N: the run must report it lost
-  --cluster           also run each fanout cell on 2 nodes joined through a nats-server the bench
-                      starts (publisher on node A, subscribers spread over A and B; variant
-                      "… 2 nodes"), right after the same cell on one node; prints cluster ÷ one node
+  --cluster           also run each rpc and fanout cell on 2 nodes joined through a nats-server
+                      the bench starts (variant "… 2 nodes"), right after the same cell on one
+                      node; prints 2 nodes ÷ one node. rpc: callers on node A, the callee on node
+                      B; fanout: publisher on node A, subscribers spread over A and B
 `;
 
 const { values } = parseArgs({
@@ -297,11 +298,15 @@ if (profileDir !== null) {
     const runs = [...row.router, ...row.ref].map((r) => r.target);
     const labels = opts.profileGenerators ? [...runs, ...[...runs, ...(row.limit ? ['limit'] : [])].map((t) => `generators ${t}`)] : runs;
     for (const label of new Set(labels)) {
-      text.push(`== ${cellId(row.cell)} (${label}) ==`);
-      try {
-        for (const s of summarizeDir(join(profileDir, profileSubdir(row.cell, label)), 12)) text.push(formatSummary(s));
-      } catch (e) {
-        text.push(`no profile: ${(e as Error).message}`);
+      // A cluster cell's router is several processes: node A's profiles, then each other node's (runner.ts).
+      const nodes = label.startsWith('generators ') ? 1 : (row.cell.nodes ?? 1);
+      for (let node = 0; node < nodes; node++) {
+        text.push(`== ${cellId(row.cell)} (${label}${nodes > 1 ? `, node ${String.fromCharCode(65 + node)}` : ''}) ==`);
+        try {
+          for (const s of summarizeDir(join(profileDir, `${profileSubdir(row.cell, label)}${node > 0 ? `-node${node}` : ''}`), 12)) text.push(formatSummary(s));
+        } catch (e) {
+          text.push(`no profile: ${(e as Error).message}`);
+        }
       }
     }
   }
