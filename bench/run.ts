@@ -321,8 +321,12 @@ if (values.cluster) {
     const one = rows.find((r) => r.cell.nodes === undefined && r.cell.scenario === row.cell.scenario && r.cell.serializer === row.cell.serializer && clusterTwin(r.cell)?.variant === row.cell.variant);
     if (one === undefined) continue;
     const [a, b] = [typicalRun(one.router), typicalRun(row.router)];
-    const lost = [...one.router, ...row.router].reduce((n, r) => n + r.lost, 0);
-    text.push(`| ${cellId(row.cell)} | ${a?.toLocaleString('en-US') ?? '—'} | ${b?.toLocaleString('en-US') ?? '—'} | ${a && b ? (b / a).toFixed(2) : '—'}${lost > 0 ? ` (${lost} lost)` : ''} |`);
+    const all = [...one.router, ...row.router];
+    const lost = all.reduce((n, r) => n + r.lost, 0);
+    const errors = all.reduce((n, r) => n + r.errors, 0);
+    const failed = all.filter((r) => r.status === 'failed').length;
+    const bad = [lost > 0 ? `${lost} lost` : '', errors > 0 ? `${errors} errors` : '', failed > 0 ? `${failed} runs FAILED` : ''].filter(Boolean).join(', ');
+    text.push(`| ${cellId(row.cell)} | ${a?.toLocaleString('en-US') ?? '—'} | ${b?.toLocaleString('en-US') ?? '—'} | ${a && b ? (b / a).toFixed(2) : '—'}${bad ? ` (${bad})` : ''} |`);
   }
   process.stdout.write(`${text.join('\n')}\n`);
 }
