@@ -27,6 +27,12 @@ export function clusterTwin(cell: Cell): Cell | null {
   return { ...cell, variant: `${cell.variant} ${CLUSTER_NODES} nodes`, nodes: CLUSTER_NODES };
 }
 
+/** The variant of the one-node cell a cell is the cluster twin of (its own variant when it is none). */
+export function oneNodeVariant(cell: Cell): string {
+  const suffix = ` ${cell.nodes} nodes`;
+  return cell.nodes !== undefined && cell.variant.endsWith(suffix) ? cell.variant.slice(0, -suffix.length) : cell.variant;
+}
+
 /** The node a generator role connects to (fanout spreads its subscribers itself). */
 export function nodeOf(role: string): number {
   return role === 'callees' ? 1 : 0;
