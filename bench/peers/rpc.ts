@@ -46,7 +46,7 @@ export class Callers implements Role {
 
   start(): void {
     this.#running = true;
-    this.#peers.forEach((p, i) => this.#drive(p, this.#firstId[i] ?? 0));
+    for (let i = 0; i < this.#peers.length; i++) this.#drive(this.#peers[i]!, this.#firstId[i] ?? 0);
   }
 
   #drive(p: WampPeer, firstId: number): void {
