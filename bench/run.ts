@@ -13,9 +13,9 @@ import { parseArgs } from 'node:util';
 import { type Cell, cellId, matrix, SCENARIOS, type Scenario, TRANSPORTS, type Transport } from './lib/cells.js';
 import { type PayloadName, SER_NAMES, type SerName } from './lib/codec.js';
 import { type BuiltRef, buildRef } from './lib/compare.js';
-import { clusterTwin } from './lib/cluster.js';
+import { clusterTwin, oneNodeVariant } from './lib/cluster.js';
 import { formatSummary, summarizeDir } from './lib/profile.js';
-import { jsonLines, markdown, type Meta, type Row, svg, typicalRun } from './lib/report.js';
+import { costOf, jsonLines, markdown, type Meta, pairedRatio, type Row, svg, typicalRun } from './lib/report.js';
 import type { ClientKind } from './lib/wamp-peer.js';
 import { type CellResult, profileSubdir, type RunOptions, runCell, type TargetSpec } from './lib/runner.js';
 
@@ -48,9 +48,10 @@ const USAGE = `npm run bench -- [options]
   --window N, --callers N, --call-window N, --join-concurrency N
                       load shape (defaults: 32 publications ahead, 16 callers × 32 calls, 16 joiners)
   --self-test-drop N  fanout publisher skips sequence number N: the run must report it lost
-  --cluster           also run each fanout cell on 2 nodes joined through a nats-server the bench
-                      starts (publisher on node A, subscribers spread over A and B; variant
-                      "… 2 nodes"), right after the same cell on one node; prints cluster ÷ one node
+  --cluster           also run each rpc and fanout cell on 2 nodes joined through a nats-server
+                      the bench starts (variant "… 2 nodes"), right after the same cell on one
+                      node; prints 2 nodes ÷ one node. rpc: callers on node A, the callee on node
+                      B; fanout: publisher on node A, subscribers spread over A and B
 `;
 
 const { values } = parseArgs({
@@ -242,18 +243,20 @@ async function measure(cell: Cell, target: TargetSpec): Promise<CellResult> {
 // other, and a drift in the machine's speed (this is a shared 2-core machine: the same router's
 // CPU per call moved 9.6 → 12.4 µs between consecutive runs, one fan-out run 1.07 → 1.55 µs per
 // delivery) favours neither side; the router figure is the median of the runs, so one disturbed
-// run does not decide it.
+// run does not decide it. A --cluster twin joins its one-node cell's group (json, json 2 nodes,
+// msgpack, msgpack 2 nodes, then reversed), so 2 nodes ÷ one node also compares runs seconds apart.
 const groups = new Map<string, Cell[]>();
 for (const cell of cells) {
-  const key = `${cell.scenario} ${cell.variant}`;
+  const key = `${cell.scenario} ${oneNodeVariant(cell)}`;
   const g = groups.get(key);
   if (g === undefined) groups.set(key, [cell]);
   else g.push(cell);
 }
 for (const group of groups.values()) {
   const groupRows = group.map((cell): Row => ({ cell, router: [], limit: null, ref: [] }));
-  // Limits shared with an earlier group (rpc-shared uses rpc's echo) are not measured again.
-  const own = withLimit ? groupRows.filter((row) => !limits.has(row.cell.limitKey)) : [];
+  // Limits shared with an earlier group (rpc-shared uses rpc's echo) or within it (a --cluster
+  // twin uses its one-node cell's) are measured once.
+  const own = withLimit ? groupRows.filter((row, i) => !limits.has(row.cell.limitKey) && groupRows.findIndex((o) => o.cell.limitKey === row.cell.limitKey) === i) : [];
   const limitRuns = new Map<string, CellResult[]>(own.map((row) => [row.cell.limitKey, []]));
   const measureLimits = async (rows: Row[]): Promise<void> => {
     for (const row of rows) limitRuns.get(row.cell.limitKey)!.push(await measure(row.cell, limitTarget));
@@ -297,11 +300,15 @@ if (profileDir !== null) {
     const runs = [...row.router, ...row.ref].map((r) => r.target);
     const labels = opts.profileGenerators ? [...runs, ...[...runs, ...(row.limit ? ['limit'] : [])].map((t) => `generators ${t}`)] : runs;
     for (const label of new Set(labels)) {
-      text.push(`== ${cellId(row.cell)} (${label}) ==`);
-      try {
-        for (const s of summarizeDir(join(profileDir, profileSubdir(row.cell, label)), 12)) text.push(formatSummary(s));
-      } catch (e) {
-        text.push(`no profile: ${(e as Error).message}`);
+      // A cluster cell's router is several processes: node A's profiles, then each other node's (runner.ts).
+      const nodes = label.startsWith('generators ') ? 1 : (row.cell.nodes ?? 1);
+      for (let node = 0; node < nodes; node++) {
+        text.push(`== ${cellId(row.cell)} (${label}${nodes > 1 ? `, node ${String.fromCharCode(65 + node)}` : ''}) ==`);
+        try {
+          for (const s of summarizeDir(join(profileDir, `${profileSubdir(row.cell, label)}${node > 0 ? `-node${node}` : ''}`), 12)) text.push(formatSummary(s));
+        } catch (e) {
+          text.push(`no profile: ${(e as Error).message}`);
+        }
       }
     }
   }
@@ -310,14 +317,22 @@ if (profileDir !== null) {
   line(`profiles: ${relative(process.cwd(), profileDir)}`);
 }
 if (values.cluster) {
-  const text = ['', '| cluster cell | one node | 2 nodes | 2 nodes ÷ one node |', '|---|---:|---:|---:|'];
+  // Target (issue 14): 2 nodes ≥ 0.5 × one node. The ratio pairs run i of each (same round, seconds apart).
+  const text = ['', '| cluster cell | one node | 2 nodes | 2 nodes ÷ one node (target ≥ 0.5) | server CPU µs/op, one node / 2 nodes |', '|---|---:|---:|---:|---|'];
   for (const row of rows) {
     if (row.cell.nodes === undefined) continue;
     const one = rows.find((r) => r.cell.nodes === undefined && r.cell.scenario === row.cell.scenario && r.cell.serializer === row.cell.serializer && clusterTwin(r.cell)?.variant === row.cell.variant);
     if (one === undefined) continue;
     const [a, b] = [typicalRun(one.router), typicalRun(row.router)];
-    const lost = [...one.router, ...row.router].reduce((n, r) => n + r.lost, 0);
-    text.push(`| ${cellId(row.cell)} | ${a?.toLocaleString('en-US') ?? '—'} | ${b?.toLocaleString('en-US') ?? '—'} | ${a && b ? (b / a).toFixed(2) : '—'}${lost > 0 ? ` (${lost} lost)` : ''} |`);
+    const q = pairedRatio(row.router, one.router);
+    const all = [...one.router, ...row.router];
+    const lost = all.reduce((n, r) => n + r.lost, 0);
+    const errors = all.reduce((n, r) => n + r.errors, 0);
+    const failed = all.filter((r) => r.status === 'failed').length;
+    const bad = [lost > 0 ? `${lost} lost` : '', errors > 0 ? `${errors} errors` : '', failed > 0 ? `${failed} runs FAILED` : ''].filter(Boolean).join(', ');
+    const verdict = q === null ? '' : failed > 0 ? ' **NOT MET**' : q >= 0.5 ? ' MET' : ' **MISSED**';
+    const cost = [costOf(one.router), costOf(row.router)].map((c) => (c === null ? '—' : c.toFixed(2))).join(' / ');
+    text.push(`| ${cellId(row.cell)} | ${a?.toLocaleString('en-US') ?? '—'} | ${b?.toLocaleString('en-US') ?? '—'} | ${q === null ? '—' : q.toFixed(2)}${verdict}${bad ? ` (${bad})` : ''} | ${cost} |`);
   }
   process.stdout.write(`${text.join('\n')}\n`);
 }

@@ -15,16 +15,22 @@ import type { Cell, Scenario } from './cells.js';
 export const CLUSTER_NODES = 2;
 
 /**
- * Scenarios measured across nodes. fanout: the publisher on node A, the subscribers spread over
- * the nodes (i % nodes). rpc (once RPC crosses nodes): callees on node B, callers on node A —
- * add it here and give `callees` node 1 in nodeOf().
+ * Scenarios measured across nodes. rpc: the callee on node B, the callers on node A, so every
+ * call crosses (nodeOf). fanout: the publisher on node A, the subscribers spread over the nodes
+ * (i % nodes).
  */
-export const CLUSTER_SCENARIOS: readonly Scenario[] = ['fanout'];
+export const CLUSTER_SCENARIOS: readonly Scenario[] = ['rpc', 'fanout'];
 
 /** The cluster twin of a cell (same limit, same load), or null when its scenario has none. */
 export function clusterTwin(cell: Cell): Cell | null {
   if (!CLUSTER_SCENARIOS.includes(cell.scenario)) return null;
   return { ...cell, variant: `${cell.variant} ${CLUSTER_NODES} nodes`, nodes: CLUSTER_NODES };
+}
+
+/** The variant of the one-node cell a cell is the cluster twin of (its own variant when it is none). */
+export function oneNodeVariant(cell: Cell): string {
+  const suffix = ` ${cell.nodes} nodes`;
+  return cell.nodes !== undefined && cell.variant.endsWith(suffix) ? cell.variant.slice(0, -suffix.length) : cell.variant;
 }
 
 /** The node a generator role connects to (fanout spreads its subscribers itself). */
@@ -74,6 +80,11 @@ export async function natsUrl(): Promise<string> {
     child.stderr!.on('data', onData);
     child.once('exit', (code) => reject(new Error(`nats-server exited (${code}): ${log}`)));
   });
+  // Its log keeps being read (a full pipe would stall it), but neither it nor the process keeps
+  // the bench alive: the exit handler above stops it.
+  child.unref();
+  (child.stdout as unknown as { unref(): void }).unref();
+  (child.stderr as unknown as { unref(): void }).unref();
   nats = { child, url: `nats://127.0.0.1:${port}`, dir };
   return nats.url;
 }

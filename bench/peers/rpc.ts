@@ -23,6 +23,8 @@ export class Callers implements Role {
   #outstanding = 0;
   #verdict = newVerdict();
   #drain = new Drain(() => this.#outstanding === 0);
+  /** Per caller: the request ids its setup used (untilRouted). */
+  #firstId: number[] = [];
 
   constructor(
     readonly s: PeerSetup,
@@ -31,18 +33,23 @@ export class Callers implements Role {
 
   async setup(): Promise<undefined> {
     const router = this.s.target === 'router';
-    this.#peers = await openMany(this.cfg.callers, this.s.endpoint, codecOf(this.s), 16, async (p) => {
+    // A cluster cell (bench/lib/cluster.ts): the callee is on another node, whose registration
+    // reaches this node within a round trip to NATS (docs/cluster.md); each caller calls until
+    // it is answered, so the load starts once every caller's node routes the procedure.
+    const cluster = router && this.s.others !== undefined;
+    this.#peers = await openMany(this.cfg.callers, this.s.endpoint, codecOf(this.s), 16, async (p, i) => {
       if (router) await p.join();
+      if (cluster) this.#firstId[i] = await untilRouted(p, this.cfg.payload);
     });
     return undefined;
   }
 
   start(): void {
     this.#running = true;
-    for (const p of this.#peers) this.#drive(p);
+    for (let i = 0; i < this.#peers.length; i++) this.#drive(this.#peers[i]!, this.#firstId[i] ?? 0);
   }
 
-  #drive(p: WampPeer): void {
+  #drive(p: WampPeer, firstId: number): void {
     const payload = PAYLOADS[this.cfg.payload] as readonly unknown[];
     const echo = this.s.target === 'limit';
     // The echo server returns the CALL itself (arguments at 4); the router answers RESULT (arguments at 3).
@@ -50,7 +57,7 @@ export class Callers implements Role {
     const argsAt = echo ? 4 : 3;
     const pending = new Map<number, number>();
     const v = this.#verdict;
-    let req = 0;
+    let req = firstId;
     const fast = rpcBytes(p.codec, PROCEDURE, payload, replyType, echo ? [{}, PROCEDURE, payload] : [{}, payload]);
     const fire = (): void => {
       const id = ++req;
@@ -145,10 +152,12 @@ export class Callees implements Role {
       }
     });
     this.#invocations = this.#peers.map(() => 0);
+    this.#answer();
     return { callees: this.#peers.length };
   }
 
-  start(): void {
+  /** Answers INVOCATIONs from setup on (a cluster cell's callers call before the load starts: Callers.setup). */
+  #answer(): void {
     this.#peers.forEach((p, i) => {
       p.onMsg = (m) => {
         if (m[0] === T.INVOCATION) {
@@ -171,6 +180,8 @@ export class Callees implements Role {
     });
   }
 
+  start(): void {}
+
   counters(): Record<string, number> {
     return { invocations: this.#invocations.reduce((a, b) => a + b, 0) };
   }
@@ -187,5 +198,21 @@ export class Callees implements Role {
   close(): void {
     this.#closing = true;
     for (const p of this.#peers) p.ws.close();
+  }
+}
+
+/**
+ * CALLs (request ids 1, 2, …) until one is answered with RESULT, retrying for up to 10 s while
+ * the router answers wamp.error.no_such_procedure; resolves with the last request id used.
+ */
+async function untilRouted(p: WampPeer, payload: CallersCfg['payload']): Promise<number> {
+  const args = PAYLOADS[payload] as readonly unknown[];
+  const deadline = performance.now() + 10000;
+  for (let id = 1; ; id++) {
+    const m = await p.request([T.CALL, id, {}, PROCEDURE, args]);
+    if (m[0] === T.RESULT && m[1] === id) return id;
+    const notYet = m[0] === T.ERROR && m[4] === 'wamp.error.no_such_procedure';
+    if (!notYet || performance.now() > deadline) throw new Error(`the callee on another node was not reachable: ${JSON.stringify(m).slice(0, 200)}`);
+    await new Promise((r) => setTimeout(r, 20));
   }
 }

@@ -83,6 +83,22 @@ describe('benchmark harness at tiny scale', { concurrency: true }, () => {
     assert.ok(existsSync(join(out, 'latest.svg')));
   });
 
+  test('--cluster rpc: the one-node cell, then callers on node A calling the callee on node B through NATS, 0 errors', async (t) => {
+    const out = mkdtempSync(join(tmpdir(), 'crosswire-bench-test-'));
+    t.after(() => rmSync(out, { recursive: true, force: true }));
+    const r = await bench(['--cluster', '--scenario', 'rpc', '--payload', 'small', '--serializer', 'msgpack', '--seconds', '0.5', '--warmup', '0.1', '--rounds', '1', '--no-limit', '--out', out]);
+    assert.equal(r.code, 0, r.stderr);
+    const ls = lines(out);
+    assert.deepEqual(ls.map((l) => l.variant), ['small', 'small 2 nodes']);
+    for (const l of ls) {
+      assert.equal(l.status, 'ok', JSON.stringify(l));
+      assert.equal(l.lost, 0);
+      assert.equal(l.errors, 0);
+      assert.ok(typeof l.value === 'number' && l.value > 0, `a rate was measured: ${JSON.stringify(l)}`);
+    }
+    assert.match(r.stdout, /\| rpc small 2 nodes msgpack \| [\d,]+ \| [\d,]+ \| \d+\.\d\d (MET|\*\*MISSED\*\*) \|/);
+  });
+
   test('by default a cell runs three times, its serializers alternating; the median counts', async (t) => {
     const out = mkdtempSync(join(tmpdir(), 'crosswire-bench-test-'));
     t.after(() => rmSync(out, { recursive: true, force: true }));

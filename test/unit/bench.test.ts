@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { matrix } from '../../bench/lib/cells.js';
+import { CLUSTER_NODES, clusterTwin, nodeOf } from '../../bench/lib/cluster.js';
 import { CODECS, PAYLOADS } from '../../bench/lib/codec.js';
 import { type CpuProfile, summarize } from '../../bench/lib/profile.js';
 import { markdown, type Meta, pairedRatio, ratio, type Row, svg, targets, typical } from '../../bench/lib/report.js';
@@ -143,6 +144,20 @@ describe('bench: matrix and report', () => {
     const shared = cells.find((c) => c.scenario === 'rpc-shared' && c.payload === 'small' && c.serializer === 'json')!;
     assert.equal(rpc.limitKey, shared.limitKey);
     assert.equal(new Set(cells.filter((c) => c.scenario === 'fanout').map((c) => c.limitKey)).size, 12);
+  });
+
+  test('--cluster: rpc and fanout cells get a 2-node twin with the same load; callers on node A, the callee on node B', () => {
+    const cells = matrix({ scenarios: ['rpc', 'rpc-shared', 'fanout', 'join'], serializers: ['json'], payloads: ['small'], fanout: [100], fanin: 100, idle: 10 });
+    const twins = cells.map((c) => clusterTwin(c));
+    assert.deepEqual(
+      twins.map((t) => t?.variant ?? null),
+      ['small 2 nodes', null, '100 subs small 2 nodes', null],
+    );
+    const rpc = twins[0]!;
+    assert.equal(rpc.nodes, CLUSTER_NODES);
+    assert.deepEqual({ ...rpc, variant: cells[0]!.variant, nodes: undefined }, { ...cells[0]!, nodes: undefined });
+    assert.equal(nodeOf('callers'), 0);
+    assert.equal(nodeOf('callees'), 1);
   });
 
   test('ratios, targets and a failed cell show up in the table and chart', () => {
