@@ -7,7 +7,7 @@ import type { Logger } from '../log.js';
 import type { RefuseReason } from '../metrics/labels.js';
 import { BATCHED, SERIALIZERS, SERIALIZER_LIST, type Serializer } from '../serializers/index.js';
 import { allMethods, type HttpRequest, type HttpResponse, type TemplatedApp, type us_socket_context_t } from '../uws.js';
-import { type Conn, type ConnRef, ConnState } from './connection.js';
+import { type Conn, type ConnRef, newConn } from './connection.js';
 import { CookieTracker, openCookieStore } from './cookies.js';
 import type { FrontHandoff } from './front.js';
 import { hostPort, reply, statusPage, VERSION } from './http.js';
@@ -240,34 +240,8 @@ export class WsService {
       subprotocol = '';
     }
     const socketAddr = fronted !== null ? fronted.address : this.unix ? '' : Buffer.from(res.getRemoteAddressAsText()).toString();
-    const conn: Conn = {
-      id: 0,
-      helloTimer: null,
-      ws: null,
-      ser,
-      serIndex: SERIALIZER_LIST.indexOf(ser),
-      state: ConnState.IDLE,
-      worker: null,
-      held: null,
-      leaving: false,
-      out: null,
-      joined: false,
-      calls: null,
-      peer: this.#peer(socketAddr, req.getHeader('x-forwarded-for')),
-      service: this,
-      ka: null,
-      pressured: false,
-      sendBuffered: 0,
-      tls: fronted?.tls ?? null,
-      cbtid: null,
-      flowHeld: null,
-      flowHeldBytes: 0,
-      flowBound: 0,
-      flowMark: 0,
-      flowWorker: null,
-      flowStopped: false,
-      flowRetryAt: 0,
-    };
+    const conn = newConn(ser, SERIALIZER_LIST.indexOf(ser), this.#peer(socketAddr, req.getHeader('x-forwarded-for')), this);
+    conn.tls = fronted?.tls ?? null;
     if (!this.#throttleTried) {
       this.#throttleTried = true;
       this.throttle = SocketThrottle.from(res);
