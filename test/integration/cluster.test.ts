@@ -7,69 +7,16 @@
 // NATS_SERVER may name the binary; else nats-server on PATH, else Debian's /usr/sbin/nats-server.
 import '../helpers/quiet.js'; // before 'autobahn'
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { EventDetails } from 'autobahn';
 import { type Client, connect, type SerializerName } from '../helpers/client.js';
 import { scrape } from '../helpers/metrics.js';
+import { argsOf, type Ev, freePort, linked, type Nats, startNats, stopAllNats, sub, until } from '../helpers/nats.js';
 import { RawPeer } from '../helpers/raw.js';
 import { ANONYMOUS_ALL, startRouter, type TestRouter } from '../helpers/router.js';
 import { Inbox, within } from '../helpers/wait.js';
-
-const INSTALL_HINT = 'nats-server is not installed: run scripts/install-test-deps.sh as root (apt-get installs nats-server)';
-type Ev = { args: unknown[]; kwargs: Record<string, unknown>; details: EventDetails };
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-/** Every nats-server this file started and its store, for after() whatever a test left behind. */
-const natsChildren = new Set<ChildProcess>();
-const natsDirs = new Set<string>();
-
-interface Nats {
-  child: ChildProcess;
-  url: string;
-  dir: string;
-}
-
-/** Starts nats-server on a free loopback port with JetStream and a temporary store; resolves when it is ready. */
-async function startNats(at?: { port: number; dir: string }, extra: string[] = []): Promise<Nats> {
-  const bin = [process.env.NATS_SERVER ?? 'nats-server', ...(process.env.NATS_SERVER === undefined ? ['/usr/sbin/nats-server'] : [])].find((b) => {
-    const v = spawnSync(b, ['--version'], { encoding: 'utf8' });
-    return v.error === undefined && v.status === 0;
-  });
-  if (bin === undefined) throw new Error(INSTALL_HINT);
-  const port = at?.port ?? (await freePort());
-  const dir = at?.dir ?? mkdtempSync(join(tmpdir(), 'crosswire-nats-'));
-  natsDirs.add(dir);
-  const child = spawn(bin, ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir, ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
-  natsChildren.add(child);
-  child.once('exit', () => natsChildren.delete(child));
-  let log = '';
-  const ready = new Promise<void>((resolve, reject) => {
-    const onData = (d: Buffer) => {
-      log += d.toString();
-      if (log.includes('Server is ready')) resolve();
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`nats-server exited (code ${code}) before it was ready:\n${log}`)));
-  });
-  await within(ready, 15_000, `nats-server on 127.0.0.1:${port} to be ready`);
-  return { child, url: `nats://127.0.0.1:${port}`, dir };
-}
 
 const ALLOW = { call: true, register: true, publish: true, subscribe: true };
 const REALMS = [
@@ -106,14 +53,7 @@ before(async () => {
 after(async () => {
   await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
   await Promise.all(nodes.map((n) => n.stop()));
-  await Promise.all(
-    [...natsChildren].map((child) => {
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      return within(exited, 10_000, 'nats-server to exit');
-    }),
-  );
-  for (const dir of natsDirs) rmSync(dir, { recursive: true, force: true });
+  await stopAllNats();
 });
 
 async function client(node: number, ser: SerializerName = 'json', realm = 'realm1'): Promise<Client> {
@@ -125,34 +65,6 @@ async function client(node: number, ser: SerializerName = 'json', realm = 'realm
 let seq = 0;
 const base = () => `com.cluster.t${++seq}`;
 
-/** Subscribes; events whose kwargs carry `probe` go to `probes`, the rest to `events`. */
-async function sub(c: Client, topic: string, options: Record<string, unknown> = {}): Promise<{ events: Inbox<Ev>; probes: Inbox<Ev> }> {
-  const events = new Inbox<Ev>();
-  const probes = new Inbox<Ev>();
-  await c.session.subscribe(topic, (args, kwargs, details) => ((kwargs ?? {}).probe !== undefined ? probes : events).push({ args, kwargs: kwargs ?? {}, details }), options);
-  return { events, probes };
-}
-
-/**
- * A subscription takes effect on the other nodes once NATS has it (docs/cluster.md). Each
- * subscriber subscribes `<prefix>.probe` after all its other subscriptions; NATS handles one
- * connection's subscriptions in order, so once a probe reached every one of them, so do events
- * for the subscriptions made before. Probes are published until then (bounded in count and time).
- */
-async function linked(publisher: Client, prefix: string, subscribers: Client[]): Promise<void> {
-  const inboxes = await Promise.all(subscribers.map(async (c) => (await sub(c, `${prefix}.probe`)).probes));
-  for (let i = 0; i < 100; i++) {
-    await publisher.session.publish(`${prefix}.probe`, [], { probe: i }, { acknowledge: true });
-    try {
-      await Promise.all(inboxes.map((x) => x.waitFor(1, 100)));
-      return;
-    } catch {
-      // not yet: publish another probe
-    }
-  }
-  throw new Error(`the nodes did not link within 100 probes: ${inboxes.map((x) => x.items.length).join(', ')}`);
-}
-
 /**
  * Publishes a final marker to `topic` and waits until every inbox got it: with per-publisher order
  * kept, everything published before it has then arrived (so counts can be checked exactly).
@@ -161,15 +73,6 @@ async function settle(publisher: Client, topic: string, inboxes: Inbox<Ev>[], ma
   await publisher.session.publish(topic, ['end'], {}, { acknowledge: true });
   await Promise.all(inboxes.map((x, i) => x.waitFor(marked[i]! + 1, 10_000)));
 }
-
-/** Calls `probe` until it returns true: bounded in count and time (each call is a round trip, never a sleep). */
-async function until(probe: () => Promise<boolean>, what: string, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  for (let i = 0; i < 20_000 && Date.now() < deadline; i++) if (await probe()) return;
-  throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-}
-
-const argsOf = (x: Inbox<Ev>) => x.items.map((e) => e.args[0]);
 
 describe('cluster pub/sub across nodes (real nats-server)', () => {
   test('exact, prefix and wildcard subscriptions on other nodes get each event exactly once', async () => {
