@@ -10,11 +10,11 @@ import { buildConfig, ConfigError, configDir, readConfigFile, type RouterConfig,
 import type { PythonComponentConfig } from './config/components.js';
 import { upgradeConfigFile } from './config/upgrade.js';
 import { findPythons } from './container/python.js';
-import { createLogger, resolveLogFormat } from './log.js';
+import { createLogger, resolveLogFormat } from './shared/log.js';
 import { frontNeeded } from './transport/front.js';
-import { CrosswireNode } from './node.js';
+import { CrosswireNode } from './crosswire-node.js';
 import { UwsFallbackError } from './uws.js';
-import { VERSION } from './version.js';
+import { VERSION } from './shared/version.js';
 
 const COMMANDS = ['start', 'check', 'print-config', 'upgrade-config', 'help'];
 

@@ -1,17 +1,17 @@
 import { performance } from 'node:perf_hooks';
 import type { Histogram } from 'prom-client';
-import { Op, type WorkerStats } from './ipc/protocol.js';
-import type { Logger } from './log.js';
+import { Op, type WorkerStats } from './shared/ipc/protocol.js';
+import type { Logger } from './shared/log.js';
 import type { MainCounters } from './metrics/counters.js';
-import { TYPE_SLOTS } from './metrics/labels.js';
-import { SERIALIZER_LIST } from './serializers/index.js';
+import { TYPE_SLOTS } from './shared/labels.js';
+import { SERIALIZER_LIST } from './shared/serializers/index.js';
 import type { Conn } from './transport/connection.js';
 import { sendAll } from './transport/send.js';
 import { forgetSession, noteSent, refusalReason } from './transport/session-track.js';
-import { CloseCode, MsgType } from './wamp/codes.js';
-import { isDict } from './wamp/messages.js';
-import { Uri } from './wamp/uris.js';
-import type { WorkerHandle } from './workers.js';
+import { CloseCode, MsgType } from './shared/wamp/codes.js';
+import { isDict } from './shared/wamp/messages.js';
+import { Uri } from './shared/wamp/uris.js';
+import type { WorkerHandle } from './realm-threads.js';
 
 /** What the output side needs from the router. */
 export interface DeliveryHost {

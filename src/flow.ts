@@ -1,8 +1,8 @@
 import type { FlowConfig } from './config/load.js';
-import type { Logger } from './log.js';
+import type { Logger } from './shared/log.js';
 import type { MainCounters } from './metrics/counters.js';
 import type { Conn } from './transport/connection.js';
-import type { WorkerHandle } from './workers.js';
+import type { WorkerHandle } from './realm-threads.js';
 
 /** What flow control needs from the router. */
 export interface FlowHost {
@@ -26,7 +26,7 @@ const RETRY_STEP = 1 << 20;
  * waits behind it.
  *
  * Each realm worker acknowledges the client bytes it has consumed (Op.MARK / Op.ACK, one number
- * per batch, src/ipc/protocol.ts). A connection is paused when the bytes in flight to its worker
+ * per batch, src/shared/ipc/protocol.ts). A connection is paused when the bytes in flight to its worker
  * reach `worker_window`, or its own reach `connection_window`; while paused, its socket is not
  * read (SocketThrottle: the client meets TCP backpressure) and what it had already sent waits
  * here, in order. Paused connections wait in a queue per worker and are released in turn as

@@ -6,23 +6,23 @@ import type { BridgePath } from './config/bridge.js';
 import type { TransportConfig } from './config/load.js';
 import { HttpBridge } from './http/bridge.js';
 import { mountOps, mountOpsEndpoint, OpsListener, type OpsTarget } from './http/ops.js';
-import { type DebugFailMode, Op, type TransportInfo } from './ipc/protocol.js';
-import { type Logger, resolveLogFormat } from './log.js';
+import { type DebugFailMode, Op, type TransportInfo } from './shared/ipc/protocol.js';
+import { type Logger, resolveLogFormat } from './shared/log.js';
 import { clusterNotReady } from './metrics/cluster.js';
 import { MainCounters } from './metrics/counters.js';
-import { type RefuseReason, TYPE_SLOTS, type WorkerFailure } from './metrics/labels.js';
+import { type RefuseReason, TYPE_SLOTS, type WorkerFailure } from './shared/labels.js';
 import { RouterMetrics } from './metrics/registry.js';
 import { type Conn, ConnState } from './transport/connection.js';
 import { forgetSession, noteCall, orphanedCalls } from './transport/session-track.js';
 import { RawSocketListener } from './transport/rawsocket.js';
 import { type ConnHandler, Listener } from './transport/ws-server.js';
 import { type HttpResponse, loadUws, pauseStopsWithinOneRead, READ_SIZE, tcpReceiveBufferMax, type TemplatedApp } from './uws.js';
-import { VERSION } from './version.js';
-import { CloseCode, KNOWN_TYPES, MsgType } from './wamp/codes.js';
-import { peeked } from './wamp/peek.js';
-import { isDict, isMessage, NOT_A_MESSAGE } from './wamp/messages.js';
-import { Uri } from './wamp/uris.js';
-import { RealmWorkers, type WorkerHandle } from './workers.js';
+import { VERSION } from './shared/version.js';
+import { CloseCode, KNOWN_TYPES, MsgType } from './shared/wamp/codes.js';
+import { peeked } from './shared/wamp/peek.js';
+import { isDict, isMessage, NOT_A_MESSAGE } from './shared/wamp/messages.js';
+import { Uri } from './shared/wamp/uris.js';
+import { RealmWorkers, type WorkerHandle } from './realm-threads.js';
 
 const LOGOUT = 'wamp.close.logout';
 /**
@@ -50,7 +50,7 @@ export interface RouterOptions {
 
 /**
  * The main thread: terminates WebSockets (uWS) and does socket I/O. An established session's
- * frames go to its realm worker as received (only their head is read here: src/wamp/peek.ts),
+ * frames go to its realm worker as received (only their head is read here: src/shared/wamp/peek.ts),
  * batched per event-loop turn; the worker decodes, routes and encodes, and its bytes are written
  * to the sockets (src/delivery.ts). HELLO, GOODBYE, batched serializers and heads that are not
  * plain are decoded here.

@@ -1,5 +1,5 @@
-import type { PermissionConfig, RoleConfig } from '../src/ipc/protocol.js';
-import type { Dict } from '../src/wamp/messages.js';
+import type { PermissionConfig, RoleConfig } from '../src/shared/ipc/protocol.js';
+import type { Dict } from '../src/shared/wamp/messages.js';
 import type { Session } from './session.js';
 
 export type Action = 'call' | 'register' | 'publish' | 'subscribe';

@@ -1,8 +1,8 @@
-import { MsgType } from '../src/wamp/codes.js';
-import type { TailedMessage } from '../src/wamp/json-tail.js';
-import { randomId } from '../src/wamp/ids.js';
-import { type Dict, WampError } from '../src/wamp/messages.js';
-import { Uri } from '../src/wamp/uris.js';
+import { MsgType } from '../src/shared/wamp/codes.js';
+import type { TailedMessage } from '../src/shared/wamp/json-tail.js';
+import { randomId } from '../src/shared/wamp/ids.js';
+import { type Dict, WampError } from '../src/shared/wamp/messages.js';
+import { Uri } from '../src/shared/wamp/uris.js';
 import { RolePermissions } from './authorizer.js';
 import type { EventStore } from './event-store.js';
 import { approxSize, countLimit, knownFrameBytes, type Limits, limited, overLimit } from './limits.js';
@@ -96,7 +96,7 @@ export interface Publication {
   disclosed: Dict | null;
   /** Arguments and ArgumentsKw, verbatim. */
   payload: unknown[];
-  /** The payload's JSON text when it came from a JSON publisher (see src/wamp/json-tail.ts). */
+  /** The payload's JSON text when it came from a JSON publisher (see src/shared/wamp/json-tail.ts). */
   jsonTail: string | undefined;
   /** The PUBLISH frame's size where it is known exactly, else -1 (see publicationBytes). */
   bytes: number;

@@ -19,10 +19,10 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { connect, createInbox, type NatsConnection, type Subscription as NatsSubscription } from 'nats';
-import type { ClusterConfig, ClusterStats } from '../src/ipc/protocol.js';
-import type { Logger } from '../src/log.js';
-import { msgpackSerializer } from '../src/serializers/msgpack.js';
-import type { Dict } from '../src/wamp/messages.js';
+import type { ClusterConfig, ClusterStats } from '../src/shared/ipc/protocol.js';
+import type { Logger } from '../src/shared/log.js';
+import { msgpackSerializer } from '../src/shared/serializers/msgpack.js';
+import type { Dict } from '../src/shared/wamp/messages.js';
 import type { Backplane, Broker, Publication, Subscription } from './broker.js';
 import { META_TIMEOUT_MS } from './cluster/meta.js';
 import { RetainedStore } from './cluster/retained.js';
@@ -302,7 +302,7 @@ export class ClusterLink {
     return this.#up;
   }
 
-  /** The link's state and counters since the previous call (STATS, src/ipc/protocol.ts). */
+  /** The link's state and counters since the previous call (STATS, src/shared/ipc/protocol.ts). */
   takeStats(): ClusterStats {
     const now = this.#nc?.stats() ?? { inMsgs: 0, outMsgs: 0, inBytes: 0, outBytes: 0 };
     const was = this.#reported;

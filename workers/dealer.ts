@@ -1,8 +1,8 @@
-import { MsgType } from '../src/wamp/codes.js';
-import { randomId } from '../src/wamp/ids.js';
-import { pushTail } from '../src/wamp/json-tail.js';
-import { type Dict, ProtocolViolation, WampError } from '../src/wamp/messages.js';
-import { isReservedUri, Uri } from '../src/wamp/uris.js';
+import { MsgType } from '../src/shared/wamp/codes.js';
+import { randomId } from '../src/shared/wamp/ids.js';
+import { pushTail } from '../src/shared/wamp/json-tail.js';
+import { type Dict, ProtocolViolation, WampError } from '../src/shared/wamp/messages.js';
+import { isReservedUri, Uri } from '../src/shared/wamp/uris.js';
 import { copyPpt } from './broker.js';
 import { type Limits, limited, overLimit } from './limits.js';
 import { type Match, UriIndex } from './match/uri-index.js';

@@ -1,5 +1,5 @@
-import type { Logger } from '../src/log.js';
-import { Uri } from '../src/wamp/uris.js';
+import type { Logger } from '../src/shared/log.js';
+import { Uri } from '../src/shared/wamp/uris.js';
 import type { Realm } from './realm.js';
 import { type Session, SessionState } from './session.js';
 

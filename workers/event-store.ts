@@ -1,4 +1,4 @@
-import type { Dict } from '../src/wamp/messages.js';
+import type { Dict } from '../src/shared/wamp/messages.js';
 import { type Broker, type Eligibility, type Publication, publicationBytes } from './broker.js';
 import { countLimit, type Limits } from './limits.js';
 import { type Match, UriIndex } from './match/uri-index.js';

@@ -3,10 +3,10 @@
  * counter the realm keeps anyway (a Set's size, a running byte total), never by scanning; a
  * request over a limit gets an ERROR and is counted in crosswire_limit_exceeded_total.
  */
-import { type Limit, LIMITS } from '../src/metrics/labels.js';
-import { type TailedMessage, tailStart } from '../src/wamp/json-tail.js';
-import { WampError } from '../src/wamp/messages.js';
-import { Uri } from '../src/wamp/uris.js';
+import { type Limit, LIMITS } from '../src/shared/labels.js';
+import { type TailedMessage, tailStart } from '../src/shared/wamp/json-tail.js';
+import { WampError } from '../src/shared/wamp/messages.js';
+import { Uri } from '../src/shared/wamp/uris.js';
 import type { Session } from './session.js';
 
 export type Limits = Readonly<Record<Limit, number>>;

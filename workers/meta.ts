@@ -1,6 +1,6 @@
-import { type Dict, isDict, WampError } from '../src/wamp/messages.js';
-import { isId } from '../src/wamp/ids.js';
-import { isReservedUri, isValidUri, Uri } from '../src/wamp/uris.js';
+import { type Dict, isDict, WampError } from '../src/shared/wamp/messages.js';
+import { isId } from '../src/shared/wamp/ids.js';
+import { isReservedUri, isValidUri, Uri } from '../src/shared/wamp/uris.js';
 import { RolePermissions } from './authorizer.js';
 import { RemoteSession } from './cluster/remote-session.js';
 import { frameBytes, overLimit } from './limits.js';

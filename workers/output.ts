@@ -1,9 +1,9 @@
-import { Op } from '../src/ipc/protocol.js';
-import type { Outbox } from '../src/ipc/outbox.js';
-import type { Logger } from '../src/log.js';
-import { SERIALIZER_LIST, type Serializer } from '../src/serializers/index.js';
-import { MsgType } from '../src/wamp/codes.js';
-import type { Dict } from '../src/wamp/messages.js';
+import { Op } from '../src/shared/ipc/protocol.js';
+import type { Outbox } from '../src/shared/ipc/outbox.js';
+import type { Logger } from '../src/shared/log.js';
+import { SERIALIZER_LIST, type Serializer } from '../src/shared/serializers/index.js';
+import { MsgType } from '../src/shared/wamp/codes.js';
+import type { Dict } from '../src/shared/wamp/messages.js';
 
 const SER_COUNT = SERIALIZER_LIST.length;
 /**

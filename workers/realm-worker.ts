@@ -1,14 +1,14 @@
 /**
  * Entry point of a realm worker thread. It owns the routing state of the realms assigned to it
- * and talks to the main thread over one MessagePort (see src/ipc/protocol.ts).
+ * and talks to the main thread over one MessagePort (see src/shared/ipc/protocol.ts).
  */
 import { type MessagePort, workerData } from 'node:worker_threads';
-import { IpcBytes, Outbox } from '../src/ipc/outbox.js';
-import { type DebugFailMode, Op, type TransportInfo, type WorkerStartup } from '../src/ipc/protocol.js';
-import { createLogger } from '../src/log.js';
-import { CloseCode, MsgType } from '../src/wamp/codes.js';
-import { isMessage, NOT_A_MESSAGE } from '../src/wamp/messages.js';
-import { Uri } from '../src/wamp/uris.js';
+import { IpcBytes, Outbox } from '../src/shared/ipc/outbox.js';
+import { type DebugFailMode, Op, type TransportInfo, type WorkerStartup } from '../src/shared/ipc/protocol.js';
+import { createLogger } from '../src/shared/log.js';
+import { CloseCode, MsgType } from '../src/shared/wamp/codes.js';
+import { isMessage, NOT_A_MESSAGE } from '../src/shared/wamp/messages.js';
+import { Uri } from '../src/shared/wamp/uris.js';
 import { InternalOutput } from './auth/internal-caller.js';
 import { AuthService } from './auth/service.js';
 import { Bridges } from './bridge.js';

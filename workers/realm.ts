@@ -1,10 +1,10 @@
-import type { RealmConfig, TransportInfo } from '../src/ipc/protocol.js';
-import type { Logger } from '../src/log.js';
-import { VERSION } from '../src/version.js';
-import { CloseCode, MsgType } from '../src/wamp/codes.js';
-import { checkClientMessage, type Dict, isDict, ProtocolViolation, WampError } from '../src/wamp/messages.js';
-import { checkOptions } from '../src/wamp/options.js';
-import { isReservedUri, isValidPattern, isValidUri, Uri, type UriCheck } from '../src/wamp/uris.js';
+import type { RealmConfig, TransportInfo } from '../src/shared/ipc/protocol.js';
+import type { Logger } from '../src/shared/log.js';
+import { VERSION } from '../src/shared/version.js';
+import { CloseCode, MsgType } from '../src/shared/wamp/codes.js';
+import { checkClientMessage, type Dict, isDict, ProtocolViolation, WampError } from '../src/shared/wamp/messages.js';
+import { checkOptions } from '../src/shared/wamp/options.js';
+import { isReservedUri, isValidPattern, isValidUri, Uri, type UriCheck } from '../src/shared/wamp/uris.js';
 import { type Action, type Grant, type Permissions, RolePermissions } from './authorizer.js';
 import { authorizerFailure, DynamicRole, parseDecision, sessionDetails } from './auth/dynamic-role.js';
 import type { AuthService } from './auth/service.js';

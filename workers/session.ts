@@ -1,5 +1,5 @@
-import type { TransportInfo } from '../src/ipc/protocol.js';
-import type { Dict } from '../src/wamp/messages.js';
+import type { TransportInfo } from '../src/shared/ipc/protocol.js';
+import type { Dict } from '../src/shared/wamp/messages.js';
 import type { Grant, Permissions } from './authorizer.js';
 import type { Subscription } from './broker.js';
 import type { Invocation, Registration } from './dealer.js';

@@ -1,8 +1,8 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { getHeapStatistics } from 'node:v8';
-import type { Outbox } from '../src/ipc/outbox.js';
-import { type ClusterStats, Op, type WorkerStats } from '../src/ipc/protocol.js';
-import { AUTH_METHODS, authIndex } from '../src/metrics/labels.js';
+import type { Outbox } from '../src/shared/ipc/outbox.js';
+import { type ClusterStats, Op, type WorkerStats } from '../src/shared/ipc/protocol.js';
+import { AUTH_METHODS, authIndex } from '../src/shared/labels.js';
 import { takeLimitCounts } from './limits.js';
 import type { Realm } from './realm.js';
 

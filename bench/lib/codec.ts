@@ -1,7 +1,7 @@
 /**
  * The load generator's serializers: plain msgpackr and JSON, without the router's input checks
  * (the generator trusts what it receives and only needs speed). Wire-compatible with
- * src/serializers: 64-bit integers from the router decode as numbers.
+ * src/shared/serializers: 64-bit integers from the router decode as numbers.
  */
 import { Packr, Unpackr } from 'msgpackr';
 

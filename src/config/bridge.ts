@@ -8,6 +8,9 @@
 import { BlockList, isIP } from 'node:net';
 import type { Schema } from 'convict';
 import { ConfigError, isObject, section } from './section.js';
+import type { SubscriberSpec } from '../shared/config/bridge-spec.js';
+
+export type { BridgeSpec, SubscriberSpec } from '../shared/config/bridge-spec.js';
 
 /** What the main thread checks before a request reaches the realm worker. */
 export interface BridgeHttpOptions {
@@ -44,12 +47,6 @@ export interface BridgePath {
   githubSecret: string | null;
 }
 
-export interface SubscriberSpec {
-  topic: string;
-  url: string;
-  match: 'exact' | 'prefix' | 'wildcard';
-}
-
 export interface SubscriberPath {
   type: 'subscriber';
   path: string;
@@ -77,11 +74,6 @@ export interface ReverseProxyPath {
   forwardedPort: number;
   forwardedProto: 'http' | 'https';
 }
-
-/** What the realm worker needs of a bridge service (WorkerStartup.bridges). */
-export type BridgeSpec =
-  | { kind: 'publisher' | 'caller' | 'webhook'; key: string; realm: string; role: string; callTimeout: number; topic: string; successResponse: string; errorResponse: string }
-  | ({ kind: 'subscriber' } & Omit<SubscriberPath, 'type' | 'path'>);
 
 export const MAX_POST_BODY = 1 << 20;
 

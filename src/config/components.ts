@@ -5,7 +5,7 @@
  */
 import { isAbsolute, resolve } from 'node:path';
 import type { Schema } from 'convict';
-import { isValidUri, REALM_NAME } from '../wamp/uris.js';
+import { isValidUri, REALM_NAME } from '../shared/wamp/uris.js';
 import { ID_PATTERN, nativeWorkerOptionsSchema } from './schema.js';
 
 export type RestartPolicy = 'restart-always' | 'restart-on-failed' | 'restart-never';

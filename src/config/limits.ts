@@ -1,5 +1,5 @@
 import { getHeapStatistics } from 'node:v8';
-import { type Limit, LIMITS } from '../metrics/labels.js';
+import { type Limit, LIMITS } from '../shared/labels.js';
 import type { RealmLimits } from './schema.js';
 
 const MiB = 1024 * 1024;

@@ -3,11 +3,11 @@ import { dirname, resolve } from 'node:path';
 import { availableParallelism, hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import convict, { type Schema } from 'convict';
-import type { AuthOptions, ClusterConfig, RealmConfig, RoleConfig } from '../ipc/protocol.js';
+import type { AuthOptions, ClusterConfig, RealmConfig, RoleConfig } from '../shared/ipc/protocol.js';
 import { resolveLimits } from './limits.js';
-import { AuthConfigError, checkAuth, staticRoles, type TransportAuth } from './auth.js';
-import { SERIALIZERS, type SerializerName } from '../serializers/index.js';
-import { isValidPattern, REALM_NAME } from '../wamp/uris.js';
+import { AuthConfigError, checkAuth, staticRoles, type TransportAuth } from '../shared/config/auth.js';
+import { SERIALIZERS, type SerializerName } from '../shared/serializers/index.js';
+import { isValidPattern, REALM_NAME } from '../shared/wamp/uris.js';
 import {
   type ClientTls,
   type ComponentAuth,

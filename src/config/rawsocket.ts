@@ -6,8 +6,8 @@
  * adds three bounds under `options` (docs/rawsocket.md).
  */
 import type { Schema } from 'convict';
-import { AuthConfigError, checkAuth } from './auth.js';
-import type { SerializerName } from '../serializers/index.js';
+import { AuthConfigError, checkAuth } from '../shared/config/auth.js';
+import type { SerializerName } from '../shared/serializers/index.js';
 import { ConfigError, isObject, section } from './section.js';
 import { endpoint, type TransportConfig, type WsOptions } from './transport.js';
 

@@ -8,7 +8,7 @@
  * transports) are validated element by element with the sub-schemas below (see load.ts).
  */
 import type { Schema } from 'convict';
-import type { Limit } from '../metrics/labels.js';
+import type { Limit } from '../shared/labels.js';
 
 export const ID_PATTERN = /^[a-z][a-z0-9_]{2,63}$/;
 

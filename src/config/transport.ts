@@ -4,8 +4,8 @@
  * Crossbar's value rules applied, and every value uWebSockets.js cannot honour refused by name.
  */
 import { resolve } from 'node:path';
-import type { ClusterConfig, TransportAuth } from '../ipc/protocol.js';
-import type { SerializerName } from '../serializers/index.js';
+import type { ClusterConfig, TransportAuth } from '../shared/ipc/protocol.js';
+import type { SerializerName } from '../shared/serializers/index.js';
 import {
   CROSSBAR_CIPHERS,
   type CookieFile,

@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { type FSWatcher, watch } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { GuestConfig } from '../config/components.js';
-import type { Logger } from '../log.js';
+import type { Logger } from '../shared/log.js';
 
 /**
  * A guest worker: an external program started and supervised by the router process (Crossbar's

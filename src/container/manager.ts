@@ -1,10 +1,10 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import type { ContainerConfig } from '../config/components.js';
-import type { Logger } from '../log.js';
-import type { ComponentState, StatusMsg } from './host.js';
+import type { Logger } from '../shared/log.js';
+import type { ComponentState, StatusMsg } from './host-process.js';
 
-const HOST = new URL('./host.js', import.meta.url);
+const HOST = new URL('./host-process.js', import.meta.url);
 
 export interface ComponentStatus {
   container: string;
@@ -15,7 +15,7 @@ export interface ComponentStatus {
 }
 
 /**
- * Runs each container worker in its own Node process (src/container/host.ts), so component code
+ * Runs each container worker in its own Node process (src/container/host-process.ts), so component code
  * never shares a process — or a crash — with routing. A container process that dies without its
  * shutdown policy asking for it is restarted (with backoff) and counted.
  */

@@ -4,8 +4,8 @@ import { delimiter, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import type { PythonComponentConfig, WorkerEnv } from '../config/components.js';
-import type { Logger } from '../log.js';
-import type { ComponentState } from './host.js';
+import type { Logger } from '../shared/log.js';
+import type { ComponentState } from './host-process.js';
 import type { ComponentStatus } from './manager.js';
 
 /** The runner every Python component process executes (python/crosswire_component.py). */

@@ -4,11 +4,11 @@ import { isIPv4, isIPv6 } from 'node:net';
 import { Counter, type Registry } from 'prom-client';
 import type { BridgePath } from '../config/bridge.js';
 import type { TransportConfig } from '../config/load.js';
-import { Op } from '../ipc/protocol.js';
-import type { Logger } from '../log.js';
+import { Op } from '../shared/ipc/protocol.js';
+import type { Logger } from '../shared/log.js';
 import type { HttpRequest, HttpResponse, TemplatedApp } from '../uws.js';
 import { allMethods } from '../uws.js';
-import type { WorkerHandle } from '../workers.js';
+import type { WorkerHandle } from '../realm-threads.js';
 
 /** Crossbar's error body (crossbar/bridge/rest/common.py `_deny_request`; messages from its _log_categories.py). */
 const deny = (error: string): string => JSON.stringify({ error, args: [], kwargs: {} });

@@ -1,6 +1,6 @@
 import type * as UWS from 'uWebSockets.js';
 import type { OpsService } from '../config/load.js';
-import type { Logger } from '../log.js';
+import type { Logger } from '../shared/log.js';
 import { type HttpRequest, type HttpResponse, LISTEN_EXCLUSIVE_PORT, type TemplatedApp, type us_listen_socket } from '../uws.js';
 
 /** What the operations endpoints ask the router. */

@@ -1,6 +1,6 @@
 import { Agent, request } from 'node:http';
 import type { ReverseProxyPath } from '../config/bridge.js';
-import type { Logger } from '../log.js';
+import type { Logger } from '../shared/log.js';
 import type { HttpRequest, HttpResponse, TemplatedApp } from '../uws.js';
 import { allMethods } from '../uws.js';
 

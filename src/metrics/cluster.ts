@@ -1,6 +1,6 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
-import type { ClusterStats } from '../ipc/protocol.js';
-import type { WorkerHandle } from '../workers.js';
+import type { ClusterStats } from '../shared/ipc/protocol.js';
+import type { WorkerHandle } from '../realm-threads.js';
 
 /**
  * The cluster link's counters (docs/cluster.md), per realm worker: the deltas of its STATS

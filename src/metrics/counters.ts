@@ -1,7 +1,7 @@
-import type { WorkerStats } from '../ipc/protocol.js';
-import { SERIALIZER_LIST } from '../serializers/index.js';
+import type { WorkerStats } from '../shared/ipc/protocol.js';
+import { SERIALIZER_LIST } from '../shared/serializers/index.js';
 import { ClusterCounters } from './cluster.js';
-import { AUTH_METHODS, LIMITS, REFUSE_REASONS, type RefuseReason, TYPE_SLOTS, WORKER_FAILURES, type WorkerFailure } from './labels.js';
+import { AUTH_METHODS, LIMITS, REFUSE_REASONS, type RefuseReason, TYPE_SLOTS, WORKER_FAILURES, type WorkerFailure } from '../shared/labels.js';
 
 /**
  * The main thread's counters: plain numbers in flat arrays, bumped on the hot path with one

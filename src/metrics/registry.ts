@@ -1,11 +1,11 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { SERIALIZER_LIST } from '../serializers/index.js';
-import { KNOWN_TYPES, MSG_NAMES } from '../wamp/codes.js';
+import { SERIALIZER_LIST } from '../shared/serializers/index.js';
+import { KNOWN_TYPES, MSG_NAMES } from '../shared/wamp/codes.js';
 import type { FlowControl } from '../flow.js';
-import type { WorkerHandle } from '../workers.js';
+import type { WorkerHandle } from '../realm-threads.js';
 import type { CookieTracker } from '../transport/cookies.js';
 import type { MainCounters } from './counters.js';
-import { AUTH_METHODS, IMPLEMENTED_REFUSE_REASONS, LIMITS, REFUSE_REASONS, TYPE_SLOTS, WORKER_FAILURES } from './labels.js';
+import { AUTH_METHODS, IMPLEMENTED_REFUSE_REASONS, LIMITS, REFUSE_REASONS, TYPE_SLOTS, WORKER_FAILURES } from '../shared/labels.js';
 
 /** What the metrics read from the router when scraped. */
 export interface MetricsSource {

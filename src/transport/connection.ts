@@ -1,7 +1,7 @@
 import type { WsServiceConfig } from '../config/load.js';
-import type { TlsFacts, TransportInfo } from '../ipc/protocol.js';
-import type { Serializer } from '../serializers/index.js';
-import type { WorkerHandle } from '../workers.js';
+import type { TlsFacts, TransportInfo } from '../shared/ipc/protocol.js';
+import type { Serializer } from '../shared/serializers/index.js';
+import type { WorkerHandle } from '../realm-threads.js';
 import type { CookieTracker } from './cookies.js';
 import type { ComponentGate } from '../container/gate.js';
 import type { PingState } from './keepalive.js';

@@ -15,7 +15,7 @@
  */
 import { connect, type KV, type KvEntry, type NatsConnection, type QueuedIterator } from 'nats';
 import type { CookieStoreConfig } from '../config/load.js';
-import type { Logger } from '../log.js';
+import type { Logger } from '../shared/log.js';
 import { type CookieRecord, MemoryStore } from './cookies.js';
 
 type NatsStoreConfig = Extract<CookieStoreConfig, { type: 'nats' }>;

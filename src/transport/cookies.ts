@@ -2,8 +2,9 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { createWriteStream, mkdirSync, openSync, readFileSync, renameSync, type WriteStream, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { CookieConfig, CookieStoreConfig } from '../config/load.js';
-import type { Logger } from '../log.js';
-import { serialId } from '../wamp/ids.js';
+import type { CookieAuth } from '../shared/ipc/protocol.js';
+import type { Logger } from '../shared/log.js';
+import { serialId } from '../shared/wamp/ids.js';
 
 /** What is stored per tracking cookie (Crossbar's cookie store fields). */
 export interface CookieRecord {
@@ -19,7 +20,7 @@ export interface CookieRecord {
   authextra: Record<string, unknown> | null;
 }
 
-export type CookieAuth = Pick<CookieRecord, 'authid' | 'authrole' | 'authmethod' | 'authrealm' | 'authextra'>;
+export type { CookieAuth } from '../shared/ipc/protocol.js';
 
 /** True when the record has outlived its max_age at `now` (ms). */
 export function expired(rec: CookieRecord, now: number): boolean {

@@ -38,8 +38,8 @@ import { join } from 'node:path';
 import tls from 'node:tls';
 import type * as UWS from 'uWebSockets.js';
 import type { TlsConfig, TransportConfig } from '../config/transport.js';
-import type { TlsFacts } from '../ipc/protocol.js';
-import type { Logger } from '../log.js';
+import type { TlsFacts } from '../shared/ipc/protocol.js';
+import type { Logger } from '../shared/log.js';
 import type { HttpResponse, TemplatedApp, us_listen_socket } from '../uws.js';
 
 /** What the front knows about one accepted connection. */

@@ -1,7 +1,7 @@
-import type { RefuseReason } from '../metrics/labels.js';
-import { MsgType } from '../wamp/codes.js';
-import type { Dict } from '../wamp/messages.js';
-import { Uri } from '../wamp/uris.js';
+import type { RefuseReason } from '../shared/labels.js';
+import { MsgType } from '../shared/wamp/codes.js';
+import type { Dict } from '../shared/wamp/messages.js';
+import { Uri } from '../shared/wamp/uris.js';
 import type { Conn } from './connection.js';
 
 /**

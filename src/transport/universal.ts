@@ -15,8 +15,8 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import type { TransportConfig } from '../config/transport.js';
-import type { TlsFacts } from '../ipc/protocol.js';
-import type { Logger } from '../log.js';
+import type { TlsFacts } from '../shared/ipc/protocol.js';
+import type { Logger } from '../shared/log.js';
 import { type FrontHandoff, listenNode, secureOptions, tlsFacts } from './front.js';
 import { RawSocketConn, RawSocketService } from './rawsocket.js';
 import type { ConnHandler } from './ws-service.js';

@@ -3,7 +3,7 @@ import { open, readdir, realpath, stat } from 'node:fs/promises';
 import { extname, join, normalize, relative, sep } from 'node:path';
 import mime from 'mime-types';
 import type { TransportConfig, WebPathConfig, WsServiceConfig } from '../config/load.js';
-import type { Logger } from '../log.js';
+import type { Logger } from '../shared/log.js';
 import { allMethods, type HttpRequest, type HttpResponse, type TemplatedApp } from '../uws.js';
 import type { BridgePath } from '../config/bridge.js';
 import { mountReverseProxy } from '../http/reverse-proxy.js';

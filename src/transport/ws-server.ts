@@ -1,6 +1,6 @@
 import { lstatSync, unlinkSync } from 'node:fs';
 import { serviceAuths, type TransportConfig, type WsServiceConfig, wsAuthKey } from '../config/load.js';
-import type { Logger } from '../log.js';
+import type { Logger } from '../shared/log.js';
 import type * as UWS from 'uWebSockets.js';
 import { LISTEN_EXCLUSIVE_PORT, LISTEN_SHARED, type TemplatedApp, type us_listen_socket, type WebSocket } from '../uws.js';
 import { FrontHandoff, frontNeeded, TlsFront } from './front.js';

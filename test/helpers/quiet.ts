@@ -11,5 +11,5 @@ console.warn = (...args: unknown[]) => {
 // AutobahnJS uses the global WebSocket when there is one (Node >= 22 has undici's) and `ws`
 // otherwise. The global one ignores the HTTP options the tests pass (a TLS agent with the test
 // CA, Cookie headers), so on Node 22/24 those tests could not connect as they do on Node 20.
-// Tests use `ws` on every Node, as the router's own container processes do (src/container/host.ts).
+// Tests use `ws` on every Node, as the router's own container processes do (src/container/host-process.ts).
 delete (globalThis as { WebSocket?: unknown }).WebSocket;

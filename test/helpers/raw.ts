@@ -1,5 +1,5 @@
 import WebSocket from 'ws';
-import { SERIALIZERS } from '../../src/serializers/index.js';
+import { SERIALIZERS } from '../../src/shared/serializers/index.js';
 import { within } from './wait.js';
 
 export type RawSer = 'json' | 'msgpack' | 'cbor';

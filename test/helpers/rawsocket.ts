@@ -1,6 +1,6 @@
 import net from 'node:net';
 import tls from 'node:tls';
-import { SERIALIZERS } from '../../src/serializers/index.js';
+import { SERIALIZERS } from '../../src/shared/serializers/index.js';
 import { deferred, Inbox, within } from './wait.js';
 
 export type RsSerializer = 'json' | 'msgpack' | 'cbor';

@@ -1,5 +1,5 @@
 import { buildConfig } from '../../src/config/load.js';
-import { createLogger, type Logger } from '../../src/log.js';
+import { createLogger, type Logger } from '../../src/shared/log.js';
 import { Router, type RouterOptions } from '../../src/router.js';
 
 export interface TestRouter {

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import autobahn from 'autobahn';
 import { buildConfig } from '../../src/config/load.js';
-import { createLogger } from '../../src/log.js';
+import { createLogger } from '../../src/shared/log.js';
 import { Router } from '../../src/router.js';
 import { type Client, connect } from '../helpers/client.js';
 import { startRouter, type TestRouter } from '../helpers/router.js';

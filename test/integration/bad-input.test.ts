@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import { Decoder as CborDecoder, Encoder as CborEncoder } from 'cbor-x';
 import { Packr, Unpackr } from 'msgpackr';
 import WebSocket from 'ws';
-import { SERIALIZERS as CODECS } from '../../src/serializers/index.js';
+import { SERIALIZERS as CODECS } from '../../src/shared/serializers/index.js';
 import { type Client, connect, SERIALIZERS, type SerializerName as Ser } from '../helpers/client.js';
 import { startRouter, type TestRouter } from '../helpers/router.js';
 import { deferred, Inbox, within } from '../helpers/wait.js';

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import autobahn, { type RegistrationHandle, type Result } from 'autobahn';
 import { connect as natsConnect } from 'nats';
-import { msgpackSerializer } from '../../src/serializers/msgpack.js';
+import { msgpackSerializer } from '../../src/shared/serializers/msgpack.js';
 import { type Client, connect, type SerializerName } from '../helpers/client.js';
 import { killNats, type Nats, startNats, stopAllNats } from '../helpers/nats.js';
 import { type RouterProcess, spawnRouter } from '../helpers/process.js';

@@ -7,7 +7,7 @@ import '../helpers/quiet.js'; // before 'autobahn'
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { connect as natsConnect } from 'nats';
-import { msgpackSerializer } from '../../src/serializers/msgpack.js';
+import { msgpackSerializer } from '../../src/shared/serializers/msgpack.js';
 import { natsToken } from '../../workers/cluster.js';
 import { META_TIMEOUT_MS } from '../../workers/cluster/meta.js';
 import { type Client, connect } from '../helpers/client.js';

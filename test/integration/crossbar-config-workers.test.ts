@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import autobahn from 'autobahn';
 import { loadConfig } from '../../src/config/load.js';
-import { CrosswireNode } from '../../src/node.js';
+import { CrosswireNode } from '../../src/crosswire-node.js';
 import { connect } from '../helpers/client.js';
 import { checks, configDir, crossbarFile, freePort, refusedByBoth } from '../helpers/crossbar-files.js';
 import { captureLog } from '../helpers/log.js';

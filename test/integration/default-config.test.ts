@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { DEFAULT_CONFIG, DESTRUCTIVE_META_PROCEDURES } from '../../src/config/default.js';
 import { buildConfig } from '../../src/config/load.js';
-import { createLogger } from '../../src/log.js';
+import { createLogger } from '../../src/shared/log.js';
 import { Router } from '../../src/router.js';
 import { type Client, connect } from '../helpers/client.js';
 import { Inbox } from '../helpers/wait.js';

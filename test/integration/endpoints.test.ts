@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import tls from 'node:tls';
 import { after, before, describe, test } from 'node:test';
 import WebSocket from 'ws';
-import { SERIALIZERS } from '../../src/serializers/index.js';
+import { SERIALIZERS } from '../../src/shared/serializers/index.js';
 import { makePki, type Pki } from '../helpers/pki.js';
 import { startRouter, type TestRouter } from '../helpers/router.js';
 import { within } from '../helpers/wait.js';

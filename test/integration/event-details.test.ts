@@ -1,12 +1,12 @@
-// Every EVENT the real router sends is held to the EVENT.Details table of src/wamp/options.ts,
+// Every EVENT the real router sends is held to the EVENT.Details table of src/shared/wamp/options.ts,
 // which the 21 details_validation samples of the WAMP test vectors' event.json pin
 // (test/unit/options.test.ts): publisher disclosure, a pattern subscription's topic, a retained
 // event and payload passthru, in JSON, MessagePack and CBOR.
 import '../helpers/quiet.js';
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { MsgType } from '../../src/wamp/codes.js';
-import { checkOptions } from '../../src/wamp/options.js';
+import { MsgType } from '../../src/shared/wamp/codes.js';
+import { checkOptions } from '../../src/shared/wamp/options.js';
 import { RawPeer, type RawSer } from '../helpers/raw.js';
 import { startRouter, type TestRouter } from '../helpers/router.js';
 

@@ -14,8 +14,8 @@ import { RawPeer } from '../helpers/raw.js';
 import { startRouter, type TestRouter } from '../helpers/router.js';
 import { within } from '../helpers/wait.js';
 import { loadUws, pauseStopsWithinOneRead, READ_SIZE, tcpReceiveBufferMax } from '../../src/uws.js';
-import { TYPE_SLOTS } from '../../src/metrics/labels.js';
-import { SERIALIZER_LIST, SERIALIZERS } from '../../src/serializers/index.js';
+import { TYPE_SLOTS } from '../../src/shared/labels.js';
+import { SERIALIZER_LIST, SERIALIZERS } from '../../src/shared/serializers/index.js';
 
 const FLOODERS = 4;
 const FLOOD = 200;

@@ -1,4 +1,4 @@
-// JSON payload pass-through (src/wamp/json-tail.ts) through the router's other paths, with
+// JSON payload pass-through (src/shared/wamp/json-tail.ts) through the router's other paths, with
 // AutobahnJS JSON peers and payloads large enough (≥ 256 characters per frame) to carry their JSON
 // text: a dynamic authenticator's RESULT read by the router itself, a dynamic authorizer holding
 // the CALL it decides (and the one queued behind it), progressive results, event history read

@@ -1,4 +1,4 @@
-// JSON payload pass-through (src/wamp/json-tail.ts): between JSON peers the payload of a
+// JSON payload pass-through (src/shared/wamp/json-tail.ts): between JSON peers the payload of a
 // routed message (CALL → INVOCATION, YIELD → RESULT, ERROR → ERROR, PUBLISH → EVENT) is the
 // publisher's/caller's JSON text, byte for byte, while peers with another serializer get the
 // decoded values. Checked on the wire with raw `ws` peers that keep each frame's text.

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { type Client, connect, SERIALIZERS } from '../helpers/client.js';
 import WebSocket from 'ws';
-import { BATCHED } from '../../src/serializers/index.js';
+import { BATCHED } from '../../src/shared/serializers/index.js';
 import { scrape } from '../helpers/metrics.js';
 import { type RawPeer as Peer, RawPeer } from '../helpers/raw.js';
 import { ANONYMOUS_ALL, startRouter, type TestRouter } from '../helpers/router.js';

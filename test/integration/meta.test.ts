@@ -2,7 +2,7 @@ import '../helpers/quiet.js';
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { buildConfig } from '../../src/config/load.js';
-import { createLogger } from '../../src/log.js';
+import { createLogger } from '../../src/shared/log.js';
 import { Router } from '../../src/router.js';
 import { type Client, connect, SERIALIZERS, type SerializerName } from '../helpers/client.js';
 import { RawPeer } from '../helpers/raw.js';

@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { Decoder } from 'cbor-x';
 import { Unpackr } from 'msgpackr';
 import WebSocket from 'ws';
-import { serializerBySubprotocol } from '../../src/serializers/index.js';
+import { serializerBySubprotocol } from '../../src/shared/serializers/index.js';
 import { type Client, connect } from '../helpers/client.js';
 import { ANONYMOUS_ALL, startRouter, type TestRouter } from '../helpers/router.js';
 import { Inbox, within } from '../helpers/wait.js';

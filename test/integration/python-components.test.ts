@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { MsgType } from '../../src/wamp/codes.js';
+import { MsgType } from '../../src/shared/wamp/codes.js';
 import { connect } from '../helpers/client.js';
 import { configDir, freePort } from '../helpers/crossbar-files.js';
 import { type RouterProcess, spawnRouter } from '../helpers/process.js';

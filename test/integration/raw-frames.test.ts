@@ -1,5 +1,5 @@
 // An established session's frames go to the realm worker as received (the main thread reads
-// only their head, src/wamp/peek.ts), unless the head is not in the plain form: then the main
+// only their head, src/shared/wamp/peek.ts), unless the head is not in the plain form: then the main
 // thread decodes them as before. Both kinds must keep the session's order, and a CALL's request
 // id read from the head must still let the main thread answer the call when the worker dies.
 import '../helpers/quiet.js';
@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import { connect } from '../helpers/client.js';
 import { captureLog } from '../helpers/log.js';
 import { RawPeer } from '../helpers/raw.js';
-import { SERIALIZERS as SERIALIZERS_ } from '../../src/serializers/index.js';
+import { SERIALIZERS as SERIALIZERS_ } from '../../src/shared/serializers/index.js';
 import { startRouter } from '../helpers/router.js';
 import { Inbox, within } from '../helpers/wait.js';
 

@@ -2,7 +2,7 @@ import '../helpers/quiet.js';
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import autobahn from 'autobahn';
-import { Op } from '../../src/ipc/protocol.js';
+import { Op } from '../../src/shared/ipc/protocol.js';
 import { connect } from '../helpers/client.js';
 import { captureLog } from '../helpers/log.js';
 import { scrape } from '../helpers/metrics.js';

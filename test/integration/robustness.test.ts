@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { connect, SERIALIZERS } from '../helpers/client.js';
 import { RawPeer } from '../helpers/raw.js';
-import { SERIALIZERS as SERIALIZERS_ } from '../../src/serializers/index.js';
+import { SERIALIZERS as SERIALIZERS_ } from '../../src/shared/serializers/index.js';
 import { startRouter, type TestRouter } from '../helpers/router.js';
 import { Inbox, within } from '../helpers/wait.js';
 

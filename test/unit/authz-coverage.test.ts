@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { PermissionConfig, RoleConfig } from '../../src/ipc/protocol.js';
+import type { PermissionConfig, RoleConfig } from '../../src/shared/ipc/protocol.js';
 import { type Coverage, RolePermissions } from '../../workers/authorizer.js';
 import { patternMatches } from '../../workers/broker.js';
 

@@ -6,7 +6,7 @@ import { CODECS, PAYLOADS } from '../../bench/lib/codec.js';
 import { type CpuProfile, summarize } from '../../bench/lib/profile.js';
 import { markdown, type Meta, pairedRatio, ratio, type Row, svg, targets, typical } from '../../bench/lib/report.js';
 import { publicationBytes, rpcBytes } from '../../bench/lib/rpc-bytes.js';
-import { SERIALIZERS } from '../../src/serializers/index.js';
+import { SERIALIZERS } from '../../src/shared/serializers/index.js';
 import type { CellResult } from '../../bench/lib/runner.js';
 import { Histogram, SeqChecker } from '../../bench/lib/stats.js';
 

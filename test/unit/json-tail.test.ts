@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { msgpackSerializer } from '../../src/serializers/msgpack.js';
-import { jsonSerializer, numberText } from '../../src/serializers/json.js';
-import { elementEnd, pushTail, tailStart, type TailedMessage } from '../../src/wamp/json-tail.js';
+import { msgpackSerializer } from '../../src/shared/serializers/msgpack.js';
+import { jsonSerializer, numberText } from '../../src/shared/serializers/json.js';
+import { elementEnd, pushTail, tailStart, type TailedMessage } from '../../src/shared/wamp/json-tail.js';
 
 const LONG = 'x'.repeat(300);
 const decode = (text: string): TailedMessage => jsonSerializer.decode(Buffer.from(text)) as TailedMessage;

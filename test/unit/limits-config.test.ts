@@ -4,7 +4,7 @@ import { getHeapStatistics } from 'node:v8';
 import { DEFAULT_CONFIG } from '../../src/config/default.js';
 import { effectiveConfig } from '../../src/config/effective.js';
 import { buildConfig, ConfigError } from '../../src/config/load.js';
-import { LIMITS } from '../../src/metrics/labels.js';
+import { LIMITS } from '../../src/shared/labels.js';
 
 const MiB = 1024 * 1024;
 

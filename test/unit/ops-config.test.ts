@@ -4,7 +4,7 @@ import { describe, test } from 'node:test';
 import { DEFAULT_CONFIG } from '../../src/config/default.js';
 import { effectiveConfig, envVars, MASK, maskSecrets } from '../../src/config/effective.js';
 import { buildConfig, ConfigError } from '../../src/config/load.js';
-import { resolveLogFormat } from '../../src/log.js';
+import { resolveLogFormat } from '../../src/shared/log.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: the tests walk printed JSON by key
 type Walk = Record<string, any>;

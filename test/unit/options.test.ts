@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
-import { MsgType } from '../../src/wamp/codes.js';
-import { ProtocolViolation } from '../../src/wamp/messages.js';
-import { checkOptions } from '../../src/wamp/options.js';
+import { MsgType } from '../../src/shared/wamp/codes.js';
+import { ProtocolViolation } from '../../src/shared/wamp/messages.js';
+import { checkOptions } from '../../src/shared/wamp/options.js';
 
 const VECTORS = new URL('../../../test/vectors/wamp-testsuite/singlemessage/basic/', import.meta.url);
 

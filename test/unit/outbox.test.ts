@@ -4,8 +4,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { performance } from 'node:perf_hooks';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
-import { IpcBytes, MAX_BATCH_OPS, Outbox } from '../../src/ipc/outbox.js';
-import { Op } from '../../src/ipc/protocol.js';
+import { IpcBytes, MAX_BATCH_OPS, Outbox } from '../../src/shared/ipc/outbox.js';
+import { Op } from '../../src/shared/ipc/protocol.js';
 
 const REC = 'record';
 const FRAME = Op.FRAME;

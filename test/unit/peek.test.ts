@@ -1,10 +1,10 @@
-// The main thread reads only the head of an established session's frame (src/wamp/peek.ts) and
+// The main thread reads only the head of an established session's frame (src/shared/wamp/peek.ts) and
 // forwards the bytes: a peek must agree with a full decode whenever it answers, and decline
 // (-1) for anything else.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { SERIALIZERS } from '../../src/serializers/index.js';
-import { peekCbor, peekJson, peekMsgpack, peeked } from '../../src/wamp/peek.js';
+import { SERIALIZERS } from '../../src/shared/serializers/index.js';
+import { peekCbor, peekJson, peekMsgpack, peeked } from '../../src/shared/wamp/peek.js';
 
 const enc = new TextEncoder();
 const json = (s: string) => enc.encode(s);

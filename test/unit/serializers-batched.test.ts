@@ -4,8 +4,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { BATCHED, SERIALIZERS, type SerializerName } from '../../src/serializers/index.js';
-import type { TailedMessage } from '../../src/wamp/json-tail.js';
+import { BATCHED, SERIALIZERS, type SerializerName } from '../../src/shared/serializers/index.js';
+import type { TailedMessage } from '../../src/shared/wamp/json-tail.js';
 
 const hex = (b: string | Uint8Array) => Buffer.from(typeof b === 'string' ? Buffer.from(b, 'utf8') : b).toString('hex');
 const fromHex = (h: string) => new Uint8Array(Buffer.from(h, 'hex'));
@@ -45,7 +45,7 @@ describe('wamp.2.json.batched', () => {
   test('decode: a batch of one; binary values inside are revived', () => {
     const [msg, ...rest] = ser.decode(Buffer.from('[16,1,{},"t",["\\u0000AQID"]]\x18')) as TailedMessage[];
     assert.equal(rest.length, 0);
-    // (the payload's JSON text travels with it: src/wamp/json-tail.ts)
+    // (the payload's JSON text travels with it: src/shared/wamp/json-tail.ts)
     assert.equal(msg!.jsonTail, '["\\u0000AQID"]');
     assert.deepEqual([...msg!], [16, 1, {}, 't', [Uint8Array.from([1, 2, 3])]]);
   });

@@ -5,8 +5,8 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { SERIALIZERS } from '../../src/serializers/index.js';
-import type { Serializer, SerializerName } from '../../src/serializers/index.js';
+import { SERIALIZERS } from '../../src/shared/serializers/index.js';
+import type { Serializer, SerializerName } from '../../src/shared/serializers/index.js';
 
 const { json, msgpack } = SERIALIZERS;
 

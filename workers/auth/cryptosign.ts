@@ -1,7 +1,7 @@
 /** WAMP-Cryptosign (WAMP advanced profile, "WAMP-Cryptosign"): Ed25519 challenge–response. */
 import { randomBytes } from 'node:crypto';
-import type { CryptosignPrincipal, TransportAuth } from '../../src/config/auth.js';
-import { Uri } from '../../src/wamp/uris.js';
+import type { CryptosignPrincipal, TransportAuth } from '../../src/shared/config/auth.js';
+import { Uri } from '../../src/shared/wamp/uris.js';
 import type { VerifyPool } from './pool.js';
 import { askAuthenticator, dynamicIdentity, find, wrongSecret } from './principal.js';
 import { type Attempt, AuthFailure, type Identity, type Step } from './types.js';

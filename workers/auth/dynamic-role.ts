@@ -5,9 +5,9 @@
  * kept per session, URI, action and match policy, for `authorizer-cache-ttl` ms, at most
  * `authorizer-cache-size` of them per role (oldest first out).
  */
-import type { RoleConfig } from '../../src/ipc/protocol.js';
-import { type Dict, isDict, WampError } from '../../src/wamp/messages.js';
-import { Uri } from '../../src/wamp/uris.js';
+import type { RoleConfig } from '../../src/shared/ipc/protocol.js';
+import { type Dict, isDict, WampError } from '../../src/shared/wamp/messages.js';
+import { Uri } from '../../src/shared/wamp/uris.js';
 import type { Action, Grant } from '../authorizer.js';
 import type { Session } from '../session.js';
 import { CallError } from './internal-caller.js';

@@ -1,8 +1,8 @@
-import type { TransportInfo } from '../../src/ipc/protocol.js';
-import { MsgType } from '../../src/wamp/codes.js';
-import { randomId } from '../../src/wamp/ids.js';
-import { type Dict, WampError } from '../../src/wamp/messages.js';
-import { Uri } from '../../src/wamp/uris.js';
+import type { TransportInfo } from '../../src/shared/ipc/protocol.js';
+import { MsgType } from '../../src/shared/wamp/codes.js';
+import { randomId } from '../../src/shared/wamp/ids.js';
+import { type Dict, WampError } from '../../src/shared/wamp/messages.js';
+import { Uri } from '../../src/shared/wamp/uris.js';
 import { RolePermissions } from '../authorizer.js';
 import { INTERNAL_BIT, Output } from '../output.js';
 import type { Realm } from '../realm.js';

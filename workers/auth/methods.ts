@@ -3,10 +3,10 @@
  * Crossbar's static and dynamic variants, Crossbar.io docs, "Authentication").
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { AnonymousStatic, DynamicAuth, TransportAuth, WampcraUser } from '../../src/config/auth.js';
-import { serialId } from '../../src/wamp/ids.js';
-import type { Dict } from '../../src/wamp/messages.js';
-import { Uri } from '../../src/wamp/uris.js';
+import type { AnonymousStatic, DynamicAuth, TransportAuth, WampcraUser } from '../../src/shared/config/auth.js';
+import { serialId } from '../../src/shared/wamp/ids.js';
+import type { Dict } from '../../src/shared/wamp/messages.js';
+import { Uri } from '../../src/shared/wamp/uris.js';
 import type { VerifyPool } from './pool.js';
 import { decoyBytes, imitated, lookalike } from './decoy.js';
 import { askAuthenticator, dynamicIdentity, find, requireAuthid, wrongSecret } from './principal.js';

@@ -1,7 +1,7 @@
 import { Piscina } from 'piscina';
-import type { VerifyTask } from '../../src/auth/verify-task.js';
+import type { VerifyTask } from '../verify/task.js';
 
-const TASK = new URL('../../src/auth/verify-task.js', import.meta.url).href;
+const TASK = new URL('../verify/task.js', import.meta.url).href;
 
 /**
  * The verification pool of one realm worker: Ed25519 checks and PBKDF2 run in Piscina threads so

@@ -1,5 +1,5 @@
-import { type Dict, isDict } from '../../src/wamp/messages.js';
-import { Uri } from '../../src/wamp/uris.js';
+import { type Dict, isDict } from '../../src/shared/wamp/messages.js';
+import { Uri } from '../../src/shared/wamp/uris.js';
 import { CallError } from './internal-caller.js';
 import { type Attempt, AuthFailure, type Identity } from './types.js';
 

@@ -7,8 +7,8 @@
  * each to the client that offered it.
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { AuthConfigError, type ScramPrincipal, scramPrincipal, type TransportAuth } from '../../src/config/auth.js';
-import { Uri } from '../../src/wamp/uris.js';
+import { AuthConfigError, type ScramPrincipal, scramPrincipal, type TransportAuth } from '../../src/shared/config/auth.js';
+import { Uri } from '../../src/shared/wamp/uris.js';
 import { decoyBytes, imitated, lookalike } from './decoy.js';
 import { askAuthenticator, dynamicIdentity, find, requireAuthid, wrongSecret } from './principal.js';
 import { type Attempt, AuthFailure, type Identity, type Step } from './types.js';

@@ -5,13 +5,13 @@
  * worker, which hands them here until the session is established or aborted.
  */
 import { createHash } from 'node:crypto';
-import type { AuthMethodName, TransportAuth } from '../../src/config/auth.js';
-import type { AuthOptions, TransportInfo } from '../../src/ipc/protocol.js';
-import type { Logger } from '../../src/log.js';
-import { CloseCode, MsgType } from '../../src/wamp/codes.js';
-import { randomId } from '../../src/wamp/ids.js';
-import { type Dict, isDict } from '../../src/wamp/messages.js';
-import { Uri } from '../../src/wamp/uris.js';
+import type { AuthMethodName, TransportAuth } from '../../src/shared/config/auth.js';
+import type { AuthOptions, TransportInfo } from '../../src/shared/ipc/protocol.js';
+import type { Logger } from '../../src/shared/log.js';
+import { CloseCode, MsgType } from '../../src/shared/wamp/codes.js';
+import { randomId } from '../../src/shared/wamp/ids.js';
+import { type Dict, isDict } from '../../src/shared/wamp/messages.js';
+import { Uri } from '../../src/shared/wamp/uris.js';
 
 import type { Realm } from '../realm.js';
 import { cryptosign } from './cryptosign.js';

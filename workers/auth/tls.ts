@@ -3,8 +3,8 @@
  * presented in the TLS handshake, verified against the transport's ca_certificates by the TLS
  * front (src/transport/front.ts), names the principal. No CHALLENGE: the proof was the handshake.
  */
-import type { TlsPrincipal, TransportAuth } from '../../src/config/auth.js';
-import { Uri } from '../../src/wamp/uris.js';
+import type { TlsPrincipal, TransportAuth } from '../../src/shared/config/auth.js';
+import { Uri } from '../../src/shared/wamp/uris.js';
 import { askAuthenticator, dynamicIdentity } from './principal.js';
 import { type Attempt, AuthFailure, type Step } from './types.js';
 

@@ -1,5 +1,5 @@
-import type { TransportInfo } from '../../src/ipc/protocol.js';
-import type { Dict } from '../../src/wamp/messages.js';
+import type { TransportInfo } from '../../src/shared/ipc/protocol.js';
+import type { Dict } from '../../src/shared/wamp/messages.js';
 import type { Realm } from '../realm.js';
 
 /** Who a session turned out to be: what WELCOME reports and the session keeps. */

@@ -12,8 +12,8 @@
  * `cwx.` is not a realm's subject root (realms use `cw.<realm>.`, workers/cluster.ts).
  */
 import type { NatsConnection, Subscription } from 'nats';
-import type { Logger } from '../../src/log.js';
-import { msgpackSerializer } from '../../src/serializers/msgpack.js';
+import type { Logger } from '../../src/shared/log.js';
+import { msgpackSerializer } from '../../src/shared/serializers/msgpack.js';
 import type { ClusterLink, LinkWatcher } from '../cluster.js';
 
 /** How often a member says it is alive, and after how long without a word it is dead. */

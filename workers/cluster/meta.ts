@@ -8,10 +8,10 @@
  * A subscription has the same id on every node in a cluster (Broker: the backplane derives it
  * from the topic and match), so the lists merge by id.
  */
-import { MsgType } from '../../src/wamp/codes.js';
-import { isId } from '../../src/wamp/ids.js';
-import { type Dict, isDict, WampError } from '../../src/wamp/messages.js';
-import { Uri } from '../../src/wamp/uris.js';
+import { MsgType } from '../../src/shared/wamp/codes.js';
+import { isId } from '../../src/shared/wamp/ids.js';
+import { type Dict, isDict, WampError } from '../../src/shared/wamp/messages.js';
+import { Uri } from '../../src/shared/wamp/uris.js';
 import type { Match } from '../match/uri-index.js';
 import type { Realm } from '../realm.js';
 import { type Session, SessionState } from '../session.js';

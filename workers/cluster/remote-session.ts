@@ -1,4 +1,4 @@
-import type { TransportInfo } from '../../src/ipc/protocol.js';
+import type { TransportInfo } from '../../src/shared/ipc/protocol.js';
 import type { Permissions } from '../authorizer.js';
 import type { Realm } from '../realm.js';
 import { Session } from '../session.js';

@@ -13,9 +13,9 @@
  */
 import { createHash } from 'node:crypto';
 import { type KV, type KvEntry, type NatsConnection, type QueuedIterator } from 'nats';
-import type { Logger } from '../../src/log.js';
-import { msgpackSerializer } from '../../src/serializers/msgpack.js';
-import type { Dict } from '../../src/wamp/messages.js';
+import type { Logger } from '../../src/shared/log.js';
+import { msgpackSerializer } from '../../src/shared/serializers/msgpack.js';
+import type { Dict } from '../../src/shared/wamp/messages.js';
 import type { Broker, Publication } from '../broker.js';
 import type { Limits } from '../limits.js';
 

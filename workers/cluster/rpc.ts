@@ -31,12 +31,12 @@
  */
 import { createHash } from 'node:crypto';
 import type { KV, NatsConnection, Subscription } from 'nats';
-import type { Logger } from '../../src/log.js';
-import { msgpackSerializer } from '../../src/serializers/msgpack.js';
-import { MsgType } from '../../src/wamp/codes.js';
-import type { TailedMessage } from '../../src/wamp/json-tail.js';
-import { type Dict, isDict, WampError } from '../../src/wamp/messages.js';
-import { Uri } from '../../src/wamp/uris.js';
+import type { Logger } from '../../src/shared/log.js';
+import { msgpackSerializer } from '../../src/shared/serializers/msgpack.js';
+import { MsgType } from '../../src/shared/wamp/codes.js';
+import type { TailedMessage } from '../../src/shared/wamp/json-tail.js';
+import { type Dict, isDict, WampError } from '../../src/shared/wamp/messages.js';
+import { Uri } from '../../src/shared/wamp/uris.js';
 import type { InternalOutput } from '../auth/internal-caller.js';
 import { RolePermissions } from '../authorizer.js';
 import { natsToken } from '../cluster.js';

@@ -29,9 +29,9 @@
  * (workers/limits.ts; every node has the same config): more is ignored and logged.
  */
 import type { NatsConnection, Subscription } from 'nats';
-import type { Logger } from '../../src/log.js';
-import { msgpackSerializer } from '../../src/serializers/msgpack.js';
-import { type Dict, isDict } from '../../src/wamp/messages.js';
+import type { Logger } from '../../src/shared/log.js';
+import { msgpackSerializer } from '../../src/shared/serializers/msgpack.js';
+import { type Dict, isDict } from '../../src/shared/wamp/messages.js';
 import { type ClusterLink, natsToken } from '../cluster.js';
 import { approxSize } from '../limits.js';
 import type { Realm } from '../realm.js';

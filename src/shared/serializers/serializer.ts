@@ -14,7 +14,7 @@ export interface Serializer {
   encode(msg: readonly unknown[]): string | Uint8Array;
   /**
    * The message type of an encoded message without decoding it (and its request id in
-   * `peeked.id`: src/wamp/peek.ts), or -1 when the head is not in the plain form. Absent for the
+   * `peeked.id`: src/shared/wamp/peek.ts), or -1 when the head is not in the plain form. Absent for the
    * batched variants (their frames are decoded on the main thread).
    */
   readonly peek?: (data: Uint8Array) => number;

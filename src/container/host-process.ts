@@ -6,7 +6,7 @@
 import { pathToFileURL } from 'node:url';
 import autobahn, { type Connection, type Session } from 'autobahn';
 import type { ComponentConfig, ContainerConfig } from '../config/components.js';
-import { createLogger, type Logger } from '../log.js';
+import { createLogger, type Logger } from '../shared/log.js';
 import { connectionOptions } from './connect.js';
 
 // AutobahnJS uses the global WebSocket when there is one (Node >= 22 has undici's) and `ws`

@@ -1,17 +1,16 @@
 import type { TransportAuth } from '../config/auth.js';
-import type { BridgeSpec } from '../config/bridge.js';
-import type { Limit } from '../metrics/labels.js';
-import type { CookieAuth } from '../transport/cookies.js';
+import type { BridgeSpec } from '../config/bridge-spec.js';
+import type { Limit } from '../labels.js';
 /**
  * The wire between the main thread and a realm worker: one MessageChannel per worker, one
  * postMessage per direction per event-loop turn, or per MAX_BATCH_OPS operands when more come
- * (src/ipc/outbox.ts). A batch is a flat array of operations, each an
+ * (src/shared/ipc/outbox.ts). A batch is a flat array of operations, each an
  * opcode followed by its fixed operands, so the receiver walks it without allocating per entry
  * and the order of a session's messages is the order of the array. Encoded messages travel as
  * bytes in one transferred ArrayBuffer per batch (BYTES, always the first operation).
  *
  * both ways
- *   BYTES,  area | null                               the batch's byte area (src/ipc/outbox.ts); each
+ *   BYTES,  area | null                               the batch's byte area (src/shared/ipc/outbox.ts); each
  *                                                     operation below with a `len` takes its bytes from it, in order
  *   RUN,    count                                     `count` message records in the area (Outbox.pushRecord:
  *                                                     connId, type, doneCall, bytes): main → worker a WAMP message
@@ -75,6 +74,15 @@ export const Op = {
 } as const;
 
 /** How a DEBUG_FAIL makes a worker die: an uncaught exception, process.exit, or running out of heap. */
+/** What a tracking cookie says of who it authenticated (the cookie store's fields; src/transport/cookies.ts). */
+export interface CookieAuth {
+  authid: string | null;
+  authrole: string | null;
+  authmethod: string | null;
+  authrealm: string | null;
+  authextra: Record<string, unknown> | null;
+}
+
 export type DebugFailMode = 'throw' | 'exit' | 'oom';
 
 /**
@@ -128,7 +136,7 @@ export interface ClusterStats {
 export interface TransportInfo {
   /** WAMP over WebSocket or RawSocket (src/transport/rawsocket.ts); 'http': a router-internal session of the HTTP bridge (workers/bridge.ts). */
   type: 'websocket' | 'rawsocket' | 'http';
-  /** The serializer's index in SERIALIZER_LIST (src/serializers/index.ts), -1 for router-internal sessions. */
+  /** The serializer's index in SERIALIZER_LIST (src/shared/serializers/index.ts), -1 for router-internal sessions. */
   serIndex: number;
   /** The transport's id, as sessions and authenticators see it. */
   transportId: string;

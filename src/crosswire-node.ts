@@ -2,7 +2,7 @@ import type { RouterConfig } from './config/load.js';
 import { Guest } from './container/guest.js';
 import { ContainerManager } from './container/manager.js';
 import { findPythons, PythonComponent } from './container/python.js';
-import type { Logger } from './log.js';
+import type { Logger } from './shared/log.js';
 import { Router } from './router.js';
 
 /** Everything one `crosswire start` runs: the router (if configured), containers and guests. */

@@ -1,9 +1,9 @@
 import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
 import { bridgeSpecs, type RouterConfig, serviceAuths } from './config/load.js';
-import { IpcBytes, Outbox } from './ipc/outbox.js';
-import { type LogFormat, Op, type WorkerStartup, type WorkerStats } from './ipc/protocol.js';
-import type { Logger } from './log.js';
-import type { WorkerFailure } from './metrics/labels.js';
+import { IpcBytes, Outbox } from './shared/ipc/outbox.js';
+import { type LogFormat, Op, type WorkerStartup, type WorkerStats } from './shared/ipc/protocol.js';
+import type { Logger } from './shared/log.js';
+import type { WorkerFailure } from './shared/labels.js';
 import type { Conn } from './transport/connection.js';
 
 /**
