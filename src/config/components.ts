@@ -69,6 +69,8 @@ export interface ContainerConfig {
   shutdown: ShutdownPolicy;
   /** The JavaScript components (the container's Node process); its Python ones are in RouterConfig.pythonComponents. */
   components: ComponentConfig[];
+  /** The container's `options.env`: the environment of its Node process, as of its Python components. */
+  env: WorkerEnv;
 }
 
 /** A worker's environment for its Python components (Crossbar's `options.env`). */

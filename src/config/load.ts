@@ -724,7 +724,7 @@ function container(value: unknown, path: string, index: number, baseDir: string,
   if (pythonCount > 0 && c.options.shutdown !== 'shutdown-manual') {
     throw new ConfigError(`${path}.options.shutdown: '${c.options.shutdown}' is not implemented for containers with Python components (each Python component is restarted by options.restart on its own; use shutdown-manual)`);
   }
-  return { id, restart: c.options.restart, shutdown: c.options.shutdown, components };
+  return { id, restart: c.options.restart, shutdown: c.options.shutdown, components, env: native.env };
 }
 
 /**

@@ -2,6 +2,7 @@ import { type ChildProcess, fork } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import type { ContainerConfig } from '../config/components.js';
 import type { Logger } from '../shared/log.js';
+import { workerEnv } from './env.js';
 import type { ComponentState, StatusMsg } from './host-process.js';
 
 const HOST = new URL('./host-process.js', import.meta.url);
@@ -54,7 +55,7 @@ export class ContainerManager extends EventEmitter {
 
   #spawn(c: ContainerConfig, attempt: number): void {
     const log = this.log.child({ container: c.id });
-    const child = fork(HOST, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [] });
+    const child = fork(HOST, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [], env: workerEnv(c.env, process.env) });
     this.#children.set(c.id, child);
     let policyShutdown = false;
     child.on('message', (m: StatusMsg | { k: 'policy-shutdown'; policy: string }) => {

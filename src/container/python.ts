@@ -5,6 +5,7 @@ import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import type { PythonComponentConfig, WorkerEnv } from '../config/components.js';
 import type { Logger } from '../shared/log.js';
+import { workerEnv } from './env.js';
 import type { ComponentState } from './host-process.js';
 import type { ComponentStatus } from './manager.js';
 
@@ -111,15 +112,9 @@ export async function findPythons(components: readonly PythonComponentConfig[], 
   return out;
 }
 
-/** Crossbar's worker environment (node/controller.py create_process_env): inherit, then vars, PYTHONUNBUFFERED=1 unless set. */
+/** A Python component's environment: the worker's (workerEnv), with PYTHONUNBUFFERED=1 unless set. */
 export function pythonEnv(e: WorkerEnv, parent: NodeJS.ProcessEnv): Record<string, string> {
-  const out: Record<string, string> = {};
-  const names = e.inherit === true ? Object.keys(parent) : e.inherit === false ? [] : e.inherit;
-  for (const k of names) {
-    const v = parent[k];
-    if (v !== undefined) out[k] = v;
-  }
-  Object.assign(out, e.vars);
+  const out = workerEnv(e, parent);
   if (!('PYTHONUNBUFFERED' in out)) out.PYTHONUNBUFFERED = '1';
   return out;
 }

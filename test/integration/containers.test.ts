@@ -57,6 +57,37 @@ after(() => {
 });
 
 describe('a router with a container', () => {
+  test("options.env is the container process's environment: inherit a list of names, then vars", async () => {
+    const port = await freePort();
+    write('env.mjs', `export default async function (session) {
+      await session.register('com.example.env', (args) => process.env[args[0]] ?? null);
+    }`);
+    const cfg = write('env.json', JSON.stringify({
+      version: 2,
+      workers: [
+        routerWorker(port),
+        {
+          type: 'container',
+          options: { env: { inherit: ['PATH', 'CW_TEST_KEPT'], vars: { GREETING: 'hello', CW_TEST_KEPT: 'overridden' } } },
+          components: [{ type: 'module', id: 'env', module: 'env.mjs', realm: 'realm1', transport: transportTo(port) }],
+        },
+      ],
+    }));
+    const proc = await spawnRouter(['--config', cfg], { CROSSWIRE_PORT: '', CW_TEST_DROPPED: 'router only', CW_TEST_KEPT: 'from router' });
+    procs.push(proc);
+    const c = await connect(`ws://127.0.0.1:${port}/ws`, 'json');
+    try {
+      await registered(c.session, 'com.example.env');
+      assert.equal(await c.session.call('com.example.env', ['GREETING']), 'hello');
+      assert.equal(await c.session.call('com.example.env', ['CW_TEST_KEPT']), 'overridden');
+      assert.equal(await c.session.call('com.example.env', ['CW_TEST_DROPPED']), null, 'a variable not inherited is absent');
+      assert.equal(await c.session.call('com.example.env', ['PATH']), process.env.PATH ?? null);
+    } finally {
+      await c.close();
+      proc.child.kill('SIGTERM');
+    }
+  });
+
   test('a component registers and subscribes; an external client calls and publishes and sees the effects', async () => {
     const port = await freePort();
     write('add2.mjs', `export default async function (session, details, extra) {
