@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { PythonComponentConfig } from '../config/components.js';
@@ -11,6 +11,38 @@ export interface ComponentIdentity {
   realm: string;
   role: string;
   authid: string;
+}
+
+const PREFIX = 'crosswire-components-';
+
+/**
+ * Removes the socket directories of routers of this user that died without cleaning up (a
+ * SIGKILL): the directory's name carries its router's pid, and a pid no process has is stale. A
+ * directory whose pid was reused by another process stays (it is empty but for a dead socket).
+ */
+export function sweepStale(base: string): string[] {
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = readdirSync(base);
+  } catch {
+    return removed;
+  }
+  const uid = process.getuid?.();
+  for (const name of names) {
+    const m = /^crosswire-components-(\d+)-/.exec(name);
+    if (!m || Number(m[1]) === process.pid) continue;
+    const dir = join(base, name);
+    try {
+      if (uid !== undefined && statSync(dir).uid !== uid) continue;
+      process.kill(Number(m[1]), 0);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ESRCH') continue;
+      rmSync(dir, { recursive: true, force: true });
+      removed.push(dir);
+    }
+  }
+  return removed;
 }
 
 /**
@@ -34,8 +66,9 @@ export class ComponentGate implements PrivatePath {
   readonly socket: string;
   #tokens = new Map<string, ComponentIdentity>();
 
-  constructor() {
-    this.dir = mkdtempSync(join(tmpdir(), 'crosswire-components-'));
+  constructor(base = tmpdir()) {
+    sweepStale(base);
+    this.dir = mkdtempSync(join(base, `${PREFIX}${process.pid}-`));
     this.socket = join(this.dir, 'router.sock');
   }
 
