@@ -30,16 +30,21 @@ interface Result {
   joinMs: number;
 }
 
-const { values } = parseArgs({
-  options: {
-    seconds: { type: 'string', default: '3' },
-    warmup: { type: 'string', default: '1' },
-    rounds: { type: 'string', default: '3' },
-    callers: { type: 'string', default: '8' },
-    window: { type: 'string', default: '32' },
-    joins: { type: 'string', default: '100' },
-  },
-});
+const OPTIONS = {
+  seconds: { type: 'string', default: '3' },
+  warmup: { type: 'string', default: '1' },
+  rounds: { type: 'string', default: '3' },
+  callers: { type: 'string', default: '8' },
+  window: { type: 'string', default: '32' },
+  joins: { type: 'string', default: '100' },
+  help: { type: 'boolean', default: false },
+} as const;
+const { values } = parseArgs({ options: OPTIONS });
+if (values.help) {
+  const flags = Object.entries(OPTIONS).flatMap(([k, o]) => (o.type === 'string' ? [`[--${k} ${o.default}]`] : []));
+  console.log(`node ${process.argv[1]} ${flags.join(' ')}`);
+  process.exit(0);
+}
 const SECONDS = Number(values.seconds);
 const WARMUP = Number(values.warmup);
 const ROUNDS = Number(values.rounds);
