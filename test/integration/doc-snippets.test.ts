@@ -124,9 +124,14 @@ const SCRIPTS = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as
 const ENV_NAMES = new Set(envVars().map((v) => v.name));
 /** The flags a help text names; --help itself is known to work, the help came from it. */
 const flagsIn = (text: string) => new Set(['--help', ...[...text.matchAll(/(?:^|[\s[|])(--?[a-z][a-z0-9-]*)/g)].map((m) => m[1]!)]);
-const helpOf = (script: string) => execFileSync(process.execPath, [join(ROOT, script), '--help'], { encoding: 'utf8', timeout: 15000 });
-let crosswireHelp: string | null = null;
-const cliHelp = () => (crosswireHelp ??= helpOf('dist/src/cli.js'));
+const helps = new Map<string, string>();
+/** What `node <script> --help` prints (once per script). */
+function helpOf(script: string): string {
+  let h = helps.get(script);
+  if (h === undefined) helps.set(script, (h = execFileSync(process.execPath, [join(ROOT, script), '--help'], { encoding: 'utf8', timeout: 15000 })));
+  return h;
+}
+const cliHelp = () => helpOf('dist/src/cli.js');
 /** `crosswire …` usage lines of `crosswire --help`, each as its command part. */
 const usage = () =>
   cliHelp()
@@ -184,7 +189,10 @@ function checkCommand(cmd: string, what: string): boolean {
   if (prog === 'npm') {
     const sub = args[0];
     if (sub === 'ci' || sub === 'test') return true;
-    if (sub === 'start') return (checkCrosswireArgs(['start', ...after], env, what), true);
+    if (sub === 'start') {
+      checkCrosswireArgs(['start', ...after], env, what);
+      return true;
+    }
     assert.equal(sub, 'run', `${what}: npm ${sub} is not checked here`);
     const name = args[1]!;
     assert.ok(name in SCRIPTS, `${what}: package.json has no script '${name}'`);
@@ -198,16 +206,25 @@ function checkCommand(cmd: string, what: string): boolean {
     return true;
   }
   if (prog === 'node') {
-    if (args.includes('--test')) return (checkNodeTest(args, what), true);
+    if (args.includes('--test')) {
+      checkNodeTest(args, what);
+      return true;
+    }
     const script = args[0]!;
     const ts = script.replace(/^dist\//, '').replace(/\.js$/, '.ts');
     assert.ok(script.startsWith('dist/') && existsSync(join(ROOT, ts)), `${what}: ${script} is not the output of a source in the repository`);
-    if (script === 'dist/src/cli.js') return (checkCrosswireArgs(args.slice(1), env, what), true);
+    if (script === 'dist/src/cli.js') {
+      checkCrosswireArgs(args.slice(1), env, what);
+      return true;
+    }
     const flags = flagsIn(helpOf(script));
     for (const f of args.slice(1).filter((a) => a.startsWith('-'))) assert.ok(flags.has(f), `${what}: ${script} --help lists no ${f}`);
     return true;
   }
-  if (prog === 'crosswire') return (checkCrosswireArgs(args, env, what), true);
+  if (prog === 'crosswire') {
+    checkCrosswireArgs(args, env, what);
+    return true;
+  }
   return false;
 }
 
