@@ -12,6 +12,8 @@
 //   `node dist/bench/*.js` flags are in that script's --help, `node --test` files exist and a
 //   --test-name-pattern names a test in them, CROSSWIRE_* variables exist, other variables are
 //   "${VAR}" references of the config the command names, `--config` files under config/ exist;
+//   a block of only mkdir, cd, openssl and `npm start` lines runs in a copy of config/, with
+//   `npm start --` as `crosswire check`;
 // - text blocks of `crosswire …` lines are the usage `crosswire --help` prints; of "<sha256>
 //   <file>" lines, the checksums of those uWebSockets.js binaries.
 // A block that cannot be checked carries `<!-- not-tested: reason -->` on the line before its
@@ -23,7 +25,7 @@ import '../helpers/quiet.js';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, normalize } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -257,6 +259,8 @@ interface Outcome {
 }
 
 const SHA_LINE = /^([0-9a-f]{64}) {2}(\S+)$/;
+/** Programs of a sh block that only make files where they run (see the sh branch of check). */
+const RUNNABLE = new Set(['mkdir', 'cd', 'openssl']);
 
 async function check(b: Block): Promise<Outcome> {
   const o: Outcome = { checked: [], unchecked: [] };
@@ -286,12 +290,27 @@ async function check(b: Block): Promise<Outcome> {
     assert.equal(r.status, 0, `${where(b)}: ${r.error?.message ?? r.stderr}`);
     o.checked.push('python3 ast.parse');
   } else if (b.lang === 'sh' || b.lang === 'console') {
+    const local: string[] = [];
     for (const [i, cmd] of commandLines(b)) {
       const what = `${b.file}:${b.line + 1 + i}`;
       if (cmd === null) o.unchecked.push(`${what} output`);
       else if (checkCommand(cmd, what)) o.checked.push(cmd);
+      else if (b.lang === 'sh' && RUNNABLE.has(words(cmd)[0]!)) local.push(`${what} ${cmd}`);
       else o.unchecked.push(`${what} ${cmd}`);
     }
+    // A block of local file commands and `npm start` runs whole, in a copy of config/, with
+    // `npm start --` turned into `crosswire check` (which opens every file start would).
+    if (local.length > 0 && o.unchecked.length === 0 && /npm start -- /.test(b.body)) {
+      const cwd = mkdtempSync(join(dir, 'run-'));
+      cpSync(join(ROOT, 'config'), join(cwd, 'config'), { recursive: true });
+      const script = b.body.replaceAll('npm start -- ', `${JSON.stringify(process.execPath)} ${JSON.stringify(join(ROOT, 'dist/src/cli.js'))} check `);
+      const env = { ...process.env };
+      for (const k of Object.keys(env)) if (k.startsWith('CROSSWIRE_')) delete env[k];
+      const r = spawnSync('bash', ['-e', '-c', script], { cwd, encoding: 'utf8', timeout: 60000, env });
+      assert.equal(r.status, 0, `${where(b)} run in ${cwd}: ${r.error?.message ?? ''}${r.stderr}${r.stdout}`);
+      assert.match(r.stdout, /configuration OK/, `${where(b)}: ${r.stdout}`);
+      o.checked.push(...local.map((l) => `${l} (run)`));
+    } else o.unchecked.push(...local);
   } else if (b.lang === '' || b.lang === 'text') {
     const lines = b.body.split('\n').filter((l) => l.trim() !== '');
     if (lines.every((l) => SHA_LINE.test(l))) {
