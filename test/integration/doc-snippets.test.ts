@@ -307,7 +307,8 @@ async function check(b: Block): Promise<Outcome> {
       const env = { ...process.env };
       for (const k of Object.keys(env)) if (k.startsWith('CROSSWIRE_')) delete env[k];
       const r = spawnSync('bash', ['-e', '-c', script], { cwd, encoding: 'utf8', timeout: 60000, env });
-      assert.equal(r.status, 0, `${where(b)} run in ${cwd}: ${r.error?.message ?? ''}${r.stderr}${r.stdout}`);
+      const said = `${r.stderr}${r.stdout}`.split('\n').filter((l) => !/^[.+*-]*$/.test(l)); // not openssl's progress dots
+      assert.equal(r.status, 0, `${where(b)} run in ${cwd}: ${r.error?.message ?? ''}\n${said.join('\n')}`);
       assert.match(r.stdout, /configuration OK/, `${where(b)}: ${r.stdout}`);
       o.checked.push(...local.map((l) => `${l} (run)`));
     } else o.unchecked.push(...local);
