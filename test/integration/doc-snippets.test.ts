@@ -25,7 +25,7 @@ import '../helpers/quiet.js';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, normalize } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -334,6 +334,7 @@ async function check(b: Block): Promise<Outcome> {
 }
 
 describe('doc snippets', () => {
+  after(() => rmSync(dir, { recursive: true, force: true })); // the node_modules link, not its target
   test('which blocks are checked and which are not', (t) => {
     // The docs hold at least these today (docs/configuration.md, docs/auth.md, README's client).
     assert.ok(ALL.filter(isConfig).length >= 2, `complete configs found: ${ALL.filter(isConfig).map(where).join(', ')}`);
