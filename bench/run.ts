@@ -240,9 +240,8 @@ async function measure(cell: Cell, target: TargetSpec): Promise<CellResult> {
 // and within a cell the router and a --compare ref alternate the same way. The group's limits
 // are measured before the router runs of the first round and after those of the second. So every
 // ratio (json ÷ msgpack, router ÷ limit, router ÷ ref) compares runs made within seconds of each
-// other, and a drift in the machine's speed (this is a shared 2-core machine: the same router's
-// CPU per call moved 9.6 → 12.4 µs between consecutive runs, one fan-out run 1.07 → 1.55 µs per
-// delivery) favours neither side; the router figure is the median of the runs, so one disturbed
+// other, and a drift in the machine's speed (on a shared machine the same router's CPU per call
+// moves between consecutive runs) favours neither side; the router figure is the median of the runs, so one disturbed
 // run does not decide it. A --cluster twin joins its one-node cell's group (json, json 2 nodes,
 // msgpack, msgpack 2 nodes, then reversed), so 2 nodes ÷ one node also compares runs seconds apart.
 const groups = new Map<string, Cell[]>();
@@ -317,7 +316,7 @@ if (profileDir !== null) {
   line(`profiles: ${relative(process.cwd(), profileDir)}`);
 }
 if (values.cluster) {
-  // Target (issue 14): 2 nodes ≥ 0.5 × one node. The ratio pairs run i of each (same round, seconds apart).
+  // Target: 2 nodes ≥ 0.5 × one node. The ratio pairs run i of each (same round, seconds apart).
   const text = ['', '| cluster cell | one node | 2 nodes | 2 nodes ÷ one node (target ≥ 0.5) | server CPU µs/op, one node / 2 nodes |', '|---|---:|---:|---:|---|'];
   for (const row of rows) {
     if (row.cell.nodes === undefined) continue;

@@ -1,157 +1,44 @@
 /**
  * The cost of terminating TLS in Node.js (src/transport/front.ts) against uWS's own TLS, on one
- * RPC cell: a `crosswire start` process with one wss transport, one callee echoing, `--callers`
- * `ws` clients each keeping `--window` CALLs in flight (JSON, small payload), counted for
- * `--seconds` after `--warmup`; and the time to open and join `--joins` sessions one after another.
- * The two setups alternate for `--rounds` rounds; medians and their ratio are printed.
+ * RPC cell (bench/lib/ab-rpc.ts: the cell, the rounds and what is printed).
  *
  *   npm run build && node dist/bench/tls-front.js [--seconds 3] [--rounds 3] [--callers 8] [--window 32] [--joins 100]
  *
  *   uws:   endpoint.tls without ca_certificates (uWebSockets.js terminates TLS)
  *   front: the same with ca_certificates (Node.js terminates TLS; clients present a certificate)
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { parseArgs } from 'node:util';
-import WebSocket from 'ws';
-import { makePki, type Pki } from '../test/helpers/pki.js';
-import { spawnRouter } from '../test/helpers/process.js';
-
-const { values } = parseArgs({
-  options: {
-    seconds: { type: 'string', default: '3' },
-    warmup: { type: 'string', default: '1' },
-    rounds: { type: 'string', default: '3' },
-    callers: { type: 'string', default: '8' },
-    window: { type: 'string', default: '32' },
-    joins: { type: 'string', default: '100' },
-  },
-});
-const SECONDS = Number(values.seconds);
-const WARMUP = Number(values.warmup);
-const ROUNDS = Number(values.rounds);
-const CALLERS = Number(values.callers);
-const WINDOW = Number(values.window);
-const JOINS = Number(values.joins);
-
-type Setup = 'uws' | 'front';
-
-function config(pki: Pki, setup: Setup): object {
-  return {
-    version: 2,
-    workers: [
-      {
-        type: 'router',
-        realms: [{ name: 'realm1', roles: [{ name: 'anonymous', 'allow-by-default': true }] }],
-        transports: [
-          {
-            type: 'websocket',
-            endpoint: {
-              type: 'tcp',
-              port: 0,
-              tls: { key: pki.serverKey, certificate: pki.serverCert, chain_certificates: [pki.interCert], ...(setup === 'front' ? { ca_certificates: [pki.rootCert] } : {}) },
-            },
-          },
-        ],
-      },
-    ],
-    crosswire: { log_level: 'info' },
-  };
-}
-
-function open(url: string, opts: WebSocket.ClientOptions): Promise<{ ws: WebSocket; next: () => Promise<unknown[]> }> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, ['wamp.2.json'], opts);
-    const queue: unknown[][] = [];
-    let waiter: ((m: unknown[]) => void) | null = null;
-    ws.on('message', (d: Buffer) => {
-      const m = JSON.parse(d.toString()) as unknown[];
-      if (waiter !== null) {
-        const w = waiter;
-        waiter = null;
-        w(m);
-      } else queue.push(m);
-    });
-    const next = () => (queue.length > 0 ? Promise.resolve(queue.shift()!) : new Promise<unknown[]>((r) => (waiter = r)));
-    ws.once('open', async () => {
-      ws.send(JSON.stringify([1, 'realm1', { roles: { caller: {}, callee: {} } }]));
-      const w = await next();
-      if (w[0] !== 2) return reject(new Error(`no WELCOME: ${JSON.stringify(w)}`));
-      resolve({ ws, next });
-    });
-    ws.once('error', reject);
-  });
-}
-
-async function round(pki: Pki, setup: Setup): Promise<{ callsPerSec: number; joinMs: number }> {
-  const dir = mkdtempSync(join(tmpdir(), 'crosswire-bench-tls-'));
-  const file = join(dir, 'config.json');
-  writeFileSync(file, JSON.stringify(config(pki, setup)));
-  const p = await spawnRouter(['--config', file]);
-  try {
-    const url = `wss://localhost:${p.port}/ws`;
-    const opts: WebSocket.ClientOptions = { ca: pki.read(pki.rootCert), key: pki.read(pki.clientKey), cert: pki.read(pki.clientCert), perMessageDeflate: false };
-    // Sequential joins: what a connection costs (TLS handshake, upgrade, HELLO/WELCOME).
-    const t0 = performance.now();
-    for (let i = 0; i < JOINS; i++) (await open(url, opts)).ws.close();
-    const joinMs = (performance.now() - t0) / JOINS;
-    const callee = await open(url, opts);
-    callee.ws.send(JSON.stringify([64, 1, {}, 'bench.echo']));
-    await callee.next();
-    callee.ws.removeAllListeners('message');
-    callee.ws.on('message', (d: Buffer) => {
-      const m = JSON.parse(d.toString()) as unknown[];
-      if (m[0] === 68) callee.ws.send(JSON.stringify([70, m[1], {}, m[4] ?? []]));
-    });
-    let counted = 0;
-    let counting = false;
-    let running = true;
-    const callers = await Promise.all(Array.from({ length: CALLERS }, () => open(url, opts)));
-    for (const c of callers) {
-      let id = 0;
-      const call = () => c.ws.send(JSON.stringify([48, ++id, {}, 'bench.echo', ['hello', 42]]));
-      c.ws.removeAllListeners('message');
-      c.ws.on('message', () => {
-        if (counting) counted++;
-        if (running) call();
-      });
-      for (let i = 0; i < WINDOW; i++) call();
-    }
-    await new Promise((r) => setTimeout(r, WARMUP * 1000));
-    counting = true;
-    const start = performance.now();
-    await new Promise((r) => setTimeout(r, SECONDS * 1000));
-    counting = false;
-    const elapsed = (performance.now() - start) / 1000;
-    running = false;
-    for (const c of [...callers, callee]) c.ws.close();
-    return { callsPerSec: counted / elapsed, joinMs };
-  } finally {
-    p.child.kill('SIGTERM');
-    await p.exited;
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+import { rmSync } from 'node:fs';
+import { makePki } from '../test/helpers/pki.js';
+import { abRpc } from './lib/ab-rpc.js';
 
 const pki = makePki();
 try {
-  const results: Record<Setup, { callsPerSec: number; joinMs: number }[]> = { uws: [], front: [] };
-  for (let r = 0; r < ROUNDS; r++) {
-    for (const setup of (r % 2 === 0 ? ['uws', 'front'] : ['front', 'uws']) as Setup[]) {
-      const x = await round(pki, setup);
-      results[setup].push(x);
-      console.log(`round ${r + 1} ${setup.padEnd(5)} ${x.callsPerSec.toFixed(0).padStart(7)} calls/s  ${x.joinMs.toFixed(2)} ms/join`);
-    }
-  }
-  const calls = (s: Setup) => median(results[s].map((x) => x.callsPerSec));
-  const joins = (s: Setup) => median(results[s].map((x) => x.joinMs));
-  console.log(`\nmedian over ${ROUNDS} rounds (${CALLERS} callers x ${WINDOW} in flight, ${SECONDS} s; ${JOINS} sequential joins):`);
-  console.log(`  uws TLS:   ${calls('uws').toFixed(0)} calls/s, ${joins('uws').toFixed(2)} ms per join`);
-  console.log(`  Node front: ${calls('front').toFixed(0)} calls/s, ${joins('front').toFixed(2)} ms per join`);
-  console.log(`  front / uws: ${(calls('front') / calls('uws')).toFixed(2)} x throughput, ${(joins('front') / joins('uws')).toFixed(2)} x join time`);
+  await abRpc({
+    setups: ['uws', 'front'],
+    labels: { uws: 'uws TLS', front: 'Node front' },
+    config: (setup) => ({
+      version: 2,
+      workers: [
+        {
+          type: 'router',
+          realms: [{ name: 'realm1', roles: [{ name: 'anonymous', 'allow-by-default': true }] }],
+          transports: [
+            {
+              type: 'websocket',
+              endpoint: {
+                type: 'tcp',
+                port: 0,
+                tls: { key: pki.serverKey, certificate: pki.serverCert, chain_certificates: [pki.interCert], ...(setup === 'front' ? { ca_certificates: [pki.rootCert] } : {}) },
+              },
+            },
+          ],
+        },
+      ],
+      crosswire: { log_level: 'info' },
+    }),
+    url: (port) => `wss://localhost:${port}/ws`,
+    client: { ca: pki.read(pki.rootCert), key: pki.read(pki.clientKey), cert: pki.read(pki.clientCert) },
+  });
 } finally {
   rmSync(pki.dir, { recursive: true, force: true });
 }

@@ -244,7 +244,7 @@ export class Dealer {
     if (reg.match !== 'exact') details.procedure = procedure;
     // WAMP spec, "Caller Identification": the dealer may deny disclosure. As Crossbar, the caller's
     // role decides (`disclose.caller`); CALL.Options.disclose_me and a callee's
-    // REGISTER.Options.disclose_caller are not honoured on their own (issue 20).
+    // REGISTER.Options.disclose_caller are not honoured on their own.
     if (disclose) {
       details.caller = s.id;
       details.caller_authid = s.authid;

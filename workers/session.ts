@@ -22,7 +22,7 @@ export interface Testament {
 export class Session {
   state: SessionState = SessionState.ESTABLISHED;
   // The collections below are created on first use: an idle session (most of them, in many
-  // deployments) then costs ~0.4 KiB less (`npm run bench -- --scenario idle`).
+  // deployments) then costs less memory (`npm run bench -- --scenario idle`).
   #subscriptions: Set<Subscription> | null = null;
   #registrations: Set<Registration> | null = null;
   #invocations: Map<number, Invocation> | null = null;

@@ -2,8 +2,8 @@
  * A lean WebSocket client for load generation (RFC 6455, client side), on a plain TCP socket.
  *
  * Why not `ws`: the generator must be faster than the router it measures. This client writes
- * every frame queued during one event-loop turn with one `write()` per socket (one syscall),
- * parses incoming frames without copying the payload, and does no UTF-8 validation or
+ * every frame queued during one event-loop turn with one `write()` per socket (one syscall;
+ * batched-client.ts), parses incoming frames without copying the payload, and does no UTF-8 validation or
  * per-message event emitting. See docs/performance.md for the measured difference.
  *
  * Masking: client frames carry the mask bit and a masking key, as RFC 6455 §5.3 requires, but
@@ -12,171 +12,86 @@
  * unmasks every byte whatever the key is, so the server's work is unchanged.
  */
 import { randomBytes, createHash } from 'node:crypto';
-import { connect, type Socket } from 'node:net';
+import { BatchedClient, type ConnectOptions } from './batched-client.js';
 
 const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
-const SLAB = 16 * 1024;
 
 /** Opcodes (RFC 6455 §5.2). */
 const OpCode = { CONT: 0x0, TEXT: 0x1, BINARY: 0x2, CLOSE: 0x8, PING: 0x9, PONG: 0xa } as const;
 
-/** Clients with frames queued in this turn; flushed together on setImmediate. */
-const dirty: WsClient[] = [];
-let flushScheduled = false;
-function flushAll(): void {
-  flushScheduled = false;
-  for (let i = 0; i < dirty.length; i++) dirty[i]!.flush();
-  dirty.length = 0;
-}
-
-export interface WsOptions {
-  host: string;
-  port: number;
+export interface WsOptions extends ConnectOptions {
   path?: string;
   protocol: string;
-  /** Local address to connect from (spreads many connections over more ephemeral port tuples). */
-  localAddress?: string;
-  timeoutMs?: number;
 }
 
-export class WsClient {
-  /** Called with each complete message, `data[start..end)`; valid only during the call. */
-  onMessage: (data: Buffer, start: number, end: number, binary: boolean) => void = () => {};
-  /** Called once when the connection is gone: the close code (1006 when there was no close frame). */
-  onClose: (code: number, reason: string) => void = () => {};
-  closed = false;
-  #closing = false;
-  #sock: Socket;
-  #slab: Buffer | null = null;
-  #start = 0;
-  #pos = 0;
-  #queued = false;
-  #rest: Buffer | null = null;
+export class WsClient extends BatchedClient {
   #frag: Buffer[] | null = null;
   #fragBinary = false;
-  #closeCode = 1006;
-  #closeReason = '';
-
-  private constructor(sock: Socket) {
-    this.#sock = sock;
-  }
 
   /** Opens the TCP connection and completes the HTTP upgrade; rejects on any failure. */
   static connect(o: WsOptions): Promise<WsClient> {
-    return new Promise((resolve, reject) => {
-      const sock = connect({ host: o.host, port: o.port, localAddress: o.localAddress, noDelay: true });
-      const key = randomBytes(16).toString('base64');
-      let head: Buffer = Buffer.alloc(0);
-      const timer = setTimeout(() => fail(new Error(`WebSocket handshake timed out after ${o.timeoutMs ?? 10000} ms`)), o.timeoutMs ?? 10000);
-      const fail = (e: Error): void => {
-        clearTimeout(timer);
-        sock.destroy();
-        reject(e);
-      };
-      sock.once('error', fail);
-      sock.once('connect', () => {
+    const key = randomBytes(16).toString('base64');
+    return BatchedClient.open(
+      o,
+      'WebSocket',
+      (sock) =>
         sock.write(
           `GET ${o.path ?? '/ws'} HTTP/1.1\r\nHost: ${o.host}:${o.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
             `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: ${o.protocol}\r\n\r\n`,
-        );
-      });
-      const onData = (d: Buffer): void => {
-        head = head.length === 0 ? d : Buffer.concat([head, d]);
+        ),
+      (head) => {
         const end = head.indexOf('\r\n\r\n');
-        if (end < 0) return;
-        sock.off('data', onData);
-        const text = head.toString('latin1', 0, end);
-        const lines = text.split('\r\n');
+        if (end < 0) return null;
+        const lines = head.toString('latin1', 0, end).split('\r\n');
         const headers = new Map<string, string>();
         for (const l of lines.slice(1)) {
           const c = l.indexOf(':');
           if (c > 0) headers.set(l.slice(0, c).trim().toLowerCase(), l.slice(c + 1).trim());
         }
         const accept = createHash('sha1').update(key + GUID).digest('base64');
-        if (!/^HTTP\/1\.1 101/.test(lines[0]!)) return fail(new Error(`upgrade refused: ${lines[0]}`));
-        if (headers.get('sec-websocket-accept') !== accept) return fail(new Error('bad Sec-WebSocket-Accept'));
+        if (!/^HTTP\/1\.1 101/.test(lines[0]!)) return new Error(`upgrade refused: ${lines[0]}`);
+        if (headers.get('sec-websocket-accept') !== accept) return new Error('bad Sec-WebSocket-Accept');
         if (headers.get('sec-websocket-protocol') !== o.protocol) {
-          return fail(new Error(`server chose subprotocol '${headers.get('sec-websocket-protocol') ?? ''}', not '${o.protocol}'`));
+          return new Error(`server chose subprotocol '${headers.get('sec-websocket-protocol') ?? ''}', not '${o.protocol}'`);
         }
-        clearTimeout(timer);
-        sock.off('error', fail);
-        const c = new WsClient(sock);
-        sock.on('data', (chunk: Buffer) => c.#onData(chunk));
-        sock.on('error', () => {});
-        sock.on('close', () => c.#gone());
-        resolve(c);
-        const rest = head.subarray(end + 4);
-        if (rest.length > 0) c.#onData(rest);
-      };
-      sock.on('data', onData);
-    });
+        return end + 4;
+      },
+      (sock) => new WsClient(sock),
+    );
   }
 
   /** Queues one message; everything queued in this turn goes out in one write. */
   send(payload: Uint8Array | string, binary: boolean): void {
-    if (this.#closing) return;
+    if (this.closing) return;
     if (typeof payload === 'string') {
       const n = Buffer.byteLength(payload);
       const at = this.#header(binary ? OpCode.BINARY : OpCode.TEXT, n);
-      this.#slab!.write(payload, at, n, 'utf8');
-      this.#pos = at + n;
+      this.slab!.write(payload, at, n, 'utf8');
+      this.pos = at + n;
     } else {
       const n = payload.byteLength;
       const at = this.#header(binary ? OpCode.BINARY : OpCode.TEXT, n);
-      this.#slab!.set(payload, at);
-      this.#pos = at + n;
+      this.slab!.set(payload, at);
+      this.pos = at + n;
     }
-    this.#schedule();
+    this.schedule();
   }
 
   /** Sends a close frame; the server answers and closes the TCP connection. */
   close(code = 1000): void {
-    if (this.#closing) return;
-    this.#closing = true;
+    if (this.closing) return;
+    this.closing = true;
     const at = this.#header(OpCode.CLOSE, 2);
-    this.#slab!.writeUInt16BE(code, at);
-    this.#pos = at + 2;
+    this.slab!.writeUInt16BE(code, at);
+    this.pos = at + 2;
     this.flush();
-    this.#sock.end();
-  }
-
-  /** Drops the TCP connection without a close handshake. */
-  destroy(): void {
-    this.#sock.destroy();
-  }
-
-  flush(): void {
-    this.#queued = false;
-    if (this.#pos > this.#start && !this.#sock.destroyed) {
-      // The written bytes are never touched again: later frames go after #pos or into a new slab.
-      this.#sock.write(this.#slab!.subarray(this.#start, this.#pos));
-    }
-    this.#start = this.#pos;
-  }
-
-  #schedule(): void {
-    if (this.#queued) return;
-    this.#queued = true;
-    dirty.push(this);
-    if (!flushScheduled) {
-      flushScheduled = true;
-      setImmediate(flushAll);
-    }
+    this.sock.end();
   }
 
   /** Reserves header + payload space and writes a masked frame header; returns the payload offset. */
   #header(opcode: number, n: number): number {
-    const need = n + 14;
-    let slab = this.#slab;
-    if (slab === null || this.#pos + need > slab.length) {
-      const pending = this.#pos - this.#start;
-      const next = Buffer.allocUnsafe(Math.max(SLAB, 2 * (pending + need)));
-      if (slab !== null) slab.copy(next, 0, this.#start, this.#pos);
-      this.#slab = slab = next;
-      this.#start = 0;
-      this.#pos = pending;
-    }
-    let p = this.#pos;
+    const slab = this.room(n + 14);
+    let p = this.pos;
     slab[p++] = 0x80 | opcode;
     if (n < 126) slab[p++] = 0x80 | n;
     else if (n < 65536) {
@@ -194,12 +109,8 @@ export class WsClient {
     return p + 4;
   }
 
-  #onData(chunk: Buffer): void {
-    let buf = chunk;
-    if (this.#rest !== null) {
-      buf = Buffer.concat([this.#rest, chunk]);
-      this.#rest = null;
-    }
+  protected receive(chunk: Buffer): void {
+    const buf = this.joinRest(chunk);
     const len = buf.length;
     let p = 0;
     while (p + 2 <= len) {
@@ -225,12 +136,12 @@ export class WsClient {
       // Data frames (the hot path) go out without allocating a view.
       if (b0 & 0x80 && (op === OpCode.TEXT || op === OpCode.BINARY)) this.onMessage(buf, at, p, op === OpCode.BINARY);
       else this.#frame(b0 & 0x80, op, buf.subarray(at, p));
-      if (this.#closing) return;
+      if (this.closing) return;
     }
-    if (p < len) this.#rest = buf.subarray(p);
+    if (p < len) this.rest = buf.subarray(p);
   }
 
-  /** Control frames and fragments (unfragmented data frames are handled in #onData). */
+  /** Control frames and fragments (unfragmented data frames are handled in receive). */
   #frame(fin: number, opcode: number, payload: Buffer): void {
     switch (opcode) {
       case OpCode.TEXT:
@@ -248,26 +159,20 @@ export class WsClient {
         }
         return;
       case OpCode.PING: {
-        if (this.#closing) return;
+        if (this.closing) return;
         const at = this.#header(OpCode.PONG, payload.length);
-        this.#slab!.set(payload, at);
-        this.#pos = at + payload.length;
-        this.#schedule();
+        this.slab!.set(payload, at);
+        this.pos = at + payload.length;
+        this.schedule();
         return;
       }
       case OpCode.CLOSE:
-        this.#closeCode = payload.length >= 2 ? payload.readUInt16BE(0) : 1005;
-        this.#closeReason = payload.length > 2 ? payload.toString('utf8', 2) : '';
-        this.close(this.#closeCode === 1005 ? 1000 : this.#closeCode);
+        this.closeCode = payload.length >= 2 ? payload.readUInt16BE(0) : 1005;
+        this.closeReason = payload.length > 2 ? payload.toString('utf8', 2) : '';
+        this.close(this.closeCode === 1005 ? 1000 : this.closeCode);
         return;
       default:
         return;
     }
-  }
-
-  #gone(): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.onClose(this.#closeCode, this.#closeReason);
   }
 }

@@ -1,5 +1,5 @@
 /**
- * `type: "rawsocket"` listening transports (crossbar.md §9): WAMP over RawSocket on a tcp (with
+ * `type: "rawsocket"` listening transports (Crossbar.io docs, "RawSocket Transport"): WAMP over RawSocket on a tcp (with
  * optional tls) or unix endpoint. Crossbar's keys: `id`, `endpoint`, `serializers`,
  * `max_message_size` (top level, where Crossbar's checkconfig and docs put it) or
  * `options.max_message_size` (where Crossbar's current code reads it), `auth`, `debug`. Crosswire

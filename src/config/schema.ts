@@ -240,7 +240,7 @@ export interface RouterWorkerConfig {
   components: unknown[];
 }
 
-/** Crossbar's native worker options that Python components use (crossbar.md §8). */
+/** Crossbar's native worker options that Python components use (Crossbar.io docs, "Native Worker Options"). */
 export interface NativeWorkerOptions {
   python: string | null;
   pythonpath: unknown[];

@@ -1,6 +1,6 @@
 /**
- * `type: "universal"` listening transports (crossbar.md §6.3; Crossbar's checkconfig
- * check_listening_transport_universal): one endpoint serving RawSocket, WebSocket and Web, told
+ * `type: "universal"` listening transports (Crossbar.io docs, "Transport Endpoints" and
+ * checkconfig check_listening_transport_universal): one endpoint serving RawSocket, WebSocket and Web, told
  * apart by the first byte a client sends (0x7F: RawSocket; anything else: HTTP). Crossbar's keys:
  * `id`, `type`, `endpoint`, `rawsocket` (a rawsocket transport without endpoint), `websocket` (an
  * object of path → websocket transport without endpoint), `web` (a web transport without

@@ -19,7 +19,7 @@ export type ConnState = (typeof ConnState)[keyof typeof ConnState];
 /**
  * What uWS keeps as a WebSocket's user data: uWS copies the user data's properties onto its
  * WebSocket object, and with the ~17 properties of a Conn that object ended in dictionary mode
- * (an ~830-byte property table per connection: `npm run bench -- --scenario idle`). One property
+ * (a property table per connection: `npm run bench -- --scenario idle` shows the memory). One property
  * keeps it small; the Conn itself is an ordinary object.
  */
 export interface ConnRef {

@@ -26,7 +26,7 @@
  *
  * The seam: FrontHandoff is the reusable half (a private uWS listener + the facts registry +
  * hand(socket, facts, head)); TlsFront is one acceptor built on it. Another acceptor (the
- * universal transport of issue 18: RawSocket, WebSocket and HTTP on one port) accepts with
+ * universal transport: RawSocket, WebSocket and HTTP on one port) accepts with
  * net.Server, reads the first bytes, keeps RawSocket for itself and calls hand() with those bytes
  * as `head` for anything HTTP.
  */
@@ -170,7 +170,7 @@ export class FrontHandoff {
 /**
  * Whether a transport terminates TLS in Node (TlsFront) rather than in uWS: when it must require
  * a client certificate (ca_certificates, as Crossbar) or authenticates by one (auth.tls). Every
- * other TLS transport keeps uWS's TLS, which is about twice as fast (bench/tls-front.ts); on it,
+ * other TLS transport keeps uWS's TLS, which is cheaper (bench/tls-front.ts measures the difference); on it,
  * cryptosign's tls-unique channel binding is not available (the Finished messages are not
  * exposed), and a client asking for it is told so.
  */

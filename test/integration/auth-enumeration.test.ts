@@ -1,5 +1,5 @@
-// Issue 20 item 6: principal enumeration. An unknown authid used to get ABORT no_such_principal
-// after the failure delay while a known one got a CHALLENGE at once. Now, for every static method,
+// Principal enumeration: an unknown authid must not be told apart from a known one (an ABORT
+// no_such_principal after the failure delay against a CHALLENGE at once). For every static method,
 // both get a CHALLENGE at once, of the same shape (WAMP-CRA and SCRAM: the salting and parameters
 // of a configured principal, the same each time for the same authid), and both fail at
 // AUTHENTICATE with the same ABORT after the same delay. Raw frames, known and unknown side by side.

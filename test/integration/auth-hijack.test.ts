@@ -1,4 +1,4 @@
-// Issue 20 item 3: session hijack through the tracking cookie. With cookie tracking, an anonymous
+// Session hijack through the tracking cookie. With cookie tracking, an anonymous
 // session's authid must not be its cookie: authids reach other sessions (caller and publisher
 // identification, the session meta API), and a cookie that later authenticated a login admits
 // whoever presents it. The attack end to end with real clients: an attacker collects every authid

@@ -1,4 +1,4 @@
-// Issue 20 item 4: the brute-force throttle must hold whatever the concurrency. 1,000 connections
+// The brute-force throttle must hold whatever the concurrency. 1,000 connections
 // (raw WebSocket peers) each HELLO and guess at once; once the limit is exceeded no one is admitted,
 // the right secret included, and no more than `auth_max_failures` guesses are ever decided —
 // per peer address, and per authid when the guesses come from many addresses (X-Forwarded-For
@@ -155,9 +155,9 @@ describe('1,000 parallel guesses', () => {
   });
 });
 
-// Review of issue 20: the throttle keyed failures by the authid as sent. An authid is any string a
-// HELLO carries (up to max_message_size), and a key is kept until the table holds 100,000 of them:
-// failed HELLOs with megabyte authids from a few addresses filled the realm worker's heap.
+// The throttle must not key failures by the authid as sent: an authid is any string a HELLO
+// carries (up to max_message_size), and a key is kept until the table is full, so failed HELLOs
+// with megabyte authids from a few addresses would fill the realm worker's heap.
 describe('the throttle table under long authids', () => {
   test('failures with 1 MiB authids from many addresses do not exhaust the worker (worker_max_heap_mb: 32)', async () => {
     const r = await startRouter({

@@ -10,7 +10,7 @@ import { type Client, connect } from '../helpers/client.js';
 import { startRouter, type TestRouter } from '../helpers/router.js';
 import { Inbox } from '../helpers/wait.js';
 
-// Issue 20, items 1 and 2: a pattern SUBSCRIBE/REGISTER must not reach URIs its role may not
+// A pattern SUBSCRIBE/REGISTER must not reach URIs its role may not
 // subscribe to/register, nor (registrations) the router's own wamp.* namespace.
 
 type Dict = Record<string, unknown>;
@@ -72,7 +72,7 @@ describe('static roles', () => {
           roles: [
             { name: 'backend', permissions: [{ uri: '', match: 'prefix', allow: ALL }] },
             {
-              // The role of issue 20, item 1.
+              // Subscribes to some topics and their patterns, registers one procedure.
               name: 'limited',
               permissions: [
                 { uri: 'com.example.news', match: 'exact', allow: { subscribe: true } },
@@ -82,7 +82,7 @@ describe('static roles', () => {
                 { uri: 'com.example..public', match: 'wildcard', allow: { subscribe: true } },
               ],
             },
-            // May register anything of three components (issue 20, item 2).
+            // May register anything of three components.
             { name: 'wildreg', permissions: [{ uri: '..', match: 'wildcard', allow: { register: true } }] },
             // May subscribe to anything of three components except the meta API.
             {

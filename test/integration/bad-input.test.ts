@@ -412,7 +412,7 @@ const CBOR_VALUES: { name: string; value: Uint8Array }[] = [
   { name: 'reserved additional information 28', value: bytes(0x1c) },
   { name: 'tag 1 (a date)', value: bytes(0xc1, 0x01) },
   { name: 'tag 2 (a bignum)', value: bytes(0xc2, 0x41, 0x05) },
-  // CBOR undefined (0xf7) is read as absent/null since issue 16 item 11 (test/integration/client-compat.test.ts).
+  // CBOR undefined (0xf7) is read as absent/null (test/integration/client-compat.test.ts).
   { name: 'simple value 0', value: bytes(0xe0) },
   { name: 'tag 258 (a set)', value: bytes(0xd9, 0x01, 0x02, 0x80) },
   { name: 'tags 28/29 (a list that contains itself)', value: bytes(0xd8, 0x1c, 0x81, 0xd8, 0x1d, 0x00) },

@@ -1,4 +1,4 @@
-// Real WAMP clients that Crossbar.io serves and Crosswire must serve the same way (issue 16):
+// Real WAMP clients that Crossbar.io serves and Crosswire must serve the same way:
 // JavaScript clients' `undefined` option values in msgpack and CBOR (item 11).
 import '../helpers/quiet.js';
 import assert from 'node:assert/strict';

@@ -1,7 +1,7 @@
 // Cookie tracking (Crossbar.io docs, "Cookie Tracking") with the memory, file (JSON lines) and database (LMDB) stores:
 // the Set-Cookie Crossbar sends, an anonymous authid derived from the cookie (never the cookie), a
 // reconnect that presents the cookie is recognised, the file and database stores survive a router
-// restart, and (issue 21) the store holds only cookies that authenticated someone, forgets expired
+// restart, and the store holds only cookies that authenticated someone, forgets expired
 // ones and its file stays proportional to what it holds.
 import '../helpers/quiet.js';
 import assert from 'node:assert/strict';
@@ -188,7 +188,7 @@ test('GOODBYE wamp.close.logout forgets the cookie\'s authentication and closes 
   assert.equal(last.deleted, true, 'the stored authentication is gone');
 });
 
-describe('the cookie store stays bounded (issue 21)', () => {
+describe('the cookie store stays bounded', () => {
   /** `n` cookieless connections joining anonymously, `width` at a time (a raw HELLO each). */
   async function churn(r: TestRouter, n: number, width = 50): Promise<Set<string>> {
     const cookies = new Set<string>();

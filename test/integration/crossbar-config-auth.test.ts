@@ -1,4 +1,4 @@
-// Issue 16, authentication: Crossbar configs with "${VAR}" secrets, a different auth per websocket
+// Authentication: Crossbar configs with "${VAR}" secrets, a different auth per websocket
 // path, authenticator-realm with several realm threads, and the README's web transport example.
 import '../helpers/quiet.js';
 import assert from 'node:assert/strict';

@@ -1,4 +1,4 @@
-// Issue 16, workers, TLS and logs: Crossbar configs with worker and component ids Crossbar
+// Workers, TLS and logs: Crossbar configs with worker and component ids Crossbar
 // accepts, values uWS applies differently (backlog, dhparam), and one key per log line.
 import '../helpers/quiet.js';
 import assert from 'node:assert/strict';

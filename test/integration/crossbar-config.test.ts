@@ -1,6 +1,6 @@
 // A Crossbar.io node config in the style of its docs, with the production WebSocket options of
 // Crossbar.io docs, "WebSocket Options", verbatim, runs unchanged through the real CLI; a misspelled option does not.
-// Issue 16: configs Crossbar accepts that Crosswire refused or mishandled (the other two parts:
+// Configs Crossbar accepts: Crosswire runs them, or refuses them naming the key (the other two parts:
 // crossbar-config-auth.test.ts, crossbar-config-workers.test.ts).
 import '../helpers/quiet.js';
 import assert from 'node:assert/strict';
@@ -83,7 +83,7 @@ test('a misspelled option fails with a message naming it', async () => {
   }
 });
 
-// ---- issue 16: Crossbar configs that must start, or be refused naming the key ----------------
+// ---- Crossbar configs that must start, or be refused naming the key ---------------------------
 
 describe('item 7: bugs', () => {
   test("controller.options.title (Crossbar's documented example) is accepted; other controller keys are named", async () => {

@@ -1,4 +1,4 @@
-// Flow control from the sockets to the realm worker (issue 21 item 1): a few connections flooding
+// Flow control from the sockets to the realm worker: a few connections flooding
 // large PUBLISHes must neither make the router queue without bound towards the realm worker nor
 // stall the other sessions of the realm. Scaled down from the attack run (4 connections × 4,000 ×
 // 1 MB): 4 connections × FLOOD × 256 KiB of JSON numbers, no subscribers, no acknowledge.

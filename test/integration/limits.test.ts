@@ -33,7 +33,7 @@ function blob(bytes: number, fill: number): string {
   return String.fromCharCode(97 + (fill % 26)).repeat(bytes);
 }
 
-// The attack of issue 21: one anonymous session retains big events on ever new topics, or stores
+// The attack: one anonymous session retains big events on ever new topics, or stores
 // big testaments, until the realm worker's heap is exhausted (and every session of the realm is
 // closed 1011). The heap limit is made small so that the attack needs seconds, not gigabytes; the
 // limits are the defaults (the byte budgets follow the worker's heap limit).
@@ -97,9 +97,9 @@ describe('memory bombs are answered with errors while the worker lives (defaults
       }
     });
 
-    // Review of issue 21: a retained event kept its publisher's Session, and with it the session's
-    // HELLO (its roles dict: any size up to max_message_size), none of which max_retained_bytes
-    // counted. Sessions with big HELLOs, each retaining one tiny event and leaving, filled the heap.
+    // A retained event that kept its publisher's Session would keep the session's HELLO too (its
+    // roles dict: any size up to max_message_size), which max_retained_bytes does not count:
+    // sessions with big HELLOs, each retaining one tiny event and leaving, would fill the heap.
     test(`retained events do not keep their publisher's session (big HELLOs) (${ser})`, async () => {
       const r = await startRouter({ crosswire: { worker_max_heap_mb: 32, realm_threads: 1 } });
       try {
@@ -133,9 +133,8 @@ describe('memory bombs are answered with errors while the worker lives (defaults
       }
     });
 
-    // Review of issue 21: a dynamic authorizer's cached decisions are keyed by the request's URI,
-    // and PUBLISH and CALL URIs have no length limit: 10,000 cached decisions (the default
-    // authorizer-cache-size) of megabyte topics filled the heap.
+    // A dynamic authorizer's cached decisions are keyed by the request's URI, and PUBLISH and CALL
+    // URIs have no length limit of their own: a full cache of megabyte topics would fill the heap.
     test(`the dynamic authorizer's cache keeps no decision for a URI over max_uri_length (${ser})`, async () => {
       const r = await startRouter({
         crosswire: { worker_max_heap_mb: 32, realm_threads: 1 },
@@ -421,9 +420,8 @@ describe('per-session and realm limits (small limits configured)', () => {
     ws.close();
   });
 
-  // Review of issue 21: on a main-thread-decoded frame, only the payload was measured (its JSON
-  // text, or its values): a retained event with a huge topic and options, and no payload, counted
-  // ~5 bytes.
+  // On a main-thread-decoded frame, the whole message is measured, not only the payload (its JSON
+  // text, or its values): a retained event with a huge topic and options and no payload counts.
   for (const name of ['json', 'msgpack'] as const) {
     test(`a batched ${name} frame: a retained event's topic and options count, not only its payload`, async () => {
       const ser = BATCHED[name];
@@ -571,8 +569,8 @@ describe('held messages per session (dynamic authorizer)', () => {
     assert.equal(m.get('crosswire_limit_exceeded_total', { limit: 'max_held_messages_per_session' }), 2);
   });
 
-  // Review of issue 21: a held JSON message decoded on the main thread (batched) was measured by
-  // its payload's JSON text alone: big options or a big URI were held for free.
+  // A held JSON message decoded on the main thread (batched) is measured with its options and URI,
+  // not by its payload's JSON text alone, so big options or a big URI are not held for free.
   test('a batched json frame: a held message is measured with its options and URI, not only its payload', async () => {
     const ser = BATCHED.json;
     const ws = new WebSocket(r.url, [ser.subprotocol]);

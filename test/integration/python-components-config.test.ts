@@ -1,4 +1,4 @@
-// Issue 17, configuration side: errors that name the component and what to do, interpreter
+// Python components, configuration side: errors that name the component and what to do, interpreter
 // discovery, `check`, and the router components' private socket driven in process.
 import '../helpers/quiet.js';
 import assert from 'node:assert/strict';

@@ -1,4 +1,4 @@
-// Issue 17: Python container components on a connecting `rawsocket` transport, as Crossbar's
+// Python container components on a connecting `rawsocket` transport, as Crossbar's
 // checkconfig writes it ({type, endpoint, serializer, url?, id?, debug?}). Twisted components
 // connect with autobahn.twisted.rawsocket over tcp and unix endpoints; an asyncio one on
 // Debian's Autobahn|Python 22.7 (whose asyncio RawSocket client is broken) fails once with a

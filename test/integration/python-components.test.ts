@@ -1,4 +1,4 @@
-// Issue 17: Crossbar.io's Python components, run unchanged with Autobahn|Python (Debian's
+// Crossbar.io's Python components, run unchanged with Autobahn|Python (Debian's
 // python3-autobahn): router components with a role, container components on their connecting
 // transport, and the private path router components join over.
 import '../helpers/quiet.js';

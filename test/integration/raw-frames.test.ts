@@ -122,7 +122,7 @@ test('a msgpack frame cannot read past its own end: what follows it in the batch
     // pointing back into the frame, followed by a list whose second element is a uint64 (0xcf)
     // with no bytes left: decoded in place in the batch's byte area, the read ran on into the
     // bytes after the frame (the next record, or stale memory) and the PUBLISH was routed with
-    // them as arguments (found in review). More frames follow in the same write, so there are
+    // them as arguments. More frames follow in the same write, so there are
     // bytes after it in the area.
     const crafted = Buffer.from('951001' + '80' + 'a174' + 'd66200000006' + '92cf' + 'a0a0', 'hex');
     const tail = [1, 2, 3].map((i) => Buffer.from(SERIALIZERS_.msgpack.encode([16, 100 + i, {}, 'u', ['x'.repeat(40)]])));

@@ -228,7 +228,7 @@ describe('call timeout (milliseconds)', () => {
     });
   }
 
-  // Node's timers hold 2^31−1 ms at most; a longer delay used to fire after 1 ms.
+  // Node's timers hold 2^31−1 ms at most; a longer delay given to one fires after 1 ms.
   for (const ser of ['json', 'msgpack'] as const) {
     test(`timeouts of 2^31−1 ms and beyond (2^31, 30 days, 2^53−1) do not expire early (${ser})`, async () => {
       const callee = await rawPeer('json', ['call_canceling']);

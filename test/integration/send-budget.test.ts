@@ -1,4 +1,4 @@
-// Many slow consumers add up (issue 21 item 3): each connection may buffer max_backpressure
+// Many slow consumers add up: each connection may buffer max_backpressure
 // before it is closed, so 40 subscribers that stop reading could make the router hold 40 times
 // that. crosswire.flow.send_budget bounds the sum: past it, the connection with the largest send
 // buffer is dropped first, and counted.

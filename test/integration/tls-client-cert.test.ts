@@ -1,4 +1,4 @@
-// Issue 16 items 9 and 10: TLS `ca_certificates` require a client certificate (as Crossbar), TLS
+// TLS `ca_certificates` require a client certificate (as Crossbar), TLS
 // client certificate authentication (`auth.tls`) and cryptosign's `tls-unique` channel binding.
 // Such transports terminate TLS in Node.js and hand the plaintext to uWS (src/transport/front.ts);
 // the certificates are made with openssl at test time (test/helpers/pki.ts).
