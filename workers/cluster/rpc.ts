@@ -575,7 +575,9 @@ class RealmRpc implements DealerBackplane {
     const options = msg[5];
     if (sc === undefined || !Number.isSafeInteger(msg[4])) return;
     const mode = isDict(options) && options.mode === 'kill' ? 'kill' : 'killnowait';
-    this.#dealer.cancel(sc, msg[4] as number, { mode });
+    // The reason as the caller's node gave it (a timeout there: wamp.error.timeout, as on one node).
+    const reason = isDict(options) && options.reason === Uri.TIMEOUT ? Uri.TIMEOUT : Uri.CANCELED;
+    this.#dealer.cancel(sc, msg[4] as number, { mode }, reason);
   }
 
   // ---- registrations claimed cluster-wide ------------------------------------------------------
