@@ -90,6 +90,8 @@ export interface DealerBackplane {
   calleeAdded(s: Session, reg: Registration, callee: Callee): void;
   /** `s` is no longer a callee of `reg`. */
   calleeRemoved(s: Session, reg: Registration): void;
+  /** The id of a new registration: the same on every node for one (procedure, match). */
+  registrationId(procedure: string, match: Match): number;
 }
 
 /**
@@ -163,7 +165,7 @@ export class Dealer {
         );
       }
     } else {
-      let id = randomId();
+      let id = this.cluster !== null ? this.cluster.registrationId(procedure, match) : randomId();
       while (this.#byId.has(id)) id = randomId();
       reg = new Registration(id, procedure, match, invoke);
       this.#index.set(procedure, match, reg);

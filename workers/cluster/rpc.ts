@@ -183,6 +183,17 @@ export class ClusterRpc implements MembershipEvents {
     for (const r of this.#realms.values()) r.revalidate();
   }
 
+  /** Calls in flight across nodes now, for the metrics (counted when asked, nothing per call). */
+  inFlight(): { remoteCallsOut: number; remoteCallsIn: number } {
+    let remoteCallsOut = 0;
+    let remoteCallsIn = 0;
+    for (const r of this.#realms.values()) {
+      remoteCallsOut += r.callsOut();
+      remoteCallsIn += r.callsIn();
+    }
+    return { remoteCallsOut, remoteCallsIn };
+  }
+
   up(member: string): void {
     for (const r of this.#realms.values()) r.sync(member, true);
   }
@@ -281,6 +292,12 @@ class RealmRpc implements DealerBackplane {
   }
 
   // ---- the directory --------------------------------------------------------------------
+
+  registrationId(procedure: string, match: Match): number {
+    // As subscription ids (workers/cluster.ts): 53 bits of SHA-256, in [1, 2^53] like a random id.
+    const h = createHash('sha256').update(`registration\0${match}\0${procedure}`).digest();
+    return h.readUIntBE(0, 6) * 32 + (h[6]! >> 3) + 1;
+  }
 
   #entry(s: Session, reg: Registration, c: Callee): Entry {
     const o = this.#order.get(c) ?? [0, this.rpc.me, 0];
@@ -431,6 +448,20 @@ class RealmRpc implements DealerBackplane {
       this.rpc.out.release(r.connId);
     }
     if (byId.size === 0) this.#callees.delete(member);
+  }
+
+  /** Calls of this node's sessions waiting for a callee on another node (the invocations its stand-ins hold). */
+  callsOut(): number {
+    let n = 0;
+    for (const byId of this.#callees.values()) for (const r of byId.values()) n += r.invocations.size;
+    return n;
+  }
+
+  /** Calls from other nodes waiting for a callee here. */
+  callsIn(): number {
+    let n = 0;
+    for (const x of this.#pending.values()) n += x;
+    return n;
   }
 
   /** Drops caller stand-ins with nothing in flight whose callee here is gone. */
