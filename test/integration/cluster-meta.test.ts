@@ -197,6 +197,62 @@ describe('meta API across nodes (real nats-server, three nodes)', () => {
     await assert.rejects(a.call('wamp.subscription.get_events', [s.id, 0]), wampError('wamp.error.invalid_argument'));
   });
 
+  test('force_reregister takes a procedure over from the callees of other nodes; they get UNREGISTERED with the reason, as on one node', async () => {
+    const features = ['registration_revocation'];
+    // A single registration on B.
+    const p = uri('force');
+    const old = await cluster.raw(1, 'msgpack', features);
+    old.peer.send([64, 1, {}, p]);
+    const oldReg = (await old.peer.next(65))[2];
+    await seen(obs, p, 1);
+    const fresh = await cluster.raw(0, 'json', features);
+    fresh.peer.send([64, 1, { force_reregister: true }, p]);
+    const reg = await fresh.peer.nextOf([65, 8], 10_000);
+    assert.equal(reg[0], 65, JSON.stringify(reg));
+    assert.deepEqual(await old.peer.next(67), [67, 0, { registration: oldReg, reason: 'wamp.error.force_reregister' }]);
+    await seen(obs, p, 1);
+    for (const o of obs) {
+      const call = o.session.call(p, ['x']);
+      const inv = await fresh.peer.next(68);
+      fresh.peer.send([70, inv[1], {}, ['fresh']]);
+      assert.equal(await call, 'fresh');
+    }
+    // A shared registration with callees on B and C, taken over by a single one on C... from A.
+    const q = uri('forceshared');
+    const [sb, sc] = await Promise.all([cluster.raw(1, 'json', features), cluster.raw(2, 'msgpack', features)]);
+    sb.peer.send([64, 1, { invoke: 'roundrobin' }, q]);
+    sc.peer.send([64, 1, { invoke: 'roundrobin' }, q]);
+    const sharedReg = (await sb.peer.next(65))[2];
+    await sc.peer.next(65);
+    await seen(obs, q, 2);
+    const taker = await cluster.raw(0, 'msgpack', features);
+    taker.peer.send([64, 1, { force_reregister: true }, q]);
+    assert.equal((await taker.peer.nextOf([65, 8], 10_000))[0], 65);
+    for (const x of [sb, sc]) assert.deepEqual(await x.peer.next(67), [67, 0, { registration: sharedReg, reason: 'wamp.error.force_reregister' }]);
+    await seen(obs, q, 1);
+    // Now single: a plain REGISTER anywhere is refused.
+    const late = await cluster.raw(2, 'json');
+    late.peer.send([64, 1, {}, q]);
+    assert.equal((await late.peer.next(8))[4], 'wamp.error.procedure_already_exists');
+  });
+
+  test('force_reregister across nodes needs the right to register all the pattern matches, as on one node', async () => {
+    // The role may register com.fr.* but not com.fr.noreg.*: it covers the prefix com.fr. in part only.
+    const holder = await cluster.raw(1, 'json', ['registration_revocation']);
+    holder.peer.send([64, 1, { match: 'prefix' }, 'com.fr.']);
+    await holder.peer.next(65);
+    await seen(obs, 'com.fr.x', 1);
+    const taker = await cluster.raw(0, 'json');
+    taker.peer.send([64, 1, { match: 'prefix', force_reregister: true }, 'com.fr.']);
+    assert.equal((await taker.peer.next(8))[4], 'wamp.error.not_authorized');
+    // The holder on B keeps it.
+    const call = obs[2]!.session.call('com.fr.x', [1]);
+    const inv = await holder.peer.next(68);
+    holder.peer.send([70, inv[1], {}, ['still b']]);
+    assert.equal(await call, 'still b');
+    assert.equal(holder.peer.received.filter((m) => m[0] === 67).length, 0, 'the holder was not told to let go');
+  });
+
   test('crosswire_cluster_remote_calls_in_flight counts the calls waiting across nodes, on both sides', async () => {
     const p = uri('inflight');
     const callee = await cluster.raw(1, 'json');
