@@ -108,15 +108,31 @@ describe('meta API across nodes (real nats-server, three nodes)', () => {
     assert.deepEqual(await call('wamp.session.kill_by_authrole', ['nobody']), [50, req, {}, [0]]);
     assert.deepEqual(await call('wamp.session.kill_by_authrole', ['anonymous'], { reason: 'com.example.doomed' }), [50, req, {}, [3]]);
     for (const c of [otherB, b2, c2]) assert.equal((await within(c.closed, 5000, 'a killed session to close')).details.reason, 'com.example.doomed');
-    // kill_all: every other session of every node, counted cluster-wide; no on_leave (WAMP spec).
+    // kill_all: every other session of every node, counted cluster-wide; as on one node (WAMP spec),
+    // no on_leave and no testaments for them (absence shown by markers: later sessions' on_leave
+    // from the same nodes, which would come after).
+    const will = 'com.kill.will';
+    k.peer.send([32, 901, {}, 'wamp.session.on_leave']);
+    k.peer.send([32, 902, {}, will]);
+    const onLeave = (await k.peer.next(33))[2];
+    await k.peer.next(33);
     const watcher = await open(2, 'w');
     const victims = await Promise.all([open(0, 'v'), open(1, 'v')]);
+    for (const v of victims) await v.session.call('wamp.session.add_testament', [will, ['testament'], {}]);
     await counted([watcher, ...victims], 4);
-    const leaves: unknown[] = [];
-    await victims[0]!.session.subscribe('wamp.session.on_leave', (args) => void leaves.push(args?.[0]));
     assert.deepEqual(await call('wamp.session.kill_all', []), [50, req, {}, [3]]);
     for (const c of [watcher, ...victims]) assert.equal((await within(c.closed, 5000, 'a killed session to close')).details.reason, 'wamp.close.killed');
     assert.deepEqual(await call('wamp.session.list', []), [50, req, {}, [[k.id]]]);
+    const markers = await Promise.all([0, 1, 2].map((n) => open(n, 'marker')));
+    const markerIds = markers.map((m) => m.session.id);
+    await Promise.all(markers.map((m) => m.close()));
+    const left: unknown[] = [];
+    for (let i = 0; i < 3; i++) {
+      const ev = await k.peer.next(36);
+      assert.equal(ev[1], onLeave, `only on_leave events reached the caller: ${JSON.stringify(ev)}`);
+      left.push((ev[4] as unknown[])[0]);
+    }
+    assert.deepEqual(sorted(left), sorted(markerIds));
   });
 
   test('registration ids are the same on every node, and list, lookup, match, get, list_callees, count_callees agree', async () => {
