@@ -48,7 +48,7 @@ export class TestCluster {
       opts.inProcess.map((id) => startRouter({ realms: opts.realms, crosswire: { realm_threads: 1, cluster: { nats: { servers: [nats.url] }, node_id: id } } })),
     );
     c.#inProcess.push(...started);
-    opts.inProcess.forEach((id, i) => c.nodes.push({ id, url: started[i]!.url, http: started[i]!.http }));
+    for (const [i, id] of opts.inProcess.entries()) c.nodes.push({ id, url: started[i]!.url, http: started[i]!.http });
     for (const id of opts.spawned ?? []) await c.spawn(id);
     return c;
   }
