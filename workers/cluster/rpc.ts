@@ -28,6 +28,10 @@
  * itself from the value when its last callee of the registration goes. A node that was cut off
  * claims its registrations again on reconnection; one that lost a claim to a live node meanwhile
  * revokes its callees of it.
+ *
+ * force_reregister (Crossbar's): a request `t` on the realm's subject makes every node revoke its
+ * callees of the procedure (the nodes known to have some answer once done); then the claim is
+ * overwritten with the registering member alone, and the dealer registers as on one node.
  */
 import { createHash } from 'node:crypto';
 import type { KV, Msg, NatsConnection, Subscription } from 'nats';
@@ -40,12 +44,12 @@ import { Uri } from '../../src/shared/wamp/uris.js';
 import type { InternalOutput } from '../auth/internal-caller.js';
 import { RolePermissions } from '../authorizer.js';
 import { natsToken } from '../cluster.js';
-import { META_TIMEOUT_MS } from './meta.js';
 import { type Callee, type DealerBackplane, Invocation, type InvokePolicy, type Registration } from '../dealer.js';
 import type { Match } from '../match/uri-index.js';
 import type { Realm } from '../realm.js';
 import { type Session, SessionState } from '../session.js';
 import type { Membership, MembershipEvents } from './membership.js';
+import { META_TIMEOUT_MS } from './meta.js';
 import { RemoteSession } from './remote-session.js';
 
 /** The JetStream KV bucket of `single` claims. */
