@@ -380,7 +380,7 @@ class RealmRpc implements DealerBackplane {
     const member = msg[1];
     if (typeof member !== 'string' || member === this.rpc.me) return;
     if (msg[0] === 'a' && validEntry(msg[3])) this.#add(member, msg[3]);
-    else if (msg[0] === 't' && typeof msg[3] === 'string' && MATCHES.has(msg[4] as string)) this.#givenUp(msg[3], msg[4] as Match, msg[5], m);
+    else if (msg[0] === 't' && typeof msg[3] === 'string' && MATCHES.has(msg[4] as string)) this.#givenUp(member, msg[3], msg[4] as Match, msg[5], m);
     else if (msg[0] === 'd' && Number.isSafeInteger(msg[3]) && typeof msg[4] === 'string' && MATCHES.has(msg[5] as string)) {
       const r = this.#callees.get(member)?.get(msg[3] as number);
       if (r === undefined) return;
@@ -391,12 +391,21 @@ class RealmRpc implements DealerBackplane {
   }
 
   /**
-   * A force_reregister on another node takes (procedure, match) over: this node's callees of it are
-   * revoked, as on one node; a node named in `asked` answers once they are.
+   * A force_reregister on `member`'s node takes (procedure, match) over: this node's callees of it
+   * are revoked, as on one node, and so are the stand-ins of other nodes' callees here (their own
+   * nodes revoke them too, but their word may come after `member`'s new callee, which must not
+   * find them here); a node named in `asked` answers once done.
    */
-  #givenUp(procedure: string, match: Match, asked: unknown, m: Msg | undefined): void {
+  #givenUp(member: string, procedure: string, match: Match, asked: unknown, m: Msg | undefined): void {
     const reg = this.#dealer.lookup(procedure, match);
-    if (reg !== undefined) for (const c of [...reg.callees]) if (!(c.session instanceof RemoteSession)) this.#dealer.revoke(reg, c.session, FORCE_REREGISTER);
+    for (const c of reg === undefined ? [] : [...reg.callees]) {
+      const s = c.session;
+      if (!(s instanceof RemoteSession)) this.#dealer.revoke(reg!, s, FORCE_REREGISTER);
+      else if (s.member !== member) {
+        this.#dealer.revoke(reg!, s, undefined);
+        this.#dropIdle(s.member, s);
+      }
+    }
     if (m !== undefined && m.reply !== '' && Array.isArray(asked) && asked.includes(this.rpc.me)) m.respond(msgpackSerializer.encode([this.rpc.me]) as Uint8Array);
   }
 
