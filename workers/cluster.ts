@@ -303,13 +303,13 @@ export class ClusterLink {
   }
 
   /** The link's state and counters since the previous call (STATS, src/shared/ipc/protocol.ts). */
-  takeStats(): ClusterStats {
+  takeStats(): Omit<ClusterStats, 'remoteCallsOut' | 'remoteCallsIn'> {
     const now = this.#nc?.stats() ?? { inMsgs: 0, outMsgs: 0, inBytes: 0, outBytes: 0 };
     const was = this.#reported;
     const peers = new Set<string>();
     for (const r of this.#realms) r.livePeers(peers);
     peers.delete(this.cfg.nodeId);
-    const stats: ClusterStats = {
+    const stats = {
       down: this.#down,
       msgsIn: now.inMsgs - was.inMsgs,
       msgsOut: now.outMsgs - was.outMsgs,

@@ -90,6 +90,8 @@ export interface DealerBackplane {
   calleeAdded(s: Session, reg: Registration, callee: Callee): void;
   /** `s` is no longer a callee of `reg`. */
   calleeRemoved(s: Session, reg: Registration): void;
+  /** The id of a new registration: the same on every node for one (procedure, match). */
+  registrationId(procedure: string, match: Match): number;
 }
 
 /**
@@ -163,7 +165,7 @@ export class Dealer {
         );
       }
     } else {
-      let id = randomId();
+      let id = this.cluster !== null ? this.cluster.registrationId(procedure, match) : randomId();
       while (this.#byId.has(id)) id = randomId();
       reg = new Registration(id, procedure, match, invoke);
       this.#index.set(procedure, match, reg);
@@ -289,20 +291,23 @@ export class Dealer {
     this.out.send(inv.caller.connId, err);
   }
 
-  /** CANCEL [49, CALL.Request, Options] (WAMP spec, "Call Canceling"). */
-  cancel(s: Session, requestId: number, options: Dict): void {
+  /**
+   * CANCEL [49, CALL.Request, Options] (WAMP spec, "Call Canceling"). `reason`: the INTERRUPT's
+   * (a caller's node in a cluster passes on why it interrupts: wamp.error.timeout after a timeout).
+   */
+  cancel(s: Session, requestId: number, options: Dict, reason: string = Uri.CANCELED): void {
     const inv = s.calls.get(requestId);
     if (inv === undefined) return; // already answered: nothing to cancel
     const calleeCancels = inv.callee.has('callee', 'call_canceling');
     const mode = calleeCancels ? ((options.mode as string | undefined) ?? 'killnowait') : 'skip';
     if (mode === 'kill') {
       // The caller gets whatever the callee answers to the INTERRUPT (ERROR, or a RESULT that won the race).
-      this.out.send(inv.callee.connId, [MsgType.INTERRUPT, inv.id, { mode: 'kill', reason: Uri.CANCELED }]);
+      this.out.send(inv.callee.connId, [MsgType.INTERRUPT, inv.id, { mode: 'kill', reason }]);
       return;
     }
     this.#finish(inv);
     this.out.send(s.connId, [MsgType.ERROR, MsgType.CALL, requestId, { message: `canceled (${mode})` }, Uri.CANCELED]);
-    if (mode === 'killnowait') this.out.send(inv.callee.connId, [MsgType.INTERRUPT, inv.id, { mode: 'killnowait', reason: Uri.CANCELED }]);
+    if (mode === 'killnowait') this.out.send(inv.callee.connId, [MsgType.INTERRUPT, inv.id, { mode: 'killnowait', reason }]);
   }
 
   /**

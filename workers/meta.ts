@@ -39,7 +39,7 @@ function session(realm: Realm, id: unknown): Session {
 }
 
 /** `{reason, message}` of the kill procedures; the reason must be a URI. */
-function closeReason(details: Dict): { reason: string; message: string } {
+export function closeReason(details: Dict): { reason: string; message: string } {
   const reason = details.reason ?? Uri.KILLED;
   if (!isValidUri(reason, 'loose')) throw new WampError(Uri.INVALID_URI, 'reason must be a URI');
   return { reason, message: typeof details.message === 'string' ? details.message : '' };
@@ -62,7 +62,7 @@ function killAll(realm: Realm, targets: Session[], details: Dict, silent = false
  * `{reason, message}` given as a dict at `args[i]`, as Crossbar's positional `reason, message`
  * at `args[i]`, `args[i + 1]`, or as keyword arguments.
  */
-function reasonArgs(args: unknown[], i: number, kwargs: Dict): Dict {
+export function reasonArgs(args: unknown[], i: number, kwargs: Dict): Dict {
   if (isDict(args[i])) return { ...(args[i] as Dict), ...kwargs };
   const positional: Dict = {};
   if (args[i] !== undefined && args[i] !== null) positional.reason = args[i];
@@ -85,6 +85,28 @@ function testamentRoom(realm: Realm, s: Session, msg: unknown[]): number {
     throw overLimit(s, 'max_testament_bytes_per_session', `this session holds ${s.testamentBytes} bytes of testaments already`);
   }
   return bytes;
+}
+
+/** get_events' `limit` (positional or keyword, default 10). */
+export function eventsLimit(args: unknown[], kwargs: Dict): number {
+  const limitArg = args[1] ?? kwargs.limit ?? 10;
+  if (!(typeof limitArg === 'number' && Number.isInteger(limitArg) && limitArg > 0)) {
+    throw new WampError(Uri.INVALID_ARGUMENT, 'limit must be a positive integer');
+  }
+  return limitArg;
+}
+
+/** The history of a subscription (id, topic, match) that `caller` may read (WAMP spec, "Event History"). */
+export function historyOf(realm: Realm, caller: Session, sub: { id: number; topic: string; match: Match }, limit: number): Dict[] {
+  // As for SUBSCRIBE, a pattern is judged by what it matches, and each event by its own topic.
+  const p = caller.permissions;
+  if (sub.match === 'exact' ? !allowed(caller, sub.topic, 'subscribe') : p instanceof RolePermissions && p.coverage(sub.topic, sub.match, 'subscribe') === 'none') {
+    throw new WampError(Uri.NOT_AUTHORIZED, `not authorized to subscribe to '${sub.topic}'`);
+  }
+  const visible = sub.match === 'exact' ? undefined : (topic: string) => allowed(caller, topic, 'subscribe');
+  const events = realm.broker.store?.events(sub.topic, sub.match, sub.id, caller, limit, visible);
+  if (events === undefined) throw new WampError(Uri.HISTORY_UNAVAILABLE, `no event history is configured for '${sub.topic}' (${sub.match})`);
+  return events;
 }
 
 function subscription(realm: Realm, id: unknown) {
@@ -207,19 +229,7 @@ const PROCEDURES: Readonly<Record<string, Handler>> = {
   },
   'wamp.subscription.get_events': (realm, caller, args, kwargs) => {
     const sub = subscription(realm, args[0]);
-    const limitArg = args[1] ?? kwargs.limit ?? 10;
-    if (!(typeof limitArg === 'number' && Number.isInteger(limitArg) && limitArg > 0)) {
-      throw new WampError(Uri.INVALID_ARGUMENT, 'limit must be a positive integer');
-    }
-    // As for SUBSCRIBE, a pattern is judged by what it matches, and each event by its own topic.
-    const p = caller.permissions;
-    if (sub.match === 'exact' ? !allowed(caller, sub.topic, 'subscribe') : p instanceof RolePermissions && p.coverage(sub.topic, sub.match, 'subscribe') === 'none') {
-      throw new WampError(Uri.NOT_AUTHORIZED, `not authorized to subscribe to '${sub.topic}'`);
-    }
-    const visible = sub.match === 'exact' ? undefined : (topic: string) => allowed(caller, topic, 'subscribe');
-    const events = realm.broker.store?.events(sub.topic, sub.match, sub.id, caller, limitArg, visible);
-    if (events === undefined) throw new WampError(Uri.HISTORY_UNAVAILABLE, `no event history is configured for '${sub.topic}' (${sub.match})`);
-    return [[events]];
+    return [[historyOf(realm, caller, sub, eventsLimit(args, kwargs))]];
   },
 };
 

@@ -72,7 +72,7 @@ if (cluster !== null) {
   const wills = new ClusterWills(membership, cluster, log);
   for (const realm of realms.values()) wills.attach(realm);
   stats.clusterConnected = () => cluster.connected;
-  stats.clusterStats = () => cluster.takeStats();
+  stats.clusterStats = () => ({ ...cluster.takeStats(), ...rpc.inFlight() });
   // Up or down is reported at once (not at the next STATS interval): /ready follows the link.
   cluster.onChange = () => stats.report();
   cluster.start().catch((err: unknown) => log.error({ err: String(err) }, 'cluster: cannot connect to NATS'));

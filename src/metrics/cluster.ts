@@ -66,6 +66,21 @@ export class ClusterCounters {
       },
     });
     new Gauge({
+      name: 'crosswire_cluster_remote_calls_in_flight',
+      help: "Calls across nodes in flight: by this node's callers to callees on other nodes (out), and from other nodes' callers to callees here (in).",
+      labelNames: ['worker', 'direction'],
+      registers,
+      collect() {
+        this.reset();
+        for (const w of workers) {
+          const c = w.stats?.cluster;
+          if (c == null) continue;
+          this.set({ worker: String(w.index), direction: 'out' }, c.remoteCallsOut);
+          this.set({ worker: String(w.index), direction: 'in' }, c.remoteCallsIn);
+        }
+      },
+    });
+    new Gauge({
       name: 'crosswire_cluster_peers',
       help: 'Other Crosswire nodes (distinct node ids) whose session-count reports reached the realm worker within the last 6 s.',
       labelNames: ['worker'],

@@ -9,18 +9,15 @@
 // Needs Debian's nats-server (scripts/install-test-deps.sh installs it): without it this file FAILS.
 import '../helpers/quiet.js'; // before 'autobahn'
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import autobahn, { type RegistrationHandle, type Result } from 'autobahn';
 import { connect as natsConnect } from 'nats';
 import { msgpackSerializer } from '../../src/shared/serializers/msgpack.js';
-import { type Client, connect, type SerializerName } from '../helpers/client.js';
-import { killNats, type Nats, startNats, stopAllNats } from '../helpers/nats.js';
-import { type RouterProcess, spawnRouter } from '../helpers/process.js';
+import type { Client, SerializerName } from '../helpers/client.js';
+import { TestCluster } from '../helpers/cluster.js';
+import { killNats, type Nats, startNats } from '../helpers/nats.js';
+import type { RouterProcess } from '../helpers/process.js';
 import { RawPeer } from '../helpers/raw.js';
-import { startRouter, type TestRouter } from '../helpers/router.js';
 import { deferred, Inbox, within } from '../helpers/wait.js';
 
 const ALLOW = { call: true, register: true, publish: true, subscribe: true };
@@ -41,63 +38,41 @@ const REALMS = [
   },
 ];
 
+/** Nodes A and B in this process, C in a child process (test/helpers/cluster.ts). */
+let cluster: TestCluster;
+/** The nats-server (replaced when the last test restarts it). */
 let nats: Nats;
-let dir: string;
-const inProcess: TestRouter[] = [];
 const children: RouterProcess[] = [];
-/** ws URLs of nodes A, B, C. */
-const urls: string[] = [];
-const clients: Client[] = [];
 const raws: RawPeer[] = [];
 /** One observer per node (A, B, C): asks its node's registration meta API. */
 let obs: Client[] = [];
 
 /** A node in a child process (killable), on the same NATS and realms. */
 async function spawnNode(id: string): Promise<RouterProcess> {
-  const file = join(dir, `${id}.json`);
-  const config = {
-    version: 2,
-    workers: [{ type: 'router', realms: REALMS, transports: [{ type: 'websocket', endpoint: { type: 'tcp', port: 0, interface: '127.0.0.1' } }] }],
-    crosswire: { realm_threads: 1, shutdown_timeout: 5000 },
-  };
-  writeFileSync(file, JSON.stringify(config));
-  const p = await spawnRouter(['--config', file], { CROSSWIRE_CLUSTER_NATS: nats.url, CROSSWIRE_NODE_ID: id, CROSSWIRE_LOG_LEVEL: 'info' });
+  const p = (await cluster.spawn(id)).process!;
   children.push(p);
   return p;
 }
 
 before(async () => {
-  nats = await startNats();
-  dir = mkdtempSync(join(tmpdir(), 'crosswire-cluster-rpc-'));
-  const [a, b, c] = await Promise.all([
-    startRouter({ realms: REALMS, crosswire: { realm_threads: 1, cluster: { nats: { servers: [nats.url] }, node_id: 'rpc_a' } } }),
-    startRouter({ realms: REALMS, crosswire: { realm_threads: 1, cluster: { nats: { servers: [nats.url] }, node_id: 'rpc_b' } } }),
-    spawnNode('rpc_c'),
-  ]);
-  inProcess.push(a, b);
-  urls.push(a.url, b.url, `ws://127.0.0.1:${c.port}/ws`);
+  cluster = await TestCluster.start({ realms: REALMS, inProcess: ['rpc_a', 'rpc_b'], spawned: ['rpc_c'] });
+  nats = cluster.nats;
+  children.push(cluster.nodes[2]!.process!);
   obs = await Promise.all([client(0), client(1), client(2)]);
 });
 
 after(async () => {
   for (const r of raws) r.close();
-  await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
-  await Promise.all(inProcess.map((n) => n.stop()));
-  for (const p of children) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
-  await Promise.all(children.map((p) => within(p.exited, 10_000, 'a node process to exit')));
-  await stopAllNats();
-  rmSync(dir, { recursive: true, force: true });
+  await cluster.stop();
 });
 
-async function client(node: number | string, ser: SerializerName = 'json'): Promise<Client> {
-  const c = await connect(typeof node === 'string' ? node : urls[node]!, ser);
-  clients.push(c);
-  return c;
+function client(node: number, ser: SerializerName = 'json'): Promise<Client> {
+  return cluster.client(node, ser);
 }
 
 /** A raw peer announcing `features` for caller and callee. */
 async function raw(node: number, ser: 'json' | 'msgpack', features: string[]): Promise<RawPeer> {
-  const p = await RawPeer.open(urls[node]!, ser);
+  const p = await RawPeer.open(cluster.nodes[node]!.url, ser);
   raws.push(p);
   const f = Object.fromEntries(features.map((x) => [x, true]));
   await p.join('realm1', { roles: { caller: { features: f }, callee: { features: f } } });
@@ -272,7 +247,8 @@ describe('RPC across nodes (real nats-server, three nodes)', () => {
     const i1 = await callee.next(68);
     const e1 = await caller.next(8, 10_000);
     assert.deepEqual([e1[1], e1[2], e1[4]], [48, 1, 'wamp.error.timeout']);
-    assert.equal(((await callee.next(69)) as [number, number, { mode: string }])[2].mode, 'killnowait');
+    // As on one node (test/integration/rpc-advanced.test.ts): INTERRUPT killnowait with the reason wamp.error.timeout.
+    assert.deepEqual(await callee.next(69), [69, i1[1], { mode: 'killnowait', reason: 'wamp.error.timeout' }]);
     callee.send([70, i1[1], {}, ['late']]); // dropped
     // skip: ERROR at once, no INTERRUPT, the late answer dropped.
     caller.send([48, 2, {}, p, []]);
@@ -287,14 +263,12 @@ describe('RPC across nodes (real nats-server, three nodes)', () => {
     caller.send([49, 3, { mode: 'killnowait' }]);
     const e3 = await caller.next(8);
     assert.deepEqual([e3[2], e3[4]], [3, 'wamp.error.canceled']);
-    const int3 = await callee.next(69);
-    assert.deepEqual([int3[1], (int3[2] as { mode: string }).mode], [i3[1], 'killnowait']);
+    assert.deepEqual(await callee.next(69), [69, i3[1], { mode: 'killnowait', reason: 'wamp.error.canceled' }]);
     // kill: INTERRUPT kill; the caller gets the callee's answer.
     caller.send([48, 4, {}, p, []]);
     const i4 = await callee.next(68);
     caller.send([49, 4, { mode: 'kill' }]);
-    const int4 = await callee.next(69);
-    assert.deepEqual([int4[1], (int4[2] as { mode: string }).mode], [i4[1], 'kill']);
+    assert.deepEqual(await callee.next(69), [69, i4[1], { mode: 'kill', reason: 'wamp.error.canceled' }]);
     callee.send([8, 68, i4[1], {}, 'wamp.error.canceled', ['stopped at 40%'], { at: 40 }]);
     assert.deepEqual(await caller.next(8), [8, 48, 4, {}, 'wamp.error.canceled', ['stopped at 40%'], { at: 40 }]);
     // A marker call: answered after everything above was handled; no stray RESULT reached the caller.

@@ -6,25 +6,37 @@
  * that did not answer in time is left out) and merges them.
  *
  * A subscription has the same id on every node in a cluster (Broker: the backplane derives it
- * from the topic and match), so the lists merge by id.
+ * from the topic and match), so the lists merge by id. So has a registration (Dealer, from the
+ * procedure and match); the wamp.registration.* procedures that only read need no other node's
+ * part, since every node's dealer holds the callees of all nodes (workers/cluster/rpc.ts).
+ *
+ * The kill procedures, remove_callee and remove_subscriber act on each node's own sessions (the
+ * caller's node decided that the caller may call them, as for every CALL); the caller's own
+ * session is excluded on its node. get_events reads the caller's node's history (which holds the
+ * events of every node, docs/cluster.md) for a subscription of any node.
  */
 import { MsgType } from '../../src/shared/wamp/codes.js';
 import { isId } from '../../src/shared/wamp/ids.js';
 import { type Dict, isDict, WampError } from '../../src/shared/wamp/messages.js';
 import { Uri } from '../../src/shared/wamp/uris.js';
 import type { Match } from '../match/uri-index.js';
+import { closeReason, eventsLimit, historyOf, reasonArgs } from '../meta.js';
 import type { Realm } from '../realm.js';
 import { type Session, SessionState } from '../session.js';
+import { RemoteSession } from './remote-session.js';
 
 /** How long the caller's node waits for the other nodes' answers. */
 export const META_TIMEOUT_MS = 1000;
 
 const isMatch = (v: unknown): v is Match => v === 'exact' || v === 'prefix' || v === 'wildcard';
 
-/** This node's part of a procedure's answer; throws WampError for bad arguments (on the caller's node). */
-type Part = (realm: Realm, args: unknown[], kwargs: Dict) => unknown;
+/**
+ * This node's part of a procedure's answer; throws WampError for bad arguments (on the caller's
+ * node). `caller`: the caller's session on its own node, null on the other nodes.
+ */
+type Part = (realm: Realm, args: unknown[], kwargs: Dict, caller: Session | null) => unknown;
 /** Merges the caller's node's part with the other nodes' (parts that did not decode are skipped). */
-type Merge = (local: unknown, remote: unknown[], args: unknown[]) => unknown;
+type Merge = (local: unknown, remote: unknown[], args: unknown[], ctx: { realm: Realm; caller: Session; kwargs: Dict }) => unknown;
 
 function roles(args: unknown[]): Set<string> | null {
   const r = args[0];
@@ -52,13 +64,126 @@ interface Procedure {
   merge: Merge;
   /** When the caller's node's part is the answer already. */
   enough?: (local: unknown) => boolean;
+  /** The RESULT has no arguments (as on one node: kill, remove_callee, remove_subscriber). */
+  empty?: boolean;
 }
 
 function noSuchSubscription(): never {
   throw new WampError(Uri.NO_SUCH_SUBSCRIPTION);
 }
 
+const count = (v: unknown): number => (Number.isInteger(v) && (v as number) >= 0 ? (v as number) : 0);
+
+/** Ends (GOODBYE) this node's sessions of the realm that `pred` picks, but the caller's; returns them. */
+function killHere(realm: Realm, caller: Session | null, details: Dict, pred: (s: Session) => boolean, silent = false): Session[] {
+  const { reason, message } = closeReason(details);
+  const targets = [...realm.sessions.values()].filter((s) => s !== caller && pred(s));
+  for (const t of targets) realm.goodbye(t, reason, message, silent);
+  return targets;
+}
+
+/**
+ * A removal of one session from a registration or subscription, done by the node it lives on:
+ * `removed`, `absent` (the node knows the registration/subscription, the session is not one of its
+ * own there), or null (the node does not know it).
+ */
+type Removal = 'removed' | 'absent' | null;
+function removalMerge(none: () => never, what: (args: unknown[]) => string): Merge {
+  return (local, remote, args) => {
+    const all = [local, ...remote];
+    if (all.includes('removed')) return null;
+    if (all.includes('absent')) throw new WampError(Uri.NO_SUCH_SESSION, what(args));
+    return none();
+  };
+}
+
 const PROCEDURES: Readonly<Record<string, Procedure>> = {
+  'wamp.session.kill': {
+    part: (realm, args, kwargs, caller) => {
+      const details = reasonArgs(args, 1, kwargs);
+      closeReason(details); // a bad reason is refused before any node acts
+      const s = isId(args[0]) ? realm.sessions.get(args[0]) : undefined;
+      if (s === undefined) return null;
+      if (s === caller) throw new WampError(Uri.NO_SUCH_SESSION, 'a session cannot kill itself (use GOODBYE)');
+      return killHere(realm, caller, details, (x) => x === s).length > 0;
+    },
+    enough: (local) => local === true,
+    empty: true,
+    merge: (local, remote, args) => {
+      if (local === true || remote.includes(true)) return null;
+      throw new WampError(Uri.NO_SUCH_SESSION, `no session ${String(args[0])} on this realm`);
+    },
+  },
+  'wamp.session.kill_by_authid': {
+    part: (realm, args, kwargs, caller) => {
+      const authid = str(args, 0, 'an authid');
+      return killHere(realm, caller, reasonArgs(args, 1, kwargs), (s) => s.authid === authid).map((s) => s.id);
+    },
+    merge: (local, remote) => union(ids(local), ...remote.map(ids)),
+  },
+  'wamp.session.kill_by_authrole': {
+    part: (realm, args, kwargs, caller) => {
+      const authrole = str(args, 0, 'an authrole');
+      return killHere(realm, caller, reasonArgs(args, 1, kwargs), (s) => s.authrole === authrole).length;
+    },
+    merge: (local, remote) => [local, ...remote].reduce((n: number, x) => n + count(x), 0),
+  },
+  'wamp.session.kill_all': {
+    // WAMP spec, "Session Meta API": kill_all generates no session meta events and no testaments.
+    part: (realm, args, kwargs, caller) => killHere(realm, caller, reasonArgs(args, 0, kwargs), () => true, true).length,
+    merge: (local, remote) => [local, ...remote].reduce((n: number, x) => n + count(x), 0),
+  },
+  'wamp.registration.remove_callee': {
+    part: (realm, args, kwargs): Removal => {
+      const reg = isId(args[0]) ? realm.dealer.get(args[0]) : undefined;
+      if (reg === undefined) return null;
+      // Removed by the node the callee lives on: here, unless it is another node's (a stand-in here).
+      const callee = reg.callees.find((c) => c.session.id === args[1] && !(c.session instanceof RemoteSession))?.session;
+      if (callee === undefined) return 'absent';
+      const reason = reasonArgs(args, 2, kwargs).reason;
+      realm.dealer.revoke(reg, callee, typeof reason === 'string' ? reason : undefined);
+      return 'removed';
+    },
+    enough: (local) => local === 'removed',
+    empty: true,
+    merge: removalMerge(
+      () => {
+        throw new WampError(Uri.NO_SUCH_REGISTRATION);
+      },
+      (args) => `session ${String(args[1])} is not a callee of registration ${String(args[0])}`,
+    ),
+  },
+  'wamp.subscription.remove_subscriber': {
+    part: (realm, args, kwargs): Removal => {
+      const sub = isId(args[0]) ? realm.broker.get(args[0]) : undefined;
+      if (sub === undefined) return null;
+      const subscriber = [...sub.subscribers].find((s) => s.id === args[1]);
+      if (subscriber === undefined) return 'absent';
+      const reason = reasonArgs(args, 2, kwargs).reason;
+      realm.broker.revoke(sub, subscriber, typeof reason === 'string' ? reason : undefined);
+      return 'removed';
+    },
+    enough: (local) => local === 'removed',
+    empty: true,
+    merge: removalMerge(noSuchSubscription, (args) => `session ${String(args[1])} is not subscribed to ${String(args[0])}`),
+  },
+  'wamp.subscription.get_events': {
+    // The caller's node reads its own history (it holds every node's events); another node only
+    // says what the subscription is, when the caller's node has no subscriber of it.
+    part: (realm, args, kwargs, caller) => {
+      const sub = isId(args[0]) ? realm.broker.get(args[0]) : undefined;
+      if (caller === null) return sub === undefined ? null : [sub.topic, sub.match];
+      const limit = eventsLimit(args, kwargs);
+      return sub === undefined ? null : { events: historyOf(realm, caller, sub, limit) };
+    },
+    enough: localEnough,
+    merge: (local, remote, args, { realm, caller, kwargs }) => {
+      if (isDict(local)) return local.events;
+      const found = remote.find((x): x is [string, Match] => Array.isArray(x) && typeof x[0] === 'string' && isMatch(x[1]));
+      if (found === undefined || !isId(args[0])) return noSuchSubscription();
+      return historyOf(realm, caller, { id: args[0], topic: found[0], match: found[1] }, eventsLimit(args, kwargs));
+    },
+  },
   'wamp.session.list': {
     part: (realm, args) => {
       const r = roles(args);
@@ -131,7 +256,7 @@ export function metaPart(realm: Realm, procedure: string, args: unknown[], kwarg
   const p = Object.hasOwn(PROCEDURES, procedure) ? PROCEDURES[procedure]! : undefined;
   if (p === undefined) return null;
   try {
-    return p.part(realm, args, kwargs);
+    return p.part(realm, args, kwargs, null);
   } catch {
     return null;
   }
@@ -157,11 +282,13 @@ export function clusterMeta(
     if (!(e instanceof WampError)) realm.log.error({ err: String(e), procedure }, 'cluster: meta call failed');
     realm.out.send(caller.connId, [MsgType.ERROR, MsgType.CALL, requestId, err.message !== err.uri ? { message: err.message } : {}, err.uri]);
   };
+  const ctx = { realm, caller, kwargs };
+  const result = (v: unknown): unknown[] => [MsgType.RESULT, requestId, {}, p.empty === true ? [] : [v]];
   let local: unknown;
   try {
-    local = p.part(realm, args, kwargs);
+    local = p.part(realm, args, kwargs, caller);
     if (p.enough?.(local) === true) {
-      realm.out.send(caller.connId, [MsgType.RESULT, requestId, {}, [p.merge(local, [], args)]]);
+      realm.out.send(caller.connId, result(p.merge(local, [], args, ctx)));
       return;
     }
   } catch (e) {
@@ -171,7 +298,7 @@ export function clusterMeta(
     (remote) => {
       if (caller.state !== SessionState.ESTABLISHED) return;
       try {
-        realm.out.send(caller.connId, [MsgType.RESULT, requestId, {}, [p.merge(local, remote, args)]]);
+        realm.out.send(caller.connId, result(p.merge(local, remote, args, ctx)));
       } catch (e) {
         fail(e);
       }

@@ -28,9 +28,13 @@
  * itself from the value when its last callee of the registration goes. A node that was cut off
  * claims its registrations again on reconnection; one that lost a claim to a live node meanwhile
  * revokes its callees of it.
+ *
+ * force_reregister (Crossbar's): a request `t` on the realm's subject makes every node revoke its
+ * callees of the procedure (the nodes known to have some answer once done); then the claim is
+ * overwritten with the registering member alone, and the dealer registers as on one node.
  */
 import { createHash } from 'node:crypto';
-import type { KV, NatsConnection, Subscription } from 'nats';
+import type { KV, Msg, NatsConnection, Subscription } from 'nats';
 import type { Logger } from '../../src/shared/log.js';
 import { msgpackSerializer } from '../../src/shared/serializers/msgpack.js';
 import { MsgType } from '../../src/shared/wamp/codes.js';
@@ -45,6 +49,7 @@ import type { Match } from '../match/uri-index.js';
 import type { Realm } from '../realm.js';
 import { type Session, SessionState } from '../session.js';
 import type { Membership, MembershipEvents } from './membership.js';
+import { META_TIMEOUT_MS } from './meta.js';
 import { RemoteSession } from './remote-session.js';
 
 /** The JetStream KV bucket of `single` claims. */
@@ -52,6 +57,8 @@ export const SINGLE_BUCKET = 'crosswire_single';
 /** What one member can make this node hold: callees in the directory, invocations waiting here. */
 export const MAX_REMOTE_CALLEES = 100_000;
 export const MAX_REMOTE_PENDING = 10_000;
+/** Crossbar's reason for callees that a force_reregister took a procedure from (as on one node, workers/dealer.ts). */
+const FORCE_REREGISTER = 'wamp.error.force_reregister';
 
 /** Callee features that matter to the caller's node (the rest stay with the callee's node). */
 const FEATURES = [
@@ -158,7 +165,7 @@ export class ClusterRpc implements MembershipEvents {
       this.#subs.push(
         nc.subscribe(`cw.${natsToken(r.realm.name)}.rpc`, {
           callback: (err, m) => {
-            if (err === null) this.#safely(() => r.announced(msgpackSerializer.decode(m.data) as unknown[]));
+            if (err === null) this.#safely(() => r.announced(msgpackSerializer.decode(m.data) as unknown[], m));
           },
         }),
       );
@@ -181,6 +188,17 @@ export class ClusterRpc implements MembershipEvents {
 
   revalidate(): void {
     for (const r of this.#realms.values()) r.revalidate();
+  }
+
+  /** Calls in flight across nodes now, for the metrics (counted when asked, nothing per call). */
+  inFlight(): { remoteCallsOut: number; remoteCallsIn: number } {
+    let remoteCallsOut = 0;
+    let remoteCallsIn = 0;
+    for (const r of this.#realms.values()) {
+      remoteCallsOut += r.callsOut();
+      remoteCallsIn += r.callsIn();
+    }
+    return { remoteCallsOut, remoteCallsIn };
   }
 
   up(member: string): void {
@@ -282,6 +300,12 @@ class RealmRpc implements DealerBackplane {
 
   // ---- the directory --------------------------------------------------------------------
 
+  registrationId(procedure: string, match: Match): number {
+    // As subscription ids (workers/cluster.ts): 53 bits of SHA-256, in [1, 2^53] like a random id.
+    const h = createHash('sha256').update(`registration\0${match}\0${procedure}`).digest();
+    return h.readUIntBE(0, 6) * 32 + (h[6]! >> 3) + 1;
+  }
+
   #entry(s: Session, reg: Registration, c: Callee): Entry {
     const o = this.#order.get(c) ?? [0, this.rpc.me, 0];
     const features: Dict = {};
@@ -351,11 +375,12 @@ class RealmRpc implements DealerBackplane {
     if (msg[3] === true) this.sync(member, false);
   }
 
-  /** An announcement on the realm's subject. */
-  announced(msg: unknown[]): void {
+  /** An announcement on the realm's subject (`m`: the NATS message, for a request that wants an answer). */
+  announced(msg: unknown[], m?: Msg): void {
     const member = msg[1];
     if (typeof member !== 'string' || member === this.rpc.me) return;
     if (msg[0] === 'a' && validEntry(msg[3])) this.#add(member, msg[3]);
+    else if (msg[0] === 't' && typeof msg[3] === 'string' && MATCHES.has(msg[4] as string)) this.#givenUp(member, msg[3], msg[4] as Match, msg[5], m);
     else if (msg[0] === 'd' && Number.isSafeInteger(msg[3]) && typeof msg[4] === 'string' && MATCHES.has(msg[5] as string)) {
       const r = this.#callees.get(member)?.get(msg[3] as number);
       if (r === undefined) return;
@@ -363,6 +388,25 @@ class RealmRpc implements DealerBackplane {
       if (reg !== undefined && r.registrations.has(reg)) this.#dealer.revoke(reg, r, undefined);
       this.#dropIdle(member, r);
     }
+  }
+
+  /**
+   * A force_reregister on `member`'s node takes (procedure, match) over: this node's callees of it
+   * are revoked, as on one node, and so are the stand-ins of other nodes' callees here (their own
+   * nodes revoke them too, but their word may come after `member`'s new callee, which must not
+   * find them here); a node named in `asked` answers once done.
+   */
+  #givenUp(member: string, procedure: string, match: Match, asked: unknown, m: Msg | undefined): void {
+    const reg = this.#dealer.lookup(procedure, match);
+    for (const c of reg === undefined ? [] : [...reg.callees]) {
+      const s = c.session;
+      if (!(s instanceof RemoteSession)) this.#dealer.revoke(reg!, s, FORCE_REREGISTER);
+      else if (s.member !== member) {
+        this.#dealer.revoke(reg!, s, undefined);
+        this.#dropIdle(s.member, s);
+      }
+    }
+    if (m !== undefined && m.reply !== '' && Array.isArray(asked) && asked.includes(this.rpc.me)) m.respond(msgpackSerializer.encode([this.rpc.me]) as Uint8Array);
   }
 
   #add(member: string, e: Entry): void {
@@ -431,6 +475,20 @@ class RealmRpc implements DealerBackplane {
       this.rpc.out.release(r.connId);
     }
     if (byId.size === 0) this.#callees.delete(member);
+  }
+
+  /** Calls of this node's sessions waiting for a callee on another node (the invocations its stand-ins hold). */
+  callsOut(): number {
+    let n = 0;
+    for (const byId of this.#callees.values()) for (const r of byId.values()) n += r.invocations.size;
+    return n;
+  }
+
+  /** Calls from other nodes waiting for a callee here. */
+  callsIn(): number {
+    let n = 0;
+    for (const x of this.#pending.values()) n += x;
+    return n;
   }
 
   /** Drops caller stand-ins with nothing in flight whose callee here is gone. */
@@ -575,7 +633,9 @@ class RealmRpc implements DealerBackplane {
     const options = msg[5];
     if (sc === undefined || !Number.isSafeInteger(msg[4])) return;
     const mode = isDict(options) && options.mode === 'kill' ? 'kill' : 'killnowait';
-    this.#dealer.cancel(sc, msg[4] as number, { mode });
+    // The reason as the caller's node gave it (a timeout there: wamp.error.timeout, as on one node).
+    const reason = isDict(options) && options.reason === Uri.TIMEOUT ? Uri.TIMEOUT : Uri.CANCELED;
+    this.#dealer.cancel(sc, msg[4] as number, { mode }, reason);
   }
 
   // ---- registrations claimed cluster-wide ------------------------------------------------------
@@ -610,8 +670,18 @@ class RealmRpc implements DealerBackplane {
     const match = (options.match as Match | undefined) ?? 'exact';
     const invoke = (options.invoke as InvokePolicy | undefined) ?? 'single';
     const reg = this.#dealer.lookup(procedure, match);
-    if (reg !== undefined && options.force_reregister === true && reg.callees.some((c) => c.session instanceof RemoteSession)) {
-      throw new WampError(Uri.PROCEDURE_ALREADY_EXISTS, `'${procedure}' (match ${match}) has callees on other nodes: force_reregister takes over callees of this node only`);
+    if (options.force_reregister === true && !(reg?.callees.some((c) => c.session === s) ?? false)) {
+      // Crossbar's force_reregister, cluster-wide: the callees of every node lose the procedure.
+      const key = this.#key(procedure, match);
+      s.held = [];
+      void this.#serial(key, () => this.#takeOver(key, procedure, match, invoke)).then(
+        (verdict) => this.#claimed(s, msg, filtered, key, verdict),
+        (e: unknown) => {
+          this.rpc.log.warn({ procedure, err: String(e) }, 'cluster: cannot take a registration over in NATS: taken over on this node only');
+          this.#claimed(s, msg, filtered, key, 'unclaimed');
+        },
+      );
+      return false;
     }
     // This node holds the claim already, or the dealer refuses it anyway (single, another policy).
     if (reg !== undefined && (this.#hasLocal(reg) || reg.invoke === 'single' || invoke === 'single' || reg.invoke !== invoke)) return true;
@@ -699,6 +769,38 @@ class RealmRpc implements DealerBackplane {
         return 'claimed';
       } catch {
         // changed meanwhile: look again
+      }
+    }
+    return 'taken';
+  }
+
+  /**
+   * force_reregister: the nodes with callees of (procedure, match) — in this node's directory or in
+   * the claim — revoke them (a request on the realm's subject; each answers once done, or is not
+   * waited for after META_TIMEOUT_MS), then the claim becomes this member's alone, whoever held it.
+   */
+  async #takeOver(key: string, procedure: string, match: Match, invoke: InvokePolicy): Promise<Verdict> {
+    const me = this.rpc.me;
+    const membership = this.rpc.membership;
+    const holders = new Set<string>();
+    for (const c of this.#dealer.lookup(procedure, match)?.callees ?? []) if (c.session instanceof RemoteSession) holders.add(c.session.member);
+    const kv = membership.link.connected ? await this.rpc.openKv() : null;
+    const held = kv === null ? null : await kv.get(key);
+    if (held !== null && held.operation === 'PUT') for (const x of parseClaim(held.value).members) if (x !== me && membership.alive(x)) holders.add(x);
+    if (holders.size > 0) {
+      const asked = [...holders];
+      await membership.link.request(`cw.${natsToken(this.realm.name)}.rpc`, ['t', me, this.realm.name, procedure, match, asked], asked.length, META_TIMEOUT_MS);
+    }
+    if (kv === null) return 'unclaimed';
+    const mine = enc.encode(JSON.stringify({ invoke, members: [me] }));
+    for (let attempt = 0; attempt < 16; attempt++) {
+      const e = await kv.get(key);
+      try {
+        if (e === null || e.operation !== 'PUT') await kv.create(key, mine);
+        else await kv.update(key, mine, e.revision);
+        return 'claimed';
+      } catch {
+        // changed meanwhile: again
       }
     }
     return 'taken';

@@ -130,6 +130,9 @@ export interface ClusterStats {
   reconnects: number;
   /** Gauge: other nodes (distinct node ids) heard from within the last PEER_TTL_MS. */
   peers: number;
+  /** Gauges (workers/cluster/rpc.ts): calls of this worker's sessions waiting for a callee on another node, and calls from other nodes waiting for a callee here. */
+  remoteCallsOut: number;
+  remoteCallsIn: number;
 }
 
 /** What a realm worker learns about the transport a session arrived on. */
