@@ -13,7 +13,7 @@ import { isId } from '../../src/shared/wamp/ids.js';
 import { type Dict, isDict, WampError } from '../../src/shared/wamp/messages.js';
 import { Uri } from '../../src/shared/wamp/uris.js';
 import type { Match } from '../match/uri-index.js';
-import type { Realm } from '../realm.js';
+import type { RealmServices as Realm } from '../services.js';
 import { type Session, SessionState } from '../session.js';
 
 /** How long the caller's node waits for the other nodes' answers. */
