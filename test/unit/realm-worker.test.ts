@@ -24,8 +24,10 @@ type Out = { msg: unknown[] } | { close: [code: number, reason: string] };
 /** The main thread's side of one realm worker. */
 class MainSide {
   readonly #worker: Worker;
-  readonly #port: MessagePort;
-  readonly #out: Outbox;
+  readonly #channel = new MessageChannel();
+  readonly #port: MessagePort = this.#channel.port1;
+  /** Client frames go as records in the batch's byte area, as src/router.ts posts them. */
+  readonly #out = new Outbox(this.#port);
   readonly #bytes = new IpcBytes();
   readonly #conns = new Map<number, Inbox<Out>>();
   readonly #auth: Record<string, string>;
@@ -71,11 +73,9 @@ class MainSide {
       bridges: [],
     };
     this.#auth = Object.fromEntries(Object.keys(startup.auth).map((k) => [k.split('/')[0]!, k]));
-    const { port1, port2 } = new MessageChannel();
-    this.#port = port1;
-    this.#out = new Outbox(port1);
+    const port2 = this.#channel.port2;
     this.#worker = new Worker(new URL('../../workers/realm-worker.js', import.meta.url), { workerData: { startup, port: port2 }, transferList: [port2] });
-    port1.on('message', (ops: unknown[]) => this.#batch(ops));
+    this.#port.on('message', (ops: unknown[]) => this.#batch(ops));
   }
 
   #inbox(connId: number): Inbox<Out> {
@@ -90,7 +90,7 @@ class MainSide {
     while (i < ops.length) {
       switch (ops[i]) {
         case Op.BYTES:
-          this.#bytes.area(ops[i + 1]);
+          this.#bytes.area(ops[i + 1] as ArrayBuffer | null);
           i += 2;
           break;
         case Op.RUN: {
@@ -151,8 +151,8 @@ class MainSide {
       secure: false,
       tls: null,
     };
-    this.#out.push5(Op.OPEN, connId, 'realm1', details, transport);
-    this.#out.flush();
+    // A batch of one OPEN entry (src/shared/ipc/protocol.ts); the Outbox holds nothing (it is flushed after each send).
+    this.#port.postMessage([Op.OPEN, connId, 'realm1', details, transport]);
   }
 
   /** Client frames as the main thread forwards them (the bytes as received, decoded by the worker), in one batch. */
