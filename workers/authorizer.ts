@@ -1,29 +1,8 @@
 import type { PermissionConfig, RoleConfig } from '../src/shared/ipc/protocol.js';
-import type { Dict } from '../src/shared/wamp/messages.js';
-import type { Session } from './session.js';
+import type { Action, Grant, Permissions } from './session.js';
 
-export type Action = 'call' | 'register' | 'publish' | 'subscribe';
-
-export interface Grant {
-  allow: boolean;
-  discloseCaller: boolean;
-  disclosePublisher: boolean;
-}
-
-/**
- * What a session's role decides: a Grant, or null when the decision must first be fetched from
- * a dynamic authorizer (workers/auth/dynamic-role.ts).
- */
-export interface Permissions {
-  readonly name: string;
-  check(uri: string, action: Action, s?: Session, options?: Dict): Grant | null;
-  /**
-   * Whether `s` may be sent the EVENT (action subscribe) or INVOCATION (action register) of the
-   * concrete `uri` through a pattern its role covers only in part. Synchronous: for a dynamic
-   * role, only a decision already known counts.
-   */
-  receives(uri: string, action: 'subscribe' | 'register', s: Session): boolean;
-}
+// The role's contract lives with the session it decides for (workers/session.ts).
+export type { Action, Grant, Permissions } from './session.js';
 
 /**
  * How much of what a pattern (prefix or wildcard) can match a role allows: every URI, some, or
@@ -53,6 +32,7 @@ interface Rule {
  */
 export class RolePermissions implements Permissions {
   readonly name: string;
+  readonly decidesPerSession = false;
   #exact = new Map<string, Rule>();
   #prefix: Rule[] = [];
   #wildcard: Rule[] = [];

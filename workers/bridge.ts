@@ -8,7 +8,7 @@ import { checkClientMessage, type Dict, isDict, ProtocolViolation } from '../src
 import { checkOptions } from '../src/shared/wamp/options.js';
 import { Uri } from '../src/shared/wamp/uris.js';
 import type { InternalOutput } from './auth/internal-caller.js';
-import type { Realm } from './realm.js';
+import type { RealmServices } from './services.js';
 import { Session, SessionState } from './session.js';
 
 /** An HTTP answer: status code and body (JSON text for publisher and caller). */
@@ -37,7 +37,7 @@ export class Bridges {
 
   constructor(
     specs: BridgeSpec[],
-    realms: Map<string, Realm>,
+    realms: Map<string, RealmServices>,
     out: InternalOutput,
     readonly outbox: Outbox,
     log: Logger,
@@ -78,7 +78,7 @@ class BridgeService {
 
   constructor(
     readonly spec: BridgeSpec,
-    readonly realm: Realm,
+    readonly realm: RealmServices,
     out: InternalOutput,
     readonly log: Logger,
   ) {

@@ -3,79 +3,15 @@ import type { TailedMessage } from '../src/shared/wamp/json-tail.js';
 import { randomId } from '../src/shared/wamp/ids.js';
 import { type Dict, WampError } from '../src/shared/wamp/messages.js';
 import { Uri } from '../src/shared/wamp/uris.js';
-import { RolePermissions } from './authorizer.js';
 import type { EventStore } from './event-store.js';
-import { approxSize, countLimit, knownFrameBytes, type Limits, limited, overLimit } from './limits.js';
+import { countLimit, knownFrameBytes, type Limits, limited, overLimit } from './limits.js';
 import { type Match, UriIndex } from './match/uri-index.js';
-import { INTERNAL_BIT, type Output } from './output.js';
-import type { Session } from './session.js';
+import type { Output } from './output.js';
+import { Eligibility, type Publication, publicationBytes } from './publication.js';
+import { type Session, Subscription, serBit } from './session.js';
 
-/** All subscribers of one (topic, match) share one subscription id (WAMP spec, "SUBSCRIBED"). */
-export class Subscription {
-  readonly subscribers = new Set<Session>();
-  /**
-   * Subscribers whose role allows only part of what this pattern matches: each event is checked
-   * against their role (Permissions.receives) before it is sent. null when none.
-   */
-  filtered: Set<Session> | null = null;
-  readonly created = new Date().toISOString();
-  /** Connection ids of all subscribers not filtered; rebuilt lazily after a change. */
-  #connIds: number[] | null = null;
-  /** Bit k set when such a subscriber speaks SERIALIZER_LIST[k] (an EVENT is encoded once per such serializer); lazily. */
-  #serMask = -1;
-  /** The filtered subscribers by role (a static role decides alike for all its sessions); lazily. */
-  #groups: FilteredGroup[] | null = null;
-  constructor(
-    readonly id: number,
-    readonly topic: string,
-    readonly match: Match,
-  ) {}
-
-  connIds(): number[] {
-    if (this.#connIds === null) {
-      this.#connIds = [];
-      for (const s of this.subscribers) if (this.filtered === null || !this.filtered.has(s)) this.#connIds.push(s.connId);
-    }
-    return this.#connIds;
-  }
-  serMask(): number {
-    if (this.#serMask < 0) {
-      let m = 0;
-      for (const s of this.subscribers) if (this.filtered === null || !this.filtered.has(s)) m |= serBit(s);
-      this.#serMask = m;
-    }
-    return this.#serMask;
-  }
-  groups(): FilteredGroup[] {
-    if (this.#groups === null) {
-      const byKey = new Map<object, FilteredGroup>();
-      for (const s of this.filtered ?? []) {
-        const key = s.permissions instanceof RolePermissions ? s.permissions : s;
-        let g = byKey.get(key);
-        if (g === undefined) byKey.set(key, (g = { sample: s, connIds: [], mask: 0 }));
-        g.connIds.push(s.connId);
-        g.mask |= serBit(s);
-      }
-      this.#groups = [...byKey.values()];
-    }
-    return this.#groups;
-  }
-  changed(): void {
-    this.#connIds = null;
-    this.#serMask = -1;
-    this.#groups = null;
-  }
-  info(): Dict {
-    return { id: this.id, created: this.created, uri: this.topic, match: this.match };
-  }
-}
-
-/** Filtered subscribers of one subscription that one decision covers: one role, or one session of a dynamic role. */
-interface FilteredGroup {
-  sample: Session;
-  connIds: number[];
-  mask: number;
-}
+// Subscriptions are records a session shares with the broker (workers/session.ts).
+export { Eligibility, type Publication, publicationBytes, Subscription };
 
 /** What the broker tells the realm so it can emit meta events (WAMP spec, "Subscription Meta API"). */
 export interface BrokerEvents {
@@ -83,69 +19,6 @@ export interface BrokerEvents {
   subscribed(s: Session, sub: Subscription): void;
   unsubscribed(s: Session, sub: Subscription): void;
   deleted(s: Session, sub: Subscription): void;
-}
-
-/** One publication on its way to subscribers. */
-export interface Publication {
-  id: number;
-  topic: string;
-  /** null: the router itself (meta events, testaments). */
-  publisher: Session | null;
-  options: Dict;
-  /** The publisher's identity for EVENT.Details, when disclosed. */
-  disclosed: Dict | null;
-  /** Arguments and ArgumentsKw, verbatim. */
-  payload: unknown[];
-  /** The payload's JSON text when it came from a JSON publisher (see src/shared/wamp/json-tail.ts). */
-  jsonTail: string | undefined;
-  /** The PUBLISH frame's size where it is known exactly, else -1 (see publicationBytes). */
-  bytes: number;
-}
-
-/** Subscriber black/white lists of one publication (WAMP spec, "Subscriber Black- and Whitelisting"). */
-export class Eligibility {
-  readonly exclude: Set<number> | null;
-  readonly excludeAuthid: Set<string> | null;
-  readonly excludeAuthrole: Set<string> | null;
-  readonly eligible: Set<number> | null;
-  readonly eligibleAuthid: Set<string> | null;
-  readonly eligibleAuthrole: Set<string> | null;
-  readonly bySessionId: boolean;
-
-  private constructor(o: Dict) {
-    const set = <T>(v: unknown): Set<T> | null => (Array.isArray(v) ? new Set(v as T[]) : null);
-    this.exclude = set(o.exclude);
-    this.excludeAuthid = set(o.exclude_authid);
-    this.excludeAuthrole = set(o.exclude_authrole);
-    this.eligible = set(o.eligible);
-    this.eligibleAuthid = set(o.eligible_authid);
-    this.eligibleAuthrole = set(o.eligible_authrole);
-    this.bySessionId = this.exclude !== null || this.eligible !== null;
-  }
-
-  /** null when the options carry no list at all: the common case takes the fast path. */
-  static from(o: Dict): Eligibility | null {
-    return o.exclude === undefined &&
-      o.exclude_authid === undefined &&
-      o.exclude_authrole === undefined &&
-      o.eligible === undefined &&
-      o.eligible_authid === undefined &&
-      o.eligible_authrole === undefined
-      ? null
-      : new Eligibility(o);
-  }
-
-  /** In every eligible list present and in none of the exclude lists present. */
-  admits(s: Session): boolean {
-    return (
-      (this.eligible === null || this.eligible.has(s.id)) &&
-      (this.eligibleAuthid === null || this.eligibleAuthid.has(s.authid)) &&
-      (this.eligibleAuthrole === null || this.eligibleAuthrole.has(s.authrole)) &&
-      (this.exclude === null || !this.exclude.has(s.id)) &&
-      (this.excludeAuthid === null || !this.excludeAuthid.has(s.authid)) &&
-      (this.excludeAuthrole === null || !this.excludeAuthrole.has(s.authrole))
-    );
-  }
 }
 
 /**
@@ -322,7 +195,7 @@ export class Broker {
     this.#fanout(pub, eligibility);
     if (this.store !== null && (eligibility === null || !eligibility.bySessionId)) {
       // WAMP spec, "Event History": events with session-id black/whitelists are not stored.
-      this.store.record(this, pub, eligibility);
+      this.store.record(pub, eligibility);
     }
   }
 
@@ -334,7 +207,7 @@ export class Broker {
   dispatchRemote(pub: Publication): void {
     const eligibility = Eligibility.from(pub.options);
     this.#fanout(pub, eligibility);
-    if (this.store !== null && (eligibility === null || !eligibility.bySessionId)) this.store.record(this, pub, eligibility);
+    if (this.store !== null && (eligibility === null || !eligibility.bySessionId)) this.store.record(pub, eligibility);
   }
 
   /**
@@ -508,25 +381,8 @@ export class Broker {
 
 const EMPTY: Dict = Object.freeze({}) as Dict;
 
-function serBit(s: Session): number {
-  const k = s.transport.serIndex;
-  return k >= 0 ? 1 << k : INTERNAL_BIT;
-}
-
 export function copyPpt(from: Dict, to: Dict): void {
   for (const k of ['ppt_scheme', 'ppt_serializer', 'ppt_cipher', 'ppt_keyid']) if (from[k] !== undefined) to[k] = from[k];
-}
-
-/**
- * The size of a publication's frame (pub.bytes), or where it is not known (a frame decoded by the
- * main thread, a router's own publication) an estimate of it that stops past `cap`: its topic and
- * options count as well as its payload (the JSON text of the payload, or an estimate from its values).
- */
-export function publicationBytes(pub: Publication, cap: number): number {
-  if (pub.bytes >= 0) return pub.bytes;
-  let n = pub.topic.length + 20 + approxSize(pub.options, cap);
-  if (n <= cap) n += pub.jsonTail !== undefined ? pub.jsonTail.length : approxSize(pub.payload, cap);
-  return n;
 }
 
 /** Whether one pattern matches one concrete URI (for retained events, history). */

@@ -7,72 +7,13 @@ import { copyPpt } from './broker.js';
 import { type Limits, limited, overLimit } from './limits.js';
 import { type Match, UriIndex } from './match/uri-index.js';
 import type { Output } from './output.js';
-import type { Session } from './session.js';
+import { type Callee, Invocation, type InvokePolicy, Registration, type Session, serves } from './session.js';
+
+// Registrations and calls in flight are records a session shares with the dealer (workers/session.ts).
+export { type Callee, Invocation, type InvokePolicy, Registration };
 
 /** The longest delay a Node timer holds (signed 32-bit milliseconds). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
-
-export type InvokePolicy = 'single' | 'roundrobin' | 'random' | 'first' | 'last';
-
-export interface Callee {
-  session: Session;
-  forwardTimeout: boolean;
-  /** The callee's role allows only part of what the pattern matches: each call is checked. */
-  filtered: boolean;
-}
-
-/** Whether `c` may be sent an INVOCATION of `procedure` (its role may register that procedure). */
-const serves = (c: Callee, procedure: string): boolean => !c.filtered || c.session.permissions.receives(procedure, 'register', c.session);
-
-export class Registration {
-  readonly callees: Callee[] = [];
-  readonly created = new Date().toISOString();
-  /** How many callees are filtered (0: every callee serves every procedure the pattern matches). */
-  filtered = 0;
-  #next = 0;
-  constructor(
-    readonly id: number,
-    readonly procedure: string,
-    readonly match: Match,
-    readonly invoke: InvokePolicy,
-  ) {}
-
-  /** The callee for the next call (WAMP spec, "Shared Registration"); one that serves `procedure`. */
-  pick(procedure: string): Callee {
-    const c = this.filtered === 0 ? this.callees : this.callees.filter((x) => serves(x, procedure));
-    switch (this.invoke) {
-      case 'roundrobin': {
-        const i = this.#next % c.length;
-        this.#next = i + 1;
-        return c[i]!;
-      }
-      case 'random':
-        return c[Math.floor(Math.random() * c.length)]!;
-      case 'last':
-        return c[c.length - 1]!;
-      default:
-        return c[0]!;
-    }
-  }
-  info(): Dict {
-    return { id: this.id, created: this.created, uri: this.procedure, match: this.match, invoke: this.invoke };
-  }
-}
-
-/** One CALL in flight: the INVOCATION sent to the callee and the caller waiting for it. */
-export class Invocation {
-  timer: NodeJS.Timeout | null = null;
-  /** Progressive call invocations: the caller is still sending CALLs with progress: true. */
-  streaming = false;
-  constructor(
-    readonly id: number,
-    readonly caller: Session,
-    readonly callRequestId: number,
-    readonly callee: Session,
-    readonly registration: Registration,
-    readonly receiveProgress: boolean,
-  ) {}
-}
 
 /** What the dealer tells the realm so it can emit meta events (WAMP spec, "Registration Meta API"). */
 export interface DealerEvents {

@@ -1,6 +1,6 @@
 import type { Logger } from '../src/shared/log.js';
 import { Uri } from '../src/shared/wamp/uris.js';
-import type { Realm } from './realm.js';
+import type { RealmServices } from './services.js';
 import { type Session, SessionState } from './session.js';
 
 const MESSAGE = 'the router is shutting down';
@@ -17,11 +17,12 @@ function busy(s: Session): boolean {
  * callers still waiting get ERROR wamp.error.canceled and every remaining session its GOODBYE.
  */
 export class Drain {
-  #busy = new Set<Session>();
+  /** Sessions with calls in flight, and their realms. */
+  #busy = new Map<Session, RealmServices>();
   #timer: NodeJS.Timeout | null = null;
 
   constructor(
-    readonly realms: Iterable<Realm>,
+    readonly realms: Iterable<RealmServices>,
     readonly log: Logger,
   ) {}
 
@@ -33,7 +34,7 @@ export class Drain {
     for (const realm of this.realms) {
       realm.draining = true;
       for (const s of realm.sessions.values()) {
-        if (busy(s)) this.#busy.add(s);
+        if (busy(s)) this.#busy.set(s, realm);
         else realm.goodbye(s, Uri.SYSTEM_SHUTDOWN, MESSAGE);
       }
     }
@@ -45,11 +46,11 @@ export class Drain {
 
   /** After a batch: sessions whose calls have all been answered get their GOODBYE now. */
   check(): void {
-    for (const s of this.#busy) {
+    for (const [s, realm] of this.#busy) {
       if (s.state !== SessionState.ESTABLISHED) this.#busy.delete(s);
       else if (!busy(s)) {
         this.#busy.delete(s);
-        s.realm.goodbye(s, Uri.SYSTEM_SHUTDOWN, MESSAGE);
+        realm.goodbye(s, Uri.SYSTEM_SHUTDOWN, MESSAGE);
       }
     }
     if (this.#busy.size === 0 && this.#timer !== null) {
@@ -61,12 +62,12 @@ export class Drain {
   #expire(): void {
     this.#timer = null;
     let calls = 0;
-    for (const s of this.#busy) {
+    for (const [s, realm] of this.#busy) {
       if (s.state !== SessionState.ESTABLISHED) continue;
       calls += s.calls.size;
-      s.realm.dealer.failPendingCalls(s, `${MESSAGE}: the call did not finish within the drain timeout`);
+      realm.dealer.failPendingCalls(s, `${MESSAGE}: the call did not finish within the drain timeout`);
     }
-    for (const s of this.#busy) s.realm.goodbye(s, Uri.SYSTEM_SHUTDOWN, MESSAGE);
+    for (const [s, realm] of this.#busy) realm.goodbye(s, Uri.SYSTEM_SHUTDOWN, MESSAGE);
     this.log.info({ sessions: this.#busy.size, canceledCalls: calls }, 'drain timeout: canceled the calls still waiting');
     this.#busy.clear();
   }

@@ -1,7 +1,7 @@
 import type { Dict } from '../src/shared/wamp/messages.js';
-import { type Broker, type Eligibility, type Publication, publicationBytes } from './broker.js';
 import { countLimit, type Limits } from './limits.js';
 import { type Match, UriIndex } from './match/uri-index.js';
+import { type Eligibility, type Publication, publicationBytes } from './publication.js';
 import type { Session } from './session.js';
 
 /** Realm `store.event-history[]` entry (Crossbar's realm store vocabulary). */
@@ -48,7 +48,7 @@ export class EventStore {
     return [...this.#entries.exact.values(), ...this.#entries.prefix.values(), ...this.#entries.wildcard.values()].map((e) => e.cfg);
   }
 
-  record(_broker: Broker, pub: Publication, eligibility: Eligibility | null): void {
+  record(pub: Publication, eligibility: Eligibility | null): void {
     const entries = this.#entries.matchAll(pub.topic, this.#scratch);
     if (entries.length === 0) return;
     const max = this.#maxBytes;

@@ -5,7 +5,7 @@ import { RolePermissions } from './authorizer.js';
 import { RemoteSession } from './cluster/remote-session.js';
 import { frameBytes, overLimit } from './limits.js';
 import type { Match } from './match/uri-index.js';
-import type { Realm } from './realm.js';
+import type { RealmServices as Realm } from './services.js';
 import type { Session } from './session.js';
 
 /** Result of a meta procedure: [args] or [args, kwargs]. */

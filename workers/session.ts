@@ -1,9 +1,15 @@
+/**
+ * A session and the records it shares with the realm's broker and dealer (subscriptions,
+ * registrations, calls in flight) and its role's permissions: one file because they refer to one
+ * another. Behaviour lives in broker.ts, dealer.ts and authorizer.ts; what a session sees of its
+ * realm is SessionHost (implemented by Realm, workers/realm.ts).
+ */
 import type { TransportInfo } from '../src/shared/ipc/protocol.js';
+import type { Limit } from '../src/shared/labels.js';
+import type { Logger } from '../src/shared/log.js';
 import type { Dict } from '../src/shared/wamp/messages.js';
-import type { Grant, Permissions } from './authorizer.js';
-import type { Subscription } from './broker.js';
-import type { Invocation, Registration } from './dealer.js';
-import type { Realm } from './realm.js';
+import type { Match } from './match/uri-index.js';
+import { INTERNAL_BIT } from './output.js';
 
 export const SessionState = { ESTABLISHED: 1, SHUTTING_DOWN: 2, CLOSED: 3 } as const;
 export type SessionState = (typeof SessionState)[keyof typeof SessionState];
@@ -16,6 +22,21 @@ export interface Testament {
   scope: 'detached' | 'destroyed';
   /** The add_testament CALL's frame size (counted against max_testament_bytes_per_session). */
   bytes: number;
+}
+
+/** What a session sees of the realm that hosts it (Realm implements it; see RealmServices for more). */
+export interface SessionHost {
+  readonly name: string;
+  readonly log: Logger;
+  readonly limits: Readonly<Record<Limit, number>>;
+  /** One message from the session. */
+  dispatch(s: Session, msg: unknown[]): void;
+  /** ABORT the session, drop its state and close its connection with `code`. */
+  abort(s: Session, reason: string, message: string, code: number): void;
+  /** Router-initiated GOODBYE. */
+  goodbye(s: Session, reason: string, message: string, silent?: boolean): void;
+  /** The session is over; `detach` hands the connection back. */
+  end(s: Session, detach: boolean): void;
 }
 
 /** One joined WAMP session, owned by the realm worker that hosts its realm. */
@@ -63,7 +84,7 @@ export class Session {
   constructor(
     readonly id: number,
     readonly connId: number,
-    readonly realm: Realm,
+    readonly realm: SessionHost,
     readonly authid: string,
     readonly authrole: string,
     readonly authmethod: string,
@@ -102,4 +123,170 @@ export class Session {
       transport: { type: this.transport.type, peer: this.transport.peer, serializer: this.transport.serializer, id: this.transport.transportId },
     };
   }
+}
+
+// ---- the role's permissions (workers/authorizer.ts, workers/auth/dynamic-role.ts) ----------
+
+export type Action = 'call' | 'register' | 'publish' | 'subscribe';
+
+export interface Grant {
+  allow: boolean;
+  discloseCaller: boolean;
+  disclosePublisher: boolean;
+}
+
+/**
+ * What a session's role decides: a Grant, or null when the decision must first be fetched from
+ * a dynamic authorizer (workers/auth/dynamic-role.ts).
+ */
+export interface Permissions {
+  readonly name: string;
+  /** True when decisions differ per session (a dynamic authorizer's); false when the role decides alike for all its sessions. */
+  readonly decidesPerSession: boolean;
+  check(uri: string, action: Action, s?: Session, options?: Dict): Grant | null;
+  /**
+   * Whether `s` may be sent the EVENT (action subscribe) or INVOCATION (action register) of the
+   * concrete `uri` through a pattern its role covers only in part. Synchronous: for a dynamic
+   * role, only a decision already known counts.
+   */
+  receives(uri: string, action: 'subscribe' | 'register', s: Session): boolean;
+}
+
+// ---- subscriptions (workers/broker.ts) -----------------------------------------------------
+
+/** All subscribers of one (topic, match) share one subscription id (WAMP spec, "SUBSCRIBED"). */
+export class Subscription {
+  readonly subscribers = new Set<Session>();
+  /**
+   * Subscribers whose role allows only part of what this pattern matches: each event is checked
+   * against their role (Permissions.receives) before it is sent. null when none.
+   */
+  filtered: Set<Session> | null = null;
+  readonly created = new Date().toISOString();
+  /** Connection ids of all subscribers not filtered; rebuilt lazily after a change. */
+  #connIds: number[] | null = null;
+  /** Bit k set when such a subscriber speaks SERIALIZER_LIST[k] (an EVENT is encoded once per such serializer); lazily. */
+  #serMask = -1;
+  /** The filtered subscribers by role (a static role decides alike for all its sessions); lazily. */
+  #groups: FilteredGroup[] | null = null;
+  constructor(
+    readonly id: number,
+    readonly topic: string,
+    readonly match: Match,
+  ) {}
+
+  connIds(): number[] {
+    if (this.#connIds === null) {
+      this.#connIds = [];
+      for (const s of this.subscribers) if (this.filtered === null || !this.filtered.has(s)) this.#connIds.push(s.connId);
+    }
+    return this.#connIds;
+  }
+  serMask(): number {
+    if (this.#serMask < 0) {
+      let m = 0;
+      for (const s of this.subscribers) if (this.filtered === null || !this.filtered.has(s)) m |= serBit(s);
+      this.#serMask = m;
+    }
+    return this.#serMask;
+  }
+  groups(): FilteredGroup[] {
+    if (this.#groups === null) {
+      const byKey = new Map<object, FilteredGroup>();
+      for (const s of this.filtered ?? []) {
+        const key = s.permissions.decidesPerSession ? s : s.permissions;
+        let g = byKey.get(key);
+        if (g === undefined) byKey.set(key, (g = { sample: s, connIds: [], mask: 0 }));
+        g.connIds.push(s.connId);
+        g.mask |= serBit(s);
+      }
+      this.#groups = [...byKey.values()];
+    }
+    return this.#groups;
+  }
+  changed(): void {
+    this.#connIds = null;
+    this.#serMask = -1;
+    this.#groups = null;
+  }
+  info(): Dict {
+    return { id: this.id, created: this.created, uri: this.topic, match: this.match };
+  }
+}
+
+/** Filtered subscribers of one subscription that one decision covers: one role, or one session of a dynamic role. */
+interface FilteredGroup {
+  sample: Session;
+  connIds: number[];
+  mask: number;
+}
+
+/** The bit of the serializer `s` speaks in a subscriber mask (Subscription.serMask), or INTERNAL_BIT. */
+export function serBit(s: Session): number {
+  const k = s.transport.serIndex;
+  return k >= 0 ? 1 << k : INTERNAL_BIT;
+}
+
+// ---- registrations and calls in flight (workers/dealer.ts) -----------------------------------
+
+export type InvokePolicy = 'single' | 'roundrobin' | 'random' | 'first' | 'last';
+
+export interface Callee {
+  session: Session;
+  forwardTimeout: boolean;
+  /** The callee's role allows only part of what the pattern matches: each call is checked. */
+  filtered: boolean;
+}
+
+/** Whether `c` may be sent an INVOCATION of `procedure` (its role may register that procedure). */
+export const serves = (c: Callee, procedure: string): boolean => !c.filtered || c.session.permissions.receives(procedure, 'register', c.session);
+
+export class Registration {
+  readonly callees: Callee[] = [];
+  readonly created = new Date().toISOString();
+  /** How many callees are filtered (0: every callee serves every procedure the pattern matches). */
+  filtered = 0;
+  #next = 0;
+  constructor(
+    readonly id: number,
+    readonly procedure: string,
+    readonly match: Match,
+    readonly invoke: InvokePolicy,
+  ) {}
+
+  /** The callee for the next call (WAMP spec, "Shared Registration"); one that serves `procedure`. */
+  pick(procedure: string): Callee {
+    const c = this.filtered === 0 ? this.callees : this.callees.filter((x) => serves(x, procedure));
+    switch (this.invoke) {
+      case 'roundrobin': {
+        const i = this.#next % c.length;
+        this.#next = i + 1;
+        return c[i]!;
+      }
+      case 'random':
+        return c[Math.floor(Math.random() * c.length)]!;
+      case 'last':
+        return c[c.length - 1]!;
+      default:
+        return c[0]!;
+    }
+  }
+  info(): Dict {
+    return { id: this.id, created: this.created, uri: this.procedure, match: this.match, invoke: this.invoke };
+  }
+}
+
+/** One CALL in flight: the INVOCATION sent to the callee and the caller waiting for it. */
+export class Invocation {
+  timer: NodeJS.Timeout | null = null;
+  /** Progressive call invocations: the caller is still sending CALLs with progress: true. */
+  streaming = false;
+  constructor(
+    readonly id: number,
+    readonly caller: Session,
+    readonly callRequestId: number,
+    readonly callee: Session,
+    readonly registration: Registration,
+    readonly receiveProgress: boolean,
+  ) {}
 }

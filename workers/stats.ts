@@ -4,7 +4,7 @@ import type { Outbox } from '../src/shared/ipc/outbox.js';
 import { type ClusterStats, Op, type WorkerStats } from '../src/shared/ipc/protocol.js';
 import { AUTH_METHODS, authIndex } from '../src/shared/labels.js';
 import { takeLimitCounts } from './limits.js';
-import type { Realm } from './realm.js';
+import type { RealmServices } from './services.js';
 
 /** Authentication results of this thread since the last report (AUTH_METHODS index * 2 + success). */
 const auth: number[] = new Array<number>(AUTH_METHODS.length * 2).fill(0);
@@ -37,7 +37,7 @@ export class StatsReporter {
 
   constructor(
     readonly outbox: Outbox,
-    readonly realms: ReadonlyMap<string, Realm>,
+    readonly realms: ReadonlyMap<string, RealmServices>,
     readonly intervalMs: number,
   ) {}
 

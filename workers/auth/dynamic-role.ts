@@ -8,8 +8,7 @@
 import type { RoleConfig } from '../../src/shared/ipc/protocol.js';
 import { type Dict, isDict, WampError } from '../../src/shared/wamp/messages.js';
 import { Uri } from '../../src/shared/wamp/uris.js';
-import type { Action, Grant } from '../authorizer.js';
-import type { Session } from '../session.js';
+import type { Action, Grant, Permissions, Session } from '../session.js';
 import { CallError } from './internal-caller.js';
 
 interface Cached {
@@ -17,8 +16,9 @@ interface Cached {
   expires: number;
 }
 
-export class DynamicRole {
+export class DynamicRole implements Permissions {
   readonly name: string;
+  readonly decidesPerSession = true;
   readonly authorizer: string;
   readonly #max: number;
   readonly #ttl: number;

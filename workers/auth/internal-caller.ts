@@ -5,7 +5,7 @@ import { type Dict, WampError } from '../../src/shared/wamp/messages.js';
 import { Uri } from '../../src/shared/wamp/uris.js';
 import { RolePermissions } from '../authorizer.js';
 import { INTERNAL_BIT, Output } from '../output.js';
-import type { Realm } from '../realm.js';
+import type { RealmServices } from '../services.js';
 import { Session } from '../session.js';
 
 /**
@@ -77,7 +77,7 @@ export class InternalCaller {
   #nextRequest = 1;
 
   constructor(
-    readonly realm: Realm,
+    readonly realm: RealmServices,
     out: InternalOutput,
     readonly timeoutMs: number,
   ) {

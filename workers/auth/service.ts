@@ -13,7 +13,6 @@ import { randomId } from '../../src/shared/wamp/ids.js';
 import { type Dict, isDict } from '../../src/shared/wamp/messages.js';
 import { Uri } from '../../src/shared/wamp/uris.js';
 
-import type { Realm } from '../realm.js';
 import { cryptosign } from './cryptosign.js';
 import { InternalCaller, type InternalOutput } from './internal-caller.js';
 import { anonymous, ticket, wampcra } from './methods.js';
@@ -21,7 +20,8 @@ import { VerifyPool } from './pool.js';
 import { scram } from './scram.js';
 import { Throttle } from './throttle.js';
 import { tlsCertificate } from './tls.js';
-import { type Attempt, AuthFailure, type Identity, type Step } from './types.js';
+import { type Attempt, AuthFailure, type AuthRealm, type Identity, type Step } from './types.js';
+import type { RealmServices } from '../services.js';
 import { countAuth } from '../stats.js';
 
 /**
@@ -51,7 +51,7 @@ class Pending {
   timer: NodeJS.Timeout | null = null;
   constructor(
     readonly connId: number,
-    readonly realm: Realm,
+    readonly realm: AuthRealm,
     readonly hello: Dict,
     readonly transport: TransportInfo,
     readonly method: string,
@@ -91,12 +91,12 @@ export class AuthService {
   #pending = new Map<number, Pending>();
   /** Attempts waiting for one of the same throttle key to be decided, by that key (FIFO). */
   #waiting = new Map<string, (() => string | null)[]>();
-  #callers = new Map<Realm, InternalCaller>();
+  #callers = new Map<RealmServices, InternalCaller>();
 
   constructor(
     readonly transports: Record<string, TransportAuth>,
     readonly options: AuthOptions,
-    readonly realms: Map<string, Realm>,
+    readonly realms: Map<string, AuthRealm>,
     readonly out: InternalOutput,
     readonly log: Logger,
   ) {
@@ -105,7 +105,7 @@ export class AuthService {
   }
 
   /** The router's own caller on `realm` (dynamic authenticators and authorizers). */
-  caller(realm: Realm): InternalCaller {
+  caller(realm: RealmServices): InternalCaller {
     let c = this.#callers.get(realm);
     if (c === undefined) {
       c = new InternalCaller(realm, this.out, this.options.timeout);
@@ -119,7 +119,7 @@ export class AuthService {
   }
 
   /** HELLO with valid roles: pick the method (client's order) and start it. */
-  hello(realm: Realm, connId: number, details: Dict, transport: TransportInfo, methods: string[]): void {
+  hello(realm: AuthRealm, connId: number, details: Dict, transport: TransportInfo, methods: string[]): void {
     this.counters.started++;
     // Only the main thread sets it (router.ts #hello, the private component socket); absent is none.
     if ((transport.component ?? null) !== null) return this.#component(realm, connId, details, transport);
@@ -173,7 +173,7 @@ export class AuthService {
    * set the identity (src/container/gate.ts); the session joins with it, as Crossbar adds its
    * router components with a trusted role (no authmethod of the client's is consulted).
    */
-  #component(realm: Realm, connId: number, details: Dict, transport: TransportInfo): void {
+  #component(realm: AuthRealm, connId: number, details: Dict, transport: TransportInfo): void {
     const c = transport.component!;
     if (!realm.roles.has(c.role)) {
       countAuth('none', false);

@@ -1,6 +1,6 @@
 import type { TransportInfo } from '../../src/shared/ipc/protocol.js';
 import type { Dict } from '../../src/shared/wamp/messages.js';
-import type { Realm } from '../realm.js';
+import type { RealmServices } from '../services.js';
 
 /** Who a session turned out to be: what WELCOME reports and the session keeps. */
 export interface Identity {
@@ -40,7 +40,7 @@ export type Step =
 
 /** One authentication in progress, as a method sees it. */
 export interface Attempt {
-  readonly realm: Realm;
+  readonly realm: RealmServices;
   /** The method name as the client offered it (`scram` or `wamp-scram`). */
   readonly method: string;
   /** HELLO.Details.authid (null when absent or empty). */
@@ -51,4 +51,10 @@ export interface Attempt {
   readonly transport: TransportInfo;
   /** Calls the dynamic authenticator; the result is the principal (role string or dict). */
   callAuthenticator(procedure: string, realm: string | null, extra?: Dict): Promise<unknown>;
+}
+
+/** What authentication needs of a realm: its services, and letting an authenticated session join. */
+export interface AuthRealm extends RealmServices {
+  /** WELCOME the session and make it a member of the realm. */
+  join(connId: number, id: number, details: Dict, transport: TransportInfo, who: Identity): void;
 }

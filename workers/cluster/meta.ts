@@ -21,7 +21,7 @@ import { type Dict, isDict, WampError } from '../../src/shared/wamp/messages.js'
 import { Uri } from '../../src/shared/wamp/uris.js';
 import type { Match } from '../match/uri-index.js';
 import { closeReason, eventsLimit, historyOf, reasonArgs } from '../meta.js';
-import type { Realm } from '../realm.js';
+import type { RealmServices as Realm } from '../services.js';
 import { type Session, SessionState } from '../session.js';
 import { RemoteSession } from './remote-session.js';
 

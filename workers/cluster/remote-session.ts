@@ -1,7 +1,5 @@
 import type { TransportInfo } from '../../src/shared/ipc/protocol.js';
-import type { Permissions } from '../authorizer.js';
-import type { Realm } from '../realm.js';
-import { Session } from '../session.js';
+import { type Permissions, Session, type SessionHost } from '../session.js';
 
 const REMOTE_TRANSPORT: TransportInfo = {
   type: 'websocket',
@@ -29,7 +27,7 @@ export class RemoteSession extends Session {
     readonly member: string,
     id: number,
     connId: number,
-    realm: Realm,
+    realm: SessionHost,
     authid: string,
     authrole: string,
     permissions: Permissions,

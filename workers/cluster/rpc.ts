@@ -46,7 +46,7 @@ import { RolePermissions } from '../authorizer.js';
 import { natsToken } from '../cluster.js';
 import { type Callee, type DealerBackplane, Invocation, type InvokePolicy, type Registration } from '../dealer.js';
 import type { Match } from '../match/uri-index.js';
-import type { Realm } from '../realm.js';
+import type { RealmServices as Realm } from '../services.js';
 import { type Session, SessionState } from '../session.js';
 import type { Membership, MembershipEvents } from './membership.js';
 import { META_TIMEOUT_MS } from './meta.js';

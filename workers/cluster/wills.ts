@@ -34,7 +34,7 @@ import { msgpackSerializer } from '../../src/shared/serializers/msgpack.js';
 import { type Dict, isDict } from '../../src/shared/wamp/messages.js';
 import { type ClusterLink, natsToken } from '../cluster.js';
 import { approxSize } from '../limits.js';
-import type { Realm } from '../realm.js';
+import type { RealmServices as Realm, WillsBackplane } from '../services.js';
 import { type Session, SessionState, type Testament } from '../session.js';
 import type { Membership, MembershipEvents } from './membership.js';
 
@@ -63,13 +63,6 @@ interface Orphan {
   sessions: Map<number, Remote>;
   assignee: string;
   timer: NodeJS.Timeout;
-}
-
-/** The realm side: told by workers/realm.ts of its sessions' joins, leaves and testaments. */
-export interface WillsBackplane {
-  joined(s: Session): void;
-  left(s: Session): void;
-  testamentsChanged(s: Session): void;
 }
 
 /** One worker's part: membership listener, and one RealmWills per realm with the meta API. */
