@@ -165,6 +165,10 @@ function clusterConfig(c: TopConfig['crosswire']['cluster'], env: NodeJS.Process
     if (v === null) return null;
     if (/^\$\{[A-Za-z_][A-Za-z0-9_]*\}$/.test(v)) return { value: envSecret(v, key, env)! };
     if (v === '') throw new ConfigError(`${key}: is empty`);
+    // Not a path: refused without echoing it (a path that cannot be read is named in errors).
+    if (/^S[A-Z2-7]{50,}$/.test(v.trim()) || v.includes('-----')) {
+      throw new ConfigError(`${key}: looks like a secret, not a file name: put it in a file, or in an environment variable and write "\${VARNAME}"`);
+    }
     return { file: resolve(baseDir, v) };
   };
   const file = (v: string | null) => (v === null ? null : resolve(baseDir, v));
