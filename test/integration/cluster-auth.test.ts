@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { nkeys } from 'nats';
 import { type Client, connect } from '../helpers/client.js';
+import { admitted, ticketLogin } from '../helpers/cookies.js';
 import { get } from '../helpers/http.js';
 import { argsOf, linked, startNats, stopAllNats, sub, until } from '../helpers/nats.js';
 import { makePki, type Pki } from '../helpers/pki.js';
@@ -57,8 +58,8 @@ const text = (b: Uint8Array) => new TextDecoder().decode(b);
 const q = (s: string) => JSON.stringify(s);
 
 /** A router node in this process whose cluster link uses `nats` (crosswire.cluster.nats). */
-async function node(nats: Json, env: NodeJS.ProcessEnv = {}): Promise<TestRouter> {
-  const r = await startRouter({ crosswire: { realm_threads: 1, cluster: { nats } }, env });
+async function node(nats: Json, env: NodeJS.ProcessEnv = {}, more: Parameters<typeof startRouter>[0] = {}): Promise<TestRouter> {
+  const r = await startRouter({ ...more, crosswire: { realm_threads: 1, auth_fail_delay: 0, cluster: { nats } }, env });
   routers.push(r);
   return r;
 }
@@ -162,6 +163,30 @@ describe('NATS credentials and TLS (crosswire.cluster.nats)', () => {
       await node({ servers: [mutual.url], tls: { ca: pki.rootCert, cert: pki.strangerCert, key: pki.strangerKey } }),
     ];
     await Promise.all([noCert, stranger].map((r) => single(r, /cannot connect to NATS: no connection within 5 s \(TIMEOUT\)/)));
+  });
+
+  test('the nats cookie store connects with the same options: nkey and mutual TLS; a cookie from node a admits on node b', async () => {
+    const user = nkeys.createUser();
+    const chain = join(dir, 'server-chain.crt');
+    const n = await startNats(
+      undefined,
+      [],
+      `authorization { users: [ { nkey: ${q(user.getPublicKey())} } ] }\n` +
+        `tls { cert_file: ${q(chain)}, key_file: ${q(pki.serverKey)}, ca_file: ${q(pki.rootCert)}, verify: true }\n`,
+    );
+    const nats = { servers: [n.url], nkey: '${TEST_NATS_SEED}', tls: { ca: pki.rootCert, cert: pki.clientCert, key: pki.clientKey } };
+    const env = { TEST_NATS_SEED: text(user.getSeed()) };
+    const more = {
+      realms: [{ name: 'realm1', roles: [{ name: 'user', permissions: [{ uri: '', match: 'prefix', allow: { call: true, register: true, publish: true, subscribe: true } }] }] }],
+      transport: {
+        cookie: { store: { type: 'nats', bucket: 'auth-cookies' } },
+        auth: { ticket: { type: 'static', principals: { alice: { ticket: 'alice-secret', role: 'user' } } }, cookie: {} },
+      },
+    };
+    const [a, b] = [await node(nats, env, more), await node(nats, env, more)];
+    const cbtid = await ticketLogin(a.url, 'alice-secret');
+    const welcome = await admitted(b.url, cbtid, 'node b to admit the cookie from node a');
+    assert.equal((welcome[2] as Json).authprovider, 'cookie');
   });
 
   test('TLS required by a tls:// URL: a nats-server without TLS is refused, not used in plain text', async () => {
