@@ -13,7 +13,7 @@
  * This is the one NATS connection of the main thread: it carries logins and logouts, never a WAMP
  * message. Until it is connected the store works as a memory store of this node.
  */
-import { type KV, type KvEntry, type NatsConnection, type QueuedIterator } from 'nats';
+import type { KV, KvEntry, NatsConnection, QueuedIterator } from 'nats';
 import type { CookieStoreConfig } from '../config/load.js';
 import type { Logger } from '../shared/log.js';
 import { connectRetrying, errorText, natsAuthOptions } from '../shared/nats-options.js';
