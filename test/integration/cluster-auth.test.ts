@@ -20,7 +20,7 @@ import { get } from '../helpers/http.js';
 import { argsOf, linked, startNats, stopAllNats, sub, until } from '../helpers/nats.js';
 import { makePki, type Pki } from '../helpers/pki.js';
 import { runCli, type RouterProcess, spawnRouter } from '../helpers/process.js';
-import { startRouter, type TestRouter } from '../helpers/router.js';
+import { ANONYMOUS_ALL, startRouter, type TestRouter } from '../helpers/router.js';
 
 type Json = Record<string, unknown>;
 type KeyPair = ReturnType<typeof nkeys.createUser>;
@@ -177,7 +177,7 @@ describe('NATS credentials and TLS (crosswire.cluster.nats)', () => {
     const nats = { servers: [n.url], nkey: '${TEST_NATS_SEED}', tls: { ca: pki.rootCert, cert: pki.clientCert, key: pki.clientKey } };
     const env = { TEST_NATS_SEED: text(user.getSeed()) };
     const more = {
-      realms: [{ name: 'realm1', roles: [{ name: 'user', permissions: [{ uri: '', match: 'prefix', allow: { call: true, register: true, publish: true, subscribe: true } }] }] }],
+      realms: [{ name: 'realm1', roles: [{ ...ANONYMOUS_ALL, name: 'user' }] }],
       transport: {
         cookie: { store: { type: 'nats', bucket: 'auth-cookies' } },
         auth: { ticket: { type: 'static', principals: { alice: { ticket: 'alice-secret', role: 'user' } } }, cookie: {} },
@@ -235,7 +235,7 @@ describe('NATS credentials and TLS (crosswire.cluster.nats)', () => {
     const wrong = 'wr0ng-t0ken-8c2d';
     const config = file('wrong-token.json', JSON.stringify({
       version: 2,
-      workers: [{ type: 'router', realms: [{ name: 'realm1', roles: [{ name: 'anonymous', permissions: [{ uri: '', match: 'prefix', allow: { call: true, register: true, publish: true, subscribe: true } }] }] }], transports: [{ type: 'websocket', endpoint: { type: 'tcp', port: 0, interface: '127.0.0.1' } }] }],
+      workers: [{ type: 'router', realms: [{ name: 'realm1', roles: [ANONYMOUS_ALL] }], transports: [{ type: 'websocket', endpoint: { type: 'tcp', port: 0 } }] }],
       crosswire: { realm_threads: 1, cluster: { nats: { servers: [n.url], token: '${TEST_NATS_TOKEN}' } } },
     }));
     const p = await spawnRouter(['--config', config], { TEST_NATS_TOKEN: wrong });
