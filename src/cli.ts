@@ -5,7 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import { effectiveConfig, envVars } from './config/effective.js';
-import { checkFiles } from './config/files.js';
+import { checkClusterFiles, checkFiles } from './config/files.js';
 import { buildConfig, ConfigError, configDir, readConfigFile, type RouterConfig, serviceAuths } from './config/load.js';
 import type { PythonComponentConfig } from './config/components.js';
 import { upgradeConfigFile } from './config/upgrade.js';
@@ -122,6 +122,7 @@ async function main(): Promise<void> {
     config = buildConfig(raw, process.env, configDir(values.config));
     // check and start open the same files, so check refuses what start would fail on.
     warnings = [...config.warnings, ...(command === 'print-config' ? [] : checkFiles(raw, configDir(values.config)))];
+    if (command !== 'print-config') checkClusterFiles(config);
   } catch (e) {
     if (e instanceof ConfigError) fail(`invalid configuration:\n${e.message}`);
     throw e;

@@ -18,9 +18,10 @@
  * matching queue group), and `noEcho` keeps a node's own publications from coming back to it.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { connect, createInbox, type NatsConnection, type Subscription as NatsSubscription } from 'nats';
+import { createInbox, type NatsConnection, type Subscription as NatsSubscription } from 'nats';
 import type { ClusterConfig, ClusterStats } from '../src/shared/ipc/protocol.js';
 import type { Logger } from '../src/shared/log.js';
+import { connectRetrying, errorText, natsAuthOptions } from '../src/shared/nats-options.js';
 import { msgpackSerializer } from '../src/shared/serializers/msgpack.js';
 import type { Dict } from '../src/shared/wamp/messages.js';
 import type { Backplane, Broker, Publication, Subscription } from './broker.js';
@@ -429,29 +430,28 @@ export class ClusterLink {
     }
   }
 
-  /** Connects (retrying for ever, with NATS's reconnect wait); the realms' interest is subscribed once connected. */
+  /** Connects (retrying for ever, every second, each failure's cause in /ready and the log); the realms' interest is subscribed once connected. */
   async start(): Promise<void> {
     const { cfg } = this;
-    let nc: NatsConnection;
-    try {
-      nc = await connect({
+    const nc = await connectRetrying(
+      () => ({
         servers: cfg.servers,
         name: `crosswire ${cfg.nodeId} worker ${this.workerIndex}`,
         noEcho: true,
-        waitOnFirstConnect: true,
         maxReconnectAttempts: -1,
         reconnectTimeWait: 1000,
-        ...(cfg.user !== null ? { user: cfg.user, pass: cfg.password ?? '' } : {}),
-        ...(cfg.token !== null ? { token: cfg.token } : {}),
-      });
-    } catch (e) {
-      this.#state(false, `cannot connect to NATS: ${String(e)}`);
-      throw e;
-    }
-    if (this.#closing) {
-      await nc.close();
-      return;
-    }
+        ...natsAuthOptions(cfg),
+      }),
+      (e) => {
+        const down = `cannot connect to NATS: ${errorText(e)}`;
+        if (down === this.#down) return;
+        // A new cause: logged once (the tries go on every second).
+        this.log.error({ node: cfg.nodeId, err: errorText(e) }, 'cluster: cannot connect to NATS, trying again every second');
+        this.#state(false, down);
+      },
+      () => this.#closing,
+    );
+    if (nc === null) return;
     this.#nc = nc;
     this.#state(true, null);
     this.log.info({ node: cfg.nodeId, server: nc.getServer() }, 'cluster: connected to NATS');

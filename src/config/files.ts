@@ -9,6 +9,8 @@
 import { constants, accessSync, readFileSync, statSync } from 'node:fs';
 import { createPrivateKey, type KeyObject, X509Certificate } from 'node:crypto';
 import { delimiter, join, resolve } from 'node:path';
+import { checkNatsFiles, NatsOptionError } from '../shared/nats-options.js';
+import type { RouterConfig } from './load.js';
 import { ConfigError, isObject } from './section.js';
 
 type Json = Record<string, unknown>;
@@ -152,4 +154,15 @@ export function checkFiles(raw: unknown, baseDir: string, env: NodeJS.ProcessEnv
     }
   }
   return warnings;
+}
+
+/** Opens the files of crosswire.cluster.nats (NKey seed, .creds, TLS CA, client certificate and key). */
+export function checkClusterFiles(config: RouterConfig): void {
+  if (config.cluster === null) return;
+  try {
+    checkNatsFiles(config.cluster);
+  } catch (e) {
+    if (e instanceof NatsOptionError) throw new ConfigError(e.message);
+    throw e;
+  }
 }

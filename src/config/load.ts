@@ -3,7 +3,8 @@ import { dirname, resolve } from 'node:path';
 import { availableParallelism, hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import convict, { type Schema } from 'convict';
-import type { AuthOptions, ClusterConfig, RealmConfig, RoleConfig } from '../shared/ipc/protocol.js';
+import type { AuthOptions, ClusterConfig, NatsSecret, RealmConfig, RoleConfig } from '../shared/ipc/protocol.js';
+import { checkInlineSecrets, NatsOptionError } from '../shared/nats-options.js';
 import { resolveLimits } from './limits.js';
 import { AuthConfigError, checkAuth, staticRoles, type TransportAuth } from '../shared/config/auth.js';
 import { SERIALIZERS, type SerializerName } from '../shared/serializers/index.js';
@@ -137,27 +138,58 @@ function envSecret(v: string | null, path: string, env: NodeJS.ProcessEnv): stri
 }
 
 /** crosswire.cluster (docs/cluster.md): null when no NATS server is configured. */
-function clusterConfig(c: TopConfig['crosswire']['cluster'], env: NodeJS.ProcessEnv): ClusterConfig | null {
+function clusterConfig(c: TopConfig['crosswire']['cluster'], env: NodeJS.ProcessEnv, baseDir: string): ClusterConfig | null {
   const n = c.nats;
+  const t = n.tls;
+  const set = (['user', 'password', 'token', 'nkey', 'creds'] as const).filter((k) => n[k] !== null);
+  const tlsSet = (['ca', 'cert', 'key'] as const).filter((k) => t[k] !== null).map((k) => `tls.${k}`);
+  if (t.handshake_first) tlsSet.push('tls.handshake_first');
   if (n.servers.length === 0) {
-    for (const k of ['user', 'password', 'token'] as const) {
-      if (n[k] !== null) throw new ConfigError(`crosswire.cluster.nats.${k}: set, but crosswire.cluster.nats.servers is empty`);
-    }
+    const k = [...set, ...tlsSet][0];
+    if (k !== undefined) throw new ConfigError(`crosswire.cluster.nats.${k}: set, but crosswire.cluster.nats.servers is empty`);
     return null;
   }
-  if (n.token !== null && (n.user !== null || n.password !== null)) {
-    throw new ConfigError('crosswire.cluster.nats.token: use either a token or user and password, not both');
+  // One way to authenticate (NATS takes one per connection).
+  const ways = (['user', 'token', 'nkey', 'creds'] as const).filter((k) => n[k] !== null || (k === 'user' && n.password !== null));
+  if (ways.length > 1) {
+    throw new ConfigError(`crosswire.cluster.nats.${ways[1]}: use one of user and password, token, nkey or creds, not both ${ways[0]} and ${ways[1]}`);
   }
   if ((n.user === null) !== (n.password === null)) {
     throw new ConfigError(`crosswire.cluster.nats.${n.user === null ? 'user' : 'password'}: user and password go together`);
   }
-  return {
+  if ((t.cert === null) !== (t.key === null)) {
+    throw new ConfigError(`crosswire.cluster.nats.tls.${t.cert === null ? 'cert' : 'key'}: a client certificate and its key go together`);
+  }
+  // A file path, or "${VAR}": the variable holds the secret itself.
+  const secret = (v: string | null, key: string): NatsSecret | null => {
+    if (v === null) return null;
+    if (/^\$\{[A-Za-z_][A-Za-z0-9_]*\}$/.test(v)) return { value: envSecret(v, key, env)! };
+    if (v === '') throw new ConfigError(`${key}: is empty`);
+    // Not a path: refused without echoing it (a path that cannot be read is named in errors).
+    if (/^S[A-Z2-7]{50,}$/.test(v.trim()) || v.includes('-----')) {
+      throw new ConfigError(`${key}: looks like a secret, not a file name: put it in a file, or in an environment variable and write "\${VARNAME}"`);
+    }
+    return { file: resolve(baseDir, v) };
+  };
+  const file = (v: string | null) => (v === null ? null : resolve(baseDir, v));
+  const tlsOn = tlsSet.length > 0 || n.servers.some((s) => s.startsWith('tls://'));
+  const cfg: ClusterConfig = {
     servers: [...n.servers],
     nodeId: c.node_id ?? `${hostname().replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 48) || 'node'}-${randomBytes(4).toString('hex')}`,
     user: envSecret(n.user, 'crosswire.cluster.nats.user', env),
     password: envSecret(n.password, 'crosswire.cluster.nats.password', env),
     token: envSecret(n.token, 'crosswire.cluster.nats.token', env),
+    nkey: secret(n.nkey, 'crosswire.cluster.nats.nkey'),
+    creds: secret(n.creds, 'crosswire.cluster.nats.creds'),
+    tls: tlsOn ? { ca: file(t.ca), cert: file(t.cert), key: file(t.key), handshakeFirst: t.handshake_first } : null,
   };
+  try {
+    checkInlineSecrets(cfg);
+  } catch (e) {
+    if (e instanceof NatsOptionError) throw new ConfigError(e.message);
+    throw e;
+  }
+  return cfg;
 }
 
 /** The largest delay setTimeout honours (a signed 32-bit millisecond count). */
@@ -625,7 +657,7 @@ export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env, 
     realmThreads = 1;
   }
   const x = c.crosswire;
-  const cluster = clusterConfig(c.crosswire.cluster, env);
+  const cluster = clusterConfig(c.crosswire.cluster, env, baseDir);
   // A nats cookie store uses the cluster's NATS (src/transport/cookies-nats.ts).
   for (const t of transports) {
     for (const svc of [t, ...(t.paths ?? []).flatMap((p) => (p.type === 'websocket' ? [p.service] : []))]) {

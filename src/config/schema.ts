@@ -44,7 +44,15 @@ export interface TopConfig {
     };
     ops: { on_transports: ('metrics' | 'health')[]; port: number | null; interface: string };
     cluster: {
-      nats: { servers: string[]; user: string | null; password: string | null; token: string | null };
+      nats: {
+        servers: string[];
+        user: string | null;
+        password: string | null;
+        token: string | null;
+        nkey: string | null;
+        creds: string | null;
+        tls: { ca: string | null; cert: string | null; key: string | null; handshake_first: boolean };
+      };
       node_id: string | null;
     };
   };
@@ -220,6 +228,26 @@ export const topSchema: Schema<TopConfig> = {
         user: { doc: 'NATS user name ("${VARNAME}" reads the environment).', format: 'nullable-string', default: null },
         password: { doc: 'NATS password ("${VARNAME}" reads the environment).', format: 'nullable-string', default: null },
         token: { doc: 'NATS authentication token ("${VARNAME}" reads the environment).', format: 'nullable-string', default: null },
+        nkey: {
+          doc: 'NATS NKey user: the file holding its seed (relative to the config file), or "${VARNAME}" whose value is the seed.',
+          format: 'nullable-string',
+          default: null,
+        },
+        creds: {
+          doc: 'NATS user credentials (JWT and NKey seed): a .creds file (relative to the config file), or "${VARNAME}" whose value is the file\'s content.',
+          format: 'nullable-string',
+          default: null,
+        },
+        tls: {
+          ca: { doc: 'PEM file of the CA(s) that signed the NATS server\'s certificate (null: the system\'s CAs); sets TLS on.', format: 'nullable-string', default: null },
+          cert: { doc: 'PEM client certificate for mutual TLS (with key); sets TLS on.', format: 'nullable-string', default: null },
+          key: { doc: 'PEM private key of that client certificate (unencrypted).', format: 'nullable-string', default: null },
+          handshake_first: {
+            doc: 'Start with the TLS handshake instead of the NATS INFO line (the server needs handshake_first, nats-server 2.10 or later); sets TLS on.',
+            format: Boolean,
+            default: false,
+          },
+        },
       },
       node_id: {
         doc: 'This node\'s name in the cluster (logs, NATS connection names); null = generated from the host name.',

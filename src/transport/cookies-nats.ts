@@ -13,9 +13,10 @@
  * This is the one NATS connection of the main thread: it carries logins and logouts, never a WAMP
  * message. Until it is connected the store works as a memory store of this node.
  */
-import { connect, type KV, type KvEntry, type NatsConnection, type QueuedIterator } from 'nats';
+import type { KV, KvEntry, NatsConnection, QueuedIterator } from 'nats';
 import type { CookieStoreConfig } from '../config/load.js';
 import type { Logger } from '../shared/log.js';
+import { connectRetrying, errorText, natsAuthOptions } from '../shared/nats-options.js';
 import { type CookieRecord, MemoryStore } from './cookies.js';
 
 type NatsStoreConfig = Extract<CookieStoreConfig, { type: 'nats' }>;
@@ -57,16 +58,20 @@ export class NatsCookieStore extends MemoryStore {
 
   async #start(loaded: () => void): Promise<void> {
     const n = this.cfg.nats!;
-    const nc = await connect({
-      servers: n.servers,
-      name: `crosswire ${n.nodeId} cookies`,
-      waitOnFirstConnect: true,
-      maxReconnectAttempts: -1,
-      reconnectTimeWait: 1000,
-      ...(n.user !== null ? { user: n.user, pass: n.password ?? '' } : {}),
-      ...(n.token !== null ? { token: n.token } : {}),
-    });
-    if (this.#closing) return void (await nc.close());
+    let cause = '';
+    const nc = await connectRetrying(
+      () => ({ servers: n.servers, name: `crosswire ${n.nodeId} cookies`, maxReconnectAttempts: -1, reconnectTimeWait: 1000, ...natsAuthOptions(n) }),
+      (e) => {
+        if (errorText(e) !== cause) {
+          // A new cause: logged once (the tries go on every second); the router starts meanwhile.
+          cause = errorText(e);
+          this.log?.error({ err: cause, bucket: this.cfg.bucket }, 'cookie store: cannot connect to NATS, trying again every second; cookies stay on this node meanwhile');
+        }
+        loaded();
+      },
+      () => this.#closing,
+    );
+    if (nc === null) return;
     this.#nc = nc;
     const opts = { history: 1, ttl: this.cfg.maxAge * 1000, max_bytes: this.cfg.maxsize };
     const js = nc.jetstream();

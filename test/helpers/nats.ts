@@ -2,7 +2,7 @@
 // Same scheme as test/integration/cluster.test.ts (which keeps its own copy): Debian's nats-server,
 // a free loopback port, JetStream with a temporary store.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -35,8 +35,12 @@ export interface Nats {
 const children = new Set<ChildProcess>();
 const dirs = new Set<string>();
 
-/** Starts nats-server on a free loopback port (or `at`) with JetStream and a temporary store; resolves when it is ready. */
-export async function startNats(at?: { port: number; dir: string }, extra: string[] = []): Promise<Nats> {
+/**
+ * Starts nats-server on a free loopback port (or `at`) with JetStream and a temporary store; resolves
+ * when it is ready. `config`: the text of a nats-server configuration file (written to the store
+ * directory, passed with -c; the command line's address, port and store take precedence).
+ */
+export async function startNats(at?: { port: number; dir: string }, extra: string[] = [], config?: string): Promise<Nats> {
   const bin = [process.env.NATS_SERVER ?? 'nats-server', ...(process.env.NATS_SERVER === undefined ? ['/usr/sbin/nats-server'] : [])].find((b) => {
     const v = spawnSync(b, ['--version'], { encoding: 'utf8' });
     return v.error === undefined && v.status === 0;
@@ -45,7 +49,10 @@ export async function startNats(at?: { port: number; dir: string }, extra: strin
   const port = at?.port ?? (await freePort());
   const dir = at?.dir ?? mkdtempSync(join(tmpdir(), 'crosswire-nats-'));
   dirs.add(dir);
-  const child = spawn(bin, ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir, ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const conf = join(dir, 'nats-server.conf');
+  if (config !== undefined) writeFileSync(conf, config);
+  const args = [...(config !== undefined ? ['-c', conf] : []), '-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir, ...extra];
+  const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
   child.once('exit', () => children.delete(child));
   let log = '';

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { buildConfig, ConfigError } from '../../src/config/load.js';
+import { nkeys } from 'nats';
 import { DEFAULT_CONFIG } from '../../src/config/default.js';
 import { maskSecrets } from '../../src/config/effective.js';
 import { eventSubject, interestSubject, MAX_SUBJECT, natsToken } from '../../workers/cluster.js';
@@ -25,6 +26,10 @@ describe('crosswire.cluster', () => {
       user: null,
       password: null,
       token: null,
+      nkey: null,
+      creds: null,
+      // tls:// in the list: TLS required (with the system's CAs).
+      tls: { ca: null, cert: null, key: null, handshakeFirst: false },
     });
   });
 
@@ -46,11 +51,36 @@ describe('crosswire.cluster', () => {
     assert.equal(t.cluster?.token, 's3cret');
     refused(withCluster({ nats: { servers: ['nats://a:4222'], token: '${NATS_TOKEN}' } }), /crosswire\.cluster\.nats\.token: environment variable NATS_TOKEN is not set/);
     refused(withCluster({ nats: { servers: ['nats://a:4222'], user: 'x' } }), /crosswire\.cluster\.nats\.password: user and password go together/);
-    refused(withCluster({ nats: { servers: ['nats://a:4222'], user: 'x', password: 'y', token: 'z' } }), /crosswire\.cluster\.nats\.token: use either/);
+    refused(withCluster({ nats: { servers: ['nats://a:4222'], user: 'x', password: 'y', token: 'z' } }), /crosswire\.cluster\.nats\.token: use one of user and password, token, nkey or creds, not both user and token/);
     refused(withCluster({ nats: { servers: [], token: 'z' } }), /crosswire\.cluster\.nats\.token: set, but crosswire\.cluster\.nats\.servers is empty/);
     const masked = maskSecrets({ nats: { user: 'crosswire', password: 'hunter2', token: 'abc' } }) as { nats: Record<string, string> };
     assert.equal(masked.nats.password, '********');
     assert.equal(masked.nats.token, '********');
+  });
+
+  test('nkey, creds and tls: paths from the config file\'s directory, "${VAR}" secrets checked at once, one way to authenticate', () => {
+    const seed = new TextDecoder().decode(nkeys.createUser().getSeed());
+    const n = (nats: Record<string, unknown>) => withCluster({ nats: { servers: ['nats://a:4222'], ...nats } });
+    const files = buildConfig(n({ nkey: 'keys/user.nk', tls: { ca: '/etc/ca.crt', cert: 'c.crt', key: 'c.key' } }), {}, '/srv/cw').cluster!;
+    assert.deepEqual(files.nkey, { file: '/srv/cw/keys/user.nk' });
+    assert.deepEqual(files.tls, { ca: '/etc/ca.crt', cert: '/srv/cw/c.crt', key: '/srv/cw/c.key', handshakeFirst: false });
+    assert.deepEqual(buildConfig(n({ nkey: '${SEED}' }), { SEED: seed }).cluster!.nkey, { value: seed });
+    assert.deepEqual(buildConfig(n({ creds: 'x.creds' }), {}, '/srv').cluster!.creds, { file: '/srv/x.creds' });
+    assert.equal(buildConfig(n({}), {}).cluster!.tls, null);
+    assert.deepEqual(buildConfig(n({ tls: { handshake_first: true } }), {}).cluster!.tls, { ca: null, cert: null, key: null, handshakeFirst: true });
+    refused(n({ nkey: '${SEED}' }), /crosswire\.cluster\.nats\.nkey: environment variable SEED is not set/);
+    refused(n({ nkey: '${SEED}' }), /crosswire\.cluster\.nats\.nkey: the value of its environment variable is not an NKey seed/, { SEED: 'SUAAAA' });
+    refused(n({ creds: '${CREDS}' }), /crosswire\.cluster\.nats\.creds: the value of its environment variable is not a NATS credentials file/, { CREDS: seed });
+    refused(n({ token: 't', nkey: 'f' }), /crosswire\.cluster\.nats\.nkey: use one of .* not both token and nkey/);
+    refused(n({ nkey: 'f', creds: 'g' }), /crosswire\.cluster\.nats\.creds: use one of .* not both nkey and creds/);
+    refused(n({ tls: { cert: 'c.crt' } }), /crosswire\.cluster\.nats\.tls\.key: a client certificate and its key go together/);
+    refused(withCluster({ nats: { servers: [], tls: { ca: 'ca.crt' } } }), /crosswire\.cluster\.nats\.tls\.ca: set, but crosswire\.cluster\.nats\.servers is empty/);
+    refused(withCluster({ nats: { servers: [], nkey: 'f' } }), /crosswire\.cluster\.nats\.nkey: set, but/);
+    refused(n({ nkey: '' }), /crosswire\.cluster\.nats\.nkey: is empty/);
+    // A seed or .creds content written into the file is refused, without being echoed.
+    for (const [k, v] of [['nkey', seed], ['creds', `-----BEGIN NATS USER JWT-----\nx\n------END NATS USER JWT------\n`]]) {
+      assert.throws(() => buildConfig(n({ [k!]: v }), {}), (e: unknown) => e instanceof ConfigError && /looks like a secret, not a file name/.test(e.message) && !e.message.includes(v!));
+    }
   });
 
   test('a bad value is refused naming the key; unknown keys stay errors', () => {
@@ -58,7 +88,7 @@ describe('crosswire.cluster', () => {
     refused(withCluster({ nats: { servers: [4222] } }), /crosswire\.cluster\.nats\.servers: '4222' is not a NATS server URL/);
     refused(DEFAULT_CONFIG, /crosswire\.cluster\.nats\.servers: 'a b' is not a NATS server URL/, { CROSSWIRE_CLUSTER_NATS: 'a b' });
     refused(withCluster({ nats: { servers: ['nats://a:4222'] }, node_id: 'no spaces' }), /crosswire\.cluster\.node_id: must match/);
-    refused(withCluster({ nats: { servers: ['nats://a:4222'], creds: 'x' } }), /crosswire\.cluster\.nats\.creds/);
+    refused(withCluster({ nats: { servers: ['nats://a:4222'], credentials: 'x' } }), /crosswire\.cluster\.nats\.credentials/);
     refused(withCluster({ nats: { servers: ['nats://a:4222'] }, routes: [] }), /crosswire\.cluster\.routes/);
   });
 });

@@ -235,6 +235,23 @@ export interface ClusterConfig {
   user: string | null;
   password: string | null;
   token: string | null;
+  /** An NKey user's seed, given inline ("${VAR}") or as a file read at connect. */
+  nkey: NatsSecret | null;
+  /** A user credentials file's content (JWT and seed), inline or as a file. */
+  creds: NatsSecret | null;
+  /** null: TLS only if the server requires it (with the system's CAs). */
+  tls: NatsTls | null;
+}
+
+/** A secret from the environment (`value`) or a file to read (`file`, absolute). */
+export type NatsSecret = { value: string } | { file: string };
+
+/** TLS to NATS: absolute PEM file paths. */
+export interface NatsTls {
+  ca: string | null;
+  cert: string | null;
+  key: string | null;
+  handshakeFirst: boolean;
 }
 
 export type LogFormat = 'json' | 'pretty';
