@@ -107,6 +107,7 @@ function embed(text: string): Json {
     if (k === 'paths') router(c).transports = [{ type: 'web', endpoint: { type: 'tcp', port: 8080 }, paths: v }];
     else if (k === 'endpoint') router(c).transports = [{ type: 'websocket', endpoint: v }];
     else if (k === 'auth') router(c).transports = [{ type: 'websocket', endpoint: TLS_ENDPOINT, auth: v }];
+    else if (k === 'nats') c.crosswire = { ...((c.crosswire as Json | undefined) ?? {}), cluster: { nats: v } };
     else if (k === 'transport') c.workers.push({ type: 'container', components: [{ type: 'class', classname: 'm.C', realm: 'realm1', transport: v }] });
     else assert.fail(`no place known for a "${k}" fragment: teach embed() or mark the block`);
     return c;
