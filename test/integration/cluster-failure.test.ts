@@ -153,11 +153,10 @@ describe('a node killed without a word (real nats-server, three nodes)', () => {
     assert.equal(willB.events.items.length, 2, `testament events on B: ${JSON.stringify(willB.events.items.map((e) => e.args))}`);
   });
 
-  // Skipped: in about half of the full-suite runs on the loaded 2-core machine (Node matrix, and
-  // once on the host) no survivor fired anything within 15 s when two nodes died together — the
-  // re-choice of the firing survivor has a race not yet found (issue 14 note). The single-node
-  // SIGKILL test above covers the common case.
-  test('two nodes killed at once: each of their sessions gets one on_leave and its testament once, cluster-wide', { skip: 'flaky: when two nodes die together no survivor fires in about half of the loaded runs (a race in the re-choice, under investigation; issue 14)' }, async () => {
+  // D and E are killed as soon as they are linked: their sessions joined (and added testaments)
+  // before their NATS connections were up, and a node may die before the snapshot exchange that
+  // follows the first heartbeats (what made this test fail on a loaded machine: docs/cluster.md).
+  test('two nodes killed at once: each of their sessions gets one on_leave and its testament once, cluster-wide', async (t) => {
     const [urlA, urlB] = inProcess.map((r) => r.url) as [string, string];
     const [a, b] = await Promise.all([client(urlA), client(urlB)]);
     const base = onSurvivors.filter((c) => c.connection.isOpen).length;
@@ -175,6 +174,7 @@ describe('a node killed without a word (real nats-server, three nodes)', () => {
     await Promise.all(nodes.map((n) => within(n.exited, 10_000, 'a node to die')));
     const got = await Promise.all([leaveA.events.waitFor(4, 15_000), willA.events.waitFor(4, 15_000), leaveB.events.waitFor(4, 15_000), willB.events.waitFor(4, 15_000)]);
     const ms = Date.now() - t0;
+    t.diagnostic(`on_leave and testaments on A and B ${ms} ms after the kill`);
     assert.ok(ms < 8000, `on_leave and testaments came ${ms} ms after the kill`);
     await settled(a, b, base, 'two');
     const want = [...ids].sort();

@@ -11,10 +11,13 @@
  * - `['j', member, realm, session, authid, authrole]` a session joined;
  * - `['q', member, realm, session]` a session left (its node published its on_leave itself);
  * - `['t', member, realm, session, testaments]` the session's testaments now (after add or flush);
- * - `['w', member, realm, ask, sessions]` (direct) a whole snapshot, sent to a member heard for the
- *   first time or again (which answers with its own when `ask`), and to every live member after a
- *   reconnection to NATS;
- * - `['f', member, realm, dead]` `member` fired `dead`'s sessions (the others forget them).
+ * - `['w', member, realm, ask, sessions]` a whole snapshot: sent directly to a member heard for
+ *   the first time or again (which answers with its own when `ask`), and to every live member after
+ *   a reconnection to NATS; announced to every node (`ask` false) when the connection first comes
+ *   up, since sessions may have joined (and added testaments) before: their `j` and `t` reached
+ *   nobody, and a node killed before the heartbeat-driven exchange would take them with it;
+ * - `['f', member, realm, dead]` `member` fired `dead`'s sessions (the others forget them, also when
+ *   it comes before they declared `dead` dead themselves).
  *
  * Who fires: the member with the smallest id among this member and the live members known to serve
  * the realm (those that sent a snapshot or an announcement for it). Every member sees the same
@@ -40,7 +43,7 @@ import type { Membership, MembershipEvents } from './membership.js';
 
 /** Most sessions of one member this node keeps. */
 export const MAX_REMOTE_SESSIONS = 200_000;
-/** How long the other survivors keep a dead member's sessions waiting for the chosen one's `f`. */
+/** How long the other survivors keep a dead member's sessions waiting for the chosen one's `f` (and remember an `f`). */
 const ORPHAN_TTL_MS = 30_000;
 
 /** A testament as carried: [topic, args, kwargs, options, scope]. */
@@ -108,6 +111,9 @@ export class ClusterWills implements MembershipEvents {
           },
         }),
       );
+      // Sessions that joined before the connection was up (their announcements reached nobody):
+      // every node knows them before anything else this node sends (one connection, in order).
+      r.announceAll();
     }
   }
 
@@ -159,6 +165,8 @@ class RealmWills implements WillsBackplane {
   readonly #leaving = new Set<string>();
   /** Dead members whose sessions another survivor was chosen to fire. */
   readonly #orphans = new Map<string, Orphan>();
+  /** Members another survivor said it fired (`f`) before this one declared them dead: nothing to keep for them. */
+  readonly #fired = new Map<string, NodeJS.Timeout>();
   #warned = 0;
 
   constructor(
@@ -186,11 +194,20 @@ class RealmWills implements WillsBackplane {
 
   /** Sends this node's sessions of the realm to `member` (which answers with its own if `ask`). */
   sync(member: string, ask: boolean): void {
+    this.cw.membership.send(member, ['w', this.#me, this.realm.name, ask, this.#snapshot()]);
+  }
+
+  /** Announces this node's sessions of the realm to every node (no answer asked). */
+  announceAll(): void {
+    this.cw.broadcast(this.realm.name, ['w', this.#me, this.realm.name, false, this.#snapshot()]);
+  }
+
+  #snapshot(): unknown[] {
     const sessions: unknown[] = [];
     for (const s of this.realm.sessions.values()) {
       if (s.state === SessionState.ESTABLISHED) sessions.push([s.id, s.authid, s.authrole, s.testaments.map(wire)]);
     }
-    this.cw.membership.send(member, ['w', this.#me, this.realm.name, ask, sessions]);
+    return sessions;
   }
 
   // ---- the other nodes' sessions ------------------------------------------------------------
@@ -199,6 +216,7 @@ class RealmWills implements WillsBackplane {
     if (!Array.isArray(msg[4])) return;
     this.#leaving.delete(member);
     this.#dropOrphan(member); // heard again: it was not dead after all
+    this.#unfired(member);
     const fresh = new Map<number, Remote>();
     this.#members.set(member, fresh);
     for (const e of msg[4]) {
@@ -213,7 +231,11 @@ class RealmWills implements WillsBackplane {
     const [kind, member] = msg;
     if (typeof member !== 'string' || member === this.#me) return;
     if (kind === 'f') {
-      if (typeof msg[3] === 'string') this.#dropOrphan(msg[3]);
+      if (typeof msg[3] === 'string' && msg[3] !== this.#me) this.#firedBy(msg[3]);
+      return;
+    }
+    if (kind === 'w') {
+      this.synced(member, msg);
       return;
     }
     if (!Number.isSafeInteger(msg[3])) return;
@@ -240,8 +262,28 @@ class RealmWills implements WillsBackplane {
     const graceful = this.#leaving.delete(member);
     // Orphans whose chosen survivor is the one that just died: chosen again among those left.
     for (const [dead, o] of [...this.#orphans]) if (o.assignee === member) this.#settle(dead, o.sessions);
-    if (sessions === undefined || graceful) return;
+    // Another survivor declared it dead first and fired its sessions already.
+    const fired = this.#unfired(member);
+    if (sessions === undefined || graceful || fired) return;
     this.#settle(member, sessions);
+  }
+
+  /** Another survivor fired `dead`'s sessions: forgotten here now, or when this member declares it dead. */
+  #firedBy(dead: string): void {
+    if (this.#dropOrphan(dead)) return;
+    this.#unfired(dead);
+    const timer = setTimeout(() => this.#fired.delete(dead), ORPHAN_TTL_MS);
+    timer.unref();
+    this.#fired.set(dead, timer);
+  }
+
+  /** Forgets that another survivor fired `member`'s sessions; whether it had. */
+  #unfired(member: string): boolean {
+    const timer = this.#fired.get(member);
+    if (timer === undefined) return false;
+    clearTimeout(timer);
+    this.#fired.delete(member);
+    return true;
   }
 
   /** Fires `dead`'s sessions if this member is the chosen survivor; otherwise keeps them as orphans. */
@@ -273,11 +315,13 @@ class RealmWills implements WillsBackplane {
     this.cw.broadcast(this.realm.name, ['f', this.#me, this.realm.name, dead]);
   }
 
-  #dropOrphan(dead: string): void {
+  /** Forgets the orphans of `dead`; whether there were. */
+  #dropOrphan(dead: string): boolean {
     const o = this.#orphans.get(dead);
-    if (o === undefined) return;
+    if (o === undefined) return false;
     clearTimeout(o.timer);
     this.#orphans.delete(dead);
+    return true;
   }
 
   #room(member: string, sessions: Map<number, Remote>): boolean {
