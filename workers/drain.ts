@@ -19,6 +19,8 @@ function busy(s: Session): boolean {
 export class Drain {
   #busy = new Set<Session>();
   #timer: NodeJS.Timeout | null = null;
+  #done: (() => void) | null = null;
+  #over = false;
 
   constructor(
     readonly realms: Iterable<Realm>,
@@ -27,6 +29,19 @@ export class Drain {
 
   get pending(): boolean {
     return this.#busy.size > 0;
+  }
+
+  /** Calls `fn` once every session got its GOODBYE (now, if that is already so). */
+  whenDone(fn: () => void): void {
+    this.#done = fn;
+    if (this.#over) this.#finish();
+  }
+
+  #finish(): void {
+    this.#over = true;
+    const fn = this.#done;
+    this.#done = null;
+    fn?.();
   }
 
   start(drainMs: number): void {
@@ -40,7 +55,7 @@ export class Drain {
     if (this.#busy.size > 0) {
       this.log.info({ sessions: this.#busy.size, drainMs }, 'draining: waiting for in-flight calls');
       this.#timer = setTimeout(() => this.#expire(), drainMs);
-    }
+    } else this.#finish();
   }
 
   /** After a batch: sessions whose calls have all been answered get their GOODBYE now. */
@@ -55,6 +70,7 @@ export class Drain {
     if (this.#busy.size === 0 && this.#timer !== null) {
       clearTimeout(this.#timer);
       this.#timer = null;
+      this.#finish();
     }
   }
 
@@ -69,5 +85,6 @@ export class Drain {
     for (const s of this.#busy) s.realm.goodbye(s, Uri.SYSTEM_SHUTDOWN, MESSAGE);
     this.log.info({ sessions: this.#busy.size, canceledCalls: calls }, 'drain timeout: canceled the calls still waiting');
     this.#busy.clear();
+    this.#finish();
   }
 }

@@ -14,6 +14,7 @@ import { after, before, describe, test } from 'node:test';
 import { type Client, connect } from '../helpers/client.js';
 import { type Ev, linked, type Nats, startNats, stopAllNats, sub, until } from '../helpers/nats.js';
 import { type RouterProcess, spawnRouter } from '../helpers/process.js';
+import { scrape } from '../helpers/metrics.js';
 import { startRouter, type TestRouter } from '../helpers/router.js';
 import { within } from '../helpers/wait.js';
 import type { Inbox } from '../helpers/wait.js';
@@ -185,6 +186,57 @@ describe('a node killed without a word (real nats-server, three nodes)', () => {
       ['testaments on B', got[3]],
     ] as const) {
       assert.deepEqual(x.map((e) => e.args[0]).sort(), want, what);
+    }
+  });
+
+  test('SIGTERM: a node shutting down gracefully leaves at once: its registration and subscription are gone from the others well within the dead-node timeout, its sessions leave once and their testaments fire once', async (t) => {
+    const [urlA, urlB] = inProcess.map((r) => r.url) as [string, string];
+    const [a, b] = await Promise.all([client(urlA), client(urlB)]);
+    const base = onSurvivors.filter((c) => c.connection.isOpen).length;
+    const [leaveA, leaveB, willA, willB] = await Promise.all([sub(a, 'wamp.session.on_leave'), sub(b, 'wamp.session.on_leave'), sub(a, 'com.grace.will'), sub(b, 'com.grace.will')]);
+    const peersOf = async (r: TestRouter): Promise<number> => (await scrape(r.http)).get('crosswire_cluster_peers', { worker: '0' });
+    const g = await spawnNode('fail_g');
+    const urlG = `ws://127.0.0.1:${g.port}/ws`;
+    const [g1, g2] = await Promise.all([client(urlG), client(urlG)]);
+    const ids = [g1.session.id, g2.session.id];
+    await g1.session.register('com.grace.proc', () => 'from g');
+    await g1.session.subscribe('com.grace.topic', () => undefined);
+    await Promise.all([g1, g2].map((c, i) => c.session.call('wamp.session.add_testament', ['com.grace.will', [ids[i]], {}])));
+    await linked(g1, 'com.grace.link', [a, b]);
+    await until(async () => (await count(a)) === base + 2 && (await count(b)) === base + 2, 'every node to count every session');
+    for (const c of [a, b]) {
+      await until(async () => (await c.session.call('wamp.registration.lookup', ['com.grace.proc'])) !== null, "the survivors to route to G's callee");
+      assert.equal(await c.session.call('com.grace.proc'), 'from g');
+      assert.notEqual(await c.session.call('wamp.subscription.lookup', ['com.grace.topic']), null, "G's subscription, seen from A and B");
+    }
+    await until(async () => (await peersOf(inProcess[0]!)) === 2 && (await peersOf(inProcess[1]!)) === 2, 'A and B to count G as a peer');
+
+    const t0 = Date.now();
+    g.child.kill('SIGTERM');
+    // Registration and subscription gone from both, and G no longer a peer: well before a silent
+    // node would be declared dead (3 to 3.25 s after its last heartbeat, which G sends until it exits).
+    const gone = async (c: Client): Promise<boolean> =>
+      (await c.session.call('wamp.registration.lookup', ['com.grace.proc'])) === null && (await c.session.call('wamp.subscription.lookup', ['com.grace.topic'])) === null;
+    await until(async () => (await gone(a)) && (await gone(b)), "G's registration and subscription to be gone from A and B");
+    const goneMs = Date.now() - t0;
+    await within(g.exited, 10_000, 'node G to exit');
+    await until(async () => (await peersOf(inProcess[0]!)) === 1 && (await peersOf(inProcess[1]!)) === 1, 'A and B to drop G from their peers');
+    const leftMs = Date.now() - t0;
+    t.diagnostic(`registration and subscription gone after ${goneMs} ms, G dropped from the peers after ${leftMs} ms`);
+    assert.ok(goneMs < 2000, `G's registration and subscription were gone from A and B ${goneMs} ms after SIGTERM`);
+    assert.ok(leftMs < 2500, `G was dropped from A's and B's peers ${leftMs} ms after SIGTERM`);
+    await Promise.all([leaveA.events.waitFor(2, 15_000), leaveB.events.waitFor(2, 15_000), willA.events.waitFor(2, 15_000), willB.events.waitFor(2, 15_000)]);
+    // Anything a survivor would fire for G (it must not: G published its own) comes when G is
+    // dropped, which happened above; the markers follow whatever was published then.
+    await settled(a, b, base, 'grace');
+    const want = [...ids].sort();
+    for (const [what, x] of [
+      ['on_leave on A', leaveA],
+      ['testaments on A', willA],
+      ['on_leave on B', leaveB],
+      ['testaments on B', willB],
+    ] as const) {
+      assert.deepEqual(x.events.items.map((e) => e.args[0]).sort(), want, what);
     }
   });
 });

@@ -4,7 +4,9 @@
  * others there. A member not heard for DEAD_AFTER_MS is declared dead (`down`), so a node killed
  * without a word (SIGKILL, power loss, cut off from NATS) is gone for the others within
  * DEAD_AFTER_MS + SWEEP_MS of its last heartbeat. A node shutting down says so at once (`left`):
- * the others stop routing new work to it but let what is in flight finish.
+ * the others stop routing new work to it but let what is in flight finish; once its drain is over
+ * it says it is gone (`g`, on close), and the others drop it at once (`down`) instead of waiting
+ * for its silence.
  *
  * Each member also listens on its own subject `cwx.d.<member id>` for messages meant for it alone
  * (directory snapshots, invocations and their results: workers/cluster/rpc.ts).
@@ -159,7 +161,10 @@ export class Membership implements LinkWatcher {
     this.#publish(['l', this.id, this.link.cfg.nodeId]);
   }
 
+  /** The node is done (its drain is over): the others drop this member now, not DEAD_AFTER_MS later. */
   close(): void {
+    this.leaving();
+    this.#publish(['g', this.id, this.link.cfg.nodeId]);
     if (this.#heartbeat !== null) clearInterval(this.#heartbeat);
     if (this.#sweep !== null) clearInterval(this.#sweep);
     for (const s of this.#subs) s.unsubscribe();
@@ -188,12 +193,14 @@ export class Membership implements LinkWatcher {
   #heard(msg: unknown[]): void {
     const [kind, member, node] = msg;
     if (typeof member !== 'string' || member === this.id) return;
+    if (kind === 'g' && !this.#peers.has(member)) return; // never heard, or dropped already
     const p = this.#touch(member, typeof node === 'string' ? node : '?');
-    if (kind === 'l' && !p.left) {
+    if ((kind === 'l' || kind === 'g') && !p.left) {
       p.left = true;
       this.log.info({ member, node: p.node }, 'cluster: a node is shutting down');
       for (const l of this.listeners) l.left(member);
     }
+    if (kind === 'g') this.#drop(member, p, 0);
   }
 
   /** `member` was heard now; a member not known yet is up. */
@@ -213,11 +220,12 @@ export class Membership implements LinkWatcher {
 
   #sweepSilent(): void {
     const now = Date.now();
-    for (const [member, p] of this.#peers) {
-      if (now - p.at <= DEAD_AFTER_MS) continue;
-      this.#peers.delete(member);
-      this.log[p.left ? 'info' : 'warn']({ member, node: p.node, silentMs: now - p.at }, p.left ? 'cluster: a node left' : 'cluster: a node is gone (no heartbeat)');
-      for (const l of this.listeners) l.down(member);
-    }
+    for (const [member, p] of this.#peers) if (now - p.at > DEAD_AFTER_MS) this.#drop(member, p, now - p.at);
+  }
+
+  #drop(member: string, p: Peer, silentMs: number): void {
+    this.#peers.delete(member);
+    this.log[p.left ? 'info' : 'warn']({ member, node: p.node, silentMs }, p.left ? 'cluster: a node left' : 'cluster: a node is gone (no heartbeat)');
+    for (const l of this.listeners) l.down(member);
   }
 }
