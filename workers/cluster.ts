@@ -240,7 +240,11 @@ class RealmLink implements Backplane {
     const i = this.interest.get(subject);
     if (i === undefined || --i.count > 0) return;
     this.interest.delete(subject);
-    i.sub?.unsubscribe();
+    // Drained, not just unsubscribed: NATS hands an event to one NATS subscription of this node's
+    // queue group, so one on its way to this subscription when it is dropped must still arrive
+    // (for this node's other subscriptions that match it). The NATS client keeps delivering until
+    // the server confirmed the UNSUB (a flush).
+    i.sub?.drain().catch(() => i.sub?.unsubscribe());
   }
 
   /** A publication from another node: to the local subscribers only (never published again). */
