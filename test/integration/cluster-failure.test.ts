@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { type Client, connect } from '../helpers/client.js';
-import { type Ev, linked, type Nats, startNats, stopAllNats, sub, until } from '../helpers/nats.js';
+import { argsOf, type Ev, linked, type Nats, startNats, stopAllNats, sub, until } from '../helpers/nats.js';
 import { type RouterProcess, spawnRouter } from '../helpers/process.js';
 import { scrape } from '../helpers/metrics.js';
 import { startRouter, type TestRouter } from '../helpers/router.js';
@@ -238,5 +238,44 @@ describe('a node killed without a word (real nats-server, three nodes)', () => {
     ] as const) {
       assert.deepEqual(x.events.items.map((e) => e.args[0]).sort(), want, what);
     }
+  });
+
+  // A node started while another has just died (a crashed node restarted at once, with a new member
+  // id) never hears the dead one, so it must not be the one chosen to fire its sessions.
+  // (Two newcomers: before the fix, one of them had the smallest member id, and nothing was fired,
+  // in about half the runs.)
+  test('nodes joining just after another died (before it is declared dead) are not chosen to fire its testaments; a survivor does, once', async (t) => {
+    const [urlA, urlB] = inProcess.map((r) => r.url) as [string, string];
+    const [a, b] = await Promise.all([client(urlA), client(urlB)]);
+    const [leaveA, leaveB, willA, willB] = await Promise.all([sub(a, 'wamp.session.on_leave'), sub(b, 'wamp.session.on_leave'), sub(a, 'com.late.will'), sub(b, 'com.late.will')]);
+    const x = await spawnNode('fail_x');
+    const x1 = await client(`ws://127.0.0.1:${x.port}/ws`);
+    const id = x1.session.id;
+    await x1.session.call('wamp.session.add_testament', ['com.late.will', [id], {}]);
+    await linked(x1, 'com.late.link', [a, b]);
+    // The newcomers are stopped as soon as they are ready, before their NATS link is up (it takes
+    // them a moment), and let go once X is stopped: so they never hear X but are known to A and B
+    // well before X is declared dead. (Stopped, not killed: X's sockets stay open, nothing more
+    // comes from it.)
+    const late = await Promise.all(
+      ['fail_n1', 'fail_n2'].map(async (name) => {
+        const n = await spawnNode(name);
+        n.child.kill('SIGSTOP');
+        return n;
+      }),
+    );
+    const t0 = Date.now();
+    x.child.kill('SIGSTOP');
+    for (const n of late) n.child.kill('SIGCONT');
+    const newcomers = await Promise.all(late.map((n) => client(`ws://127.0.0.1:${n.port}/ws`)));
+    await Promise.all(newcomers.map((c, i) => linked(c, `com.late.n${i}`, [a, b])));
+    t.diagnostic(`the newcomers were linked ${Date.now() - t0} ms after X stopped (X is declared dead 3 to 3.25 s after its last heartbeat)`);
+    const got = await Promise.all([leaveA.events.waitFor(1, 15_000), willA.events.waitFor(1, 15_000), leaveB.events.waitFor(1, 15_000), willB.events.waitFor(1, 15_000)]);
+    for (const x of got) assert.deepEqual(x.map((e) => e.args[0]), [id]);
+    // Everything A and B published meanwhile has reached the other (the markers come after it).
+    const total = onSurvivors.filter((c) => c.connection.isOpen).length + newcomers.length;
+    await settled(a, b, total, 'late');
+    for (const x of [leaveA, leaveB, willA, willB]) assert.deepEqual(argsOf(x.events), [id]);
+    x.child.kill('SIGKILL');
   });
 });

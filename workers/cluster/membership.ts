@@ -31,6 +31,8 @@ export const directSubject = (member: string): string => `cwx.d.${member}`;
 interface Peer {
   node: string;
   at: number;
+  /** `Membership.tick` when its last heartbeat was heard. */
+  tick: number;
   /** It said it is shutting down: no new work goes to it. */
   left: boolean;
 }
@@ -40,8 +42,8 @@ export interface MembershipEvents {
   up(member: string): void;
   /** A member is shutting down: it serves what it has in flight, takes nothing new. */
   left(member: string): void;
-  /** A member died (not heard for DEAD_AFTER_MS) or is gone after leaving. */
-  down(member: string): void;
+  /** A member died (not heard for DEAD_AFTER_MS) or is gone after leaving; `heard`: the tick of its last heartbeat. */
+  down(member: string, heard: number): void;
   /** A message for this member alone, from `from`. */
   direct(from: string, msg: unknown[]): void;
   /** The NATS connection is up (first time): subscribe what you need. */
@@ -60,6 +62,7 @@ export class Membership implements LinkWatcher {
   /** Since when the connection is up (0: it is not): until DEAD_AFTER_MS later, not every live member may have been heard. */
   #upSince = 0;
   #leaving = false;
+  #tick = 0;
 
   constructor(
     readonly link: ClusterLink,
@@ -71,6 +74,15 @@ export class Membership implements LinkWatcher {
   /** This member's id (its connection's unique queue group name). */
   get id(): string {
     return this.link.id;
+  }
+
+  /**
+   * Counts the heartbeats heard. Messages of one connection arrive in the order NATS sent them, so a
+   * member first heard (on any subject) at tick t was subscribed to the heartbeats before any
+   * heartbeat heard here after t: it heard that one too.
+   */
+  get tick(): number {
+    return this.#tick;
   }
 
   /** Whether `member` is heard and not shutting down. */
@@ -195,6 +207,7 @@ export class Membership implements LinkWatcher {
     if (typeof member !== 'string' || member === this.id) return;
     if (kind === 'g' && !this.#peers.has(member)) return; // never heard, or dropped already
     const p = this.#touch(member, typeof node === 'string' ? node : '?');
+    p.tick = ++this.#tick;
     if ((kind === 'l' || kind === 'g') && !p.left) {
       p.left = true;
       this.log.info({ member, node: p.node }, 'cluster: a node is shutting down');
@@ -211,7 +224,7 @@ export class Membership implements LinkWatcher {
       if (node !== '?') p.node = node;
       return p;
     }
-    p = { node, at: Date.now(), left: false };
+    p = { node, at: Date.now(), tick: this.#tick, left: false };
     this.#peers.set(member, p);
     this.log.info({ member, node }, 'cluster: a node joined');
     for (const l of this.listeners) l.up(member);
@@ -226,6 +239,6 @@ export class Membership implements LinkWatcher {
   #drop(member: string, p: Peer, silentMs: number): void {
     this.#peers.delete(member);
     this.log[p.left ? 'info' : 'warn']({ member, node: p.node, silentMs }, p.left ? 'cluster: a node left' : 'cluster: a node is gone (no heartbeat)');
-    for (const l of this.listeners) l.down(member);
+    for (const l of this.listeners) l.down(member, p.tick);
   }
 }
