@@ -442,6 +442,9 @@ export class ClusterLink {
 
   /** A best-effort message (session-count reports): not counted as a lost publication. */
   send(subject: string, message: unknown[]): void {
+    // Closing: no session-count report after membership's `gone` (a late one would make this node a
+    // peer of the others again until it went stale, and their meta calls wait for its answer).
+    if (this.#closing) return;
     try {
       this.#nc?.publish(subject, msgpackSerializer.encode(message));
     } catch (e) {
