@@ -82,6 +82,8 @@ export const HEARTBEAT_MS = 2000;
 export const PEER_TTL_MS = 3 * HEARTBEAT_MS;
 /** A join or leave is reported this soon (several at once in one report). */
 const GOSSIP_DELAY_MS = 20;
+/** How long closing the link waits for NATS to take what was published last. */
+const CLOSE_FLUSH_MS = 500;
 
 /** The subject cache: at most this many topics of at most this many characters (about 2 MB at most). */
 const SUBJECT_CACHE_SIZE = 4096;
@@ -126,8 +128,9 @@ class RealmLink implements Backplane {
   }
 
   ask(procedure: string, args: unknown[], kwargs: Dict): Promise<unknown[]> {
-    const expected = this.livePeers();
-    if (expected === 0) return Promise.resolve([]);
+    const expected = new Set<string>();
+    for (const [id, p] of this.#peers) if (Date.now() - p.at <= PEER_TTL_MS) expected.add(id);
+    if (expected.size === 0) return Promise.resolve([]);
     return this.link.request(`${this.base}m`, [procedure, args, kwargs], expected, META_TIMEOUT_MS).then((xs) => xs.map((x) => (Array.isArray(x) ? x[0] : null)));
   }
 
@@ -238,7 +241,11 @@ class RealmLink implements Backplane {
     const i = this.interest.get(subject);
     if (i === undefined || --i.count > 0) return;
     this.interest.delete(subject);
-    i.sub?.unsubscribe();
+    // Drained, not just unsubscribed: NATS hands an event to one NATS subscription of this node's
+    // queue group, so one on its way to this subscription when it is dropped must still arrive
+    // (for this node's other subscriptions that match it). The NATS client keeps delivering until
+    // the server confirmed the UNSUB (a flush).
+    i.sub?.drain().catch(() => i.sub?.unsubscribe());
   }
 
   /** A publication from another node: to the local subscribers only (never published again). */
@@ -279,6 +286,8 @@ export class ClusterLink {
   /** This connection's own queue group (see the file comment); random, so that two nodes never share one. */
   readonly #queue = `cw_${randomBytes(8).toString('hex')}`;
   #closing = false;
+  /** The requests waiting for answers (request()): looked at again when a member is forgotten. */
+  readonly #waiting = new Set<(forgotten: string | null) => void>();
   #heartbeat: NodeJS.Timeout | null = null;
   #up = false;
   /** Why the link is down (for /ready), or null while connected. */
@@ -337,6 +346,7 @@ export class ClusterLink {
   /** A member declared dead (workers/cluster/membership.ts): its session-count reports are dropped at once. */
   forget(member: string): void {
     for (const r of this.#realms) r.forget(member);
+    for (const recheck of [...this.#waiting]) recheck(member);
   }
 
   /** Lets the other nodes ask this node's part of a meta procedure's answer for a realm (workers/cluster/meta.ts). */
@@ -347,32 +357,42 @@ export class ClusterLink {
 
   /**
    * Asks every node listening on `subject` (request/reply through a fresh inbox); resolves with the
-   * answers that came within `ms`, sooner once `expected` answered. Not connected: no answers.
+   * answers that came within `ms`, sooner once every member in `expected` answered (an answer is
+   * `[part, member]`) or was forgotten meanwhile (a node that left or died is not waited for). Not
+   * connected: no answers.
    */
-  request(subject: string, message: unknown[], expected: number, ms: number): Promise<unknown[]> {
+  request(subject: string, message: unknown[], expected: Set<string>, ms: number): Promise<unknown[]> {
     const nc = this.#nc;
     if (nc === null || !this.#up) return Promise.resolve([]);
     return new Promise((resolve) => {
       const answers: unknown[] = [];
       const inbox = createInbox();
       let finished = false;
+      const recheck = (forgotten: string | null) => {
+        if (forgotten !== null) expected.delete(forgotten);
+        if (expected.size === 0) done();
+      };
       const done = () => {
         if (finished) return;
         finished = true;
         clearTimeout(timer);
+        this.#waiting.delete(recheck);
         sub.unsubscribe();
         resolve(answers);
       };
+      this.#waiting.add(recheck);
       const timer = setTimeout(done, ms);
       const sub = nc.subscribe(inbox, {
         callback: (err, msg) => {
           if (err !== null) return;
           try {
-            answers.push(msgpackSerializer.decode(msg.data));
+            const answer = msgpackSerializer.decode(msg.data);
+            answers.push(answer);
+            if (Array.isArray(answer) && typeof answer[1] === 'string') expected.delete(answer[1]);
           } catch {
             // a malformed answer counts as none
           }
-          if (answers.length >= expected) done();
+          recheck(null);
         },
       });
       try {
@@ -408,7 +428,7 @@ export class ClusterLink {
       callback: (err, msg) => {
         if (err !== null || msg.reply === '') return;
         try {
-          msg.respond(msgpackSerializer.encode([r.answer(msg.data)]) as Uint8Array);
+          msg.respond(msgpackSerializer.encode([r.answer(msg.data), this.id]) as Uint8Array);
         } catch (e) {
           this.log.warn({ err: String(e) }, 'cluster: cannot answer a meta request');
         }
@@ -423,6 +443,9 @@ export class ClusterLink {
 
   /** A best-effort message (session-count reports): not counted as a lost publication. */
   send(subject: string, message: unknown[]): void {
+    // Closing: no session-count report after membership's `gone` (a late one would make this node a
+    // peer of the others again until it went stale, and their meta calls wait for its answer).
+    if (this.#closing) return;
     try {
       this.#nc?.publish(subject, msgpackSerializer.encode(message));
     } catch (e) {
@@ -528,6 +551,11 @@ export class ClusterLink {
     for (const w of this.watchers) w.close();
     if (this.#heartbeat !== null) clearInterval(this.#heartbeat);
     for (const r of this.#realms) r.retained?.close();
-    if (this.#nc !== null) await this.#nc.close();
+    if (this.#nc === null) return;
+    // What was published last (the sessions' on_leave, membership's goodbye) reaches NATS first;
+    // not connected: not waited for long.
+    const flushed = this.#nc.flush().catch(() => undefined);
+    await Promise.race([flushed, new Promise((r) => setTimeout(r, CLOSE_FLUSH_MS).unref())]);
+    await this.#nc.close();
   }
 }

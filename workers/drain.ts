@@ -20,6 +20,8 @@ export class Drain {
   /** Sessions with calls in flight, and their realms. */
   #busy = new Map<Session, RealmServices>();
   #timer: NodeJS.Timeout | null = null;
+  #done: (() => void) | null = null;
+  #over = false;
 
   constructor(
     readonly realms: Iterable<RealmServices>,
@@ -28,6 +30,19 @@ export class Drain {
 
   get pending(): boolean {
     return this.#busy.size > 0;
+  }
+
+  /** Calls `fn` once every session got its GOODBYE (now, if that is already so). */
+  whenDone(fn: () => void): void {
+    this.#done = fn;
+    if (this.#over) this.#finish();
+  }
+
+  #finish(): void {
+    this.#over = true;
+    const fn = this.#done;
+    this.#done = null;
+    fn?.();
   }
 
   start(drainMs: number): void {
@@ -41,7 +56,7 @@ export class Drain {
     if (this.#busy.size > 0) {
       this.log.info({ sessions: this.#busy.size, drainMs }, 'draining: waiting for in-flight calls');
       this.#timer = setTimeout(() => this.#expire(), drainMs);
-    }
+    } else this.#finish();
   }
 
   /** After a batch: sessions whose calls have all been answered get their GOODBYE now. */
@@ -56,6 +71,7 @@ export class Drain {
     if (this.#busy.size === 0 && this.#timer !== null) {
       clearTimeout(this.#timer);
       this.#timer = null;
+      this.#finish();
     }
   }
 
@@ -70,5 +86,6 @@ export class Drain {
     for (const [s, realm] of this.#busy) realm.goodbye(s, Uri.SYSTEM_SHUTDOWN, MESSAGE);
     this.log.info({ sessions: this.#busy.size, canceledCalls: calls }, 'drain timeout: canceled the calls still waiting');
     this.#busy.clear();
+    this.#finish();
   }
 }

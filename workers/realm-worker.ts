@@ -163,6 +163,8 @@ function onBatch(ops: unknown[]): void {
           drain = new Drain(realms.values(), log);
           drain.start(drainMs);
           cluster?.leaving(); // after the idle sessions' registrations were withdrawn
+          // Every session left (its on_leave and testaments published): the other nodes drop this one now.
+          if (cluster !== null) drain.whenDone(() => void cluster.close().catch((err: unknown) => log.warn({ err: String(err) }, 'cluster: closing the NATS link')));
 
         }
         break;

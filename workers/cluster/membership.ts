@@ -4,7 +4,9 @@
  * others there. A member not heard for DEAD_AFTER_MS is declared dead (`down`), so a node killed
  * without a word (SIGKILL, power loss, cut off from NATS) is gone for the others within
  * DEAD_AFTER_MS + SWEEP_MS of its last heartbeat. A node shutting down says so at once (`left`):
- * the others stop routing new work to it but let what is in flight finish.
+ * the others stop routing new work to it but let what is in flight finish; once its drain is over
+ * it says it is gone (`g`, on close), and the others drop it at once (`down`) instead of waiting
+ * for its silence.
  *
  * Each member also listens on its own subject `cwx.d.<member id>` for messages meant for it alone
  * (directory snapshots, invocations and their results: workers/cluster/rpc.ts).
@@ -29,6 +31,8 @@ export const directSubject = (member: string): string => `cwx.d.${member}`;
 interface Peer {
   node: string;
   at: number;
+  /** `Membership.tick` when its last heartbeat was heard. */
+  tick: number;
   /** It said it is shutting down: no new work goes to it. */
   left: boolean;
 }
@@ -38,8 +42,8 @@ export interface MembershipEvents {
   up(member: string): void;
   /** A member is shutting down: it serves what it has in flight, takes nothing new. */
   left(member: string): void;
-  /** A member died (not heard for DEAD_AFTER_MS) or is gone after leaving. */
-  down(member: string): void;
+  /** A member died (not heard for DEAD_AFTER_MS) or is gone after leaving; `heard`: the tick of its last heartbeat. */
+  down(member: string, heard: number): void;
   /** A message for this member alone, from `from`. */
   direct(from: string, msg: unknown[]): void;
   /** The NATS connection is up (first time): subscribe what you need. */
@@ -58,6 +62,7 @@ export class Membership implements LinkWatcher {
   /** Since when the connection is up (0: it is not): until DEAD_AFTER_MS later, not every live member may have been heard. */
   #upSince = 0;
   #leaving = false;
+  #tick = 0;
 
   constructor(
     readonly link: ClusterLink,
@@ -69,6 +74,15 @@ export class Membership implements LinkWatcher {
   /** This member's id (its connection's unique queue group name). */
   get id(): string {
     return this.link.id;
+  }
+
+  /**
+   * Counts the heartbeats heard. Messages of one connection arrive in the order NATS sent them, so a
+   * member first heard (on any subject) at tick t was subscribed to the heartbeats before any
+   * heartbeat heard here after t: it heard that one too.
+   */
+  get tick(): number {
+    return this.#tick;
   }
 
   /** Whether `member` is heard and not shutting down. */
@@ -159,7 +173,10 @@ export class Membership implements LinkWatcher {
     this.#publish(['l', this.id, this.link.cfg.nodeId]);
   }
 
+  /** The node is done (its drain is over): the others drop this member now, not DEAD_AFTER_MS later. */
   close(): void {
+    this.leaving();
+    this.#publish(['g', this.id, this.link.cfg.nodeId]);
     if (this.#heartbeat !== null) clearInterval(this.#heartbeat);
     if (this.#sweep !== null) clearInterval(this.#sweep);
     for (const s of this.#subs) s.unsubscribe();
@@ -188,12 +205,15 @@ export class Membership implements LinkWatcher {
   #heard(msg: unknown[]): void {
     const [kind, member, node] = msg;
     if (typeof member !== 'string' || member === this.id) return;
+    if (kind === 'g' && !this.#peers.has(member)) return; // never heard, or dropped already
     const p = this.#touch(member, typeof node === 'string' ? node : '?');
-    if (kind === 'l' && !p.left) {
+    p.tick = ++this.#tick;
+    if ((kind === 'l' || kind === 'g') && !p.left) {
       p.left = true;
       this.log.info({ member, node: p.node }, 'cluster: a node is shutting down');
       for (const l of this.listeners) l.left(member);
     }
+    if (kind === 'g') this.#drop(member, p, 0);
   }
 
   /** `member` was heard now; a member not known yet is up. */
@@ -204,7 +224,7 @@ export class Membership implements LinkWatcher {
       if (node !== '?') p.node = node;
       return p;
     }
-    p = { node, at: Date.now(), left: false };
+    p = { node, at: Date.now(), tick: this.#tick, left: false };
     this.#peers.set(member, p);
     this.log.info({ member, node }, 'cluster: a node joined');
     for (const l of this.listeners) l.up(member);
@@ -213,11 +233,12 @@ export class Membership implements LinkWatcher {
 
   #sweepSilent(): void {
     const now = Date.now();
-    for (const [member, p] of this.#peers) {
-      if (now - p.at <= DEAD_AFTER_MS) continue;
-      this.#peers.delete(member);
-      this.log[p.left ? 'info' : 'warn']({ member, node: p.node, silentMs: now - p.at }, p.left ? 'cluster: a node left' : 'cluster: a node is gone (no heartbeat)');
-      for (const l of this.listeners) l.down(member);
-    }
+    for (const [member, p] of this.#peers) if (now - p.at > DEAD_AFTER_MS) this.#drop(member, p, now - p.at);
+  }
+
+  #drop(member: string, p: Peer, silentMs: number): void {
+    this.#peers.delete(member);
+    this.log[p.left ? 'info' : 'warn']({ member, node: p.node, silentMs }, p.left ? 'cluster: a node left' : 'cluster: a node is gone (no heartbeat)');
+    for (const l of this.listeners) l.down(member, p.tick);
   }
 }

@@ -11,18 +11,26 @@
  * - `['j', member, realm, session, authid, authrole]` a session joined;
  * - `['q', member, realm, session]` a session left (its node published its on_leave itself);
  * - `['t', member, realm, session, testaments]` the session's testaments now (after add or flush);
- * - `['w', member, realm, ask, sessions]` (direct) a whole snapshot, sent to a member heard for the
- *   first time or again (which answers with its own when `ask`), and to every live member after a
- *   reconnection to NATS;
- * - `['f', member, realm, dead]` `member` fired `dead`'s sessions (the others forget them).
+ * - `['w', member, realm, ask, sessions]` a whole snapshot: sent directly to a member heard for
+ *   the first time or again (which answers with its own when `ask`), and to every live member after
+ *   a reconnection to NATS; announced to every node (`ask` false) when the connection first comes
+ *   up, since sessions may have joined (and added testaments) before: their `j` and `t` reached
+ *   nobody, and a node killed before the heartbeat-driven exchange would take them with it;
+ * - `['f', member, realm, dead]` `member` fired `dead`'s sessions (the others forget them, also when
+ *   it comes before they declared `dead` dead themselves);
+ * - `['n', member, realm, dead]` `member` was chosen to fire `dead`'s sessions but does not know them.
  *
  * Who fires: the member with the smallest id among this member and the live members known to serve
- * the realm (those that sent a snapshot or an announcement for it). Every member sees the same
- * heartbeats, so normally all agree. The others keep the dead member's sessions (as orphans) until
- * the chosen one says it fired them (`f`), or until it is declared dead itself: then the choice is
- * made again among those left, so a survivor killed together with the dead node does not take the
- * dead node's testaments with it. A member that said it is shutting down (`left`) publishes its
- * own on_leave events and testaments as its sessions close: nothing is fired for it.
+ * the realm (those that sent a snapshot or an announcement for it) that were known here before the
+ * dead member's last heartbeat (Membership.tick): those heard that heartbeat too, so they declare it
+ * dead as well (a node that joined after it died never would). Every member sees the same messages
+ * in nearly the same order, so normally all agree. The others keep the dead member's sessions (as
+ * orphans) until the chosen one says it fired them (`f`), or until it is declared dead itself: then
+ * the choice is made again among those left, so a survivor killed together with the dead node does
+ * not take the dead node's testaments with it. A chosen member that never got the dead member's
+ * sessions (it joined just before that died) says so (`n`): the choice is made again without it.
+ * A member that said it is shutting down (`left`) publishes its own on_leave events and testaments
+ * as its sessions close: nothing is fired for it.
  *
  * Bounds: per member, at most MAX_REMOTE_SESSIONS sessions, and per session at most the realm's
  * max_testaments_per_session testaments of about max_testament_bytes_per_session bytes
@@ -40,7 +48,7 @@ import type { Membership, MembershipEvents } from './membership.js';
 
 /** Most sessions of one member this node keeps. */
 export const MAX_REMOTE_SESSIONS = 200_000;
-/** How long the other survivors keep a dead member's sessions waiting for the chosen one's `f`. */
+/** How long the other survivors keep a dead member's sessions waiting for the chosen one's `f` (and remember an `f`). */
 const ORPHAN_TTL_MS = 30_000;
 
 /** A testament as carried: [topic, args, kwargs, options, scope]. */
@@ -62,6 +70,8 @@ function validWill(w: unknown): w is Will {
 interface Orphan {
   sessions: Map<number, Remote>;
   assignee: string;
+  /** The tick of the dead member's last heartbeat (who may be chosen). */
+  heard: number;
   timer: NodeJS.Timeout;
 }
 
@@ -101,6 +111,9 @@ export class ClusterWills implements MembershipEvents {
           },
         }),
       );
+      // Sessions that joined before the connection was up (their announcements reached nobody):
+      // every node knows them before anything else this node sends (one connection, in order).
+      r.announceAll();
     }
   }
 
@@ -117,10 +130,10 @@ export class ClusterWills implements MembershipEvents {
     for (const r of this.#realms.values()) r.leaving(member);
   }
 
-  down(member: string): void {
+  down(member: string, heard: number): void {
     // The session count follows membership at once, not the reports' own staleness.
     this.link.forget(member);
-    for (const r of this.#realms.values()) r.gone(member);
+    for (const r of this.#realms.values()) r.gone(member, heard);
   }
 
   direct(from: string, msg: unknown[]): void {
@@ -152,6 +165,12 @@ class RealmWills implements WillsBackplane {
   readonly #leaving = new Set<string>();
   /** Dead members whose sessions another survivor was chosen to fire. */
   readonly #orphans = new Map<string, Orphan>();
+  /** Members another survivor said it fired (`f`) before this one declared them dead: nothing to keep for them. */
+  readonly #fired = new Map<string, NodeJS.Timeout>();
+  /** When each member of #members was first heard of (Membership.tick). */
+  readonly #since = new Map<string, number>();
+  /** Dead members, and the members that said they cannot fire their sessions (`n`). */
+  readonly #declined = new Map<string, { members: Set<string>; timer: NodeJS.Timeout }>();
   #warned = 0;
 
   constructor(
@@ -179,11 +198,20 @@ class RealmWills implements WillsBackplane {
 
   /** Sends this node's sessions of the realm to `member` (which answers with its own if `ask`). */
   sync(member: string, ask: boolean): void {
+    this.cw.membership.send(member, ['w', this.#me, this.realm.name, ask, this.#snapshot()]);
+  }
+
+  /** Announces this node's sessions of the realm to every node (no answer asked). */
+  announceAll(): void {
+    this.cw.broadcast(this.realm.name, ['w', this.#me, this.realm.name, false, this.#snapshot()]);
+  }
+
+  #snapshot(): unknown[] {
     const sessions: unknown[] = [];
     for (const s of this.realm.sessions.values()) {
       if (s.state === SessionState.ESTABLISHED) sessions.push([s.id, s.authid, s.authrole, s.testaments.map(wire)]);
     }
-    this.cw.membership.send(member, ['w', this.#me, this.realm.name, ask, sessions]);
+    return sessions;
   }
 
   // ---- the other nodes' sessions ------------------------------------------------------------
@@ -192,8 +220,10 @@ class RealmWills implements WillsBackplane {
     if (!Array.isArray(msg[4])) return;
     this.#leaving.delete(member);
     this.#dropOrphan(member); // heard again: it was not dead after all
+    this.#unfired(member);
     const fresh = new Map<number, Remote>();
     this.#members.set(member, fresh);
+    if (!this.#since.has(member)) this.#since.set(member, this.cw.membership.tick);
     for (const e of msg[4]) {
       if (!Array.isArray(e) || !Number.isSafeInteger(e[0]) || typeof e[1] !== 'string' || typeof e[2] !== 'string') continue;
       if (!this.#room(member, fresh)) break;
@@ -206,13 +236,24 @@ class RealmWills implements WillsBackplane {
     const [kind, member] = msg;
     if (typeof member !== 'string' || member === this.#me) return;
     if (kind === 'f') {
-      if (typeof msg[3] === 'string') this.#dropOrphan(msg[3]);
+      if (typeof msg[3] === 'string' && msg[3] !== this.#me) this.#firedBy(msg[3]);
+      return;
+    }
+    if (kind === 'w') {
+      this.synced(member, msg);
+      return;
+    }
+    if (kind === 'n') {
+      if (typeof msg[3] === 'string') this.#decline(msg[3], member);
       return;
     }
     if (!Number.isSafeInteger(msg[3])) return;
     const id = msg[3] as number;
     let sessions = this.#members.get(member);
-    if (sessions === undefined) this.#members.set(member, (sessions = new Map()));
+    if (sessions === undefined) {
+      this.#members.set(member, (sessions = new Map()));
+      if (!this.#since.has(member)) this.#since.set(member, this.cw.membership.tick);
+    }
     if (kind === 'j' && typeof msg[4] === 'string' && typeof msg[5] === 'string') {
       if (sessions.has(id) || this.#room(member, sessions)) sessions.set(id, { authid: msg[4], authrole: msg[5], wills: sessions.get(id)?.wills ?? [] });
     } else if (kind === 'q') sessions.delete(id);
@@ -226,30 +267,74 @@ class RealmWills implements WillsBackplane {
     this.#leaving.add(member);
   }
 
-  /** `member` was declared dead: its sessions are fired here if this member is the one chosen. */
-  gone(member: string): void {
+  /** `member` was declared dead (`heard`: the tick of its last heartbeat): its sessions are fired here if this member is the one chosen. */
+  gone(member: string, heard: number): void {
     const sessions = this.#members.get(member);
     this.#members.delete(member);
+    this.#since.delete(member);
     const graceful = this.#leaving.delete(member);
     // Orphans whose chosen survivor is the one that just died: chosen again among those left.
-    for (const [dead, o] of [...this.#orphans]) if (o.assignee === member) this.#settle(dead, o.sessions);
-    if (sessions === undefined || graceful) return;
-    this.#settle(member, sessions);
+    for (const [dead, o] of [...this.#orphans]) if (o.assignee === member) this.#settle(dead, o.sessions, o.heard);
+    // Another survivor declared it dead first and fired its sessions already.
+    const fired = this.#unfired(member);
+    if (graceful || fired) return;
+    this.#settle(member, sessions ?? null, heard);
   }
 
-  /** Fires `dead`'s sessions if this member is the chosen survivor; otherwise keeps them as orphans. */
-  #settle(dead: string, sessions: Map<number, Remote>): void {
+  /** `member` said it cannot fire `dead`'s sessions: chosen again without it. */
+  #decline(dead: string, member: string): void {
+    let d = this.#declined.get(dead);
+    if (d === undefined) {
+      const timer = setTimeout(() => this.#declined.delete(dead), ORPHAN_TTL_MS);
+      timer.unref();
+      this.#declined.set(dead, (d = { members: new Set(), timer }));
+    }
+    d.members.add(member);
+    const o = this.#orphans.get(dead);
+    if (o !== undefined && o.assignee === member) this.#settle(dead, o.sessions, o.heard);
+  }
+
+  /** Another survivor fired `dead`'s sessions: forgotten here now, or when this member declares it dead. */
+  #firedBy(dead: string): void {
+    if (this.#dropOrphan(dead)) return;
+    this.#unfired(dead);
+    const timer = setTimeout(() => this.#fired.delete(dead), ORPHAN_TTL_MS);
+    timer.unref();
+    this.#fired.set(dead, timer);
+  }
+
+  /** Forgets that another survivor fired `member`'s sessions; whether it had. */
+  #unfired(member: string): boolean {
+    const timer = this.#fired.get(member);
+    if (timer === undefined) return false;
+    clearTimeout(timer);
+    this.#fired.delete(member);
+    return true;
+  }
+
+  /**
+   * Fires `dead`'s sessions (null: never learned) if this member is the chosen survivor (or says it
+   * cannot); otherwise keeps them as orphans.
+   */
+  #settle(dead: string, sessions: Map<number, Remote> | null, heard: number): void {
     this.#dropOrphan(dead);
+    const declined = this.#declined.get(dead)?.members;
     let chosen = this.#me;
-    for (const m of this.#members.keys()) if (m !== dead && m < chosen && this.cw.membership.alive(m)) chosen = m;
+    for (const m of this.#members.keys()) {
+      if (m === dead || m >= chosen || !this.cw.membership.alive(m) || declined?.has(m)) continue;
+      // Known here only after the dead member's last heartbeat: it may never have heard of it.
+      if ((this.#since.get(m) ?? heard) >= heard) continue;
+      chosen = m;
+    }
     if (chosen === this.#me) {
-      this.#fire(dead, sessions);
+      if (sessions !== null) this.#fire(dead, sessions);
+      else this.cw.broadcast(this.realm.name, ['n', this.#me, this.realm.name, dead]);
       return;
     }
-    if (sessions.size === 0) return;
+    if (sessions === null || sessions.size === 0) return;
     const timer = setTimeout(() => this.#orphans.delete(dead), ORPHAN_TTL_MS);
     timer.unref();
-    this.#orphans.set(dead, { sessions, assignee: chosen, timer });
+    this.#orphans.set(dead, { sessions, assignee: chosen, heard, timer });
   }
 
   /** What the dead node's realm would have published for each of its sessions (workers/realm.ts #release). */
@@ -266,11 +351,13 @@ class RealmWills implements WillsBackplane {
     this.cw.broadcast(this.realm.name, ['f', this.#me, this.realm.name, dead]);
   }
 
-  #dropOrphan(dead: string): void {
+  /** Forgets the orphans of `dead`; whether there were. */
+  #dropOrphan(dead: string): boolean {
     const o = this.#orphans.get(dead);
-    if (o === undefined) return;
+    if (o === undefined) return false;
     clearTimeout(o.timer);
     this.#orphans.delete(dead);
+    return true;
   }
 
   #room(member: string, sessions: Map<number, Remote>): boolean {
