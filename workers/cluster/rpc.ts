@@ -406,7 +406,7 @@ class RealmRpc implements DealerBackplane {
         this.#dropIdle(s.member, s);
       }
     }
-    if (m !== undefined && m.reply !== '' && Array.isArray(asked) && asked.includes(this.rpc.me)) m.respond(msgpackSerializer.encode([this.rpc.me]) as Uint8Array);
+    if (m !== undefined && m.reply !== '' && Array.isArray(asked) && asked.includes(this.rpc.me)) m.respond(msgpackSerializer.encode([null, this.rpc.me]) as Uint8Array);
   }
 
   #add(member: string, e: Entry): void {
@@ -789,7 +789,7 @@ class RealmRpc implements DealerBackplane {
     if (held !== null && held.operation === 'PUT') for (const x of parseClaim(held.value).members) if (x !== me && membership.alive(x)) holders.add(x);
     if (holders.size > 0) {
       const asked = [...holders];
-      await membership.link.request(`cw.${natsToken(this.realm.name)}.rpc`, ['t', me, this.realm.name, procedure, match, asked], asked.length, META_TIMEOUT_MS);
+      await membership.link.request(`cw.${natsToken(this.realm.name)}.rpc`, ['t', me, this.realm.name, procedure, match, asked], new Set(asked), META_TIMEOUT_MS);
     }
     if (kv === null) return 'unclaimed';
     const mine = enc.encode(JSON.stringify({ invoke, members: [me] }));
