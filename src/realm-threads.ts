@@ -4,7 +4,6 @@ import { IpcBytes, Outbox } from './shared/ipc/outbox.js';
 import { type LogFormat, Op, type WorkerStartup, type WorkerStats } from './shared/ipc/protocol.js';
 import type { Logger } from './shared/log.js';
 import type { WorkerFailure } from './shared/labels.js';
-import type { Conn } from './transport/connection.js';
 
 /**
  * The main thread's end of one realm worker thread. A restarted worker gets a new handle (new
@@ -33,11 +32,9 @@ export interface WorkerHandle {
   folded: { batches: number; entries: number };
   /**
    * Flow control (src/flow.ts): `outbox.mark` counts the bytes of client messages posted to this
-   * worker, `acked` those it has consumed (its ACKs); `waiting` the connections paused on it, in
-   * the order they are to be released.
+   * worker, `acked` those it has consumed (its ACKs).
    */
   acked: number;
-  waiting: Conn[];
 }
 
 export interface WorkerEvents {
@@ -120,7 +117,6 @@ export class RealmWorkers {
       statsWaiters: [],
       folded: { batches: 0, entries: 0 },
       acked: 0,
-      waiting: [],
     };
     port1.on('message', (ops: unknown[]) => this.events.batch(handle, ops));
     this.#wentOnline.set(handle, wentOnline);

@@ -16,7 +16,7 @@
 import { connect, type KV, type KvEntry, type NatsConnection, type QueuedIterator } from 'nats';
 import type { CookieStoreConfig } from '../config/load.js';
 import type { Logger } from '../shared/log.js';
-import { type CookieRecord, MemoryStore } from './cookies.js';
+import { type CookieRecord, MemoryStore } from './cookie-store.js';
 
 type NatsStoreConfig = Extract<CookieStoreConfig, { type: 'nats' }>;
 
