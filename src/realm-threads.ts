@@ -1,7 +1,7 @@
 import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
 import { bridgeSpecs, type RouterConfig, serviceAuths } from './config/load.js';
 import { IpcBytes, Outbox } from './shared/ipc/outbox.js';
-import { type LogFormat, Op, type WorkerStartup, type WorkerStats } from './shared/ipc/protocol.js';
+import { type LogFormat, Op, type ToWorkerOps, type WorkerStartup, type WorkerStats } from './shared/ipc/protocol.js';
 import type { Logger } from './shared/log.js';
 import type { WorkerFailure } from './shared/labels.js';
 
@@ -13,7 +13,7 @@ export interface WorkerHandle {
   readonly index: number;
   readonly realms: string[];
   readonly port: MessagePort;
-  readonly outbox: Outbox;
+  readonly outbox: Outbox<ToWorkerOps>;
   /**
    * The byte areas of this worker's batches. One per worker, not one for all: when a batch is
    * retried entry by entry (Outbox), its area and its entries arrive as separate messages, and
@@ -108,7 +108,7 @@ export class RealmWorkers {
       port: port1,
       // Every batch towards a worker carries the STAMP of its first entry (routing latency), and
       // the MARK of the client bytes posted so far (flow control).
-      outbox: new Outbox(port1, undefined, Op.STAMP, Op.MARK),
+      outbox: new Outbox<ToWorkerOps>(port1, undefined, Op.STAMP, Op.MARK),
       bytesIn: new IpcBytes(),
       worker: null,
       online: false,
