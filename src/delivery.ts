@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { Histogram } from 'prom-client';
-import { Op, type WorkerStats } from './shared/ipc/protocol.js';
+import type { OpHandlers, ToMainOps, WorkerStats } from './shared/ipc/protocol.js';
+import { readToMain } from './shared/ipc/reader.js';
 import type { Logger } from './shared/log.js';
 import type { MainCounters } from './metrics/counters.js';
 import { TYPE_SLOTS } from './shared/labels.js';
@@ -72,105 +73,88 @@ export class Delivery {
     readonly log: Logger,
   ) {}
 
-  batch(w: WorkerHandle, ops: unknown[]): void {
-    const bytes = w.bytesIn;
-    const n = ops.length;
-    let stamp = -1;
-    let ack = -1;
-    let i = 0;
-    while (i < n) {
-      switch (ops[i] as number) {
-        case Op.SEND: {
-          const c = this.conns.get(ops[i + 1] as number);
-          const msg = ops[i + 2] as unknown[];
-          i += 3;
-          if (c !== undefined) {
-            if (msg[0] === MsgType.ABORT) this.#aborted(c, msg);
-            else noteSent(c, msg);
-            if (c.cbtid !== null && msg[0] === MsgType.WELCOME) c.service.cookies?.welcomed(c.cbtid, msg[2]);
-            const data = this.#encode(c, msg);
-            if (data !== undefined) this.#queue(c, data, msg[0] as number, msg);
-          }
-          break;
-        }
-        case Op.RUN: {
-          let k = ops[i + 1] as number;
-          i += 2;
-          while (k-- > 0) {
-            const len = bytes.header();
-            const c = this.conns.get(bytes.connId);
-            const data = bytes.take(len);
-            if (c === undefined) continue;
-            const done = bytes.done;
-            if (done >= 0 && c.calls !== null) c.calls.delete(done);
-            this.#queue(c, data, bytes.type);
-          }
-          break;
-        }
-        case Op.FANOUT_BYTES: {
-          const ids = ops[i + 1] as number[];
-          const lens = ops[i + 2] as number[];
-          i += 3;
-          // The EVENT encoded once per serializer (SERIALIZER_LIST index); every socket of a
-          // serializer gets the same bytes.
-          const views = this.#views;
-          for (let k = 0; k < lens.length; k++) views[k] = lens[k]! > 0 ? bytes.take(lens[k]!) : undefined;
-          for (let j = 0; j < ids.length; j++) {
-            const c = this.conns.get(ids[j]!);
-            if (c === undefined) continue;
-            const data = views[c.serIndex];
-            // undefined: the worker could not encode it for this serializer and ends those sessions.
-            if (data !== undefined) this.#queue(c, data, MsgType.EVENT);
-          }
-          views.fill(undefined);
-          break;
-        }
-        case Op.BYTES:
-          bytes.area(ops[i + 1]);
-          i += 2;
-          break;
-        case Op.DETACH: {
-          const c = this.conns.get(ops[i + 1] as number);
-          i += 2;
-          if (c !== undefined) this.host.detached(c);
-          break;
-        }
-        case Op.CLOSE: {
-          const c = this.conns.get(ops[i + 1] as number);
-          const code = ops[i + 2] as number;
-          const reason = ops[i + 3] as string;
-          i += 4;
-          if (c !== undefined) {
-            this.flush(c);
-            c.worker = null; // the worker already dropped the session
-            forgetSession(c);
-            c.ws?.end(code, reason);
-          }
-          break;
-        }
-        case Op.ROUTED:
-          stamp = ops[i + 1] as number;
-          i += 2;
-          break;
-        case Op.ACK:
-          ack = ops[i + 1] as number;
-          i += 2;
-          break;
-        case Op.BRIDGE_REPLY:
-          this.host.bridged(ops[i + 1] as number, ops[i + 2] as number, ops[i + 3] as string);
-          i += 4;
-          break;
-        case Op.STATS: {
-          const stats = ops[i + 1] as WorkerStats;
-          i += 2;
-          this.counters.addWorkerStats(w.index, stats);
-          this.host.statsArrived(w, stats);
-          break;
-        }
-        default:
-          throw new Error(`corrupt IPC batch from a realm worker: opcode ${String(ops[i])}`);
+  /** The worker whose batch is being read, and that batch's ROUTED stamp and ACK (-1: none). */
+  #w: WorkerHandle | null = null;
+  #stamp = -1;
+  #ack = -1;
+
+  /** What each operation from a realm worker does (protocol.ts; read by readToMain). */
+  readonly #ops: OpHandlers<ToMainOps> = {
+    SEND: (connId, msg) => {
+      const c = this.conns.get(connId);
+      if (c === undefined) return;
+      if (msg[0] === MsgType.ABORT) this.#aborted(c, msg);
+      else noteSent(c, msg);
+      if (c.cbtid !== null && msg[0] === MsgType.WELCOME) c.service.cookies?.welcomed(c.cbtid, msg[2]);
+      const data = this.#encode(c, msg);
+      if (data !== undefined) this.#queue(c, data, msg[0] as number, msg);
+    },
+    RUN: (count) => {
+      const bytes = this.#w!.bytesIn;
+      let k = count;
+      while (k-- > 0) {
+        const len = bytes.header();
+        const c = this.conns.get(bytes.connId);
+        const data = bytes.take(len);
+        if (c === undefined) continue;
+        const done = bytes.done;
+        if (done >= 0 && c.calls !== null) c.calls.delete(done);
+        this.#queue(c, data, bytes.type);
       }
-    }
+    },
+    FANOUT_BYTES: (ids, lens) => {
+      const bytes = this.#w!.bytesIn;
+      // The EVENT encoded once per serializer (SERIALIZER_LIST index); every socket of a
+      // serializer gets the same bytes.
+      const views = this.#views;
+      for (let k = 0; k < lens.length; k++) views[k] = lens[k]! > 0 ? bytes.take(lens[k]!) : undefined;
+      for (let j = 0; j < ids.length; j++) {
+        const c = this.conns.get(ids[j]!);
+        if (c === undefined) continue;
+        const data = views[c.serIndex];
+        // undefined: the worker could not encode it for this serializer and ends those sessions.
+        if (data !== undefined) this.#queue(c, data, MsgType.EVENT);
+      }
+      views.fill(undefined);
+    },
+    DETACH: (connId) => {
+      const c = this.conns.get(connId);
+      if (c !== undefined) this.host.detached(c);
+    },
+    CLOSE: (connId, code, reason) => {
+      const c = this.conns.get(connId);
+      if (c !== undefined) {
+        this.flush(c);
+        c.worker = null; // the worker already dropped the session
+        forgetSession(c);
+        c.ws?.end(code, reason);
+      }
+    },
+    ROUTED: (time) => {
+      this.#stamp = time;
+    },
+    ACK: (mark) => {
+      this.#ack = mark;
+    },
+    BRIDGE_REPLY: (reqId, status, body) => this.host.bridged(reqId, status, body),
+    STATS: (stats) => {
+      const w = this.#w!;
+      this.counters.addWorkerStats(w.index, stats);
+      this.host.statsArrived(w, stats);
+    },
+    corrupt: (op) => {
+      throw new Error(`corrupt IPC batch from a realm worker: opcode ${String(op)}`);
+    },
+  };
+
+  batch(w: WorkerHandle, ops: unknown[]): void {
+    this.#w = w;
+    this.#stamp = -1;
+    this.#ack = -1;
+    readToMain(ops, w.bytesIn, this.#ops);
+    this.#w = null;
+    const stamp = this.#stamp;
+    const ack = this.#ack;
     // Written once per event-loop turn, not per worker batch: a turn often brings several batches
     // (MAX_BATCH_OPS) with messages for the same connections, and each cork() is a write(2).
     if (!this.#flushScheduled && this.#touched.length > 0) {
@@ -185,7 +169,6 @@ export class Delivery {
     // After the batch: releasing paused connections posts their frames to the worker.
     if (ack >= 0) this.host.acked(w, ack);
   }
-
 
   /** An ABORT from a realm worker: counted, and logged here when the worker did not log it. */
   #aborted(c: Conn, msg: unknown[]): void {

@@ -42,6 +42,16 @@ export class FlowControl {
   heldBytes = 0;
   /** Connections paused now. */
   readonly paused = new Set<Conn>();
+  /**
+   * The connections paused on each worker, in the order they are to be released (a restarted
+   * worker's new handle starts with none).
+   */
+  readonly #waiting = new WeakMap<WorkerHandle, Conn[]>();
+
+  /** The connections paused on `w`, in release order. */
+  waiting(w: WorkerHandle): readonly Conn[] {
+    return this.#waiting.get(w) ?? [];
+  }
   readonly #cfg: FlowConfig;
   readonly #stopSockets: boolean;
   #warned = false;
@@ -71,7 +81,9 @@ export class FlowControl {
     c.flowHeldBytes = 0;
     c.flowWorker = w;
     c.flowRetryAt = RETRY_STEP;
-    w.waiting.push(c);
+    const waiting = this.#waiting.get(w);
+    if (waiting === undefined) this.#waiting.set(w, [c]);
+    else waiting.push(c);
     this.paused.add(c);
     this.counters.flowPauses++;
     this.#stop(c);
@@ -143,10 +155,10 @@ export class FlowControl {
    */
   acked(w: WorkerHandle, mark: number): void {
     if (mark > w.acked) w.acked = mark;
-    if (w.waiting.length === 0) return;
+    const queue = this.#waiting.get(w);
+    if (queue === undefined || queue.length === 0) return;
     const { workerWindow, connectionWindow } = this.#cfg;
     if (w.outbox.mark - w.acked > workerWindow / 2) return;
-    const queue = w.waiting;
     const kept: Conn[] = [];
     const again: Conn[] = [];
     let i = 0;
@@ -163,7 +175,7 @@ export class FlowControl {
       }
       if (this.#release(c, w)) again.push(c);
     }
-    w.waiting = i < queue.length ? kept.concat(queue.slice(i), again) : kept.concat(again);
+    this.#waiting.set(w, i < queue.length ? kept.concat(queue.slice(i), again) : kept.concat(again));
   }
 
   /** Replays `c`'s held messages while the windows allow; true if some are still held. */

@@ -1,10 +1,9 @@
 import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
 import { bridgeSpecs, type RouterConfig, serviceAuths } from './config/load.js';
 import { IpcBytes, Outbox } from './shared/ipc/outbox.js';
-import { type LogFormat, Op, type WorkerStartup, type WorkerStats } from './shared/ipc/protocol.js';
+import { type LogFormat, Op, type ToWorkerOps, type WorkerStartup, type WorkerStats } from './shared/ipc/protocol.js';
 import type { Logger } from './shared/log.js';
 import type { WorkerFailure } from './shared/labels.js';
-import type { Conn } from './transport/connection.js';
 
 /**
  * The main thread's end of one realm worker thread. A restarted worker gets a new handle (new
@@ -14,7 +13,7 @@ export interface WorkerHandle {
   readonly index: number;
   readonly realms: string[];
   readonly port: MessagePort;
-  readonly outbox: Outbox;
+  readonly outbox: Outbox<ToWorkerOps>;
   /**
    * The byte areas of this worker's batches. One per worker, not one for all: when a batch is
    * retried entry by entry (Outbox), its area and its entries arrive as separate messages, and
@@ -33,11 +32,9 @@ export interface WorkerHandle {
   folded: { batches: number; entries: number };
   /**
    * Flow control (src/flow.ts): `outbox.mark` counts the bytes of client messages posted to this
-   * worker, `acked` those it has consumed (its ACKs); `waiting` the connections paused on it, in
-   * the order they are to be released.
+   * worker, `acked` those it has consumed (its ACKs).
    */
   acked: number;
-  waiting: Conn[];
 }
 
 export interface WorkerEvents {
@@ -111,7 +108,7 @@ export class RealmWorkers {
       port: port1,
       // Every batch towards a worker carries the STAMP of its first entry (routing latency), and
       // the MARK of the client bytes posted so far (flow control).
-      outbox: new Outbox(port1, undefined, Op.STAMP, Op.MARK),
+      outbox: new Outbox<ToWorkerOps>(port1, undefined, Op.STAMP, Op.MARK),
       bytesIn: new IpcBytes(),
       worker: null,
       online: false,
@@ -120,7 +117,6 @@ export class RealmWorkers {
       statsWaiters: [],
       folded: { batches: 0, entries: 0 },
       acked: 0,
-      waiting: [],
     };
     port1.on('message', (ops: unknown[]) => this.events.batch(handle, ops));
     this.#wentOnline.set(handle, wentOnline);

@@ -7,6 +7,7 @@ import type { TransportConfig } from './config/load.js';
 import { HttpBridge } from './http/bridge.js';
 import { mountOps, mountOpsEndpoint, OpsListener, type OpsTarget } from './http/ops.js';
 import { type DebugFailMode, Op, type TransportInfo } from './shared/ipc/protocol.js';
+import { rejectedConn } from './shared/ipc/reader.js';
 import { type Logger, resolveLogFormat } from './shared/log.js';
 import { clusterNotReady } from './metrics/cluster.js';
 import { MainCounters } from './metrics/counters.js';
@@ -218,7 +219,8 @@ export class Router implements ConnHandler, OpsTarget {
     for (const r of w.realms) this.#realmWorker.set(r, w);
     w.outbox.onReject = (entry) => {
       // A frame that cannot cross to the worker (nested too deep to clone): only its sender pays.
-      const c = this.#conns.get(entry[1] as number);
+      const id = rejectedConn(entry);
+      const c = id === undefined ? undefined : this.#conns.get(id);
       if (c !== undefined) this.#violation(c, 'message nested too deeply');
     };
   }

@@ -1,5 +1,5 @@
 import type { BridgeSpec } from '../src/shared/config/bridge-spec.js';
-import { Op, type TransportInfo } from '../src/shared/ipc/protocol.js';
+import { Op, type ToMainOps, type TransportInfo } from '../src/shared/ipc/protocol.js';
 import type { Outbox } from '../src/shared/ipc/outbox.js';
 import type { Logger } from '../src/shared/log.js';
 import { MsgType } from '../src/shared/wamp/codes.js';
@@ -39,7 +39,7 @@ export class Bridges {
     specs: BridgeSpec[],
     realms: Map<string, RealmServices>,
     out: InternalOutput,
-    readonly outbox: Outbox,
+    readonly outbox: Outbox<ToMainOps>,
     log: Logger,
   ) {
     for (const spec of specs) {

@@ -1,4 +1,4 @@
-import { Op } from '../src/shared/ipc/protocol.js';
+import { Op, type ToMainOps } from '../src/shared/ipc/protocol.js';
 import type { Outbox } from '../src/shared/ipc/outbox.js';
 import type { Logger } from '../src/shared/log.js';
 import { SERIALIZER_LIST, type Serializer } from '../src/shared/serializers/index.js';
@@ -24,7 +24,7 @@ export class Output {
   #failed: number[] = [];
 
   constructor(
-    readonly outbox: Outbox,
+    readonly outbox: Outbox<ToMainOps>,
     readonly log: Logger,
     /**
      * The SERIALIZER_LIST index of the session (or the session being established) on a

@@ -4,7 +4,8 @@
  */
 import { type MessagePort, workerData } from 'node:worker_threads';
 import { IpcBytes, Outbox } from '../src/shared/ipc/outbox.js';
-import { type DebugFailMode, Op, type TransportInfo, type WorkerStartup } from '../src/shared/ipc/protocol.js';
+import { type DebugFailMode, Op, type OpHandlers, type ToMainOps, type ToWorkerOps, type WorkerStartup } from '../src/shared/ipc/protocol.js';
+import { readToWorker, rejectedConn } from '../src/shared/ipc/reader.js';
 import { createLogger } from '../src/shared/log.js';
 import { CloseCode, MsgType } from '../src/shared/wamp/codes.js';
 import { isMessage, NOT_A_MESSAGE } from '../src/shared/wamp/messages.js';
@@ -25,7 +26,7 @@ import { countBatchIn, StatsReporter } from './stats.js';
 
 const { startup, port } = workerData as { startup: WorkerStartup; port: MessagePort };
 const log = createLogger(startup.logLevel, { component: 'realm', worker: startup.workerIndex }, startup.logFormat);
-const outbox = new Outbox(port);
+const outbox = new Outbox<ToMainOps>(port);
 const out: InternalOutput = new InternalOutput(outbox, log, (connId: number): number | undefined => {
   const s = sessionsByConn.get(connId);
   return s !== undefined ? s.transport.serIndex : auth.serIndexOf(connId);
@@ -36,7 +37,8 @@ outbox.onReject = (entry, err) => {
   // recipients are told by a close rather than left waiting; the rest of the batch went through.
   log.error({ err: String(err), op: entry[0] }, 'cannot pass a message to the main thread');
   // Only SEND carries decoded values (WELCOME, ABORT); everything else is bytes or numbers.
-  if (entry[0] === Op.SEND) failConn(entry[1] as number, 'a message for this session could not be routed');
+  const connId = rejectedConn(entry);
+  if (connId !== undefined) failConn(connId, 'a message for this session could not be routed');
 };
 out.onEncodeError = (connId) => failConn(connId, 'a message for this session could not be encoded');
 
@@ -89,108 +91,77 @@ const sendAck = (): void => {
   outbox.flush();
 };
 
+/** The STAMP of the batch being read, or -1. */
+let stamp = -1;
+
+/** What each operation from the main thread does (src/shared/ipc/protocol.ts; read by readToWorker). */
+const handlers: OpHandlers<ToWorkerOps> = {
+  RUN(count) {
+    let k = count;
+    while (k-- > 0) {
+      const len = bytesIn.header();
+      const connId = bytesIn.connId;
+      const start = bytesIn.skip(len);
+      const msg = decode(connId, bytesIn.current, start, start + len);
+      if (msg !== undefined) {
+        noteFrame(msg, len); // its size, for the byte limits (workers/limits.ts)
+        frame(connId, msg);
+      }
+    }
+    noteFrame(null, 0);
+  },
+  FRAME(connId, msg) {
+    frame(connId, msg);
+  },
+  OPEN(connId, realmName, details, transport) {
+    const realm = realms.get(realmName);
+    if (realm === undefined) {
+      out.send(connId, [MsgType.ABORT, { message: `no realm '${realmName}' on this worker` }, Uri.NO_SUCH_REALM]);
+      out.close(connId, CloseCode.NORMAL, Uri.NO_SUCH_REALM);
+    } else {
+      safely(() => realm.hello(connId, details, transport), connId);
+    }
+  },
+  CLOSED(connId) {
+    const s = sessionsByConn.get(connId);
+    if (s !== undefined) safely(() => s.realm.end(s, false), connId);
+    else auth.closed(connId);
+  },
+  STAMP(time) {
+    stamp = time;
+  },
+  MARK(bytes) {
+    ack = bytes;
+  },
+  SHUTDOWN(drainMs) {
+    if (drain === null) {
+      auth.shutdown();
+      drain = new Drain(realms.values(), log);
+      drain.start(drainMs);
+      cluster?.leaving(); // after the idle sessions' registrations were withdrawn
+      // Every session left (its on_leave and testaments published): the other nodes drop this one now.
+      if (cluster !== null) drain.whenDone(() => void cluster.close().catch((err: unknown) => log.warn({ err: String(err) }, 'cluster: closing the NATS link')));
+    }
+  },
+  COLLECT() {
+    stats.report();
+  },
+  BRIDGE(reqId, key, body, headers) {
+    bridges.request(reqId, key, body, headers);
+  },
+  DEBUG_FAIL(mode) {
+    debugFail(mode);
+  },
+  corrupt(op) {
+    log.fatal({ op }, 'corrupt IPC batch from the main thread');
+    throw new Error(`corrupt IPC batch: opcode ${String(op)}`);
+  },
+};
+
 function onBatch(ops: unknown[]): void {
   countBatchIn();
-  const n = ops.length;
-  let stamp = -1;
-  let i = 0;
-  while (i < n) {
-    const op = ops[i] as number;
-    switch (op) {
-      case Op.RUN: {
-        let k = ops[i + 1] as number;
-        i += 2;
-        while (k-- > 0) {
-          const len = bytesIn.header();
-          const connId = bytesIn.connId;
-          const start = bytesIn.skip(len);
-          const msg = decode(connId, bytesIn.current, start, start + len);
-          if (msg !== undefined) {
-            noteFrame(msg, len); // its size, for the byte limits (workers/limits.ts)
-            frame(connId, msg);
-          }
-        }
-        noteFrame(null, 0);
-        break;
-      }
-      case Op.BYTES:
-        bytesIn.area(ops[i + 1]);
-        i += 2;
-        break;
-      case Op.FRAME: {
-        const connId = ops[i + 1] as number;
-        const msg = ops[i + 2] as unknown[];
-        i += 3;
-        frame(connId, msg);
-        break;
-      }
-      case Op.OPEN: {
-        const connId = ops[i + 1] as number;
-        const realmName = ops[i + 2] as string;
-        const details = ops[i + 3];
-        const transport = ops[i + 4] as TransportInfo;
-        i += 5;
-        const realm = realms.get(realmName);
-        if (realm === undefined) {
-          out.send(connId, [MsgType.ABORT, { message: `no realm '${realmName}' on this worker` }, Uri.NO_SUCH_REALM]);
-          out.close(connId, CloseCode.NORMAL, Uri.NO_SUCH_REALM);
-        } else {
-          safely(() => realm.hello(connId, details, transport), connId);
-        }
-        break;
-      }
-      case Op.CLOSED: {
-        const connId = ops[i + 1] as number;
-        i += 2;
-        const s = sessionsByConn.get(connId);
-        if (s !== undefined) safely(() => s.realm.end(s, false), connId);
-        else auth.closed(connId);
-        break;
-      }
-      case Op.STAMP:
-        stamp = ops[i + 1] as number;
-        i += 2;
-        break;
-      case Op.MARK:
-        ack = ops[i + 1] as number;
-        i += 2;
-        break;
-      case Op.SHUTDOWN: {
-        const drainMs = ops[i + 1] as number;
-        i += 2;
-        if (drain === null) {
-          auth.shutdown();
-          drain = new Drain(realms.values(), log);
-          drain.start(drainMs);
-          cluster?.leaving(); // after the idle sessions' registrations were withdrawn
-          // Every session left (its on_leave and testaments published): the other nodes drop this one now.
-          if (cluster !== null) drain.whenDone(() => void cluster.close().catch((err: unknown) => log.warn({ err: String(err) }, 'cluster: closing the NATS link')));
-
-        }
-        break;
-      }
-      case Op.COLLECT:
-        i += 1;
-        stats.report();
-        break;
-      case Op.BRIDGE: {
-        const reqId = ops[i + 1] as number;
-        const key = ops[i + 2] as string;
-        const body = ops[i + 3] as Uint8Array;
-        const headers = ops[i + 4] as Record<string, string[]> | null;
-        i += 5;
-        bridges.request(reqId, key, body, headers);
-        break;
-      }
-      case Op.DEBUG_FAIL:
-        debugFail(ops[i + 1] as DebugFailMode);
-        i += 2;
-        break;
-      default:
-        log.fatal({ op }, 'corrupt IPC batch from the main thread');
-        throw new Error(`corrupt IPC batch: opcode ${String(op)}`);
-    }
-  }
+  stamp = -1;
+  readToWorker(ops, bytesIn, handlers);
   if (drain?.pending) drain.check();
   // What this batch caused goes back (in MAX_BATCH_OPS pieces, the last one now), with the batch's
   // STAMP so the main thread can time main receive → routed here → bytes out.

@@ -1,7 +1,7 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { getHeapStatistics } from 'node:v8';
 import type { Outbox } from '../src/shared/ipc/outbox.js';
-import { type ClusterStats, Op, type WorkerStats } from '../src/shared/ipc/protocol.js';
+import { type ClusterStats, Op, type ToMainOps, type WorkerStats } from '../src/shared/ipc/protocol.js';
 import { AUTH_METHODS, authIndex } from '../src/shared/labels.js';
 import { takeLimitCounts } from './limits.js';
 import type { RealmServices } from './services.js';
@@ -36,7 +36,7 @@ export class StatsReporter {
   clusterStats: (() => ClusterStats) | null = null;
 
   constructor(
-    readonly outbox: Outbox,
+    readonly outbox: Outbox<ToMainOps>,
     readonly realms: ReadonlyMap<string, RealmServices>,
     readonly intervalMs: number,
   ) {}

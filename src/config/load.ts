@@ -56,8 +56,7 @@ import { webTransport } from './web.js';
 import type { BridgeSpec } from './bridge.js';
 
 export { ConfigError, section } from './section.js';
-export type { CookieConfig, CookieStoreConfig, EndpointConfig, TlsConfig, TransportConfig, WsOptions, WsServiceConfig } from './transport.js';
-export type { WebOptions, WebPathConfig } from './web.js';
+export type { CookieConfig, CookieStoreConfig, EndpointConfig, TlsConfig, TransportConfig, WebOptions, WebPathConfig, WsOptions, WsServiceConfig } from './transport.js';
 
 /** The effective, validated configuration (frozen). */
 export interface RouterConfig {

@@ -56,16 +56,6 @@ export const rawsocketOptionsSchema: Schema<RawSocketOptionsFile> = {
   handshake_timeout: { doc: 'Crosswire: ms a client has to send its 4-byte handshake (0 = no limit).', format: 'ms-timeout', default: 10_000 },
 };
 
-/** What a RawSocket transport runs with (beside the fields every TransportConfig has). */
-export interface RawSocketOptions {
-  /** Largest incoming message (max_message_size). */
-  maxMessageSize: number;
-  /** The length exponent L announced in the handshake: 2^(9+L) <= maxMessageSize. */
-  lengthExponent: number;
-  maxConnections: number;
-  handshakeTimeout: number;
-}
-
 /** The WebSocket options a RawSocket transport's connections are sent with (send.ts reads these three). */
 function wsSendOptions(maxBackpressure: number): WsOptions {
   return {

@@ -24,10 +24,8 @@ import {
   type WebSocketOptionsFile,
   websocketOptionsSchema,
 } from './schema-transport.js';
-import type { RawSocketOptions } from './rawsocket.js';
-import type { UniversalOptions } from './universal.js';
 import { ConfigError, isObject, section } from './section.js';
-import type { WebOptions, WebPathConfig } from './web.js';
+import type { BridgePath, ReverseProxyPath, SubscriberPath } from './bridge.js';
 
 export interface TlsConfig {
   key: string;
@@ -119,6 +117,53 @@ export interface TransportConfig extends WsServiceConfig {
   rawsocket?: RawSocketOptions;
   /** A `universal` transport's RawSocket part and first-byte timeout (src/config/universal.ts); absent on the others. */
   universal?: UniversalOptions;
+}
+
+/** A `web` transport's path services (src/config/web.ts). */
+export type WebPathConfig =
+  | { type: 'websocket'; path: string; service: WsServiceConfig }
+  | {
+      type: 'static';
+      path: string;
+      directory: string;
+      directoryListing: boolean;
+      mimeTypes: Record<string, string>;
+      cacheTimeout: number | null;
+      defaultFile: string | null;
+    }
+  | { type: 'redirect'; path: string; url: string }
+  | { type: 'json'; path: string; value: unknown; prettify: boolean; allowCrossOrigin: boolean; discourageCaching: boolean }
+  | { type: 'nodeinfo'; path: string }
+  /** Crosswire's operations endpoints as path services (the metrics issue). */
+  | { type: 'metrics' | 'health' | 'ready'; path: string }
+  /** The HTTP bridge and the HTTP reverse proxy (src/config/bridge.ts, docs/http-bridge.md). */
+  | BridgePath
+  | SubscriberPath
+  | ReverseProxyPath;
+
+/** A `web` transport's options (src/config/web.ts). */
+export interface WebOptions {
+  accessLog: boolean;
+  hsts: boolean;
+  hstsMaxAge: number;
+}
+
+/** A `universal` transport's own settings (src/config/universal.ts). */
+export interface UniversalOptions {
+  /** The RawSocket part (its endpoint is the universal transport's), or null: 0x7F connections are closed. */
+  rawsocket: TransportConfig | null;
+  /** ms a client has to send its first byte (the rawsocket part's options.handshake_timeout; 0 = no limit). */
+  firstByteTimeout: number;
+}
+
+/** What a RawSocket transport runs with (beside the fields every TransportConfig has). */
+export interface RawSocketOptions {
+  /** Largest incoming message (max_message_size). */
+  maxMessageSize: number;
+  /** The length exponent L announced in the handshake: 2^(9+L) <= maxMessageSize. */
+  lengthExponent: number;
+  maxConnections: number;
+  handshakeTimeout: number;
 }
 
 const isPort = (v: unknown): v is number => Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 65535;

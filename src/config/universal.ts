@@ -11,7 +11,7 @@
  */
 import { ConfigError, isObject } from './section.js';
 import { rawsocketTransport } from './rawsocket.js';
-import { endpoint, type TransportConfig, type WsServiceConfig } from './transport.js';
+import { endpoint, type TransportConfig, type UniversalOptions, type WsServiceConfig } from './transport.js';
 import { webTransport } from './web.js';
 
 /** Crossbar's path keys (as web.ts). */
@@ -21,13 +21,6 @@ const KEYS = new Set(['id', 'type', 'endpoint', 'rawsocket', 'websocket', 'web',
 
 /** Without a rawsocket part, how long a client has to send its first byte (as RawSocket's handshake_timeout default). */
 export const UNIVERSAL_FIRST_BYTE_TIMEOUT = 10_000;
-
-export interface UniversalOptions {
-  /** The RawSocket part (its endpoint is the universal transport's), or null: 0x7F connections are closed. */
-  rawsocket: TransportConfig | null;
-  /** ms a client has to send its first byte (the rawsocket part's options.handshake_timeout; 0 = no limit). */
-  firstByteTimeout: number;
-}
 
 /** A sub-item's own `type`, when given, must be the one it stands for (Crossbar ignores it; a wrong one is a mistake). */
 function subType(v: Record<string, unknown>, path: string, type: string): void {

@@ -7,36 +7,9 @@
 import { resolve } from 'node:path';
 import type { Schema } from 'convict';
 import convict from 'convict';
-import { type BridgePath, bridgePath, REFUSED_WITH_ADVICE, type ReverseProxyPath, reverseProxyPath, type SubscriberPath, subscriberPath } from './bridge.js';
-import { endpoint, type TransportConfig, type WsServiceConfig, wsOptions } from './transport.js';
+import { bridgePath, REFUSED_WITH_ADVICE, reverseProxyPath, subscriberPath } from './bridge.js';
+import { endpoint, type TransportConfig, type WebPathConfig, type WsServiceConfig, wsOptions } from './transport.js';
 import { ConfigError, isObject, section } from './section.js';
-
-export type WebPathConfig =
-  | { type: 'websocket'; path: string; service: WsServiceConfig }
-  | {
-      type: 'static';
-      path: string;
-      directory: string;
-      directoryListing: boolean;
-      mimeTypes: Record<string, string>;
-      cacheTimeout: number | null;
-      defaultFile: string | null;
-    }
-  | { type: 'redirect'; path: string; url: string }
-  | { type: 'json'; path: string; value: unknown; prettify: boolean; allowCrossOrigin: boolean; discourageCaching: boolean }
-  | { type: 'nodeinfo'; path: string }
-  /** Crosswire's operations endpoints as path services (the metrics issue). */
-  | { type: 'metrics' | 'health' | 'ready'; path: string }
-  /** The HTTP bridge and the HTTP reverse proxy (src/config/bridge.ts, docs/http-bridge.md). */
-  | BridgePath
-  | SubscriberPath
-  | ReverseProxyPath;
-
-export interface WebOptions {
-  accessLog: boolean;
-  hsts: boolean;
-  hstsMaxAge: number;
-}
 
 interface WebTransportFile {
   id: string | null;

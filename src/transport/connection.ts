@@ -4,7 +4,6 @@ import type { Serializer } from '../shared/serializers/index.js';
 import type { WorkerHandle } from '../realm-threads.js';
 import type { CookieTracker } from './cookies.js';
 import type { ComponentGate } from '../container/gate.js';
-import type { PingState } from './keepalive.js';
 
 export const ConnState = {
   /** No session: the next message must be HELLO. */
@@ -77,6 +76,16 @@ export interface ConnService {
   readonly throttle: ReadThrottle | null;
   /** Fails a connection Crosswire gives up on (slow consumer, message too big). */
   fail(c: Conn, code: number, reason: string): void;
+}
+
+/** Per-connection auto-ping state (Conn.ka; src/transport/keepalive.ts). */
+export interface PingState {
+  timer: NodeJS.Timeout;
+  /** The payload of the ping whose pong is awaited, or null. */
+  pending: Buffer | null;
+  sentAt: number;
+  /** Last incoming traffic (performance.now()), for auto_ping_restart_on_any_traffic. */
+  lastRx: number;
 }
 
 /** Per-connection state, reached from uWS user data (ConnRef) so the hot path does no lookup per frame. */

@@ -17,7 +17,7 @@ import type { KV, KvEntry, NatsConnection, QueuedIterator } from 'nats';
 import type { CookieStoreConfig } from '../config/load.js';
 import type { Logger } from '../shared/log.js';
 import { connectRetrying, errorText, natsAuthOptions } from '../shared/nats-options.js';
-import { type CookieRecord, MemoryStore } from './cookies.js';
+import { type CookieRecord, MemoryStore } from './cookie-store.js';
 
 type NatsStoreConfig = Extract<CookieStoreConfig, { type: 'nats' }>;
 

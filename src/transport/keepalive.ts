@@ -3,16 +3,6 @@ import { performance } from 'node:perf_hooks';
 import type { WsOptions } from '../config/load.js';
 import type { Conn } from './connection.js';
 
-/** Per-connection auto-ping state (Conn.ping). */
-export interface PingState {
-  timer: NodeJS.Timeout;
-  /** The payload of the ping whose pong is awaited, or null. */
-  pending: Buffer | null;
-  sentAt: number;
-  /** Last incoming traffic (performance.now()), for auto_ping_restart_on_any_traffic. */
-  lastRx: number;
-}
-
 /**
  * Crossbar's auto-ping (autobahn `_send_autoping`/`onAutoPingTimeout`): every
  * `auto_ping_interval` ms a PING whose payload is an 8-byte big-endian nanosecond timestamp,

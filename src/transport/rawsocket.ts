@@ -2,7 +2,7 @@ import { lstatSync, readFileSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
 import { type TransportConfig, wsAuthKey } from '../config/load.js';
-import type { RawSocketOptions } from '../config/rawsocket.js';
+import type { RawSocketOptions } from '../config/transport.js';
 import type { TransportInfo } from '../shared/ipc/protocol.js';
 import type { Logger } from '../shared/log.js';
 import { SERIALIZER_LIST, SERIALIZERS, type Serializer, type SerializerName } from '../shared/serializers/index.js';

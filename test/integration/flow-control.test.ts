@@ -83,9 +83,9 @@ async function stillWorks(peers: RawPeer[]): Promise<void> {
 function flowState(r: TestRouter): string {
   const w = r.router.workers[0]!;
   const paused = [...r.router.flow.paused].map(
-    (c) => `conn ${c.id}: held ${c.flowHeld?.length ?? '-'} (${c.flowHeldBytes} B), stopped ${c.flowStopped}, bound ${c.flowBound}, mark ${c.flowMark}, waiting ${w.waiting.includes(c)}, buffered ${c.ws?.getBufferedAmount() ?? '-'}`,
+    (c) => `conn ${c.id}: held ${c.flowHeld?.length ?? '-'} (${c.flowHeldBytes} B), stopped ${c.flowStopped}, bound ${c.flowBound}, mark ${c.flowMark}, waiting ${r.router.flow.waiting(w).includes(c)}, buffered ${c.ws?.getBufferedAmount() ?? '-'}`,
   );
-  return `worker: mark ${w.outbox.mark}, acked ${w.acked}, waiting ${w.waiting.length}; paused: ${paused.join('; ') || 'none'}`;
+  return `worker: mark ${w.outbox.mark}, acked ${w.acked}, waiting ${r.router.flow.waiting(w).length}; paused: ${paused.join('; ') || 'none'}`;
 }
 
 /** The largest queued-towards-the-worker and held-on-the-main-thread byte counts, sampled every 5 ms. */

@@ -5,11 +5,13 @@ import { test } from 'node:test';
 import { performance } from 'node:perf_hooks';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { IpcBytes, MAX_BATCH_OPS, Outbox } from '../../src/shared/ipc/outbox.js';
-import { Op } from '../../src/shared/ipc/protocol.js';
+import { Op, type ToMainOps, type ToWorkerOps } from '../../src/shared/ipc/protocol.js';
 
 const REC = 'record';
 const FRAME = Op.FRAME;
 const FAN = Op.FANOUT_BYTES;
+/** These tests mix operations of both directions in one outbox. */
+type BothOps = ToWorkerOps & ToMainOps;
 
 /** Walks batches like the receivers do; resolves with the entries once `count` of them arrived. */
 function receive(port: MessagePort, count: number): Promise<{ entries: unknown[][]; batches: number }> {
@@ -24,7 +26,7 @@ function receive(port: MessagePort, count: number): Promise<{ entries: unknown[]
       while (i < ops.length) {
         switch (ops[i]) {
           case Op.BYTES:
-            bytes.area(ops[i + 1]);
+            bytes.area(ops[i + 1] as ArrayBuffer | null);
             i += 2;
             break;
           case Op.RUN: {
@@ -61,7 +63,7 @@ function receive(port: MessagePort, count: number): Promise<{ entries: unknown[]
 
 test('records, bytes and values arrive in order, one batch per turn, split at MAX_BATCH_OPS', async () => {
   const { port1, port2 } = new MessageChannel();
-  const out = new Outbox(port1);
+  const out = new Outbox<BothOps>(port1);
   const n = 300;
   const got = receive(port2, n);
   const expected: unknown[][] = [];
@@ -93,7 +95,7 @@ test('records, bytes and values arrive in order, one batch per turn, split at MA
 
 test('the byte area grows for a message larger than it, and the next batch starts fresh', async () => {
   const { port1, port2 } = new MessageChannel();
-  const out = new Outbox(port1);
+  const out = new Outbox<BothOps>(port1);
   const big = 'x'.repeat(300_000) + 'é'.repeat(100_000);
   const got = receive(port2, 3);
   out.pushRecord(1, 'small', 50, -1);
@@ -111,7 +113,7 @@ test('the byte area grows for a message larger than it, and the next batch start
 
 test('a batch that cannot be cloned is retried entry by entry: only the bad entry is rejected, the bytes still arrive', async () => {
   const { port1, port2 } = new MessageChannel();
-  const out = new Outbox(port1);
+  const out = new Outbox<BothOps>(port1);
   const rejected: unknown[][] = [];
   out.onReject = (entry) => rejected.push(entry);
   const deep = JSON.parse(`${'['.repeat(20000)}${']'.repeat(20000)}`) as unknown[];
@@ -145,7 +147,7 @@ test('IpcBytes refuses to read beyond its area', () => {
 test('the STAMP of a batch is the time of its first entry, also when that entry starts a run of records', async () => {
   const { port1, port2 } = new MessageChannel();
   const STAMP = Op.STAMP;
-  const out = new Outbox(port1, 1_000_000, STAMP);
+  const out = new Outbox<BothOps>(port1, 1_000_000, STAMP);
   const got = new Promise<unknown[]>((resolve) => port2.once('message', resolve));
   const before = performance.now();
   out.pushRecord(1, 'first', 48, -1);
@@ -164,7 +166,7 @@ test('the STAMP of a batch is the time of its first entry, also when that entry 
 
 test('with a markOp, a batch carries MARK and the count kept in `mark` when it changed since the last batch (flow control)', async () => {
   const { port1, port2 } = new MessageChannel();
-  const out = new Outbox(port1, MAX_BATCH_OPS, 0, Op.MARK);
+  const out = new Outbox<BothOps>(port1, MAX_BATCH_OPS, 0, Op.MARK);
   const seen: unknown[][] = [];
   const got = new Promise<void>((resolve) => {
     port2.on('message', (ops: unknown[]) => {

@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import type { MessagePort } from 'node:worker_threads';
-import { Op } from './protocol.js';
+import { Op, type OpsWithArity, type OpTable } from './protocol.js';
 
 /**
  * At most this many operands per batch (about 64 messages). A batch is posted once per event-loop
@@ -46,8 +46,11 @@ export const RECORD_HEADER = 21;
  * With a `markOp`, a batch after which `mark` (a cumulative count its owner keeps: flow control's
  * bytes, src/flow.ts) has changed carries `markOp, mark`, so the receiver can acknowledge
  * everything up to it in one number.
+ *
+ * `T` is the direction's operand table (ToWorkerOps or ToMainOps, src/shared/ipc/protocol.ts):
+ * pushN takes only an operation of T with N-1 operands, and those operands' types.
  */
-export class Outbox {
+export class Outbox<T extends OpTable> {
   #ops: unknown[] = [Op.BYTES, null];
   /** Index in #ops where each entry starts (for the entry-by-entry retry); entry 0 is the byte area. */
   #starts: number[] = [0];
@@ -77,7 +80,7 @@ export class Outbox {
   #markOp: number;
   #markSent = 0;
 
-  constructor(port: MessagePort, maxOps = MAX_BATCH_OPS, stampOp = 0, markOp = 0) {
+  constructor(port: MessagePort, maxOps = MAX_BATCH_OPS, stampOp: OpsWithArity<T, 1> | 0 = 0, markOp: OpsWithArity<T, 1> | 0 = 0) {
     this.#port = port;
     this.#maxOps = maxOps;
     this.#stampOp = stampOp;
@@ -92,29 +95,29 @@ export class Outbox {
     return this.#starts.length - 1 - this.#runs + this.#records;
   }
 
-  push1(a: unknown): void {
+  push1<K extends OpsWithArity<T, 0>>(op: K): void {
     this.#entry();
-    this.#ops.push(a);
+    this.#ops.push(op);
     this.#after();
   }
-  push2(a: unknown, b: unknown): void {
+  push2<K extends OpsWithArity<T, 1>>(op: K, a: T[K][0]): void {
     this.#entry();
-    this.#ops.push(a, b);
+    this.#ops.push(op, a);
     this.#after();
   }
-  push3(a: unknown, b: unknown, c: unknown): void {
+  push3<K extends OpsWithArity<T, 2>>(op: K, a: T[K][0], b: T[K][1]): void {
     this.#entry();
-    this.#ops.push(a, b, c);
+    this.#ops.push(op, a, b);
     this.#after();
   }
-  push4(a: unknown, b: unknown, c: unknown, d: unknown): void {
+  push4<K extends OpsWithArity<T, 3>>(op: K, a: T[K][0], b: T[K][1], c: T[K][2]): void {
     this.#entry();
-    this.#ops.push(a, b, c, d);
+    this.#ops.push(op, a, b, c);
     this.#after();
   }
-  push5(a: unknown, b: unknown, c: unknown, d: unknown, e: unknown): void {
+  push5<K extends OpsWithArity<T, 4>>(op: K, a: T[K][0], b: T[K][1], c: T[K][2], d: T[K][3]): void {
     this.#entry();
-    this.#ops.push(a, b, c, d, e);
+    this.#ops.push(op, a, b, c, d);
     this.#after();
   }
 
@@ -259,8 +262,8 @@ export class IpcBytes {
   type = 0;
   done = -1;
 
-  area(buf: unknown): void {
-    this.#area = buf === null ? EMPTY : new Uint8Array(buf as ArrayBuffer);
+  area(buf: ArrayBuffer | null): void {
+    this.#area = buf === null ? EMPTY : new Uint8Array(buf);
     this.#view = new DataView(this.#area.buffer, this.#area.byteOffset, this.#area.byteLength);
     this.#pos = 0;
   }

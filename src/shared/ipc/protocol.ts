@@ -73,7 +73,60 @@ export const Op = {
   BRIDGE_REPLY: 41,
 } as const;
 
-/** How a DEBUG_FAIL makes a worker die: an uncaught exception, process.exit, or running out of heap. */
+/**
+ * The table above as types: the operands of each operation, in wire order, per direction. The
+ * Outbox of a direction accepts only these (src/shared/ipc/outbox.ts), and the reader of a
+ * direction hands them on typed (src/shared/ipc/reader.ts); nowhere else is a batch taken apart.
+ */
+export type ToWorkerOps = {
+  [Op.BYTES]: [area: ArrayBuffer | null];
+  [Op.RUN]: [count: number];
+  [Op.OPEN]: [connId: number, realm: string, helloDetails: unknown, transport: TransportInfo];
+  [Op.FRAME]: [connId: number, msg: unknown[]];
+  [Op.CLOSED]: [connId: number];
+  [Op.SHUTDOWN]: [drainMs: number];
+  [Op.STAMP]: [time: number];
+  [Op.COLLECT]: [];
+  [Op.MARK]: [bytes: number];
+  [Op.BRIDGE]: [reqId: number, key: string, body: Uint8Array, headers: Record<string, string[]> | null];
+  [Op.DEBUG_FAIL]: [mode: DebugFailMode];
+};
+
+export type ToMainOps = {
+  [Op.BYTES]: [area: ArrayBuffer | null];
+  [Op.RUN]: [count: number];
+  [Op.FANOUT_BYTES]: [connIds: number[], lens: number[]];
+  [Op.SEND]: [connId: number, msg: unknown[]];
+  [Op.DETACH]: [connId: number];
+  [Op.CLOSE]: [connId: number, code: number, reason: string];
+  [Op.ROUTED]: [time: number];
+  [Op.STATS]: [stats: WorkerStats];
+  [Op.BRIDGE_REPLY]: [reqId: number, status: number, body: string];
+  [Op.ACK]: [mark: number];
+};
+
+/** Either table (operands by opcode). */
+export type OpTable = Record<number, unknown[]>;
+
+/** The operations of `T` with `N` operands that a sender pushes itself (BYTES and RUN belong to the Outbox). */
+export type OpsWithArity<T extends OpTable, N extends number> = Exclude<
+  { [K in keyof T]: T[K] extends { length: N } ? K : never }[keyof T],
+  typeof Op.BYTES | typeof Op.RUN
+> &
+  number;
+
+/** The name of opcode `K` in Op ('OPEN' for 1). */
+export type OpName<K> = { [N in keyof typeof Op]: (typeof Op)[N] extends K ? N : never }[keyof typeof Op];
+
+/**
+ * What the receiver of a direction does with each operation, one method per operation named as in
+ * Op, with that operation's operands (BYTES is the reader's own); `corrupt` for an opcode that is
+ * not in the table.
+ */
+export type OpHandlers<T extends OpTable> = {
+  [K in Exclude<keyof T, typeof Op.BYTES> as OpName<K>]: T[K] extends unknown[] ? (...operands: T[K]) => void : never;
+} & { corrupt(op: unknown): never };
+
 /** What a tracking cookie says of who it authenticated (the cookie store's fields; src/transport/cookies.ts). */
 export interface CookieAuth {
   authid: string | null;
@@ -83,6 +136,7 @@ export interface CookieAuth {
   authextra: Record<string, unknown> | null;
 }
 
+/** How a DEBUG_FAIL makes a worker die: an uncaught exception, process.exit, or running out of heap. */
 export type DebugFailMode = 'throw' | 'exit' | 'oom';
 
 /**
