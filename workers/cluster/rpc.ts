@@ -552,7 +552,7 @@ class RealmRpc implements DealerBackplane {
     }
     const cs = this.realm.sessions.get(calleeId as number);
     const reg = typeof procedure === 'string' && MATCHES.has(match as string) ? this.#dealer.lookup(procedure, match as Match) : undefined;
-    if (cs === undefined || cs.state !== SessionState.ESTABLISHED || reg === undefined || !reg.callees.some((c) => c.session === cs)) {
+    if (cs === undefined || cs.state !== SessionState.ESTABLISHED || reg === undefined || !cs.registrations.has(reg)) {
       return this.#refuse(member, calleeId as number, id, Uri.CANCELED, 'the callee left before answering');
     }
     if ((this.#pending.get(member) ?? 0) >= MAX_REMOTE_PENDING) {
