@@ -541,6 +541,8 @@ export class ClusterLink {
    */
   direct(subject: string, msg: unknown[]): boolean {
     if (this.#nc === null) return false;
+    // Before the record: its bytes are valid until the next pack.
+    const head = (this.#head ??= Buffer.concat([clusterPack(BATCH), clusterPack(this.id)]));
     let record: Uint8Array;
     try {
       record = clusterPackTransient(msg);
@@ -548,7 +550,6 @@ export class ClusterLink {
       this.log.warn({ err: String(e), subject }, 'cluster: a message for another node cannot be encoded');
       return false;
     }
-    const head = (this.#head ??= Buffer.concat([clusterPack(BATCH), clusterPack(this.id)]));
     const max = this.#maxPayload;
     if (DirectBatch.overhead(head) + record.length > max) {
       this.log.debug({ subject, bytes: record.length, max }, 'cluster: a message for another node exceeds max_payload');

@@ -30,7 +30,7 @@ const RESET_BUFFER_MODE = (msgpackr as unknown as { RESET_BUFFER_MODE?: number }
 const packr = new msgpackr.Packr({ useRecords: false, variableMapSize: true, useBigIntExtension: false });
 const unpackr = new msgpackr.Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number', copyBuffers: true });
 
-/** Encodes a cluster message (its bytes are valid until the next clusterPack(): copy them). */
+/** Encodes a cluster message; its bytes are valid until the next clusterPack…() call (of either kind): copy them. */
 export function clusterPackTransient(msg: unknown): Uint8Array {
   return packr.pack(msg, RESET_BUFFER_MODE);
 }
