@@ -27,6 +27,7 @@ import type { Dict } from '../src/shared/wamp/messages.js';
 import type { Backplane, Broker, Publication, Subscription } from './broker.js';
 import { META_TIMEOUT_MS } from './cluster/meta.js';
 import { RetainedStore } from './cluster/retained.js';
+import { BATCH, BATCH_BYTES, clusterPack, clusterPackTransient, DirectBatch } from './cluster/wire.js';
 
 /** Longest event subject used; a longer one goes to the realm's `L` subject (NATS's control line is 4 KiB by default). */
 export const MAX_SUBJECT = 1024;
@@ -300,6 +301,17 @@ export class ClusterLink {
   /** Publications not handed to NATS (not connected, too big, …): counted, logged now and then. */
   dropped = 0;
   #droppedLogged = 0;
+  /** Direct messages of this turn, by subject (workers/cluster/wire.ts), and whether a flush is scheduled. */
+  readonly #direct = new Map<string, DirectBatch>();
+  #directScheduled = false;
+  /** The MessagePack of a batch's first two elements (BATCH, this member). */
+  #head: Uint8Array | null = null;
+  /** Size to start the next batch's buffer with: what the last one needed. */
+  #directSize = 4096;
+  /** NATS's max_payload (the server's INFO; NATS's default until known). */
+  get #maxPayload(): number {
+    return this.#nc?.info?.max_payload ?? 1024 * 1024;
+  }
 
   constructor(
     readonly cfg: ClusterConfig,
@@ -396,6 +408,7 @@ export class ClusterLink {
         },
       });
       try {
+        this.flushDirect();
         nc.publish(subject, msgpackSerializer.encode(message) as Uint8Array, { reply: inbox });
       } catch {
         done();
@@ -428,7 +441,9 @@ export class ClusterLink {
       callback: (err, msg) => {
         if (err !== null || msg.reply === '') return;
         try {
-          msg.respond(msgpackSerializer.encode([r.answer(msg.data), this.id]) as Uint8Array);
+          const answer = msgpackSerializer.encode([r.answer(msg.data), this.id]) as Uint8Array;
+          this.flushDirect();
+          msg.respond(answer);
         } catch (e) {
           this.log.warn({ err: String(e) }, 'cluster: cannot answer a meta request');
         }
@@ -447,6 +462,7 @@ export class ClusterLink {
     // peer of the others again until it went stale, and their meta calls wait for its answer).
     if (this.#closing) return;
     try {
+      this.flushDirect();
       this.#nc?.publish(subject, msgpackSerializer.encode(message));
     } catch (e) {
       this.log.debug({ err: String(e), subject }, 'cluster: report not sent');
@@ -529,6 +545,7 @@ export class ClusterLink {
     const nc = this.#nc;
     try {
       if (nc === null) throw new Error('not connected to NATS yet');
+      this.flushDirect();
       nc.publish(subject, msgpackSerializer.encode(envelope));
     } catch (e) {
       this.dropped++;
@@ -540,6 +557,66 @@ export class ClusterLink {
     }
   }
 
+  /**
+   * Sends `msg` to the member listening on `subject` alone, in this turn's batch for it
+   * (workers/cluster/wire.ts). False when it cannot be sent: not connected to NATS yet, or bigger
+   * than NATS's max_payload (best effort otherwise: lost if either side is cut off).
+   */
+  direct(subject: string, msg: unknown[]): boolean {
+    if (this.#nc === null) return false;
+    // Before the record: its bytes are valid until the next pack.
+    const head = (this.#head ??= Buffer.concat([clusterPack(BATCH), clusterPack(this.id)]));
+    let record: Uint8Array;
+    try {
+      record = clusterPackTransient(msg);
+    } catch (e) {
+      this.log.warn({ err: String(e), subject }, 'cluster: a message for another node cannot be encoded');
+      return false;
+    }
+    const max = this.#maxPayload;
+    if (DirectBatch.overhead(head) + record.length > max) {
+      this.log.debug({ subject, bytes: record.length, max }, 'cluster: a message for another node exceeds max_payload');
+      return false;
+    }
+    let b = this.#direct.get(subject);
+    if (b !== undefined && b.bytes + record.length > Math.min(BATCH_BYTES, max)) {
+      this.#direct.delete(subject);
+      this.#send(b);
+      b = undefined;
+    }
+    if (b === undefined) {
+      b = new DirectBatch(subject, head, this.#directSize);
+      this.#direct.set(subject, b);
+      if (!this.#directScheduled) {
+        this.#directScheduled = true;
+        setImmediate(this.#onImmediate);
+      }
+    }
+    b.add(record);
+    return true;
+  }
+
+  #onImmediate = (): void => {
+    this.#directScheduled = false;
+    this.flushDirect();
+  };
+
+  /** Publishes the pending direct batches now (before anything else this connection publishes, to keep its order). */
+  flushDirect(): void {
+    if (this.#direct.size === 0) return;
+    for (const b of this.#direct.values()) this.#send(b);
+    this.#direct.clear();
+  }
+
+  #send(b: DirectBatch): void {
+    this.#directSize = Math.min(BATCH_BYTES, Math.max(4096, b.bytes));
+    try {
+      this.#nc?.publish(b.subject, b.finish());
+    } catch (e) {
+      this.log.debug({ err: String(e), subject: b.subject, messages: b.count }, 'cluster: direct messages not sent');
+    }
+  }
+
   /** Graceful shutdown begins: the other nodes are told at once. */
   leaving(): void {
     for (const w of this.watchers) w.leaving();
@@ -548,6 +625,7 @@ export class ClusterLink {
   async close(): Promise<void> {
     this.#closing = true;
     this.leaving();
+    this.flushDirect();
     for (const w of this.watchers) w.close();
     if (this.#heartbeat !== null) clearInterval(this.#heartbeat);
     for (const r of this.#realms) r.retained?.close();

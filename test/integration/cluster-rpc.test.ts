@@ -355,8 +355,9 @@ describe('RPC across nodes (real nats-server, three nodes)', () => {
       const me = 'cw_hostile';
       const refusals = new Inbox<unknown[]>();
       nc.subscribe(`cwx.d.${me}`, { callback: (_e, m) => {
+        // Direct messages travel in batches: ['B', from, message, …] (workers/cluster/wire.ts).
         const msg = msgpackSerializer.decode(m.data) as unknown[];
-        if (msg[0] === 'r') refusals.push(msg[4] as unknown[]);
+        for (const r of (msg[0] === 'B' ? msg.slice(2) : [msg]) as unknown[][]) if (r[0] === 'r') refusals.push(r[4] as unknown[]);
       } });
       const MAX = 10_000;
       const extra = 5;

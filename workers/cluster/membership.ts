@@ -17,6 +17,7 @@ import type { NatsConnection, Subscription } from 'nats';
 import type { Logger } from '../../src/shared/log.js';
 import { msgpackSerializer } from '../../src/shared/serializers/msgpack.js';
 import type { ClusterLink, LinkWatcher } from '../cluster.js';
+import { BATCH, clusterUnpack } from './wire.js';
 
 /** How often a member says it is alive, and after how long without a word it is dead. */
 export const HEARTBEAT_MS = 1000;
@@ -113,16 +114,42 @@ export class Membership implements LinkWatcher {
     return n;
   }
 
-  /** Sends `msg` to `member` alone (best effort: lost if either side is cut off). */
+  /** Direct subjects by member (bounded by the members heard: dropped when one is declared dead). */
+  readonly #subjects = new Map<string, string>();
+
+  /**
+   * Sends `msg` to `member` alone, batched with the others of this turn (workers/cluster/wire.ts;
+   * best effort: lost if either side is cut off). False when it cannot be sent (not connected, too big).
+   */
   send(member: string, msg: unknown[]): boolean {
-    const nc = this.#nc;
-    if (nc === null) return false;
-    try {
-      nc.publish(directSubject(member), msgpackSerializer.encode(msg));
-      return true;
-    } catch (e) {
-      this.log.debug({ err: String(e), member }, 'cluster: direct message not sent');
-      return false;
+    if (this.#nc === null) return false;
+    let subject = this.#subjects.get(member);
+    if (subject === undefined) {
+      subject = directSubject(member);
+      if (this.#peers.has(member)) this.#subjects.set(member, subject);
+    }
+    return this.link.direct(subject, msg);
+  }
+
+  /** Direct messages from another member: a batch (workers/cluster/wire.ts) or one message. */
+  #direct(data: Uint8Array): void {
+    const msg = clusterUnpack(data);
+    if (!Array.isArray(msg) || typeof msg[1] !== 'string') throw new Error('malformed direct message');
+    const from = msg[1];
+    this.#touch(from);
+    if (msg[0] !== BATCH) {
+      for (const l of this.listeners) l.direct(from, msg);
+      return;
+    }
+    for (let i = 2; i < msg.length; i++) {
+      const r = msg[i] as unknown;
+      if (!Array.isArray(r)) continue;
+      // One bad record costs that record only.
+      try {
+        for (const l of this.listeners) l.direct(from, r);
+      } catch (e) {
+        this.log.warn({ err: String(e) }, 'cluster: cannot handle a message from another node');
+      }
     }
   }
 
@@ -134,12 +161,7 @@ export class Membership implements LinkWatcher {
       nc.subscribe(directSubject(this.id), {
         callback: (err, m) => {
           if (err !== null) return;
-          this.#safely(() => {
-            const msg = msgpackSerializer.decode(m.data) as unknown[];
-            if (!Array.isArray(msg) || typeof msg[1] !== 'string') throw new Error('malformed direct message');
-            this.#touch(msg[1]);
-            for (const l of this.listeners) l.direct(msg[1], msg);
-          });
+          this.#safely(() => this.#direct(m.data));
         },
       }),
     );
@@ -188,6 +210,7 @@ export class Membership implements LinkWatcher {
 
   #publish(msg: unknown[]): void {
     try {
+      this.link.flushDirect();
       this.#nc?.publish(HB_SUBJECT, msgpackSerializer.encode(msg));
     } catch (e) {
       this.log.debug({ err: String(e) }, 'cluster: heartbeat not sent');
@@ -238,6 +261,7 @@ export class Membership implements LinkWatcher {
 
   #drop(member: string, p: Peer, silentMs: number): void {
     this.#peers.delete(member);
+    this.#subjects.delete(member);
     this.log[p.left ? 'info' : 'warn']({ member, node: p.node, silentMs }, p.left ? 'cluster: a node left' : 'cluster: a node is gone (no heartbeat)');
     for (const l of this.listeners) l.down(member, p.tick);
   }

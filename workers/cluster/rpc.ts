@@ -231,6 +231,7 @@ export class ClusterRpc implements MembershipEvents {
   /** Announces to every node of the realm. */
   broadcast(realm: string, msg: unknown[]): void {
     try {
+      this.membership.link.flushDirect();
       this.#nc?.publish(`cw.${natsToken(realm)}.rpc`, msgpackSerializer.encode(msg));
     } catch (e) {
       this.log.warn({ err: String(e) }, 'cluster: a registration change did not reach the other nodes');
@@ -545,16 +546,17 @@ class RealmRpc implements DealerBackplane {
     const r = this.#callees.get(member)?.get(msg[3] as number);
     const m = msg[4];
     if (r === undefined || !Array.isArray(m)) return;
-    const tail = typeof msg[5] === 'string' ? msg[5] : undefined;
+    const tail = msg[5];
+    // The decoded answer is this node's own: it becomes the stand-in's YIELD or ERROR in place.
+    const y = m as TailedMessage;
+    if (typeof tail === 'string') y.jsonTail = tail;
     try {
       if (m[0] === MsgType.RESULT && isDict(m[2])) {
-        const y: TailedMessage = [MsgType.YIELD, m[1], m[2], ...m.slice(3)];
-        if (tail !== undefined) y.jsonTail = tail;
+        m[0] = MsgType.YIELD;
         this.#dealer.yield(r, y);
       } else if (m[0] === MsgType.ERROR && isDict(m[3]) && typeof m[4] === 'string') {
-        const e: TailedMessage = [MsgType.ERROR, MsgType.INVOCATION, m[2], m[3], m[4], ...m.slice(5)];
-        if (tail !== undefined) e.jsonTail = tail;
-        this.#dealer.error(r, e);
+        m[1] = MsgType.INVOCATION;
+        this.#dealer.error(r, y);
       }
     } catch (e) {
       this.rpc.log.debug({ member, err: String(e) }, 'cluster: an answer for an unknown invocation');
@@ -594,11 +596,10 @@ class RealmRpc implements DealerBackplane {
     if (!Number.isSafeInteger(calleeId) || !Array.isArray(m) || m[0] !== MsgType.INVOCATION || !Number.isSafeInteger(m[1]) || !isDict(m[3])) return;
     const id = m[1] as number;
     const details = m[3];
-    const payload = m.slice(4);
     const ongoing = this.#caller(member, calleeId as number, false)?.calls.get(id);
     if (ongoing !== undefined) {
       // Progressive call invocations: the caller's next CALL, as the dealer takes it.
-      const call: TailedMessage = [MsgType.CALL, id, details.progress === true ? { progress: true } : {}, ongoing.registration.procedure, ...payload];
+      const call: TailedMessage = [MsgType.CALL, id, details.progress === true ? { progress: true } : {}, ongoing.registration.procedure, ...m.slice(4)];
       if (typeof tail === 'string') call.jsonTail = tail;
       try {
         this.#dealer.call(ongoing.caller, call, false);
@@ -609,7 +610,7 @@ class RealmRpc implements DealerBackplane {
     }
     const cs = this.realm.sessions.get(calleeId as number);
     const reg = typeof procedure === 'string' && MATCHES.has(match as string) ? this.#dealer.lookup(procedure, match as Match) : undefined;
-    if (cs === undefined || cs.state !== SessionState.ESTABLISHED || reg === undefined || !reg.callees.some((c) => c.session === cs)) {
+    if (cs === undefined || cs.state !== SessionState.ESTABLISHED || reg === undefined || !cs.registrations.has(reg)) {
       return this.#refuse(member, calleeId as number, id, Uri.CANCELED, 'the callee left before answering');
     }
     if ((this.#pending.get(member) ?? 0) >= MAX_REMOTE_PENDING) {
@@ -622,7 +623,10 @@ class RealmRpc implements DealerBackplane {
     inv.streaming = details.progress === true;
     cs.invocations.set(inv.id, inv);
     sc.calls.set(id, inv);
-    const invocation: TailedMessage = [MsgType.INVOCATION, inv.id, reg.id, details, ...payload];
+    // The decoded INVOCATION is this node's own: it becomes the callee's, in place.
+    const invocation = m as TailedMessage;
+    invocation[1] = inv.id;
+    invocation[2] = reg.id;
     if (typeof tail === 'string') invocation.jsonTail = tail;
     this.realm.out.send(cs.connId, invocation);
   }

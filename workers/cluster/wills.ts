@@ -143,6 +143,7 @@ export class ClusterWills implements MembershipEvents {
 
   broadcast(realm: string, msg: unknown[]): void {
     try {
+      this.link.flushDirect();
       this.#nc?.publish(`cw.${natsToken(realm)}.w`, msgpackSerializer.encode(msg));
     } catch (e) {
       this.log.warn({ err: String(e) }, 'cluster: a session change did not reach the other nodes');
