@@ -177,7 +177,7 @@ const PURGE_EVERY_MS = 10 * 60_000;
  * router issued (and that has not expired) keeps its id; any other gets a new random id and a
  * `Set-Cookie` in the 101 response, exactly as Crossbar writes it (no Path, no Domain).
  *
- * Bounded (docs/limits.md): the store holds only cookies that authenticated someone (a WELCOME by any
+ * Bounded (docs/authentication.md): the store holds only cookies that authenticated someone (a WELCOME by any
  * method but anonymous or cookie), at most `cookie.max_per_principal` per principal (realm, authid): a
  * further login makes the cookie least recently logged in with forget its authentication. The
  * others are remembered in memory only, at most `cookie.max_anonymous` of them (the oldest is forgotten

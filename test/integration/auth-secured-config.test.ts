@@ -6,9 +6,9 @@ import { connect } from '../helpers/client.js';
 import { type RouterProcess, spawnRouter } from '../helpers/process.js';
 import { within } from '../helpers/wait.js';
 
-// The README's secured config (config/secured.json), run as `crosswire start --config`.
+// The secured config of docs/authentication.md (config/secured.json), run as `crosswire start --config`.
 const CONFIG = new URL('../../../config/secured.json', import.meta.url).pathname;
-// The example's device key (README: generate your own); its public key is in the config.
+// The example's device key (docs/authentication.md: put your own); its public key is in the config.
 const DEVICE_SEED = Buffer.from('2deace91045510a02869ca11948a67fe5650ea43b45c9a1cd01bd45c93075699', 'hex');
 const DEVICE_PUB = Buffer.from('86c9aaff6c0a87639c135fe81e4852c872b0d1ed6d57009c9dd5c5179aa9f049', 'hex');
 

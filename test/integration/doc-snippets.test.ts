@@ -337,7 +337,7 @@ async function check(b: Block): Promise<Outcome> {
 describe('doc snippets', () => {
   after(() => rmSync(dir, { recursive: true, force: true })); // the node_modules link, not its target
   test('which blocks are checked and which are not', (t) => {
-    // The docs hold at least these today (docs/configuration.md, docs/auth.md, README's client).
+    // The docs hold at least these today (docs/configuration.md, docs/authentication.md, README's client).
     assert.ok(ALL.filter(isConfig).length >= 2, `complete configs found: ${ALL.filter(isConfig).map(where).join(', ')}`);
     assert.ok(ALL.filter(isClient).length >= 1, 'README.md has a minimal client');
     for (const b of ALL.filter((x) => x.marker?.kind === 'not-tested')) t.diagnostic(`not tested: ${where(b)} (${b.lang || 'text'}): ${b.marker!.reason}`);
