@@ -4,7 +4,7 @@
  * authrole: the `wamp.session.on_leave` payload) and of their testaments (WAMP spec, "Session
  * Testament": topic, args, kwargs, publish options), so that when membership declares a node dead
  * (workers/cluster/membership.ts `down`) one survivor publishes `on_leave` for each of its sessions
- * and fires their testaments, as the dead node's realm would have done (workers/realm.ts, #release).
+ * and fires their testaments, as the dead node's realm would have done (workers/realm.ts #release, with workers/meta-events.ts).
  *
  * Replication, per realm, on `cw.<realm>.w` (announcements to every node) and on the members'
  * direct subjects (snapshots):
@@ -338,7 +338,7 @@ class RealmWills implements WillsBackplane {
     this.#orphans.set(dead, { sessions, assignee: chosen, heard, timer });
   }
 
-  /** What the dead node's realm would have published for each of its sessions (workers/realm.ts #release). */
+  /** What the dead node's realm would have published for each of its sessions (workers/realm.ts #release, with workers/meta-events.ts). */
   #fire(dead: string, sessions: Map<number, Remote>): void {
     if (sessions.size > 0) this.cw.log.info({ member: dead, realm: this.realm.name, sessions: sessions.size }, 'cluster: publishing on_leave and testaments of a dead node');
     const broker = this.realm.broker;
