@@ -367,7 +367,8 @@ describe('RPC across nodes (real nats-server, three nodes)', () => {
     const p = uri('flood');
     callee.send([64, 1, {}, p]);
     await callee.next(65);
-    const sid = (await obs[1]!.session.call('wamp.registration.list_callees', [await obs[1]!.session.call('wamp.registration.lookup', [p])])) as number[];
+    const regId = (await obs[1]!.session.call('wamp.registration.lookup', [p])) as number;
+    const sid = (await obs[1]!.session.call('wamp.registration.list_callees', [regId])) as number[];
     const nc = await natsConnect({ servers: nats.url });
     try {
       const members = new Map<string, string>();
@@ -392,7 +393,7 @@ describe('RPC across nodes (real nats-server, three nodes)', () => {
       const MAX = 10_000;
       const extra = 5;
       for (let k = 1; k <= MAX + extra; k++) {
-        nc.publish(`cwx.d.${members.get('rpc_b')}`, msgpackSerializer.encode(['i', me, 'realm1', sid[0], p, 'exact', [68, k, 0, {}, [k]], null]));
+        nc.publish(`cwx.d.${members.get('rpc_b')}`, msgpackSerializer.encode(['i', me, 'realm1', sid[0], [68, k, regId, {}, [k]], null]));
       }
       await nc.flush();
       const refused = await refusals.waitFor(extra, 20_000);
