@@ -203,6 +203,36 @@ describe('RPC across nodes (real nats-server, three nodes)', () => {
     await assert.rejects(obs[1]!.session.call(`${t}.z.d`), wampError('wamp.error.no_such_procedure'));
   });
 
+  test('JSON payload pass-through across nodes: a JSON callee on another node gets the caller\'s text byte for byte, and the caller the callee\'s', async () => {
+    // Text that JSON.parse + JSON.stringify would not reproduce (src/shared/wamp/json-tail.ts).
+    const payload = '[1.0, 9007199254740993, "\\u0041", 1e2], {"z": 1, "a": -0.0}';
+    /** The raw text frames of a JSON peer, and the text after its first k elements. */
+    const texts = (p: RawPeer): string[] => {
+      const out: string[] = [];
+      p.ws.on('message', (d: Buffer, binary: boolean) => {
+        if (!binary) out.push(d.toString('utf8'));
+      });
+      return out;
+    };
+    const tail = (text: string, k: number): string => text.slice(JSON.stringify((JSON.parse(text) as unknown[]).slice(0, k)).length - 1, -1);
+    const callee = await raw(1, 'json', []);
+    const caller = await raw(0, 'json', []);
+    const calleeTexts = texts(callee);
+    const callerTexts = texts(caller);
+    const p = uri('verbatim');
+    callee.send([64, 1, {}, p]);
+    await callee.next(65);
+    await seen([obs[0]!], p, 1);
+    caller.ws.send(`[48,5,{},${JSON.stringify(p)},${payload}]`);
+    const inv = await callee.next(68);
+    const invText = calleeTexts.find((t) => t.startsWith('[68,'))!;
+    assert.equal(tail(invText, 4), `,${payload}`, 'the INVOCATION carries the caller\'s text');
+    callee.ws.send(`[70,${inv[1] as number},{},${payload}]`);
+    await caller.next(50);
+    const resText = callerTexts.find((t) => t.startsWith('[50,'))!;
+    assert.equal(tail(resText, 3), `,${payload}`, 'the RESULT carries the callee\'s text');
+  });
+
   test('progressive call results and progressive call invocations across nodes (raw frames)', async () => {
     const features = ['progressive_call_results', 'progressive_call_invocations', 'call_canceling'];
     const callee = await raw(1, 'msgpack', features);
@@ -337,7 +367,8 @@ describe('RPC across nodes (real nats-server, three nodes)', () => {
     const p = uri('flood');
     callee.send([64, 1, {}, p]);
     await callee.next(65);
-    const sid = (await obs[1]!.session.call('wamp.registration.list_callees', [await obs[1]!.session.call('wamp.registration.lookup', [p])])) as number[];
+    const regId = (await obs[1]!.session.call('wamp.registration.lookup', [p])) as number;
+    const sid = (await obs[1]!.session.call('wamp.registration.list_callees', [regId])) as number[];
     const nc = await natsConnect({ servers: nats.url });
     try {
       const members = new Map<string, string>();
@@ -362,7 +393,7 @@ describe('RPC across nodes (real nats-server, three nodes)', () => {
       const MAX = 10_000;
       const extra = 5;
       for (let k = 1; k <= MAX + extra; k++) {
-        nc.publish(`cwx.d.${members.get('rpc_b')}`, msgpackSerializer.encode(['i', me, 'realm1', sid[0], p, 'exact', [68, k, 0, {}, [k]], null]));
+        nc.publish(`cwx.d.${members.get('rpc_b')}`, msgpackSerializer.encode(['i', me, 'realm1', sid[0], [68, k, regId, {}, [k]], null]));
       }
       await nc.flush();
       const refused = await refusals.waitFor(extra, 20_000);

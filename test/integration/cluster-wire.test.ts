@@ -85,10 +85,12 @@ describe('direct messages between nodes travel in batches', () => {
       await caller.join('realm1');
       // Routed once the node has taken the announcement in (its registration meta API knows it).
       let id = 0;
+      let regId: unknown = null;
       await until(async () => {
         caller.send([48, ++id, {}, 'wamp.registration.lookup', [p]]);
         const m = await caller.next(50, 10_000);
-        return typeof (m[3] as unknown[])[0] === 'number';
+        regId = (m[3] as unknown[])[0];
+        return typeof regId === 'number';
       }, 'the callee on the probe to be known');
       const N = 20;
       const first = id + 1;
@@ -106,12 +108,13 @@ describe('direct messages between nodes travel in batches', () => {
         }
         return invocations.length >= N;
       }, `${N} invocations at the probe`);
-      const args = invocations.map((r) => ((r[6] as unknown[])[4] as unknown[])[0]);
+      const args = invocations.map((r) => ((r[4] as unknown[])[4] as unknown[])[0]);
       assert.deepEqual(args, Array.from({ length: N }, (_, k) => k), 'in the order of the CALLs');
-      for (const r of invocations) assert.deepEqual(r.slice(3, 6), [calleeId, p, 'exact']);
+      // The registration travels as the INVOCATION's id (the same on every node).
+      for (const r of invocations) assert.deepEqual([r[3], (r[4] as unknown[])[2]], [calleeId, regId]);
       assert.ok(messages < N, `${N} calls sent together took ${messages} NATS messages (one per call without batching)`);
       // All answers in one batch from the probe: every caller gets its own RESULT, in order.
-      const answers = invocations.map((r) => ['r', PROBE, 'realm1', calleeId, [50, (r[6] as unknown[])[1], {}, [`echo ${String(((r[6] as unknown[])[4] as unknown[])[0])}`]], null]);
+      const answers = invocations.map((r) => ['r', PROBE, 'realm1', calleeId, [50, (r[4] as unknown[])[1], {}, [`echo ${String(((r[4] as unknown[])[4] as unknown[])[0])}`]], null]);
       nc.publish(`cwx.d.${member}`, msgpackSerializer.encode(['B', PROBE, ...answers]));
       const results: unknown[][] = [];
       for (let k = 0; k < N; k++) results.push(await caller.next(50, 10_000));

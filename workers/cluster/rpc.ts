@@ -505,10 +505,10 @@ class RealmRpc implements DealerBackplane {
     }
   }
 
+  /** Counts per member; an entry at 0 stays (no Map churn per call) until its member goes (gone, withdraw). */
   #count(m: Map<string, number>, member: string, d: number): number {
     const n = Math.max(0, (m.get(member) ?? 0) + d);
-    if (n === 0) m.delete(member);
-    else m.set(member, n);
+    m.set(member, n);
     return n;
   }
 
@@ -519,8 +519,8 @@ class RealmRpc implements DealerBackplane {
     const t = m[0];
     let sent = true;
     if (t === MsgType.INVOCATION) {
-      const reg = this.#dealer.get(m[2] as number);
-      sent = this.rpc.membership.send(member, ['i', this.rpc.me, this.realm.name, calleeId, reg?.procedure ?? '', reg?.match ?? 'exact', m, (m as TailedMessage).jsonTail ?? null]);
+      // The registration travels as its id (the same on every node: registrationId), the sender as the batch's (wire.ts).
+      sent = this.rpc.membership.send(member, ['i', '', this.realm.name, calleeId, m, (m as TailedMessage).jsonTail ?? null]);
     } else if (t === MsgType.INTERRUPT) {
       this.rpc.membership.send(member, ['x', this.rpc.me, this.realm.name, calleeId, m[1], m[2]]);
     }
@@ -583,17 +583,17 @@ class RealmRpc implements DealerBackplane {
   #toCaller(member: string, calleeId: number, m: unknown[]): void {
     const t = m[0];
     if ((t === MsgType.RESULT && (m[2] as Dict).progress !== true) || t === MsgType.ERROR) this.#count(this.#pending, member, -1);
-    this.rpc.membership.send(member, ['r', this.rpc.me, this.realm.name, calleeId, m, (m as TailedMessage).jsonTail ?? null]);
+    this.rpc.membership.send(member, ['r', '', this.realm.name, calleeId, m, (m as TailedMessage).jsonTail ?? null]);
   }
 
   #refuse(member: string, calleeId: number, id: unknown, uri: string, message: string): void {
-    this.rpc.membership.send(member, ['r', this.rpc.me, this.realm.name, calleeId, [MsgType.ERROR, MsgType.CALL, id, { message }, uri], null]);
+    this.rpc.membership.send(member, ['r', '', this.realm.name, calleeId, [MsgType.ERROR, MsgType.CALL, id, { message }, uri], null]);
   }
 
   /** An INVOCATION for a callee here from a caller on `member`'s node (or more input for one under way). */
   invoked(member: string, msg: unknown[]): void {
-    const [, , , calleeId, procedure, match, m, tail] = msg;
-    if (!Number.isSafeInteger(calleeId) || !Array.isArray(m) || m[0] !== MsgType.INVOCATION || !Number.isSafeInteger(m[1]) || !isDict(m[3])) return;
+    const [, , , calleeId, m, tail] = msg;
+    if (!Number.isSafeInteger(calleeId) || !Array.isArray(m) || m[0] !== MsgType.INVOCATION || !Number.isSafeInteger(m[1]) || !Number.isSafeInteger(m[2]) || !isDict(m[3])) return;
     const id = m[1] as number;
     const details = m[3];
     const ongoing = this.#caller(member, calleeId as number, false)?.calls.get(id);
@@ -609,7 +609,7 @@ class RealmRpc implements DealerBackplane {
       return;
     }
     const cs = this.realm.sessions.get(calleeId as number);
-    const reg = typeof procedure === 'string' && MATCHES.has(match as string) ? this.#dealer.lookup(procedure, match as Match) : undefined;
+    const reg = this.#dealer.get(m[2] as number);
     if (cs === undefined || cs.state !== SessionState.ESTABLISHED || reg === undefined || !cs.registrations.has(reg)) {
       return this.#refuse(member, calleeId as number, id, Uri.CANCELED, 'the callee left before answering');
     }

@@ -11,7 +11,8 @@
  *     ['B', from, record, record, …]
  *
  * `from` the sending member, each record one message `[kind, from, realm, …]` (the kinds of
- * membership.ts's listeners), in the order they were sent. A batch is sent at the end of the turn
+ * membership.ts's listeners; a record's own `from` may be empty: the batch's is the one used), in
+ * the order they were sent. A batch is sent at the end of the turn
  * (setImmediate), or before it would exceed BATCH_BYTES, and before any other publication of the
  * worker's NATS connection (ClusterLink.flushDirect), so the order of everything one member
  * publishes stays what it was (NATS keeps each connection's order). A payload that is not a batch
