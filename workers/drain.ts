@@ -4,6 +4,8 @@ import type { RealmServices } from './services.js';
 import { type Session, SessionState } from './session.js';
 
 const MESSAGE = 'the router is shutting down';
+/** How often a drain with busy sessions looks again without a batch to prompt it. */
+const POLL_MS = 50;
 
 /** A session is busy while it waits for a call's result or serves an invocation someone waits for. */
 function busy(s: Session): boolean {
@@ -13,13 +15,16 @@ function busy(s: Session): boolean {
 /**
  * Graceful drain of one realm worker (SHUTDOWN, drainMs). New CALLs are refused (Realm.draining);
  * every session that has nothing in flight gets GOODBYE wamp.close.system_shutdown at once,
- * the others as soon as their calls are answered (checked after each batch). At the deadline,
+ * the others as soon as their calls are answered (checked after each batch from the main thread,
+ * and every POLL_MS: an answer from another cluster node or a call's own timeout comes in no
+ * batch). At the deadline,
  * callers still waiting get ERROR wamp.error.canceled and every remaining session its GOODBYE.
  */
 export class Drain {
   /** Sessions with calls in flight, and their realms. */
   #busy = new Map<Session, RealmServices>();
   #timer: NodeJS.Timeout | null = null;
+  #poll: NodeJS.Timeout | null = null;
   #done: (() => void) | null = null;
   #over = false;
 
@@ -56,10 +61,11 @@ export class Drain {
     if (this.#busy.size > 0) {
       this.log.info({ sessions: this.#busy.size, drainMs }, 'draining: waiting for in-flight calls');
       this.#timer = setTimeout(() => this.#expire(), drainMs);
+      this.#poll = setInterval(() => this.check(), POLL_MS);
     } else this.#finish();
   }
 
-  /** After a batch: sessions whose calls have all been answered get their GOODBYE now. */
+  /** After a batch, and every POLL_MS: sessions whose calls have all been answered get their GOODBYE now. */
   check(): void {
     for (const [s, realm] of this.#busy) {
       if (s.state !== SessionState.ESTABLISHED) this.#busy.delete(s);
@@ -71,12 +77,19 @@ export class Drain {
     if (this.#busy.size === 0 && this.#timer !== null) {
       clearTimeout(this.#timer);
       this.#timer = null;
+      this.#stopPolling();
       this.#finish();
     }
   }
 
+  #stopPolling(): void {
+    if (this.#poll !== null) clearInterval(this.#poll);
+    this.#poll = null;
+  }
+
   #expire(): void {
     this.#timer = null;
+    this.#stopPolling();
     let calls = 0;
     for (const [s, realm] of this.#busy) {
       if (s.state !== SessionState.ESTABLISHED) continue;

@@ -16,7 +16,7 @@ import { argsOf, type Ev, linked, type Nats, startNats, stopAllNats, sub, until 
 import { type RouterProcess, spawnRouter } from '../helpers/process.js';
 import { scrape } from '../helpers/metrics.js';
 import { startRouter, type TestRouter } from '../helpers/router.js';
-import { within } from '../helpers/wait.js';
+import { deferred, within } from '../helpers/wait.js';
 import type { Inbox } from '../helpers/wait.js';
 
 const REALMS = [{ name: 'realm1', roles: [{ name: 'anonymous', permissions: [{ uri: '', match: 'prefix', allow: { call: true, register: true, publish: true, subscribe: true } }] }] }];
@@ -238,6 +238,41 @@ describe('a node killed without a word (real nats-server, three nodes)', () => {
     ] as const) {
       assert.deepEqual(x.events.items.map((e) => e.args[0]).sort(), want, what);
     }
+  });
+
+  // A draining node's busy session gets its GOODBYE once its calls are answered; an answer from
+  // another node comes over NATS, not in a batch from the main thread, and must end the drain too.
+  test('SIGTERM with a call in flight to a callee on another node: the answer ends the drain at once, not the drain timeout', async (t) => {
+    const [urlA] = inProcess.map((r) => r.url) as [string];
+    const a = await client(urlA);
+    const answer = deferred<string>();
+    const invoked = deferred();
+    await a.session.register('com.drain.slow', () => {
+      invoked.resolve();
+      return answer.promise;
+    });
+    const h = await spawnNode('fail_h'); // shutdown_timeout 5000
+    const h1 = await client(`ws://127.0.0.1:${h.port}/ws`);
+    await until(async () => (await h1.session.call('wamp.registration.lookup', ['com.drain.slow'])) !== null, "H to route to A's callee");
+    const result = h1.session.call('com.drain.slow');
+    await within(invoked.promise, 10_000, 'the invocation to reach the callee on A');
+    const closed = new Promise<string>((resolve) => {
+      h1.connection.onclose = (reason: string) => {
+        resolve(reason);
+        return true;
+      };
+    });
+    h.child.kill('SIGTERM');
+    // H is draining once /ready says so; then the callee answers.
+    await until(async () => (await fetch(`http://127.0.0.1:${h.port}/ready`).catch(() => null))?.status === 503, 'H to report draining on /ready');
+    const t0 = Date.now();
+    answer.resolve('done');
+    assert.equal(await within(result, 10_000, 'the call to return'), 'done');
+    await within(closed, 10_000, "H's session to be closed");
+    await within(h.exited, 10_000, 'node H to exit');
+    const ms = Date.now() - t0;
+    t.diagnostic(`H exited ${ms} ms after the answer (drain timeout 5000 ms)`);
+    assert.ok(ms < 3000, `H exited ${ms} ms after its last call was answered: the drain waited for its timeout`);
   });
 
   // A node started while another has just died (a crashed node restarted at once, with a new member
