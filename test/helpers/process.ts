@@ -18,7 +18,10 @@ export interface Finished {
   stderr: string;
 }
 
-/** Runs `node <script> <args>` to completion within `ms`; resolves with exit code and output. An undefined env value unsets it. */
+/**
+ * Runs `node <script> <args>` to completion within `ms`; resolves with exit code and output. An undefined env value unsets it.
+ * Resolves on 'close', not 'exit': 'exit' can come before the last of the child's piped output has been read.
+ */
 export function runNode(script: string, args: string[], ms: number, what: string, env: Record<string, string | undefined> = {}): Promise<Finished> {
   const child = spawn(process.execPath, [script, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
@@ -26,7 +29,7 @@ export function runNode(script: string, args: string[], ms: number, what: string
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   return within(
-    new Promise((resolve) => child.on('exit', (code) => resolve({ code, stdout, stderr }))),
+    new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr }))),
     ms,
     what,
   );

@@ -46,7 +46,8 @@ function python(url: string, ser: string, method: string, authid: string, secret
   child.stderr.on('data', (d: Buffer) => (err += d.toString()));
   return within(
     new Promise((resolve, reject) =>
-      child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop()!) as Outcome) : reject(new Error(`python_auth.py exited ${code}: ${err}`)))),
+      // 'close', not 'exit': all of the output has been read by then.
+      child.on('close', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop()!) as Outcome) : reject(new Error(`python_auth.py exited ${code}: ${err}`)))),
     ),
     20_000,
     `python_auth.py ${method} ${authid}`,

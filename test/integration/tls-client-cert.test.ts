@@ -280,7 +280,8 @@ function python(args: string[]): Promise<PyOutcome> {
   child.stderr.on('data', (d: Buffer) => (err += d.toString()));
   return within(
     new Promise((resolve, reject) =>
-      child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop()!) as PyOutcome) : reject(new Error(`python_tls.py exited ${code}: ${err}`)))),
+      // 'close', not 'exit': all of the output has been read by then.
+      child.on('close', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop()!) as PyOutcome) : reject(new Error(`python_tls.py exited ${code}: ${err}`)))),
     ),
     20_000,
     `python_tls.py ${args.slice(1, 3).join(' ')}`,
