@@ -62,7 +62,7 @@ describe('operations config', () => {
   test('timer values past what setTimeout can wait (2^31 - 1 ms) are refused, naming the key', () => {
     const max = 2 ** 31 - 1;
     for (const key of ['hello_timeout', 'shutdown_timeout', 'auth_timeout', 'auth_fail_delay']) {
-      assert.equal((effectiveConfig(withCrosswire({ [key]: max }), {}) as any).crosswire[key], max, key);
+      assert.equal((effectiveConfig(withCrosswire({ [key]: max }), {}) as Walk).crosswire[key], max, key);
       refused(withCrosswire({ [key]: max + 1 }), new RegExp(`crosswire\\.${key}: must be an integer number of milliseconds from [01] to ${max}`));
     }
     refused(DEFAULT_CONFIG, /crosswire\.shutdown_timeout: must be an integer number of milliseconds/, { CROSSWIRE_SHUTDOWN_TIMEOUT: String(2 ** 31) });
@@ -118,10 +118,10 @@ describe('print-config', () => {
 
   test('container and guest workers are shown as written beside the router', () => {
     const raw = JSON.parse(readFileSync(new URL('../../../config/example-container.json', import.meta.url), 'utf8'));
-    const e = effectiveConfig(structuredClone(raw), {}) as Record<string, any>;
+    const e = effectiveConfig(structuredClone(raw), {}) as Walk;
     assert.equal(e.workers.length, raw.workers.length);
     for (const [i, w] of raw.workers.entries()) if (w.type !== 'router') assert.deepEqual(e.workers[i], w);
-    assert.ok(e.workers.some((w: any) => w.type === 'container'));
+    assert.ok(e.workers.some((w: Walk) => w.type === 'container'));
   });
 
   test('an invalid config throws the same ConfigError as check', () => {

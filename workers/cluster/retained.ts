@@ -12,7 +12,7 @@
  * refuses is logged (rate-limited) and the event stays retained on its own node only.
  */
 import { createHash } from 'node:crypto';
-import { type KV, type KvEntry, type NatsConnection, type QueuedIterator } from 'nats';
+import type { KV, KvEntry, NatsConnection, QueuedIterator } from 'nats';
 import type { Logger } from '../../src/shared/log.js';
 import { msgpackSerializer } from '../../src/shared/serializers/msgpack.js';
 import type { Dict } from '../../src/shared/wamp/messages.js';
@@ -132,7 +132,7 @@ export class RetainedStore {
   put(pub: Publication, publisherId: number): void {
     const kv = this.#kv;
     if (kv === null) return;
-    let options: Dict = { retain: true };
+    const options: Dict = { retain: true };
     for (const k of KEPT) if (pub.options[k] !== undefined) options[k] = pub.options[k];
     let data: Uint8Array;
     try {
