@@ -5,6 +5,7 @@ import { type TransportConfig, wsAuthKey } from '../config/load.js';
 import type { RawSocketOptions } from '../config/transport.js';
 import type { TransportInfo } from '../shared/ipc/protocol.js';
 import type { Logger } from '../shared/log.js';
+import { CloseCode } from '../shared/wamp/codes.js';
 import { SERIALIZER_LIST, SERIALIZERS, type Serializer, type SerializerName } from '../shared/serializers/index.js';
 import { tlsFacts } from './front.js';
 import { type Conn, type ConnService, type ConnSocket, newConn, type ReadThrottle } from './connection.js';
@@ -393,7 +394,7 @@ export class RawSocketConn implements ConnSocket {
   // ---- ConnSocket: closing ----------------------------------------------------------------------
 
   /** Graceful: what was written goes out, then FIN. RawSocket carries no close code or reason. */
-  end(code = 1000, _reason?: string): void {
+  end(code: number = CloseCode.NORMAL, _reason?: string): void {
     if (this.#state !== ST_OPEN) return;
     this.#state = ST_CLOSED;
     this.socket.end();
@@ -406,7 +407,7 @@ export class RawSocketConn implements ConnSocket {
     const was = this.#state;
     this.#state = ST_CLOSED;
     this.socket.destroy();
-    if (was === ST_OPEN) this.#closed(1006);
+    if (was === ST_OPEN) this.#closed(CloseCode.ABNORMAL);
   }
 
   #onClose = (): void => {
@@ -416,7 +417,7 @@ export class RawSocketConn implements ConnSocket {
     }
     const was = this.#state;
     this.#state = ST_CLOSED;
-    if (was === ST_OPEN) this.#closed(1006);
+    if (was === ST_OPEN) this.#closed(CloseCode.ABNORMAL);
   };
 
   /** Reads on (discarding) so the peer's FIN is seen; drops the socket if the peer does not close in time. */

@@ -27,8 +27,11 @@ export const MsgType = {
 } as const;
 export type MsgType = (typeof MsgType)[keyof typeof MsgType];
 
-/** The WebSocket close codes Crosswire sends (RFC 6455, 7.4.1), on either thread. */
-export const CloseCode = { NORMAL: 1000, GOING_AWAY: 1001, PROTOCOL_ERROR: 1002, POLICY_VIOLATION: 1008, TOO_BIG: 1009, INTERNAL: 1011 } as const;
+/**
+ * The WebSocket close codes Crosswire sends (RFC 6455, 7.4.1), on either thread. ABNORMAL (1006) is
+ * never sent: it is what a connection that ended without a close handshake reports (RFC 6455, 7.1.5).
+ */
+export const CloseCode = { NORMAL: 1000, GOING_AWAY: 1001, PROTOCOL_ERROR: 1002, ABNORMAL: 1006, POLICY_VIOLATION: 1008, TOO_BIG: 1009, INTERNAL: 1011 } as const;
 
 /** Every type code a router may ever see on the wire (used for envelope checks). */
 export const KNOWN_TYPES: ReadonlySet<number> = new Set(Object.values(MsgType));
