@@ -294,11 +294,11 @@ export class ClusterLink {
   /** Why the link is down (for /ready), or null while connected. */
   #down: string | null = 'connecting to NATS';
   #reconnects = 0;
-  /** The NATS connection's message and byte counts at the last takeStats() (it keeps them across reconnects). */
-  #reported = { inMsgs: 0, outMsgs: 0, inBytes: 0, outBytes: 0, reconnects: 0 };
+  /** The NATS connection's message and byte counts at the last takeStats() (it keeps them across reconnects), and this link's. */
+  #reported = { inMsgs: 0, outMsgs: 0, inBytes: 0, outBytes: 0, reconnects: 0, dropped: 0 };
   /** Called when the link goes up or down (the worker reports it to the main thread at once, for /ready). */
   onChange: (() => void) | null = null;
-  /** Publications not handed to NATS (not connected, too big, …): counted, logged now and then. */
+  /** Publications not handed to NATS (not connected, too big, …): counted (a metric), logged now and then. */
   dropped = 0;
   #droppedLogged = 0;
   /** Direct messages of this turn, by subject (workers/cluster/wire.ts), and whether a flush is scheduled. */
@@ -338,9 +338,10 @@ export class ClusterLink {
       bytesIn: now.inBytes - was.inBytes,
       bytesOut: now.outBytes - was.outBytes,
       reconnects: this.#reconnects - was.reconnects,
+      publicationsDropped: this.dropped - was.dropped,
       peers: peers.size,
     };
-    this.#reported = { ...now, reconnects: this.#reconnects };
+    this.#reported = { ...now, reconnects: this.#reconnects, dropped: this.dropped };
     return stats;
   }
 

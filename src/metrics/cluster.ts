@@ -7,16 +7,17 @@ import type { WorkerHandle } from '../realm-threads.js';
  * reports add up here until a scrape folds them into prom-client.
  */
 export class ClusterCounters {
-  readonly #pending = new Map<number, { msgsIn: number; msgsOut: number; bytesIn: number; bytesOut: number; reconnects: number }>();
+  readonly #pending = new Map<number, { msgsIn: number; msgsOut: number; bytesIn: number; bytesOut: number; reconnects: number; dropped: number }>();
 
   add(worker: number, s: ClusterStats): void {
     let p = this.#pending.get(worker);
-    if (p === undefined) this.#pending.set(worker, (p = { msgsIn: 0, msgsOut: 0, bytesIn: 0, bytesOut: 0, reconnects: 0 }));
+    if (p === undefined) this.#pending.set(worker, (p = { msgsIn: 0, msgsOut: 0, bytesIn: 0, bytesOut: 0, reconnects: 0, dropped: 0 }));
     p.msgsIn += s.msgsIn;
     p.msgsOut += s.msgsOut;
     p.bytesIn += s.bytesIn;
     p.bytesOut += s.bytesOut;
     p.reconnects += s.reconnects;
+    p.dropped += s.publicationsDropped;
   }
 
   /** Registers crosswire_cluster_* (but crosswire_cluster_connected, registry.ts). */
@@ -62,6 +63,18 @@ export class ClusterCounters {
         for (const [w, p] of pending) {
           this.inc({ worker: String(w) }, p.reconnects);
           p.reconnects = 0;
+        }
+      },
+    });
+    new Counter({
+      name: 'crosswire_cluster_publications_dropped_total',
+      help: "Publications the realm worker could not hand to NATS (not connected, bigger than NATS's max_payload, …): their events reached this node's subscribers only.",
+      labelNames: ['worker'],
+      registers,
+      collect() {
+        for (const [w, p] of pending) {
+          this.inc({ worker: String(w) }, p.dropped);
+          p.dropped = 0;
         }
       },
     });

@@ -81,12 +81,38 @@ describe('cluster link state: /ready and metrics (real nats-server)', () => {
     assert.equal(n0.type('crosswire_cluster_messages_total'), 'counter');
   });
 
+  test("publications that cannot reach NATS (over its max_payload) are counted in crosswire_cluster_publications_dropped_total, the others not", async () => {
+    const t = base();
+    const a = await client(0);
+    const b = await client(1);
+    const remote = await sub(b, t);
+    await linked(a, t, [b]);
+    const dropped = async () => {
+      const m = await scrape(nodes[0]!.http);
+      assert.equal(m.type('crosswire_cluster_publications_dropped_total'), 'counter');
+      assert.ok(m.samples.some((x) => x.name === 'crosswire_cluster_publications_dropped_total' && x.labels.worker === '0'), 'a sample for worker 0');
+      return m.get('crosswire_cluster_publications_dropped_total', { worker: '0' });
+    };
+    assert.equal(await dropped(), 0, 'nothing dropped while every publication crossed');
+    const big = 'x'.repeat(1536 * 1024); // nats-server's default max_payload is 1 MiB
+    for (let i = 0; i < 2; i++) {
+      await a.session.publish(t, [big], {}, { acknowledge: true });
+      await a.session.publish(t, [`small${i}`], {}, { acknowledge: true });
+    }
+    await a.session.publish(t, ['end'], {}, { acknowledge: true });
+    await remote.events.waitFor(3, 10_000);
+    assert.deepEqual(argsOf(remote.events), ['small0', 'small1', 'end']);
+    // The scrape has the worker report its counters at once: the two big events, no more.
+    assert.equal(await dropped(), 2);
+    assert.equal((await scrape(nodes[1]!.http)).get('crosswire_cluster_publications_dropped_total', { worker: '0' }), 0, 'node b dropped nothing');
+  });
+
   test('a single node has no cluster metrics and its /ready says nothing of a cluster', async () => {
     const single = await startRouter({ crosswire: { realm_threads: 1 } });
     try {
       let m = await scrape(single.http);
       await until(async () => (m = await scrape(single.http)).has('crosswire_worker_heap_used_bytes'), 'the worker to report its stats');
-      for (const name of ['crosswire_cluster_peers', 'crosswire_cluster_messages_total', 'crosswire_cluster_reconnects_total']) assert.equal(m.has(name), false, name);
+      for (const name of ['crosswire_cluster_peers', 'crosswire_cluster_messages_total', 'crosswire_cluster_reconnects_total', 'crosswire_cluster_publications_dropped_total']) assert.equal(m.has(name), false, name);
       const r = await get(`${single.http}/ready`);
       assert.equal(r.status, 200);
       assert.deepEqual(await r.json(), { status: 'ready' });

@@ -182,6 +182,8 @@ export interface ClusterStats {
   bytesOut: number;
   /** Delta: reconnections to NATS. */
   reconnects: number;
+  /** Delta: publications not handed to NATS (not connected, bigger than max_payload, …): lost to the other nodes. */
+  publicationsDropped: number;
   /** Gauge: other nodes (distinct node ids) heard from within the last PEER_TTL_MS. */
   peers: number;
   /** Gauges (workers/cluster/rpc.ts): calls of this worker's sessions waiting for a callee on another node, and calls from other nodes waiting for a callee here. */
