@@ -69,9 +69,9 @@ export class TestCluster {
     return node;
   }
 
-  /** A client on node `node` (its index in `nodes`), closed by stop(); `extra`: AutobahnJS connection options. */
-  async client(node: number, ser: SerializerName = 'json', realm = 'realm1', extra: Record<string, unknown> = {}): Promise<Client> {
-    const c = await connect(this.nodes[node]!.url, ser, realm, extra);
+  /** A client on `node` (or its index in `nodes`), closed by stop(); `extra`: AutobahnJS connection options. */
+  async client(node: number | ClusterNode, ser: SerializerName = 'json', realm = 'realm1', extra: Record<string, unknown> = {}): Promise<Client> {
+    const c = await connect((typeof node === 'number' ? this.nodes[node]! : node).url, ser, realm, extra);
     this.#clients.push(c);
     return c;
   }

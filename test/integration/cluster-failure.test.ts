@@ -2,69 +2,47 @@
 // "Node failures: on_leave and testaments"): one survivor publishes wamp.session.on_leave for each
 // of its sessions and fires their testaments, once cluster-wide, within the failure detection
 // bound; wamp.session.count on the survivors drops its sessions as soon as it is declared dead.
-// Nodes A and B run in this process, C is a child process that is killed.
+// Nodes A and B run in this process, C is a child process that is killed (test/helpers/cluster.ts).
 //
 // Needs Debian's nats-server (scripts/install-test-deps.sh installs it): without it this file FAILS.
 import '../helpers/quiet.js'; // before 'autobahn'
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { type Client, connect } from '../helpers/client.js';
-import { argsOf, type Ev, linked, type Nats, startNats, stopAllNats, sub, until } from '../helpers/nats.js';
-import { type RouterProcess, spawnRouter } from '../helpers/process.js';
+import type { Client } from '../helpers/client.js';
+import { type ClusterNode, TestCluster } from '../helpers/cluster.js';
 import { scrape } from '../helpers/metrics.js';
-import { startRouter, type TestRouter } from '../helpers/router.js';
+import { argsOf, type Ev, linked, sub, until } from '../helpers/nats.js';
 import { deferred, within } from '../helpers/wait.js';
 import type { Inbox } from '../helpers/wait.js';
 
 const REALMS = [{ name: 'realm1', roles: [{ name: 'anonymous', permissions: [{ uri: '', match: 'prefix', allow: { call: true, register: true, publish: true, subscribe: true } }] }] }];
 
-let nats: Nats;
-let dir: string;
-const inProcess: TestRouter[] = [];
-const children: RouterProcess[] = [];
-const clients: Client[] = [];
+/** The survivors A and B in this process (nodes 0 and 1), the nodes that die in child processes (test/helpers/cluster.ts). */
+let cluster: TestCluster;
+let A: ClusterNode;
+let B: ClusterNode;
 
-/** A node in a child process (killable), on the same NATS and realms. */
-async function spawnNode(id: string): Promise<RouterProcess> {
-  const file = join(dir, `${id}.json`);
-  const config = {
-    version: 2,
-    workers: [{ type: 'router', realms: REALMS, transports: [{ type: 'websocket', endpoint: { type: 'tcp', port: 0, interface: '127.0.0.1' } }] }],
-    crosswire: { realm_threads: 1, shutdown_timeout: 5000 },
-  };
-  writeFileSync(file, JSON.stringify(config));
-  const p = await spawnRouter(['--config', file], { CROSSWIRE_CLUSTER_NATS: nats.url, CROSSWIRE_NODE_ID: id, CROSSWIRE_LOG_LEVEL: 'info' });
-  children.push(p);
-  return p;
+/** A node in a child process (killable), on the same NATS and realms (shutdown_timeout 5000 ms). */
+async function spawnNode(id: string): Promise<Required<ClusterNode>> {
+  return (await cluster.spawn(id)) as Required<ClusterNode>;
 }
 
 /** Sessions on the survivors A and B (for the expected session counts). */
 const onSurvivors: Client[] = [];
 
-async function client(url: string): Promise<Client> {
-  const c = await connect(url, 'json');
-  clients.push(c);
-  if (inProcess.some((r) => r.url === url)) onSurvivors.push(c);
+async function client(node: ClusterNode): Promise<Client> {
+  const c = await cluster.client(node);
+  if (node === A || node === B) onSurvivors.push(c);
   return c;
 }
 
 before(async () => {
-  nats = await startNats();
-  dir = mkdtempSync(join(tmpdir(), 'crosswire-cluster-failure-'));
-  const cluster = (id: string) => ({ realms: REALMS, crosswire: { realm_threads: 1, cluster: { nats: { servers: [nats.url] }, node_id: id } } });
-  inProcess.push(...(await Promise.all([startRouter(cluster('fail_a')), startRouter(cluster('fail_b'))])));
+  cluster = await TestCluster.start({ realms: REALMS, inProcess: ['fail_a', 'fail_b'] });
+  [A, B] = cluster.nodes as [ClusterNode, ClusterNode];
 });
 
 after(async () => {
-  await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
-  await Promise.all(inProcess.map((n) => n.stop()));
-  for (const p of children) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
-  await Promise.all(children.map((p) => within(p.exited, 10_000, 'a node process to exit')));
-  await stopAllNats();
-  rmSync(dir, { recursive: true, force: true });
+  await cluster.stop();
 });
 
 const count = async (c: Client): Promise<number> => (await c.session.call('wamp.session.count')) as number;
@@ -90,14 +68,12 @@ async function settled(a: Client, b: Client, total: number, tag: string): Promis
 
 describe('a node killed without a word (real nats-server, three nodes)', () => {
   test("SIGKILL: one survivor publishes on_leave for each of the dead node's sessions and fires their testaments, once, within the bound; session.count drops them", async () => {
-    const [urlA, urlB] = inProcess.map((r) => r.url) as [string, string];
-    const c = await spawnNode('fail_c');
-    const urlC = `ws://127.0.0.1:${c.port}/ws`;
-    const [a, b] = await Promise.all([client(urlA), client(urlB)]);
+    const C = await spawnNode('fail_c');
+    const [a, b] = await Promise.all([client(A), client(B)]);
     // Subscribers on both survivors: to on_leave and to the testament topics.
     const [leaveA, leaveB, willA, willB] = await Promise.all([sub(a, 'wamp.session.on_leave'), sub(b, 'wamp.session.on_leave'), sub(a, 'com.will.', { match: 'prefix' }), sub(b, 'com.will.', { match: 'prefix' })]);
     // Two sessions on C: one with a testament of each scope (and one flushed), one without any.
-    const [c1, c2] = await Promise.all([client(urlC), client(urlC)]);
+    const [c1, c2] = await Promise.all([client(C), client(C)]);
     await c1.session.call('wamp.session.add_testament', ['com.will.gone', ['c1 destroyed'], { n: 1 }]);
     await c1.session.call('wamp.session.add_testament', ['com.will.detached', ['c1 detached'], {}], { scope: 'detached' });
     await c1.session.call('wamp.session.add_testament', ['com.will.flushed', ['never'], {}], { scope: 'detached' });
@@ -110,13 +86,13 @@ describe('a node killed without a word (real nats-server, three nodes)', () => {
     const total = 5; // a and b; c1, c2 and c3 on C (the probe subscriptions are on a and b)
     // A session joining C makes C report its count at once: its report is fresh when it is killed,
     // so the reports' own staleness (6 s) would keep C's sessions counted for about 6 s.
-    const c3 = await client(urlC);
+    const c3 = await client(C);
     await until(async () => (await count(a)) === total && (await count(b)) === total, 'every node to count every session');
     ids.push(c3.session.id);
 
     const t0 = Date.now();
-    c.child.kill('SIGKILL');
-    await within(c.exited, 10_000, 'node C to die');
+    C.process.child.kill('SIGKILL');
+    await within(C.process.exited, 10_000, 'node C to die');
     const leaves = await leaveA.events.waitFor(3, 15_000);
     const ms = Date.now() - t0;
     // Declared dead at most DEAD_AFTER_MS (3 s) + a sweep (0.25 s) after its last heartbeat (at most 1 s before the kill): with margin for a loaded machine.
@@ -158,12 +134,11 @@ describe('a node killed without a word (real nats-server, three nodes)', () => {
   // before their NATS connections were up, and a node may die before the snapshot exchange that
   // follows the first heartbeats (what made this test fail on a loaded machine: docs/cluster.md).
   test('two nodes killed at once: each of their sessions gets one on_leave and its testament once, cluster-wide', async (t) => {
-    const [urlA, urlB] = inProcess.map((r) => r.url) as [string, string];
-    const [a, b] = await Promise.all([client(urlA), client(urlB)]);
+    const [a, b] = await Promise.all([client(A), client(B)]);
     const base = onSurvivors.filter((c) => c.connection.isOpen).length;
     const [leaveA, leaveB, willA, willB] = await Promise.all([sub(a, 'wamp.session.on_leave'), sub(b, 'wamp.session.on_leave'), sub(a, 'com.twice.will'), sub(b, 'com.twice.will')]);
     const nodes = await Promise.all([spawnNode('fail_d'), spawnNode('fail_e')]);
-    const doomed = await Promise.all(nodes.flatMap((n) => [client(`ws://127.0.0.1:${n.port}/ws`), client(`ws://127.0.0.1:${n.port}/ws`)]));
+    const doomed = await Promise.all(nodes.flatMap((n) => [client(n), client(n)]));
     const ids = doomed.map((c) => c.session.id);
     await Promise.all(doomed.map((c, i) => c.session.call('wamp.session.add_testament', ['com.twice.will', [ids[i]], {}])));
     // Their testaments reached A and B (each node's announcements precede its probe on its one NATS connection).
@@ -171,8 +146,8 @@ describe('a node killed without a word (real nats-server, three nodes)', () => {
     await until(async () => (await count(a)) === base + 4 && (await count(b)) === base + 4, 'every node to count every session');
 
     const t0 = Date.now();
-    for (const n of nodes) n.child.kill('SIGKILL');
-    await Promise.all(nodes.map((n) => within(n.exited, 10_000, 'a node to die')));
+    for (const n of nodes) n.process.child.kill('SIGKILL');
+    await Promise.all(nodes.map((n) => within(n.process.exited, 10_000, 'a node to die')));
     const got = await Promise.all([leaveA.events.waitFor(4, 15_000), willA.events.waitFor(4, 15_000), leaveB.events.waitFor(4, 15_000), willB.events.waitFor(4, 15_000)]);
     const ms = Date.now() - t0;
     t.diagnostic(`on_leave and testaments on A and B ${ms} ms after the kill`);
@@ -190,14 +165,12 @@ describe('a node killed without a word (real nats-server, three nodes)', () => {
   });
 
   test('SIGTERM: a node shutting down gracefully leaves at once: its registration and subscription are gone from the others well within the dead-node timeout, its sessions leave once and their testaments fire once', async (t) => {
-    const [urlA, urlB] = inProcess.map((r) => r.url) as [string, string];
-    const [a, b] = await Promise.all([client(urlA), client(urlB)]);
+    const [a, b] = await Promise.all([client(A), client(B)]);
     const base = onSurvivors.filter((c) => c.connection.isOpen).length;
     const [leaveA, leaveB, willA, willB] = await Promise.all([sub(a, 'wamp.session.on_leave'), sub(b, 'wamp.session.on_leave'), sub(a, 'com.grace.will'), sub(b, 'com.grace.will')]);
-    const peersOf = async (r: TestRouter): Promise<number> => (await scrape(r.http)).get('crosswire_cluster_peers', { worker: '0' });
-    const g = await spawnNode('fail_g');
-    const urlG = `ws://127.0.0.1:${g.port}/ws`;
-    const [g1, g2] = await Promise.all([client(urlG), client(urlG)]);
+    const peersOf = async (n: ClusterNode): Promise<number> => (await scrape(n.http)).get('crosswire_cluster_peers', { worker: '0' });
+    const G = await spawnNode('fail_g');
+    const [g1, g2] = await Promise.all([client(G), client(G)]);
     const ids = [g1.session.id, g2.session.id];
     await g1.session.register('com.grace.proc', () => 'from g');
     await g1.session.subscribe('com.grace.topic', () => undefined);
@@ -209,18 +182,18 @@ describe('a node killed without a word (real nats-server, three nodes)', () => {
       assert.equal(await c.session.call('com.grace.proc'), 'from g');
       assert.notEqual(await c.session.call('wamp.subscription.lookup', ['com.grace.topic']), null, "G's subscription, seen from A and B");
     }
-    await until(async () => (await peersOf(inProcess[0]!)) === 2 && (await peersOf(inProcess[1]!)) === 2, 'A and B to count G as a peer');
+    await until(async () => (await peersOf(A)) === 2 && (await peersOf(B)) === 2, 'A and B to count G as a peer');
 
     const t0 = Date.now();
-    g.child.kill('SIGTERM');
+    G.process.child.kill('SIGTERM');
     // Registration and subscription gone from both, and G no longer a peer: well before a silent
     // node would be declared dead (3 to 3.25 s after its last heartbeat, which G sends until it exits).
     const gone = async (c: Client): Promise<boolean> =>
       (await c.session.call('wamp.registration.lookup', ['com.grace.proc'])) === null && (await c.session.call('wamp.subscription.lookup', ['com.grace.topic'])) === null;
     await until(async () => (await gone(a)) && (await gone(b)), "G's registration and subscription to be gone from A and B");
     const goneMs = Date.now() - t0;
-    await within(g.exited, 10_000, 'node G to exit');
-    await until(async () => (await peersOf(inProcess[0]!)) === 1 && (await peersOf(inProcess[1]!)) === 1, 'A and B to drop G from their peers');
+    await within(G.process.exited, 10_000, 'node G to exit');
+    await until(async () => (await peersOf(A)) === 1 && (await peersOf(B)) === 1, 'A and B to drop G from their peers');
     const leftMs = Date.now() - t0;
     t.diagnostic(`registration and subscription gone after ${goneMs} ms, G dropped from the peers after ${leftMs} ms`);
     assert.ok(goneMs < 2000, `G's registration and subscription were gone from A and B ${goneMs} ms after SIGTERM`);
@@ -243,16 +216,15 @@ describe('a node killed without a word (real nats-server, three nodes)', () => {
   // A draining node's busy session gets its GOODBYE once its calls are answered; an answer from
   // another node comes over NATS, not in a batch from the main thread, and must end the drain too.
   test('SIGTERM with a call in flight to a callee on another node: the answer ends the drain at once, not the drain timeout', async (t) => {
-    const [urlA] = inProcess.map((r) => r.url) as [string];
-    const a = await client(urlA);
+    const a = await client(A);
     const answer = deferred<string>();
     const invoked = deferred();
     await a.session.register('com.drain.slow', () => {
       invoked.resolve();
       return answer.promise;
     });
-    const h = await spawnNode('fail_h'); // shutdown_timeout 5000
-    const h1 = await client(`ws://127.0.0.1:${h.port}/ws`);
+    const H = await spawnNode('fail_h'); // shutdown_timeout 5000
+    const h1 = await client(H);
     await until(async () => (await h1.session.call('wamp.registration.lookup', ['com.drain.slow'])) !== null, "H to route to A's callee");
     const result = h1.session.call('com.drain.slow');
     await within(invoked.promise, 10_000, 'the invocation to reach the callee on A');
@@ -262,14 +234,14 @@ describe('a node killed without a word (real nats-server, three nodes)', () => {
         return true;
       };
     });
-    h.child.kill('SIGTERM');
+    H.process.child.kill('SIGTERM');
     // H is draining once /ready says so; then the callee answers.
-    await until(async () => (await fetch(`http://127.0.0.1:${h.port}/ready`).catch(() => null))?.status === 503, 'H to report draining on /ready');
+    await until(async () => (await fetch(`${H.http}/ready`).catch(() => null))?.status === 503, 'H to report draining on /ready');
     const t0 = Date.now();
     answer.resolve('done');
     assert.equal(await within(result, 10_000, 'the call to return'), 'done');
     await within(closed, 10_000, "H's session to be closed");
-    await within(h.exited, 10_000, 'node H to exit');
+    await within(H.process.exited, 10_000, 'node H to exit');
     const ms = Date.now() - t0;
     t.diagnostic(`H exited ${ms} ms after the answer (drain timeout 5000 ms)`);
     assert.ok(ms < 3000, `H exited ${ms} ms after its last call was answered: the drain waited for its timeout`);
@@ -280,11 +252,10 @@ describe('a node killed without a word (real nats-server, three nodes)', () => {
   // (Two newcomers: before the fix, one of them had the smallest member id, and nothing was fired,
   // in about half the runs.)
   test('nodes joining just after another died (before it is declared dead) are not chosen to fire its testaments; a survivor does, once', async (t) => {
-    const [urlA, urlB] = inProcess.map((r) => r.url) as [string, string];
-    const [a, b] = await Promise.all([client(urlA), client(urlB)]);
+    const [a, b] = await Promise.all([client(A), client(B)]);
     const [leaveA, leaveB, willA, willB] = await Promise.all([sub(a, 'wamp.session.on_leave'), sub(b, 'wamp.session.on_leave'), sub(a, 'com.late.will'), sub(b, 'com.late.will')]);
-    const x = await spawnNode('fail_x');
-    const x1 = await client(`ws://127.0.0.1:${x.port}/ws`);
+    const X = await spawnNode('fail_x');
+    const x1 = await client(X);
     const id = x1.session.id;
     await x1.session.call('wamp.session.add_testament', ['com.late.will', [id], {}]);
     await linked(x1, 'com.late.link', [a, b]);
@@ -295,14 +266,14 @@ describe('a node killed without a word (real nats-server, three nodes)', () => {
     const late = await Promise.all(
       ['fail_n1', 'fail_n2'].map(async (name) => {
         const n = await spawnNode(name);
-        n.child.kill('SIGSTOP');
+        n.process.child.kill('SIGSTOP');
         return n;
       }),
     );
     const t0 = Date.now();
-    x.child.kill('SIGSTOP');
-    for (const n of late) n.child.kill('SIGCONT');
-    const newcomers = await Promise.all(late.map((n) => client(`ws://127.0.0.1:${n.port}/ws`)));
+    X.process.child.kill('SIGSTOP');
+    for (const n of late) n.process.child.kill('SIGCONT');
+    const newcomers = await Promise.all(late.map((n) => client(n)));
     await Promise.all(newcomers.map((c, i) => linked(c, `com.late.n${i}`, [a, b])));
     t.diagnostic(`the newcomers were linked ${Date.now() - t0} ms after X stopped (X is declared dead 3 to 3.25 s after its last heartbeat)`);
     const got = await Promise.all([leaveA.events.waitFor(1, 15_000), willA.events.waitFor(1, 15_000), leaveB.events.waitFor(1, 15_000), willB.events.waitFor(1, 15_000)]);
@@ -311,6 +282,6 @@ describe('a node killed without a word (real nats-server, three nodes)', () => {
     const total = onSurvivors.filter((c) => c.connection.isOpen).length + newcomers.length;
     await settled(a, b, total, 'late');
     for (const x of [leaveA, leaveB, willA, willB]) assert.deepEqual(argsOf(x.events), [id]);
-    x.child.kill('SIGKILL');
+    X.process.child.kill('SIGKILL');
   });
 });
