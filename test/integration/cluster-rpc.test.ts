@@ -140,6 +140,28 @@ describe('RPC across nodes (real nats-server, three nodes)', () => {
     }
   });
 
+  test("a call or an answer bigger than NATS's max_payload fails at once with wamp.error.canceled; the calls beside it go through", async () => {
+    const p = uri();
+    const big = 'x'.repeat(1536 * 1024); // nats-server's default max_payload is 1 MiB
+    const b = await client(1);
+    await b.session.register(p, (args = []) => (args[0] === 'answer big' ? big : args));
+    await seen([obs[0]!], p, 1);
+    const a = await client(0);
+    // Made in one turn: the big call and the small ones travel in one batch, which is split.
+    const [small1, bigCall, small2, bigAnswer] = await within(
+      Promise.allSettled([a.session.call(p, [1]), a.session.call(p, [big]), a.session.call(p, [2]), a.session.call(p, ['answer big'])]),
+      10_000,
+      'the four calls to end',
+    );
+    assert.deepEqual(small1, { status: 'fulfilled', value: [1] });
+    assert.deepEqual(small2, { status: 'fulfilled', value: [2] });
+    for (const r of [bigCall, bigAnswer]) {
+      assert.equal(r!.status, 'rejected');
+      assert.equal(((r as PromiseRejectedResult).reason as { error: string }).error, 'wamp.error.canceled');
+    }
+    assert.deepEqual(await a.session.call(p, [3]), [3]);
+  });
+
   test("authorization stays local: CALL is decided on the caller's node, REGISTER on the callee's", async () => {
     const b = await client(1);
     const a = await client(0);

@@ -583,7 +583,11 @@ class RealmRpc implements DealerBackplane {
   #toCaller(member: string, calleeId: number, m: unknown[]): void {
     const t = m[0];
     if ((t === MsgType.RESULT && (m[2] as Dict).progress !== true) || t === MsgType.ERROR) this.#count(this.#pending, member, -1);
-    this.rpc.membership.send(member, ['r', '', this.realm.name, calleeId, m, (m as TailedMessage).jsonTail ?? null]);
+    if (!this.rpc.membership.send(member, ['r', '', this.realm.name, calleeId, m, (m as TailedMessage).jsonTail ?? null])) {
+      // Too big for NATS (or not connected): the caller gets an ERROR instead (after a progressive result, the call ends there).
+      const id = t === MsgType.RESULT ? m[1] : m[2];
+      this.#refuse(member, calleeId, id, Uri.CANCELED, "the callee's answer cannot travel to the caller's node: bigger than NATS's max_payload");
+    }
   }
 
   #refuse(member: string, calleeId: number, id: unknown, uri: string, message: string): void {

@@ -28,7 +28,7 @@ import * as msgpackr from 'msgpackr';
 /** msgpackr's mode in which the bytes a pack() returned are overwritten by the next pack() (they are copied at once). */
 const RESET_BUFFER_MODE = (msgpackr as unknown as { RESET_BUFFER_MODE?: number }).RESET_BUFFER_MODE ?? 0;
 
-const packr = new msgpackr.Packr({ useRecords: false, variableMapSize: true, useBigIntExtension: false });
+const packr = new msgpackr.Packr({ useRecords: false, useBigIntExtension: false });
 const unpackr = new msgpackr.Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number', copyBuffers: true });
 
 /** Encodes a cluster message; its bytes are valid until the next clusterPack…() call (of either kind): copy them. */
