@@ -255,6 +255,26 @@ describe('RPC across nodes (real nats-server, three nodes)', () => {
     assert.equal(tail(resText, 3), `,${payload}`, 'the RESULT carries the callee\'s text');
   });
 
+  test("a JSON caller's payload reaches a MessagePack callee on another node as values, byte strings as bytes; and back", async () => {
+    const callee = await raw(1, 'msgpack', []);
+    const caller = await raw(0, 'json', []);
+    const p = uri('mixed');
+    callee.send([64, 1, {}, p]);
+    await callee.next(65);
+    await seen([obs[0]!], p, 1);
+    const bytes = Buffer.from([0, 1, 2, 250, 255]);
+    caller.ws.send(`[48,7,{},${JSON.stringify(p)},[1,"\\u0000${bytes.toString('base64')}",{"deep":[null,true,2.5]}],{"k":"v"}]`);
+    const inv = await callee.next(68);
+    assert.equal(inv.length, 6);
+    assert.deepEqual((inv[4] as unknown[])[0], 1);
+    assert.deepEqual(Buffer.from((inv[4] as unknown[])[1] as Uint8Array), bytes);
+    assert.deepEqual((inv[4] as unknown[])[2], { deep: [null, true, 2.5] });
+    assert.deepEqual(inv[5], { k: 'v' });
+    callee.send([70, inv[1], {}, [new Uint8Array([9, 8]), 'ok'], { n: 1 }]);
+    const res = await caller.next(50);
+    assert.deepEqual(res, [50, 7, {}, [`\u0000${Buffer.from([9, 8]).toString('base64')}`, 'ok'], { n: 1 }]);
+  });
+
   test('progressive call results and progressive call invocations across nodes (raw frames)', async () => {
     const features = ['progressive_call_results', 'progressive_call_invocations', 'call_canceling'];
     const callee = await raw(1, 'msgpack', features);
