@@ -27,7 +27,7 @@ import type { Dict } from '../src/shared/wamp/messages.js';
 import type { Backplane, Broker, Publication, Subscription } from './broker.js';
 import { META_TIMEOUT_MS } from './cluster/meta.js';
 import { RetainedStore } from './cluster/retained.js';
-import { BATCH, BATCH_BYTES, clusterPack, clusterPackTransient, DirectBatch } from './cluster/wire.js';
+import { BATCH, BATCH_BYTES, clusterPack, clusterPackTransient, DirectBatch, type Transient } from './cluster/wire.js';
 
 /** Longest event subject used; a longer one goes to the realm's `L` subject (NATS's control line is 4 KiB by default). */
 export const MAX_SUBJECT = 1024;
@@ -567,7 +567,7 @@ export class ClusterLink {
     if (this.#nc === null) return false;
     // Before the record: its bytes are valid until the next pack.
     const head = (this.#head ??= Buffer.concat([clusterPack(BATCH), clusterPack(this.id)]));
-    let record: Uint8Array;
+    let record: Transient;
     try {
       record = clusterPackTransient(msg);
     } catch (e) {
@@ -575,12 +575,13 @@ export class ClusterLink {
       return false;
     }
     const max = this.#maxPayload;
-    if (DirectBatch.overhead(head) + record.length > max) {
-      this.log.debug({ subject, bytes: record.length, max }, 'cluster: a message for another node exceeds max_payload');
+    const length = record.end - record.start;
+    if (DirectBatch.overhead(head) + length > max) {
+      this.log.debug({ subject, bytes: length, max }, 'cluster: a message for another node exceeds max_payload');
       return false;
     }
     let b = this.#direct.get(subject);
-    if (b !== undefined && b.bytes + record.length > Math.min(BATCH_BYTES, max)) {
+    if (b !== undefined && b.bytes + length > Math.min(BATCH_BYTES, max)) {
       this.#direct.delete(subject);
       this.#send(b);
       b = undefined;

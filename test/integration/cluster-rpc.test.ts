@@ -140,6 +140,28 @@ describe('RPC across nodes (real nats-server, three nodes)', () => {
     }
   });
 
+  test("a call or an answer bigger than NATS's max_payload fails at once with wamp.error.canceled; the calls beside it go through", async () => {
+    const p = uri();
+    const big = 'x'.repeat(1536 * 1024); // nats-server's default max_payload is 1 MiB
+    const b = await client(1);
+    await b.session.register(p, (args = []) => (args[0] === 'answer big' ? big : args));
+    await seen([obs[0]!], p, 1);
+    const a = await client(0);
+    // Made in one turn: the big call and the small ones travel in one batch, which is split.
+    const [small1, bigCall, small2, bigAnswer] = await within(
+      Promise.allSettled([a.session.call(p, [1]), a.session.call(p, [big]), a.session.call(p, [2]), a.session.call(p, ['answer big'])]),
+      10_000,
+      'the four calls to end',
+    );
+    assert.deepEqual(small1, { status: 'fulfilled', value: [1] });
+    assert.deepEqual(small2, { status: 'fulfilled', value: [2] });
+    for (const r of [bigCall, bigAnswer]) {
+      assert.equal(r!.status, 'rejected');
+      assert.equal(((r as PromiseRejectedResult).reason as { error: string }).error, 'wamp.error.canceled');
+    }
+    assert.deepEqual(await a.session.call(p, [3]), [3]);
+  });
+
   test("authorization stays local: CALL is decided on the caller's node, REGISTER on the callee's", async () => {
     const b = await client(1);
     const a = await client(0);
@@ -231,6 +253,26 @@ describe('RPC across nodes (real nats-server, three nodes)', () => {
     await caller.next(50);
     const resText = callerTexts.find((t) => t.startsWith('[50,'))!;
     assert.equal(tail(resText, 3), `,${payload}`, 'the RESULT carries the callee\'s text');
+  });
+
+  test("a JSON caller's payload reaches a MessagePack callee on another node as values, byte strings as bytes; and back", async () => {
+    const callee = await raw(1, 'msgpack', []);
+    const caller = await raw(0, 'json', []);
+    const p = uri('mixed');
+    callee.send([64, 1, {}, p]);
+    await callee.next(65);
+    await seen([obs[0]!], p, 1);
+    const bytes = Buffer.from([0, 1, 2, 250, 255]);
+    caller.ws.send(`[48,7,{},${JSON.stringify(p)},[1,"\\u0000${bytes.toString('base64')}",{"deep":[null,true,2.5]}],{"k":"v"}]`);
+    const inv = await callee.next(68);
+    assert.equal(inv.length, 6);
+    assert.deepEqual((inv[4] as unknown[])[0], 1);
+    assert.deepEqual(Buffer.from((inv[4] as unknown[])[1] as Uint8Array), bytes);
+    assert.deepEqual((inv[4] as unknown[])[2], { deep: [null, true, 2.5] });
+    assert.deepEqual(inv[5], { k: 'v' });
+    callee.send([70, inv[1], {}, [new Uint8Array([9, 8]), 'ok'], { n: 1 }]);
+    const res = await caller.next(50);
+    assert.deepEqual(res, [50, 7, {}, [`\u0000${Buffer.from([9, 8]).toString('base64')}`, 'ok'], { n: 1 }]);
   });
 
   test('progressive call results and progressive call invocations across nodes (raw frames)', async () => {

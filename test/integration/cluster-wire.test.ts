@@ -108,13 +108,19 @@ describe('direct messages between nodes travel in batches', () => {
         }
         return invocations.length >= N;
       }, `${N} invocations at the probe`);
-      const args = invocations.map((r) => ((r[4] as unknown[])[4] as unknown[])[0]);
-      assert.deepEqual(args, Array.from({ length: N }, (_, k) => k), 'in the order of the CALLs');
+      // A JSON caller's payload travels once, as its JSON text: [INVOCATION head], tail, element count.
+      for (const r of invocations) assert.equal((r[4] as unknown[]).length, 4, JSON.stringify(r));
+      assert.deepEqual(invocations.map((r) => [r[5], r[6]]), Array.from({ length: N }, (_, k) => [`[${k}]`, 1]), 'in the order of the CALLs');
       // The registration travels as the INVOCATION's id (the same on every node).
       for (const r of invocations) assert.deepEqual([r[3], (r[4] as unknown[])[2]], [calleeId, regId]);
       assert.ok(messages < N, `${N} calls sent together took ${messages} NATS messages (one per call without batching)`);
-      // All answers in one batch from the probe: every caller gets its own RESULT, in order.
-      const answers = invocations.map((r) => ['r', PROBE, 'realm1', calleeId, [50, (r[4] as unknown[])[1], {}, [`echo ${String(((r[4] as unknown[])[4] as unknown[])[0])}`]], null]);
+      // All answers in one batch from the probe: every caller gets its own RESULT, in order. Even
+      // ones carry their payload as values, odd ones as JSON text (head, tail, element count).
+      const answers = invocations.map((r, k) =>
+        k % 2 === 0
+          ? ['r', PROBE, 'realm1', calleeId, [50, (r[4] as unknown[])[1], {}, [`echo ${k}`]], null]
+          : ['r', PROBE, 'realm1', calleeId, [50, (r[4] as unknown[])[1], {}], `["echo ${k}"]`, 1],
+      );
       nc.publish(`cwx.d.${member}`, msgpackSerializer.encode(['B', PROBE, ...answers]));
       const results: unknown[][] = [];
       for (let k = 0; k < N; k++) results.push(await caller.next(50, 10_000));

@@ -36,9 +36,11 @@
 import { createHash } from 'node:crypto';
 import type { KV, Msg, NatsConnection, Subscription } from 'nats';
 import type { Logger } from '../../src/shared/log.js';
+import { SERIALIZER_LIST } from '../../src/shared/serializers/index.js';
+import { decodeJsonTail } from '../../src/shared/serializers/json.js';
 import { msgpackSerializer } from '../../src/shared/serializers/msgpack.js';
 import { MsgType } from '../../src/shared/wamp/codes.js';
-import type { TailedMessage } from '../../src/shared/wamp/json-tail.js';
+import { type TailedMessage, tailStart } from '../../src/shared/wamp/json-tail.js';
 import { type Dict, isDict, WampError } from '../../src/shared/wamp/messages.js';
 import { Uri } from '../../src/shared/wamp/uris.js';
 import type { InternalOutput } from '../auth/internal-caller.js';
@@ -95,6 +97,48 @@ function validEntry(e: unknown): e is Entry {
     typeof e[9] === 'string' &&
     isDict(e[10])
   );
+}
+
+/** SERIALIZER_LIST's index of JSON (Session.transport.serIndex). */
+const JSON_INDEX = SERIALIZER_LIST.findIndex((s) => s.name === 'json');
+
+/**
+ * An INVOCATION or an answer as it travels to another node: `[message, tail, count]`. A message
+ * with a JSON tail (the payload's JSON text, src/shared/wamp/json-tail.ts) leaves its payload
+ * elements behind and travels as its head, the tail and how many elements it had: the values
+ * cross once (as text), not twice; the receiving node decodes them only for a receiver that does
+ * not speak JSON (received()). Without a tail: the whole message, null, 0.
+ */
+function onWire(m: unknown[]): [unknown[], string | null, number] {
+  const tail = (m as TailedMessage).jsonTail;
+  if (tail === undefined) return [m, null, 0];
+  const k = tailStart(m);
+  return k === 0 || m.length <= k ? [m, tail, 0] : [m.slice(0, k), tail, m.length - k];
+}
+
+/**
+ * A message from another node made whole again (onWire): the payload elements are placeholders
+ * when its receiver `to` speaks JSON (it gets the tail), else the values decoded from the tail.
+ * False when the record is malformed.
+ */
+function received(m: TailedMessage, tail: unknown, count: unknown, to: Session | undefined): boolean {
+  if (typeof tail !== 'string') return true;
+  m.jsonTail = tail;
+  if (count === 0 || count === undefined) return true; // the values travelled too
+  if (count !== 1 && count !== 2) return false;
+  if (to !== undefined && to.transport.serIndex === JSON_INDEX) {
+    for (let i = 0; i < count; i++) m.push(null);
+    return true;
+  }
+  let values: unknown[];
+  try {
+    values = decodeJsonTail(tail);
+  } catch {
+    return false;
+  }
+  if (values.length !== count) return false;
+  for (const v of values) m.push(v);
+  return true;
 }
 
 const enc = new TextEncoder();
@@ -520,7 +564,8 @@ class RealmRpc implements DealerBackplane {
     let sent = true;
     if (t === MsgType.INVOCATION) {
       // The registration travels as its id (the same on every node: registrationId), the sender as the batch's (wire.ts).
-      sent = this.rpc.membership.send(member, ['i', '', this.realm.name, calleeId, m, (m as TailedMessage).jsonTail ?? null]);
+      const [wire, tail, count] = onWire(m);
+      sent = this.rpc.membership.send(member, ['i', '', this.realm.name, calleeId, wire, tail, count]);
     } else if (t === MsgType.INTERRUPT) {
       this.rpc.membership.send(member, ['x', this.rpc.me, this.realm.name, calleeId, m[1], m[2]]);
     }
@@ -546,10 +591,10 @@ class RealmRpc implements DealerBackplane {
     const r = this.#callees.get(member)?.get(msg[3] as number);
     const m = msg[4];
     if (r === undefined || !Array.isArray(m)) return;
-    const tail = msg[5];
     // The decoded answer is this node's own: it becomes the stand-in's YIELD or ERROR in place.
     const y = m as TailedMessage;
-    if (typeof tail === 'string') y.jsonTail = tail;
+    const caller = r.invocations.get((m[0] === MsgType.RESULT ? m[1] : m[2]) as number)?.caller;
+    if (!received(y, msg[5], msg[6], caller)) return;
     try {
       if (m[0] === MsgType.RESULT && isDict(m[2])) {
         m[0] = MsgType.YIELD;
@@ -583,7 +628,12 @@ class RealmRpc implements DealerBackplane {
   #toCaller(member: string, calleeId: number, m: unknown[]): void {
     const t = m[0];
     if ((t === MsgType.RESULT && (m[2] as Dict).progress !== true) || t === MsgType.ERROR) this.#count(this.#pending, member, -1);
-    this.rpc.membership.send(member, ['r', '', this.realm.name, calleeId, m, (m as TailedMessage).jsonTail ?? null]);
+    const [wire, tail, count] = onWire(m);
+    if (!this.rpc.membership.send(member, ['r', '', this.realm.name, calleeId, wire, tail, count])) {
+      // Too big for NATS (or not connected): the caller gets an ERROR instead (after a progressive result, the call ends there).
+      const id = t === MsgType.RESULT ? m[1] : m[2];
+      this.#refuse(member, calleeId, id, Uri.CANCELED, "the callee's answer cannot travel to the caller's node: bigger than NATS's max_payload");
+    }
   }
 
   #refuse(member: string, calleeId: number, id: unknown, uri: string, message: string): void {
@@ -592,7 +642,7 @@ class RealmRpc implements DealerBackplane {
 
   /** An INVOCATION for a callee here from a caller on `member`'s node (or more input for one under way). */
   invoked(member: string, msg: unknown[]): void {
-    const [, , , calleeId, m, tail] = msg;
+    const [, , , calleeId, m, tail, count] = msg;
     if (!Number.isSafeInteger(calleeId) || !Array.isArray(m) || m[0] !== MsgType.INVOCATION || !Number.isSafeInteger(m[1]) || !Number.isSafeInteger(m[2]) || !isDict(m[3])) return;
     const id = m[1] as number;
     const details = m[3];
@@ -600,7 +650,7 @@ class RealmRpc implements DealerBackplane {
     if (ongoing !== undefined) {
       // Progressive call invocations: the caller's next CALL, as the dealer takes it.
       const call: TailedMessage = [MsgType.CALL, id, details.progress === true ? { progress: true } : {}, ongoing.registration.procedure, ...m.slice(4)];
-      if (typeof tail === 'string') call.jsonTail = tail;
+      if (!received(call, tail, count, ongoing.callee)) return;
       try {
         this.#dealer.call(ongoing.caller, call, false);
       } catch (e) {
@@ -616,6 +666,7 @@ class RealmRpc implements DealerBackplane {
     if ((this.#pending.get(member) ?? 0) >= MAX_REMOTE_PENDING) {
       return this.#refuse(member, calleeId as number, id, Uri.LIMIT_EXCEEDED, `the callee's node holds ${MAX_REMOTE_PENDING} calls from this node already`);
     }
+    if (!received(m as TailedMessage, tail, count, cs)) return;
     const sc = this.#caller(member, calleeId as number, true)!;
     if (sc.calls.has(id)) return;
     this.#count(this.#pending, member, 1);
@@ -627,7 +678,6 @@ class RealmRpc implements DealerBackplane {
     const invocation = m as TailedMessage;
     invocation[1] = inv.id;
     invocation[2] = reg.id;
-    if (typeof tail === 'string') invocation.jsonTail = tail;
     this.realm.out.send(cs.connId, invocation);
   }
 

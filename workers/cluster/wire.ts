@@ -25,15 +25,22 @@
  */
 import * as msgpackr from 'msgpackr';
 
-/** msgpackr's mode in which the bytes a pack() returned are overwritten by the next pack() (they are copied at once). */
-const RESET_BUFFER_MODE = (msgpackr as unknown as { RESET_BUFFER_MODE?: number }).RESET_BUFFER_MODE ?? 0;
+/**
+ * msgpackr's modes in which pack() returns its whole working buffer with the encoding's `start` and
+ * `end` (no Buffer view made per record) and the next pack() writes over it: the bytes are copied
+ * into a batch at once.
+ */
+const TRANSIENT_MODE = msgpackr.REUSE_BUFFER_MODE | msgpackr.RESET_BUFFER_MODE;
 
-const packr = new msgpackr.Packr({ useRecords: false, variableMapSize: true, useBigIntExtension: false });
+/** msgpackr's working buffer, the encoding being its bytes `start` to `end`: what clusterPackTransient() returns. */
+export type Transient = Buffer & { start: number; end: number };
+
+const packr = new msgpackr.Packr({ useRecords: false, useBigIntExtension: false });
 const unpackr = new msgpackr.Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number', copyBuffers: true });
 
 /** Encodes a cluster message; its bytes are valid until the next clusterPack…() call (of either kind): copy them. */
-export function clusterPackTransient(msg: unknown): Uint8Array {
-  return packr.pack(msg, RESET_BUFFER_MODE);
+export function clusterPackTransient(msg: unknown): Transient {
+  return packr.pack(msg, TRANSIENT_MODE) as Transient;
 }
 
 /** Encodes a cluster message (bytes of its own). */
@@ -77,8 +84,9 @@ export class DirectBatch {
     return this.#used;
   }
 
-  add(record: Uint8Array): void {
-    const need = this.#used + record.length;
+  add(record: Transient): void {
+    const length = record.end - record.start;
+    const need = this.#used + length;
     if (need > this.#buf.length) {
       let size = this.#buf.length * 2;
       while (size < need) size *= 2;
@@ -86,7 +94,7 @@ export class DirectBatch {
       grown.set(this.#buf.subarray(0, this.#used));
       this.#buf = grown;
     }
-    this.#buf.set(record, this.#used);
+    record.copy(this.#buf, this.#used, record.start, record.end);
     this.#used = need;
     this.#count++;
   }

@@ -79,6 +79,17 @@ function encodeHead(msg: readonly unknown[], k: number): string {
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
+/**
+ * The payload elements (Arguments, ArgumentsKw) of a message whose JSON tail (src/shared/wamp/
+ * json-tail.ts) is `tail`, decoded as a JSON frame's are (byte strings revived). `tail` comes from
+ * a frame this router decoded and checked already.
+ */
+export function decodeJsonTail(tail: string): unknown[] {
+  const values = JSON.parse(`[${tail}]`) as unknown[];
+  if (tail.includes('\\u0000')) reviveBinary(values);
+  return values;
+}
+
 export const jsonSerializer: Serializer = {
   name: 'json',
   subprotocol: 'wamp.2.json',
