@@ -273,6 +273,25 @@ describe('RPC across nodes (real nats-server, three nodes)', () => {
     callee.send([70, inv[1], {}, [new Uint8Array([9, 8]), 'ok'], { n: 1 }]);
     const res = await caller.next(50);
     assert.deepEqual(res, [50, 7, {}, [`\u0000${Buffer.from([9, 8]).toString('base64')}`, 'ok'], { n: 1 }]);
+    // The other way round: a JSON callee's answer (and error) for a MessagePack caller.
+    const jsonCallee = await raw(1, 'json', []);
+    const msgpackCaller = await raw(0, 'msgpack', []);
+    const q = uri('mixed');
+    jsonCallee.send([64, 2, {}, q]);
+    await jsonCallee.next(65);
+    await seen([obs[0]!], q, 1);
+    msgpackCaller.send([48, 8, {}, q, [bytes]]);
+    const inv2 = await jsonCallee.next(68);
+    assert.deepEqual(inv2[4], [`\u0000${bytes.toString('base64')}`]);
+    jsonCallee.ws.send(`[70,${inv2[1] as number},{},["\\u0000${Buffer.from([7]).toString('base64')}",3]]`);
+    const res2 = await msgpackCaller.next(50);
+    assert.deepEqual(Buffer.from((res2[3] as unknown[])[0] as Uint8Array), Buffer.from([7]));
+    assert.equal((res2[3] as unknown[])[1], 3);
+    msgpackCaller.send([48, 9, {}, q, []]);
+    const inv3 = await jsonCallee.next(68);
+    jsonCallee.ws.send(`[8,68,${inv3[1] as number},{},"com.app.no",["why"],{"k":1}]`);
+    const err = await msgpackCaller.next(8);
+    assert.deepEqual(err.slice(2), [9, {}, 'com.app.no', ['why'], { k: 1 }]);
   });
 
   test('progressive call results and progressive call invocations across nodes (raw frames)', async () => {
