@@ -1,7 +1,7 @@
 /**
  * The files and directories a config names, opened the way `start` will use them, so that
  * `crosswire check` refuses what `start` would fail on (and `start` fails before it listens):
- * TLS keys and certificates (readable PEM, the key belongs to the certificate), component modules,
+ * TLS keys and certificates (readable PEM, the key belongs to the certificate), DH parameters, component modules,
  * client TLS files of connecting transports, guest working and watched directories. A static web
  * directory that does not exist is only a warning: the service answers 404 until it exists (as in
  * Crossbar). Runs on a config that buildConfig has already accepted, so its shape is known.
@@ -10,6 +10,7 @@ import { constants, accessSync, readFileSync, statSync } from 'node:fs';
 import { createPrivateKey, type KeyObject, X509Certificate } from 'node:crypto';
 import { delimiter, join, resolve } from 'node:path';
 import { checkNatsFiles, NatsOptionError } from '../shared/nats-options.js';
+import { readDhparam } from './dhparam.js';
 import type { RouterConfig } from './load.js';
 import { ConfigError, isObject } from './section.js';
 
@@ -60,6 +61,9 @@ function listening(tls: Json, path: string, baseDir: string): void {
   if (!cert.checkPrivateKey(k)) throw new ConfigError(`${path}.key: does not belong to the certificate in ${path}.certificate`);
   for (const [i, c] of ((tls.chain_certificates ?? []) as string[]).entries()) certificate(f(c), `${path}.chain_certificates[${i}]`);
   for (const [i, c] of ((tls.ca_certificates ?? []) as string[]).entries()) certificate(f(c), `${path}.ca_certificates[${i}]`);
+  // Refused wherever it is named: Node.js's TLS would drop a bad file silently, and on uWS
+  // transports (which cannot use it) Crossbar would fail to start on it all the same.
+  if (typeof tls.dhparam === 'string') readDhparam(f(tls.dhparam), `${path}.dhparam`, (m) => new ConfigError(m));
 }
 
 function connecting(tls: Json, path: string, baseDir: string): void {

@@ -48,7 +48,7 @@ import {
   websocketTransportSchema,
 } from './schema.js';
 import { ConfigError, isObject, rewrite, section } from './section.js';
-import { cookieConfig, endpoint, type TransportConfig, type WsServiceConfig, wsOptions } from './transport.js';
+import { cookieConfig, dhparamUnusedWarning, endpoint, frontNeeded, reusePortSupported, type TransportConfig, type WsServiceConfig, wsOptions } from './transport.js';
 import { rawsocketTransport } from './rawsocket.js';
 import { universalTransport } from './universal.js';
 import { configVersion, UPGRADE_HINT } from './upgrade.js';
@@ -504,6 +504,15 @@ export function serviceAuths(t: TransportConfig): [string, TransportAuth][] {
 }
 
 /**
+ * Whether Node.js creates this transport's listening server and terminates its TLS (rawsocket and
+ * universal transports, and the TLS front of frontNeeded) rather than uWebSockets.js: there
+ * `endpoint.tls.dhparam` applies and `endpoint.shared` needs Node's reusePort.
+ */
+export function nodeListens(t: TransportConfig): boolean {
+  return t.rawsocket !== undefined || t.universal !== undefined || frontNeeded(t, serviceAuths(t).map(([, a]) => a));
+}
+
+/**
  * Builds the effective config: the embedded default (or the file), then environment overrides.
  * Throws ConfigError naming every key that is wrong.
  */
@@ -632,6 +641,26 @@ export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env, 
             `(${at}.transports[${i}].endpoint.tls.ca_certificates): only then does the router ask for a client certificate`,
         );
       }
+    }
+  }
+  for (const [i, t] of transports.entries()) {
+    const ep = t.endpoint;
+    if (ep.type !== 'tcp') continue;
+    const ek = `${at}.transports[${i}].endpoint`;
+    const byNode = nodeListens(t);
+    // Node's net.Server sets SO_REUSEPORT only from Node 22.12 (older versions ignore the option,
+    // so the port would silently not be shared): refused here, before anything listens.
+    if (ep.shared && byNode && !reusePortSupported()) {
+      throw new ConfigError(
+        `${ek}.shared: true needs Node.js >= 22.12 (or >= 23.1) on this transport, whose listener is Node.js's ` +
+          `(a rawsocket or universal transport, or TLS with ca_certificates): Node.js sets SO_REUSEPORT only from 22.12; this is ${process.version}`,
+      );
+    }
+    if (ep.tls !== null && ep.tls.dhparam !== null && !byNode) {
+      // The value as written (ep.tls.dhparam is resolved against the config's directory).
+      const raw: unknown = w.transports[i];
+      const asked = isObject(raw) && isObject(raw.endpoint) && isObject(raw.endpoint.tls) ? raw.endpoint.tls.dhparam : ep.tls.dhparam;
+      warnings.push(dhparamUnusedWarning(`${ek}.tls.dhparam`, String(asked)));
     }
   }
   // The HTTP bridge's sessions join a realm with a role, both of which must exist.

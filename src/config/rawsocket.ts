@@ -91,9 +91,6 @@ export function rawsocketTransport(value: unknown, path: string, id: string, env
   const ep = endpoint(t.endpoint, `${path}.endpoint`, env, baseDir, epWarnings);
   // The uWS caveat on client certificates does not hold here: the RawSocket listener's Node TLS requires one (as Crossbar).
   warnings.push(...epWarnings.filter((w) => !w.startsWith(`${path}.endpoint.tls.ca_certificates:`)));
-  if (ep.endpoint.type === 'tcp' && ep.endpoint.shared) {
-    warnings.push(`${path}.endpoint.shared: true is not applied: the RawSocket listener is a Node.js net server, which cannot set SO_REUSEPORT on Node 20`);
-  }
   const o = section<RawSocketOptionsFile>(rawsocketOptionsSchema, t.options ?? {}, `${path}.options`);
   let size = o.max_message_size;
   let sizeKey = `${path}.options.max_message_size`;

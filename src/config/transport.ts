@@ -33,6 +33,11 @@ export interface TlsConfig {
   chainCertificates: string[];
   caCertificates: string[];
   ciphers: string;
+  /**
+   * The DH parameters file (resolved), or null. Applied where Node.js terminates the TLS
+   * (nodeListens in load.ts); uWebSockets.js's BoringSSL has no DHE, so there it is only checked.
+   */
+  dhparam: string | null;
 }
 
 export type EndpointConfig =
@@ -188,7 +193,7 @@ function tcpEndpoint(value: Record<string, unknown>, path: string, env: NodeJS.P
     if (!isPort(n)) refuse(`${path}.port`, `environment variable ${port.slice(1)} must hold a TCP port, got ${raw === undefined ? 'nothing' : `'${raw}'`}`);
     port = n;
   }
-  const tls = e.tls === null ? null : tlsConfig(e.tls, `${path}.tls`, baseDir, warnings);
+  const tls = e.tls === null ? null : tlsConfig(e.tls, `${path}.tls`, baseDir);
   if (tls !== null && e.version === 6) refuse(`${path}.version`, 'TLS over IPv6 is not implemented (as in Crossbar.io)');
   const host = e.interface !== '' ? e.interface : e.version === 6 ? '::' : '0.0.0.0';
   const endpoint: EndpointConfig = { type: 'tcp', version: e.version, portRange: e.portrange, tls, shared: e.shared };
@@ -207,16 +212,8 @@ function checkBacklog(backlog: number | null, path: string, warnings: string[]):
   }
 }
 
-function tlsConfig(value: Record<string, unknown>, path: string, baseDir: string, warnings: string[]): TlsConfig {
+function tlsConfig(value: Record<string, unknown>, path: string, baseDir: string): TlsConfig {
   const t = section<TlsFile>(tlsSchema, value, path);
-  if (t.dhparam !== null) {
-    // uWebSockets.js links BoringSSL, which has no finite-field DHE suites: DH parameters could
-    // only be loaded and never used. ECDHE suites (Crossbar's default list starts with them) are.
-    warnings.push(
-      `${path}.dhparam: '${t.dhparam}' is not used: uWebSockets.js's TLS library (BoringSSL) has no DHE key exchange, ` +
-        'so the ECDHE suites of the cipher list apply (forward secrecy as with DHE)',
-    );
-  }
   // ca_certificates: a client certificate is required (Crossbar: Twisted's CertificateOptions(verify=True,
   // caCerts=…), requireCertificate=True). uSockets cannot require one, so such a transport's TLS is
   // terminated by Node.js (src/transport/front.ts).
@@ -227,7 +224,40 @@ function tlsConfig(value: Record<string, unknown>, path: string, baseDir: string
     chainCertificates: (t.chain_certificates ?? []).map(file),
     caCertificates: (t.ca_certificates ?? []).map(file),
     ciphers: t.ciphers ?? CROSSBAR_CIPHERS,
+    dhparam: t.dhparam === null ? null : file(t.dhparam),
   };
+}
+
+/**
+ * The warning for `dhparam` on a transport whose TLS uWebSockets.js terminates (load.ts gives it
+ * once the whole transport is known): BoringSSL has no finite-field DHE suites, so the parameters
+ * could only be loaded and never used. ECDHE suites (Crossbar's default list starts with them) are.
+ */
+export function dhparamUnusedWarning(path: string, asked: string): string {
+  return (
+    `${path}: '${asked}' is not used: uWebSockets.js's TLS library (BoringSSL) has no DHE key exchange, ` +
+    'so the ECDHE suites of the cipher list apply (forward secrecy as with DHE); it applies where Node.js terminates the TLS ' +
+    '(rawsocket and universal transports, and those with ca_certificates)'
+  );
+}
+
+/**
+ * Whether a transport terminates TLS in Node (src/transport/front.ts TlsFront) rather than in uWS:
+ * when it must require a client certificate (ca_certificates, as Crossbar) or authenticates by one
+ * (auth.tls). Every other TLS transport keeps uWS's TLS, which is cheaper (bench/tls-front.ts
+ * measures the difference); on it, cryptosign's tls-unique channel binding is not available (the
+ * Finished messages are not exposed), and a client asking for it is told so.
+ */
+export function frontNeeded(t: TransportConfig, auths: { tls?: unknown }[]): boolean {
+  const ep = t.endpoint;
+  if (ep.type !== 'tcp' || ep.tls === null) return false;
+  return ep.tls.caCertificates.length > 0 || auths.some((a) => a.tls !== undefined);
+}
+
+/** net.Server's `reusePort` listen option (SO_REUSEPORT): Node.js 22.12+ and 23.1+ (nodejs/node#55408). */
+export function reusePortSupported(version: string = process.versions.node): boolean {
+  const [major, minor] = version.split('.').map(Number) as [number, number];
+  return major > 23 || (major === 23 && minor >= 1) || (major === 22 && minor >= 12);
 }
 
 /** The listening endpoint of a transport: `tcp` (with optional `tls`) or `unix`. */

@@ -10,7 +10,7 @@
  * option for it), and hands neither the peer certificate nor the Finished messages to JavaScript.
  * Node's `tls` module does all three (`requestCert` + `rejectUnauthorized`, getPeerCertificate(),
  * getFinished()/getPeerFinished()). Only transports that need it pay for the extra hop
- * (frontNeeded); every other transport keeps uWS's own TLS.
+ * (frontNeeded, src/config/transport.ts); every other transport keeps uWS's own TLS.
  *
  * How the facts travel: the private listener is a unix socket in a fresh 0700 directory (only this
  * process's user can connect). For each accepted connection the front opens a connection to it and
@@ -37,7 +37,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import type * as UWS from 'uWebSockets.js';
-import type { TlsConfig, TransportConfig } from '../config/transport.js';
+import { readDhparam } from '../config/dhparam.js';
+import { reusePortSupported, type TlsConfig } from '../config/transport.js';
 import type { TlsFacts } from '../shared/ipc/protocol.js';
 import type { Logger } from '../shared/log.js';
 import type { HttpResponse, TemplatedApp, us_listen_socket } from '../uws.js';
@@ -167,19 +168,6 @@ export class FrontHandoff {
   }
 }
 
-/**
- * Whether a transport terminates TLS in Node (TlsFront) rather than in uWS: when it must require
- * a client certificate (ca_certificates, as Crossbar) or authenticates by one (auth.tls). Every
- * other TLS transport keeps uWS's TLS, which is cheaper (bench/tls-front.ts measures the difference); on it,
- * cryptosign's tls-unique channel binding is not available (the Finished messages are not
- * exposed), and a client asking for it is told so.
- */
-export function frontNeeded(t: TransportConfig, auths: { tls?: unknown }[]): boolean {
-  const ep = t.endpoint;
-  if (ep.type !== 'tcp' || ep.tls === null) return false;
-  return ep.tls.caCertificates.length > 0 || auths.some((a) => a.tls !== undefined);
-}
-
 const strings = (o: object | undefined): Record<string, string | string[]> =>
   Object.fromEntries(Object.entries(o ?? {}).filter(([, v]) => typeof v === 'string' || Array.isArray(v))) as Record<string, string | string[]>;
 
@@ -207,6 +195,11 @@ export function tlsFacts(s: tls.TLSSocket): TlsFacts {
     // Finished of the handshake, the client's in a full one. Both are unique to this connection.
     tlsUnique: [sha('sha256', s.getFinished()), sha('sha256', s.getPeerFinished())].filter((x): x is string => x !== null),
   };
+}
+
+/** Node's `dhparam` TLS option for `endpoint.tls.dhparam` (checked: Node would silently drop a bad file), or none. */
+export function dhparamOption(t: TlsConfig, transportId: string): { dhparam?: string } {
+  return t.dhparam === null ? {} : { dhparam: readDhparam(t.dhparam, `transport ${transportId}: endpoint.tls.dhparam`).pem };
 }
 
 /** Node's TLS options for a Crossbar `tls` endpoint, or an error naming the key. */
@@ -238,6 +231,8 @@ export function secureOptions(t: TlsConfig, transportId: string): tls.TlsOptions
     // As Crossbar (enableSessions=False, enableSessionTickets=False): no resumption, so every
     // connection has its own full handshake (certificate and Finished messages).
     secureOptions: constants.SSL_OP_NO_TICKET,
+    // For the DHE suites of `ciphers` (Crossbar's default list has them); without, OpenSSL offers none.
+    ...dhparamOption(t, transportId),
   };
   try {
     tls.createSecureContext(options);
@@ -316,8 +311,3 @@ export function listenNode(server: net.Server, transportId: string, host: string
   });
 }
 
-/** net.Server's reusePort option: Node 22.12+ and 23.1+. */
-function reusePortSupported(): boolean {
-  const [major, minor] = process.versions.node.split('.').map(Number) as [number, number];
-  return major > 23 || (major === 23 && minor >= 1) || (major === 22 && minor >= 12);
-}

@@ -7,7 +7,7 @@ import type { TransportInfo } from '../shared/ipc/protocol.js';
 import type { Logger } from '../shared/log.js';
 import { CloseCode } from '../shared/wamp/codes.js';
 import { SERIALIZER_LIST, SERIALIZERS, type Serializer, type SerializerName } from '../shared/serializers/index.js';
-import { tlsFacts } from './front.js';
+import { dhparamOption, tlsFacts } from './front.js';
 import { type Conn, type ConnService, type ConnSocket, newConn, type ReadThrottle } from './connection.js';
 import type { ConnHandler } from './ws-service.js';
 
@@ -492,6 +492,8 @@ export class RawSocketListener {
         }
       };
       const ca = t.caCertificates.map((f) => read(f, 'ca_certificates'));
+      // For the DHE suites of `ciphers`; without, OpenSSL offers none.
+      const dh = dhparamOption(t, config.id);
       try {
         this.#server = tls.createServer(
           {
@@ -502,6 +504,7 @@ export class RawSocketListener {
             // certificate they verify is required; the TLS handshake fails without one.
             ...(ca.length > 0 ? { ca, requestCert: true, rejectUnauthorized: true } : {}),
             handshakeTimeout: config.rawsocket!.handshakeTimeout > 0 ? config.rawsocket!.handshakeTimeout : 120_000,
+            ...dh,
           },
           (s) => this.#secure(s),
         );
@@ -553,7 +556,8 @@ export class RawSocketListener {
     else ports.push(this.config.port);
     const next = async (i: number): Promise<number> => {
       try {
-        await this.#listen({ host: this.config.host, port: ports[i]!, exclusive: true }, `${this.config.host}:${ports[i]}`);
+        // endpoint.shared: SO_REUSEPORT (Node.js >= 22.12; buildConfig refuses it on older Node, which would ignore the option).
+        await this.#listen({ host: this.config.host, port: ports[i]!, exclusive: true, ...(ep.shared ? { reusePort: true } : {}) }, `${this.config.host}:${ports[i]}`);
       } catch (e) {
         if (i + 1 < ports.length) return next(i + 1);
         if (ports.length > 1) throw new Error(`transport ${this.config.id}: cannot listen on ${this.config.host}:any port of ${ports[0]}..${ports[ports.length - 1]} (address in use or not available)`);

@@ -2,6 +2,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type * as UWS from 'uWebSockets.js';
+import { readDhparam } from '../config/dhparam.js';
 import type { TlsConfig } from '../config/load.js';
 import type { TemplatedApp } from '../uws.js';
 
@@ -25,6 +26,9 @@ export function sslApp(uws: typeof UWS, tls: TlsConfig, transportId: string): Te
   const dir = mkdtempSync(join(tmpdir(), 'crosswire-tls-'));
   try {
     read(tls.key, 'key', transportId);
+    // Not used (BoringSSL has no DHE; load.ts warns), but a file that is missing or not DH
+    // parameters is refused as where Node.js applies it, and as Crossbar, which fails to start.
+    if (tls.dhparam !== null) readDhparam(tls.dhparam, `transport ${transportId}: endpoint.tls.dhparam`);
     const chain = [read(tls.certificate, 'certificate', transportId), ...tls.chainCertificates.map((f) => read(f, 'chain_certificates', transportId))];
     const options: UWS.AppOptions = { key_file_name: tls.key, cert_file_name: join(dir, 'chain.pem'), ssl_ciphers: tls.ciphers };
     writeFileSync(options.cert_file_name as string, chain.map((p) => (p.endsWith('\n') ? p : `${p}\n`)).join(''), { mode: 0o600 });

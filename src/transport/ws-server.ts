@@ -3,7 +3,8 @@ import { serviceAuths, type TransportConfig, type WsServiceConfig, wsAuthKey } f
 import type { Logger } from '../shared/log.js';
 import type * as UWS from 'uWebSockets.js';
 import { LISTEN_EXCLUSIVE_PORT, LISTEN_SHARED, type TemplatedApp, type us_listen_socket, type WebSocket } from '../uws.js';
-import { FrontHandoff, frontNeeded, TlsFront } from './front.js';
+import { frontNeeded } from '../config/transport.js';
+import { FrontHandoff, TlsFront } from './front.js';
 import { sslApp } from './tls.js';
 import { UniversalFront } from './universal.js';
 import { mountWebPaths } from './web.js';
@@ -14,7 +15,7 @@ export type { ConnHandler } from './ws-service.js';
 /**
  * One listening transport on its own uWS app and endpoint (tcp, tls, unix): a `websocket`
  * transport is one WsService on every path; a `web` transport mounts its `paths`. A TLS transport
- * that needs what uWS's TLS cannot do (front.ts frontNeeded) listens with Node's TLS (TlsFront),
+ * that needs what uWS's TLS cannot do (frontNeeded, src/config/transport.ts) listens with Node's TLS (TlsFront),
  * which hands each connection to the same routes on a private plaintext uWS app.
  */
 export class Listener {

@@ -14,6 +14,8 @@ export interface Pki {
   clientCert: string;
   strangerKey: string;
   strangerCert: string;
+  /** DH parameters (RFC 7919's ffdhe2048 group, as `openssl genpkey -genparam` writes it: instant, unlike `openssl dhparam`). */
+  dhparam: string;
   read(file: string): Buffer;
 }
 
@@ -21,7 +23,7 @@ function openssl(args: string[], cwd: string): void {
   execFileSync('openssl', args, { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
 }
 
-/** Makes a fresh PKI in a temporary directory (EC keys, but an RSA server key). */
+/** Makes a fresh PKI in a temporary directory (EC keys, but an RSA server key; and DH parameters). */
 export function makePki(): Pki {
   const dir = mkdtempSync(join(tmpdir(), 'crosswire-pki-'));
   const key = (name: string) => openssl(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', `${name}.key`], dir);
@@ -45,6 +47,7 @@ export function makePki(): Pki {
   sign('client', 'root', 'client.ext');
   key('stranger');
   openssl(['req', '-x509', '-new', '-key', 'stranger.key', '-subj', '/CN=stranger', '-days', '2', '-out', 'stranger.crt'], dir);
+  openssl(['genpkey', '-genparam', '-algorithm', 'DH', '-pkeyopt', 'group:ffdhe2048', '-out', 'dhparam.pem'], dir);
   const f = (n: string) => join(dir, n);
   return {
     dir,
@@ -56,6 +59,7 @@ export function makePki(): Pki {
     clientCert: f('client.crt'),
     strangerKey: f('stranger.key'),
     strangerCert: f('stranger.crt'),
+    dhparam: f('dhparam.pem'),
     read: (file: string) => readFileSync(file),
   };
 }

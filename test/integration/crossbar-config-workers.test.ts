@@ -74,7 +74,7 @@ describe('item 5: values the socket layer applies differently start with one war
         transports: [
           {
             type: 'websocket',
-            endpoint: { type: 'tcp', port: 443, backlog: 1024, tls: { key: pki.serverKey, certificate: pki.serverCert, chain_certificates: [pki.interCert], dhparam: join(pki.dir, 'dhparam.pem') } },
+            endpoint: { type: 'tcp', port: 443, backlog: 1024, tls: { key: pki.serverKey, certificate: pki.serverCert, chain_certificates: [pki.interCert], dhparam: pki.dhparam } },
             url: 'wss://example.com/ws',
           },
         ],
