@@ -48,7 +48,7 @@ import {
   websocketTransportSchema,
 } from './schema.js';
 import { ConfigError, isObject, rewrite, section } from './section.js';
-import { cookieConfig, dhparamUnusedWarning, endpoint, frontNeeded, reusePortSupported, type TransportConfig, type WsServiceConfig, wsOptions } from './transport.js';
+import { backlogUnusedWarning, cookieConfig, dhparamUnusedWarning, endpoint, frontNeeded, reusePortSupported, type TransportConfig, type WsServiceConfig, wsOptions } from './transport.js';
 import { rawsocketTransport } from './rawsocket.js';
 import { universalTransport } from './universal.js';
 import { configVersion, UPGRADE_HINT } from './upgrade.js';
@@ -437,7 +437,7 @@ function transport(value: unknown, path: string, index: number, env: NodeJS.Proc
   if (isObject(value) && value.type === 'universal') return universalTransport(value, path, index, env, baseDir, (v, p) => wsService(v, p, id, env, baseDir, warnings), warnings);
   if (isObject(value) && value.type === 'web') return webTransport(value, path, index, env, baseDir, (v, p) => wsService(v, p, id, env, baseDir, warnings), warnings);
   const t = section<WebSocketTransportConfig>(websocketTransportSchema, value, path);
-  const ep = endpoint(t.endpoint, `${path}.endpoint`, env, baseDir, warnings);
+  const ep = endpoint(t.endpoint, `${path}.endpoint`, env, baseDir);
   return { ...wsService(value, path, id, env, baseDir, warnings), ...ep, paths: null, web: null };
 }
 
@@ -506,7 +506,7 @@ export function serviceAuths(t: TransportConfig): [string, TransportAuth][] {
 /**
  * Whether Node.js creates this transport's listening server and terminates its TLS (rawsocket and
  * universal transports, and the TLS front of frontNeeded) rather than uWebSockets.js: there
- * `endpoint.tls.dhparam` applies and `endpoint.shared` needs Node's reusePort.
+ * `endpoint.backlog` and `endpoint.tls.dhparam` apply and `endpoint.shared` needs Node's reusePort.
  */
 export function nodeListens(t: TransportConfig): boolean {
   return t.rawsocket !== undefined || t.universal !== undefined || frontNeeded(t, serviceAuths(t).map(([, a]) => a));
@@ -645,9 +645,12 @@ export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env, 
   }
   for (const [i, t] of transports.entries()) {
     const ep = t.endpoint;
-    if (ep.type !== 'tcp') continue;
     const ek = `${at}.transports[${i}].endpoint`;
     const byNode = nodeListens(t);
+    // Node's net.Server listens with the backlog asked; uWebSockets.js always with its own.
+    const backlogWarning = byNode ? null : backlogUnusedWarning(`${ek}.backlog`, ep.backlog);
+    if (backlogWarning !== null) warnings.push(backlogWarning);
+    if (ep.type !== 'tcp') continue;
     // Node's net.Server sets SO_REUSEPORT only from Node 22.12 (older versions ignore the option,
     // so the port would silently not be shared): refused here, before anything listens.
     if (ep.shared && byNode && !reusePortSupported()) {

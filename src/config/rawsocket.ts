@@ -87,10 +87,7 @@ function wsSendOptions(maxBackpressure: number): WsOptions {
 
 export function rawsocketTransport(value: unknown, path: string, id: string, env: NodeJS.ProcessEnv, baseDir: string, warnings: string[]): TransportConfig {
   const t = section<RawSocketTransportFile>(rawsocketTransportSchema, value, path);
-  const epWarnings: string[] = [];
-  const ep = endpoint(t.endpoint, `${path}.endpoint`, env, baseDir, epWarnings);
-  // The uWS caveat on client certificates does not hold here: the RawSocket listener's Node TLS requires one (as Crossbar).
-  warnings.push(...epWarnings.filter((w) => !w.startsWith(`${path}.endpoint.tls.ca_certificates:`)));
+  const ep = endpoint(t.endpoint, `${path}.endpoint`, env, baseDir);
   const o = section<RawSocketOptionsFile>(rawsocketOptionsSchema, t.options ?? {}, `${path}.options`);
   let size = o.max_message_size;
   let sizeKey = `${path}.options.max_message_size`;

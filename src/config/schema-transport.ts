@@ -196,7 +196,7 @@ export const tcpEndpointSchema: Schema<TcpEndpointFile> = {
   portrange: { doc: 'Listen on the first free port of [low, high] (instead of port).', format: 'port-range', default: null, nullable: true },
   interface: { doc: 'Listening interface ("" = all).', format: String, default: '' },
   version: { doc: 'IP version.', format: [4, 6], default: 4 },
-  backlog: { doc: 'Accept queue (uWS always uses 512).', format: 'nullable-port', default: null, nullable: true },
+  backlog: { doc: 'Listen backlog (accept queue): applied where Node.js listens (rawsocket, universal, TLS with ca_certificates); uWS always uses 512.', format: 'nullable-port', default: null, nullable: true },
   shared: { doc: 'SO_REUSEPORT: other processes may listen on the same port and share its connections (false: the port is exclusive).', format: Boolean, default: false },
   user_timeout: { doc: 'TCP_USER_TIMEOUT (not available in uWS: must be absent).', format: 'any-value', default: null, nullable: true },
   tls: { doc: 'TLS: key, certificate, chain_certificates, ca_certificates, dhparam, ciphers.', format: Object, default: null, nullable: true },
@@ -211,7 +211,7 @@ export interface UnixEndpointFile {
 export const unixEndpointSchema: Schema<UnixEndpointFile> = {
   type: { doc: 'Endpoint type.', format: ['unix'], default: 'unix' },
   path: { doc: 'Unix socket path (an existing socket file is replaced).', format: 'non-empty-string', default: '' },
-  backlog: { doc: 'Accept queue (uWS always uses 512).', format: 'nullable-port', default: null, nullable: true },
+  backlog: { doc: 'Listen backlog (accept queue): applied where Node.js listens (rawsocket, universal, TLS with ca_certificates); uWS always uses 512.', format: 'nullable-port', default: null, nullable: true },
 };
 
 /** Crossbar's default cipher list for listening TLS endpoints (crossbar's src/crossbar/common/twisted/endpoint.py). */

@@ -40,9 +40,13 @@ export interface TlsConfig {
   dhparam: string | null;
 }
 
+/**
+ * `backlog`: the listen accept-queue length asked (null: the listener's default). Applied where
+ * Node.js listens (nodeListens in load.ts); uWebSockets.js always listens with UWS_BACKLOG.
+ */
 export type EndpointConfig =
-  | { type: 'tcp'; version: 4 | 6; portRange: readonly [number, number] | null; tls: TlsConfig | null; shared: boolean }
-  | { type: 'unix'; path: string };
+  | { type: 'tcp'; version: 4 | 6; portRange: readonly [number, number] | null; tls: TlsConfig | null; shared: boolean; backlog: number | null }
+  | { type: 'unix'; path: string; backlog: number | null };
 
 /** WebSocket options as Crosswire applies them (docs/websocket.md). */
 export interface WsOptions {
@@ -180,10 +184,9 @@ function refuse(path: string, message: string): never {
   throw new ConfigError(`${path}: ${message}`);
 }
 
-function tcpEndpoint(value: Record<string, unknown>, path: string, env: NodeJS.ProcessEnv, baseDir: string, warnings: string[]) {
+function tcpEndpoint(value: Record<string, unknown>, path: string, env: NodeJS.ProcessEnv, baseDir: string) {
   const e = section<TcpEndpointFile>(tcpEndpointSchema, value, path);
   if (e.user_timeout !== null) refuse(`${path}.user_timeout`, 'uWebSockets.js cannot set TCP_USER_TIMEOUT');
-  checkBacklog(e.backlog, path, warnings);
   let port = e.port;
   if (port === null && e.portrange === null) refuse(`${path}.port`, 'is required: a TCP port 0..65535 or "$VARNAME" (or give portrange)');
   if (port !== null && e.portrange !== null) refuse(`${path}.portrange`, 'give either port or portrange, not both');
@@ -196,20 +199,27 @@ function tcpEndpoint(value: Record<string, unknown>, path: string, env: NodeJS.P
   const tls = e.tls === null ? null : tlsConfig(e.tls, `${path}.tls`, baseDir);
   if (tls !== null && e.version === 6) refuse(`${path}.version`, 'TLS over IPv6 is not implemented (as in Crossbar.io)');
   const host = e.interface !== '' ? e.interface : e.version === 6 ? '::' : '0.0.0.0';
-  const endpoint: EndpointConfig = { type: 'tcp', version: e.version, portRange: e.portrange, tls, shared: e.shared };
+  const endpoint: EndpointConfig = { type: 'tcp', version: e.version, portRange: e.portrange, tls, shared: e.shared, backlog: e.backlog };
   return { endpoint, host, port: port ?? e.portrange![0] };
 }
 
 /*
  * One policy for values the socket layer cannot apply exactly: where Crosswire does what the key
- * means but not with the value asked (backlog, dhparam, client_timeout, the handshake timeouts
- * in ws-service.ts), it starts and says once, naming the key, the value and what applies; only a
- * feature Crosswire does not have is refused by name.
+ * means but not with the value asked (backlog and dhparam where uWebSockets.js listens,
+ * client_timeout, the handshake timeouts in ws-service.ts), it starts and says once, naming the
+ * key, the value and what applies; only a feature Crosswire does not have is refused by name.
  */
-function checkBacklog(backlog: number | null, path: string, warnings: string[]): void {
-  if (backlog !== null && backlog !== UWS_BACKLOG) {
-    warnings.push(`${path}.backlog: ${backlog} is not applied: uWebSockets.js always listens with a backlog of ${UWS_BACKLOG}`);
-  }
+
+/**
+ * The warning for `backlog` on a transport uWebSockets.js listens on (load.ts gives it once the
+ * whole transport is known), or null when the value is what uWS applies anyway.
+ */
+export function backlogUnusedWarning(path: string, backlog: number | null): string | null {
+  if (backlog === null || backlog === UWS_BACKLOG) return null;
+  return (
+    `${path}: ${backlog} is not applied: uWebSockets.js always listens with a backlog of ${UWS_BACKLOG}; ` +
+    'it applies where Node.js listens (rawsocket and universal transports, and those with ca_certificates)'
+  );
 }
 
 function tlsConfig(value: Record<string, unknown>, path: string, baseDir: string): TlsConfig {
@@ -266,16 +276,14 @@ export function endpoint(
   path: string,
   env: NodeJS.ProcessEnv,
   baseDir: string,
-  warnings: string[] = [],
 ): { endpoint: EndpointConfig; host: string; port: number } {
   if (!isObject(value)) refuse(path, 'is required: {"type": "tcp", "port": ...} or {"type": "unix", "path": ...}');
   const type = value.type ?? 'tcp';
-  if (type === 'tcp') return tcpEndpoint(value, path, env, baseDir, warnings);
+  if (type === 'tcp') return tcpEndpoint(value, path, env, baseDir);
   if (type === 'unix') {
     const u = section<UnixEndpointFile>(unixEndpointSchema, value, path);
-    checkBacklog(u.backlog, path, warnings);
     const p = resolve(baseDir, u.path);
-    return { endpoint: { type: 'unix', path: p }, host: p, port: -1 };
+    return { endpoint: { type: 'unix', path: p, backlog: u.backlog }, host: p, port: -1 };
   }
   if (type === 'twisted' || type === 'onion') refuse(`${path}.type`, `'${type}' endpoints are not implemented (tcp, unix are)`);
   return refuse(`${path}.type`, `must be one of "tcp", "unix", got '${String(type)}'`);

@@ -44,9 +44,9 @@ export function universalTransport(
   if (!isObject(value.endpoint)) throw new ConfigError(`${path}.endpoint: is required: the one listening endpoint of all parts`);
   if (value.endpoint.type === 'unix') throw new ConfigError(`${path}.endpoint.type: universal transports listen on tcp only in Crosswire (use a rawsocket or websocket transport for a unix socket)`);
   const id = typeof value.id === 'string' ? value.id : `transport${index + 1}`;
-  // Each part reads the one endpoint; its warnings are given once.
+  endpoint(value.endpoint, `${path}.endpoint`, env, baseDir);
+  // Each part reads the one endpoint; their warnings are given once.
   const w: string[] = [];
-  endpoint(value.endpoint, `${path}.endpoint`, env, baseDir, w);
   let rawsocket: TransportConfig | null = null;
   if (value.rawsocket !== undefined) {
     const rp = `${path}.rawsocket`;

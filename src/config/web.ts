@@ -101,7 +101,7 @@ export function webTransport(
     warnings.push(`${path}.options.client_timeout: ${JSON.stringify(t.options.client_timeout)} is not applied: uWebSockets.js closes idle HTTP connections after a fixed ~10 s`);
   }
   const id = t.id ?? `transport${index + 1}`;
-  const ep = endpoint(t.endpoint, `${path}.endpoint`, env, baseDir, warnings);
+  const ep = endpoint(t.endpoint, `${path}.endpoint`, env, baseDir);
   if (t.options.hsts && !(ep.endpoint.type === 'tcp' && ep.endpoint.tls !== null)) {
     throw new ConfigError(`${path}.options.hsts: HSTS needs a TLS endpoint`);
   }

@@ -276,8 +276,8 @@ export class TlsFront {
   }
 
   /** Listens on the first port of `ports` that is free; resolves with it. */
-  async listen(host: string, ports: number[], shared: boolean): Promise<number> {
-    this.port = await listenNode(this.server, this.transportId, host, ports, shared);
+  async listen(host: string, ports: number[], options: NodeListenOptions): Promise<number> {
+    this.port = await listenNode(this.server, this.transportId, host, ports, options);
     return this.port;
   }
 
@@ -287,8 +287,14 @@ export class TlsFront {
   }
 }
 
+/** endpoint.shared (SO_REUSEPORT) and endpoint.backlog (the accept queue; null: Node's default, 511). */
+export interface NodeListenOptions {
+  shared: boolean;
+  backlog: number | null;
+}
+
 /** Listens with a Node server on the first port of `ports` that is free; resolves with it. */
-export function listenNode(server: net.Server, transportId: string, host: string, ports: number[], shared: boolean): Promise<number> {
+export function listenNode(server: net.Server, transportId: string, host: string, ports: number[], { shared, backlog }: NodeListenOptions): Promise<number> {
   if (shared && !reusePortSupported()) {
     return Promise.reject(
       new Error(`transport ${transportId}: endpoint.shared: SO_REUSEPORT on a port Node.js listens on (a universal transport, or one whose TLS Node.js terminates) needs Node.js >= 22.12 (this is ${process.version})`),
@@ -302,7 +308,7 @@ export function listenNode(server: net.Server, transportId: string, host: string
       }
       const onError = () => next(i + 1);
       server.once('error', onError);
-      server.listen({ host, port: ports[i], exclusive: true, ...(shared ? { reusePort: true } : {}) }, () => {
+      server.listen({ host, port: ports[i], exclusive: true, ...(shared ? { reusePort: true } : {}), ...(backlog !== null ? { backlog } : {}) }, () => {
         server.off('error', onError);
         resolve((server.address() as net.AddressInfo).port);
       });

@@ -549,7 +549,7 @@ export class RawSocketListener {
         return Promise.reject(new Error(`transport ${this.config.id}: endpoint.path: ${ep.path} exists and is not a socket; not replacing it`));
       }
       if (stat !== null) unlinkSync(ep.path);
-      return this.#listen({ path: ep.path }, `unix socket ${ep.path}`).then(() => -1);
+      return this.#listen({ path: ep.path, ...(ep.backlog !== null ? { backlog: ep.backlog } : {}) }, `unix socket ${ep.path}`).then(() => -1);
     }
     const ports: number[] = [];
     if (ep.portRange !== null) for (let p = ep.portRange[0]; p <= ep.portRange[1]; p++) ports.push(p);
@@ -557,7 +557,10 @@ export class RawSocketListener {
     const next = async (i: number): Promise<number> => {
       try {
         // endpoint.shared: SO_REUSEPORT (Node.js >= 22.12; buildConfig refuses it on older Node, which would ignore the option).
-        await this.#listen({ host: this.config.host, port: ports[i]!, exclusive: true, ...(ep.shared ? { reusePort: true } : {}) }, `${this.config.host}:${ports[i]}`);
+        await this.#listen(
+          { host: this.config.host, port: ports[i]!, exclusive: true, ...(ep.shared ? { reusePort: true } : {}), ...(ep.backlog !== null ? { backlog: ep.backlog } : {}) },
+          `${this.config.host}:${ports[i]}`,
+        );
       } catch (e) {
         if (i + 1 < ports.length) return next(i + 1);
         if (ports.length > 1) throw new Error(`transport ${this.config.id}: cannot listen on ${this.config.host}:any port of ${ports[0]}..${ports[ports.length - 1]} (address in use or not available)`);

@@ -17,7 +17,7 @@ import tls from 'node:tls';
 import type { TransportConfig } from '../config/transport.js';
 import type { TlsFacts } from '../shared/ipc/protocol.js';
 import type { Logger } from '../shared/log.js';
-import { type FrontHandoff, listenNode, secureOptions, tlsFacts } from './front.js';
+import { type FrontHandoff, listenNode, type NodeListenOptions, secureOptions, tlsFacts } from './front.js';
 import { RawSocketConn, RawSocketService } from './rawsocket.js';
 import type { ConnHandler } from './ws-service.js';
 
@@ -115,8 +115,8 @@ export class UniversalFront {
   }
 
   /** Listens on the first port of `ports` that is free; resolves with it. */
-  async listen(host: string, ports: number[], shared: boolean): Promise<number> {
-    this.port = await listenNode(this.server, this.config.id, host, ports, shared);
+  async listen(host: string, ports: number[], options: NodeListenOptions): Promise<number> {
+    this.port = await listenNode(this.server, this.config.id, host, ports, options);
     return this.port;
   }
 

@@ -94,7 +94,7 @@ export class Listener {
     else ports.push(this.config.port);
     if (this.front !== null) {
       await this.front.handoff.listen();
-      this.port = await this.front.listen(this.config.host, ports, ep.type === 'tcp' && ep.shared);
+      this.port = await this.front.listen(this.config.host, ports, { shared: ep.shared, backlog: ep.backlog });
       return this.port;
     }
     return this.#listenTcp(ports);

@@ -115,17 +115,34 @@ describe('WebSocket options', () => {
   });
 
   test('values applied differently start with one warning naming the key, the value and what applies', () => {
-    assert.deepEqual(config({ endpoint: { type: 'tcp', port: 1, backlog: 50 } }).warnings, [
-      'workers[0].transports[0].endpoint.backlog: 50 is not applied: uWebSockets.js always listens with a backlog of 512',
-    ]);
-    assert.deepEqual(config({ endpoint: { type: 'unix', path: 's', backlog: 1024 } }).warnings, [
-      'workers[0].transports[0].endpoint.backlog: 1024 is not applied: uWebSockets.js always listens with a backlog of 512',
-    ]);
+    const uwsBacklog = (n: number) =>
+      `workers[0].transports[0].endpoint.backlog: ${n} is not applied: uWebSockets.js always listens with a backlog of 512; ` +
+      'it applies where Node.js listens (rawsocket and universal transports, and those with ca_certificates)';
+    // WebSocket and web transports (tcp, TLS by uWS, unix): uWebSockets.js listens.
+    assert.deepEqual(config({ endpoint: { type: 'tcp', port: 1, backlog: 50 } }).warnings, [uwsBacklog(50)]);
+    assert.deepEqual(config({ endpoint: { type: 'unix', path: 's', backlog: 1024 } }).warnings, [uwsBacklog(1024)]);
+    assert.deepEqual(config({ type: 'web', endpoint: { type: 'tcp', port: 1, backlog: 50, tls: { key: 'k', certificate: 'c' } }, paths: { ws: { type: 'websocket' } } }).warnings, [uwsBacklog(50)]);
     const w = config({ endpoint: { type: 'tcp', port: 443, tls: { key: 'k', certificate: 'c', dhparam: 'dh.pem' } } }).warnings;
     assert.equal(w.length, 1);
     assert.match(w[0]!, /^workers\[0\]\.transports\[0\]\.endpoint\.tls\.dhparam: 'dh\.pem' is not used: .*BoringSSL.* no DHE .*ECDHE suites/);
     // Client certificates: required, as in Crossbar (Node.js terminates such a transport's TLS): nothing to say.
     assert.deepEqual(config({ endpoint: { type: 'tcp', port: 443, tls: { key: 'k', certificate: 'c', ca_certificates: ['ca.pem'] } } }).warnings, []);
+  });
+
+  test('endpoint.backlog is applied, without a warning, where Node.js listens', () => {
+    const applied = (t: Record<string, unknown>, backlog: number) => {
+      const c = config(t);
+      assert.deepEqual(c.warnings, []);
+      assert.equal(c.transports[0]!.endpoint.backlog, backlog);
+    };
+    applied({ type: 'rawsocket', endpoint: { type: 'tcp', port: 1, backlog: 1000 } }, 1000);
+    applied({ type: 'rawsocket', endpoint: { type: 'unix', path: 's', backlog: 50 } }, 50);
+    applied({ type: 'universal', endpoint: { type: 'tcp', port: 1, backlog: 1024 }, rawsocket: {} }, 1024);
+    // TLS with ca_certificates: Node.js terminates it (the TLS front), so its net.Server listens.
+    applied({ endpoint: { type: 'tcp', port: 443, backlog: 1024, tls: { key: 'k', certificate: 'c', ca_certificates: ['ca.pem'] } } }, 1024);
+    applied({ type: 'web', endpoint: { type: 'tcp', port: 443, backlog: 2048, tls: { key: 'k', certificate: 'c', ca_certificates: ['ca.pem'] } }, paths: { ws: { type: 'websocket' } } }, 2048);
+    // Absent: null (the listener's default).
+    assert.equal(transport({ type: 'rawsocket', endpoint: { type: 'tcp', port: 1 } }).endpoint.backlog, null);
   });
 
   test('endpoint.shared: SO_REUSEPORT on request, an exclusive port by default', () => {
@@ -174,7 +191,7 @@ describe('endpoints', () => {
   });
   test('unix: path relative to the config directory', () => {
     const t = transport({ endpoint: { type: 'unix', path: 'router.sock' } });
-    assert.deepEqual(t.endpoint, { type: 'unix', path: '/srv/node/router.sock' });
+    assert.deepEqual(t.endpoint, { type: 'unix', path: '/srv/node/router.sock', backlog: null });
     refused({ endpoint: { type: 'unix' } }, /endpoint\.path: is required/);
     refused({ endpoint: { type: 'unix', path: 'x', port: 1 } }, /endpoint\.port: unknown key/);
   });
