@@ -3,16 +3,17 @@
 # MessagePack for test/integration/python-interop.test.ts, and argon2-cffi for its SCRAM
 # authenticator (test/integration/python-auth.test.ts), from Debian 12's own repositories,
 # for Debian's interpreter /usr/bin/python3 (not a pyenv/venv python3 that may be on PATH);
-# and nats-server for the cluster tests (test/integration/cluster.test.ts).
+# nats-server for the cluster tests (test/integration/cluster.test.ts); and iproute2's `ss`, which
+# test/integration/listen-backlog.test.ts reads listen backlogs with.
 #
 # Idempotent: does nothing when /usr/bin/python3 can already import autobahn and msgpack and
-# nats-server is on PATH.
+# nats-server and ss are installed.
 # Non-interactive; needs root (CI runs as root) or sudo without a password.
 # Exits non-zero with a message on stderr when the packages cannot be installed.
 set -euo pipefail
 
 PY=/usr/bin/python3
-PACKAGES=(python3-autobahn python3-msgpack python3-argon2 nats-server)
+PACKAGES=(python3-autobahn python3-msgpack python3-argon2 nats-server iproute2)
 CHECK='import autobahn, msgpack, argon2, nacl; from autobahn.asyncio.wamp import ApplicationSession; from autobahn.wamp.serializer import JsonSerializer, MsgPackSerializer; from autobahn.wamp.auth import HAS_ARGON; assert HAS_ARGON'
 
 die() {
@@ -25,12 +26,16 @@ have_nats() {
   command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ]
 }
 
+have_ss() {
+  command -v ss >/dev/null 2>&1 || [ -x /usr/bin/ss ] || [ -x /bin/ss ]
+}
+
 deps_ok() {
-  [ -x "$PY" ] && "$PY" -c "$CHECK" >/dev/null 2>&1 && have_nats
+  [ -x "$PY" ] && "$PY" -c "$CHECK" >/dev/null 2>&1 && have_nats && have_ss
 }
 
 if deps_ok; then
-  echo "install-test-deps.sh: Autobahn|Python, msgpack and argon2 already importable by $PY, nats-server installed, nothing to do"
+  echo "install-test-deps.sh: Autobahn|Python, msgpack and argon2 already importable by $PY, nats-server and ss installed, nothing to do"
   exit 0
 fi
 
@@ -63,6 +68,7 @@ fi
 if ! deps_ok; then
   "$PY" -c "$CHECK" >&2 || true
   have_nats || echo "install-test-deps.sh: nats-server is not on PATH" >&2
+  have_ss || echo "install-test-deps.sh: ss (iproute2) is not on PATH" >&2
   die "installed ${PACKAGES[*]}, but $PY still cannot import autobahn, msgpack and argon2, or nats-server is missing"
 fi
 versions=$(dpkg-query -W -f='${Package} ${Version}\n' "${PACKAGES[@]}" | tr '\n' ' ')

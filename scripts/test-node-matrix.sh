@@ -26,7 +26,7 @@ set -euo pipefail
 read -r -a NODES <<<"${CROSSWIRE_MATRIX_NODES:-20.20.2 22.23.5 24.22.3}"
 CACHE=${CROSSWIRE_MATRIX_CACHE:-/var/cache/crosswire-matrix}
 ROOT=$CACHE/trixie
-PACKAGES=(python3-autobahn python3-msgpack python3-argon2 nats-server openssl libstdc++6)
+PACKAGES=(python3-autobahn python3-msgpack python3-argon2 nats-server openssl libstdc++6 iproute2)
 ROOT_STAMP="trixie minbase + ${PACKAGES[*]} (v2)"
 SUITE_TIMEOUT=${CROSSWIRE_MATRIX_SUITE_TIMEOUT:-1200}
 REPO=$(cd "$(dirname "$0")/.." && pwd)
