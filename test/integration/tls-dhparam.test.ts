@@ -57,7 +57,11 @@ const dheOnly = (): tls.ConnectionOptions => ({
 });
 
 /** What a TLS socket negotiated: the suite and the ephemeral key exchange. */
-const negotiated = (s: tls.TLSSocket) => ({ cipher: s.getCipher().name, kx: s.getEphemeralKeyInfo() });
+/** The suite and the key exchange's type and size (Node 24 adds `name: undefined` for DH: not compared). */
+const negotiated = (s: tls.TLSSocket) => {
+  const kx = s.getEphemeralKeyInfo() as { type?: string; size?: number } | null;
+  return { cipher: s.getCipher().name, kx: kx === null ? null : { type: kx.type, size: kx.size } };
+};
 const DHE_2048 = { cipher: DHE, kx: { type: 'DH', size: 2048 } };
 
 /** Opens a WebSocket over TLS with `options`; resolves with the peer and what its TLS negotiated. */
