@@ -175,7 +175,7 @@ export class Delivery {
     const reason = msg[2];
     const message = isDict(msg[1]) ? msg[1].message : undefined;
     if (reason === Uri.PROTOCOL_VIOLATION) {
-      this.counters.violations++;
+      this.counters.violation(c.service.config.id);
       // The worker logs violations of established sessions; a refused HELLO is logged here.
       if (!c.joined) this.log.info({ conn: c.id, peer: c.peer, reason: message }, 'protocol violation');
     } else if (!c.joined) {

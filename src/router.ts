@@ -289,6 +289,14 @@ export class Router implements ConnHandler, OpsTarget {
     this.log.info({ peer, reason, ...detail }, 'connection refused');
   }
 
+  violation(c: Conn): void {
+    this.counters.violation(c.service.config.id);
+  }
+
+  slowConsumer(_c: Conn): void {
+    this.counters.slowConsumerCloses++;
+  }
+
   frame(c: Conn, data: ArrayBuffer, isBinary: boolean): void {
     this.counters.bytesIn[c.serIndex]! += data.byteLength;
     if (data.byteLength > c.service.config.maxMessageSize) {
@@ -461,7 +469,7 @@ export class Router implements ConnHandler, OpsTarget {
 
   /** A protocol violation found on the main thread: ABORT, then close; only this connection. */
   #violation(c: Conn, message: string): void {
-    this.counters.violations++;
+    this.counters.violation(c.service.config.id);
     this.log.info({ conn: c.id, peer: c.peer, reason: message }, 'protocol violation');
     this.#out.sendNow(c, [MsgType.ABORT, { message }, Uri.PROTOCOL_VIOLATION]);
     c.ws?.end(CloseCode.PROTOCOL_ERROR, Uri.PROTOCOL_VIOLATION);

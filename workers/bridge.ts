@@ -10,6 +10,7 @@ import { Uri } from '../src/shared/wamp/uris.js';
 import type { InternalOutput } from './auth/internal-caller.js';
 import type { RealmServices } from './services.js';
 import { Session, SessionState } from './session.js';
+import { countBridgeDrop } from './stats.js';
 
 /** An HTTP answer: status code and body (JSON text for publisher and caller). */
 type Reply = (status: number, body: string) => void;
@@ -281,9 +282,9 @@ function callResult(a: unknown, k: unknown): Dict {
  * The subscriber service's HTTP side: each event becomes one request to its subscription's URL
  * (Crossbar's MessageForwarder: method, JSON body {args, kwargs}, expectedcode). At most
  * `concurrency` requests are in flight and `queueLimit` events wait; beyond that events are dropped
- * and counted (logged at most once a second), so a slow or dead endpoint never holds the realm.
+ * and counted (crosswire_http_bridge_events_dropped_total; logged at most once a second), so a slow or dead endpoint never holds the realm.
  * A failed attempt (network error, timeout, a status other than expectedcode, or 5xx without one)
- * is retried `retries` times with a doubling backoff from 200 ms.
+ * is retried `retries` times with a doubling backoff from 200 ms; then the event is dropped and counted.
  */
 class Forwarder {
   #queue: { url: string; body: string }[] = [];
@@ -302,6 +303,7 @@ class Forwarder {
   push(url: string, body: string): void {
     if (this.#queue.length - this.#head >= this.spec.queueLimit) {
       this.dropped++;
+      countBridgeDrop(this.spec.key, 'queue_full');
       const now = Date.now();
       if (now - this.#lastDropLog >= 1000) {
         this.#lastDropLog = now;
@@ -347,6 +349,7 @@ class Forwarder {
       }
     }
     this.failed++;
+    countBridgeDrop(this.spec.key, 'failed');
     this.log.warn({ url, attempts: retries + 1, reason: why }, 'HTTP bridge subscriber: event not delivered');
   }
 }

@@ -85,7 +85,7 @@ export class Realm implements AuthRealm, HandlerContext {
     const roles = details.roles as Record<string, unknown>;
     const s = new Session(id, connId, this, who.authid, who.role, who.method, who.provider, permissions, roles, transport);
     s.authextra = who.extra;
-    countAuth(s.authmethod === 'wamp-scram' ? 'scram' : s.authmethod, true);
+    countAuth(s.authmethod === 'wamp-scram' ? 'scram' : s.authmethod, 'success');
     this.sessions.set(id, s);
     if (this.broker.backplane !== null) this.broker.backplane.sessionsChanged();
     if (this.wills !== null) this.wills.joined(s);

@@ -2,17 +2,25 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { getHeapStatistics } from 'node:v8';
 import type { Outbox } from '../src/shared/ipc/outbox.js';
 import { type ClusterStats, Op, type ToMainOps, type WorkerStats } from '../src/shared/ipc/protocol.js';
-import { AUTH_METHODS, authIndex } from '../src/shared/labels.js';
+import { AUTH_METHODS, AUTH_RESULTS, type AuthResult, authIndex, BRIDGE_DROP_REASONS, type BridgeDropReason } from '../src/shared/labels.js';
 import { takeLimitCounts } from './limits.js';
 import type { RealmServices } from './services.js';
 
-/** Authentication results of this thread since the last report (AUTH_METHODS index * 2 + success). */
-const auth: number[] = new Array<number>(AUTH_METHODS.length * 2).fill(0);
+/** Authentication results of this thread since the last report (AUTH_METHODS index * AUTH_RESULTS.length + result). */
+const auth: number[] = new Array<number>(AUTH_METHODS.length * AUTH_RESULTS.length).fill(0);
+/** Events the HTTP bridge's subscriber services dropped since the last report, by service key, indexed like BRIDGE_DROP_REASONS. */
+let bridgeDrops: Record<string, number[]> = {};
 let batchesIn = 0;
 
 /** Counts one authentication result; `method` is Crossbar's name, or `none` when no offered method is enabled. */
-export function countAuth(method: string, ok: boolean): void {
-  auth[authIndex(method) * 2 + (ok ? 1 : 0)]!++;
+export function countAuth(method: string, result: AuthResult): void {
+  auth[authIndex(method) * AUTH_RESULTS.length + AUTH_RESULTS.indexOf(result)]!++;
+}
+
+/** Counts one event (for one target URL) the HTTP bridge's subscriber service dropped. */
+export function countBridgeDrop(service: string, reason: BridgeDropReason): void {
+  const d = (bridgeDrops[service] ??= new Array<number>(BRIDGE_DROP_REASONS.length).fill(0));
+  d[BRIDGE_DROP_REASONS.indexOf(reason)]!++;
 }
 
 /** Counts one batch received from the main thread (for the queue-depth gauge). */
@@ -67,6 +75,7 @@ export class StatsReporter {
       auth: auth.slice(),
       sessions,
       limits: takeLimitCounts(),
+      bridgeDrops,
       retained,
       heapUsed: heap.used_heap_size,
       heapTotal: heap.total_heap_size,
@@ -81,6 +90,7 @@ export class StatsReporter {
     this.#entries = outbox.entries;
     outbox.maxBatch = 0;
     auth.fill(0);
+    bridgeDrops = {};
     lag.reset();
     outbox.push2(Op.STATS, stats);
   }

@@ -1,7 +1,7 @@
 import type { WorkerStats } from '../shared/ipc/protocol.js';
 import { SERIALIZER_LIST } from '../shared/serializers/index.js';
 import { ClusterCounters } from './cluster.js';
-import { AUTH_METHODS, LIMITS, REFUSE_REASONS, type RefuseReason, TYPE_SLOTS, WORKER_FAILURES, type WorkerFailure } from '../shared/labels.js';
+import { AUTH_METHODS, AUTH_RESULTS, BRIDGE_DROP_REASONS, LIMITS, REFUSE_REASONS, type RefuseReason, TYPE_SLOTS, WORKER_FAILURES, type WorkerFailure } from '../shared/labels.js';
 
 /**
  * The main thread's counters: plain numbers in flat arrays, bumped on the hot path with one
@@ -23,8 +23,11 @@ export class MainCounters {
    * on the main thread: src/router.ts). Not exported; tests use it to tell the two paths apart.
    */
   forwarded = 0;
-  /** Protocol violations: ABORT wamp.error.protocol_violation sent by the main thread or a worker. */
-  violations = 0;
+  /**
+   * Protocol violations by transport id: ABORT wamp.error.protocol_violation sent by the main
+   * thread or a worker, and RawSocket connections dropped for a framing violation.
+   */
+  readonly violations = new Map<string, number>();
   slowConsumerCloses = 0;
   /** Flow control (src/flow.ts): connections paused, and closed for holding too much. */
   flowPauses = 0;
@@ -35,10 +38,12 @@ export class MainCounters {
   readonly opened = new Map<string, number>();
   readonly closed = new Map<string, number>();
   readonly open = new Map<string, number>();
-  /** Deltas from workers' STATS: authentication results (AUTH_METHODS index * 2 + success). */
-  readonly auth = new Float64Array(AUTH_METHODS.length * 2);
+  /** Deltas from workers' STATS: authentication results (AUTH_METHODS index * AUTH_RESULTS.length + result). */
+  readonly auth = new Float64Array(AUTH_METHODS.length * AUTH_RESULTS.length);
   /** Deltas from workers' STATS: limits reached, indexed like LIMITS. */
   readonly limits = new Float64Array(LIMITS.length);
+  /** Deltas from workers' STATS: events the HTTP bridge's subscriber services dropped, by service key, indexed like BRIDGE_DROP_REASONS. */
+  readonly bridgeDrops = new Map<string, number[]>();
   /** IPC towards the main thread, per worker index: batches, entries, largest batch since the last scrape. */
   readonly fromWorker = new Map<number, { batches: number; entries: number; maxBatch: number }>();
   /** Worker restarts by worker index * WORKER_FAILURES.length + cause. */
@@ -48,6 +53,10 @@ export class MainCounters {
 
   refuse(reason: RefuseReason): void {
     this.refused[REFUSE_REASONS.indexOf(reason)]!++;
+  }
+
+  violation(transport: string): void {
+    this.violations.set(transport, (this.violations.get(transport) ?? 0) + 1);
   }
 
   connectionOpened(transport: string): void {
@@ -69,6 +78,11 @@ export class MainCounters {
   addWorkerStats(worker: number, s: WorkerStats): void {
     for (let i = 0; i < s.auth.length && i < this.auth.length; i++) this.auth[i]! += s.auth[i]!;
     for (let i = 0; i < s.limits.length && i < this.limits.length; i++) this.limits[i]! += s.limits[i]!;
+    for (const [service, d] of Object.entries(s.bridgeDrops)) {
+      let t = this.bridgeDrops.get(service);
+      if (t === undefined) this.bridgeDrops.set(service, (t = new Array<number>(BRIDGE_DROP_REASONS.length).fill(0)));
+      for (let i = 0; i < d.length && i < t.length; i++) t[i]! += d[i]!;
+    }
     let f = this.fromWorker.get(worker);
     if (f === undefined) this.fromWorker.set(worker, (f = { batches: 0, entries: 0, maxBatch: 0 }));
     f.batches += s.batchesOut;

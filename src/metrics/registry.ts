@@ -5,7 +5,7 @@ import type { FlowControl } from '../flow.js';
 import type { WorkerHandle } from '../realm-threads.js';
 import type { CookieTracker } from '../transport/cookies.js';
 import type { MainCounters } from './counters.js';
-import { AUTH_METHODS, IMPLEMENTED_REFUSE_REASONS, LIMITS, REFUSE_REASONS, TYPE_SLOTS, WORKER_FAILURES } from '../shared/labels.js';
+import { AUTH_METHODS, AUTH_RESULTS, BRIDGE_DROP_REASONS, IMPLEMENTED_REFUSE_REASONS, LIMITS, REFUSE_REASONS, TYPE_SLOTS, WORKER_FAILURES } from '../shared/labels.js';
 
 /** What the metrics read from the router when scraped. */
 export interface MetricsSource {
@@ -149,11 +149,11 @@ export class RouterMetrics {
           this.inc(take());
         },
       });
-    scalar('crosswire_protocol_violations_total', 'Sessions ended with ABORT wamp.error.protocol_violation (main thread and workers).', () => {
-      const v = c.violations;
-      c.violations = 0;
-      return v;
-    });
+    perTransport(
+      'crosswire_protocol_violations_total',
+      'Protocol violations, by transport: sessions ended with ABORT wamp.error.protocol_violation (main thread and workers), RawSocket connections dropped for a framing violation.',
+      c.violations,
+    );
     scalar('crosswire_slow_consumer_closes_total', 'Connections closed (1008) because their send buffer passed options.max_backpressure.', () => {
       const v = c.slowConsumerCloses;
       c.slowConsumerCloses = 0;
@@ -240,16 +240,29 @@ export class RouterMetrics {
     });
     new Counter({
       name: 'crosswire_auth_total',
-      help: 'Authentication results, by method (none: no offered method is enabled) and result.',
+      help: 'Authentication results, by method (none: no offered method is enabled) and result (success, failure, throttle_timeout: auth_timeout passed while waiting for the brute-force throttle).',
       labelNames: ['method', 'result'],
       registers,
       collect() {
+        const n = AUTH_RESULTS.length;
         for (let m = 0; m < AUTH_METHODS.length; m++) {
-          for (const ok of [0, 1]) {
-            const d = c.auth[m * 2 + ok]!;
-            if (d > 0 || AUTH_METHODS[m] === 'anonymous') this.inc({ method: AUTH_METHODS[m]!, result: ok ? 'success' : 'failure' }, d);
-            c.auth[m * 2 + ok] = 0;
+          for (let r = 0; r < n; r++) {
+            const d = c.auth[m * n + r]!;
+            if (d > 0 || AUTH_METHODS[m] === 'anonymous') this.inc({ method: AUTH_METHODS[m]!, result: AUTH_RESULTS[r]! }, d);
+            c.auth[m * n + r] = 0;
           }
+        }
+      },
+    });
+    new Counter({
+      name: 'crosswire_http_bridge_events_dropped_total',
+      help: "Events the HTTP bridge's subscriber services did not deliver (one per target URL), by service key and reason: queue_full (queue_limit events waiting), failed (every attempt failed).",
+      labelNames: ['service', 'reason'],
+      registers,
+      collect() {
+        for (const [service, d] of c.bridgeDrops) {
+          for (let i = 0; i < BRIDGE_DROP_REASONS.length; i++) this.inc({ service, reason: BRIDGE_DROP_REASONS[i]! }, d[i]!);
+          d.fill(0);
         }
       },
     });

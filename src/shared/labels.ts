@@ -15,6 +15,22 @@ export const AUTH_METHODS = ['anonymous', 'ticket', 'wampcra', 'cryptosign', 'sc
 export type AuthMethod = (typeof AUTH_METHODS)[number];
 
 /**
+ * Outcomes of an authentication, the `result` label of crosswire_auth_total: `throttle_timeout`
+ * is a login that reached auth_timeout while waiting for the brute-force throttle (slow checks of
+ * the same address or authid in flight): overload, not a wrong credential.
+ */
+export const AUTH_RESULTS = ['failure', 'success', 'throttle_timeout'] as const;
+export type AuthResult = (typeof AUTH_RESULTS)[number];
+
+/**
+ * Why the HTTP bridge's `subscriber` service dropped an event (one per target URL): `queue_full`
+ * (queue_limit events were waiting), `failed` (every attempt failed: network error, timeout, an
+ * unexpected status).
+ */
+export const BRIDGE_DROP_REASONS = ['queue_full', 'failed'] as const;
+export type BridgeDropReason = (typeof BRIDGE_DROP_REASONS)[number];
+
+/**
  * Why a connection was refused: at the WebSocket upgrade (`subprotocol`, `draining`, `origin`,
  * `max_connections`; `other` for a bad version, key or Host port), or because its HELLO was refused and
  * the connection closed (`auth`, `no_such_realm`, `other`).

@@ -233,6 +233,7 @@ export class RawSocketConn implements ConnSocket {
     if (len > max) {
       // WAMP spec: a frame longer than announced fails the connection; checked before buffering.
       this.log.info({ conn: c.id, peer: this.peer, reason: 'message over max_message_size', size: len, limit: max }, 'message too big');
+      this.handler.violation(c);
       this.#dropNow(c);
       return;
     }
@@ -253,7 +254,9 @@ export class RawSocketConn implements ConnSocket {
     } else if (type === RsFrame.PING) {
       // A client that sends PINGs and does not read its PONGs would grow the send buffer: bounded like messages (max_backpressure).
       if (this.socket.writableLength + 4 + payload.byteLength > this.service.config.ws.maxBackpressure) {
-        return this.#drop('PINGs while not reading the PONGs: send buffer limit exceeded');
+        this.log.warn({ conn: c.id, peer: this.peer, reason: 'PINGs while not reading the PONGs: send buffer limit exceeded' }, 'slow consumer closed');
+        this.handler.slowConsumer(c);
+        return this.#dropNow(c);
       }
       // WAMP spec: a PONG echoes the PING's payload, at once.
       this.#write(RsFrame.PONG, payload);
@@ -265,6 +268,7 @@ export class RawSocketConn implements ConnSocket {
   #drop(reason: string): void {
     const c = this.#c!;
     this.log.info({ conn: c.id, peer: this.peer, reason }, 'protocol violation');
+    this.handler.violation(c);
     this.#dropNow(c);
   }
 

@@ -24,6 +24,10 @@ export interface ConnHandler {
   closed(c: Conn, code: number): void;
   /** An upgrade was refused (logged and counted there, once). */
   refused(reason: RefuseReason, peer: string, detail: Record<string, unknown>): void;
+  /** A framing violation below WAMP (RawSocket) the transport logged and closes the connection for: counted. */
+  violation(c: Conn): void;
+  /** A connection the transport closes because its send buffer would pass max_backpressure (RawSocket PONGs): counted. */
+  slowConsumer(c: Conn): void;
   /** Registers HTTP routes (operations endpoints) before the catch-all routes. */
   mountHttp?(app: TemplatedApp): void;
   /** A web transport's `metrics`/`health`/`ready` path service at `path`. */

@@ -9,9 +9,10 @@ import { createHmac } from 'node:crypto';
 import { after, describe, test } from 'node:test';
 import autobahn from 'autobahn';
 import { connect } from '../helpers/client.js';
+import { scrape } from '../helpers/metrics.js';
 import { RawPeer } from '../helpers/raw.js';
 import { startRouter, type TestRouter } from '../helpers/router.js';
-import { deferred, within } from '../helpers/wait.js';
+import { deferred, Inbox, within } from '../helpers/wait.js';
 
 type Dict = Record<string, unknown>;
 const MAX = 10;
@@ -149,6 +150,65 @@ describe('1,000 parallel guesses', () => {
       const out = await attack(peers, (i) => ({ authmethods: ['ticket'], authid: `user${i}` }), (_i, _c, right) => (right ? 'the-right-one' : 'wrong'));
       assertHeld(out);
       assert.ok(calls <= MAX, `the authenticator was asked ${calls} times`);
+    } finally {
+      await authenticator.close();
+    }
+  });
+});
+
+// A login whose guess waits for the throttle (a slow check of the same address in flight) and
+// reaches auth_timeout meanwhile is overload, not a wrong credential: counted apart in the metrics
+// (result throttle_timeout), and no failure of its address or authid.
+describe('a login that times out waiting for the throttle', () => {
+  test('is counted as throttle_timeout, not as a failure, and does not block its authid', async () => {
+    const r = await startRouter({
+      crosswire: { auth_fail_delay: 0, auth_max_failures: 1, auth_failure_window: 60_000, auth_timeout: 1500 },
+      realms: [{ name: 'realm1', roles: [USER, { ...USER, name: 'backend' }] }],
+      transport: {
+        options: { trusted_proxies: ['127.0.0.1'] },
+        auth: { anonymous: { type: 'static', role: 'backend' }, ticket: { type: 'dynamic', authenticator: 'com.example.authenticate' } },
+      },
+    });
+    routers.push(r);
+    const authenticator = await connect(r.url, 'json');
+    try {
+      // The right ticket is admitted at once; any other is held until the test denies it.
+      const held = new Inbox<() => void>();
+      await authenticator.session.register('com.example.authenticate', (args) => {
+        if ((args![2] as Dict).ticket === 'right') return 'user';
+        return new Promise((_, reject) => held.push(() => reject(new autobahn.Error('wamp.error.not_authorized', ['wrong ticket']))));
+      });
+      const m0 = await scrape(r.http);
+      const open = (ip: string) => RawPeer.open(r.url, 'json', { headers: { 'X-Forwarded-For': ip } });
+      const hello = (authid: string) => [1, 'realm1', { roles: ROLES, authmethods: ['ticket'], authid }];
+      // bob says HELLO first, so his auth_timeout passes before alice's check could time out.
+      const bob = await open('10.9.0.1');
+      bob.send(hello('bob'));
+      await bob.next(4);
+      const alice = await open('10.9.0.1');
+      alice.send(hello('alice'));
+      await alice.next(4);
+      alice.send([5, 'wrong', {}]);
+      const [deny] = await held.waitFor(1, 10_000);
+      // alice's guess holds the one slot of 10.9.0.1 (auth_max_failures 1): bob's right ticket waits, and times out.
+      bob.send([5, 'right', {}]);
+      const abort = await bob.nextOf([2, 3], 10_000);
+      assert.equal(abort[0], 3, `bob: ${JSON.stringify(abort)}`);
+      assert.equal(abort[2], 'wamp.error.authentication_failed');
+      assert.match(String((abort[1] as Dict).message), /did not complete within 1500 ms/);
+      deny!();
+      assert.equal((await alice.nextOf([2, 3], 10_000))[0], 3, 'alice is refused (denied, or timed out first)');
+      // bob's timeout was no failure of his authid: from another address he gets in.
+      const again = await open('10.9.0.2');
+      again.send(hello('bob'));
+      const challenge = await again.nextOf([3, 4], 10_000);
+      assert.equal(challenge[0], 4, `bob again: ${JSON.stringify(challenge)}`);
+      again.send([5, 'right', {}]);
+      assert.equal((await again.nextOf([2, 3], 10_000))[0], 2);
+      const m1 = await scrape(r.http);
+      const d = (result: string) => m1.get('crosswire_auth_total', { method: 'ticket', result }) - m0.get('crosswire_auth_total', { method: 'ticket', result });
+      assert.deepEqual({ failure: d('failure'), throttle_timeout: d('throttle_timeout'), success: d('success') }, { failure: 1, throttle_timeout: 1, success: 1 });
+      for (const p of [bob, alice, again]) p.ws.terminate();
     } finally {
       await authenticator.close();
     }

@@ -16,6 +16,7 @@ import { buildConfig, ConfigError, loadConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/shared/log.js';
 import { Router } from '../../src/router.js';
 import { type Client, connect } from '../helpers/client.js';
+import { scrape, type Samples } from '../helpers/metrics.js';
 import { makePki } from '../helpers/pki.js';
 import { startRouter } from '../helpers/router.js';
 import { deferred, Inbox, within } from '../helpers/wait.js';
@@ -30,6 +31,8 @@ let backend: Server;
 const forwarded = new Inbox<{ method: string; url: string; type: string; body: string }>();
 /** /hang: requests the sink holds until `release` is called. */
 const hanging = new Inbox<string>();
+/** /fail: attempts the sink answered 500. */
+const failing = new Inbox<string>();
 let release: () => void = () => {};
 const released = new Promise<void>((r) => {
   release = r;
@@ -74,6 +77,13 @@ before(async () => {
       hanging.push(body);
       await released;
       res.end('late');
+      return;
+    }
+    // /fail always fails (500): the subscriber service gives up after its retries.
+    if (req.url === '/fail') {
+      failing.push(body);
+      res.statusCode = 500;
+      res.end('broken');
       return;
     }
     // /flaky fails each body's first delivery: the subscriber service must retry it.
@@ -147,6 +157,11 @@ before(async () => {
                 bounded: bridge('subscriber', {
                   subscriptions: [{ topic: 'com.slow.topic', url: `http://127.0.0.1:${sinkPort}/hang` }],
                   options: { concurrency: 2, queue_limit: 3, retries: 0 },
+                }),
+                broken: bridge('subscriber', {
+                  subscriptions: [{ topic: 'com.fail.topic', url: `http://127.0.0.1:${sinkPort}/fail` }],
+                  expectedcode: 200,
+                  options: { retries: 1 },
                 }),
                 app: { type: 'reverseproxy', host: '127.0.0.1', port: backendPort, path: '/base', forwarded_proto: 'https', forwarded_port: 443 },
                 gone: { type: 'reverseproxy', host: '127.0.0.1', port: 1 },
@@ -410,6 +425,9 @@ describe('request limits', () => {
   });
 });
 
+/** crosswire_http_bridge_events_dropped_total of one subscriber service and reason. */
+const dropped = (m: Samples, service: string, reason: string) => m.get('crosswire_http_bridge_events_dropped_total', { service, reason });
+
 describe('subscriber', () => {
   test('events on the configured topics are POSTed to each URL as {"args", "kwargs"}', async () => {
     const before = forwarded.items.length;
@@ -427,6 +445,7 @@ describe('subscriber', () => {
   });
 
   test('a slow endpoint holds at most concurrency + queue_limit events; the realm carries on meanwhile', async () => {
+    const m0 = await scrape(base);
     for (let i = 0; i < 20; i++) await peer.session.publish('com.slow.topic', [i], {}, { acknowledge: true });
     // Two requests are in flight (concurrency 2) and held by the endpoint.
     assert.deepEqual((await hanging.waitFor(2)).slice(0, 2).sort(), ['{"args":[0],"kwargs":{}}', '{"args":[1],"kwargs":{}}']);
@@ -440,14 +459,38 @@ describe('subscriber', () => {
     await peer.session.publish('com.slow.topic', [99], {}, { acknowledge: true });
     const after = await hanging.waitFor(6);
     assert.equal(after[5], '{"args":[99],"kwargs":{}}');
+    // The 15 dropped are counted for this service, as queue_full; none failed.
+    const m1 = await scrape(base);
+    assert.equal(dropped(m1, 'transport1/bounded', 'queue_full') - dropped(m0, 'transport1/bounded', 'queue_full'), 15);
+    assert.equal(dropped(m1, 'transport1/bounded', 'failed') - dropped(m0, 'transport1/bounded', 'failed'), 0);
   });
 
   test('a delivery that fails (a status other than expectedcode) is retried', async () => {
+    const m0 = await scrape(base);
     const before = forwarded.items.length;
     await peer.session.publish('com.flaky.topic', ['again'], {}, { acknowledge: true });
     const [got] = (await forwarded.waitFor(before + 1)).slice(before);
     assert.equal(got!.url, '/flaky');
     assert.equal(got!.body, '{"args":["again"],"kwargs":{}}');
+    // Delivered on the retry: nothing dropped.
+    const m1 = await scrape(base);
+    for (const reason of ['queue_full', 'failed']) assert.equal(dropped(m1, 'transport1/forward', reason) - dropped(m0, 'transport1/forward', reason), 0, reason);
+  });
+
+  test('a delivery that fails every attempt (1 + retries) is dropped and counted as failed for its service', async () => {
+    const m0 = await scrape(base);
+    const before = failing.items.length;
+    await peer.session.publish('com.fail.topic', ['lost'], {}, { acknowledge: true });
+    assert.deepEqual((await failing.waitFor(before + 2)).slice(before), ['{"args":["lost"],"kwargs":{}}', '{"args":["lost"],"kwargs":{}}']);
+    // Counted when the last attempt's answer was read: a bounded wait for the count (STATS come with each scrape).
+    let m1 = await scrape(base);
+    for (let i = 0; i < 100 && dropped(m1, 'transport1/broken', 'failed') === dropped(m0, 'transport1/broken', 'failed'); i++) {
+      await new Promise<void>((r) => setTimeout(r, 20));
+      m1 = await scrape(base);
+    }
+    assert.equal(dropped(m1, 'transport1/broken', 'failed') - dropped(m0, 'transport1/broken', 'failed'), 1);
+    assert.equal(dropped(m1, 'transport1/broken', 'queue_full') - dropped(m0, 'transport1/broken', 'queue_full'), 0);
+    assert.equal(failing.items.length, before + 2, 'no third attempt');
   });
 });
 

@@ -270,6 +270,65 @@ describe('RawSocket framing: bad or oversize frames close only their own connect
   });
 });
 
+describe('RawSocket framing violations are counted', () => {
+  let r: TestRouter;
+  before(async () => {
+    r = await startRouter({ transports: [WS, rs({ serializers: ['json'], options: { max_message_size: 65536 } })] });
+  });
+  after(() => r?.stop());
+
+  const violations = (m: Awaited<ReturnType<typeof scrape>>, transport = 'rsock') => m.get('crosswire_protocol_violations_total', { transport });
+
+  test('a well-behaved session (PING, unsolicited PONG, a call, a close) counts no violation', async () => {
+    const before = await scrape(r.http);
+    const c = await RawSocketClient.connect({ port: rsPort(r) });
+    await c.handshake('json');
+    c.socket.write(RawSocketClient.frame(1, Buffer.from('p')));
+    await c.frames.waitFor(1);
+    c.socket.write(RawSocketClient.frame(2, Buffer.from('x')));
+    await c.join();
+    c.send([48, 1, {}, 'wamp.session.count']);
+    assert.equal((await c.message(2))[0], 50);
+    c.destroy();
+    await within(c.closed, 5000, 'the close');
+    const after = await scrape(r.http);
+    assert.equal(violations(after), violations(before));
+    assert.equal(after.get('crosswire_connections_opened_total', { transport: 'rsock' }), before.get('crosswire_connections_opened_total', { transport: 'rsock' }) + 1);
+  });
+
+  for (const [what, header] of [
+    ['a frame of reserved type 3', [0x03, 0, 0, 2]],
+    ['a frame with a reserved bit set', [0x10, 0, 0, 2]],
+    ['a frame longer than max_message_size (65,537 octets announced)', [0x00, 0x01, 0x00, 0x01]],
+  ] as const) {
+    test(`${what} drops the connection and counts one protocol violation on its transport`, async () => {
+      const before = await scrape(r.http);
+      const c = await RawSocketClient.connect({ port: rsPort(r) });
+      await c.handshake('json');
+      await c.join();
+      c.socket.write(Buffer.from(header));
+      await within(c.closed, 5000, 'the router to drop the connection');
+      const after = await scrape(r.http);
+      assert.equal(violations(after) - violations(before), 1);
+      assert.equal(violations(after, 'wsock'), violations(before, 'wsock'));
+    });
+  }
+
+  test('a bad handshake is counted as a refused connection (reason other), not as a violation', async () => {
+    const before = await scrape(r.http);
+    const a = await RawSocketClient.connect({ port: rsPort(r) });
+    a.socket.write(Buffer.from([0x7f, 0xf1, 0, 1]));
+    assert.deepEqual([...(await within(a.reply.promise, 5000, 'the handshake reply'))], [0x7f, 3 << 4, 0, 0]);
+    await within(a.closed, 5000, 'the router to close');
+    const b = await RawSocketClient.connect({ port: rsPort(r) });
+    b.socket.write('GET / HTTP/1.1\r\n\r\n');
+    await within(b.closed, 5000, 'the router to close');
+    const after = await scrape(r.http);
+    assert.equal(after.get('crosswire_connections_refused_total', { reason: 'other' }) - before.get('crosswire_connections_refused_total', { reason: 'other' }), 2);
+    assert.equal(violations(after), violations(before));
+  });
+});
+
 describe('RawSocket limits: handshake timeout, max_connections, send buffer', () => {
   test('a client that sends no handshake within handshake_timeout is dropped and counted as refused', async () => {
     const r = await startRouter({ transports: [WS, rs({ options: { handshake_timeout: 1000 } })] });
@@ -331,6 +390,10 @@ describe('RawSocket limits: handshake timeout, max_connections, send buffer', ()
       }
       await within(c.closed, 10_000, 'the router to drop the PING flooder');
       assert.ok(sent < 1000, `dropped after ${sent} PINGs`);
+      // Counted as a slow consumer (its send buffer), not as a protocol violation.
+      const m = await scrape(r.http);
+      assert.equal(m.get('crosswire_slow_consumer_closes_total'), 1);
+      assert.equal(m.get('crosswire_protocol_violations_total', { transport: 'rsock' }), 0);
     } finally {
       await r.stop();
     }

@@ -48,6 +48,8 @@ class Pending {
   done = false;
   /** A failure of this attempt was counted by the throttle (once per attempt). */
   counted = false;
+  /** A step of this attempt waits for the throttle (a step of the same key in flight). */
+  queued = false;
   timer: NodeJS.Timeout | null = null;
   constructor(
     readonly connId: number,
@@ -132,7 +134,7 @@ export class AuthService {
     const method = methods.find(usable);
     if (method === undefined) {
       this.counters.noMethod++;
-      countAuth('none', false);
+      countAuth('none', 'failure');
       const cookieNote = methods.includes('cookie') && 'cookie' in auth ? '; cookie: this connection\'s cookie has not authenticated on this realm' : '';
       return realm.abortNew(
         connId,
@@ -153,7 +155,7 @@ export class AuthService {
     const keys = throttleKeys(transport.peer, method, authid);
     if (this.throttle.blocked(keys)) {
       this.counters.throttled++;
-      countAuth('none', false);
+      countAuth('none', 'failure');
       // debug, not info: a blocked peer that keeps trying must not flood the log (its failures were logged).
       this.log.debug({ conn: connId, peer: transport.peer, realm: realm.name, authid: clipForLog(authid) }, 'authentication refused: too many failed attempts');
       return realm.abortNew(connId, Uri.AUTHENTICATION_FAILED, THROTTLED);
@@ -162,7 +164,11 @@ export class AuthService {
     this.#pending.set(connId, p);
     p.timer = setTimeout(() => {
       this.counters.timedOut++;
-      this.#fail(p, new AuthFailure(Uri.AUTHENTICATION_FAILED, `authentication did not complete within ${this.options.timeout} ms`));
+      const message = `authentication did not complete within ${this.options.timeout} ms`;
+      // Waiting for the throttle, its guess was never decided: no failure of the key (honest logins
+      // queued behind slow checks must not block their address), and counted apart (overload).
+      if (p.queued) this.#fail(p, new AuthFailure(Uri.AUTHENTICATION_FAILED, message, false, `${message} (waiting for the brute-force throttle)`), 'throttle_timeout');
+      else this.#fail(p, new AuthFailure(Uri.AUTHENTICATION_FAILED, message));
     }, this.options.timeout);
     const a = this.#attempt(p, isDict(details.authextra) ? details.authextra : {});
     this.#run(p, () => this.#start(a, (method === 'wamp-scram' ? 'scram' : method) as AuthMethodName, auth));
@@ -176,7 +182,7 @@ export class AuthService {
   #component(realm: AuthRealm, connId: number, details: Dict, transport: TransportInfo): void {
     const c = transport.component!;
     if (!realm.roles.has(c.role)) {
-      countAuth('none', false);
+      countAuth('none', 'failure');
       return realm.abortNew(connId, Uri.NO_SUCH_ROLE, `role '${c.role}' does not exist on realm '${realm.name}'`);
     }
     this.counters.welcomed++;
@@ -249,7 +255,7 @@ export class AuthService {
     if (admit === 'blocked') {
       this.counters.throttled++;
       this.#finish(p);
-      countAuth(p.method === 'wamp-scram' ? 'scram' : p.method, false);
+      countAuth(p.method === 'wamp-scram' ? 'scram' : p.method, 'failure');
       this.log.debug({ conn: p.connId, peer: p.transport.peer, realm: p.realm.name, authid: clipForLog(p.authid) }, 'authentication refused: too many failed attempts');
       p.realm.abortNew(p.connId, Uri.AUTHENTICATION_FAILED, THROTTLED);
       return null;
@@ -257,7 +263,11 @@ export class AuthService {
     if (admit !== 'ok') {
       let q = this.#waiting.get(admit.busy);
       if (q === undefined) this.#waiting.set(admit.busy, (q = []));
-      q.push(() => this.#run(p, step));
+      p.queued = true;
+      q.push(() => {
+        p.queued = false;
+        return this.#run(p, step);
+      });
       return admit.busy;
     }
     step().then(
@@ -318,7 +328,7 @@ export class AuthService {
     this.throttle.fail(p.keys);
   }
 
-  #fail(p: Pending, e: unknown): void {
+  #fail(p: Pending, e: unknown, result: 'failure' | 'throttle_timeout' = 'failure'): void {
     this.#finish(p);
     let f: AuthFailure;
     if (e instanceof AuthFailure) f = e;
@@ -328,7 +338,7 @@ export class AuthService {
     }
     const peer = p.transport.peer;
     this.counters.failed++;
-    countAuth(p.method === 'wamp-scram' ? 'scram' : p.method, false);
+    countAuth(p.method === 'wamp-scram' ? 'scram' : p.method, result);
     this.log.info({ conn: p.connId, peer, realm: p.realm.name, authmethod: p.method, authid: clipForLog(p.authid), reason: f.uri, message: clipForLog(f.detail ?? f.message) }, 'authentication failed');
     if (!f.counts) return p.realm.abortNew(p.connId, f.uri, f.message);
     this.#count(p);

@@ -150,12 +150,14 @@ export interface WorkerStats {
   batchesOut: number;
   entriesOut: number;
   maxBatchOut: number;
-  /** Deltas: authentication results, indexed AUTH_METHODS index * 2 + (1 if success). */
+  /** Deltas: authentication results, indexed AUTH_METHODS index * AUTH_RESULTS.length + AUTH_RESULTS index. */
   auth: number[];
   /** Gauges: joined sessions per realm of this worker. */
   sessions: Record<string, number>;
   /** Deltas: requests refused (or events not kept) because of a limit, indexed like LIMITS. */
   limits: number[];
+  /** Deltas: events the HTTP bridge's subscriber services dropped, by service key (`transport/path`), indexed like BRIDGE_DROP_REASONS. */
+  bridgeDrops: Record<string, number[]>;
   /** Gauges: retained events and their bytes per realm of this worker. */
   retained: Record<string, [events: number, bytes: number]>;
   heapUsed: number;
