@@ -301,6 +301,8 @@ export class Router implements ConnHandler, OpsTarget {
     this.counters.bytesIn[c.serIndex]! += data.byteLength;
     if (data.byteLength > c.service.config.maxMessageSize) {
       this.log.info({ conn: c.id, peer: c.peer, reason: 'message over max_message_size', size: data.byteLength }, 'message too big');
+      // Counted as RawSocket counts a frame over max_message_size: one series for both transports.
+      this.counters.violation(c.service.config.id);
       this.#out.flush(c);
       c.service.fail(c, CloseCode.TOO_BIG, `message too big (limit ${c.service.config.maxMessageSize} bytes)`);
       return;

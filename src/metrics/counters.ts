@@ -25,7 +25,8 @@ export class MainCounters {
   forwarded = 0;
   /**
    * Protocol violations by transport id: ABORT wamp.error.protocol_violation sent by the main
-   * thread or a worker, and RawSocket connections dropped for a framing violation.
+   * thread or a worker, RawSocket connections dropped for a framing violation, and WebSocket
+   * messages over max_message_size (closed 1009).
    */
   readonly violations = new Map<string, number>();
   slowConsumerCloses = 0;

@@ -151,7 +151,7 @@ export class RouterMetrics {
       });
     perTransport(
       'crosswire_protocol_violations_total',
-      'Protocol violations, by transport: sessions ended with ABORT wamp.error.protocol_violation (main thread and workers), RawSocket connections dropped for a framing violation.',
+      'Protocol violations, by transport: sessions ended with ABORT wamp.error.protocol_violation (main thread and workers), RawSocket connections dropped for a framing violation, WebSocket messages over max_message_size (closed 1009).',
       c.violations,
     );
     scalar('crosswire_slow_consumer_closes_total', 'Connections closed (1008) because their send buffer passed options.max_backpressure.', () => {
@@ -240,7 +240,7 @@ export class RouterMetrics {
     });
     new Counter({
       name: 'crosswire_auth_total',
-      help: 'Authentication results, by method (none: no offered method is enabled) and result (success, failure, throttle_timeout: auth_timeout passed while waiting for the brute-force throttle).',
+      help: 'Authentication results, by method (none: no offered method is enabled) and result (success, failure, blocked: refused by the brute-force throttle, throttle_timeout: auth_timeout passed while waiting for the brute-force throttle).',
       labelNames: ['method', 'result'],
       registers,
       collect() {

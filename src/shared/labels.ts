@@ -17,9 +17,10 @@ export type AuthMethod = (typeof AUTH_METHODS)[number];
 /**
  * Outcomes of an authentication, the `result` label of crosswire_auth_total: `throttle_timeout`
  * is a login that reached auth_timeout while waiting for the brute-force throttle (slow checks of
- * the same address or authid in flight): overload, not a wrong credential.
+ * the same address or authid in flight): overload, not a wrong credential; `blocked` is a login the
+ * throttle refused because its address or authid had too many failures (no credential checked).
  */
-export const AUTH_RESULTS = ['failure', 'success', 'throttle_timeout'] as const;
+export const AUTH_RESULTS = ['failure', 'success', 'throttle_timeout', 'blocked'] as const;
 export type AuthResult = (typeof AUTH_RESULTS)[number];
 
 /**

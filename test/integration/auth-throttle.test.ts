@@ -215,6 +215,57 @@ describe('a login that times out waiting for the throttle', () => {
   });
 });
 
+// A refusal by the throttle (the key is blocked, no credential checked) is counted apart from
+// wrong credentials, under the method the login chose, whether it comes at HELLO or AUTHENTICATE.
+describe('logins refused because their key is blocked', () => {
+  test('count as result blocked under their method, at HELLO and at AUTHENTICATE; not as failures', async () => {
+    const r = await startRouter({
+      crosswire: { auth_fail_delay: 0, auth_max_failures: 2, auth_failure_window: 60_000, auth_timeout: 30_000 },
+      realms: [{ name: 'realm1', roles: [USER] }],
+      transport: { auth: { ticket: { type: 'static', principals: { alice: { ticket: 'alice-secret', role: 'user' } } } } },
+    });
+    routers.push(r);
+    const m0 = await scrape(r.http);
+    const open = () => RawPeer.open(r.url, 'json');
+    const hello = (methods: string[]) => [1, 'realm1', { roles: ROLES, authmethods: methods, authid: 'alice' }];
+    // late gets its CHALLENGE before the key is blocked, and answers after.
+    const late = await open();
+    late.send(hello(['ticket']));
+    await late.next(4);
+    // Two wrong tickets: failures, and the key (this address, alice) is blocked.
+    for (let i = 0; i < 2; i++) {
+      const p = await open();
+      p.send(hello(['ticket']));
+      await p.next(4);
+      p.send([5, `wrong-${i}`, {}]);
+      const abort = await p.nextOf([2, 3], 10_000);
+      assert.equal(abort[0], 3);
+      assert.doesNotMatch(String((abort[1] as Dict).message), THROTTLED);
+    }
+    // Refused at AUTHENTICATE (the right ticket, undecided) and at HELLO (wampcra is not enabled, ticket is).
+    late.send([5, 'alice-secret', {}]);
+    const a1 = await late.nextOf([2, 3], 10_000);
+    assert.equal(a1[0], 3);
+    assert.match(String((a1[1] as Dict).message), THROTTLED);
+    const early = await open();
+    early.send(hello(['wampcra', 'ticket']));
+    const a2 = await early.nextOf([2, 3, 4], 10_000);
+    assert.equal(a2[0], 3);
+    assert.match(String((a2[1] as Dict).message), THROTTLED);
+    // No offered method enabled: still none / failure.
+    const none = await open();
+    none.send(hello(['wampcra']));
+    assert.equal((await none.next(3))[2], 'wamp.error.no_matching_auth_method');
+    const m1 = await scrape(r.http);
+    const d = (method: string, result: string) => m1.get('crosswire_auth_total', { method, result }) - m0.get('crosswire_auth_total', { method, result });
+    assert.deepEqual(
+      { ticketFailure: d('ticket', 'failure'), ticketBlocked: d('ticket', 'blocked'), ticketSuccess: d('ticket', 'success'), noneFailure: d('none', 'failure'), noneBlocked: d('none', 'blocked'), wampcraBlocked: d('wampcra', 'blocked') },
+      { ticketFailure: 2, ticketBlocked: 2, ticketSuccess: 0, noneFailure: 1, noneBlocked: 0, wampcraBlocked: 0 },
+    );
+    for (const p of [late, early, none]) p.ws.terminate();
+  });
+});
+
 // The throttle must not key failures by the authid as sent: an authid is any string a HELLO
 // carries (up to max_message_size), and a key is kept until the table is full, so failed HELLOs
 // with megabyte authids from a few addresses would fill the realm worker's heap.

@@ -145,6 +145,43 @@ describe('metrics move with known traffic', () => {
   });
 });
 
+// A WebSocket message over max_message_size is closed with 1009 by the router, and counted with
+// the protocol violations of its transport, as a RawSocket frame over the limit is.
+describe('a WebSocket message over max_message_size (1024 bytes)', () => {
+  let small: TestRouter;
+  before(async () => {
+    small = await startRouter({ transport: { options: { max_message_size: 1024 } } });
+  });
+  after(() => small.stop());
+
+  test('closed 1009 and counted as one protocol violation of its transport; nothing else moves', async () => {
+    const before = await scrape(small.http);
+    const p = await RawPeer.open(small.url, 'json');
+    await p.join();
+    p.send([16, 1, {}, 'com.example.big', ['x'.repeat(1500)]]);
+    const closed = await within(p.closed, 5000, 'the router to close the connection');
+    assert.equal(closed.code, 1009, `close code (reason '${closed.reason}')`);
+    const after = await scrape(small.http);
+    assert.equal(delta(before, after, 'crosswire_protocol_violations_total', { transport: 'transport1' }), 1);
+    assert.equal(delta(before, after, 'crosswire_slow_consumer_closes_total'), 0);
+    for (const reason of ['subprotocol', 'auth', 'no_such_realm', 'other']) assert.equal(delta(before, after, 'crosswire_connections_refused_total', { reason }), 0, reason);
+    assert.equal(delta(before, after, 'crosswire_messages_received_total', { type: 'PUBLISH', serializer: 'json' }), 0);
+    assert.equal(delta(before, after, 'crosswire_connections_closed_total', { transport: 'transport1' }), 1);
+  });
+
+  test('a message within the limit counts no violation', async () => {
+    const before = await scrape(small.http);
+    const p = await RawPeer.open(small.url, 'json');
+    await p.join();
+    p.send([16, 1, { acknowledge: true }, 'com.example.small', ['x'.repeat(500)]]);
+    await p.next(17);
+    p.ws.close(1000);
+    await within(p.closed, 5000, 'the close');
+    const after = await scrape(small.http);
+    assert.equal(delta(before, after, 'crosswire_protocol_violations_total', { transport: 'transport1' }), 0);
+  });
+});
+
 describe('HTTP endpoints on the router port', () => {
   test('/health 200, /ready 200, other paths the status page, a WAMP client on /metrics still connects', async () => {
     const health = await fetch(`${r.http}/health`);

@@ -155,7 +155,7 @@ export class AuthService {
     const keys = throttleKeys(transport.peer, method, authid);
     if (this.throttle.blocked(keys)) {
       this.counters.throttled++;
-      countAuth('none', 'failure');
+      countAuth(method === 'wamp-scram' ? 'scram' : method, 'blocked');
       // debug, not info: a blocked peer that keeps trying must not flood the log (its failures were logged).
       this.log.debug({ conn: connId, peer: transport.peer, realm: realm.name, authid: clipForLog(authid) }, 'authentication refused: too many failed attempts');
       return realm.abortNew(connId, Uri.AUTHENTICATION_FAILED, THROTTLED);
@@ -255,7 +255,7 @@ export class AuthService {
     if (admit === 'blocked') {
       this.counters.throttled++;
       this.#finish(p);
-      countAuth(p.method === 'wamp-scram' ? 'scram' : p.method, 'failure');
+      countAuth(p.method === 'wamp-scram' ? 'scram' : p.method, 'blocked');
       this.log.debug({ conn: p.connId, peer: p.transport.peer, realm: p.realm.name, authid: clipForLog(p.authid) }, 'authentication refused: too many failed attempts');
       p.realm.abortNew(p.connId, Uri.AUTHENTICATION_FAILED, THROTTLED);
       return null;
