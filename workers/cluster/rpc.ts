@@ -313,15 +313,20 @@ function parseClaim(value: Uint8Array): { invoke: string; members: string[] } {
   }
 }
 
+/** The stand-ins for the callers of one member's node (by the id of the callee here they call), and their calls waiting here. */
+interface CallersOf {
+  byId: Map<number, RemoteSession>;
+  pending: number;
+}
+
 /** One realm's RPC across nodes; the backplane of its dealer. */
 class RealmRpc implements DealerBackplane {
   /** Stand-ins for the callees of other nodes, by member, then session id. */
   readonly #callees = new Map<string, Map<number, RemoteSession>>();
-  /** Stand-ins for callers on other nodes, by member, then the id of the callee here they call. */
-  readonly #callers = new Map<string, Map<number, RemoteSession>>();
-  /** Callees of each member in the directory, and invocations of each member waiting here. */
+  /** Stand-ins for callers on other nodes, by member (then by the id of the callee here they call), and their calls waiting here. */
+  readonly #callers = new Map<string, CallersOf>();
+  /** Callees of each member in the directory. */
   readonly #entries = new Map<string, number>();
-  readonly #pending = new Map<string, number>();
   readonly #order = new WeakMap<Callee, Order>();
   #seq = 0;
   /** The order of the remote callee being added (read by calleeAdded). */
@@ -497,17 +502,17 @@ class RealmRpc implements DealerBackplane {
 
   /** `member` is gone: its callees with it (their callers get an ERROR), its calls here interrupted. */
   gone(member: string): void {
-    for (const map of [this.#callees, this.#callers]) {
-      const byId = map.get(member);
-      if (byId === undefined) continue;
-      map.delete(member);
-      for (const r of byId.values()) {
+    const callees = this.#callees.get(member);
+    const callers = this.#callers.get(member)?.byId;
+    this.#callees.delete(member);
+    this.#callers.delete(member);
+    for (const byId of [callees, callers]) {
+      for (const r of byId?.values() ?? []) {
         this.#dealer.leave(r);
         this.rpc.out.release(r.connId);
       }
     }
     this.#entries.delete(member);
-    this.#pending.delete(member);
   }
 
   /** Drops stand-ins of `member` that hold nothing any more (all of them, or `only`). */
@@ -532,13 +537,13 @@ class RealmRpc implements DealerBackplane {
   /** Calls from other nodes waiting for a callee here. */
   callsIn(): number {
     let n = 0;
-    for (const x of this.#pending.values()) n += x;
+    for (const g of this.#callers.values()) n += g.pending;
     return n;
   }
 
   /** Drops caller stand-ins with nothing in flight whose callee here is gone. */
   prune(): void {
-    for (const [member, byId] of this.#callers) {
+    for (const [member, { byId }] of this.#callers) {
       for (const [calleeId, sc] of byId) {
         if (sc.calls.size === 0 && !this.realm.sessions.has(calleeId)) {
           byId.delete(calleeId);
@@ -549,7 +554,7 @@ class RealmRpc implements DealerBackplane {
     }
   }
 
-  /** Counts per member; an entry at 0 stays (no Map churn per call) until its member goes (gone, withdraw). */
+  /** Counts per member; an entry at 0 stays until its member goes (gone, withdraw). */
   #count(m: Map<string, number>, member: string, d: number): number {
     const n = Math.max(0, (m.get(member) ?? 0) + d);
     m.set(member, n);
@@ -611,23 +616,25 @@ class RealmRpc implements DealerBackplane {
 
   // ---- calls: the callee's node ----------------------------------------------------------
 
-  #caller(member: string, calleeId: number, create: boolean): RemoteSession | undefined {
-    let byId = this.#callers.get(member);
-    let sc = byId?.get(calleeId);
-    if (sc !== undefined || !create) return sc;
-    const connId = this.rpc.out.attach((m) => this.#toCaller(member, calleeId, m));
+  /** The stand-in of the callers on `member`'s node calling the callee `calleeId` here (made for the first call). */
+  #caller(member: string, calleeId: number): RemoteSession {
+    let g = this.#callers.get(member);
+    let sc = g?.byId.get(calleeId);
+    if (sc !== undefined) return sc;
+    if (g === undefined) this.#callers.set(member, (g = { byId: new Map(), pending: 0 }));
+    const group = g;
+    const connId = this.rpc.out.attach((m) => this.#toCaller(member, calleeId, group, m));
     sc = new RemoteSession(member, 0, connId, this.realm, '', '', this.#deny, {
       caller: { features: { progressive_call_invocations: true, payload_passthru_mode: true } },
     });
-    if (byId === undefined) this.#callers.set(member, (byId = new Map()));
-    byId.set(calleeId, sc);
+    g.byId.set(calleeId, sc);
     return sc;
   }
 
   /** What the dealer sends to a remote caller's stand-in (RESULT, ERROR) goes back to its node. */
-  #toCaller(member: string, calleeId: number, m: unknown[]): void {
+  #toCaller(member: string, calleeId: number, group: CallersOf, m: unknown[]): void {
     const t = m[0];
-    if ((t === MsgType.RESULT && (m[2] as Dict).progress !== true) || t === MsgType.ERROR) this.#count(this.#pending, member, -1);
+    if (((t === MsgType.RESULT && (m[2] as Dict).progress !== true) || t === MsgType.ERROR) && group.pending > 0) group.pending--;
     const [wire, tail, count] = onWire(m);
     if (!this.rpc.membership.send(member, ['r', '', this.realm.name, calleeId, wire, tail, count])) {
       // Too big for NATS (or not connected): the caller gets an ERROR instead (after a progressive result, the call ends there).
@@ -646,7 +653,9 @@ class RealmRpc implements DealerBackplane {
     if (!Number.isSafeInteger(calleeId) || !Array.isArray(m) || m[0] !== MsgType.INVOCATION || !Number.isSafeInteger(m[1]) || !Number.isSafeInteger(m[2]) || !isDict(m[3])) return;
     const id = m[1] as number;
     const details = m[3];
-    const ongoing = this.#caller(member, calleeId as number, false)?.calls.get(id);
+    const group = this.#callers.get(member);
+    const known = group?.byId.get(calleeId as number);
+    const ongoing = known?.calls.get(id);
     if (ongoing !== undefined) {
       // Progressive call invocations: the caller's next CALL, as the dealer takes it.
       const call: TailedMessage = [MsgType.CALL, id, details.progress === true ? { progress: true } : {}, ongoing.registration.procedure, ...m.slice(4)];
@@ -663,13 +672,13 @@ class RealmRpc implements DealerBackplane {
     if (cs === undefined || cs.state !== SessionState.ESTABLISHED || reg === undefined || !cs.registrations.has(reg)) {
       return this.#refuse(member, calleeId as number, id, Uri.CANCELED, 'the callee left before answering');
     }
-    if ((this.#pending.get(member) ?? 0) >= MAX_REMOTE_PENDING) {
+    if (group !== undefined && group.pending >= MAX_REMOTE_PENDING) {
       return this.#refuse(member, calleeId as number, id, Uri.LIMIT_EXCEEDED, `the callee's node holds ${MAX_REMOTE_PENDING} calls from this node already`);
     }
     if (!received(m as TailedMessage, tail, count, cs)) return;
-    const sc = this.#caller(member, calleeId as number, true)!;
+    const sc = known ?? this.#caller(member, calleeId as number);
     if (sc.calls.has(id)) return;
-    this.#count(this.#pending, member, 1);
+    (group ?? this.#callers.get(member)!).pending++;
     const inv = new Invocation(cs.nextInvocationId(), sc, id, cs, reg, details.receive_progress === true);
     inv.streaming = details.progress === true;
     cs.invocations.set(inv.id, inv);
@@ -683,7 +692,7 @@ class RealmRpc implements DealerBackplane {
 
   /** An INTERRUPT from the caller's node (CANCEL kill/killnowait, a timeout). */
   interrupted(member: string, msg: unknown[]): void {
-    const sc = this.#caller(member, msg[3] as number, false);
+    const sc = this.#callers.get(member)?.byId.get(msg[3] as number);
     const options = msg[5];
     if (sc === undefined || !Number.isSafeInteger(msg[4])) return;
     const mode = isDict(options) && options.mode === 'kill' ? 'kill' : 'killnowait';
