@@ -629,8 +629,15 @@ export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env, 
     c.crosswire.realm_threads > 0 ? Math.min(c.crosswire.realm_threads, realms.length) : Math.max(1, Math.min(realms.length, cores - 1));
   const authenticatorRealms: string[] = [];
   for (const [i, t] of transports.entries()) {
-    // A web transport's auth lives in each of its websocket paths: name the key where it is written.
-    const services = t.paths === null ? [{ auth: t.auth, key: '' }] : t.paths.flatMap((p) => (p.type === 'websocket' ? [{ auth: p.service.auth, key: `.paths.${p.path === '/' ? '"/"' : p.path.slice(1)}` }] : []));
+    // A web transport's auth lives in each of its websocket paths, a universal transport's also in
+    // its rawsocket part: name the key where it is written.
+    const services =
+      t.paths === null
+        ? [{ auth: t.auth, key: '' }]
+        : [
+            ...(t.universal?.rawsocket ? [{ auth: t.universal.rawsocket.auth, key: '.rawsocket' }] : []),
+            ...t.paths.flatMap((p) => (p.type === 'websocket' ? [{ auth: p.service.auth, key: `.paths.${p.path === '/' ? '"/"' : p.path.slice(1)}` }] : [])),
+          ];
     for (const s of services) {
       authenticatorRealms.push(...crossCheckAuth(s.auth, `${at}.transports[${i}]${s.key}.auth`, realms));
       // Crossbar requests a client certificate only with ca_certificates (Twisted verify=True): without

@@ -3,7 +3,8 @@
  * optional tls) or unix endpoint. Crossbar's keys: `id`, `endpoint`, `serializers`,
  * `max_message_size` (top level, where Crossbar's checkconfig and docs put it) or
  * `options.max_message_size` (where Crossbar's current code reads it), `auth`, `debug`. Crosswire
- * adds three bounds under `options` (docs/rawsocket.md).
+ * adds three bounds under `options` (docs/rawsocket.md). `auth.tls` needs a tcp endpoint with
+ * `tls.ca_certificates`, checked with the WebSocket transports' auth in load.ts (buildConfig).
  */
 import type { Schema } from 'convict';
 import { AuthConfigError, checkAuth } from '../shared/config/auth.js';
@@ -107,9 +108,6 @@ export function rawsocketTransport(value: unknown, path: string, id: string, env
     size = RAWSOCKET_MAX_LENGTH;
   }
   if (o.max_backpressure < 1024) throw new ConfigError(`${path}.options.max_backpressure: must be at least 1024 bytes`);
-  if (t.auth !== null && 'tls' in t.auth) {
-    throw new ConfigError(`${path}.auth.tls: not offered on RawSocket transports yet; use ticket, wampcra, cryptosign or scram`);
-  }
   let auth: ReturnType<typeof checkAuth>;
   try {
     auth = checkAuth(t.auth, `${path}.auth`, env, warnings);

@@ -1,4 +1,4 @@
-import { lstatSync, readFileSync, unlinkSync } from 'node:fs';
+import { lstatSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
 import { type TransportConfig, wsAuthKey } from '../config/load.js';
@@ -7,7 +7,7 @@ import type { TransportInfo } from '../shared/ipc/protocol.js';
 import type { Logger } from '../shared/log.js';
 import { CloseCode } from '../shared/wamp/codes.js';
 import { SERIALIZER_LIST, SERIALIZERS, type Serializer, type SerializerName } from '../shared/serializers/index.js';
-import { dhparamOption, tlsFacts } from './front.js';
+import { secureOptions, tlsFacts } from './front.js';
 import { type Conn, type ConnService, type ConnSocket, newConn, type ReadThrottle } from './connection.js';
 import type { ConnHandler } from './ws-service.js';
 
@@ -487,34 +487,18 @@ export class RawSocketListener {
     this.#service = new RawSocketService(config, ep.type === 'unix');
     this.services = [this.#service];
     if (ep.type === 'tcp' && ep.tls !== null) {
-      const t = ep.tls;
-      const read = (f: string, key: string) => {
-        try {
-          return readFileSync(f, 'utf8');
-        } catch (e) {
-          throw new Error(`transport ${config.id}: endpoint.tls.${key}: cannot read ${f}: ${(e as Error).message}`);
-        }
-      };
-      const ca = t.caCertificates.map((f) => read(f, 'ca_certificates'));
-      // For the DHE suites of `ciphers`; without, OpenSSL offers none.
-      const dh = dhparamOption(t, config.id);
-      try {
-        this.#server = tls.createServer(
-          {
-            key: read(t.key, 'key'),
-            cert: [read(t.certificate, 'certificate'), ...t.chainCertificates.map((f) => read(f, 'chain_certificates'))].join('\n'),
-            ciphers: t.ciphers,
-            // As Crossbar (Twisted's CertificateOptions(verify=True, caCerts=...)): with CAs, a client
-            // certificate they verify is required; the TLS handshake fails without one.
-            ...(ca.length > 0 ? { ca, requestCert: true, rejectUnauthorized: true } : {}),
-            handshakeTimeout: config.rawsocket!.handshakeTimeout > 0 ? config.rawsocket!.handshakeTimeout : 120_000,
-            ...dh,
-          },
-          (s) => this.#secure(s),
-        );
-      } catch (e) {
-        throw new Error(`transport ${config.id}: endpoint.tls: cannot build a TLS context (${(e as Error).message})`);
-      }
+      // The TLS settings of every transport whose TLS Node.js terminates (front.ts): as Crossbar, with
+      // ca_certificates a client certificate they verify is required (the TLS handshake fails
+      // without one), and no session resumption, so each connection's facts are its own handshake's.
+      this.#server = tls.createServer(
+        {
+          ...secureOptions(ep.tls, config.id),
+          handshakeTimeout: config.rawsocket!.handshakeTimeout > 0 ? config.rawsocket!.handshakeTimeout : 120_000,
+          // RawSocket needs no half-open connection: the client's end ends ours.
+          allowHalfOpen: false,
+        },
+        (s) => this.#secure(s),
+      );
       this.#server.on('tlsClientError', (err, s) => {
         this.log.debug({ err, peer: s.remoteAddress }, 'TLS handshake failed');
       });
@@ -532,6 +516,8 @@ export class RawSocketListener {
       s.destroy();
       return;
     }
+    // The facts (client certificate for auth.tls, tls-unique) are those of this handshake: no TLS 1.2 renegotiation may change them later.
+    s.disableRenegotiation();
     this.#accept(s);
   }
 

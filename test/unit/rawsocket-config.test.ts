@@ -53,6 +53,6 @@ test('bad rawsocket keys are refused by name', () => {
   refused({ serializers: ['ubjson'] }, /transports\[1\]\.serializers: 'ubjson' is not a supported serializer/);
   refused({ options: { max_backpressure: 10 } }, /transports\[1\]\.options\.max_backpressure: must be at least 1024 bytes/);
   refused({ auth: { ticket: { type: 'static', principals: {} }, cookie: {} } }, /transports\[1\]\.auth\.cookie: cookie authentication needs cookie tracking, which RawSocket/);
-  refused({ auth: { tls: { type: 'static', principals: {} } } }, /transports\[1\]\.auth\.tls: not offered on RawSocket transports/);
+  refused({ auth: { tls: { type: 'static', principals: {} } } }, /transports\[1\]\.auth\.tls: TLS client certificate authentication needs a TLS endpoint with ca_certificates/);
   refused({ endpoint: {} }, /transports\[1\]\.endpoint\.port: is required/);
 });
