@@ -113,10 +113,12 @@ export function checkFiles(raw: unknown, baseDir: string, env: NodeJS.ProcessEnv
         const tp = `${wp}.transports[${j}]`;
         const ep = t.endpoint as Json | undefined;
         if (isObject(ep) && (ep.type ?? 'tcp') === 'tcp' && isObject(ep.tls)) listening(ep.tls, `${tp}.endpoint.tls`, baseDir);
-        if (t.type !== 'web' || !isObject(t.paths)) continue;
-        for (const [key, svc] of Object.entries(t.paths)) {
+        // A web transport's paths, or a universal transport's web part's.
+        const web = t.type === 'web' ? { paths: t.paths, at: tp } : t.type === 'universal' && isObject(t.web) ? { paths: t.web.paths, at: `${tp}.web` } : null;
+        if (web === null || !isObject(web.paths)) continue;
+        for (const [key, svc] of Object.entries(web.paths)) {
           if (!isObject(svc) || svc.type !== 'static' || typeof svc.directory !== 'string') continue;
-          const at = `${tp}.paths.${key === '/' ? '"/"' : key}.directory`;
+          const at = `${web.at}.paths.${key === '/' ? '"/"' : key}.directory`;
           try {
             directory(resolve(baseDir, svc.directory), at);
           } catch (e) {

@@ -546,6 +546,16 @@ export function readConfigFile(file?: string): unknown {
 }
 
 /** Validates a config object (the parsed file) and applies environment overrides. */
+/**
+ * Where the service of `path` is written in a web or universal transport: `.paths.<segment>`, or
+ * for a universal transport `.websocket.<segment>` or `.web.paths.<segment>` (src/config/universal.ts).
+ */
+function pathKey(t: TransportConfig, path: string): string {
+  const segment = path === '/' ? '"/"' : path.slice(1);
+  if (t.universal === undefined) return `.paths.${segment}`;
+  return t.universal.websocketPaths.includes(path) ? `.websocket.${segment}` : `.web.paths.${segment}`;
+}
+
 export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env, baseDir: string = process.cwd()): RouterConfig {
   if (!isObject(raw)) throw new ConfigError('the top level of the config must be an object');
   if (configVersion(raw) === 1) {
@@ -636,7 +646,7 @@ export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env, 
         ? [{ auth: t.auth, key: '' }]
         : [
             ...(t.universal?.rawsocket ? [{ auth: t.universal.rawsocket.auth, key: '.rawsocket' }] : []),
-            ...t.paths.flatMap((p) => (p.type === 'websocket' ? [{ auth: p.service.auth, key: `.paths.${p.path === '/' ? '"/"' : p.path.slice(1)}` }] : [])),
+            ...t.paths.flatMap((p) => (p.type === 'websocket' ? [{ auth: p.service.auth, key: pathKey(t, p.path) }] : [])),
           ];
     for (const s of services) {
       authenticatorRealms.push(...crossCheckAuth(s.auth, `${at}.transports[${i}]${s.key}.auth`, realms));
@@ -677,7 +687,7 @@ export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env, 
   for (const [i, t] of transports.entries()) {
     for (const p of t.paths ?? []) {
       if (p.type !== 'publisher' && p.type !== 'caller' && p.type !== 'webhook' && p.type !== 'subscriber') continue;
-      const at2 = `${at}.transports[${i}].paths.${p.path === '/' ? '"/"' : p.path.slice(1)}`;
+      const at2 = `${at}.transports[${i}]${pathKey(t, p.path)}`;
       const r = realms.find((x) => x.name === p.realm);
       if (r === undefined) throw new ConfigError(`${at2}.realm: no realm '${p.realm}' on this router`);
       if (!r.roles.some((x) => x.name === p.role)) throw new ConfigError(`${at2}.role: realm '${p.realm}' has no role '${p.role}'`);

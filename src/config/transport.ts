@@ -163,6 +163,8 @@ export interface UniversalOptions {
   rawsocket: TransportConfig | null;
   /** ms a client has to send its first byte (the rawsocket part's options.handshake_timeout; 0 = no limit). */
   firstByteTimeout: number;
+  /** The paths (as `paths`' `path`, e.g. '/ws') that came from the `websocket` part, not from `web.paths`: for naming config keys. */
+  websocketPaths: readonly string[];
 }
 
 /** What a RawSocket transport runs with (beside the fields every TransportConfig has). */

@@ -94,6 +94,7 @@ export function universalTransport(
   const universal: UniversalOptions = {
     rawsocket,
     firstByteTimeout: rawsocket?.rawsocket?.handshakeTimeout ?? UNIVERSAL_FIRST_BYTE_TIMEOUT,
+    websocketPaths: isObject(value.websocket) ? Object.keys(value.websocket).map((k) => (k === '/' ? '/' : `/${k}`)) : [],
   };
   return { ...t, universal };
 }
