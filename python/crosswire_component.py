@@ -110,7 +110,7 @@ def asyncio_rawsocket_factory(spec):
 
     # Autobahn|Python 22.7's asyncio RawSocket client protocol lacks the transport_details the
     # WAMP session reads on WELCOME, so every join fails ("Error calling onWelcome handler");
-    # later releases define it.
+    # later releases define it (autobahn-python#1592; 23.1.2, Debian 13's, joins).
     if not hasattr(rawsocket.WampRawSocketClientProtocol, "transport_details"):
         import autobahn
 

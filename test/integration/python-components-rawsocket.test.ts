@@ -2,7 +2,8 @@
 // checkconfig writes it ({type, endpoint, serializer, url?, id?, debug?}). Twisted components
 // connect with autobahn.twisted.rawsocket over tcp and unix endpoints; an asyncio one on
 // Debian's Autobahn|Python 22.7 (whose asyncio RawSocket client is broken) fails once with a
-// message naming it and what to do. Bad rawsocket transport keys are refused by name.
+// message naming it and what to do, and joins where that client works (Autobahn|Python 23.1.2,
+// Debian 13; simulated on 22.7). Bad rawsocket transport keys are refused by name.
 import '../helpers/quiet.js';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -75,11 +76,11 @@ describe('Python container components over a rawsocket transport', () => {
             py('rs_unix', 'rs_callee.RsCallee', { type: 'rawsocket', id: 'rsunix', endpoint: { type: 'unix', path: sock }, serializer: 'json', debug: false }, { procedure: 'com.rs.unix', label: 'over unix' }),
             // CBOR, which Debian's Autobahn|Python 22.7 has no serializer for.
             py('rs_cbor', 'rs_callee.RsCallee', { type: 'rawsocket', endpoint: { type: 'tcp', host: '127.0.0.1', port: rsPort }, serializer: 'cbor' }, { procedure: 'com.rs.cbor', label: 'cbor' }),
-            // An asyncio class (listener.Listener) on rawsocket, where the library's asyncio RawSocket
-            // client is the broken one of 22.7 (the failure under test). With Autobahn|Python 23.1.2
-            // (Debian 13) the probe passes but the component still fails and is restarted: not
-            // covered here (the runner's check knows only 22.7's defect).
-            ...(asyncioWorks ? [] : [py('rs_asyncio', 'listener.Listener', { type: 'rawsocket', endpoint: { type: 'tcp', host: '127.0.0.1', port: rsPort }, serializer: 'json' }, { label: 'asyncio' })]),
+            // An asyncio class (listener.Listener) on rawsocket with this interpreter's own
+            // Autobahn|Python: 22.7's asyncio RawSocket client is broken (it fails once, not
+            // restarted); 23.1.2's works (it joins). Each Listener registers its own procedure: two
+            // under one name would fail the second's onJoin (procedure_already_exists) and restart it.
+            py('rs_asyncio', 'listener.Listener', { type: 'rawsocket', endpoint: { type: 'tcp', host: '127.0.0.1', port: rsPort }, serializer: 'json' }, { label: 'asyncio', procedure: 'app.public.listener.rs_asyncio' }),
           ],
         },
         {
@@ -87,7 +88,10 @@ describe('Python container components over a rawsocket transport', () => {
           type: 'container',
           id: 'newer',
           options: { pythonpath: [APP], env: { vars: { PYTHONPATH: NEWER } } },
-          components: [py('rs_asyncio_newer', 'listener.Listener', { type: 'rawsocket', endpoint: { type: 'unix', path: sock }, serializer: 'msgpack' }, { label: 'asyncio over rawsocket' })],
+          components: [
+            py('rs_asyncio_newer', 'listener.Listener', { type: 'rawsocket', endpoint: { type: 'unix', path: sock }, serializer: 'msgpack' }, { label: 'asyncio over rawsocket' }),
+            py('rs_asyncio_newer_tcp', 'listener.Listener', { type: 'rawsocket', endpoint: { type: 'tcp', host: '127.0.0.1', port: rsPort }, serializer: 'json' }, { label: 'asyncio over rawsocket tcp', procedure: 'app.public.listener.tcp' }),
+          ],
         },
       ],
     );
@@ -143,22 +147,34 @@ describe('Python container components over a rawsocket transport', () => {
     assert.deepEqual(parsed(p).filter((l) => l.component === 'rs_cbor' && l.msg === 'restarting component'), []);
   });
 
-  test('where the asyncio RawSocket client works (its protocol has transport_details, as in later Autobahn|Python releases), the asyncio component runs over rawsocket', async () => {
-    const running = await line(p, { component: 'rs_asyncio_newer', msg: 'component running' });
+  /** The asyncio component `component` joined over rawsocket with `serializer` from `peer`, and answers `procedure` with `label`. */
+  const asyncioRuns = async (component: string, procedure: string, label: string, serializer: string, peer: RegExp) => {
+    const running = await line(p, { component, msg: 'component running' });
     const c = await connect(`ws://127.0.0.1:${wsPort}/ws`, 'json');
     try {
-      assert.equal(await c.session.call('app.public.listener.label'), 'asyncio over rawsocket');
+      assert.equal(await c.session.call(procedure), label, component);
       const info = (await c.session.call('wamp.session.get', [running.session])) as Record<string, Record<string, unknown>>;
-      assert.equal(info.transport!.type, 'rawsocket');
-      assert.equal(info.transport!.serializer, 'msgpack');
-      assert.equal(info.transport!.peer, 'unix');
+      assert.equal(info.transport!.type, 'rawsocket', component);
+      assert.equal(info.transport!.serializer, serializer, component);
+      assert.match(String(info.transport!.peer), peer, component);
     } finally {
       await c.close();
     }
+    const lines = parsed(p).filter((l) => l.component === component);
+    assert.deepEqual(lines.filter((l) => l.msg === 'restarting component' || l.level === 50), [], component);
+  };
+
+  test('where the asyncio RawSocket client works (its protocol has transport_details, as in later Autobahn|Python releases), asyncio components run over rawsocket (unix with msgpack, tcp with json)', async () => {
+    await asyncioRuns('rs_asyncio_newer', 'app.public.listener.label', 'asyncio over rawsocket', 'msgpack', /^unix$/);
+    await asyncioRuns('rs_asyncio_newer_tcp', 'app.public.listener.tcp', 'asyncio over rawsocket tcp', 'json', /^tcp:127\.0\.0\.1$/);
+  });
+
+  test("an asyncio component on rawsocket with this interpreter's Autobahn|Python, where its asyncio RawSocket client works (23.1.2, Debian 13), joins and is not restarted", { skip: asyncioWorks ? false : `${PYTHON}'s Autobahn|Python has the broken asyncio RawSocket client` }, async () => {
+    await asyncioRuns('rs_asyncio', 'app.public.listener.rs_asyncio', 'asyncio', 'json', /^tcp:127\.0\.0\.1$/);
   });
 
   test('the components that can run keep running; the ones that cannot are failed, not restarting', async () => {
-    const expectRunning = ['rs_tcp', 'rs_unix', 'rs_asyncio_newer', ...(hasCbor ? ['rs_cbor'] : [])];
+    const expectRunning = ['rs_tcp', 'rs_unix', 'rs_asyncio_newer', 'rs_asyncio_newer_tcp', ...(asyncioWorks ? ['rs_asyncio'] : []), ...(hasCbor ? ['rs_cbor'] : [])];
     await Promise.all(expectRunning.map((component) => line(p, { component, msg: 'component running' })));
     const failing = [...(asyncioWorks ? [] : ['rs_asyncio']), ...(hasCbor ? [] : ['rs_cbor'])];
     await Promise.all(failing.map((component) => line(p, { component, level: 50 })));
