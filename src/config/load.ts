@@ -1,3 +1,4 @@
+import { parseDocument, type ScalarTag, type Tags } from 'yaml';
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { availableParallelism, hostname } from 'node:os';
@@ -535,14 +536,51 @@ export function readConfigFile(file?: string): unknown {
     } catch (e) {
       throw new ConfigError(`cannot read config file ${file}: ${(e as Error).message}`);
     }
-    if (!/\.json$/i.test(file)) throw new ConfigError(`${file}: only JSON config files are supported (YAML is not implemented yet)`);
-    try {
-      raw = JSON.parse(text);
-    } catch (e) {
-      throw new ConfigError(`${file}: not valid JSON: ${(e as Error).message}`);
+    if (/\.ya?ml$/i.test(file)) raw = parseYamlConfig(file, text);
+    else if (!/\.json$/i.test(file)) throw new ConfigError(`${file}: a config file is JSON (.json) or YAML (.yaml, .yml)`);
+    else {
+      try {
+        raw = JSON.parse(text);
+      } catch (e) {
+        throw new ConfigError(`${file}: not valid JSON: ${(e as Error).message}`);
+      }
     }
   }
   return raw;
+}
+
+/**
+ * YAML 1.1's booleans as PyYAML resolves them: `yes`/`no`, `true`/`false`, `on`/`off` in their
+ * three spellings (PyYAML's resolver.py), not the `y`/`n` the YAML 1.1 type repository adds.
+ */
+function pyyamlBooleans(tags: Tags): Tags {
+  const bool = (value: boolean, test: RegExp): ScalarTag => ({ identify: (v) => v === value, default: true, tag: 'tag:yaml.org,2002:bool', test, resolve: () => value });
+  return [
+    ...tags.filter((t) => typeof t === 'string' || t.tag !== 'tag:yaml.org,2002:bool'),
+    bool(true, /^(?:[Yy]es|YES|[Tt]rue|TRUE|[Oo]n|ON)$/),
+    bool(false, /^(?:[Nn]o|NO|[Ff]alse|FALSE|[Oo]ff|OFF)$/),
+  ];
+}
+
+/**
+ * A YAML config file, read as Crossbar reads its `config.yaml` (PyYAML's safe_load, i.e. YAML 1.1:
+ * `yes`/`no`/`on`/`off` are booleans, `<<` merge keys, anchors and aliases), with the `yaml`
+ * package (https://eemeli.org/yaml/). Stricter than PyYAML where a mistake would pass silently: a
+ * key given twice in one mapping, more than one document, or a tag PyYAML's safe loader would not
+ * build is an error naming the line.
+ */
+function parseYamlConfig(file: string, text: string): unknown {
+  const doc = parseDocument(text, { version: '1.1', uniqueKeys: true, prettyErrors: true, customTags: pyyamlBooleans });
+  const error = doc.errors[0] ?? doc.warnings[0];
+  if (error?.code === 'MULTIPLE_DOCS') {
+    throw new ConfigError(`${file}: not a YAML config: more than one YAML document (a "---" line at ${error.linePos?.[0]?.line ?? '?'}); a config file is one document`);
+  }
+  if (error !== undefined) throw new ConfigError(`${file}: not valid YAML: ${error.message.trim()}`);
+  try {
+    return doc.toJS({ maxAliasCount: 1000 });
+  } catch (e) {
+    throw new ConfigError(`${file}: not valid YAML: ${(e as Error).message}`);
+  }
 }
 
 /** Validates a config object (the parsed file) and applies environment overrides. */

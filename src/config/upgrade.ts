@@ -66,7 +66,7 @@ export function upgradeConfig(raw: unknown): { config: Json; permissions: number
 
 /** `crosswire upgrade-config FILE`: rewrites FILE in place; returns what was done, for the user. */
 export function upgradeConfigFile(file: string): string {
-  if (!/\.json$/i.test(file)) throw new ConfigError(`${file}: only JSON config files are supported (YAML is not implemented yet)`);
+  if (!/\.json$/i.test(file)) throw new ConfigError(`${file}: upgrade-config rewrites JSON files only (a YAML file would lose its comments and layout): upgrade a YAML config by hand (docs/configuration.md)`);
   let raw: unknown;
   try {
     raw = JSON.parse(readFileSync(file, 'utf8'));
