@@ -3,6 +3,8 @@
 import '../helpers/quiet.js';
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -18,6 +20,8 @@ const realms = [{ name: 'realm1', roles: [ANONYMOUS_ALL] }];
 const tcp = { type: 'tcp', port: 0, interface: '127.0.0.1' };
 let r: TestRouter;
 let base: string;
+let backend: Server;
+let backendPort: number;
 
 const paths = () => ({
   '/': { type: 'static', directory: join(dir, 'site') },
@@ -29,7 +33,15 @@ const paths = () => ({
       info: { type: 'nodeinfo' },
       ws: { type: 'websocket' },
       files: { type: 'static', directory: join(dir, 'files') },
-      v1: { type: 'path', paths: { push: { type: 'publisher', realm: 'realm1', role: 'anonymous' }, up: { type: 'health' } } },
+      v1: {
+        type: 'path',
+        paths: {
+          push: { type: 'publisher', realm: 'realm1', role: 'anonymous' },
+          call: { type: 'caller', realm: 'realm1', role: 'anonymous' },
+          up: { type: 'health' },
+          app: { type: 'reverseproxy', host: '127.0.0.1', port: backendPort, path: '/backend' },
+        },
+      },
     },
   },
   // No "/": the path itself (and what is below it that no entry serves) is 404.
@@ -47,11 +59,16 @@ before(async () => {
   writeFileSync(join(dir, 'site', 'empty', 'index.html'), 'root static file at /empty');
   writeFileSync(join(dir, 'files', 'a.txt'), 'nested a');
   writeFileSync(join(dir, 'files', 'sub', 'index.html'), 'nested sub');
+  // The reverseproxy's backend answers with the path it was asked for.
+  backend = createServer((req, res) => res.end(`backend saw ${req.url}`));
+  await new Promise<void>((resolve) => backend.listen(0, '127.0.0.1', resolve));
+  backendPort = (backend.address() as AddressInfo).port;
   r = await startRouter({ realms, transports: [{ type: 'web', endpoint: tcp, paths: paths() }] });
   base = `http://127.0.0.1:${r.port}`;
 });
 after(async () => {
   await r.stop();
+  await new Promise((resolve) => backend.close(resolve));
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -120,6 +137,27 @@ describe('serving nested paths', () => {
     } finally {
       await c.close();
     }
+  });
+
+  test('a POST to the caller at /api/v1/call calls a procedure registered over /api/ws', async () => {
+    const c = await connect(`ws://127.0.0.1:${r.port}/api/ws`, 'msgpack');
+    try {
+      await c.session.register('com.example.add2', (args) => (args![0] as number) + (args![1] as number));
+      const res = await get(`${base}/api/v1/call`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ procedure: 'com.example.add2', args: [2, 3] }),
+      });
+      assert.equal(res.status, 200);
+      assert.deepEqual(await res.json(), { args: [5] });
+    } finally {
+      await c.close();
+    }
+  });
+
+  test('reverseproxy at a nested path forwards what is below it', async () => {
+    const res = await get(`${base}/api/v1/app/x/y?q=1`);
+    assert.deepEqual([res.status, await res.text()], [200, 'backend saw /backend/x/y?q=1']);
   });
 
   test('a plain GET on the nested websocket path gets its status page', async () => {
