@@ -13,6 +13,7 @@ import { checkNatsFiles, NatsOptionError } from '../shared/nats-options.js';
 import { readDhparam } from './dhparam.js';
 import type { RouterConfig } from './load.js';
 import { ConfigError, isObject } from './section.js';
+import { MAX_PATH_NESTING } from './web.js';
 
 type Json = Record<string, unknown>;
 
@@ -93,6 +94,21 @@ function executable(name: string, workdir: string, pathVar: string | undefined, 
   throw new ConfigError(`${key}: '${name}' is not an executable file${name.includes('/') ? '' : ' on PATH'}`);
 }
 
+/** The static directories of `paths` and of the `path` services nested in it (bounded as web.ts bounds them). */
+function staticDirectories(paths: Json, at: string, baseDir: string, warnings: string[], depth: number): void {
+  for (const [key, svc] of Object.entries(paths)) {
+    if (!isObject(svc)) continue;
+    const here = `${at}.paths.${key === '/' ? '"/"' : key}`;
+    if (svc.type === 'path' && isObject(svc.paths) && depth < MAX_PATH_NESTING) staticDirectories(svc.paths, here, baseDir, warnings, depth + 1);
+    if (svc.type !== 'static' || typeof svc.directory !== 'string') continue;
+    try {
+      directory(resolve(baseDir, svc.directory), `${here}.directory`);
+    } catch (e) {
+      warnings.push(`${(e as Error).message}: the path answers 404 until it exists`);
+    }
+  }
+}
+
 /**
  * Opens every file the (already validated) config `raw` names. Throws ConfigError naming the
  * first key whose file `start` could not use; returns warnings for what start tolerates.
@@ -116,15 +132,7 @@ export function checkFiles(raw: unknown, baseDir: string, env: NodeJS.ProcessEnv
         // A web transport's paths, or a universal transport's web part's.
         const web = t.type === 'web' ? { paths: t.paths, at: tp } : t.type === 'universal' && isObject(t.web) ? { paths: t.web.paths, at: `${tp}.web` } : null;
         if (web === null || !isObject(web.paths)) continue;
-        for (const [key, svc] of Object.entries(web.paths)) {
-          if (!isObject(svc) || svc.type !== 'static' || typeof svc.directory !== 'string') continue;
-          const at = `${web.at}.paths.${key === '/' ? '"/"' : key}.directory`;
-          try {
-            directory(resolve(baseDir, svc.directory), at);
-          } catch (e) {
-            warnings.push(`${(e as Error).message}: the path answers 404 until it exists`);
-          }
-        }
+        staticDirectories(web.paths, web.at, baseDir, warnings, 0);
       }
     } else if (w.type === 'container') {
       for (const [j, c] of ((w.components ?? []) as Json[]).entries()) {

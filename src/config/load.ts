@@ -49,7 +49,7 @@ import {
   websocketTransportSchema,
 } from './schema.js';
 import { ConfigError, isObject, rewrite, section } from './section.js';
-import { backlogUnusedWarning, cookieConfig, dhparamUnusedWarning, endpoint, frontNeeded, reusePortSupported, type TransportConfig, type WsServiceConfig, wsOptions } from './transport.js';
+import { backlogUnusedWarning, cookieConfig, dhparamUnusedWarning, endpoint, frontNeeded, reusePortSupported, type TransportConfig, type WebPathConfig, type WsServiceConfig, wsOptions } from './transport.js';
 import { rawsocketTransport } from './rawsocket.js';
 import { universalTransport } from './universal.js';
 import { configVersion, UPGRADE_HINT } from './upgrade.js';
@@ -487,7 +487,7 @@ export function bridgeSpecs(config: RouterConfig): BridgeSpec[] {
   for (const t of config.transports) {
     for (const p of t.paths ?? []) {
       if (p.type === 'subscriber') {
-        const { type: _t, path: _p, ...rest } = p;
+        const { type: _t, path: _p, at: _a, ...rest } = p;
         out.push({ kind: 'subscriber', ...rest });
       } else if (p.type === 'publisher' || p.type === 'caller' || p.type === 'webhook') {
         out.push({ kind: p.type, key: p.key, realm: p.realm, role: p.role, callTimeout: p.callTimeout, topic: p.topic, successResponse: p.successResponse, errorResponse: p.errorResponse });
@@ -585,13 +585,15 @@ function parseYamlConfig(file: string, text: string): unknown {
 
 /** Validates a config object (the parsed file) and applies environment overrides. */
 /**
- * Where the service of `path` is written in a web or universal transport: `.paths.<segment>`, or
- * for a universal transport `.websocket.<segment>` or `.web.paths.<segment>` (src/config/universal.ts).
+ * Where path service `p` is written in a web or universal transport: `.paths.<segment>` (nested
+ * `path` services: `.paths.api.paths.v1.paths.push`, its `at`), or for a universal transport
+ * `.websocket.<segment>` or `.web.paths.<segment>` (src/config/universal.ts).
  */
-function pathKey(t: TransportConfig, path: string): string {
-  const segment = path === '/' ? '"/"' : path.slice(1);
-  if (t.universal === undefined) return `.paths.${segment}`;
-  return t.universal.websocketPaths.includes(path) ? `.websocket.${segment}` : `.web.paths.${segment}`;
+function pathKey(t: TransportConfig, p: WebPathConfig): string {
+  const written = p.at ?? `.paths.${p.path === '/' ? '"/"' : p.path.slice(1)}`;
+  if (t.universal === undefined) return written;
+  // The websocket part's entries are single segments (universal.ts), listed by path.
+  return t.universal.websocketPaths.includes(p.path) ? written.replace(/^\.paths\./, '.websocket.') : `.web${written}`;
 }
 
 export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env, baseDir: string = process.cwd()): RouterConfig {
@@ -684,7 +686,7 @@ export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env, 
         ? [{ auth: t.auth, key: '' }]
         : [
             ...(t.universal?.rawsocket ? [{ auth: t.universal.rawsocket.auth, key: '.rawsocket' }] : []),
-            ...t.paths.flatMap((p) => (p.type === 'websocket' ? [{ auth: p.service.auth, key: pathKey(t, p.path) }] : [])),
+            ...t.paths.flatMap((p) => (p.type === 'websocket' ? [{ auth: p.service.auth, key: pathKey(t, p) }] : [])),
           ];
     for (const s of services) {
       authenticatorRealms.push(...crossCheckAuth(s.auth, `${at}.transports[${i}]${s.key}.auth`, realms));
@@ -725,7 +727,7 @@ export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env, 
   for (const [i, t] of transports.entries()) {
     for (const p of t.paths ?? []) {
       if (p.type !== 'publisher' && p.type !== 'caller' && p.type !== 'webhook' && p.type !== 'subscriber') continue;
-      const at2 = `${at}.transports[${i}]${pathKey(t, p.path)}`;
+      const at2 = `${at}.transports[${i}]${pathKey(t, p)}`;
       const r = realms.find((x) => x.name === p.realm);
       if (r === undefined) throw new ConfigError(`${at2}.realm: no realm '${p.realm}' on this router`);
       if (!r.roles.some((x) => x.name === p.role)) throw new ConfigError(`${at2}.role: realm '${p.realm}' has no role '${p.role}'`);

@@ -128,8 +128,14 @@ export interface TransportConfig extends WsServiceConfig {
   universal?: UniversalOptions;
 }
 
-/** A `web` transport's path services (src/config/web.ts). */
-export type WebPathConfig =
+/**
+ * A `web` transport's path services (src/config/web.ts), `path` services flattened: `path` is the
+ * URL path ('/', '/ws', '/api/v1/push'), `at` where the service is written relative to the
+ * transport's config key ('.paths.ws', '.paths.api.paths.v1.paths.push'), for error messages.
+ */
+export type WebPathConfig = WebPathService & { at?: string };
+
+type WebPathService =
   | { type: 'websocket'; path: string; service: WsServiceConfig }
   | {
       type: 'static';
@@ -145,6 +151,12 @@ export type WebPathConfig =
   | { type: 'nodeinfo'; path: string }
   /** Crosswire's operations endpoints as path services (the metrics issue). */
   | { type: 'metrics' | 'health' | 'ready'; path: string }
+  /**
+   * A `path` service (nested `paths`), after its entries: its URL path answers 404 unless its "/"
+   * entry serves it (`own`), and so do URLs below it that no entry serves unless that entry is a
+   * `static` or `reverseproxy` serving below (`below`).
+   */
+  | { type: 'path'; path: string; own: boolean; below: boolean }
   /** The HTTP bridge and the HTTP reverse proxy (src/config/bridge.ts, docs/http-bridge.md). */
   | BridgePath
   | SubscriberPath

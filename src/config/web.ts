@@ -1,14 +1,15 @@
 /**
  * `type: "web"` transports (Crossbar.io docs, "Web Services"): one endpoint, `paths` of path services. Crosswire
  * implements the services `websocket`, `static`, `redirect`, `json`, `nodeinfo`, the HTTP bridge
- * (`publisher`, `caller`, `webhook`, `subscriber`) and `reverseproxy`; every other Crossbar service
- * type is refused by name.
+ * (`publisher`, `caller`, `webhook`, `subscriber`), `reverseproxy` and `path` (nested `paths`, flattened
+ * here into multi-segment paths such as '/api/v1/push'); every other Crossbar service type is refused by name.
  */
 import { resolve } from 'node:path';
 import type { Schema } from 'convict';
 import convict from 'convict';
 import { bridgePath, REFUSED_WITH_ADVICE, reverseProxyPath, subscriberPath } from './bridge.js';
 import { endpoint, type TransportConfig, type WebPathConfig, type WsServiceConfig, wsOptions } from './transport.js';
+import { ID_PATTERN } from './schema.js';
 import { ConfigError, isObject, section } from './section.js';
 
 interface WebTransportFile {
@@ -75,11 +76,14 @@ const jsonSchema: Schema<Omit<JsonFile, 'value'>> = {
   },
 };
 
-const NOT_IMPLEMENTED = new Set(['websocket-reverseproxy', 'upload', 'path', 'archive', 'wap', 'catalog', 'none', 'fileupload']);
+const NOT_IMPLEMENTED = new Set(['websocket-reverseproxy', 'upload', 'archive', 'wap', 'catalog', 'none', 'fileupload']);
 
-const IMPLEMENTED = 'websocket, static, redirect, json, nodeinfo, metrics, health, ready, publisher, caller, webhook, subscriber, reverseproxy';
+const IMPLEMENTED = 'websocket, static, redirect, json, nodeinfo, metrics, health, ready, publisher, caller, webhook, subscriber, reverseproxy, path';
 
 const PATH_KEY = /^([a-z0-9A-Z_-]+|\/)$/;
+
+/** How deep `path` services may nest (a bound on what a config can make the router walk and mount). */
+export const MAX_PATH_NESTING = 16;
 
 /** A web transport: its endpoint, options and path services. */
 export function webTransport(
@@ -107,11 +111,49 @@ export function webTransport(
   }
   // No "/" is required (as in Crossbar since crossbario/crossbar ab2192cd, its test_root_not_required): "/" then answers 404.
   const paths: WebPathConfig[] = [];
-  for (const [key, svc] of Object.entries(t.paths)) {
-    const pp = `${path}.paths.${key === '/' ? '"/"' : key}`;
+  addPaths(t.paths, { path, prefix: '', at: '', depth: 0, id, baseDir, wsService, paths });
+  // Each websocket path has its own auth (realm workers key it by path: load.ts wsAuthKey).
+  // The other top-level WebSocket fields of a web transport are unused: its services carry their own.
+  const { ws, maxMessageSize } = wsOptions({}, `${path}.options`);
+  return {
+    id,
+    ...ep,
+    url: null,
+    serializers: [],
+    maxMessageSize,
+    ws,
+    cookie: null,
+    auth: {},
+    debug: false,
+    paths,
+    web: { accessLog: t.options.access_log, hsts: t.options.hsts, hstsMaxAge: t.options.hsts_max_age },
+  };
+}
+
+interface PathsContext {
+  /** The config key of the transport, e.g. 'workers[0].transports[0]' (or '….web' in a universal transport). */
+  path: string;
+  /** The URL path the entries of these paths sit below: '' at the top, '/api' inside `"api": {"type": "path"}`. */
+  prefix: string;
+  /** The config key of these paths relative to the transport: '' at the top, '.paths.api' inside. */
+  at: string;
+  depth: number;
+  id: string;
+  baseDir: string;
+  wsService: (value: unknown, path: string, id: string) => WsServiceConfig;
+  paths: WebPathConfig[];
+}
+
+/** Checks the path services of `raw` and appends them to ctx.paths; `path` services recurse with their path as prefix. */
+function addPaths(raw: Record<string, unknown>, ctx: PathsContext): void {
+  const { path, prefix, at, depth, id, baseDir, wsService, paths } = ctx;
+  for (const [key, svc] of Object.entries(raw)) {
+    const rel = `${at}.paths.${key === '/' ? '"/"' : key}`;
+    const pp = `${path}${rel}`;
     if (!PATH_KEY.test(key)) throw new ConfigError(`${pp}: a path must be "/" or one segment matching ${PATH_KEY}`);
     if (!isObject(svc)) throw new ConfigError(`${pp}: must be an object with a type`);
-    const route = key === '/' ? '/' : `/${key}`;
+    // A nested "/" is served at the path service's own path (as Crossbar's): '/api', not '/api/'.
+    const route = key === '/' ? prefix || '/' : `${prefix}/${key}`;
     switch (svc.type) {
       case 'websocket': {
         if ('endpoint' in svc) throw new ConfigError(`${pp}.endpoint: a websocket path service has no endpoint of its own`);
@@ -172,6 +214,20 @@ export function webTransport(
       case 'reverseproxy':
         paths.push(reverseProxyPath(svc, pp, route));
         break;
+      case 'path': {
+        if (key === '/') throw new ConfigError(`${pp}.type: a "/" path service cannot be of type 'path' (it would nest under no segment): put its paths in the enclosing paths`);
+        const extra = Object.keys(svc).filter((k) => !['id', 'type', 'paths'].includes(k));
+        if (extra.length > 0) throw new ConfigError(`${pp}.${extra[0]}: unknown key (a path service has id, type, paths)`);
+        if (svc.id !== undefined && svc.id !== null && (typeof svc.id !== 'string' || !ID_PATTERN.test(svc.id))) throw new ConfigError(`${pp}.id: must match ${ID_PATTERN}`);
+        if (!isObject(svc.paths)) throw new ConfigError(`${pp}.paths: is required: an object of path services`);
+        if (depth + 1 > MAX_PATH_NESTING) throw new ConfigError(`${pp}: path services nest at most ${MAX_PATH_NESTING} levels deep`);
+        const first = paths.length;
+        addPaths(svc.paths, { ...ctx, prefix: route, at: rel, depth: depth + 1 });
+        // What its "/" serves decides what the path's own URL and the URLs below it that no entry has answer (404 otherwise, as in Crossbar).
+        const root = paths.slice(first).find((p) => p.path === route && p.type !== 'path');
+        paths.push({ type: 'path', path: route, own: root !== undefined, below: root?.type === 'static' || root?.type === 'reverseproxy', at: rel });
+        break;
+      }
       default:
         if (typeof svc.type === 'string' && Object.hasOwn(REFUSED_WITH_ADVICE, svc.type)) {
           throw new ConfigError(`${pp}.type: '${svc.type}' path services are not supported: ${REFUSED_WITH_ADVICE[svc.type]}`);
@@ -181,21 +237,6 @@ export function webTransport(
         }
         throw new ConfigError(`${pp}.type: unknown path service type '${String(svc.type)}'`);
     }
+    if (svc.type !== 'path') paths[paths.length - 1] = { ...paths[paths.length - 1]!, at: rel };
   }
-  // Each websocket path has its own auth (realm workers key it by path: load.ts wsAuthKey).
-  // The other top-level WebSocket fields of a web transport are unused: its services carry their own.
-  const { ws, maxMessageSize } = wsOptions({}, `${path}.options`);
-  return {
-    id,
-    ...ep,
-    url: null,
-    serializers: [],
-    maxMessageSize,
-    ws,
-    cookie: null,
-    auth: {},
-    debug: false,
-    paths,
-    web: { accessLog: t.options.access_log, hsts: t.options.hsts, hstsMaxAge: t.options.hsts_max_age },
-  };
 }

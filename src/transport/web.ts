@@ -17,8 +17,8 @@ type Send = (res: HttpResponse, status: string, body: string | Buffer, headers?:
 
 /**
  * Mounts the path services of a `web` transport (Crossbar.io docs, "Web Services") on its uWS app and returns
- * its WebSocket services. Paths are single segments (`/ws`, `/info`) or the root `/`; a
- * `static` service serves its directory below its path.
+ * its WebSocket services. Paths are the root `/`, single segments (`/ws`, `/info`) or, from nested
+ * `path` services, several (`/api/v1/push`); a `static` service serves its directory below its path.
  */
 export function mountWebPaths(
   app: TemplatedApp,
@@ -96,10 +96,21 @@ export function mountWebPaths(
       case 'reverseproxy':
         mountReverseProxy(app, p, log);
         break;
+      case 'path':
+        break; // below, after every service
     }
   }
+  // A `path` service's URL and the URLs below it that none of its entries serves are 404 (as in
+  // Crossbar, whose nested paths are a resource of their own), not the root static's files. uWS
+  // prefers a static segment to a wildcard, so '/api/info' still beats '/api/*'.
+  const notFound = logged((res) => send(res, '404 Not Found', 'Not Found\n', { 'Content-Type': 'text/plain; charset=utf-8' }));
+  for (const p of config.paths!) {
+    if (p.type !== 'path') continue;
+    if (!p.own) app.any(p.path, notFound);
+    if (!p.below) app.any(`${p.path}/*`, notFound);
+  }
   // Everything else, "/" included when no path service has it (Crossbar: a root is optional), is 404.
-  app.any('/*', logged((res) => send(res, '404 Not Found', 'Not Found\n', { 'Content-Type': 'text/plain; charset=utf-8' })));
+  app.any('/*', notFound);
   return services;
 }
 
