@@ -583,7 +583,6 @@ function parseYamlConfig(file: string, text: string): unknown {
   }
 }
 
-/** Validates a config object (the parsed file) and applies environment overrides. */
 /**
  * Where path service `p` is written in a web or universal transport: `.paths.<segment>` (nested
  * `path` services: `.paths.api.paths.v1.paths.push`, its `at`), or for a universal transport
@@ -596,6 +595,7 @@ function pathKey(t: TransportConfig, p: WebPathConfig): string {
   return t.universal.websocketPaths.includes(p.path) ? written.replace(/^\.paths\./, '.websocket.') : `.web${written}`;
 }
 
+/** Validates a config object (the parsed file) and applies environment overrides. */
 export function buildConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env, baseDir: string = process.cwd()): RouterConfig {
   if (!isObject(raw)) throw new ConfigError('the top level of the config must be an object');
   if (configVersion(raw) === 1) {
