@@ -102,12 +102,14 @@ export function mountWebPaths(
   }
   // A `path` service's URL and the URLs below it that none of its entries serves are 404 (as in
   // Crossbar, whose nested paths are a resource of their own), not the root static's files. uWS
-  // prefers a static segment to a wildcard, so '/api/info' still beats '/api/*'.
+  // prefers a static segment to a wildcard, so '/api/info' still beats '/api/*'; and newer uWS
+  // (20.57) prefers a route of the request's method to an `any` one, so the 404 is registered for
+  // every method, as the root static's GET '/*' is.
   const notFound = logged((res) => send(res, '404 Not Found', 'Not Found\n', { 'Content-Type': 'text/plain; charset=utf-8' }));
   for (const p of config.paths!) {
     if (p.type !== 'path') continue;
-    if (!p.own) app.any(p.path, notFound);
-    if (!p.below) app.any(`${p.path}/*`, notFound);
+    if (!p.own) allMethods(app, p.path, notFound);
+    if (!p.below) allMethods(app, `${p.path}/*`, notFound);
   }
   // Everything else, "/" included when no path service has it (Crossbar: a root is optional), is 404.
   app.any('/*', notFound);
