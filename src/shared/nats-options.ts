@@ -7,6 +7,8 @@
  */
 import { createPrivateKey, type KeyObject, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import net from 'node:net';
+import tls from 'node:tls';
 import { connect, type ConnectionOptions, credsAuthenticator, type NatsConnection, nkeyAuthenticator, nkeys, type TlsOptions } from 'nats';
 import type { ClusterConfig, NatsSecret, NatsTls } from './ipc/protocol.js';
 
@@ -159,6 +161,89 @@ export function errorText(e: unknown): string {
   return typeof code === 'string' && !said(e.message).includes(said(code)) ? `${e.message} (${code})` : e.message;
 }
 
+/** A NATS server's TLS alert, for a person: what it means for this node's config. */
+function tlsAlert(err: Error, withCert: boolean): string {
+  // OpenSSL's text, e.g. "…:ssl3_read_bytes:tlsv13 alert certificate required:…:SSL alert number 116".
+  const m = /(?:sslv3|tlsv1|tlsv13) alert ([a-z0-9 ]+)/i.exec(err.message);
+  const alert = (m?.[1] ?? '').trim().toLowerCase();
+  // Without a certificate of ours, a refusal means one is wanted (TLS 1.2 servers say "bad certificate").
+  if (alert === 'certificate required' || (!withCert && (alert === 'bad certificate' || alert === 'handshake failure'))) return `the NATS server requires a client certificate (TLS alert "certificate required"): set ${NATS_KEYS.cert} and ${NATS_KEYS.key}`;
+  if (alert === 'bad certificate' || alert === 'unknown ca' || alert === 'certificate unknown' || alert === 'unsupported certificate' || alert === 'certificate expired' || alert === 'certificate revoked') {
+    return `the NATS server refused this node's client certificate (TLS alert "${alert}"): ${NATS_KEYS.cert} must be valid and signed by a CA the server trusts`;
+  }
+  return m !== null ? `the NATS server ended the TLS connection (TLS alert "${alert}")` : `the TLS connection to the NATS server failed: ${err.message.trim()}`;
+}
+
+/**
+ * Connects to each of `servers` (at most three) as the nats client does (plain TCP and the
+ * server's INFO line, then TLS; or TLS first), sends CONNECT and PING, and returns what ended
+ * the first connection the server closed with a TLS error, or null when none did (then the
+ * timeout has another cause). Bounded: 3 s per server.
+ */
+export async function tlsProbe(servers: string | string[], tlsOpts: TlsOptions): Promise<string | null> {
+  for (const server of (Array.isArray(servers) ? servers : [servers]).slice(0, 3)) {
+    let url: URL;
+    try {
+      url = new URL(server.includes('://') ? server : `nats://${server}`);
+    } catch {
+      continue;
+    }
+    const host = url.hostname.replace(/^\[|\]$/g, '');
+    const port = url.port === '' ? 4222 : Number(url.port);
+    const why = await probeOne(host, port, tlsOpts);
+    if (why !== null) return why;
+  }
+  return null;
+}
+
+function probeOne(host: string, port: number, t: TlsOptions): Promise<string | null> {
+  return new Promise((resolve) => {
+    let done = false;
+    let raw: net.Socket | null = null;
+    let secure: tls.TLSSocket | null = null;
+    const finish = (why: string | null) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      secure?.destroy();
+      raw?.destroy();
+      resolve(why);
+    };
+    const timer = setTimeout(() => finish(null), 3000);
+    const startTls = (socket?: net.Socket) => {
+      const options: tls.ConnectionOptions = {
+        ...(socket !== undefined ? { socket } : { host, port }),
+        ...(net.isIP(host) === 0 ? { servername: host } : {}),
+        ...(t.ca !== undefined ? { ca: t.ca } : {}),
+        ...(t.cert !== undefined ? { cert: t.cert } : {}),
+        ...(t.key !== undefined ? { key: t.key } : {}),
+      };
+      secure = tls.connect(options, () => secure!.write('CONNECT {"verbose":false,"pedantic":false,"tls_required":true}\r\nPING\r\n'));
+      secure.on('error', (e) => finish(tlsAlert(e, t.cert !== undefined)));
+      // The server answered (PONG, or -ERR for something else than TLS): TLS is not the cause.
+      secure.on('data', () => finish(null));
+      secure.on('close', () => finish(null));
+    };
+    if (t.handshakeFirst === true) return startTls();
+    raw = net.connect({ host, port });
+    let info = '';
+    raw.on('error', () => finish(null));
+    raw.on('close', () => finish(null));
+    const onData = (d: Buffer) => {
+      info += d.toString('latin1');
+      if (info.length > 65536) return finish(null);
+      if (!info.includes('\r\n')) return;
+      raw!.off('data', onData);
+      // From here on the TLS socket reports what happens to the connection.
+      raw!.removeAllListeners('close');
+      raw!.removeAllListeners('error');
+      raw!.on('error', () => {});
+      startTls(raw!);
+    };
+    raw.on('data', onData);
+  });
+}
+
 /** How long one try to connect may take (TCP, TLS, NATS handshake); the nats client's default is 20 s, nats.go's 2 s. */
 export const CONNECT_TIMEOUT_MS = 5000;
 
@@ -182,7 +267,16 @@ export async function connectRetrying(
       return null;
     } catch (e) {
       if (stopped()) return null;
-      failed(e);
+      let cause = e;
+      const opts = (e as { code?: unknown }).code === 'TIMEOUT' ? options() : null;
+      if (opts?.tls != null) {
+        // The nats client reports a server's TLS alert after the handshake (a refused client
+        // certificate under TLS 1.3) as a timeout: ask the server once more, ourselves.
+        const why = await tlsProbe(opts.servers ?? [], opts.tls);
+        if (why !== null) cause = new Error(`${errorText(e)}: ${why}`);
+      }
+      if (stopped()) return null;
+      failed(cause);
     }
     await new Promise((resolve) => setTimeout(resolve, waitMs).unref());
     if (stopped()) return null;

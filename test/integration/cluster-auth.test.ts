@@ -156,13 +156,16 @@ describe('NATS credentials and TLS (crosswire.cluster.nats)', () => {
     const mutual = await startNats(undefined, [], `tls { cert_file: ${q(chain)}, key_file: ${q(pki.serverKey)}, ca_file: ${q(pki.rootCert)}, verify: true }\n`);
     const withCert = { servers: [mutual.url], tls: { ca: pki.rootCert, cert: pki.clientCert, key: pki.clientKey } };
     await exchange(await node(withCert), await node(withCert));
-    // No client certificate, or one the server's CA did not sign: refused.
-    // (The nats client sees the server's TLS alert only as a connection that does not complete.)
+    // No client certificate, or one the server's CA did not sign: refused. The nats client sees the
+    // server's TLS alert only as a connection that does not complete; the reason says what it was.
     const [noCert, stranger] = [
       await node({ servers: [mutual.url], tls: { ca: pki.rootCert } }),
       await node({ servers: [mutual.url], tls: { ca: pki.rootCert, cert: pki.strangerCert, key: pki.strangerKey } }),
     ];
-    await Promise.all([noCert, stranger].map((r) => single(r, /cannot connect to NATS: no connection within 5 s \(TIMEOUT\)/)));
+    await Promise.all([
+      single(noCert, /cannot connect to NATS: no connection within 5 s \(TIMEOUT\): the NATS server requires a client certificate \(TLS alert "(certificate required|bad certificate)"\): set crosswire\.cluster\.nats\.tls\.cert and crosswire\.cluster\.nats\.tls\.key/),
+      single(stranger, /cannot connect to NATS: no connection within 5 s \(TIMEOUT\): the NATS server refused this node's client certificate \(TLS alert "[a-z ]+"\): crosswire\.cluster\.nats\.tls\.cert must be valid and signed by a CA the server trusts/),
+    ]);
   });
 
   test('the nats cookie store connects with the same options: nkey and mutual TLS; a cookie from node a admits on node b', async () => {
