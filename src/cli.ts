@@ -6,7 +6,7 @@
 import { parseArgs } from 'node:util';
 import { effectiveConfig, envVars } from './config/effective.js';
 import { checkClusterFiles, checkFiles } from './config/files.js';
-import { buildConfig, ConfigError, configDir, readConfigFile, type RouterConfig, serviceAuths } from './config/load.js';
+import { buildConfig, ConfigError, locateConfig, readConfigFile, type RouterConfig, serviceAuths } from './config/load.js';
 import type { PythonComponentConfig } from './config/components.js';
 import { frontNeeded } from './config/transport.js';
 import { upgradeConfigFile } from './config/upgrade.js';
@@ -27,12 +27,18 @@ const HELP = `crosswire ${VERSION}: a WAMP router
 
 Usage:
   crosswire start [--config FILE]          run the router (without a file: ws://127.0.0.1:8080/ws, realm1, anonymous)
-  crosswire check --config FILE            validate a config and print what would run
+  crosswire check [--config FILE]          validate a config and print what would run
   crosswire print-config [--config FILE]   print the effective config: every default filled in,
                                            environment overrides applied, secrets masked
   crosswire upgrade-config FILE            rewrite a version-1 config file (no "version" key) as
                                            version 2, by the rules of \`crossbar upgrade\`
   crosswire --version | --help
+
+Config files (JSON or YAML), as \`crossbar start\` finds them: --cbdir DIR (else the environment's
+CROSSBAR_DIR) is a Crossbar node directory; --config is then relative to it and defaults to its
+config.json, then config.yaml. Without one, --config is relative to the working directory, and
+without --config a ./.crossbar/config.json or config.yaml is used if there is one, else the
+embedded default.
 
 Signals: SIGTERM drains (see shutdown_timeout) and exits 0; SIGINT the same with at most 1 s of
 drain; a second signal exits at once.
@@ -84,7 +90,7 @@ function summary(c: RouterConfig): string {
 }
 
 async function main(): Promise<void> {
-  const options = { config: { type: 'string', short: 'c' }, version: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } as const;
+  const options = { config: { type: 'string', short: 'c' }, cbdir: { type: 'string' }, version: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } as const;
   let parsed: ReturnType<typeof parseArgs<{ allowPositionals: true; options: typeof options }>>;
   try {
     parsed = parseArgs({ allowPositionals: true, options });
@@ -117,11 +123,14 @@ async function main(): Promise<void> {
   let config: RouterConfig;
   let raw: unknown;
   let warnings: string[];
+  let file: string | undefined;
   try {
-    raw = readConfigFile(values.config);
-    config = buildConfig(raw, process.env, configDir(values.config));
+    let baseDir: string;
+    ({ file, baseDir } = locateConfig(values.config, values.cbdir));
+    raw = readConfigFile(file);
+    config = buildConfig(raw, process.env, baseDir);
     // check and start open the same files, so check refuses what start would fail on.
-    warnings = [...config.warnings, ...(command === 'print-config' ? [] : checkFiles(raw, configDir(values.config)))];
+    warnings = [...config.warnings, ...(command === 'print-config' ? [] : checkFiles(raw, baseDir))];
     if (command !== 'print-config') checkClusterFiles(config);
   } catch (e) {
     if (e instanceof ConfigError) fail(`invalid configuration:\n${e.message}`);
@@ -139,7 +148,7 @@ async function main(): Promise<void> {
       const p = pythons.get(c)!;
       return `python component ${c.worker}/${c.id}: ${c.classname} on realm ${c.realm}${c.kind === 'router' ? ` as role ${c.role}` : ` via ${via(c.transport!)}`} (${p.executable}: ${p.version})`;
     });
-    process.stdout.write(`configuration OK\n${[summary(config), ...py].join('\n')}\n${warnings.map((w) => `warning: ${w}\n`).join('')}`);
+    process.stdout.write(`configuration OK\n${[`config: ${file ?? 'the embedded default'}`, summary(config), ...py].join('\n')}\n${warnings.map((w) => `warning: ${w}\n`).join('')}`);
     return;
   }
   if (command === 'print-config') {
@@ -149,6 +158,7 @@ async function main(): Promise<void> {
 
   const rootLog = createLogger(config.logLevel, { pid: process.pid }, resolveLogFormat(config.logFormat));
   const log = rootLog.child({ component: 'cli' });
+  log.info({ config: file ?? null }, file !== undefined ? `config: ${file}` : 'config: the embedded default');
   for (const w of warnings) log.warn(w);
   if (config.title !== null) process.title = config.title;
   let node: CrosswireNode;

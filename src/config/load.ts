@@ -1,6 +1,6 @@
 import { parseDocument, type ScalarTag, type Tags } from 'yaml';
-import { readFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { availableParallelism, hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import convict, { type Schema } from 'convict';
@@ -524,6 +524,36 @@ export function loadConfig(file?: string, env: NodeJS.ProcessEnv = process.env):
 /** Where paths in a config file are relative to: its own folder (the working directory without one). */
 export function configDir(file?: string): string {
   return file === undefined ? process.cwd() : dirname(resolve(file));
+}
+
+/** The config files `crossbar start` looks for in a node directory, in this order. */
+const NODE_DIR_FILES = ['config.json', 'config.yaml'];
+
+/**
+ * Which config file to run and what its relative paths are relative to, by Crossbar's rules for
+ * its node directory (crossbar/node/main.py): with a node directory (`--cbdir`, else the
+ * environment's CROSSBAR_DIR), `--config` is relative to it and defaults to its config.json, then
+ * config.yaml (neither: an error), and paths in the file are relative to the node directory.
+ * Without one, `--config` is relative to the working directory and paths to the file's folder;
+ * with no `--config` either, a Crossbar node directory `.crossbar` here with one of those files is
+ * used as `crossbar start` would, else the embedded default (file undefined).
+ */
+export function locateConfig(config: string | undefined, cbdir: string | undefined, env: NodeJS.ProcessEnv = process.env): { file: string | undefined; baseDir: string } {
+  const dir = cbdir ?? (env.CROSSBAR_DIR !== undefined && env.CROSSBAR_DIR !== '' ? env.CROSSBAR_DIR : undefined);
+  const found = (base: string) => NODE_DIR_FILES.map((f) => join(base, f)).find((f) => existsSync(f));
+  if (dir === undefined) {
+    if (config !== undefined) return { file: config, baseDir: configDir(config) };
+    const here = resolve('.crossbar');
+    const file = found(here);
+    return file !== undefined ? { file, baseDir: here } : { file: undefined, baseDir: process.cwd() };
+  }
+  const base = resolve(dir);
+  const from = cbdir !== undefined ? '--cbdir' : 'CROSSBAR_DIR';
+  if (!existsSync(base)) throw new ConfigError(`${from} ${dir}: no such directory`);
+  if (config !== undefined) return { file: resolve(base, config), baseDir: base };
+  const file = found(base);
+  if (file === undefined) throw new ConfigError(`no --config given, and the node directory ${base} (${from}) has neither ${NODE_DIR_FILES.join(' nor ')}`);
+  return { file, baseDir: base };
 }
 
 /** The parsed config file, or the embedded default without one. */

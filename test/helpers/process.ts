@@ -22,8 +22,8 @@ export interface Finished {
  * Runs `node <script> <args>` to completion within `ms`; resolves with exit code and output. An undefined env value unsets it.
  * Resolves on 'close', not 'exit': 'exit' can come before the last of the child's piped output has been read.
  */
-export function runNode(script: string, args: string[], ms: number, what: string, env: Record<string, string | undefined> = {}): Promise<Finished> {
-  const child = spawn(process.execPath, [script, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+export function runNode(script: string, args: string[], ms: number, what: string, env: Record<string, string | undefined> = {}, cwd?: string): Promise<Finished> {
+  const child = spawn(process.execPath, [script, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], ...(cwd !== undefined ? { cwd } : {}) });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -35,16 +35,20 @@ export function runNode(script: string, args: string[], ms: number, what: string
   );
 }
 
-/** Runs `crosswire <args>` to completion; resolves with exit code and output. An undefined env value unsets it. */
-export function runCli(args: string[], env: Record<string, string | undefined> = {}): Promise<Finished> {
-  return runNode(CLI, args, 15000, `crosswire ${args.join(' ')} to exit`, env);
+/**
+ * Runs `crosswire <args>` (in `cwd`) to completion; resolves with exit code and output. An
+ * undefined env value unsets it; CROSSBAR_DIR is unset unless given (it moves where --config is read).
+ */
+export function runCli(args: string[], env: Record<string, string | undefined> = {}, cwd?: string): Promise<Finished> {
+  return runNode(CLI, args, 15000, `crosswire ${args.join(' ')} to exit`, { CROSSBAR_DIR: undefined, ...env }, cwd);
 }
 
 /** Starts `crosswire start` as a child process on an ephemeral port; resolves once it is ready. */
-export async function spawnRouter(args: string[] = [], env: Record<string, string | undefined> = {}): Promise<RouterProcess> {
+export async function spawnRouter(args: string[] = [], env: Record<string, string | undefined> = {}, cwd?: string): Promise<RouterProcess> {
   const child = spawn(process.execPath, [CLI, 'start', ...args], {
-    env: { ...process.env, CROSSWIRE_PORT: '0', CROSSWIRE_INTERFACE: '127.0.0.1', CROSSWIRE_LOG_LEVEL: 'info', ...env },
+    env: { ...process.env, CROSSBAR_DIR: undefined, CROSSWIRE_PORT: '0', CROSSWIRE_INTERFACE: '127.0.0.1', CROSSWIRE_LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    ...(cwd !== undefined ? { cwd } : {}),
   });
   const stdout: string[] = [];
   const waiters: { pred: (l: string) => boolean; resolve: (l: string) => void }[] = [];

@@ -80,7 +80,7 @@ describe('crosswire print-config, --help', { concurrency: true }, () => {
   test('--help documents every command, and every environment variable from the schema', async () => {
     const { code, stdout } = await runCli(['--help']);
     assert.equal(code, 0);
-    for (const cmd of ['start [--config FILE]', 'check --config FILE', 'print-config [--config FILE]', '--version']) assert.ok(stdout.includes(cmd), cmd);
+    for (const cmd of ['start [--config FILE]', 'check [--config FILE]', 'print-config [--config FILE]', '--version', '--cbdir DIR', 'CROSSBAR_DIR']) assert.ok(stdout.includes(cmd), cmd);
     for (const v of envVars()) assert.match(stdout, new RegExp(`${v.name} +${v.key.replace(/\./g, '\\.')} `), v.name);
     const unknown = await runCli(['frobnicate']);
     assert.equal(unknown.code, 2);
