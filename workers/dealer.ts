@@ -12,6 +12,26 @@ import { type Callee, Invocation, type InvokePolicy, Registration, type Session,
 // Registrations and calls in flight are records a session shares with the dealer (workers/session.ts).
 export { type Callee, Invocation, type InvokePolicy, Registration };
 
+/**
+ * Crossbar.io's answer to a call none of whose callees has room (REGISTER.Options.concurrency;
+ * crossbar/router/dealer.py). Crossbar has no other limit of invocations in flight per callee.
+ */
+export function maxConcurrency(reg: Registration, procedure: string): WampError {
+  const one = reg.invoke !== 'roundrobin' && reg.invoke !== 'random';
+  return new WampError(
+    Uri.MAX_CONCURRENCY_REACHED,
+    one
+      ? `the callee of '${procedure}' has as many invocations in flight as its concurrency allows`
+      : `every callee of '${procedure}' has as many invocations in flight as its concurrency allows`,
+  );
+}
+
+/** `inv` counts against `callee`'s concurrency until it is finished. */
+export function holdSlot(inv: Invocation, callee: Callee): void {
+  callee.active++;
+  inv.slot = callee;
+}
+
 /** The longest delay a Node timer holds (signed 32-bit milliseconds). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -113,9 +133,11 @@ export class Dealer {
       this.#byId.set(id, reg);
       created = true;
     }
-    const callee: Callee = { session: s, forwardTimeout: options.forward_timeout === true, filtered };
+    const concurrency = typeof options.concurrency === 'number' ? options.concurrency : 0;
+    const callee: Callee = { session: s, forwardTimeout: options.forward_timeout === true, filtered, concurrency, active: 0 };
     reg.callees.push(callee);
     if (filtered && reg.filtered++ === 0) this.#filtered++;
+    if (concurrency > 0) reg.limited++;
     if (this.cluster !== null) this.cluster.calleeAdded(s, reg, callee);
     s.registrations.add(reg);
     this.out.send(s.connId, [MsgType.REGISTERED, requestId, reg.id]);
@@ -170,6 +192,7 @@ export class Dealer {
     const reg = this.route(procedure);
     if (reg === undefined) throw new WampError(Uri.NO_SUCH_PROCEDURE, `no callee registered for '${procedure}'`);
     const callee = reg.pick(procedure);
+    if (callee === undefined) throw maxConcurrency(reg, procedure);
     const cs = callee.session;
     if (progress && !cs.has('callee', 'progressive_call_invocations')) {
       throw new WampError(Uri.FEATURE_NOT_SUPPORTED, 'the callee does not support progressive call invocations');
@@ -181,6 +204,7 @@ export class Dealer {
     const receiveProgress = options.receive_progress === true && cs.has('callee', 'progressive_call_results');
     const inv = new Invocation(cs.nextInvocationId(), s, requestId, cs, reg, receiveProgress);
     inv.streaming = progress;
+    if (callee.concurrency > 0) holdSlot(inv, callee);
     cs.invocations.set(inv.id, inv);
     s.calls.set(requestId, inv);
     const details: Dict = {};
@@ -282,6 +306,10 @@ export class Dealer {
 
   /** The call is over (answered, canceled, timed out or abandoned): forget it on both sides. */
   #finish(inv: Invocation): void {
+    if (inv.slot !== null) {
+      inv.slot.active--;
+      inv.slot = null;
+    }
     inv.callee.invocations.delete(inv.id);
     if (inv.caller.calls.get(inv.callRequestId) === inv) inv.caller.calls.delete(inv.callRequestId);
     if (inv.timer !== null) {
@@ -294,6 +322,7 @@ export class Dealer {
     const i = reg.callees.findIndex((c) => c.session === s);
     if (i < 0) return;
     if (reg.callees[i]!.filtered && --reg.filtered === 0) this.#filtered--;
+    if (reg.callees[i]!.concurrency > 0) reg.limited--;
     reg.callees.splice(i, 1);
     s.registrations.delete(reg);
     if (this.cluster !== null) this.cluster.calleeRemoved(s, reg);

@@ -236,7 +236,14 @@ export interface Callee {
   forwardTimeout: boolean;
   /** The callee's role allows only part of what the pattern matches: each call is checked. */
   filtered: boolean;
+  /** Crossbar's REGISTER.Options.concurrency: at most this many invocations in flight to this callee; 0: no limit. */
+  concurrency: number;
+  /** Invocations in flight to this callee that count against `concurrency` (kept only when it is set). */
+  active: number;
 }
+
+/** Whether `c` may take one more invocation (its REGISTER.Options.concurrency). */
+const hasRoom = (c: Callee): boolean => c.concurrency === 0 || c.active < c.concurrency;
 
 /** Whether `c` may be sent an INVOCATION of `procedure` (its role may register that procedure). */
 export const serves = (c: Callee, procedure: string): boolean => !c.filtered || c.session.permissions.receives(procedure, 'register', c.session);
@@ -246,6 +253,8 @@ export class Registration {
   readonly created = new Date().toISOString();
   /** How many callees are filtered (0: every callee serves every procedure the pattern matches). */
   filtered = 0;
+  /** How many callees have a `concurrency` (0: picking a callee needs no look at what they have in flight). */
+  limited = 0;
   #next = 0;
   constructor(
     readonly id: number,
@@ -254,9 +263,13 @@ export class Registration {
     readonly invoke: InvokePolicy,
   ) {}
 
-  /** The callee for the next call (WAMP spec, "Shared Registration"); one that serves `procedure`. */
-  pick(procedure: string): Callee {
+  /**
+   * The callee for the next call (WAMP spec, "Shared Registration"); one that serves `procedure`.
+   * Undefined when the callee(s) the policy allows have no room (REGISTER.Options.concurrency).
+   */
+  pick(procedure: string): Callee | undefined {
     const c = this.filtered === 0 ? this.callees : this.callees.filter((x) => serves(x, procedure));
+    if (this.limited > 0) return this.#pickWithRoom(c);
     switch (this.invoke) {
       case 'roundrobin': {
         const i = this.#next % c.length;
@@ -271,6 +284,34 @@ export class Registration {
         return c[0]!;
     }
   }
+
+  /**
+   * As Crossbar.io's dealer (crossbar/router/dealer.py, `Dealer._call`): `single`, `first` and
+   * `last` have one callee, used only if it has room; `roundrobin` goes on to the next callee with
+   * room, once round. `random` picks among the callees with room (Crossbar ignores concurrency
+   * there).
+   */
+  #pickWithRoom(c: Callee[]): Callee | undefined {
+    switch (this.invoke) {
+      case 'roundrobin':
+        for (let k = 0; k < c.length; k++) {
+          const i = (this.#next + k) % c.length;
+          if (hasRoom(c[i]!)) {
+            this.#next = i + 1;
+            return c[i]!;
+          }
+        }
+        return undefined;
+      case 'random': {
+        const free = c.filter(hasRoom);
+        return free.length === 0 ? undefined : free[Math.floor(Math.random() * free.length)]!;
+      }
+      case 'last':
+        return hasRoom(c[c.length - 1]!) ? c[c.length - 1]! : undefined;
+      default:
+        return hasRoom(c[0]!) ? c[0]! : undefined;
+    }
+  }
   info(): Dict {
     return { id: this.id, created: this.created, uri: this.procedure, match: this.match, invoke: this.invoke };
   }
@@ -281,6 +322,8 @@ export class Invocation {
   timer: NodeJS.Timeout | null = null;
   /** Progressive call invocations: the caller is still sending CALLs with progress: true. */
   streaming = false;
+  /** The callee record whose `active` count this invocation holds (REGISTER.Options.concurrency), or null. */
+  slot: Callee | null = null;
   constructor(
     readonly id: number,
     readonly caller: Session,

@@ -371,6 +371,40 @@ describe('RPC across nodes (real nats-server, three nodes)', () => {
     assert.equal(callee.received.filter((m) => m[0] === 69).length, 0, 'skip sent no INTERRUPT');
   });
 
+  test("REGISTER.Options.concurrency across nodes: the callee's node counts the calls of every node, a caller's node its own (raw frames)", async () => {
+    const callee = await raw(1, 'msgpack', []);
+    const callerA = await raw(0, 'json', []);
+    const callerC = await raw(2, 'json', []);
+    const p = uri('conc');
+    callee.send([64, 1, { concurrency: 1 }, p]);
+    await callee.next(65);
+    await seen([obs[0]!, obs[2]!], p, 1);
+    callerA.send([48, 1, {}, p, ['a1']]);
+    const i1 = await callee.next(68, 10_000);
+    // Node C has not seen A's call: the callee's node refuses C's.
+    callerC.send([48, 1, {}, p, ['c1']]);
+    const e1 = await callerC.next(8, 10_000);
+    assert.deepEqual([e1[1], e1[2], e1[4]], [48, 1, 'crossbar.error.max_concurrency_reached']);
+    // Node A knows its own call in flight: refused there.
+    callerA.send([48, 2, {}, p, ['a2']]);
+    const e2 = await callerA.next(8, 10_000);
+    assert.deepEqual([e2[1], e2[2], e2[4]], [48, 2, 'crossbar.error.max_concurrency_reached']);
+    callee.send([70, i1[1], {}, ['r1']]);
+    assert.deepEqual(await callerA.next(50, 10_000), [50, 1, {}, ['r1']]);
+    // Room again, for a call from either node.
+    callerC.send([48, 2, {}, p, ['c2']]);
+    const i2 = await callee.next(68, 10_000);
+    assert.deepEqual(i2[4], ['c2']);
+    callee.send([70, i2[1], {}, ['r2']]);
+    assert.deepEqual(await callerC.next(50, 10_000), [50, 2, {}, ['r2']]);
+    callerA.send([48, 3, {}, p, ['a3']]);
+    const i3 = await callee.next(68, 10_000);
+    assert.deepEqual(i3[4], ['a3']);
+    callee.send([70, i3[1], {}, ['r3']]);
+    assert.deepEqual(await callerA.next(50, 10_000), [50, 3, {}, ['r3']]);
+    assert.equal(callee.received.filter((m) => m[0] === 68).length, 0, 'no refused call reached the callee');
+  });
+
   test('single is unique cluster-wide: a second REGISTER on any node is refused, also when nodes race (single against single, shared or another policy)', async () => {
     const [a, b, c] = await Promise.all([client(0), client(1, 'msgpack'), client(2)]);
     const p = uri('single');

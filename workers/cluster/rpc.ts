@@ -46,7 +46,7 @@ import { Uri } from '../../src/shared/wamp/uris.js';
 import type { InternalOutput } from '../auth/internal-caller.js';
 import { RolePermissions } from '../authorizer.js';
 import { natsToken } from '../cluster.js';
-import { type Callee, type DealerBackplane, Invocation, type InvokePolicy, type Registration } from '../dealer.js';
+import { type Callee, type DealerBackplane, holdSlot, Invocation, type InvokePolicy, maxConcurrency, type Registration } from '../dealer.js';
 import type { Match } from '../match/uri-index.js';
 import type { RealmServices as Realm } from '../services.js';
 import { type Session, SessionState } from '../session.js';
@@ -76,8 +76,12 @@ const FEATURES = [
 type Order = [at: number, member: string, seq: number];
 const before = (a: Order, b: Order): boolean => a[0] !== b[0] ? a[0] < b[0] : a[1] !== b[1] ? a[1] < b[1] : a[2] < b[2];
 
-/** One callee as announced: [session, procedure, match, invoke, at, seq, forwardTimeout, filtered, authid, authrole, features]. */
-type Entry = [number, string, Match, InvokePolicy, number, number, boolean, boolean, string, string, Dict];
+/**
+ * One callee as announced: [session, procedure, match, invoke, at, seq, forwardTimeout, filtered,
+ * authid, authrole, features, concurrency]. `concurrency` (REGISTER.Options.concurrency, 0: none)
+ * is missing from a node of an earlier version: no limit known here.
+ */
+type Entry = [number, string, Match, InvokePolicy, number, number, boolean, boolean, string, string, Dict, number?];
 
 const MATCHES = new Set(['exact', 'prefix', 'wildcard']);
 const POLICIES = new Set(['single', 'roundrobin', 'random', 'first', 'last']);
@@ -95,7 +99,8 @@ function validEntry(e: unknown): e is Entry {
     typeof e[7] === 'boolean' &&
     typeof e[8] === 'string' &&
     typeof e[9] === 'string' &&
-    isDict(e[10])
+    isDict(e[10]) &&
+    (e[11] === undefined || (Number.isSafeInteger(e[11]) && (e[11] as number) >= 0))
   );
 }
 
@@ -360,7 +365,7 @@ class RealmRpc implements DealerBackplane {
     const o = this.#order.get(c) ?? [0, this.rpc.me, 0];
     const features: Dict = {};
     for (const f of FEATURES) if (s.has('callee', f)) features[f] = true;
-    return [s.id, reg.procedure, reg.match, reg.invoke, o[0], o[2], c.forwardTimeout, c.filtered, s.authid, s.authrole, features];
+    return [s.id, reg.procedure, reg.match, reg.invoke, o[0], o[2], c.forwardTimeout, c.filtered, s.authid, s.authrole, features, c.concurrency];
   }
 
   calleeAdded(s: Session, reg: Registration, callee: Callee): void {
@@ -460,7 +465,7 @@ class RealmRpc implements DealerBackplane {
   }
 
   #add(member: string, e: Entry): void {
-    const [id, procedure, match, invoke, at, seq, forwardTimeout, filtered, authid, authrole, features] = e;
+    const [id, procedure, match, invoke, at, seq, forwardTimeout, filtered, authid, authrole, features, concurrency] = e;
     if (this.rpc.membership.isLeaving(member)) return;
     let byId = this.#callees.get(member);
     let r = byId?.get(id);
@@ -481,7 +486,10 @@ class RealmRpc implements DealerBackplane {
     }
     this.#adding = [at, member, seq];
     try {
-      this.#dealer.register(r, 0, { match, invoke, forward_timeout: forwardTimeout }, procedure, filtered);
+      // The callee's concurrency, so this node's calls go to another callee while it has no room (its own node counts the calls of every node).
+      const options: Dict = { match, invoke, forward_timeout: forwardTimeout };
+      if (concurrency !== undefined && concurrency > 0) options.concurrency = concurrency;
+      this.#dealer.register(r, 0, options, procedure, filtered);
       this.#count(this.#entries, member, 1);
     } catch (err) {
       // Only when two nodes registered it differently at the same time without a claim (docs/cluster.md).
@@ -675,12 +683,18 @@ class RealmRpc implements DealerBackplane {
     if (group !== undefined && group.pending >= MAX_REMOTE_PENDING) {
       return this.#refuse(member, calleeId as number, id, Uri.LIMIT_EXCEEDED, `the callee's node holds ${MAX_REMOTE_PENDING} calls from this node already`);
     }
+    // REGISTER.Options.concurrency counts the calls of every node here, where the callee is.
+    const slot = reg.limited > 0 ? reg.callees.find((c) => c.session === cs) : undefined;
+    if (slot !== undefined && slot.concurrency > 0 && slot.active >= slot.concurrency) {
+      return this.#refuse(member, calleeId as number, id, Uri.MAX_CONCURRENCY_REACHED, maxConcurrency(reg, reg.procedure).message);
+    }
     if (!received(m as TailedMessage, tail, count, cs)) return;
     const sc = known ?? this.#caller(member, calleeId as number);
     if (sc.calls.has(id)) return;
     (group ?? this.#callers.get(member)!).pending++;
     const inv = new Invocation(cs.nextInvocationId(), sc, id, cs, reg, details.receive_progress === true);
     inv.streaming = details.progress === true;
+    if (slot !== undefined && slot.concurrency > 0) holdSlot(inv, slot);
     cs.invocations.set(inv.id, inv);
     sc.calls.set(id, inv);
     // The decoded INVOCATION is this node's own: it becomes the callee's, in place.

@@ -50,6 +50,9 @@ const TABLES: Readonly<Record<number, Readonly<Record<string, Check>>>> = {
     disclose_caller: bool,
     forward_timeout: bool,
     force_reregister: bool,
+    // Crossbar.io's: at most this many invocations in flight to the callee (Autobahn's
+    // message.Register refuses anything but an integer >= 1 as a protocol error).
+    concurrency: (v) => typeof v === 'number' && Number.isSafeInteger(v) && v >= 1,
     forward_for: forwardFor,
   },
   [MsgType.YIELD]: { progress: bool, ...PPT, ...ENC },

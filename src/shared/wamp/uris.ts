@@ -35,6 +35,8 @@ export const Uri = {
   INTERNAL_ERROR: 'crosswire.error.internal',
   /** Crosswire-specific: a count or byte budget of the session or realm is used up (docs/limits.md). */
   LIMIT_EXCEEDED: 'crosswire.error.limit_exceeded',
+  /** Crossbar.io's: every callee a call may go to has as many invocations in flight as its REGISTER.Options.concurrency allows. */
+  MAX_CONCURRENCY_REACHED: 'crossbar.error.max_concurrency_reached',
 } as const;
 
 // WAMP spec "URIs": strict components are [0-9a-z_]; loose components are anything but
