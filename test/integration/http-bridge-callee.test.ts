@@ -113,67 +113,67 @@ const isError = (uri: string, message?: RegExp) => (e: { error?: string; args?: 
   return true;
 };
 
-before(async () => {
-  backend = createHttpServer(handle);
-  await new Promise<void>((r) => backend.listen(0, '127.0.0.1', r));
-  backendPort = (backend.address() as AddressInfo).port;
-  other = createHttpServer((_req, res) => {
-    otherSeen++;
-    res.end('other');
-  });
-  await new Promise<void>((r) => other.listen(0, '127.0.0.1', r));
-  const port = await freePort();
-  const cfg = join(dir, 'config.json');
-  writeFileSync(
-    cfg,
-    JSON.stringify({
-      version: 2,
-      workers: [
-        { type: 'router', realms: [{ name: 'realm1', roles: [ANON_ALL] }], transports: [{ type: 'websocket', endpoint: { type: 'tcp', port, interface: '127.0.0.1' } }] },
-        {
-          type: 'container',
-          components: [
-            // As in Crossbar's docs, with Crosswire's limits small enough to test.
-            {
-              type: 'class',
-              classname: 'crossbar.bridge.rest.RESTCallee',
-              id: 'rest',
-              realm: 'realm1',
-              extra: { procedure: 'com.myapp.rest', baseurl: `http://127.0.0.1:${backendPort}/api/`, timeout: 1, content_limit: 1000 },
-              transport: transportTo(port),
-            },
-            {
-              type: 'class',
-              classname: 'crossbar.bridge.rest.RESTCallee',
-              id: 'rest2',
-              realm: 'realm1',
-              extra: { procedure: 'com.myapp.rest2', baseurl: `http://127.0.0.1:${backendPort}/api/v1`, timeout: 60, concurrency: 2 },
-              transport: transportTo(port),
-            },
-          ],
-        },
-      ],
-    }),
-  );
-  proc = await spawnRouter(['--config', cfg], { CROSSWIRE_PORT: '' });
-  c = await connect(`ws://127.0.0.1:${port}/ws`, 'json');
-  await registered(c.session, 'com.myapp.rest');
-  await registered(c.session, 'com.myapp.rest2');
-});
-
-after(async () => {
-  await c?.close();
-  proc?.child.kill('SIGTERM');
-  if (proc !== undefined) await within(proc.exited, 10000, 'router exit');
-  backend?.closeAllConnections();
-  other?.closeAllConnections();
-  backend?.close();
-  other?.close();
-});
-
 const rest = (kwargs: Record<string, unknown>, procedure = 'com.myapp.rest') => c.session.call(procedure, [], kwargs) as Promise<Reply>;
 
 describe('crossbar.bridge.rest.RESTCallee in a container', () => {
+  before(async () => {
+    backend = createHttpServer(handle);
+    await new Promise<void>((r) => backend.listen(0, '127.0.0.1', r));
+    backendPort = (backend.address() as AddressInfo).port;
+    other = createHttpServer((_req, res) => {
+      otherSeen++;
+      res.end('other');
+    });
+    await new Promise<void>((r) => other.listen(0, '127.0.0.1', r));
+    const port = await freePort();
+    const cfg = join(dir, 'config.json');
+    writeFileSync(
+      cfg,
+      JSON.stringify({
+        version: 2,
+        workers: [
+          { type: 'router', realms: [{ name: 'realm1', roles: [ANON_ALL] }], transports: [{ type: 'websocket', endpoint: { type: 'tcp', port, interface: '127.0.0.1' } }] },
+          {
+            type: 'container',
+            components: [
+              // As in Crossbar's docs, with Crosswire's limits small enough to test.
+              {
+                type: 'class',
+                classname: 'crossbar.bridge.rest.RESTCallee',
+                id: 'rest',
+                realm: 'realm1',
+                extra: { procedure: 'com.myapp.rest', baseurl: `http://127.0.0.1:${backendPort}/api/`, timeout: 1, content_limit: 1000 },
+                transport: transportTo(port),
+              },
+              {
+                type: 'class',
+                classname: 'crossbar.bridge.rest.RESTCallee',
+                id: 'rest2',
+                realm: 'realm1',
+                extra: { procedure: 'com.myapp.rest2', baseurl: `http://127.0.0.1:${backendPort}/api/v1`, timeout: 60, concurrency: 2 },
+                transport: transportTo(port),
+              },
+            ],
+          },
+        ],
+      }),
+    );
+    proc = await spawnRouter(['--config', cfg], { CROSSWIRE_PORT: '' });
+    c = await connect(`ws://127.0.0.1:${port}/ws`, 'json');
+    await registered(c.session, 'com.myapp.rest');
+    await registered(c.session, 'com.myapp.rest2');
+  });
+
+  after(async () => {
+    await c?.close();
+    proc?.child.kill('SIGTERM');
+    if (proc !== undefined) await within(proc.exited, 10000, 'router exit');
+    backend?.closeAllConnections();
+    other?.closeAllConnections();
+    backend?.close();
+    other?.close();
+  });
+
   test('GET with params: the result is {code, content, headers}; the backend saw exactly the request', async () => {
     const before = seen.items.length;
     const r = await rest({ method: 'get', url: 'echo', params: { q: 'a b&c', n: '1' }, headers: { 'X-Token': 'secret' } });
