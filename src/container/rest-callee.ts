@@ -33,8 +33,16 @@ const NAMES = ['method', 'url', 'body', 'headers', 'params'] as const;
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 /** Characters Node refuses in a header value (CR, LF, NUL, other controls). */
 const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
-/** The body decides these: a caller's value could contradict it (request smuggling on a kept-alive connection). */
-const FRAMING = new Set(['content-length', 'transfer-encoding']);
+/**
+ * Set by Crosswire, not by the caller: the body decides the framing (a caller's value could
+ * contradict it: request smuggling on a kept-alive connection), the baseurl the Host (another
+ * Host reaches another virtual host behind the same address, outside the baseurl).
+ */
+const RESERVED = new Map([
+  ['content-length', 'is set from the body'],
+  ['transfer-encoding', 'is set from the body'],
+  ['host', "is the baseurl's host"],
+]);
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 const MAX_REDIRECTS = 10;
 
@@ -141,7 +149,8 @@ export class RestCallee {
     const names = new Map<string, string>();
     for (const [name, value] of Object.entries(dict(v.headers, 'headers'))) {
       if (!TOKEN.test(name)) throw invalid(`header name ${JSON.stringify(name)} is not an HTTP token`);
-      if (FRAMING.has(name.toLowerCase())) throw invalid(`header '${name}' is set from the body; leave it out`);
+      const reserved = RESERVED.get(name.toLowerCase());
+      if (reserved !== undefined) throw invalid(`header '${name}' ${reserved}; leave it out`);
       const values = typeof value === 'string' ? [value] : value;
       if (!Array.isArray(values) || !values.every((x) => typeof x === 'string')) throw invalid(`header '${name}' must be a string or a list of strings`);
       for (const x of values) if (BAD_VALUE.test(x)) throw invalid(`header '${name}' has a character not allowed in a header value (a control character or beyond U+00FF)`);
