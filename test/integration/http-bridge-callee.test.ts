@@ -126,6 +126,7 @@ describe('crossbar.bridge.rest.RESTCallee in a container', () => {
     });
     await new Promise<void>((r) => other.listen(0, '127.0.0.1', r));
     const port = await freePort();
+    const closed = await freePort(); // nothing listens there
     const cfg = join(dir, 'config.json');
     writeFileSync(
       cfg,
@@ -153,6 +154,14 @@ describe('crossbar.bridge.rest.RESTCallee in a container', () => {
                 extra: { procedure: 'com.myapp.rest2', baseurl: `http://127.0.0.1:${backendPort}/api/v1`, timeout: 60, concurrency: 2 },
                 transport: transportTo(port),
               },
+              {
+                type: 'class',
+                classname: 'crossbar.bridge.rest.RESTCallee',
+                id: 'rest3',
+                realm: 'realm1',
+                extra: { procedure: 'com.myapp.rest3', baseurl: `http://127.0.0.1:${closed}/` },
+                transport: transportTo(port),
+              },
             ],
           },
         ],
@@ -162,6 +171,7 @@ describe('crossbar.bridge.rest.RESTCallee in a container', () => {
     c = await connect(`ws://127.0.0.1:${port}/ws`, 'json');
     await registered(c.session, 'com.myapp.rest');
     await registered(c.session, 'com.myapp.rest2');
+    await registered(c.session, 'com.myapp.rest3');
   });
 
   after(async () => {
@@ -282,6 +292,16 @@ describe('crossbar.bridge.rest.RESTCallee in a container', () => {
     assert.ok(Date.now() - t0 >= 900, 'not before the timeout');
     await heldInbox.waitFor(held0 + 1);
     assert.equal((await rest({ method: 'GET', url: 'echo' })).code, 200);
+  });
+
+  test('a backend that cannot be reached: ERROR runtime_error (network) naming the cause; the component serves on', async () => {
+    for (let i = 0; i < 2; i++) {
+      await assert.rejects(rest({ method: 'POST', url: 'x', body: 'b' }, 'com.myapp.rest3'), (e: { error: string; args: unknown[]; kwargs: Record<string, unknown> }) => {
+        isError('wamp.error.runtime_error', /^POST \/x: ECONNREFUSED/)(e);
+        assert.deepEqual(e.kwargs, { reason: 'network', method: 'POST', url: '/x' });
+        return true;
+      });
+    }
   });
 
   test('an answer over content_limit: ERROR runtime_error (too_large), streamed or declared; the component serves on', async () => {
