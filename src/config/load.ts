@@ -950,7 +950,7 @@ function refuseBridgeClass(value: unknown, path: string): void {
     // Container components are handled before (restCalleeComponent): this is a router worker's.
     throw new ConfigError(
       `${path}.classname: Crossbar's HTTP bridge callee runs in a container worker in Crosswire (a built-in JavaScript component, no Python): ` +
-        'move this entry to the components of a "container" worker, with a connecting "transport" to this router (docs/http-bridge.md#callee)',
+        'move this entry to the components of a "container" worker, with a connecting "transport" to this router (docs/http-bridge.md#callee-wamp-calls-as-http-requests)',
     );
   }
 }
