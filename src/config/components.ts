@@ -161,6 +161,17 @@ export const pythonContainerComponentSchema = {
   extra: { doc: 'ComponentConfig.extra (a dict).', format: '*', default: null },
 } satisfies Schema<unknown>;
 
+/**
+ * Crossbar's `crossbar.bridge.rest.RESTCallee` in a container: the keys of a container class
+ * component, and Crosswire's `auth` (client credentials, as a `module` component has them).
+ */
+export const restCalleeComponentSchema = {
+  ...pythonContainerComponentSchema,
+  classname: { doc: 'crossbar.bridge.rest.RESTCallee (a built-in JavaScript component in Crosswire).', format: 'non-empty-string', default: '' },
+  extra: { doc: 'procedure, baseurl; Crosswire: timeout, content_limit, concurrency.', format: '*', default: null },
+  auth: { doc: 'Client credentials: {ticket|wampcra|cryptosign: {...}}.', format: Object, default: null, nullable: true },
+} satisfies Schema<unknown>;
+
 /** A Python class component of a router worker (Crossbar's router component `type: "class"`). */
 export const pythonRouterComponentSchema = {
   type: { doc: 'Component type.', format: ['class'], default: 'class' },

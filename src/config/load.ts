@@ -1,6 +1,7 @@
 import { parseDocument, type ScalarTag, type Tags } from 'yaml';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { availableParallelism, hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import convict, { type Schema } from 'convict';
@@ -24,6 +25,7 @@ import {
   type PythonComponentConfig,
   pythonContainerComponentSchema,
   pythonRouterComponentSchema,
+  restCalleeComponentSchema,
   type RawSocketConnectingTransport,
   rawsocketConnectingTransportSchema,
   type WorkerEnv,
@@ -55,6 +57,7 @@ import { universalTransport } from './universal.js';
 import { configVersion, UPGRADE_HINT } from './upgrade.js';
 import { webTransport } from './web.js';
 import type { BridgeSpec } from './bridge.js';
+import { REST_CALLEE, restCalleeOptions } from './rest-callee.js';
 
 export { ConfigError, section } from './section.js';
 export type { CookieConfig, CookieStoreConfig, EndpointConfig, TlsConfig, TransportConfig, WebOptions, WebPathConfig, WsOptions, WsServiceConfig } from './transport.js';
@@ -857,7 +860,11 @@ function container(value: unknown, path: string, index: number, baseDir: string,
     const at = `${path}.components[${i}]`;
     const type = isObject(x) ? x.type : undefined;
     refuseComponentType(type, at, 'container');
-    if (type === 'class') {
+    if (type === 'class' && isObject(x) && typeof x.classname === 'string' && REST_CALLEE.test(x.classname)) {
+      const m = restCalleeComponent(x, at, i, baseDir, env);
+      components.push(m);
+      ids.push(m.id);
+    } else if (type === 'class') {
       const p = pythonComponent(x, at, i, 'container', id, c.options.restart, native, baseDir, env);
       python.push(p);
       ids.push(p.id);
@@ -939,9 +946,42 @@ function refuseBridgeClass(value: unknown, path: string): void {
         'move extra.subscriptions, method, expectedcode and debug there, with this realm and a role (docs/http-bridge.md)',
     );
   }
-  if (/^crossbar\.(bridge|adapter)\.rest\.RESTCallee$/.test(classname)) {
-    throw new ConfigError(`${path}.classname: Crossbar's HTTP bridge callee (WAMP calls turned into HTTP requests) is not implemented in Crosswire`);
+  if (REST_CALLEE.test(classname)) {
+    // Container components are handled before (restCalleeComponent): this is a router worker's.
+    throw new ConfigError(
+      `${path}.classname: Crossbar's HTTP bridge callee runs in a container worker in Crosswire (a built-in JavaScript component, no Python): ` +
+        'move this entry to the components of a "container" worker, with a connecting "transport" to this router (docs/http-bridge.md#callee-wamp-calls-as-http-requests)',
+    );
   }
+}
+
+/** The built-in JavaScript module that runs a RESTCallee (dist/src/container/rest-callee.js). */
+const REST_CALLEE_MODULE = fileURLToPath(new URL('../container/rest-callee.js', import.meta.url));
+
+/**
+ * Crossbar's `crossbar.bridge.rest.RESTCallee` class component of a container: run by the
+ * container's Node process like a `module` component, with the built-in module and its checked extra.
+ */
+function restCalleeComponent(value: Record<string, unknown>, path: string, index: number, baseDir: string, env: NodeJS.ProcessEnv): ComponentConfig {
+  const c = section<{ id: string | null; realm: string; transport: Record<string, unknown> | null; extra: unknown; auth: Record<string, unknown> | null }>(
+    restCalleeComponentSchema as Schema<unknown> as never,
+    value,
+    path,
+  );
+  if (c.transport === null) throw new ConfigError(`${path}.transport: is required (a connecting transport)`);
+  if (c.transport.type === 'rawsocket') {
+    throw new ConfigError(
+      `${path}.transport.type: 'rawsocket' is not available to the RESTCallee (Crosswire runs it on AutobahnJS, which has no RawSocket client on Node.js): use "websocket"`,
+    );
+  }
+  return {
+    id: c.id ?? `component${index + 1}`,
+    module: REST_CALLEE_MODULE,
+    realm: c.realm,
+    transport: connecting(c.transport, `${path}.transport`, baseDir, env),
+    extra: restCalleeOptions(c.extra, path),
+    auth: componentAuth(c.auth, `${path}.auth`, env),
+  };
 }
 
 const DOTTED = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$/;

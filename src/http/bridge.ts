@@ -8,6 +8,7 @@ import { Op } from '../shared/ipc/protocol.js';
 import type { Logger } from '../shared/log.js';
 import type { HttpRequest, HttpResponse, TemplatedApp } from '../uws.js';
 import { allMethods } from '../uws.js';
+import { canonical } from './header-names.js';
 import type { WorkerHandle } from '../realm-threads.js';
 
 /** Crossbar's error body (crossbar/bridge/rest/common.py `_deny_request`; messages from its _log_categories.py). */
@@ -20,9 +21,6 @@ const MAX_SEEN = 100_000;
 const TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})\.(\d{1,6})Z$/;
 /** Python's int(): optional sign, digits, surrounding blanks. */
 const INTEGER = /^\s*[+-]?\d+\s*$/;
-/** Twisted's canonical header names that are not plain capitalisation (twisted.web.http_headers). */
-const SPECIAL_CAPS: Record<string, string> = { 'content-md5': 'Content-MD5', dnt: 'DNT', etag: 'ETag', p3p: 'P3P', te: 'TE', 'www-authenticate': 'WWW-Authenticate', 'x-xss-protection': 'X-XSS-Protection' };
-const canonical = (name: string) => SPECIAL_CAPS[name] ?? name.replace(/(^|-)([a-z])/g, (_, d: string, c: string) => d + c.toUpperCase());
 
 interface Pending {
   res: HttpResponse;
