@@ -164,11 +164,19 @@ function start(container: ContainerConfig, logLevel: string): void {
   });
 }
 
+let stopping = false;
+
+/**
+ * Stops the components and exits; once (a 'stop' message, SIGTERM and the IPC channel closing
+ * all lead here, and disconnecting a channel that is closed already throws).
+ */
 function stop(code: number): void {
+  if (stopping) return;
+  stopping = true;
   for (const c of components) c.stop();
   // Give the GOODBYEs a moment to leave, then go.
   setTimeout(() => process.exit(code), 200).unref();
-  process.disconnect?.();
+  if (process.connected) process.disconnect?.();
 }
 
 process.on('message', (m: { k: string; container?: ContainerConfig; logLevel?: string }) => {

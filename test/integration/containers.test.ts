@@ -113,6 +113,8 @@ describe('a router with a container', () => {
       await c.close();
       proc.child.kill('SIGTERM');
       assert.equal((await within(proc.exited, 10000, 'exit')).code, 0);
+      // The container process stops once: no second disconnect of its closed IPC channel (an uncaught ERR_IPC_DISCONNECTED).
+      assert.deepEqual(proc.stdout.filter((l) => /uncaught exception|IPC channel|"level":60/.test(l)), []);
     }
   });
 
