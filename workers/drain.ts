@@ -9,7 +9,7 @@ const POLL_MS = 50;
 
 /** A session is busy while it waits for a call's result or serves an invocation someone waits for. */
 function busy(s: Session): boolean {
-  return s.calls.size > 0 || s.invocations.size > 0;
+  return s.calls.size > 0 || s.queued !== null || s.invocations.size > 0;
 }
 
 /**
@@ -93,7 +93,7 @@ export class Drain {
     let calls = 0;
     for (const [s, realm] of this.#busy) {
       if (s.state !== SessionState.ESTABLISHED) continue;
-      calls += s.calls.size;
+      calls += s.calls.size + (s.queued?.size ?? 0);
       realm.dealer.failPendingCalls(s, `${MESSAGE}: the call did not finish within the drain timeout`);
     }
     for (const [s, realm] of this.#busy) realm.goodbye(s, Uri.SYSTEM_SHUTDOWN, MESSAGE);
