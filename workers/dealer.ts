@@ -473,13 +473,19 @@ export class Dealer {
   /** Fails a session's calls that are still waiting (the router is going away). */
   failPendingCalls(s: Session, message: string): void {
     // The queued ones first: a call of `s` ending below must not send one of them to a callee.
-    for (const q of s.queued === null ? [] : [...s.queued.values()]) {
-      this.#unqueue(q);
-      this.out.send(s.connId, [MsgType.ERROR, MsgType.CALL, q.requestId, { message }, Uri.CANCELED]);
-    }
+    this.failQueuedCalls(s, message);
     for (const inv of [...s.calls.values()]) {
       this.out.send(s.connId, [MsgType.ERROR, MsgType.CALL, inv.callRequestId, { message }, Uri.CANCELED]);
       this.#finish(inv);
+    }
+  }
+
+  /** Fails a session's calls waiting in call queues (the router is going away). */
+  failQueuedCalls(s: Session, message: string): void {
+    if (s.queued === null) return;
+    for (const q of [...s.queued.values()]) {
+      this.#unqueue(q);
+      this.out.send(s.connId, [MsgType.ERROR, MsgType.CALL, q.requestId, { message }, Uri.CANCELED]);
     }
   }
 

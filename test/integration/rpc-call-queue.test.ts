@@ -417,3 +417,58 @@ for (const ser of SERIALIZERS) {
     });
   });
 }
+
+describe('call queues and the graceful drain', () => {
+  /** A router with a call queue, a callee (concurrency 1) answering when the test says, and two callers: A's call runs, B's waits. */
+  async function setup(drainMs: number) {
+    const s = await startRouter({ realms: [{ name: 'realm1', roles: [ANONYMOUS_ALL], store: STORE }], crosswire: { shutdown_timeout: drainMs } });
+    const callee = await connect(s.url, 'json');
+    const started = new Inbox<string>();
+    const release = new Map<string, (v: unknown) => void>();
+    await callee.session.register(
+      'com.q.drain',
+      (args: unknown[] | undefined) => {
+        const d = deferred<unknown>();
+        release.set(String(args?.[0]), d.resolve);
+        started.push(String(args?.[0]));
+        return d.promise;
+      },
+      { concurrency: 1 } as never,
+    );
+    const [a, b] = await Promise.all([connect(s.url, 'json'), connect(s.url, 'msgpack')]);
+    const outcome = (p: Promise<unknown>) => p.then((v) => `result:${String(v)}`, (e: { error?: string }) => e.error ?? 'error');
+    const callA = outcome(a.session.call('com.q.drain', ['a']));
+    await started.waitFor(1);
+    const callB = outcome(b.session.call('com.q.drain', ['b']));
+    await within(b.session.call('wamp.session.count'), 5000, "B's round trip: its call waits");
+    assert.deepEqual(started.items, ['a']);
+    return { s, callee, a, b, started, release, callA, callB };
+  }
+
+  test('a waiting call keeps its caller through the drain and goes when the room comes back; then everyone gets GOODBYE', async () => {
+    const { s, callee, a, b, started, release, callA, callB } = await setup(8000);
+    const stopping = s.router.shutdown(8000);
+    // B is busy (its call waits): not told to leave yet. A's answer sends B's call.
+    release.get('a')!('A');
+    assert.equal(await within(callA, 5000, "A's call"), 'result:A');
+    await started.waitFor(2);
+    assert.equal(b.connection.isOpen, true, 'B is still there');
+    release.get('b')!('B');
+    assert.equal(await within(callB, 5000, "B's call"), 'result:B');
+    const closed = await within(Promise.all([a.closed, b.closed, callee.closed]), 5000, 'every session to get GOODBYE');
+    for (const c of closed) assert.equal(c.details.reason, 'wamp.close.system_shutdown');
+    await within(stopping, 5000, 'shutdown to finish');
+  });
+
+  test('at the drain timeout a waiting call gets wamp.error.canceled, and is not sent to the callee when the running call is canceled', async () => {
+    const { s, callee, a, b, started, callA, callB } = await setup(300);
+    const at = Date.now();
+    const stopping = s.router.shutdown(300);
+    assert.equal(await within(callB, 5000, "B's waiting call"), 'wamp.error.canceled');
+    assert.ok(Date.now() - at >= 250, 'B waited for the drain timeout, not told to leave at once');
+    assert.equal(await within(callA, 5000, "A's running call"), 'wamp.error.canceled');
+    await within(Promise.all([a.closed, b.closed, callee.closed]), 5000, 'every session to close');
+    await within(stopping, 5000, 'shutdown to finish');
+    assert.deepEqual(started.items, ['a'], "B's call never reached the callee");
+  });
+});
