@@ -467,6 +467,9 @@ export class Dealer {
       this.#byId.delete(reg.id);
       if (reg.queue !== null) this.#cancelQueued(reg);
       this.events.deleted(s, reg);
+    } else if (reg.queue !== null) {
+      // Another callee may now be the one the policy names (first, last) and have room.
+      this.#dispatchQueued(reg);
     }
   }
 

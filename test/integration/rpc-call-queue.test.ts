@@ -326,6 +326,27 @@ describe('call queues (raw frames)', () => {
     }
   });
 
+  test('first: when the full callee the policy names unregisters, the next one (with room) takes the waiting calls', async () => {
+    const [x, y, caller] = [await rawPeer(), await rawPeer(), await rawPeer()];
+    const p = uri('first');
+    const regId = await register(x, 1, p, { invoke: 'first', concurrency: 1 });
+    await register(y, 1, p, { invoke: 'first', concurrency: 1 });
+    caller.send([48, 1, {}, p, ['x']]);
+    const ix = await x.next(68);
+    caller.send([48, 2, {}, p, ['waits']]);
+    await sync(caller);
+    waiting(caller, 1, 2);
+    assert.equal(y.received.filter((m) => m[0] === 68).length, 0, 'first: y is not used while x is first');
+    x.send([66, 2, regId]);
+    await x.next(67);
+    const iy = await y.next(68);
+    assert.equal(arg(iy), 'waits');
+    y.send([70, iy[1], {}, ['y']]);
+    assert.deepEqual(await answer(caller, 2), [50, 2, {}, ['y']]);
+    x.send([70, ix[1], {}, ['x']]);
+    assert.deepEqual(await answer(caller, 1), [50, 1, {}, ['x']]);
+  });
+
   test("a CALL reusing a waiting call's request id is a protocol violation (ABORT); its waiting call is dropped, others carry on", async () => {
     const callee = await rawPeer();
     const [bad, good] = [await rawPeer(), await rawPeer()];
