@@ -7,10 +7,17 @@ import { copyPpt } from './broker.js';
 import { type Limits, limited, overLimit } from './limits.js';
 import { type Match, UriIndex } from './match/uri-index.js';
 import type { Output } from './output.js';
-import { type Callee, Invocation, type InvokePolicy, Registration, type Session, serves } from './session.js';
+import { type Callee, Invocation, type InvokePolicy, QueuedCall, Registration, type Session, serves } from './session.js';
 
 // Registrations and calls in flight are records a session shares with the dealer (workers/session.ts).
 export { type Callee, Invocation, type InvokePolicy, Registration };
+
+/** Realm `store.call-queue[]` entry (Crossbar's realm store vocabulary): at most `limit` calls wait per registration. */
+export interface CallQueueConfig {
+  uri: string;
+  match: Match;
+  limit: number;
+}
 
 /**
  * Crossbar.io's answer to a call none of whose callees has room (REGISTER.Options.concurrency;
@@ -31,6 +38,12 @@ export function holdSlot(inv: Invocation, callee: Callee): void {
   callee.active++;
   inv.slot = callee;
 }
+
+/** Why a call that waited in a call queue is canceled when its registration loses its callees. */
+const LOST_CALLEES = 'the procedure lost its callees while the call waited in the call queue';
+
+/** The oldest call waiting in a queue, if any. */
+const first = (queue: Set<QueuedCall> | null): QueuedCall | undefined => (queue === null ? undefined : queue.values().next().value);
 
 /** The longest delay a Node timer holds (signed 32-bit milliseconds). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -67,12 +80,20 @@ export class Dealer {
   #filtered = 0;
   /** The cluster link (workers/cluster/rpc.ts), or null: a single node. */
   cluster: DealerBackplane | null = null;
+  /** The realm's call queues by called procedure pattern (`store.call-queue`), or null: none configured. */
+  readonly #queues: UriIndex<CallQueueConfig> | null = null;
 
   constructor(
     readonly out: Output,
     readonly events: DealerEvents,
     readonly limits: Limits,
-  ) {}
+    callQueues: readonly CallQueueConfig[] = [],
+  ) {
+    if (callQueues.length > 0) {
+      this.#queues = new UriIndex<CallQueueConfig>();
+      for (const q of callQueues) this.#queues.set(q.uri, q.match, q);
+    }
+  }
 
   get(id: number): Registration | undefined {
     return this.#byId.get(id);
@@ -143,6 +164,8 @@ export class Dealer {
     this.out.send(s.connId, [MsgType.REGISTERED, requestId, reg.id]);
     if (created) this.events.created(s, reg);
     this.events.registered(s, reg);
+    // A callee joining a shared registration may have room for calls that wait.
+    if (reg.queue !== null) this.#dispatchQueued(reg);
   }
 
   unregister(s: Session, requestId: number, registrationId: number): void {
@@ -178,21 +201,41 @@ export class Dealer {
       this.out.send(ongoing.callee.connId, more);
       return;
     }
+    const queued = s.queued;
+    if (queued !== null && queued.has(requestId)) throw new ProtocolViolation(`CALL request id ${requestId} is already in use by a call waiting in a call queue`);
     if (progress && !s.has('caller', 'progressive_call_invocations')) {
       throw new ProtocolViolation('CALL.Options.progress used without announcing progressive_call_invocations');
     }
-    const ppt = options.ppt_scheme !== undefined;
-    if (ppt && !s.has('caller', 'payload_passthru_mode')) {
+    if (options.ppt_scheme !== undefined && !s.has('caller', 'payload_passthru_mode')) {
       throw new ProtocolViolation('ppt_scheme used without announcing payload_passthru_mode');
     }
     const max = this.limits.max_pending_calls_per_session;
-    if (max > 0 && s.calls.size >= max && limited(s)) {
-      throw overLimit(s, 'max_pending_calls_per_session', `this session has ${s.calls.size} calls waiting for their callees already`);
+    if (max > 0) {
+      // Calls waiting in a call queue are pending too.
+      const pending = queued === null ? s.calls.size : s.calls.size + queued.size;
+      if (pending >= max && limited(s)) {
+        throw overLimit(s, 'max_pending_calls_per_session', `this session has ${pending} calls waiting for their callees already`);
+      }
     }
     const reg = this.route(procedure);
     if (reg === undefined) throw new WampError(Uri.NO_SUCH_PROCEDURE, `no callee registered for '${procedure}'`);
     const callee = reg.pick(procedure);
-    if (callee === undefined) throw maxConcurrency(reg, procedure);
+    if (callee === undefined) return this.#enqueue(s, msg, reg, disclose);
+    const timeout = typeof options.timeout === 'number' ? options.timeout : 0;
+    this.#invoke(s, msg, reg, callee, disclose, timeout, timeout);
+  }
+
+  /**
+   * Sends the INVOCATION of CALL `msg` from `s` to `callee` of `reg`: a fresh call, or one that
+   * waited in the call queue. `timeout`: CALL.Options.timeout (ms, 0: none), `remaining`: what is
+   * left of it now.
+   */
+  #invoke(s: Session, msg: unknown[], reg: Registration, callee: Callee, disclose: boolean, timeout: number, remaining: number): void {
+    const requestId = msg[1] as number;
+    const options = msg[2] as Dict;
+    const procedure = msg[3] as string;
+    const progress = options.progress === true;
+    const ppt = options.ppt_scheme !== undefined;
     const cs = callee.session;
     if (progress && !cs.has('callee', 'progressive_call_invocations')) {
       throw new WampError(Uri.FEATURE_NOT_SUPPORTED, 'the callee does not support progressive call invocations');
@@ -220,15 +263,95 @@ export class Dealer {
     if (receiveProgress) details.receive_progress = true;
     if (progress) details.progress = true;
     if (ppt) copyPpt(options, details);
-    const timeout = typeof options.timeout === 'number' ? options.timeout : 0;
     if (timeout > 0) {
       // WAMP spec, "Call Timeouts" (milliseconds): forwarded to a callee that asked for it, else the dealer's.
-      if (callee.forwardTimeout && cs.has('callee', 'call_timeout')) details.timeout = timeout;
-      else this.#arm(inv, timeout, timeout);
+      if (callee.forwardTimeout && cs.has('callee', 'call_timeout')) details.timeout = remaining;
+      else this.#arm(inv, remaining, timeout);
     }
     const invocation: unknown[] = [MsgType.INVOCATION, inv.id, reg.id, details];
     pushTail(invocation, msg, 4);
     this.out.send(cs.connId, invocation);
+  }
+
+  /**
+   * A call `reg`'s policy can send to no callee now (none has room: REGISTER.Options.concurrency)
+   * waits in `reg`'s call queue if a realm `store.call-queue` entry matches the called procedure
+   * and holds fewer calls than its limit; else ERROR crossbar.error.max_concurrency_reached. A
+   * progressive call is not queued.
+   */
+  #enqueue(s: Session, msg: unknown[], reg: Registration, disclose: boolean): void {
+    const procedure = msg[3] as string;
+    const options = msg[2] as Dict;
+    const entry = this.#queues === null || options.progress === true ? undefined : this.#queues.matchBest(procedure);
+    if (entry === undefined) throw maxConcurrency(reg, procedure);
+    const queue = (reg.queue ??= new Set());
+    if (queue.size >= entry.limit) {
+      throw new WampError(Uri.MAX_CONCURRENCY_REACHED, `${maxConcurrency(reg, procedure).message}, and its call queue is full (${entry.limit} calls wait already)`);
+    }
+    const timeout = typeof options.timeout === 'number' ? options.timeout : 0;
+    const q = new QueuedCall(s, msg, reg, disclose, timeout, timeout > 0 ? performance.now() + timeout : 0);
+    queue.add(q);
+    (s.queued ??= new Map()).set(q.requestId, q);
+    if (timeout > 0) this.#armQueued(q, timeout);
+  }
+
+  /** Times out queued call `q` after `remaining` ms (chained as #arm). */
+  #armQueued(q: QueuedCall, remaining: number): void {
+    const step = Math.min(remaining, MAX_TIMER_MS);
+    q.timer = setTimeout(() => {
+      q.timer = null;
+      if (remaining > step) return this.#armQueued(q, remaining - step);
+      this.#unqueue(q);
+      this.out.send(q.caller.connId, [MsgType.ERROR, MsgType.CALL, q.requestId, { message: `the call timed out after ${q.timeout} ms (it waited in the call queue)` }, Uri.TIMEOUT]);
+    }, step);
+  }
+
+  /** Forgets queued call `q` (dispatched, timed out, canceled, or its caller left). */
+  #unqueue(q: QueuedCall): void {
+    const queue = q.registration.queue;
+    if (queue !== null && queue.delete(q) && queue.size === 0) q.registration.queue = null;
+    const mine = q.caller.queued;
+    if (mine !== null && mine.get(q.requestId) === q) {
+      mine.delete(q.requestId);
+      if (mine.size === 0) q.caller.queued = null;
+    }
+    if (q.timer !== null) {
+      clearTimeout(q.timer);
+      q.timer = null;
+    }
+  }
+
+  /**
+   * Sends the calls waiting in `reg`'s queue, oldest first, while its policy finds a callee with
+   * room: each as a fresh call would go (#invoke), with what is left of its timeout.
+   */
+  #dispatchQueued(reg: Registration): void {
+    for (let q = first(reg.queue); q !== undefined; q = first(reg.queue)) {
+      if (reg.filtered > 0 && !reg.callees.some((c) => serves(c, q!.procedure))) {
+        // The callees that may serve this procedure are gone (the others' roles cover part of the pattern).
+        this.#unqueue(q);
+        this.out.send(q.caller.connId, [MsgType.ERROR, MsgType.CALL, q.requestId, { message: LOST_CALLEES }, Uri.CANCELED]);
+        continue;
+      }
+      const callee = reg.pick(q.procedure);
+      if (callee === undefined) return;
+      this.#unqueue(q);
+      const remaining = q.timeout > 0 ? Math.max(1, Math.ceil(q.deadline - performance.now())) : 0;
+      try {
+        this.#invoke(q.caller, q.msg, reg, callee, q.disclose, q.timeout, remaining);
+      } catch (e) {
+        if (!(e instanceof WampError)) throw e;
+        this.out.send(q.caller.connId, [MsgType.ERROR, MsgType.CALL, q.requestId, e.message !== e.uri ? { message: e.message } : {}, e.uri]);
+      }
+    }
+  }
+
+  /** Fails every call waiting in `reg`'s queue (its last callee is gone). */
+  #cancelQueued(reg: Registration): void {
+    for (let q = first(reg.queue); q !== undefined; q = first(reg.queue)) {
+      this.#unqueue(q);
+      this.out.send(q.caller.connId, [MsgType.ERROR, MsgType.CALL, q.requestId, { message: LOST_CALLEES }, Uri.CANCELED]);
+    }
   }
 
   /** YIELD [70, INVOCATION.Request, Options, Arguments?, ArgumentsKw?] from a callee. */
@@ -238,22 +361,22 @@ export class Dealer {
     const inv = this.#find(s, msg[1] as number, 'YIELD');
     if (inv === undefined) return;
     if (progress && !inv.receiveProgress) return; // the caller did not ask for progress: nothing to relay
-    if (!progress) this.#finish(inv);
     const details: Dict = progress ? { progress: true } : {};
     if (options.ppt_scheme !== undefined) copyPpt(options, details);
     const result: unknown[] = [MsgType.RESULT, inv.callRequestId, details];
     pushTail(result, msg, 3);
     this.out.send(inv.caller.connId, result);
+    if (!progress) this.#finish(inv);
   }
 
   /** ERROR [8, 68, INVOCATION.Request, Details, Error, Arguments?, ArgumentsKw?] from a callee. */
   error(s: Session, msg: unknown[]): void {
     const inv = this.#find(s, msg[2] as number, 'ERROR');
     if (inv === undefined) return;
-    this.#finish(inv);
     const err: unknown[] = [MsgType.ERROR, MsgType.CALL, inv.callRequestId, msg[3], msg[4]];
     pushTail(err, msg, 5);
     this.out.send(inv.caller.connId, err);
+    this.#finish(inv);
   }
 
   /**
@@ -262,7 +385,15 @@ export class Dealer {
    */
   cancel(s: Session, requestId: number, options: Dict, reason: string = Uri.CANCELED): void {
     const inv = s.calls.get(requestId);
-    if (inv === undefined) return; // already answered: nothing to cancel
+    if (inv === undefined) {
+      // A call waiting in a call queue: no callee has it, so no INTERRUPT whatever the mode.
+      const q = s.queued?.get(requestId);
+      if (q !== undefined) {
+        this.#unqueue(q);
+        this.out.send(s.connId, [MsgType.ERROR, MsgType.CALL, requestId, { message: 'canceled while waiting in the call queue' }, Uri.CANCELED]);
+      }
+      return; // else already answered: nothing to cancel
+    }
     const calleeCancels = inv.callee.has('callee', 'call_canceling');
     const mode = calleeCancels ? ((options.mode as string | undefined) ?? 'killnowait') : 'skip';
     if (mode === 'kill') {
@@ -270,9 +401,9 @@ export class Dealer {
       this.out.send(inv.callee.connId, [MsgType.INTERRUPT, inv.id, { mode: 'kill', reason }]);
       return;
     }
-    this.#finish(inv);
     this.out.send(s.connId, [MsgType.ERROR, MsgType.CALL, requestId, { message: `canceled (${mode})` }, Uri.CANCELED]);
     if (mode === 'killnowait') this.out.send(inv.callee.connId, [MsgType.INTERRUPT, inv.id, { mode: 'killnowait', reason }]);
+    this.#finish(inv);
   }
 
   /**
@@ -287,11 +418,11 @@ export class Dealer {
   #timedOut(inv: Invocation, ms: number): void {
     inv.timer = null;
     if (inv.caller.calls.get(inv.callRequestId) !== inv) return;
-    this.#finish(inv);
     this.out.send(inv.caller.connId, [MsgType.ERROR, MsgType.CALL, inv.callRequestId, { message: `the call timed out after ${ms} ms` }, Uri.TIMEOUT]);
     if (inv.callee.has('callee', 'call_canceling')) {
       this.out.send(inv.callee.connId, [MsgType.INTERRUPT, inv.id, { mode: 'killnowait', reason: Uri.TIMEOUT }]);
     }
+    this.#finish(inv);
   }
 
   /** The pending invocation `id` of callee `s`; undefined for one already finished (late answer, dropped). */
@@ -304,17 +435,21 @@ export class Dealer {
     return inv;
   }
 
-  /** The call is over (answered, canceled, timed out or abandoned): forget it on both sides. */
+  /**
+   * The call is over (answered, canceled, timed out or abandoned): forget it on both sides. The
+   * room it held goes to the registration's queued calls (after the answers above were sent).
+   */
   #finish(inv: Invocation): void {
-    if (inv.slot !== null) {
-      inv.slot.active--;
-      inv.slot = null;
-    }
     inv.callee.invocations.delete(inv.id);
     if (inv.caller.calls.get(inv.callRequestId) === inv) inv.caller.calls.delete(inv.callRequestId);
     if (inv.timer !== null) {
       clearTimeout(inv.timer);
       inv.timer = null;
+    }
+    if (inv.slot !== null) {
+      inv.slot.active--;
+      inv.slot = null;
+      if (inv.registration.queue !== null) this.#dispatchQueued(inv.registration);
     }
   }
 
@@ -330,32 +465,49 @@ export class Dealer {
     if (reg.callees.length === 0) {
       this.#index.delete(reg.procedure, reg.match);
       this.#byId.delete(reg.id);
+      if (reg.queue !== null) this.#cancelQueued(reg);
       this.events.deleted(s, reg);
+    } else if (reg.queue !== null) {
+      // Another callee may now be the one the policy names (first, last) and have room.
+      this.#dispatchQueued(reg);
     }
   }
 
   /** Fails a session's calls that are still waiting (the router is going away). */
   failPendingCalls(s: Session, message: string): void {
+    // The queued ones first: a call of `s` ending below must not send one of them to a callee.
+    this.failQueuedCalls(s, message);
     for (const inv of [...s.calls.values()]) {
-      this.#finish(inv);
       this.out.send(s.connId, [MsgType.ERROR, MsgType.CALL, inv.callRequestId, { message }, Uri.CANCELED]);
+      this.#finish(inv);
+    }
+  }
+
+  /** Fails a session's calls waiting in call queues (the router is going away). */
+  failQueuedCalls(s: Session, message: string): void {
+    if (s.queued === null) return;
+    for (const q of [...s.queued.values()]) {
+      this.#unqueue(q);
+      this.out.send(s.connId, [MsgType.ERROR, MsgType.CALL, q.requestId, { message }, Uri.CANCELED]);
     }
   }
 
   /** A session left: drop its registrations, fail calls it was serving, interrupt calls it made. */
   leave(s: Session): void {
     for (const reg of [...s.registrations]) this.#remove(reg, s);
+    // Its calls waiting in call queues go first: a call of its own ending below must not send them.
+    if (s.queued !== null) for (const q of [...s.queued.values()]) this.#unqueue(q);
     for (const inv of [...s.invocations.values()]) {
-      this.#finish(inv);
       // WAMP spec, "Callee Leaving": the caller gets an ERROR.
       this.out.send(inv.caller.connId, [MsgType.ERROR, MsgType.CALL, inv.callRequestId, { message: 'the callee left before answering' }, Uri.CANCELED]);
+      this.#finish(inv);
     }
     for (const inv of [...s.calls.values()]) {
-      this.#finish(inv);
       // WAMP spec, "Caller Leaving": interrupt the callee if it can be interrupted; its late answer is dropped.
       if (inv.callee.has('callee', 'call_canceling')) {
         this.out.send(inv.callee.connId, [MsgType.INTERRUPT, inv.id, { mode: 'killnowait', reason: Uri.CANCELED }]);
       }
+      this.#finish(inv);
     }
   }
 }

@@ -9,7 +9,7 @@ const POLL_MS = 50;
 
 /** A session is busy while it waits for a call's result or serves an invocation someone waits for. */
 function busy(s: Session): boolean {
-  return s.calls.size > 0 || s.invocations.size > 0;
+  return s.calls.size > 0 || s.queued !== null || s.invocations.size > 0;
 }
 
 /**
@@ -91,10 +91,17 @@ export class Drain {
     this.#timer = null;
     this.#stopPolling();
     let calls = 0;
+    const message = `${MESSAGE}: the call did not finish within the drain timeout`;
+    // Calls waiting in call queues first: the calls failed below give their callees' room back, which must not send them.
+    for (const [s, realm] of this.#busy) {
+      if (s.state !== SessionState.ESTABLISHED) continue;
+      calls += s.queued?.size ?? 0;
+      realm.dealer.failQueuedCalls(s, message);
+    }
     for (const [s, realm] of this.#busy) {
       if (s.state !== SessionState.ESTABLISHED) continue;
       calls += s.calls.size;
-      realm.dealer.failPendingCalls(s, `${MESSAGE}: the call did not finish within the drain timeout`);
+      realm.dealer.failPendingCalls(s, message);
     }
     for (const [s, realm] of this.#busy) realm.goodbye(s, Uri.SYSTEM_SHUTDOWN, MESSAGE);
     this.log.info({ sessions: this.#busy.size, canceledCalls: calls }, 'drain timeout: canceled the calls still waiting');

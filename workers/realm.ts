@@ -69,7 +69,7 @@ export class Realm implements AuthRealm, HandlerContext {
     this.meta = new MetaEvents(this);
     this.gate = new AuthorizerGate(this, auth);
     this.broker = new Broker(out, this.meta, cfg.history.length > 0 ? new EventStore(cfg.history, cfg.limits) : null, cfg.limits);
-    this.dealer = new Dealer(out, this.meta, cfg.limits);
+    this.dealer = new Dealer(out, this.meta, cfg.limits, cfg.callQueue);
     for (const r of cfg.roles) this.roles.set(r.name, r.authorizer !== undefined ? new DynamicRole(r) : new RolePermissions(r, maxCachedUri(cfg.limits)));
     this.#welcomeRoles = routerRoles(this.metaApi, cfg.history.length > 0);
   }

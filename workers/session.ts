@@ -67,6 +67,8 @@ export class Session {
   get testaments(): Testament[] {
     return (this.#testaments ??= []);
   }
+  /** This session's calls waiting in a call queue (realm `store.call-queue`), by CALL request id; null while none. */
+  queued: Map<number, QueuedCall> | null = null;
   /** Session-scope request ids of INVOCATIONs sent to this callee (WAMP spec, "IDs"). */
   #nextInvocation = 1;
   /** WELCOME.Details.authextra (handed to dynamic authorizers). */
@@ -255,6 +257,8 @@ export class Registration {
   filtered = 0;
   /** How many callees have a `concurrency` (0: picking a callee needs no look at what they have in flight). */
   limited = 0;
+  /** Calls waiting for a callee with room (realm `store.call-queue`), oldest first; null while none. */
+  queue: Set<QueuedCall> | null = null;
   #next = 0;
   constructor(
     readonly id: number,
@@ -314,6 +318,31 @@ export class Registration {
   }
   info(): Dict {
     return { id: this.id, created: this.created, uri: this.procedure, match: this.match, invoke: this.invoke };
+  }
+}
+
+/**
+ * A CALL waiting in its registration's call queue (realm `store.call-queue`) for a callee with
+ * room (REGISTER.Options.concurrency); it becomes an Invocation when one has room.
+ */
+export class QueuedCall {
+  timer: NodeJS.Timeout | null = null;
+  constructor(
+    readonly caller: Session,
+    /** The CALL as received (its payload goes out in the INVOCATION). */
+    readonly msg: unknown[],
+    readonly registration: Registration,
+    /** Whether the caller's role discloses it to the callee (as at the CALL). */
+    readonly disclose: boolean,
+    /** CALL.Options.timeout (ms, 0: none) and when it ends (performance.now() ms). */
+    readonly timeout: number,
+    readonly deadline: number,
+  ) {}
+  get requestId(): number {
+    return this.msg[1] as number;
+  }
+  get procedure(): string {
+    return this.msg[3] as string;
   }
 }
 

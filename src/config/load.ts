@@ -392,25 +392,27 @@ function realm(value: unknown, path: string, warnings: string[], heapMb: number)
     name: r.name,
     roles,
     options: { uri_check: r.options.uri_check, enable_meta_api: r.options.enable_meta_api },
-    history: checkStore(r.store, `${path}.store`),
+    ...checkStore(r.store, `${path}.store`),
     limits: resolveLimits(r.options, heapMb),
   };
 }
 
-/** Crossbar's realm `store` (memory only): the event history it configures. */
-function checkStore(v: Record<string, unknown> | null, path: string): RealmConfig['history'] {
-  if (v === null) return [];
-  for (const k of Object.keys(v)) {
-    if (k === 'call-queue') throw new ConfigError(`${path}.call-queue: call queues are not implemented yet`);
-    if (!['type', 'limit', 'event-history'].includes(k)) throw new ConfigError(`${path}.${k}: unknown key`);
-  }
+/** Crossbar's realm `store` (memory only): the event history and the call queues it configures. */
+function checkStore(v: Record<string, unknown> | null, path: string): Pick<RealmConfig, 'history' | 'callQueue'> {
+  if (v === null) return { history: [], callQueue: [] };
+  for (const k of Object.keys(v)) if (!['type', 'limit', 'event-history', 'call-queue'].includes(k)) throw new ConfigError(`${path}.${k}: unknown key`);
   if (v.type !== 'memory') throw new ConfigError(`${path}.type: must be "memory" (the only store Crosswire has)`);
   const limit = v.limit ?? 100;
   if (!Number.isInteger(limit) || (limit as number) < 1) throw new ConfigError(`${path}.limit: must be a positive integer`);
-  const entries = v['event-history'] ?? [];
-  if (!Array.isArray(entries)) throw new ConfigError(`${path}.event-history: must be a list`);
+  return { history: storeEntries(v, 'event-history', path, limit as number), callQueue: storeEntries(v, 'call-queue', path, limit as number) };
+}
+
+/** The `{uri, match, limit}` entries of a store's `event-history` or `call-queue` (`limit`: the store's when absent). */
+function storeEntries(v: Record<string, unknown>, key: 'event-history' | 'call-queue', path: string, limit: number): RealmConfig['history'] {
+  const entries = v[key] ?? [];
+  if (!Array.isArray(entries)) throw new ConfigError(`${path}.${key}: must be a list`);
   return entries.map((e: unknown, i) => {
-    const p = `${path}.event-history[${i}]`;
+    const p = `${path}.${key}[${i}]`;
     if (!isObject(e)) throw new ConfigError(`${p}: must be an object`);
     for (const k of Object.keys(e)) if (!['uri', 'match', 'limit'].includes(k)) throw new ConfigError(`${p}.${k}: unknown key`);
     const match = e.match ?? 'exact';

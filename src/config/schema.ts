@@ -370,7 +370,7 @@ export const realmSchema: Schema<RealmFileConfig> = {
     ...realmLimitsSchema,
   },
   // Object-valued: checked by checkStore (load.ts).
-  store: { doc: 'Realm store: {"type": "memory", "limit": N, "event-history": [{uri, match, limit}]}.', format: Object, default: null, nullable: true },
+  store: { doc: 'Realm store: {"type": "memory", "limit": N, "event-history": [{uri, match, limit}], "call-queue": [{uri, match, limit}]}.', format: Object, default: null, nullable: true },
 };
 
 export interface RoleFileConfig {

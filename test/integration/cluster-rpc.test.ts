@@ -35,6 +35,8 @@ const REALMS = [
         ],
       },
     ],
+    // Call queues are per node (docs/cluster.md): only com.rpc.cq* calls wait.
+    store: { type: 'memory', 'call-queue': [{ uri: 'com.rpc.cq', match: 'prefix', limit: 10 }] },
   },
 ];
 
@@ -403,6 +405,33 @@ describe('RPC across nodes (real nats-server, three nodes)', () => {
     callee.send([70, i3[1], {}, ['r3']]);
     assert.deepEqual(await callerA.next(50, 10_000), [50, 3, {}, ['r3']]);
     assert.equal(callee.received.filter((m) => m[0] === 68).length, 0, 'no refused call reached the callee');
+  });
+
+  test("call queues are per node: a caller's node queues its own calls to a full remote callee; the callee's node refuses another node's call, not queued (raw frames)", async () => {
+    const callee = await raw(1, 'msgpack', []);
+    const callerA = await raw(0, 'json', []);
+    const callerC = await raw(2, 'json', []);
+    const p = uri('cq');
+    callee.send([64, 1, { concurrency: 1 }, p]);
+    await callee.next(65);
+    await seen([obs[0]!, obs[2]!], p, 1);
+    callerA.send([48, 1, {}, p, ['a1']]);
+    const i1 = await callee.next(68, 10_000);
+    // Node A knows its own call in flight: its second waits there.
+    callerA.send([48, 2, {}, p, ['a2']]);
+    // Node C does not know the callee is full: the callee's node refuses C's call; C does not queue it.
+    callerC.send([48, 1, {}, p, ['c1']]);
+    const e1 = await callerC.next(8, 10_000);
+    assert.deepEqual([e1[1], e1[2], e1[4]], [48, 1, 'crossbar.error.max_concurrency_reached']);
+    assert.equal(callerA.received.length, 0, "A's second call waits");
+    // The answer to a1 reaches node A, which sends a2 from its queue.
+    callee.send([70, i1[1], {}, ['r1']]);
+    assert.deepEqual(await callerA.next(50, 10_000), [50, 1, {}, ['r1']]);
+    const i2 = await callee.next(68, 10_000);
+    assert.deepEqual(i2[4], ['a2']);
+    callee.send([70, i2[1], {}, ['r2']]);
+    assert.deepEqual(await callerA.next(50, 10_000), [50, 2, {}, ['r2']]);
+    assert.equal(callee.received.filter((m) => m[0] === 68).length, 0, "C's refused call never reached the callee");
   });
 
   test('single is unique cluster-wide: a second REGISTER on any node is refused, also when nodes race (single against single, shared or another policy)', async () => {

@@ -96,7 +96,6 @@ describe('Crossbar-style files', () => {
     refused(router({}, { options: { max_mesage_size: 1 } }), /workers\[0\]\.transports\[0\]\.options\.max_mesage_size: unknown key/);
     refused(router({}, { endpoint: { type: 'tcp', port: 1, bakclog: 10 } }), /workers\[0\]\.transports\[0\]\.endpoint\.bakclog: unknown key/);
     refused(router({ realms: [{ name: 'realm1', roles: [], inventory: {} }] }), /workers\[0\]\.realms\[0\]\.inventory: unknown key/);
-    refused(router({ realms: [{ name: 'realm1', store: { type: 'memory', 'call-queue': [] } }] }), /store\.call-queue: call queues are not implemented yet/);
     refused(router({ realms: [{ name: 'realm1', store: { type: 'lmdb' } }] }), /store\.type: must be "memory"/);
     refused(
       router({ realms: [{ name: 'realm1', store: { type: 'memory', 'event-history': [{ uri: 'a.b', match: 'fuzzy' }] } }] }),
@@ -106,6 +105,37 @@ describe('Crossbar-style files', () => {
       router({ realms: [{ name: 'realm1', roles: [{ name: 'r', permissions: [{ uri: 'a', allow: { cal: true } }] }] }] }),
       /workers\[0\]\.realms\[0\]\.roles\[0\]\.permissions\[0\]\.allow\.cal: unknown key/,
     );
+  });
+
+  test('store.call-queue: entries as event-history (uri, match, limit; the store limit, else 100, by default); errors name the key', () => {
+    const store = (v: Record<string, unknown>) => router({ realms: [{ name: 'realm1', roles: [{ name: 'anonymous', 'allow-by-default': true }], store: { type: 'memory', ...v } }] });
+    const ok = buildConfig(
+      store({
+        'call-queue': [{ uri: 'com.example.compute' }, { uri: 'com.example.', match: 'prefix', limit: 5 }, { uri: 'com..run', match: 'wildcard' }],
+        'event-history': [{ uri: 'com.example.topic' }],
+      }),
+      {},
+    );
+    assert.deepEqual(ok.realms[0]!.callQueue, [
+      { uri: 'com.example.compute', match: 'exact', limit: 100 },
+      { uri: 'com.example.', match: 'prefix', limit: 5 },
+      { uri: 'com..run', match: 'wildcard', limit: 100 },
+    ]);
+    assert.deepEqual(ok.realms[0]!.history, [{ uri: 'com.example.topic', match: 'exact', limit: 100 }]);
+    assert.deepEqual(buildConfig(store({ limit: 7, 'call-queue': [{ uri: 'a.b' }] }), {}).realms[0]!.callQueue, [{ uri: 'a.b', match: 'exact', limit: 7 }]);
+    assert.deepEqual(buildConfig(router(), {}).realms[0]!.callQueue, []);
+    const at = 'workers\\[0\\]\\.realms\\[0\\]\\.store\\.call-queue';
+    refused(store({ 'call-queue': {} }), new RegExp(`${at}: must be a list`));
+    refused(store({ 'call-queue': ['a.b'] }), new RegExp(`${at}\\[0\\]: must be an object`));
+    refused(store({ 'call-queue': [{ uri: 'a.b' }, { uri: 'a.c', limit: 0 }] }), new RegExp(`${at}\\[1\\]\\.limit: must be a positive integer`));
+    refused(store({ 'call-queue': [{ uri: 'a.b', limit: 2.5 }] }), new RegExp(`${at}\\[0\\]\\.limit: must be a positive integer`));
+    refused(store({ 'call-queue': [{ uri: 'a.b', limit: '10' }] }), new RegExp(`${at}\\[0\\]\\.limit: must be a positive integer`));
+    refused(store({ 'call-queue': [{ uri: 'a.b', match: 'fuzzy' }] }), new RegExp(`${at}\\[0\\]\\.match: must be exact, prefix or wildcard`));
+    refused(store({ 'call-queue': [{ match: 'prefix' }] }), new RegExp(`${at}\\[0\\]\\.uri: must be a URI`));
+    refused(store({ 'call-queue': [{ uri: 'a..b' }] }), new RegExp(`${at}\\[0\\]\\.uri: must be a URI`));
+    refused(store({ 'call-queue': [{ uri: 'a.b', size: 3 }] }), new RegExp(`${at}\\[0\\]\\.size: unknown key`));
+    refused(store({ limit: -1, 'call-queue': [{ uri: 'a.b' }] }), /workers\[0\]\.realms\[0\]\.store\.limit: must be a positive integer/);
+    refused(store({ 'call-queues': [] }), /workers\[0\]\.realms\[0\]\.store\.call-queues: unknown key/);
   });
 
   test('features not implemented yet are refused by name, never ignored', () => {

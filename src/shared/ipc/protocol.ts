@@ -320,6 +320,8 @@ export interface RealmConfig {
   options: { uri_check: 'strict' | 'loose'; enable_meta_api: boolean };
   /** Event history (Crossbar's realm `store`, memory only). */
   history: { uri: string; match: 'exact' | 'prefix' | 'wildcard'; limit: number }[];
+  /** Call queues (Crossbar's realm `store.call-queue`): how many calls may wait for a callee with room, per called procedure pattern. */
+  callQueue: { uri: string; match: 'exact' | 'prefix' | 'wildcard'; limit: number }[];
   /** What clients may make the realm hold (realm options max_*, docs/limits.md); 0 = no limit. */
   limits: Record<Limit, number>;
 }
