@@ -4,7 +4,7 @@ import { pushTail } from '../src/shared/wamp/json-tail.js';
 import { type Dict, ProtocolViolation, WampError } from '../src/shared/wamp/messages.js';
 import { isReservedUri, Uri } from '../src/shared/wamp/uris.js';
 import { copyPpt } from './broker.js';
-import { type Limits, limited, overLimit } from './limits.js';
+import { frameBytes, type Limits, limited, overLimit } from './limits.js';
 import { type Match, UriIndex } from './match/uri-index.js';
 import type { Output } from './output.js';
 import { type Callee, Invocation, type InvokePolicy, QueuedCall, Registration, type Session, serves } from './session.js';
@@ -82,6 +82,8 @@ export class Dealer {
   cluster: DealerBackplane | null = null;
   /** The realm's call queues by called procedure pattern (`store.call-queue`), or null: none configured. */
   readonly #queues: UriIndex<CallQueueConfig> | null = null;
+  /** Bytes of the CALLs waiting in the realm's call queues (max_queued_call_bytes). */
+  queuedBytes = 0;
 
   constructor(
     readonly out: Output,
@@ -288,11 +290,47 @@ export class Dealer {
     if (queue.size >= entry.limit) {
       throw new WampError(Uri.MAX_CONCURRENCY_REACHED, `${maxConcurrency(reg, procedure).message}, and its call queue is full (${entry.limit} calls wait already)`);
     }
+    const bytes = this.#queueBytes(s, msg);
     const timeout = typeof options.timeout === 'number' ? options.timeout : 0;
-    const q = new QueuedCall(s, msg, reg, disclose, timeout, timeout > 0 ? performance.now() + timeout : 0);
+    const q = new QueuedCall(s, msg, reg, disclose, timeout, timeout > 0 ? performance.now() + timeout : 0, bytes);
     queue.add(q);
     (s.queued ??= new Map()).set(q.requestId, q);
+    s.queuedBytes += bytes;
+    this.queuedBytes += bytes;
     if (timeout > 0) this.#armQueued(q, timeout);
+  }
+
+  /**
+   * The frame size of CALL `msg` if it may wait within the session's and the realm's byte budgets
+   * for queued calls (a queued call holds its payload in this worker until a callee has room);
+   * else ERROR crosswire.error.limit_exceeded (wamp.error.payload_size_exceeded for a call bigger
+   * than a budget on its own).
+   */
+  #queueBytes(s: Session, msg: unknown[]): number {
+    const perSession = this.limits.max_queued_bytes_per_session;
+    const realm = this.limits.max_queued_call_bytes;
+    if (perSession === 0 && realm === 0) return 0;
+    const cap = Math.max(perSession, realm) + 1;
+    const bytes = frameBytes(msg, cap);
+    if (perSession > 0 && s.queuedBytes + bytes > perSession && limited(s)) {
+      const big = bytes > perSession;
+      throw overLimit(
+        s,
+        'max_queued_bytes_per_session',
+        big ? `a call of ${bytes} bytes cannot wait in a call queue` : `${s.queuedBytes} bytes of this session's calls wait in call queues already`,
+        big ? Uri.PAYLOAD_SIZE_EXCEEDED : Uri.LIMIT_EXCEEDED,
+      );
+    }
+    if (realm > 0 && this.queuedBytes + bytes > realm && limited(s)) {
+      const big = bytes > realm;
+      throw overLimit(
+        s,
+        'max_queued_call_bytes',
+        big ? `a call of ${bytes} bytes cannot wait in a call queue` : `${this.queuedBytes} bytes of calls wait in this realm's call queues already`,
+        big ? Uri.PAYLOAD_SIZE_EXCEEDED : Uri.LIMIT_EXCEEDED,
+      );
+    }
+    return bytes;
   }
 
   /** Times out queued call `q` after `remaining` ms (chained as #arm). */
@@ -309,7 +347,11 @@ export class Dealer {
   /** Forgets queued call `q` (dispatched, timed out, canceled, or its caller left). */
   #unqueue(q: QueuedCall): void {
     const queue = q.registration.queue;
-    if (queue !== null && queue.delete(q) && queue.size === 0) q.registration.queue = null;
+    if (queue !== null && queue.delete(q)) {
+      if (queue.size === 0) q.registration.queue = null;
+      q.caller.queuedBytes -= q.bytes;
+      this.queuedBytes -= q.bytes;
+    }
     const mine = q.caller.queued;
     if (mine !== null && mine.get(q.requestId) === q) {
       mine.delete(q.requestId);

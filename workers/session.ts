@@ -77,6 +77,8 @@ export class Session {
   held: unknown[][] | null = null;
   /** Frame bytes of the messages in `held`, and of the testaments (workers/limits.ts). */
   heldBytes = 0;
+  /** Bytes of this session's CALLs waiting in call queues (max_queued_bytes_per_session). */
+  queuedBytes = 0;
   testamentBytes = 0;
   /** Bit i: the session reached LIMITS[i] (logged once). */
   limitsReached = 0;
@@ -337,6 +339,8 @@ export class QueuedCall {
     /** CALL.Options.timeout (ms, 0: none) and when it ends (performance.now() ms). */
     readonly timeout: number,
     readonly deadline: number,
+    /** The CALL's frame size, counted against max_queued_call_bytes and max_queued_bytes_per_session. */
+    readonly bytes: number,
   ) {}
   get requestId(): number {
     return this.msg[1] as number;

@@ -14,6 +14,8 @@ const FROM_HEAP: Partial<Record<Limit, { divisor: number; ceiling: number }>> = 
   max_retained_bytes: { divisor: 32, ceiling: 64 * MiB },
   max_event_history_bytes: { divisor: 64, ceiling: 16 * MiB },
   max_held_bytes_per_session: { divisor: 64, ceiling: 16 * MiB },
+  max_queued_call_bytes: { divisor: 32, ceiling: 64 * MiB },
+  max_queued_bytes_per_session: { divisor: 64, ceiling: 16 * MiB },
 };
 
 /**

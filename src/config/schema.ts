@@ -345,6 +345,16 @@ export const realmLimitsSchema: Schema<RealmLimits> = {
     format: 'nullable-nat',
     default: null,
   },
+  max_queued_call_bytes: {
+    doc: "Crosswire: most bytes of the CALLs waiting in the realm's call queues (store.call-queue); null = 1/32 of the worker's heap limit, at most 64 MiB.",
+    format: 'nullable-nat',
+    default: null,
+  },
+  max_queued_bytes_per_session: {
+    doc: "Crosswire: most bytes of one session's CALLs waiting in call queues; null = 1/64 of the worker's heap limit, at most 16 MiB.",
+    format: 'nullable-nat',
+    default: null,
+  },
   max_uri_length: { doc: 'Crosswire: longest topic or procedure URI (or pattern) a session may subscribe or register, in characters.', format: 'nat', default: 4096 },
 };
 

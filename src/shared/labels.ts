@@ -57,6 +57,8 @@ export const LIMITS = [
   'max_pending_calls_per_session',
   'max_held_messages_per_session',
   'max_held_bytes_per_session',
+  'max_queued_call_bytes',
+  'max_queued_bytes_per_session',
   'max_uri_length',
 ] as const;
 export type Limit = (typeof LIMITS)[number];

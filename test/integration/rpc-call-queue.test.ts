@@ -27,6 +27,7 @@ before(async () => {
     realms: [
       { name: 'realm1', roles: [ANONYMOUS_ALL], store: STORE },
       { name: 'realm2', roles: [ANONYMOUS_ALL], store: STORE, options: { max_pending_calls_per_session: 2 } },
+      { name: 'realm3', roles: [ANONYMOUS_ALL], store: STORE, options: { max_queued_bytes_per_session: 700, max_queued_call_bytes: 1000 } },
     ],
   });
 });
@@ -388,6 +389,51 @@ describe('call queues (raw frames)', () => {
     const inv = await callee.next(68);
     callee.send([70, inv[1], {}, []]);
     assert.equal((await answer(caller, 2))[0], 50);
+  });
+
+  test('waiting calls hold their bytes within max_queued_bytes_per_session and max_queued_call_bytes; a dispatched call gives its bytes back', async () => {
+    // realm3: 700 bytes per session, 1000 for the realm; each CALL below is a JSON frame of about 290 bytes.
+    const callee = await rawPeer([], 'realm3');
+    const a = await rawPeer([], 'realm3');
+    const b = await rawPeer([], 'realm3');
+    const p = `com.q.big.bytes${++seq}`;
+    const payload = ['x'.repeat(250)];
+    await register(callee, 1, p, { concurrency: 1 });
+    a.send([48, 1, {}, p, payload]);
+    const first = await callee.next(68);
+    a.send([48, 2, {}, p, payload]);
+    a.send([48, 3, {}, p, payload]);
+    a.send([48, 4, {}, p, payload]); // 3 × 290 > 700
+    const e4 = await answer(a, 4);
+    assert.deepEqual([e4[0], e4[4]], [8, 'crosswire.error.limit_exceeded']);
+    assert.match((e4[3] as { message: string }).message, /max_queued_bytes_per_session: 700/);
+    // One call bigger than the session's whole budget.
+    a.send([48, 5, {}, p, ['y'.repeat(800)]]);
+    const e5 = await answer(a, 5);
+    assert.deepEqual([e5[0], e5[4]], [8, 'wamp.error.payload_size_exceeded']);
+    // B: the realm holds 580 bytes of A's; B's first fits (870), its second does not (1160 > 1000).
+    b.send([48, 1, {}, p, payload]);
+    b.send([48, 2, {}, p, payload]);
+    const eb = await answer(b, 2);
+    assert.deepEqual([eb[0], eb[4]], [8, 'crosswire.error.limit_exceeded']);
+    assert.match((eb[3] as { message: string }).message, /max_queued_call_bytes: 1000/);
+    waiting(a, 1, 2, 3);
+    waiting(b, 1);
+    // The callee answers: A's call 2 goes out and its bytes are free again; B's next call may wait.
+    callee.send([70, first[1], {}, []]);
+    assert.equal((await answer(a, 1))[0], 50);
+    const i2 = await callee.next(68);
+    b.send([48, 3, {}, p, payload]);
+    await sync(b);
+    waiting(b, 1, 3);
+    // Every waiting call gets its turn.
+    callee.send([70, i2[1], {}, []]);
+    assert.equal((await answer(a, 2))[0], 50);
+    for (const [peer, id] of [[a, 3], [b, 1], [b, 3]] as const) {
+      const inv = await callee.next(68);
+      callee.send([70, inv[1], {}, []]);
+      assert.equal((await answer(peer, id))[0], 50);
+    }
   });
 });
 

@@ -49,10 +49,15 @@ describe('realm limits (realm options max_*)', () => {
       max_pending_calls_per_session: 10000,
       max_held_messages_per_session: 1000,
       max_held_bytes_per_session: Math.min(16 * MiB, Math.floor(heap / 64)),
+      max_queued_call_bytes: Math.min(64 * MiB, Math.floor(heap / 32)),
+      max_queued_bytes_per_session: Math.min(16 * MiB, Math.floor(heap / 64)),
       max_uri_length: 4096,
     });
     const small = buildConfig(router({}, { worker_max_heap_mb: 64 }), {}).realms[0]!.limits;
-    assert.deepEqual([small.max_retained_bytes, small.max_event_history_bytes, small.max_held_bytes_per_session], [2 * MiB, MiB, MiB]);
+    assert.deepEqual(
+      [small.max_retained_bytes, small.max_event_history_bytes, small.max_held_bytes_per_session, small.max_queued_call_bytes, small.max_queued_bytes_per_session],
+      [2 * MiB, MiB, MiB, 2 * MiB, MiB],
+    );
   });
 
   test('set values are taken as they are; 0 is no limit', () => {
