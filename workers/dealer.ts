@@ -82,7 +82,8 @@ export class Dealer {
   cluster: DealerBackplane | null = null;
   /** The realm's call queues by called procedure pattern (`store.call-queue`), or null: none configured. */
   readonly #queues: UriIndex<CallQueueConfig> | null = null;
-  /** Bytes of the CALLs waiting in the realm's call queues (max_queued_call_bytes). */
+  /** CALLs waiting in the realm's call queues, and their bytes (max_queued_call_bytes). */
+  queuedCalls = 0;
   queuedBytes = 0;
 
   constructor(
@@ -297,6 +298,7 @@ export class Dealer {
     (s.queued ??= new Map()).set(q.requestId, q);
     s.queuedBytes += bytes;
     this.queuedBytes += bytes;
+    this.queuedCalls++;
     if (timeout > 0) this.#armQueued(q, timeout);
   }
 
@@ -351,6 +353,7 @@ export class Dealer {
       if (queue.size === 0) q.registration.queue = null;
       q.caller.queuedBytes -= q.bytes;
       this.queuedBytes -= q.bytes;
+      this.queuedCalls--;
     }
     const mine = q.caller.queued;
     if (mine !== null && mine.get(q.requestId) === q) {

@@ -58,9 +58,11 @@ export class StatsReporter {
   report(): void {
     const sessions: Record<string, number> = {};
     const retained: Record<string, [number, number]> = {};
+    const queued: Record<string, [number, number]> = {};
     for (const [name, r] of this.realms) {
       sessions[name] = r.sessions.size;
       retained[name] = [r.broker.retainedEvents, r.broker.retainedBytes];
+      queued[name] = [r.dealer.queuedCalls, r.dealer.queuedBytes];
     }
     const heap = getHeapStatistics();
     const lag = this.#lag;
@@ -77,6 +79,7 @@ export class StatsReporter {
       limits: takeLimitCounts(),
       bridgeDrops,
       retained,
+      queued,
       heapUsed: heap.used_heap_size,
       heapTotal: heap.total_heap_size,
       heapLimit: heap.heap_size_limit,

@@ -9,6 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { type Client, connect, SERIALIZERS } from '../helpers/client.js';
 import { RawPeer } from '../helpers/raw.js';
 import { ANONYMOUS_ALL, startRouter, type TestRouter } from '../helpers/router.js';
+import { scrape } from '../helpers/metrics.js';
 import { deferred, Inbox, within } from '../helpers/wait.js';
 
 // The store's limit (3) is the default of an entry without one; com.q.big. has its own.
@@ -419,6 +420,10 @@ describe('call queues (raw frames)', () => {
     assert.match((eb[3] as { message: string }).message, /max_queued_call_bytes: 1000/);
     waiting(a, 1, 2, 3);
     waiting(b, 1);
+    const m = await scrape(r.http);
+    assert.equal(m.get('crosswire_call_queue_calls', { realm: 'realm3' }), 3);
+    const held = m.get('crosswire_call_queue_bytes', { realm: 'realm3' })!;
+    assert.ok(held > 3 * 250 && held <= 1000, `${held} bytes wait`);
     // The callee answers: A's call 2 goes out and its bytes are free again; B's next call may wait.
     callee.send([70, first[1], {}, []]);
     assert.equal((await answer(a, 1))[0], 50);
@@ -434,6 +439,8 @@ describe('call queues (raw frames)', () => {
       callee.send([70, inv[1], {}, []]);
       assert.equal((await answer(peer, id))[0], 50);
     }
+    const after = await scrape(r.http);
+    assert.deepEqual([after.get('crosswire_call_queue_calls', { realm: 'realm3' }), after.get('crosswire_call_queue_bytes', { realm: 'realm3' })], [0, 0]);
   });
 });
 

@@ -160,6 +160,8 @@ export interface WorkerStats {
   bridgeDrops: Record<string, number[]>;
   /** Gauges: retained events and their bytes per realm of this worker. */
   retained: Record<string, [events: number, bytes: number]>;
+  /** Gauges: calls waiting in call queues (store.call-queue) and their bytes per realm of this worker. */
+  queued?: Record<string, [calls: number, bytes: number]>;
   heapUsed: number;
   heapTotal: number;
   heapLimit: number;
