@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
-import { type DestinationStream, type Logger, pino, transport as pinoTransport } from 'pino';
+import { isMainThread } from 'node:worker_threads';
+import { type DestinationStream, destination, type Logger, pino, transport as pinoTransport } from 'pino';
 import type { LogFormat } from './ipc/protocol.js';
 
 /**
@@ -17,7 +18,10 @@ export function resolveLogFormat(setting: 'auto' | LogFormat, stdoutIsTTY = proc
  */
 export function createLogger(level: string, bindings: Record<string, unknown> = {}, format: LogFormat = 'json'): Logger {
   const options = { level, base: { ...bindings }, timestamp: pino.stdTimeFunctions.isoTime };
-  if (format === 'json' || level === 'silent') return pino(options);
+  // A worker thread writes its lines synchronously: pino flushes an asynchronous destination at
+  // exit only on the main thread, and a worker is terminated (shutdown) or ends the process
+  // (a fatal error) with its last lines, the ones that say why, still in the buffer.
+  if (format === 'json' || level === 'silent') return isMainThread ? pino(options) : pino(options, destination({ dest: 1, sync: true }));
   // Resolved here, so the transport thread finds pino-pretty whatever the working directory.
   const target = createRequire(import.meta.url).resolve('pino-pretty');
   const transport = pinoTransport({ target, options: { destination: 1, colorize: process.env.NO_COLOR === undefined, ignore: 'pid,hostname' } }) as DestinationStream;
