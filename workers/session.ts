@@ -10,6 +10,7 @@ import type { Logger } from '../src/shared/log.js';
 import type { Dict } from '../src/shared/wamp/messages.js';
 import type { Match } from './match/uri-index.js';
 import { INTERNAL_BIT } from './output.js';
+import type { SessionStats } from './session-stats.js';
 
 export const SessionState = { ESTABLISHED: 1, SHUTTING_DOWN: 2, CLOSED: 3 } as const;
 export type SessionState = (typeof SessionState)[keyof typeof SessionState];
@@ -80,6 +81,8 @@ export class Session {
   testamentBytes = 0;
   /** Bit i: the session reached LIMITS[i] (logged once). */
   limitsReached = 0;
+  /** Serializer statistics (realm `stats`, workers/session-stats.ts); null when the realm has none. */
+  stats: SessionStats | null = null;
   /** The decision just fetched for the request being re-dispatched (workers/auth/dynamic-role.ts). */
   authzDecision: { key: string; grant: Grant } | null = null;
 
