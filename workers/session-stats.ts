@@ -63,6 +63,8 @@ export class SessionStats {
   #limit: number;
   #first = true;
   #timer: NodeJS.Timeout | null = null;
+  /** Whether #timer waits for the rest of a duration (not a whole one). */
+  #short = false;
   readonly #size: number;
   readonly #afterRated: number;
 
@@ -75,9 +77,7 @@ export class SessionStats {
     this.#afterRated = cfg.afterRatedMessages > 0 ? cfg.afterRatedMessages : Infinity;
     this.#limit = this.#afterRated;
     if (cfg.afterDurationMs > 0) {
-      this.#timer = setTimeout(() => {
-        this.#limit = 0; // Autobahn: the next message once the duration has passed triggers the event
-      }, cfg.afterDurationMs);
+      this.#timer = setTimeout(() => this.#elapsed(), cfg.afterDurationMs);
       this.#timer.unref();
     }
   }
@@ -123,6 +123,17 @@ export class SessionStats {
     this.left(false);
   }
 
+  /** The duration timer: Autobahn's next message once the duration has passed triggers the event. */
+  #elapsed(): void {
+    // A timer may fire a fraction of a millisecond early: then it waits for the rest.
+    const left = this.cfg.afterDurationMs - (now() - this.#resetAt);
+    if (left > 0) {
+      this.#timer = setTimeout(() => this.#elapsed(), Math.ceil(left));
+      this.#timer.unref();
+      this.#short = true;
+    } else this.#limit = 0;
+  }
+
   #trigger(): void {
     this.#take(false);
     if (!flushScheduled && pending.length > 0) {
@@ -162,6 +173,13 @@ export class SessionStats {
     this.#limit = this.#afterRated;
     this.#resetAt = t;
     this.#resetWall = wallNs();
-    this.#timer?.refresh();
+    if (this.#timer === null) return;
+    if (!this.#short) this.#timer.refresh();
+    else {
+      clearTimeout(this.#timer);
+      this.#timer = setTimeout(() => this.#elapsed(), this.cfg.afterDurationMs);
+      this.#timer.unref();
+      this.#short = false;
+    }
   }
 }
