@@ -4,7 +4,6 @@ import { after, before, describe, test } from 'node:test';
 import { SERIALIZERS } from '../../src/shared/serializers/index.js';
 import { RawPeer } from '../helpers/raw.js';
 import { ANONYMOUS_ALL, startRouter, type TestRouter } from '../helpers/router.js';
-import { within } from '../helpers/wait.js';
 
 // Crossbar.io's realm `stats` (crossbar/router/session.py, RouterSession.onJoin/onLeave) over
 // Autobahn|Python's serializer statistics (autobahn/wamp/serializer.py): wamp.session.on_stats.
