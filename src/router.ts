@@ -355,6 +355,7 @@ export class Router implements ConnHandler, OpsTarget {
       for (const m of msg as unknown[]) if (!this.#accept(c, m) || c.ws === null) break;
     } else this.#accept(c, msg);
     this.#frameBytes = 0;
+    this.#statBytes = 0;
   }
 
   /** Counts the frame being decoded (once) towards flow control, before its first message is posted to `w`. */

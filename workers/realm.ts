@@ -210,6 +210,9 @@ export class Realm implements AuthRealm, HandlerContext {
     this.broker.leave(s);
     this.dealer.leave(s);
     if (!silent) this.meta.left(s);
-    if (s.stats !== null) s.stats.left(!silent);
+    if (s.stats !== null) {
+      s.stats.left(!silent);
+      s.stats = null; // nothing more is counted (a GOODBYE reply after a router GOODBYE)
+    }
   }
 }

@@ -77,7 +77,7 @@ export class SessionStats {
     this.#afterRated = cfg.afterRatedMessages > 0 ? cfg.afterRatedMessages : Infinity;
     this.#limit = this.#afterRated;
     if (cfg.afterDurationMs > 0) {
-      this.#timer = setTimeout(() => this.#elapsed(), cfg.afterDurationMs);
+      this.#timer = setTimeout(() => this.#elapsed(), Math.ceil(cfg.afterDurationMs));
       this.#timer.unref();
     }
   }
@@ -177,7 +177,7 @@ export class SessionStats {
     if (!this.#short) this.#timer.refresh();
     else {
       clearTimeout(this.#timer);
-      this.#timer = setTimeout(() => this.#elapsed(), this.cfg.afterDurationMs);
+      this.#timer = setTimeout(() => this.#elapsed(), Math.ceil(this.cfg.afterDurationMs));
       this.#timer.unref();
       this.#short = false;
     }

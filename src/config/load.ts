@@ -424,7 +424,7 @@ function checkStats(v: Record<string, unknown> | null, path: string): SessionSta
   if (typeof onJoin !== 'boolean') throw new ConfigError(`${path}.trigger_on_join: must be true or false`);
   const onLeave = v.trigger_on_leave ?? true;
   if (typeof onLeave !== 'boolean') throw new ConfigError(`${path}.trigger_on_leave: must be true or false`);
-  return { ratedMessageSize: size as number, afterRatedMessages: rated as number, afterDurationMs: Math.round((ns as number) / 1e6), onJoin, onLeave };
+  return { ratedMessageSize: size as number, afterRatedMessages: rated as number, afterDurationMs: (ns as number) / 1e6, onJoin, onLeave };
 }
 
 /** Crossbar's realm `store` (memory only): the event history and the call queues it configures. */

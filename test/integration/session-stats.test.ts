@@ -20,6 +20,7 @@ before(async () => {
       { name: 'realm1', roles, stats: { rated_message_size: RATED, trigger_after_rated_messages: 10, trigger_on_join: true } },
       // 300 ms, in nanoseconds as Crossbar's config has it.
       { name: 'timed', roles, stats: { trigger_after_duration: 300_000_000, trigger_on_leave: false } },
+      { name: 'every', roles, stats: { rated_message_size: 2, trigger_after_rated_messages: 1 } },
       { name: 'nometa', roles, options: { enable_meta_api: false }, stats: { rated_message_size: 2, trigger_after_rated_messages: 1, trigger_on_join: true } },
     ],
   });
@@ -169,6 +170,35 @@ describe('wamp.session.on_stats (realm stats)', () => {
     const first = await obs.peer.next(36);
     assert.deepEqual(first[4], ['done'], `expected the marker event, got ${JSON.stringify(first)}`);
     m.close();
+    obs.peer.close();
+  });
+
+  test('killed by the meta API: the last event comes with the router\'s GOODBYE; the client\'s GOODBYE reply adds none', async () => {
+    // Every message triggers an event in this realm (2-byte rated messages, trigger after 1).
+    const obs = await observer('every');
+    const c = await Counted.open();
+    const id = (await c.peer.join('every'))[1] as number;
+    const killer = await RawPeer.open(r.url, 'json');
+    await killer.join('every');
+    killer.send([48, 1, {}, 'wamp.session.kill', [id]]);
+    await killer.next(50);
+    await c.peer.next(6); // the router's GOODBYE
+    c.peer.send([6, {}, 'wamp.close.goodbye_and_out']);
+    await c.peer.closed;
+    // A marker after all that: the subject's events before it end with its last one.
+    killer.send([16, 2, { acknowledge: true }, 'marker', ['done']]);
+    await killer.next(17);
+    const subject: Dict[] = [];
+    for (;;) {
+      const ev = await obs.peer.next(36);
+      if (JSON.stringify(ev[4]) === '["done"]') break;
+      const [info, stats] = ev[4] as [Dict, Dict];
+      if (info.session === id) subject.push(stats);
+    }
+    assert.ok(subject.length >= 1);
+    assert.equal(subject.at(-1)!.last, true, JSON.stringify(subject));
+    assert.equal(subject.filter((x) => x.last === true).length, 1);
+    killer.close();
     obs.peer.close();
   });
 

@@ -334,7 +334,7 @@ export interface SessionStatsConfig {
   ratedMessageSize: number;
   /** 0: no rated-messages trigger. */
   afterRatedMessages: number;
-  /** 0: no duration trigger. */
+  /** 0: no duration trigger (milliseconds, not necessarily whole). */
   afterDurationMs: number;
   onJoin: boolean;
   onLeave: boolean;
