@@ -112,8 +112,9 @@ export class Realm implements AuthRealm, HandlerContext {
     this.meta.joined(s);
     // Counted from here on (WELCOME is encoded on the main thread); not for router-internal sessions (negative serIndex).
     if (this.statsConfig !== null && transport.serIndex >= 0) {
-      s.stats = new SessionStats(s, this.statsConfig, this);
-      s.stats.joined();
+      const st = new SessionStats(s, this.statsConfig, this);
+      s.stats = st;
+      st.joined();
     }
   }
 

@@ -13,7 +13,7 @@
 import type { SessionStatsConfig } from '../src/shared/ipc/protocol.js';
 import type { Dict } from '../src/shared/wamp/messages.js';
 import type { Broker } from './broker.js';
-import type { Session } from './session.js';
+import type { Session, StatsCounter } from './session.js';
 
 export const ON_STATS = 'wamp.session.on_stats';
 
@@ -48,7 +48,7 @@ function flush(): void {
   }
 }
 
-export class SessionStats {
+export class SessionStats implements StatsCounter {
   #cycle = 0;
   #resetAt = now();
   #resetWall = wallNs();
@@ -116,11 +116,6 @@ export class SessionStats {
     if (!publish || !this.cfg.onLeave) return;
     this.#take(true);
     flush();
-  }
-
-  /** Stops the timer (the session ended without a last event). */
-  stop(): void {
-    this.left(false);
   }
 
   /** The duration timer: Autobahn's next message once the duration has passed triggers the event. */

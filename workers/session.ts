@@ -10,7 +10,6 @@ import type { Logger } from '../src/shared/log.js';
 import type { Dict } from '../src/shared/wamp/messages.js';
 import type { Match } from './match/uri-index.js';
 import { INTERNAL_BIT } from './output.js';
-import type { SessionStats } from './session-stats.js';
 
 export const SessionState = { ESTABLISHED: 1, SHUTTING_DOWN: 2, CLOSED: 3 } as const;
 export type SessionState = (typeof SessionState)[keyof typeof SessionState];
@@ -23,6 +22,15 @@ export interface Testament {
   scope: 'detached' | 'destroyed';
   /** The add_testament CALL's frame size (counted against max_testament_bytes_per_session). */
   bytes: number;
+}
+
+/** A session's serializer statistics (SessionStats, workers/session-stats.ts). */
+export interface StatsCounter {
+  /** One message sent to the session / received from it: its size in bytes. */
+  sent(bytes: number): void;
+  received(bytes: number): void;
+  /** The session left: publish its last event (when `publish` and trigger_on_leave); stops its timer. */
+  left(publish: boolean): void;
 }
 
 /** What a session sees of the realm that hosts it (Realm implements it; see RealmServices for more). */
@@ -82,7 +90,7 @@ export class Session {
   /** Bit i: the session reached LIMITS[i] (logged once). */
   limitsReached = 0;
   /** Serializer statistics (realm `stats`, workers/session-stats.ts); null when the realm has none. */
-  stats: SessionStats | null = null;
+  stats: StatsCounter | null = null;
   /** The decision just fetched for the request being re-dispatched (workers/auth/dynamic-role.ts). */
   authzDecision: { key: string; grant: Grant } | null = null;
 
