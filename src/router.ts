@@ -85,6 +85,8 @@ export class Router implements ConnHandler, OpsTarget {
   readonly #connWindow: number;
   /** Bytes of the frame being decoded on the main thread, counted towards flow control where it is posted to a worker. */
   #frameBytes = 0;
+  /** The same, handed to the realm worker with the frame's first message (session statistics, workers/session-stats.ts). */
+  #statBytes = 0;
   /** The HTTP bridge's path services (src/http/bridge.ts). */
   readonly bridge: HttpBridge;
 
@@ -347,11 +349,13 @@ export class Router implements ConnHandler, OpsTarget {
       return this.#violation(c, `malformed ${c.ser.name} message: ${(e as Error).message}`);
     }
     this.#frameBytes = bytes.byteLength;
+    this.#statBytes = bytes.byteLength;
     if (c.ser.batched) {
       // A batch (wamp.2.*.batched): its messages in order, until one ends the connection.
       for (const m of msg as unknown[]) if (!this.#accept(c, m) || c.ws === null) break;
     } else this.#accept(c, msg);
     this.#frameBytes = 0;
+    this.#statBytes = 0;
   }
 
   /** Counts the frame being decoded (once) towards flow control, before its first message is posted to `w`. */
@@ -389,7 +393,8 @@ export class Router implements ConnHandler, OpsTarget {
         // Remembered so that a realm worker's crash can still answer the call (see #workerFailed).
         else if (msg[0] === MsgType.CALL && c.joined && typeof msg[1] === 'number') noteCall(c, msg[1]);
         this.#posting(c, c.worker!);
-        c.worker!.outbox.push3(Op.FRAME, c.id, msg);
+        c.worker!.outbox.push4(Op.FRAME, c.id, msg, this.#statBytes);
+        this.#statBytes = 0; // a batch's frame is counted with its first message (as Autobahn's serializer stats count it)
         return;
       case ConnState.DETACHING:
         (c.held ??= []).push(msg);

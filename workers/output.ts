@@ -21,6 +21,11 @@ export const INTERNAL_BIT = 1 << 30;
 export class Output {
   /** Called (on a microtask) for a connection whose message could not be encoded: end its session. */
   onEncodeError: (connId: number) => void = () => {};
+  /**
+   * Session statistics (workers/session-stats.ts): told the encoded size of each message sent to
+   * `connId`; null (one check per send) unless a realm of this worker has `stats`.
+   */
+  countSent: ((connId: number, bytes: number) => void) | null = null;
   #failed: number[] = [];
 
   constructor(
@@ -54,7 +59,8 @@ export class Output {
       // A progressive RESULT (advanced profile) does not end the call.
       if ((msg[2] as Dict).progress !== true) done = msg[1] as number;
     } else if (t === MsgType.ERROR && msg[1] === MsgType.CALL) done = msg[2] as number;
-    this.outbox.pushRecord(connId, data, t, done);
+    const n = this.outbox.pushRecord(connId, data, t, done);
+    if (this.countSent !== null) this.countSent(connId, n);
   }
 
   /**
@@ -73,6 +79,12 @@ export class Output {
       lens[k] = this.outbox.write(data);
     }
     this.outbox.push3(Op.FANOUT_BYTES, connIds, lens);
+    if (this.countSent !== null) {
+      for (const id of connIds) {
+        const k = this.serIndexOf(id);
+        if (k !== undefined && k >= 0 && lens[k]! > 0) this.countSent(id, lens[k]!);
+      }
+    }
   }
 
   detach(connId: number): void {

@@ -55,6 +55,13 @@ const sessionsByConn = new Map<number, Session>();
 const realms = new Map<string, Realm>();
 const auth = new AuthService(startup.auth, startup.authOptions, realms, out, log);
 for (const cfg of startup.realms) realms.set(cfg.name, new Realm(cfg, out, log, sessionsByConn, auth));
+// Session statistics (realm `stats`): the size of each message sent to a session that keeps them.
+if (startup.realms.some((r) => r.stats != null)) {
+  out.countSent = (connId, bytes) => {
+    const st = sessionsByConn.get(connId)?.stats;
+    if (st != null) st.sent(bytes);
+  };
+}
 const stats = new StatsReporter(outbox, realms, startup.statsIntervalMs);
 // The HTTP bridge services of these realms (docs/http-bridge.md): one internal session each.
 const bridges = new Bridges(startup.bridges, realms, out, outbox, log);
@@ -105,13 +112,13 @@ const handlers: OpHandlers<ToWorkerOps> = {
       const msg = decode(connId, bytesIn.current, start, start + len);
       if (msg !== undefined) {
         noteFrame(msg, len); // its size, for the byte limits (workers/limits.ts)
-        frame(connId, msg);
+        frame(connId, msg, len);
       }
     }
     noteFrame(null, 0);
   },
-  FRAME(connId, msg) {
-    frame(connId, msg);
+  FRAME(connId, msg, bytes) {
+    frame(connId, msg, bytes);
   },
   OPEN(connId, realmName, details, transport) {
     const realm = realms.get(realmName);
@@ -178,10 +185,13 @@ function onBatch(ops: unknown[]): void {
   }
 }
 
-function frame(connId: number, msg: unknown[]): void {
+/** One message from `connId`; `bytes`: its frame's size (session statistics). */
+function frame(connId: number, msg: unknown[], bytes: number): void {
   const s = sessionsByConn.get(connId);
-  if (s !== undefined) s.realm.dispatch(s, msg);
-  else safely(() => auth.frame(connId, msg), connId);
+  if (s !== undefined) {
+    if (s.stats !== null) s.stats.received(bytes);
+    s.realm.dispatch(s, msg);
+  } else safely(() => auth.frame(connId, msg), connId);
   // else: the session ended in this batch (ABORT); its remaining frames are dropped.
 }
 

@@ -4,7 +4,7 @@
  * hold/resume in workers/gate.ts, meta events in workers/meta-events.ts, WELCOME's features in
  * workers/welcome.ts. Everything else sees a realm through workers/services.ts.
  */
-import type { RealmConfig, TransportInfo } from '../src/shared/ipc/protocol.js';
+import type { RealmConfig, SessionStatsConfig, TransportInfo } from '../src/shared/ipc/protocol.js';
 import type { Logger } from '../src/shared/log.js';
 import { CloseCode, MsgType } from '../src/shared/wamp/codes.js';
 import { type Dict, ProtocolViolation, WampError } from '../src/shared/wamp/messages.js';
@@ -25,6 +25,7 @@ import { MetaEvents } from './meta-events.js';
 import type { Output } from './output.js';
 import type { WillsBackplane } from './services.js';
 import { type Permissions, Session, SessionState } from './session.js';
+import { SessionStats } from './session-stats.js';
 import { countAuth } from './stats.js';
 import { AGENT, routerRoles } from './welcome.js';
 
@@ -52,6 +53,8 @@ export class Realm implements AuthRealm, HandlerContext {
   wills: WillsBackplane | null = null;
   /** Set by a graceful drain (drain.ts): no new calls are accepted. */
   draining = false;
+  /** Crossbar's realm `stats` (wamp.session.on_stats); null: off. */
+  readonly statsConfig: SessionStatsConfig | null;
 
   constructor(
     cfg: RealmConfig,
@@ -66,6 +69,7 @@ export class Realm implements AuthRealm, HandlerContext {
     this.uriCheck = cfg.options.uri_check;
     this.metaApi = cfg.options.enable_meta_api;
     this.limits = cfg.limits;
+    this.statsConfig = cfg.stats ?? null;
     this.meta = new MetaEvents(this);
     this.gate = new AuthorizerGate(this, auth);
     this.broker = new Broker(out, this.meta, cfg.history.length > 0 ? new EventStore(cfg.history, cfg.limits) : null, cfg.limits);
@@ -106,6 +110,12 @@ export class Realm implements AuthRealm, HandlerContext {
     ]);
     this.log.debug({ session: id, conn: connId, realm: this.name, authid: s.authid, authmethod: s.authmethod }, 'session joined');
     this.meta.joined(s);
+    // Counted from here on (WELCOME is encoded on the main thread); not for router-internal sessions (negative serIndex).
+    if (this.statsConfig !== null && transport.serIndex >= 0) {
+      const st = new SessionStats(s, this.statsConfig, this);
+      s.stats = st;
+      st.joined();
+    }
   }
 
   /** ABORT a session that is not established yet, and close its connection. */
@@ -201,5 +211,9 @@ export class Realm implements AuthRealm, HandlerContext {
     this.broker.leave(s);
     this.dealer.leave(s);
     if (!silent) this.meta.left(s);
+    if (s.stats !== null) {
+      s.stats.left(!silent);
+      s.stats = null; // nothing more is counted (a GOODBYE reply after a router GOODBYE)
+    }
   }
 }

@@ -24,6 +24,15 @@ export interface Testament {
   bytes: number;
 }
 
+/** A session's serializer statistics (SessionStats, workers/session-stats.ts). */
+export interface StatsCounter {
+  /** One message sent to the session / received from it: its size in bytes. */
+  sent(bytes: number): void;
+  received(bytes: number): void;
+  /** The session left: publish its last event (when `publish` and trigger_on_leave); stops its timer. */
+  left(publish: boolean): void;
+}
+
 /** What a session sees of the realm that hosts it (Realm implements it; see RealmServices for more). */
 export interface SessionHost {
   readonly name: string;
@@ -82,6 +91,8 @@ export class Session {
   testamentBytes = 0;
   /** Bit i: the session reached LIMITS[i] (logged once). */
   limitsReached = 0;
+  /** Serializer statistics (realm `stats`, workers/session-stats.ts); null when the realm has none. */
+  stats: StatsCounter | null = null;
   /** The decision just fetched for the request being re-dispatched (workers/auth/dynamic-role.ts). */
   authzDecision: { key: string; grant: Grant } | null = null;
 

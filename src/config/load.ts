@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { availableParallelism, hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import convict, { type Schema } from 'convict';
-import type { AuthOptions, ClusterConfig, NatsSecret, RealmConfig, RoleConfig } from '../shared/ipc/protocol.js';
+import type { AuthOptions, ClusterConfig, NatsSecret, RealmConfig, RoleConfig, SessionStatsConfig } from '../shared/ipc/protocol.js';
 import { checkInlineSecrets, NatsOptionError } from '../shared/nats-options.js';
 import { resolveLimits } from './limits.js';
 import { AuthConfigError, checkAuth, staticRoles, type TransportAuth } from '../shared/config/auth.js';
@@ -394,7 +394,37 @@ function realm(value: unknown, path: string, warnings: string[], heapMb: number)
     options: { uri_check: r.options.uri_check, enable_meta_api: r.options.enable_meta_api },
     ...checkStore(r.store, `${path}.store`),
     limits: resolveLimits(r.options, heapMb),
+    stats: checkStats(r.stats, `${path}.stats`),
   };
+}
+
+const STATS_KEYS = ['rated_message_size', 'trigger_after_rated_messages', 'trigger_after_duration', 'trigger_on_join', 'trigger_on_leave'];
+/** Longest duration trigger: Node's longest timer (2^31 - 1 ms), in nanoseconds. */
+const MAX_STATS_DURATION_NS = (2 ** 31 - 1) * 1e6;
+
+/**
+ * Crossbar's realm `stats` (crossbar/router/session.py, RouterSession.onJoin: the same defaults and
+ * the same assertions, checked here at load instead of at each join). `trigger_after_duration` is in
+ * nanoseconds, as Crossbar hands it to Autobahn's Serializer.set_stats_autoreset.
+ */
+function checkStats(v: Record<string, unknown> | null, path: string): SessionStatsConfig | null {
+  if (v === null) return null;
+  for (const k of Object.keys(v)) if (!STATS_KEYS.includes(k)) throw new ConfigError(`${path}.${k}: unknown key`);
+  const size = v.rated_message_size ?? 512;
+  if (!Number.isInteger(size) || (size as number) <= 0 || (size as number) % 2 !== 0) throw new ConfigError(`${path}.rated_message_size: must be a positive even integer`);
+  const rated = v.trigger_after_rated_messages ?? 0;
+  if (!Number.isInteger(rated) || (rated as number) < 0) throw new ConfigError(`${path}.trigger_after_rated_messages: must be a non-negative integer`);
+  const ns = v.trigger_after_duration ?? 0;
+  if (!Number.isInteger(ns) || (ns as number) < 0) throw new ConfigError(`${path}.trigger_after_duration: must be a non-negative integer (nanoseconds)`);
+  if (ns !== 0 && ((ns as number) < 1e6 || (ns as number) > MAX_STATS_DURATION_NS)) {
+    throw new ConfigError(`${path}.trigger_after_duration: must be 0 or from 1000000 (1 ms) to ${MAX_STATS_DURATION_NS} nanoseconds`);
+  }
+  if (rated === 0 && ns === 0) throw new ConfigError(`${path}: needs trigger_after_rated_messages or trigger_after_duration (or both) above 0`);
+  const onJoin = v.trigger_on_join ?? false;
+  if (typeof onJoin !== 'boolean') throw new ConfigError(`${path}.trigger_on_join: must be true or false`);
+  const onLeave = v.trigger_on_leave ?? true;
+  if (typeof onLeave !== 'boolean') throw new ConfigError(`${path}.trigger_on_leave: must be true or false`);
+  return { ratedMessageSize: size as number, afterRatedMessages: rated as number, afterDurationMs: (ns as number) / 1e6, onJoin, onLeave };
 }
 
 /** Crossbar's realm `store` (memory only): the event history and the call queues it configures. */

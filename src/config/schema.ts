@@ -302,6 +302,7 @@ export interface RealmFileConfig {
   roles: unknown[];
   options: { uri_check: 'strict' | 'loose'; enable_meta_api: boolean; event_dispatching_chunk_size: number } & RealmLimits;
   store: Record<string, unknown> | null;
+  stats: Record<string, unknown> | null;
 }
 
 const MiB = 1024 * 1024;
@@ -381,6 +382,13 @@ export const realmSchema: Schema<RealmFileConfig> = {
   },
   // Object-valued: checked by checkStore (load.ts).
   store: { doc: 'Realm store: {"type": "memory", "limit": N, "event-history": [{uri, match, limit}], "call-queue": [{uri, match, limit}]}.', format: Object, default: null, nullable: true },
+  // Object-valued: checked by checkStats (load.ts).
+  stats: {
+    doc: 'Session statistics (wamp.session.on_stats): {"rated_message_size", "trigger_after_rated_messages", "trigger_after_duration" (ns), "trigger_on_join", "trigger_on_leave"}.',
+    format: Object,
+    default: null,
+    nullable: true,
+  },
 };
 
 export interface RoleFileConfig {

@@ -107,6 +107,38 @@ describe('Crossbar-style files', () => {
     );
   });
 
+  test('realms[].stats: Crossbar\'s defaults and assertions, checked at load; errors name the key', () => {
+    const stats = (v: unknown) => router({ realms: [{ name: 'realm1', roles: [{ name: 'anonymous', 'allow-by-default': true }], stats: v }] });
+    assert.equal(buildConfig(router(), {}).realms[0]!.stats, null);
+    assert.deepEqual(buildConfig(stats({ trigger_after_rated_messages: 100 }), {}).realms[0]!.stats, {
+      ratedMessageSize: 512,
+      afterRatedMessages: 100,
+      afterDurationMs: 0,
+      onJoin: false,
+      onLeave: true,
+    });
+    // trigger_after_duration is in nanoseconds, as Crossbar hands it to Autobahn's set_stats_autoreset.
+    assert.deepEqual(
+      buildConfig(stats({ rated_message_size: 64, trigger_after_duration: 5_000_000_000, trigger_on_join: true, trigger_on_leave: false }), {}).realms[0]!.stats,
+      { ratedMessageSize: 64, afterRatedMessages: 0, afterDurationMs: 5000, onJoin: true, onLeave: false },
+    );
+    const at = 'workers\\[0\\]\\.realms\\[0\\]\\.stats';
+    refused(stats({ trigger_after_rated_messages: 1, rated_message_size: 511 }), new RegExp(`${at}\\.rated_message_size: must be a positive even integer`));
+    refused(stats({ trigger_after_rated_messages: 1, rated_message_size: 0 }), new RegExp(`${at}\\.rated_message_size: must be a positive even integer`));
+    refused(stats({ trigger_after_rated_messages: 1, rated_message_size: '512' }), new RegExp(`${at}\\.rated_message_size: must be a positive even integer`));
+    refused(stats({}), new RegExp(`${at}: needs trigger_after_rated_messages or trigger_after_duration`));
+    refused(stats({ trigger_after_rated_messages: 0, trigger_after_duration: 0 }), new RegExp(`${at}: needs trigger_after_rated_messages`));
+    refused(stats({ trigger_after_rated_messages: -1 }), new RegExp(`${at}\\.trigger_after_rated_messages: must be a non-negative integer`));
+    refused(stats({ trigger_after_rated_messages: 1.5 }), new RegExp(`${at}\\.trigger_after_rated_messages: must be a non-negative integer`));
+    refused(stats({ trigger_after_duration: 1000 }), new RegExp(`${at}\\.trigger_after_duration: must be 0 or from 1000000 \\(1 ms\\)`));
+    refused(stats({ trigger_after_duration: 2 ** 31 * 1e6 }), new RegExp(`${at}\\.trigger_after_duration: must be 0 or from`));
+    refused(stats({ trigger_after_duration: '1s' }), new RegExp(`${at}\\.trigger_after_duration: must be a non-negative integer \\(nanoseconds\\)`));
+    refused(stats({ trigger_after_rated_messages: 1, trigger_on_join: 'yes' }), new RegExp(`${at}\\.trigger_on_join: must be true or false`));
+    refused(stats({ trigger_after_rated_messages: 1, trigger_on_leave: 1 }), new RegExp(`${at}\\.trigger_on_leave: must be true or false`));
+    refused(stats({ trigger_after_rated_messages: 1, trigger_on_close: true }), new RegExp(`${at}\\.trigger_on_close: unknown key`));
+    refused(stats([1]), new RegExp(`${at}`));
+  });
+
   test('store.call-queue: entries as event-history (uri, match, limit; the store limit, else 100, by default); errors name the key', () => {
     const store = (v: Record<string, unknown>) => router({ realms: [{ name: 'realm1', roles: [{ name: 'anonymous', 'allow-by-default': true }], store: { type: 'memory', ...v } }] });
     const ok = buildConfig(

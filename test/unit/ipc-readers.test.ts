@@ -77,7 +77,7 @@ test('main → worker: each operation reaches its handler with its operands, in 
   out.mark += 9;
   out.pushRecord(7, '[1,2]', 1, -1);
   out.pushRecord(8, Buffer.from('[3]'), 48, -1);
-  out.push3(Op.FRAME, 8, [6, {}, 'wamp.close.normal']);
+  out.push4(Op.FRAME, 8, [6, {}, 'wamp.close.normal'], 22);
   out.push2(Op.CLOSED, 9);
   out.push1(Op.COLLECT);
   out.push5(Op.BRIDGE, 3, 'svc', new Uint8Array(Buffer.from('body')), { 'x-a': ['1'] });
@@ -90,7 +90,7 @@ test('main → worker: each operation reaches its handler with its operands, in 
     ['OPEN', 7, 'realm1', { roles: {} }, transport],
     ['RECORD', 7, 1, -1, '[1,2]'],
     ['RECORD', 8, 48, -1, '[3]'],
-    ['FRAME', 8, [6, {}, 'wamp.close.normal']],
+    ['FRAME', 8, [6, {}, 'wamp.close.normal'], 22],
     ['CLOSED', 9],
     ['COLLECT'],
     ['BRIDGE', 3, 'svc', 'body', { 'x-a': ['1'] }],
@@ -181,9 +181,9 @@ test('rejectedConn names the connection of an entry that could not be posted, an
  */
 export function mistypedPushes(toWorker: Outbox<ToWorkerOps>, toMain: Outbox<ToMainOps>): void {
   // @ts-expect-error a connection id is a number
-  toWorker.push3(Op.FRAME, '1', []);
-  // @ts-expect-error FRAME has two operands
-  toWorker.push2(Op.FRAME, 1);
+  toWorker.push4(Op.FRAME, '1', [], 0);
+  // @ts-expect-error FRAME has three operands
+  toWorker.push3(Op.FRAME, 1, []);
   // @ts-expect-error SEND goes from a worker to the main thread
   toWorker.push3(Op.SEND, 1, []);
   // @ts-expect-error OPEN's transport is a TransportInfo

@@ -45,8 +45,8 @@ function receive(port: MessagePort, count: number): Promise<{ entries: unknown[]
             break;
           }
           case FRAME:
-            entries.push([FRAME, ops[i + 1], ops[i + 2]]);
-            i += 3;
+            entries.push([FRAME, ops[i + 1], ops[i + 2], ops[i + 3]]);
+            i += 4;
             break;
           default:
             throw new Error(`unexpected op ${String(ops[i])}`);
@@ -69,8 +69,8 @@ test('records, bytes and values arrive in order, one batch per turn, split at MA
   const expected: unknown[][] = [];
   for (let i = 0; i < n; i++) {
     if (i % 5 === 0) {
-      out.push3(FRAME, i, [i]);
-      expected.push([FRAME, i, [i]]);
+      out.push4(FRAME, i, [i], i);
+      expected.push([FRAME, i, [i], i]);
     } else if (i % 5 === 4) {
       const a = `first ${i}`;
       const b = `second ${i} €`;
@@ -87,7 +87,7 @@ test('records, bytes and values arrive in order, one batch per turn, split at MA
   const { entries, batches } = await got;
   port1.close();
   assert.deepEqual(entries, expected);
-  // A FRAME or FAN is 3 operands, a record counts as 3 (its RUN costs 2 more when it starts one):
+  // A FAN is 3 operands, a FRAME 4, a record counts as 3 (its RUN costs 2 more when it starts one):
   // posted once the batch reaches MAX_BATCH_OPS (the rest at the end of the turn), never per message.
   assert.ok(batches >= Math.ceil((n * 3) / MAX_BATCH_OPS) && batches <= Math.ceil((n * 5) / (MAX_BATCH_OPS - 5)), `${batches} batches`);
   assert.equal(out.entries, n);
@@ -119,16 +119,16 @@ test('a batch that cannot be cloned is retried entry by entry: only the bad entr
   const deep = JSON.parse(`${'['.repeat(20000)}${']'.repeat(20000)}`) as unknown[];
   const got = receive(port2, 3);
   out.pushRecord(1, 'one', 48, -1);
-  out.push3(FRAME, 2, deep);
+  out.push4(FRAME, 2, deep, 0);
   out.pushRecord(3, 'three', 48, -1);
-  out.push3(FRAME, 4, ['four']);
+  out.push4(FRAME, 4, ['four'], 6);
   out.flush();
   const { entries } = await got;
   port1.close();
   assert.deepEqual(entries, [
     [REC, 1, 'one', 48, -1],
     [REC, 3, 'three', 48, -1],
-    [FRAME, 4, ['four']],
+    [FRAME, 4, ['four'], 6],
   ]);
   assert.equal(rejected.length, 1);
   assert.equal(rejected[0]![1], 2);

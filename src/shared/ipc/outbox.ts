@@ -126,8 +126,8 @@ export class Outbox<T extends OpTable> {
     this.#starts.push(this.#ops.length);
   }
 
-  /** One message for (or from) connection `connId`: a record in the byte area (RECORD_HEADER). */
-  pushRecord(connId: number, data: string | Uint8Array, type: number, done: number): void {
+  /** One message for (or from) connection `connId`: a record in the byte area (RECORD_HEADER); returns its size in bytes. */
+  pushRecord(connId: number, data: string | Uint8Array, type: number, done: number): number {
     this.#reserve(RECORD_HEADER);
     const at = this.#used;
     this.#used += RECORD_HEADER;
@@ -146,6 +146,7 @@ export class Outbox<T extends OpTable> {
       this.#runs++;
     }
     this.#after();
+    return len;
   }
 
   /**

@@ -19,8 +19,9 @@ import type { Limit } from '../labels.js';
  *                                                     doneCall the request id of the CALL it ends, or -1
  * main → worker
  *   OPEN,   connId, realm, helloDetails, transport   a HELLO on a connection without a session
- *   FRAME,  connId, msg                               the same, decoded on the main thread (batched
- *                                                     serializers, GOODBYE, heads that are not plain, debug)
+ *   FRAME,  connId, msg, bytes                        the same, decoded on the main thread (batched
+ *                                                     serializers, GOODBYE, heads that are not plain, debug);
+ *                                                     bytes: its frame's size (0 for a batch's later messages)
  *   CLOSED, connId                                    the WebSocket went away
  *   SHUTDOWN, drainMs                                 drain: no new calls; GOODBYE (system_shutdown) to each
  *                                                     session once its in-flight calls are done, to all
@@ -82,7 +83,7 @@ export type ToWorkerOps = {
   [Op.BYTES]: [area: ArrayBuffer | null];
   [Op.RUN]: [count: number];
   [Op.OPEN]: [connId: number, realm: string, helloDetails: unknown, transport: TransportInfo];
-  [Op.FRAME]: [connId: number, msg: unknown[]];
+  [Op.FRAME]: [connId: number, msg: unknown[], bytes: number];
   [Op.CLOSED]: [connId: number];
   [Op.SHUTDOWN]: [drainMs: number];
   [Op.STAMP]: [time: number];
@@ -326,6 +327,19 @@ export interface RealmConfig {
   callQueue: { uri: string; match: 'exact' | 'prefix' | 'wildcard'; limit: number }[];
   /** What clients may make the realm hold (realm options max_*, docs/limits.md); 0 = no limit. */
   limits: Record<Limit, number>;
+  /** Crossbar's realm `stats`: per-session serializer statistics (wamp.session.on_stats); null or absent: off. */
+  stats?: SessionStatsConfig | null;
+}
+
+/** Crossbar's realm `stats` (docs/configuration.md); durations in milliseconds here (nanoseconds in the file, as Crossbar). */
+export interface SessionStatsConfig {
+  ratedMessageSize: number;
+  /** 0: no rated-messages trigger. */
+  afterRatedMessages: number;
+  /** 0: no duration trigger (milliseconds, not necessarily whole). */
+  afterDurationMs: number;
+  onJoin: boolean;
+  onLeave: boolean;
 }
 
 export interface RoleConfig {

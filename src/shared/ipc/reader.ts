@@ -30,8 +30,8 @@ export function readToWorker(ops: unknown[], bytes: IpcBytes, h: OpHandlers<ToWo
         i += 2;
         break;
       case Op.FRAME:
-        h.FRAME(ops[i + 1] as number, ops[i + 2] as unknown[]);
-        i += 3;
+        h.FRAME(ops[i + 1] as number, ops[i + 2] as unknown[], ops[i + 3] as number);
+        i += 4;
         break;
       case Op.OPEN:
         h.OPEN(ops[i + 1] as number, ops[i + 2] as string, ops[i + 3], ops[i + 4] as TransportInfo);
