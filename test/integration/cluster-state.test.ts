@@ -193,7 +193,12 @@ describe('retained events and event history across nodes (JetStream)', () => {
     await a.session.publish('com.other', ['not kept'], {}, { acknowledge: true });
     const s = await b.session.subscribe('com.hist.', () => undefined, { match: 'prefix' });
     let events: Dict[] = [];
-    await until(async () => (events = (await b.session.call('wamp.subscription.get_events', [s.id, 10])) as Dict[]).length === 5, 'node b to have 5 events');
+    // Until the last event has crossed too: node b takes them in order, and its history holds 5 from the 5th one on.
+    const newest = (): unknown => (events[0]?.args as unknown[] | undefined)?.[0];
+    await until(async () => {
+      events = (await b.session.call('wamp.subscription.get_events', [s.id, 10])) as Dict[];
+      return newest() === 6;
+    }, 'node b to have the last event');
     // Newest first, the history's limit (5) applied.
     assert.deepEqual(events.map((e) => (e.args as unknown[])[0]), [6, 5, 4, 3, 2]);
     assert.ok(events.every((e) => e.topic === t && e.subscription === s.id));
