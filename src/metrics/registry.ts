@@ -279,30 +279,21 @@ export class RouterMetrics {
         }
       },
     });
-    const retainedGauge = (name: string, help: string, k: 0 | 1) =>
+    /** A per-realm gauge from the worker's STATS: element `k` of its `retained` or `queued` pair for the realm. */
+    const realmPairGauge = (name: string, help: string, which: 'retained' | 'queued', k: 0 | 1) =>
       new Gauge({
         name,
         help,
         labelNames: ['realm'],
         registers,
         collect() {
-          for (const w of src.workers) for (const r of w.realms) this.set({ realm: r }, w.stats?.retained?.[r]?.[k] ?? 0);
+          for (const w of src.workers) for (const r of w.realms) this.set({ realm: r }, w.stats?.[which]?.[r]?.[k] ?? 0);
         },
       });
-    retainedGauge('crosswire_retained_events', 'Retained events the realm keeps (max_retained_events), as last reported by its worker.', 0);
-    retainedGauge('crosswire_retained_bytes', "Bytes of retained events the realm keeps (their PUBLISH frames' size; max_retained_bytes).", 1);
-    const queuedGauge = (name: string, help: string, k: 0 | 1) =>
-      new Gauge({
-        name,
-        help,
-        labelNames: ['realm'],
-        registers,
-        collect() {
-          for (const w of src.workers) for (const r of w.realms) this.set({ realm: r }, w.stats?.queued?.[r]?.[k] ?? 0);
-        },
-      });
-    queuedGauge('crosswire_call_queue_calls', 'CALLs waiting in the realm\'s call queues (store.call-queue) for a callee with room, as last reported by its worker.', 0);
-    queuedGauge('crosswire_call_queue_bytes', "Bytes of the CALLs waiting in the realm's call queues (their frames' size; max_queued_call_bytes).", 1);
+    realmPairGauge('crosswire_retained_events', 'Retained events the realm keeps (max_retained_events), as last reported by its worker.', 'retained', 0);
+    realmPairGauge('crosswire_retained_bytes', "Bytes of retained events the realm keeps (their PUBLISH frames' size; max_retained_bytes).", 'retained', 1);
+    realmPairGauge('crosswire_call_queue_calls', "CALLs waiting in the realm's call queues (store.call-queue) for a callee with room, as last reported by its worker.", 'queued', 0);
+    realmPairGauge('crosswire_call_queue_bytes', "Bytes of the CALLs waiting in the realm's call queues (their frames' size; max_queued_call_bytes).", 'queued', 1);
 
     const ipc = (name: string, help: string, toWorker: (w: WorkerHandle) => number, fromWorker: (f: { batches: number; entries: number }) => number) =>
       new Counter({
