@@ -5,11 +5,11 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import type { Session } from 'autobahn';
 import { type Client, connect } from '../helpers/client.js';
+import { registered, transportTo } from '../helpers/components.js';
 import { makePki } from '../helpers/pki.js';
 import { type RouterProcess, spawnRouter } from '../helpers/process.js';
-import { deferred, Inbox, within } from '../helpers/wait.js';
+import { Inbox, within } from '../helpers/wait.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'crosswire-containers-'));
 const write = (name: string, content: string) => {
@@ -32,24 +32,7 @@ const routerWorker = (port: number) => ({
   realms: [{ name: 'realm1', roles: [ANON_ALL] }],
   transports: [{ type: 'websocket', endpoint: { type: 'tcp', port, interface: '127.0.0.1' } }],
 });
-const transportTo = (port: number, serializers = ['msgpack']) => ({
-  type: 'websocket',
-  url: `ws://127.0.0.1:${port}/ws`,
-  endpoint: { type: 'tcp', host: '127.0.0.1', port },
-  serializers,
-  reconnect: { initial_retry_delay: 0.1, max_retry_delay: 0.5, retry_delay_growth: 1.5 },
-});
 
-/** Resolves once `procedure` is registered on the router `s` is joined to (meta events, no polling loop). */
-async function registered(s: Session, procedure: string, ms = 10000): Promise<void> {
-  const ready = deferred();
-  const check = async () => {
-    if ((await s.call('wamp.registration.lookup', [procedure])) !== null) ready.resolve();
-  };
-  await s.subscribe('wamp.registration.on_register', () => void check());
-  await check();
-  await within(ready.promise, ms, `${procedure} to be registered`);
-}
 
 const procs: RouterProcess[] = [];
 after(() => {

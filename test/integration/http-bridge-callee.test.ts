@@ -8,11 +8,11 @@ import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { Session } from 'autobahn';
 import { buildConfig } from '../../src/config/load.js';
 import { type Client, connect } from '../helpers/client.js';
+import { registered, transportTo } from '../helpers/components.js';
 import { type RouterProcess, spawnRouter } from '../helpers/process.js';
-import { deferred, Inbox, within } from '../helpers/wait.js';
+import { Inbox, within } from '../helpers/wait.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'crosswire-restcallee-'));
 
@@ -25,24 +25,7 @@ async function freePort(): Promise<number> {
 }
 
 const ANON_ALL = { name: 'anonymous', permissions: [{ uri: '', match: 'prefix', allow: { call: true, register: true, publish: true, subscribe: true } }] };
-const transportTo = (port: number) => ({
-  type: 'websocket',
-  url: `ws://127.0.0.1:${port}/ws`,
-  endpoint: { type: 'tcp', host: '127.0.0.1', port },
-  serializers: ['msgpack'],
-  reconnect: { initial_retry_delay: 0.1, max_retry_delay: 0.5, retry_delay_growth: 1.5 },
-});
 
-/** Resolves once `procedure` is registered on the router `s` is joined to (meta events, no polling loop). */
-async function registered(s: Session, procedure: string, ms = 15000): Promise<void> {
-  const ready = deferred();
-  const check = async () => {
-    if ((await s.call('wamp.registration.lookup', [procedure])) !== null) ready.resolve();
-  };
-  await s.subscribe('wamp.registration.on_register', () => void check());
-  await check();
-  await within(ready.promise, ms, `${procedure} to be registered`);
-}
 
 interface Seen {
   method: string;
@@ -169,9 +152,9 @@ describe('crossbar.bridge.rest.RESTCallee in a container', () => {
     );
     proc = await spawnRouter(['--config', cfg], { CROSSWIRE_PORT: '' });
     c = await connect(`ws://127.0.0.1:${port}/ws`, 'json');
-    await registered(c.session, 'com.myapp.rest');
-    await registered(c.session, 'com.myapp.rest2');
-    await registered(c.session, 'com.myapp.rest3');
+    await registered(c.session, 'com.myapp.rest', 15000);
+    await registered(c.session, 'com.myapp.rest2', 15000);
+    await registered(c.session, 'com.myapp.rest3', 15000);
   });
 
   after(async () => {
