@@ -21,6 +21,16 @@ import { type CellResult, profileSubdir, type RunOptions, runCell, type TargetSp
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 
+/**
+ * The callers of a --cluster run (both the one-node and the 2-node rpc cells): enough calls in
+ * flight (× --call-window) that each cell runs at the router's capacity. At the default 16 the
+ * 2-node cell is bound by latency instead: a call there waits for twelve hand-offs between
+ * threads and processes instead of eight, so 512 calls in flight leave about a fifth of the
+ * machine idle, and calls/s measures the window over the round trip, not what two nodes can
+ * carry (docs/cluster.md, Benchmark).
+ */
+const CLUSTER_CALLERS = 128;
+
 const USAGE = `npm run bench -- [options]
 
   --scenario LIST     ${SCENARIOS.join(',')} (default: all)
@@ -46,7 +56,8 @@ const USAGE = `npm run bench -- [options]
                       but idle, the same cell over the router's RawSocket transport (variant
                       "… rawsocket"; its limit is the WebSocket one)
   --window N, --callers N, --call-window N, --join-concurrency N
-                      load shape (defaults: 32 publications ahead, 16 callers × 32 calls, 16 joiners)
+                      load shape (defaults: 32 publications ahead, 16 callers × 32 calls, 16 joiners;
+                      with --cluster ${CLUSTER_CALLERS} callers, so that rpc cells compare capacities)
   --self-test-drop N  fanout publisher skips sequence number N: the run must report it lost
   --cluster           also run each rpc and fanout cell on 2 nodes joined through a nats-server
                       the bench starts (variant "… 2 nodes"), right after the same cell on one
@@ -71,7 +82,7 @@ const { values } = parseArgs({
     'profile-generators': { type: 'boolean', default: false },
     out: { type: 'string' },
     window: { type: 'string', default: '32' },
-    callers: { type: 'string', default: '16' },
+    callers: { type: 'string' },
     'call-window': { type: 'string', default: '32' },
     'join-concurrency': { type: 'string', default: '16' },
     'self-test-drop': { type: 'string', default: '-1' },
@@ -171,7 +182,7 @@ const opts: RunOptions = {
   warmup,
   seconds,
   window: num(values.window, 'window', 1),
-  callers: num(values.callers, 'callers', 1),
+  callers: num(values.callers ?? (values.cluster ? String(CLUSTER_CALLERS) : '16'), 'callers', 1),
   callWindow: num(values['call-window'], 'call-window', 1),
   joinConcurrency: num(values['join-concurrency'], 'join-concurrency', 1),
   profileDir,
@@ -317,7 +328,7 @@ if (profileDir !== null) {
 }
 if (values.cluster) {
   // Target: 2 nodes ≥ 0.5 × one node. The ratio pairs run i of each (same round, seconds apart).
-  const text = ['', '| cluster cell | one node | 2 nodes | 2 nodes ÷ one node (target ≥ 0.5) | server CPU µs/op, one node / 2 nodes |', '|---|---:|---:|---:|---|'];
+  const text = ['', '| cluster cell | one node | 2 nodes | 2 nodes ÷ one node (target ≥ 0.5) | server CPU µs/op, one node / 2 nodes | ratio run by run |', '|---|---:|---:|---:|---|---|'];
   for (const row of rows) {
     if (row.cell.nodes === undefined) continue;
     const one = rows.find((r) => r.cell.nodes === undefined && r.cell.scenario === row.cell.scenario && r.cell.serializer === row.cell.serializer && clusterTwin(r.cell)?.variant === row.cell.variant);
@@ -331,8 +342,10 @@ if (values.cluster) {
     const bad = [lost > 0 ? `${lost} lost` : '', errors > 0 ? `${errors} errors` : '', failed > 0 ? `${failed} runs FAILED` : ''].filter(Boolean).join(', ');
     const verdict = q === null ? '' : failed > 0 ? ' **NOT MET**' : q >= 0.5 ? ' MET' : ' **MISSED**';
     const cost = [costOf(one.router), costOf(row.router)].map((c) => (c === null ? '—' : c.toFixed(2))).join(' / ');
-    text.push(`| ${cellId(row.cell)} | ${a?.toLocaleString('en-US') ?? '—'} | ${b?.toLocaleString('en-US') ?? '—'} | ${q === null ? '—' : q.toFixed(2)}${verdict}${bad ? ` (${bad})` : ''} | ${cost} |`);
+    const byRun = row.router.length === one.router.length ? row.router.map((r, i) => (r.value != null && one.router[i]!.value ? (r.value / one.router[i]!.value!).toFixed(2) : '—')).join(' ') : '—';
+    text.push(`| ${cellId(row.cell)} | ${a?.toLocaleString('en-US') ?? '—'} | ${b?.toLocaleString('en-US') ?? '—'} | ${q === null ? '—' : q.toFixed(2)}${verdict}${bad ? ` (${bad})` : ''} | ${cost} | ${byRun} |`);
   }
+  text.push('', `rpc cells: ${opts.callers} callers × ${opts.callWindow} calls in flight each${values.callers === undefined ? ' (the --cluster default: each cell at its capacity)' : ''}.`);
   process.stdout.write(`${text.join('\n')}\n`);
 }
 line(`wrote ${Object.values(files).map((f) => relative(process.cwd(), f)).join(', ')}`);

@@ -96,7 +96,11 @@ describe('benchmark harness at tiny scale', { concurrency: true }, () => {
       assert.equal(l.errors, 0);
       assert.ok(typeof l.value === 'number' && l.value > 0, `a rate was measured: ${JSON.stringify(l)}`);
     }
-    assert.match(r.stdout, /\| rpc small 2 nodes msgpack \| [\d,]+ \| [\d,]+ \| \d+\.\d\d (MET|\*\*MISSED\*\*) \|/);
+    const m = /\| rpc small 2 nodes msgpack \| [\d,]+ \| [\d,]+ \| (\d+\.\d\d) (MET|\*\*MISSED\*\*) \| [\d.]+ \/ [\d.]+ \| (\S+) \|/.exec(r.stdout);
+    assert.ok(m, r.stdout);
+    assert.equal(m[3], m[1], 'with one round, the run-by-run ratio is the ratio');
+    // Both cells at the cluster's load (capacity), not the single-node default of 16 callers.
+    assert.match(r.stdout, /^rpc cells: 128 callers × 32 calls in flight each \(the --cluster default/m);
   });
 
   test('by default a cell runs three times, its serializers alternating; the median counts', async (t) => {
