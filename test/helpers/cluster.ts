@@ -39,13 +39,16 @@ export class TestCluster {
 
   /**
    * Starts a nats-server and the nodes named `inProcess` (in this process) and `spawned` (child
-   * processes), in that order in `nodes`, with one realm thread each.
+   * processes), in that order in `nodes`, with one realm thread each; `transport`: keys of the
+   * in-process nodes' WebSocket transport (auth, …) beside the defaults.
    */
-  static async start(opts: { realms: Json[]; inProcess: string[]; spawned?: string[] }): Promise<TestCluster> {
+  static async start(opts: { realms: Json[]; inProcess: string[]; spawned?: string[]; transport?: Json }): Promise<TestCluster> {
     const nats = await startNats();
     const c = new TestCluster(nats, opts.realms, mkdtempSync(join(tmpdir(), 'crosswire-cluster-')));
     const started = await Promise.all(
-      opts.inProcess.map((id) => startRouter({ realms: opts.realms, crosswire: { realm_threads: 1, cluster: { nats: { servers: [nats.url] }, node_id: id } } })),
+      opts.inProcess.map((id) =>
+        startRouter({ realms: opts.realms, transport: opts.transport, crosswire: { realm_threads: 1, cluster: { nats: { servers: [nats.url] }, node_id: id } } }),
+      ),
     );
     c.#inProcess.push(...started);
     for (const [i, id] of opts.inProcess.entries()) c.nodes.push({ id, url: started[i]!.url, http: started[i]!.http });

@@ -164,6 +164,68 @@ describe('a node killed without a word (real nats-server, three nodes)', () => {
     }
   });
 
+  // A publisher on A streams to subscribers on B and on S; S dies in the middle of the stream.
+  test('SIGKILL of a node with a subscriber mid-stream: the publisher and the other subscriber carry on, every event once and in order; the dead subscription is gone within the bound', async (t) => {
+    const [a, b] = await Promise.all([client(A), client(B)]);
+    const base = onSurvivors.filter((c) => c.connection.isOpen).length;
+    const leaveA = await sub(a, 'wamp.session.on_leave');
+    const S = await spawnNode('fail_s');
+    const s1 = await client(S);
+    const sid = s1.session.id;
+    const topic = 'com.stream.tick';
+    const [onB, onS] = await Promise.all([sub(b, topic), sub(s1, topic)]);
+    await linked(a, 'com.stream.link', [b, s1]);
+    const subId = (await a.session.call('wamp.subscription.lookup', [topic])) as number;
+    const subscribers = async (c: Client): Promise<unknown> => c.session.call('wamp.subscription.count_subscribers', [subId]);
+    assert.equal(await subscribers(a), 2);
+
+    let n = 0;
+    let stop = false;
+    const errors: unknown[] = [];
+    // One event after another, each acknowledged: bounded in count and time.
+    const stream = (async () => {
+      const deadline = Date.now() + 30_000;
+      while (!stop && n < 20_000 && Date.now() < deadline) {
+        n++;
+        try {
+          await a.session.publish(topic, [n], {}, { acknowledge: true });
+        } catch (e) {
+          errors.push(e);
+        }
+      }
+    })();
+    await onS.events.waitFor(50, 10_000);
+    const t0 = Date.now();
+    S.process.child.kill('SIGKILL');
+    await within(S.process.exited, 10_000, 'node S to die');
+    const atKill = n;
+    for (const c of [a, b]) await until(async () => (await subscribers(c)) === 1, "S's subscriber to leave the subscription", 15_000);
+    const goneMs = Date.now() - t0;
+    // The stream goes on after S is gone, too.
+    await onB.events.waitFor(n + 100, 15_000);
+    stop = true;
+    await within(stream, 10_000, 'the stream to end');
+    const events = await onB.events.waitFor(n, 10_000);
+    t.diagnostic(`${n} events (${atKill} when S was killed); S's subscription gone ${goneMs} ms after the kill; S got ${onS.events.items.length}`);
+    assert.deepEqual(errors, [], 'every publication acknowledged');
+    assert.ok(atKill < n, 'events were published after the kill');
+    // Declared dead at most 3.25 s after its last heartbeat: with margin for a loaded machine.
+    assert.ok(goneMs < 8000, `S's subscription was counted ${goneMs} ms after the kill`);
+    assert.deepEqual(
+      events.map((e) => e.args[0]),
+      Array.from({ length: n }, (_, i) => i + 1),
+      "B's subscriber got every event once, in order",
+    );
+    assert.equal(onB.events.items.length, n);
+    // What S's subscriber got before it died is the stream's beginning, in order.
+    const got = argsOf(onS.events);
+    assert.deepEqual(got, Array.from({ length: got.length }, (_, i) => i + 1));
+    // S's session leaves for the others too (before the next test listens for on_leave).
+    await leaveA.events.waitFor(1, 15_000);
+    await settled(a, b, base, 'stream');
+    assert.deepEqual(leftIds(leaveA.events), [sid]);
+  });
+
   test('SIGTERM: a node shutting down gracefully leaves at once: its registration and subscription are gone from the others well within the dead-node timeout, its sessions leave once and their testaments fire once', async (t) => {
     const [a, b] = await Promise.all([client(A), client(B)]);
     const base = onSurvivors.filter((c) => c.connection.isOpen).length;

@@ -286,14 +286,14 @@ describe('meta API across nodes', () => {
     }
   });
 
-  test('session and subscription meta events from another node reach subscribers once', async () => {
+  test('session, subscription and registration meta events from another node reach subscribers once', async () => {
     const a = await client(0, 'events.realm');
     const b = await client(1, 'events.realm');
     const got: { topic: string; args: unknown[] }[] = [];
     const box = new Inbox<{ topic: string; args: unknown[] }>();
-    for (const topic of ['wamp.session.on_join', 'wamp.session.on_leave', 'wamp.subscription.on_create', 'wamp.subscription.on_subscribe', 'wamp.subscription.on_unsubscribe', 'wamp.subscription.on_delete']) {
-      await a.session.subscribe(topic, (args) => box.push({ topic: topic.split('.').at(-1)!, args }));
-    }
+    const topics = ['session.on_join', 'session.on_leave', 'subscription.on_create', 'subscription.on_subscribe', 'subscription.on_unsubscribe', 'subscription.on_delete'];
+    topics.push('registration.on_create', 'registration.on_register', 'registration.on_unregister', 'registration.on_delete');
+    for (const topic of topics) await a.session.subscribe(`wamp.${topic}`, (args) => box.push({ topic, args }));
     const p = `com.ev${++seq}`;
     await linked(b, p, [a]);
     box.items.length = 0; // the probe subscription's own meta events
@@ -301,16 +301,35 @@ describe('meta API across nodes', () => {
     const id = c.session.id;
     const s = await c.session.subscribe(`${p}.x`, () => undefined);
     await c.session.unsubscribe(s);
+    const r = await c.session.register(`${p}.proc`, () => undefined);
+    await c.session.unregister(r);
     await c.close();
     // One NATS connection carries node b's publications in order: once the marker is in, so are the meta events.
     const marker = await sub(a, `${p}.marker`);
     await linked(b, `${p}.m`, [a]);
     await b.session.publish(`${p}.marker`, ['end'], {}, { acknowledge: true });
     await marker.events.waitFor(1);
-    got.push(...box.items.filter((e) => e.topic === 'on_join' ? (e.args[0] as Dict).session === id : e.args[0] === id));
-    assert.deepEqual(got.map((e) => e.topic), ['on_join', 'on_create', 'on_subscribe', 'on_unsubscribe', 'on_delete', 'on_leave']);
+    got.push(...box.items.filter((e) => (e.topic === 'session.on_join' ? (e.args[0] as Dict).session === id : e.args[0] === id)));
+    assert.deepEqual(
+      got.map((e) => e.topic),
+      [
+        'session.on_join',
+        'subscription.on_create',
+        'subscription.on_subscribe',
+        'subscription.on_unsubscribe',
+        'subscription.on_delete',
+        'registration.on_create',
+        'registration.on_register',
+        'registration.on_unregister',
+        'registration.on_delete',
+        'session.on_leave',
+      ],
+    );
     assert.equal((got[1]!.args[1] as Dict).uri, `${p}.x`);
     assert.equal(got[2]!.args[1], s.id);
+    assert.equal((got[5]!.args[1] as Dict).uri, `${p}.proc`);
+    assert.equal(got[6]!.args[1], r.id);
+    assert.equal(got[8]!.args[1], r.id);
   });
 });
 
