@@ -11,7 +11,7 @@ import type { Client } from '../helpers/client.js';
 import { type ClusterNode, TestCluster } from '../helpers/cluster.js';
 import { until } from '../helpers/nats.js';
 
-const TTL = 500;
+const TTL = 1500;
 const ALL = { call: true, register: true, publish: true, subscribe: true };
 const REALMS = [
   {
